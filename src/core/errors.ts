@@ -1,0 +1,132 @@
+/**
+ * Kura's one error type. Every failure that crosses a module boundary is a `KuraError` with a
+ * `kind` (what the caller can do about it) and a stable `code` (what exactly happened).
+ *
+ * Codes live in {@link ERROR_CODES}: a code is never reused or renamed once released, and
+ * `docs/errors.md` documents every code (a test keeps the two in step, both directions).
+ * Only `http/` maps kinds to status codes and only `cli/` maps them to exit codes.
+ */
+
+export type ErrorKind =
+  | "InvalidArgument"
+  | "NotFound"
+  | "AlreadyExists"
+  | "ConditionFailed"
+  | "Conflict"
+  | "PayloadTooLarge"
+  | "QuotaExceeded"
+  | "Unsupported"
+  | "ConfigInvalid"
+  | "Unauthenticated"
+  | "PermissionDenied"
+  | "RateLimited"
+  | "Unavailable"
+  | "Corrupt"
+  | "Unexpected";
+
+/** Kinds whose operations may succeed when simply tried again. */
+const RETRYABLE_KINDS: ReadonlySet<ErrorKind> = new Set(["Unavailable", "RateLimited"]);
+
+/**
+ * The registry of error codes: code → [kind, one-line meaning]. The meaning is what
+ * `docs/errors.md` expands on. Append only.
+ */
+export const ERROR_CODES = {
+  // generic
+  INVALID_ARGUMENT: ["InvalidArgument", "A parameter is missing, malformed or out of range."],
+  UNSUPPORTED_OPERATION: ["Unsupported", "The backend does not declare the capability this operation needs."],
+  UNEXPECTED: ["Unexpected", "A failure Kura did not anticipate; the cause is attached."],
+  OPERATION_TIMEOUT: ["Unavailable", "The operation did not finish within its timeout."],
+  OPERATION_ABORTED: ["Unavailable", "The caller aborted the operation."],
+  // config
+  CONFIG_INVALID: ["ConfigInvalid", "The configuration has one or more problems, each listed with its path."],
+  CONFIG_FILE_UNREADABLE: ["ConfigInvalid", "The configuration file could not be read or parsed."],
+  CONFIG_ENV_MISSING: ["ConfigInvalid", "An `env:VAR` reference names an environment variable that is not set."],
+  CONFIG_CONFLICT: ["ConfigInvalid", "Two settings contradict each other (e.g. USE_S3=false with STORAGE_MODE=cloud)."],
+  // keys and urls
+  KEY_INVALID: ["InvalidArgument", "An object key breaks the rules of BLOB-7 (length, segments, characters)."],
+  CURSOR_INVALID: ["InvalidArgument", "A pagination cursor was not produced by this store or was altered."],
+  RANGE_INVALID: ["InvalidArgument", "A byte range is malformed or starts beyond the end of the object."],
+  URL_INVALID: ["InvalidArgument", "A content URL is not a local://, s3://, gs:// or azure:// URL Kura understands."],
+  URL_STORE_UNKNOWN: ["NotFound", "A content URL names a store that is not configured."],
+  // blob plane
+  BLOB_NOT_FOUND: ["NotFound", "No object exists under the key."],
+  BLOB_ALREADY_EXISTS: ["AlreadyExists", "A conditional create found an object already under the key."],
+  BLOB_CHECKSUM_MISMATCH: ["Corrupt", "The bytes read do not match the SHA-256 recorded when they were written."],
+  BLOB_METADATA_CORRUPT: ["Corrupt", "The object's stored metadata (fs footer) is unreadable."],
+  BLOB_BACKEND_UNAVAILABLE: ["Unavailable", "The blob backend could not be reached or answered with a transient error."],
+  BLOB_ACCESS_DENIED: ["PermissionDenied", "The blob backend refused the credentials or the operation."],
+  BLOB_BUCKET_NOT_FOUND: ["NotFound", "The configured bucket or container does not exist."],
+  BLOB_PATH_CONFLICT: ["Conflict", "The filesystem holds something that is not a Kura object where the key points."],
+  BLOB_BACKEND_ERROR: ["Unexpected", "The blob backend answered with an error Kura does not classify."],
+  PRESIGN_INVALID: ["PermissionDenied", "A presigned URL's signature does not match (tampered or foreign)."],
+  PRESIGN_EXPIRED: ["PermissionDenied", "A presigned URL is past its expiry."],
+  FAULT_INJECTED: ["Unavailable", "A failure injected by the fault-injection layer (tests only)."],
+} as const satisfies Record<string, readonly [ErrorKind, string]>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface KuraErrorInit {
+  /** Override the kind the registry gives the code (rarely needed). */
+  kind?: ErrorKind;
+  /** The operation that failed, e.g. `blob.put`. */
+  operation?: string;
+  /** Facts that help a reader: key, backend, limits. Never secrets. */
+  context?: Record<string, unknown>;
+  cause?: unknown;
+  /** Override whether retrying may help; defaults by kind. */
+  retryable?: boolean;
+}
+
+export class KuraError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly operation: string | undefined;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, init: KuraErrorInit = {}) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = "KuraError";
+    this.code = code;
+    this.kind = init.kind ?? ERROR_CODES[code][0];
+    this.retryable = init.retryable ?? RETRYABLE_KINDS.has(this.kind);
+    this.operation = init.operation;
+    this.context = Object.freeze({ ...(init.context ?? {}) });
+  }
+
+  /** A copy with the operation filled in when it was not known where the error was made. */
+  withOperation(operation: string): KuraError {
+    if (this.operation) return this;
+    return new KuraError(this.code, this.message, {
+      kind: this.kind,
+      operation,
+      context: { ...this.context },
+      cause: this.cause,
+      retryable: this.retryable,
+    });
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      kind: this.kind,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      operation: this.operation,
+      context: this.context,
+    };
+  }
+}
+
+export function isKuraError(e: unknown, kind?: ErrorKind): e is KuraError {
+  return e instanceof KuraError && (kind === undefined || e.kind === kind);
+}
+
+/** Wrap anything thrown into a KuraError, keeping KuraErrors as they are. */
+export function toKuraError(e: unknown, operation: string): KuraError {
+  if (e instanceof KuraError) return e.withOperation(operation);
+  const message = e instanceof Error ? e.message : String(e);
+  return new KuraError("UNEXPECTED", `${operation}: ${message}`, { operation, cause: e });
+}

@@ -1,0 +1,220 @@
+/**
+ * The blob plane: immutable objects addressed by key (SPEC BLOB-1…9).
+ *
+ * Every adapter implements {@link BlobStore} and passes `test/conformance/blob-store.suite.ts`,
+ * which tests the "Behavior" statements below, selected by {@link BlobCapabilities}.
+ * Every method validates keys by BLOB-7 (`core/keys.ts`) before touching the backend and
+ * throws {@link KuraError}s only: backend SDK errors are translated inside the adapter.
+ */
+import type { Readable } from "node:stream";
+
+/** What a store can do. Tests and the engine branch on these, never on the adapter's name. */
+export interface BlobCapabilities {
+  /** `get` with `range` reads only the requested bytes. */
+  readonly rangeRead: boolean;
+  /** `put` with `ifNoneMatch: "*"` is atomic on the backend (BLOB-4). */
+  readonly conditionalCreate: boolean;
+  /** Large bodies are uploaded in parts (BLOB-2); `multipartThresholdBytes` applies. */
+  readonly multipart: boolean;
+  /** `presign` returns URLs for GET and PUT (BLOB-5). */
+  readonly presign: boolean;
+  /**
+   * Whoever serves presigned URLs checks their signature and expiry, so a tampered or expired
+   * URL is refused. False for emulators that accept any signature.
+   */
+  readonly presignEnforced: boolean;
+  /** `copy` is a server-side copy (otherwise it is read + write through Kura). */
+  readonly serverSideCopy: boolean;
+  /** The SHA-256 is kept in the object's own metadata, so reads verify without being told it. */
+  readonly checksumInMetadata: boolean;
+  /** Server-side encryption options (`sse-s3`, `sse-kms` or the backend's equivalent). */
+  readonly serverSideEncryption: boolean;
+}
+
+/** A body: bytes in memory, or a stream of unknown length. */
+export type BlobBody = Uint8Array | Readable | AsyncIterable<Uint8Array>;
+
+export interface PutOptions {
+  /** MIME type stored with the object; defaults to `application/octet-stream`. */
+  contentType?: string;
+  /** `"*"`: create only if no object exists under the key, else `BLOB_ALREADY_EXISTS`. */
+  ifNoneMatch?: "*";
+  /** Small user metadata (ASCII keys `[a-z0-9-]`, string values). */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** Hex SHA-256 of the whole body, when the store knows it (always for `put` results). */
+  sha256: string | undefined;
+  contentType: string;
+  /** Backend entity tag, quoted as the backend gives it. */
+  etag: string | undefined;
+  lastModified: Date;
+  metadata: Record<string, string>;
+}
+
+export interface PutResult {
+  key: string;
+  size: number;
+  /** Hex SHA-256 of exactly the bytes stored. */
+  sha256: string;
+  etag: string | undefined;
+}
+
+export interface ByteRange {
+  /** First byte, 0-based. */
+  start: number;
+  /** Last byte, inclusive; omitted = to the end. */
+  end?: number;
+}
+
+export interface GetOptions {
+  range?: ByteRange;
+  /**
+   * The SHA-256 the caller recorded at write time (the engine passes the catalog's). When given
+   * it wins over the one in the object's metadata.
+   */
+  expectedSha256?: string;
+  signal?: AbortSignal;
+}
+
+export interface GetResult {
+  info: BlobInfo;
+  /** The bytes; for a range, only the range. */
+  body: Readable;
+  /** The range served, when a range was asked for. */
+  range: { start: number; end: number } | undefined;
+}
+
+export interface ListOptions {
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  /** Page size, 1…1000, default 1000. */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+export interface ListPage {
+  items: BlobInfo[];
+  /** Present when more items may follow. */
+  cursor: string | undefined;
+}
+
+export interface PresignOptions {
+  method: "GET" | "PUT";
+  /** Seconds until the URL stops working; 1…604800. */
+  expiresIn: number;
+  /** For PUT: the content type the uploader must send. */
+  contentType?: string;
+}
+
+export interface PresignResult {
+  url: string;
+  method: "GET" | "PUT";
+  expiresAt: Date;
+  /** Headers the client must send with the request (e.g. `x-ms-blob-type` for Azure). */
+  headers: Record<string, string>;
+}
+
+export interface BlobStore {
+  /** Adapter scheme: `memory`, `fs`, `s3`, `azure`, `gcs`. */
+  readonly scheme: string;
+  /** The bucket / container / base path this store writes into (for content URLs). */
+  readonly location: string;
+  readonly capabilities: BlobCapabilities;
+
+  /**
+   * Store `body` under `key`, replacing any object there (unless `ifNoneMatch`).
+   *
+   * Behavior:
+   * - returns the size and hex SHA-256 of exactly the bytes stored;
+   * - the object becomes visible whole or not at all: a reader never sees part of it, and a
+   *   failed or aborted put leaves no object (and no multipart leftovers) behind;
+   * - a stream of unknown length is accepted; above the multipart threshold it goes in parts;
+   * - `ifNoneMatch: "*"` on an existing key fails with `BLOB_ALREADY_EXISTS` and leaves it as it was;
+   * - an invalid key fails with `KEY_INVALID` before anything is written.
+   */
+  put(key: string, body: BlobBody, options?: PutOptions): Promise<PutResult>;
+
+  /**
+   * Read an object as a stream, or a byte range of it.
+   *
+   * Behavior:
+   * - a missing key fails with `BLOB_NOT_FOUND` (before any byte is streamed);
+   * - a whole read is verified against `expectedSha256` or the SHA-256 in metadata: on mismatch
+   *   the stream errors with `BLOB_CHECKSUM_MISMATCH` before it ends;
+   * - a range read returns exactly bytes `start…min(end, size-1)`; a start beyond the end fails
+   *   with `RANGE_INVALID`. A partial range cannot be checked against a whole-object checksum,
+   *   so only the backend's own transport checks apply to it.
+   */
+  get(key: string, options?: GetOptions): Promise<GetResult>;
+
+  /**
+   * Read a whole object into memory.
+   *
+   * Behavior: like `get`, but a checksum mismatch fails the promise with
+   * `BLOB_CHECKSUM_MISMATCH` and no bytes are returned.
+   */
+  getBuffer(key: string, options?: Omit<GetOptions, "range">): Promise<{ info: BlobInfo; data: Buffer }>;
+
+  /** Behavior: metadata of an object; a missing key fails with `BLOB_NOT_FOUND`. */
+  head(key: string, options?: { signal?: AbortSignal }): Promise<BlobInfo>;
+
+  /** Behavior: `head` that answers `undefined` for a missing key instead of throwing. */
+  exists(key: string): Promise<boolean>;
+
+  /**
+   * Delete objects.
+   *
+   * Behavior: deleting a missing key succeeds; all keys are validated before any is deleted;
+   * many keys are deleted in batches where the backend supports it.
+   */
+  delete(keys: string | readonly string[], options?: { signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * List objects whose key starts with `prefix`, in UTF-8 byte order, a page at a time.
+   *
+   * Behavior: a prefix with no objects gives an empty page and no cursor; following cursors
+   * visits every object present for the whole listing exactly once; an unparseable cursor fails
+   * with `CURSOR_INVALID`.
+   */
+  list(prefix: string, options?: ListOptions): Promise<ListPage>;
+
+  /**
+   * Copy an object to another key in the same store, keeping its content type and metadata.
+   *
+   * Behavior: a missing source fails with `BLOB_NOT_FOUND`; the result's SHA-256 equals the source's.
+   */
+  copy(sourceKey: string, targetKey: string, options?: { signal?: AbortSignal }): Promise<PutResult>;
+
+  /**
+   * A URL that lets a client without credentials GET or PUT one key until it expires.
+   *
+   * Behavior: without the `presign` capability fails with `UNSUPPORTED_OPERATION`.
+   */
+  presign(key: string, options: PresignOptions): Promise<PresignResult>;
+
+  /** Release connections and handles. Using the store afterwards is an error. */
+  close(): Promise<void>;
+}
+
+/** Build-time description of an adapter (see STYLE.md): registers nothing on import. */
+export interface BlobStoreDefinition<Options> {
+  readonly scheme: string;
+  /** Parses and validates `storage.options` for this adapter; throws `CONFIG_INVALID` with every problem. */
+  parseOptions(raw: unknown): Options;
+  readonly capabilities: BlobCapabilities;
+  create(options: Options, deps?: BlobStoreDeps): Promise<BlobStore>;
+}
+
+export interface BlobStoreDeps {
+  /** Durability of acknowledged writes (SPEC DUR-1). */
+  durability?: "os" | "fsync";
+  /** Clock for expiry computations (tests inject one). */
+  now?: () => number;
+  /** Declare less than the adapter could (an emulator lacking a feature); never more. */
+  capabilityOverrides?: Partial<BlobCapabilities>;
+}
