@@ -19,10 +19,14 @@ export function zodProblems(error: z.ZodError, basePath: string): ConfigProblem[
 
 export function configInvalid(problems: ConfigProblem[], operation = "config"): KuraError {
   const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join("\n");
-  return new KuraError("CONFIG_INVALID", `invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines}`, {
-    operation,
-    context: { problems },
-  });
+  return new KuraError(
+    "CONFIG_INVALID",
+    `invalid configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines}`,
+    {
+      operation,
+      context: { problems },
+    },
+  );
 }
 
 export function parseOptions<S extends z.ZodType>(schema: S, raw: unknown, basePath: string): z.infer<S> {

@@ -66,7 +66,12 @@ export class VerifyingStream extends Transform {
   }
 }
 
-export function checksumMismatch(key: string, expected: string, actual: string, operation: string): KuraError {
+export function checksumMismatch(
+  key: string,
+  expected: string,
+  actual: string,
+  operation: string,
+): KuraError {
   return new KuraError("BLOB_CHECKSUM_MISMATCH", `checksum mismatch reading ${key}`, {
     operation,
     context: { key, expected, actual },
@@ -74,7 +79,12 @@ export function checksumMismatch(key: string, expected: string, actual: string, 
 }
 
 /** Throws `BLOB_CHECKSUM_MISMATCH` unless `data` hashes to `expected`. */
-export function verifyBuffer(data: Uint8Array, expected: string | undefined, key: string, operation: string): void {
+export function verifyBuffer(
+  data: Uint8Array,
+  expected: string | undefined,
+  key: string,
+  operation: string,
+): void {
   if (expected === undefined) return;
   const actual = sha256Hex(data);
   if (actual !== expected) throw checksumMismatch(key, expected, actual, operation);
@@ -90,7 +100,8 @@ export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer
 /** Any body as a Readable. */
 export function toReadable(body: Uint8Array | AsyncIterable<Uint8Array>): Readable {
   if (body instanceof Readable) return body;
-  if (body instanceof Uint8Array) return Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
+  if (body instanceof Uint8Array)
+    return Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
   return Readable.from(body, { objectMode: false });
 }
 

@@ -41,23 +41,44 @@ export const ERROR_CODES = {
   // config
   CONFIG_INVALID: ["ConfigInvalid", "The configuration has one or more problems, each listed with its path."],
   CONFIG_FILE_UNREADABLE: ["ConfigInvalid", "The configuration file could not be read or parsed."],
-  CONFIG_ENV_MISSING: ["ConfigInvalid", "An `env:VAR` reference names an environment variable that is not set."],
-  CONFIG_CONFLICT: ["ConfigInvalid", "Two settings contradict each other (e.g. USE_S3=false with STORAGE_MODE=cloud)."],
+  CONFIG_ENV_MISSING: [
+    "ConfigInvalid",
+    "An `env:VAR` reference names an environment variable that is not set.",
+  ],
+  CONFIG_CONFLICT: [
+    "ConfigInvalid",
+    "Two settings contradict each other (e.g. USE_S3=false with STORAGE_MODE=cloud).",
+  ],
   // keys and urls
-  KEY_INVALID: ["InvalidArgument", "An object key breaks the rules of BLOB-7 (length, segments, characters)."],
+  KEY_INVALID: [
+    "InvalidArgument",
+    "An object key breaks the rules of BLOB-7 (length, segments, characters).",
+  ],
   CURSOR_INVALID: ["InvalidArgument", "A pagination cursor was not produced by this store or was altered."],
   RANGE_INVALID: ["InvalidArgument", "A byte range is malformed or starts beyond the end of the object."],
-  URL_INVALID: ["InvalidArgument", "A content URL is not a local://, s3://, gs:// or azure:// URL Kura understands."],
+  URL_INVALID: [
+    "InvalidArgument",
+    "A content URL is not a local://, s3://, gs:// or azure:// URL Kura understands.",
+  ],
   URL_STORE_UNKNOWN: ["NotFound", "A content URL names a store that is not configured."],
   // blob plane
   BLOB_NOT_FOUND: ["NotFound", "No object exists under the key."],
   BLOB_ALREADY_EXISTS: ["AlreadyExists", "A conditional create found an object already under the key."],
-  BLOB_CHECKSUM_MISMATCH: ["Corrupt", "The bytes read do not match the SHA-256 recorded when they were written."],
+  BLOB_CHECKSUM_MISMATCH: [
+    "Corrupt",
+    "The bytes read do not match the SHA-256 recorded when they were written.",
+  ],
   BLOB_METADATA_CORRUPT: ["Corrupt", "The object's stored metadata (fs footer) is unreadable."],
-  BLOB_BACKEND_UNAVAILABLE: ["Unavailable", "The blob backend could not be reached or answered with a transient error."],
+  BLOB_BACKEND_UNAVAILABLE: [
+    "Unavailable",
+    "The blob backend could not be reached or answered with a transient error.",
+  ],
   BLOB_ACCESS_DENIED: ["PermissionDenied", "The blob backend refused the credentials or the operation."],
   BLOB_BUCKET_NOT_FOUND: ["NotFound", "The configured bucket or container does not exist."],
-  BLOB_PATH_CONFLICT: ["Conflict", "The filesystem holds something that is not a Kura object where the key points."],
+  BLOB_PATH_CONFLICT: [
+    "Conflict",
+    "The filesystem holds something that is not a Kura object where the key points.",
+  ],
   BLOB_BACKEND_ERROR: ["Unexpected", "The blob backend answered with an error Kura does not classify."],
   PRESIGN_INVALID: ["PermissionDenied", "A presigned URL's signature does not match (tampered or foreign)."],
   PRESIGN_EXPIRED: ["PermissionDenied", "A presigned URL is past its expiry."],

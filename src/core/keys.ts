@@ -15,7 +15,8 @@ export function keyProblem(key: unknown): string | undefined {
   if (typeof key !== "string") return "key must be a string";
   if (key.length === 0) return "key must not be empty";
   if (!key.isWellFormed()) return "key must be valid UTF-8 (no lone surrogates)";
-  if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) return `key must be at most ${MAX_KEY_BYTES} bytes of UTF-8`;
+  if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES)
+    return `key must be at most ${MAX_KEY_BYTES} bytes of UTF-8`;
   if (CONTROL_CHARS.test(key)) return "key must not contain NUL or control characters";
   if (key.includes("\\")) return "key must not contain a backslash";
   if (key.startsWith("/")) return "key must not start with '/'";
@@ -64,9 +65,13 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function assertValidId(id: unknown, what: string, operation = "id"): asserts id is string {
   if (typeof id !== "string" || !ID_PATTERN.test(id) || id.endsWith(".")) {
-    throw new KuraError("INVALID_ARGUMENT", `invalid ${what}: must match ${ID_PATTERN.source} and not end in '.'`, {
-      operation,
-      context: { [what]: typeof id === "string" ? id.slice(0, 200) : typeof id },
-    });
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `invalid ${what}: must match ${ID_PATTERN.source} and not end in '.'`,
+      {
+        operation,
+        context: { [what]: typeof id === "string" ? id.slice(0, 200) : typeof id },
+      },
+    );
   }
 }

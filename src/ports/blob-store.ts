@@ -215,6 +215,12 @@ export interface BlobStoreDeps {
   durability?: "os" | "fsync";
   /** Clock for expiry computations (tests inject one). */
   now?: () => number;
+  /**
+   * Called by adapters at named points of their I/O (e.g. `fs.fsync.file`, `fs.rename`), so
+   * tests can observe what really happened and fault injection can fail at an exact point.
+   * A probe that throws makes the operation fail there.
+   */
+  probe?: (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
   /** Declare less than the adapter could (an emulator lacking a feature); never more. */
   capabilityOverrides?: Partial<BlobCapabilities>;
 }

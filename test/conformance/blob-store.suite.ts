@@ -64,7 +64,11 @@ function failingStream(bytes: number): Readable {
   });
 }
 
-export function blobStoreConformance(name: string, harness: () => Promise<BlobHarness>, opts: ConformanceOptions = {}): void {
+export function blobStoreConformance(
+  name: string,
+  harness: () => Promise<BlobHarness>,
+  opts: ConformanceOptions = {},
+): void {
   const largeBytes = opts.largeBytes ?? 21 * 1024 * 1024;
   const timeout = opts.timeoutMs ?? 60_000;
 
@@ -85,7 +89,10 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
     describe("put / get / head", () => {
       it("round-trips bytes and returns their SHA-256", async () => {
         const data = randomBytes(4096);
-        const put = await store.put("rt/one.bin", data, { contentType: "application/x-test", metadata: { owner: "a1" } });
+        const put = await store.put("rt/one.bin", data, {
+          contentType: "application/x-test",
+          metadata: { owner: "a1" },
+        });
         expect(put).toMatchObject({ key: "rt/one.bin", size: 4096, sha256: sha256Hex(data) });
         const got = await store.getBuffer("rt/one.bin");
         expect(got.data.equals(data)).toBe(true);
@@ -145,9 +152,18 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
       });
 
       it("rejects malformed options", async () => {
-        await expectKuraError(store.put("rt/bad-meta", Buffer.from("x"), { metadata: { "Bad-Name": "v" } }), "INVALID_ARGUMENT");
-        await expectKuraError(store.put("rt/bad-meta", Buffer.from("x"), { metadata: { ok: "line\nbreak" } }), "INVALID_ARGUMENT");
-        await expectKuraError(store.put("rt/bad-meta", Buffer.from("x"), { contentType: "no slash" }), "INVALID_ARGUMENT");
+        await expectKuraError(
+          store.put("rt/bad-meta", Buffer.from("x"), { metadata: { "Bad-Name": "v" } }),
+          "INVALID_ARGUMENT",
+        );
+        await expectKuraError(
+          store.put("rt/bad-meta", Buffer.from("x"), { metadata: { ok: "line\nbreak" } }),
+          "INVALID_ARGUMENT",
+        );
+        await expectKuraError(
+          store.put("rt/bad-meta", Buffer.from("x"), { contentType: "no slash" }),
+          "INVALID_ARGUMENT",
+        );
         expect(await store.exists("rt/bad-meta")).toBe(false);
       });
     });
@@ -180,8 +196,12 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
           await expectKuraError(store.getBuffer("ck/flip"), "BLOB_CHECKSUM_MISMATCH");
           await expectKuraError(collect((await store.get("ck/flip")).body), "BLOB_CHECKSUM_MISMATCH");
         }
-        await expect(store.getBuffer("ck/flip", { expectedSha256: put.sha256 })).rejects.toMatchObject({ kind: "Corrupt" });
-        await expect(collect((await store.get("ck/flip", { expectedSha256: put.sha256 })).body)).rejects.toMatchObject({
+        await expect(store.getBuffer("ck/flip", { expectedSha256: put.sha256 })).rejects.toMatchObject({
+          kind: "Corrupt",
+        });
+        await expect(
+          collect((await store.get("ck/flip", { expectedSha256: put.sha256 })).body),
+        ).rejects.toMatchObject({
           kind: "Corrupt",
         });
       });
@@ -203,7 +223,9 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
 
       it("reads to the end when end is omitted or beyond the size", async (ctx) => {
         if (!store.capabilities.rangeRead) return ctx.skip();
-        expect((await collect((await store.get("rg/alnum", { range: { start: 30 } })).body)).toString()).toBe("uvwxyz");
+        expect((await collect((await store.get("rg/alnum", { range: { start: 30 } })).body)).toString()).toBe(
+          "uvwxyz",
+        );
         const r = await store.get("rg/alnum", { range: { start: 34, end: 1000 } });
         expect((await collect(r.body)).toString()).toBe("yz");
         expect(r.range).toEqual({ start: 34, end: 35 });
@@ -236,7 +258,18 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
     });
 
     describe("list", () => {
-      const keys = ["ls/a", "ls/a-c", "ls/a/b", "ls/a/b/c", "ls/b", "ls/z", "ls/é", "ls/日本", "ls/Z", "ls/0"];
+      const keys = [
+        "ls/a",
+        "ls/a-c",
+        "ls/a/b",
+        "ls/a/b/c",
+        "ls/b",
+        "ls/z",
+        "ls/é",
+        "ls/日本",
+        "ls/Z",
+        "ls/0",
+      ];
       beforeAll(async () => {
         await Promise.all(keys.map((k) => store.put(k, Buffer.from(k), { contentType: "text/plain" })));
       });
@@ -251,7 +284,12 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
       });
 
       it("lists a prefix that is not a directory boundary", async () => {
-        expect((await store.list("ls/a")).items.map((i) => i.key)).toEqual(["ls/a", "ls/a-c", "ls/a/b", "ls/a/b/c"]);
+        expect((await store.list("ls/a")).items.map((i) => i.key)).toEqual([
+          "ls/a",
+          "ls/a-c",
+          "ls/a/b",
+          "ls/a/b/c",
+        ]);
         expect((await store.list("ls/a/")).items.map((i) => i.key)).toEqual(["ls/a/b", "ls/a/b/c"]);
       });
 
@@ -304,14 +342,19 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
       it("refuses to replace an existing object", async (ctx) => {
         if (!store.capabilities.conditionalCreate) return ctx.skip();
         await store.put("cc/once", Buffer.from("first"), { ifNoneMatch: "*" });
-        await expectKuraError(store.put("cc/once", Buffer.from("second"), { ifNoneMatch: "*" }), "BLOB_ALREADY_EXISTS");
+        await expectKuraError(
+          store.put("cc/once", Buffer.from("second"), { ifNoneMatch: "*" }),
+          "BLOB_ALREADY_EXISTS",
+        );
         expect((await store.getBuffer("cc/once")).data.toString()).toBe("first");
       });
 
       it("lets exactly one of several racing creators win", async (ctx) => {
         if (!store.capabilities.conditionalCreate) return ctx.skip();
         const results = await Promise.allSettled(
-          Array.from({ length: 6 }, (_, i) => store.put("cc/race", Buffer.from(`writer ${i}`), { ifNoneMatch: "*" })),
+          Array.from({ length: 6 }, (_, i) =>
+            store.put("cc/race", Buffer.from(`writer ${i}`), { ifNoneMatch: "*" }),
+          ),
         );
         const won = results.filter((r) => r.status === "fulfilled");
         expect(won).toHaveLength(1);
@@ -343,13 +386,16 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
         "x".repeat(1025),
         "é".repeat(513),
       ];
-      it.each(bad.map((k) => [JSON.stringify(k).slice(0, 40), k]))("rejects %s everywhere", async (_label, key) => {
-        await expectKuraError(store.put(key, Buffer.from("x")), "KEY_INVALID");
-        await expectKuraError(store.get(key), "KEY_INVALID");
-        await expectKuraError(store.head(key), "KEY_INVALID");
-        await expectKuraError(store.delete(key), "KEY_INVALID");
-        await expectKuraError(store.copy("rt/one.bin", key), "KEY_INVALID");
-      });
+      it.each(bad.map((k) => [JSON.stringify(k).slice(0, 40), k]))(
+        "rejects %s everywhere",
+        async (_label, key) => {
+          await expectKuraError(store.put(key, Buffer.from("x")), "KEY_INVALID");
+          await expectKuraError(store.get(key), "KEY_INVALID");
+          await expectKuraError(store.head(key), "KEY_INVALID");
+          await expectKuraError(store.delete(key), "KEY_INVALID");
+          await expectKuraError(store.copy("rt/one.bin", key), "KEY_INVALID");
+        },
+      );
 
       it("accepts a key of exactly 1024 bytes", async () => {
         const key = `k/${"é".repeat(511)}`;
@@ -394,8 +440,16 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
         expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
 
         const up = randomBytes(1500);
-        const put = await store.presign("ps/put.bin", { method: "PUT", expiresIn: 300, contentType: "application/x-up" });
-        const res2 = await fetch(put.url, { method: "PUT", body: up, headers: { ...put.headers, "content-type": "application/x-up" } });
+        const put = await store.presign("ps/put.bin", {
+          method: "PUT",
+          expiresIn: 300,
+          contentType: "application/x-up",
+        });
+        const res2 = await fetch(put.url, {
+          method: "PUT",
+          body: up,
+          headers: { ...put.headers, "content-type": "application/x-up" },
+        });
         expect(res2.status).toBeLessThan(300);
         expect((await store.getBuffer("ps/put.bin")).data.equals(up)).toBe(true);
       });
@@ -421,7 +475,10 @@ export function blobStoreConformance(name: string, harness: () => Promise<BlobHa
 
       it("refuses to presign without the capability", async (ctx) => {
         if (store.capabilities.presign) return ctx.skip();
-        await expectKuraError(store.presign("ps/x", { method: "GET", expiresIn: 60 }), "UNSUPPORTED_OPERATION");
+        await expectKuraError(
+          store.presign("ps/x", { method: "GET", expiresIn: 60 }),
+          "UNSUPPORTED_OPERATION",
+        );
       });
     });
 

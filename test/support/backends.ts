@@ -9,7 +9,8 @@ import { resolve } from "node:path";
 export const SKIP_DIR = resolve(import.meta.dirname, "../../.cache/test-skips");
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
 /** Where `.ci/run` (scripts/test-servers/install.sh) installs heavy test servers. */
-export const SERVER_CACHE = process.env.KURA_TEST_SERVER_CACHE ?? resolve(import.meta.dirname, "../../.cache/test-servers");
+export const SERVER_CACHE =
+  process.env.KURA_TEST_SERVER_CACHE ?? resolve(import.meta.dirname, "../../.cache/test-servers");
 
 /**
  * Returns true when the suite may run. When `problem` is a string the server is missing:
@@ -19,6 +20,9 @@ export function backendAvailable(name: string, problem: string | undefined): boo
   if (problem === undefined) return true;
   if (IN_CI) throw new Error(`backend suite ${name} cannot run in CI: ${problem}`);
   mkdirSync(SKIP_DIR, { recursive: true });
-  writeFileSync(`${SKIP_DIR}/${name.replace(/[^a-z0-9-]/gi, "_")}.json`, JSON.stringify({ name, reason: problem }));
+  writeFileSync(
+    `${SKIP_DIR}/${name.replace(/[^a-z0-9-]/gi, "_")}.json`,
+    JSON.stringify({ name, reason: problem }),
+  );
   return false;
 }

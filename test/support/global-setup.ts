@@ -17,7 +17,9 @@ export function teardown(): void {
   } catch {
     return;
   }
-  const skipped = files.map((f) => JSON.parse(readFileSync(`${SKIP_DIR}/${f}`, "utf8")) as { name: string; reason: string });
+  const skipped = files.map(
+    (f) => JSON.parse(readFileSync(`${SKIP_DIR}/${f}`, "utf8")) as { name: string; reason: string },
+  );
   if (skipped.length === 0) return;
   const list = skipped.map((s) => `${s.name} (${s.reason})`).join("; ");
   process.stdout.write(

@@ -15,17 +15,25 @@ describe("error-code registry and docs/errors.md", () => {
 
   it("documents no code that does not exist", () => {
     const headings = [...doc.matchAll(/^## (\S+)/gm)].map((m) => m[1]!);
-    for (const code of headings) expect(Object.keys(ERROR_CODES), `docs/errors.md names unknown ${code}`).toContain(code);
+    for (const code of headings)
+      expect(Object.keys(ERROR_CODES), `docs/errors.md names unknown ${code}`).toContain(code);
   });
 });
 
 describe("KuraError", () => {
   it("takes kind and retryability from the registry", () => {
-    const e = new KuraError("BLOB_BACKEND_UNAVAILABLE", "down", { operation: "blob.put", context: { key: "k" } });
+    const e = new KuraError("BLOB_BACKEND_UNAVAILABLE", "down", {
+      operation: "blob.put",
+      context: { key: "k" },
+    });
     expect(e.kind).toBe("Unavailable");
     expect(e.retryable).toBe(true);
     expect(new KuraError("KEY_INVALID", "bad").retryable).toBe(false);
-    expect(e.toJSON()).toMatchObject({ code: "BLOB_BACKEND_UNAVAILABLE", operation: "blob.put", context: { key: "k" } });
+    expect(e.toJSON()).toMatchObject({
+      code: "BLOB_BACKEND_UNAVAILABLE",
+      operation: "blob.put",
+      context: { key: "k" },
+    });
     expect(isKuraError(e, "Unavailable")).toBe(true);
     expect(isKuraError(e, "NotFound")).toBe(false);
   });

@@ -4,7 +4,14 @@
  */
 import { KuraError } from "../../core/errors.js";
 import { assertValidKey } from "../../core/keys.js";
-import type { BlobCapabilities, ByteRange, GetOptions, ListOptions, PresignOptions, PutOptions } from "../../ports/blob-store.js";
+import type {
+  BlobCapabilities,
+  ByteRange,
+  GetOptions,
+  ListOptions,
+  PresignOptions,
+  PutOptions,
+} from "../../ports/blob-store.js";
 
 /** The metadata entry where adapters keep the object's SHA-256 (BLOB-3). */
 export const SHA256_METADATA_KEY = "kura_sha256";
@@ -31,16 +38,24 @@ export function checkPutOptions(key: string, options: PutOptions | undefined, op
   }
   for (const [name, value] of Object.entries(options.metadata ?? {})) {
     if (!METADATA_NAME.test(name) || name === SHA256_METADATA_KEY) {
-      throw new KuraError("INVALID_ARGUMENT", `metadata name ${JSON.stringify(name)} must match ${METADATA_NAME.source}`, {
-        operation,
-        context: { key, name },
-      });
+      throw new KuraError(
+        "INVALID_ARGUMENT",
+        `metadata name ${JSON.stringify(name)} must match ${METADATA_NAME.source}`,
+        {
+          operation,
+          context: { key, name },
+        },
+      );
     }
     if (typeof value !== "string" || !METADATA_VALUE.test(value)) {
-      throw new KuraError("INVALID_ARGUMENT", `metadata value for ${name} must be printable ASCII up to 1024 chars`, {
-        operation,
-        context: { key, name },
-      });
+      throw new KuraError(
+        "INVALID_ARGUMENT",
+        `metadata value for ${name} must be printable ASCII up to 1024 chars`,
+        {
+          operation,
+          context: { key, name },
+        },
+      );
     }
   }
 }
@@ -48,7 +63,11 @@ export function checkPutOptions(key: string, options: PutOptions | undefined, op
 export function checkRange(key: string, range: ByteRange | undefined, operation = "blob.get"): void {
   if (!range) return;
   const { start, end } = range;
-  if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) {
+  if (
+    !Number.isSafeInteger(start) ||
+    start < 0 ||
+    (end !== undefined && (!Number.isSafeInteger(end) || end < start))
+  ) {
     throw new KuraError("RANGE_INVALID", "range must have 0 <= start <= end (integers)", {
       operation,
       context: { key, start, end },
@@ -89,7 +108,12 @@ export function listLimit(options: ListOptions | undefined): number {
   return limit;
 }
 
-export function checkPresign(key: string, options: PresignOptions, capabilities: BlobCapabilities, scheme: string): void {
+export function checkPresign(
+  key: string,
+  options: PresignOptions,
+  capabilities: BlobCapabilities,
+  scheme: string,
+): void {
   assertValidKey(key, "blob.presign");
   if (!capabilities.presign) {
     throw new KuraError("UNSUPPORTED_OPERATION", `the ${scheme} store cannot presign URLs`, {
@@ -100,7 +124,11 @@ export function checkPresign(key: string, options: PresignOptions, capabilities:
   if (options.method !== "GET" && options.method !== "PUT") {
     throw new KuraError("INVALID_ARGUMENT", "method must be GET or PUT", { operation: "blob.presign" });
   }
-  if (!Number.isSafeInteger(options.expiresIn) || options.expiresIn < 1 || options.expiresIn > MAX_PRESIGN_SECONDS) {
+  if (
+    !Number.isSafeInteger(options.expiresIn) ||
+    options.expiresIn < 1 ||
+    options.expiresIn > MAX_PRESIGN_SECONDS
+  ) {
     throw new KuraError("INVALID_ARGUMENT", `expiresIn must be 1…${MAX_PRESIGN_SECONDS} seconds`, {
       operation: "blob.presign",
       context: { expiresIn: options.expiresIn },
@@ -173,7 +201,10 @@ export function throwIfAborted(signal: AbortSignal | undefined, operation: strin
 }
 
 /** Apply capability overrides: a store may declare less than it could, never more. */
-export function narrowCapabilities(base: BlobCapabilities, overrides?: Partial<BlobCapabilities>): BlobCapabilities {
+export function narrowCapabilities(
+  base: BlobCapabilities,
+  overrides?: Partial<BlobCapabilities>,
+): BlobCapabilities {
   const out = { ...base };
   for (const [k, v] of Object.entries(overrides ?? {}) as [keyof BlobCapabilities, boolean][]) {
     if (v === false) out[k] = false;

@@ -25,6 +25,7 @@ import type {
 } from "../../../ports/blob-store.js";
 import { parseOptions } from "../../options.js";
 import {
+  alreadyExists,
   checkGetOptions,
   checkPresign,
   checkPutOptions,
@@ -34,7 +35,6 @@ import {
   listLimit,
   narrowCapabilities,
   notFound,
-  alreadyExists,
   resolveRange,
   throwIfAborted,
 } from "../common.js";
@@ -127,7 +127,10 @@ class MemoryBlobStore implements BlobStore {
     };
   }
 
-  async getBuffer(key: string, options: Omit<GetOptions, "range"> = {}): Promise<{ info: BlobInfo; data: Buffer }> {
+  async getBuffer(
+    key: string,
+    options: Omit<GetOptions, "range"> = {},
+  ): Promise<{ info: BlobInfo; data: Buffer }> {
     this.open("blob.get");
     checkGetOptions(key, options);
     const { data, info } = this.entry(key, "blob.get");
@@ -166,7 +169,8 @@ class MemoryBlobStore implements BlobStore {
     const last = page.at(-1);
     return {
       items: page.map((k) => cloneInfo(this.entry(k, "blob.list").info)),
-      cursor: keys.length > limit && last !== undefined ? encodeCursor(this.scheme, { after: last }) : undefined,
+      cursor:
+        keys.length > limit && last !== undefined ? encodeCursor(this.scheme, { after: last }) : undefined,
     };
   }
 
@@ -180,7 +184,9 @@ class MemoryBlobStore implements BlobStore {
 
   async presign(key: string, options: PresignOptions): Promise<PresignResult> {
     checkPresign(key, options, this.capabilities, this.scheme);
-    throw new KuraError("UNSUPPORTED_OPERATION", "memory store cannot presign", { operation: "blob.presign" });
+    throw new KuraError("UNSUPPORTED_OPERATION", "memory store cannot presign", {
+      operation: "blob.presign",
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,585 @@
+/**
+ * `fs`: objects as files under `base_path` (the embedded default).
+ *
+ * - Atomic visibility: bytes + footer go to a temp file in `~kura/tmp`, which is renamed into
+ *   place (or hard-linked, for conditional create, which fails atomically with EEXIST).
+ * - Durability (DUR-1): `os` leaves flushing to the OS; `fsync` syncs the file before the rename
+ *   and the directory after it, with concurrent writers sharing directory fsyncs.
+ * - Metadata in a footer at the end of the file (`footer.ts`); key ↔ path rules in `layout.ts`.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
+import { z } from "zod";
+import {
+  HashingStream,
+  sha256Hex,
+  toReadable,
+  VerifyingStream,
+  verifyBuffer,
+} from "../../../core/checksum.js";
+import { KuraError } from "../../../core/errors.js";
+import { assertValidKey, assertValidPrefix, compareUtf8 } from "../../../core/keys.js";
+import { buildPresignedUrl } from "../../../core/presign.js";
+import type {
+  BlobBody,
+  BlobCapabilities,
+  BlobInfo,
+  BlobStore,
+  BlobStoreDefinition,
+  BlobStoreDeps,
+  GetOptions,
+  GetResult,
+  ListOptions,
+  ListPage,
+  PresignOptions,
+  PresignResult,
+  PutOptions,
+  PutResult,
+} from "../../../ports/blob-store.js";
+import { parseOptions } from "../../options.js";
+import {
+  alreadyExists,
+  checkGetOptions,
+  checkPresign,
+  checkPutOptions,
+  DEFAULT_CONTENT_TYPE,
+  decodeCursor,
+  encodeCursor,
+  listLimit,
+  narrowCapabilities,
+  notFound,
+  resolveRange,
+  throwIfAborted,
+} from "../common.js";
+import { DirSyncer } from "./dir-sync.js";
+import { fsError, isErrno } from "./errors.js";
+import { decodeFooter, encodeFooter, FOOTER_READ_BYTES, type Footer } from "./footer.js";
+import { DIR_NAME_FILE, decodeDir, decodeFile, encodeDir, isLong, keyPath, RESERVED_DIR } from "./layout.js";
+
+export const fsOptionsSchema = z
+  .object({
+    /** Directory holding the objects. Default `./data/blobs` (the config layer resolves it). */
+    base_path: z.string().min(1).default("./data/blobs"),
+    /** Base URL of `kura serve`, used in presigned URLs. Default `http://127.0.0.1:8787`. */
+    public_url: z.url().default("http://127.0.0.1:8787"),
+    /** Secret for presigned URLs (use `env:VAR`). Default: generated once into `base_path/~kura/presign.key`. */
+    presign_secret: z.string().min(16).optional(),
+    /** Objects at most this big are read in one call; larger ones stream. Default 1 MiB. */
+    small_object_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024),
+  })
+  .strict();
+export type FsOptions = z.infer<typeof fsOptionsSchema>;
+
+const CAPABILITIES: BlobCapabilities = Object.freeze({
+  rangeRead: true,
+  conditionalCreate: true,
+  multipart: false,
+  presign: true,
+  presignEnforced: true,
+  serverSideCopy: false,
+  checksumInMetadata: true,
+  serverSideEncryption: false,
+});
+
+const DELETE_CONCURRENCY = 16;
+const STALE_TEMP_MS = 3600_000;
+
+class FsBlobStore implements BlobStore {
+  readonly scheme = "fs";
+  readonly location: string;
+  readonly capabilities: BlobCapabilities;
+  private readonly base: string;
+  private readonly tmpDir: string;
+  private readonly knownDirs = new Set<string>();
+  private readonly dirSyncer: DirSyncer;
+  private readonly fsync: boolean;
+  private presignSecret: Buffer | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly options: FsOptions,
+    private readonly deps: BlobStoreDeps,
+  ) {
+    this.base = resolve(options.base_path);
+    this.location = this.base;
+    this.tmpDir = join(this.base, RESERVED_DIR, "tmp");
+    this.fsync = deps.durability === "fsync";
+    this.capabilities = narrowCapabilities(CAPABILITIES, deps.capabilityOverrides);
+    this.dirSyncer = new DirSyncer(async (dir) => {
+      await this.probe("fs.fsync.dir", { path: dir });
+      const handle = await open(dir, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+    if (options.presign_secret) this.presignSecret = Buffer.from(options.presign_secret, "utf8");
+  }
+
+  async init(): Promise<void> {
+    try {
+      await mkdir(this.tmpDir, { recursive: true });
+      this.knownDirs.add(this.base);
+      // Temp files of writers that died long ago; younger ones may belong to a live process.
+      const now = Date.now();
+      for (const name of await readdir(this.tmpDir)) {
+        const path = join(this.tmpDir, name);
+        const st = await stat(path).catch(() => undefined);
+        if (st && now - st.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
+      }
+    } catch (e) {
+      throw fsError(e, "blob.open", undefined);
+    }
+  }
+
+  private async probe(point: string, detail: Record<string, unknown>): Promise<void> {
+    if (this.deps.probe) await this.deps.probe(point, detail);
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+  }
+
+  /** mkdir -p, remembering what exists; names of hashed (overlong) segments go in `~name`. */
+  private async ensureDir(dir: string, segments: string[]): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    let path = this.base;
+    for (const segment of segments) {
+      path = join(path, encodeDir(segment));
+      if (this.knownDirs.has(path)) continue;
+      let created = false;
+      try {
+        await mkdir(path);
+        created = true;
+      } catch (e) {
+        if (!isErrno(e, "EEXIST")) throw e;
+        const st = await stat(path);
+        if (!st.isDirectory()) throw e;
+      }
+      if (isLong(segment)) await writeFile(join(path, DIR_NAME_FILE), segment, { flag: "w" });
+      if (created && this.fsync) await this.dirSyncer.sync(join(path, ".."));
+      this.knownDirs.add(path);
+    }
+  }
+
+  private footer(key: string, size: number, sha256: string, options: PutOptions): Footer {
+    return {
+      v: 1,
+      k: key,
+      size,
+      sha256,
+      ct: options.contentType ?? DEFAULT_CONTENT_TYPE,
+      md: { ...(options.metadata ?? {}) },
+      t: this.deps.now?.() ?? Date.now(),
+    };
+  }
+
+  async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<PutResult> {
+    this.assertOpen("blob.put");
+    checkPutOptions(key, options);
+    throwIfAborted(options.signal, "blob.put");
+    const { dir, file, dirSegments } = keyPath(this.base, key);
+    const tmp = join(this.tmpDir, `${randomUUID()}.tmp`);
+    let result: PutResult;
+    try {
+      await this.ensureDir(dir, dirSegments);
+      if (body instanceof Uint8Array) {
+        const sha256 = sha256Hex(body);
+        const bytes = Buffer.concat([body, encodeFooter(this.footer(key, body.length, sha256, options))]);
+        if (this.fsync) {
+          const handle = await open(tmp, "wx");
+          try {
+            await handle.writeFile(bytes);
+            await this.probe("fs.fsync.file", { path: tmp, key });
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+        } else {
+          await writeFile(tmp, bytes, { flag: "wx" });
+        }
+        result = { key, size: body.length, sha256, etag: `"${sha256.slice(0, 32)}"` };
+      } else {
+        result = await this.writeStream(tmp, key, toReadable(body), options);
+      }
+      throwIfAborted(options.signal, "blob.put");
+      await this.probe("fs.rename", { from: tmp, to: file, key });
+      if (options.ifNoneMatch === "*") {
+        try {
+          await link(tmp, file);
+        } catch (e) {
+          if (isErrno(e, "EEXIST")) throw alreadyExists(key);
+          throw e;
+        } finally {
+          await unlink(tmp).catch(() => undefined);
+        }
+      } else {
+        await rename(tmp, file);
+      }
+      if (this.fsync) await this.dirSyncer.sync(dir);
+      return result;
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw fsError(e, "blob.put", key);
+    }
+  }
+
+  private async writeStream(
+    tmp: string,
+    key: string,
+    body: Readable,
+    options: PutOptions,
+  ): Promise<PutResult> {
+    const hashing = new HashingStream();
+    const handle = await open(tmp, "wx");
+    try {
+      const source = body.pipe(hashing);
+      body.once("error", (err) => hashing.destroy(err));
+      // Coalesce small chunks into bigger writes.
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        throwIfAborted(options.signal, "blob.put");
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= 256 * 1024) {
+          await handle.write(Buffer.concat(pending));
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (pendingBytes > 0) await handle.write(Buffer.concat(pending));
+      const sha256 = hashing.sha256();
+      await handle.write(encodeFooter(this.footer(key, hashing.size, sha256, options)));
+      if (this.fsync) {
+        await this.probe("fs.fsync.file", { path: tmp, key });
+        await handle.sync();
+      }
+      return { key, size: hashing.size, sha256, etag: `"${sha256.slice(0, 32)}"` };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Open an object and read its footer. The caller closes the handle. */
+  private async openObject(key: string, operation: string): Promise<{ handle: FileHandle; footer: Footer }> {
+    const { file } = keyPath(this.base, key);
+    let handle: FileHandle;
+    try {
+      handle = await open(file, "r");
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, operation);
+      throw fsError(e, operation, key);
+    }
+    try {
+      const { size: fileSize } = await handle.stat();
+      let want = Math.min(fileSize, FOOTER_READ_BYTES);
+      for (;;) {
+        const tail = Buffer.alloc(want);
+        await handle.read(tail, 0, want, fileSize - want);
+        const footer = decodeFooter(tail, fileSize, key);
+        if (!("need" in footer)) return { handle, footer };
+        want = footer.need;
+      }
+    } catch (e) {
+      await handle.close();
+      throw fsError(e, operation, key);
+    }
+  }
+
+  private info(footer: Footer, key: string): BlobInfo {
+    return {
+      key,
+      size: footer.size,
+      sha256: footer.sha256,
+      contentType: footer.ct,
+      etag: `"${footer.sha256.slice(0, 32)}"`,
+      lastModified: new Date(footer.t),
+      metadata: { ...footer.md },
+    };
+  }
+
+  async getBuffer(
+    key: string,
+    options: Omit<GetOptions, "range"> = {},
+  ): Promise<{ info: BlobInfo; data: Buffer }> {
+    this.assertOpen("blob.get");
+    checkGetOptions(key, options);
+    const { file } = keyPath(this.base, key);
+    let raw: Buffer;
+    try {
+      raw = await readFile(file);
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
+      throw fsError(e, "blob.get", key);
+    }
+    const footer = decodeFooter(raw, raw.length, key);
+    if ("need" in footer) throw fsError(new Error("footer longer than file"), "blob.get", key);
+    const data = raw.subarray(0, footer.size);
+    verifyBuffer(data, options.expectedSha256 ?? footer.sha256, key, "blob.get");
+    return { info: this.info(footer, key), data };
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    this.assertOpen("blob.get");
+    checkGetOptions(key, options);
+    const { handle, footer } = await this.openObject(key, "blob.get");
+    const info = this.info(footer, key);
+    try {
+      if (options.range) {
+        const range = resolveRange(key, options.range, footer.size);
+        if (footer.size === 0) {
+          await handle.close();
+          return { info, body: Readable.from([]), range };
+        }
+        return { info, body: handle.createReadStream({ start: range.start, end: range.end }), range };
+      }
+      const expected = options.expectedSha256 ?? footer.sha256;
+      if (footer.size <= this.options.small_object_bytes) {
+        const data = Buffer.alloc(footer.size);
+        if (footer.size > 0) await handle.read(data, 0, footer.size, 0);
+        await handle.close();
+        return { info, body: verifiedReadable(data, expected, key), range: undefined };
+      }
+      const stream = handle.createReadStream({ start: 0, end: footer.size - 1 });
+      const verifying = new VerifyingStream(expected, key, footer.size);
+      stream.once("error", (err) => verifying.destroy(err));
+      return { info, body: stream.pipe(verifying), range: undefined };
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw fsError(e, "blob.get", key);
+    }
+  }
+
+  async head(key: string): Promise<BlobInfo> {
+    this.assertOpen("blob.head");
+    assertValidKey(key, "blob.head");
+    const { handle, footer } = await this.openObject(key, "blob.head");
+    await handle.close();
+    return this.info(footer, key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.assertOpen("blob.head");
+    assertValidKey(key, "blob.head");
+    try {
+      return (await stat(keyPath(this.base, key).file)).isFile();
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return false;
+      throw fsError(e, "blob.head", key);
+    }
+  }
+
+  async delete(keys: string | readonly string[]): Promise<void> {
+    this.assertOpen("blob.delete");
+    const list = typeof keys === "string" ? [keys] : [...keys];
+    for (const key of list) assertValidKey(key, "blob.delete");
+    const dirs = new Set<string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < list.length) {
+        const key = list[next++] as string;
+        const { dir, file } = keyPath(this.base, key);
+        try {
+          await this.probe("fs.unlink", { path: file, key });
+          await unlink(file);
+          dirs.add(dir);
+        } catch (e) {
+          if (!isErrno(e, "ENOENT", "ENOTDIR")) throw fsError(e, "blob.delete", key);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, list.length) }, worker));
+    if (this.fsync) await Promise.all([...dirs].map((d) => this.dirSyncer.sync(d)));
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    this.assertOpen("blob.list");
+    assertValidPrefix(prefix);
+    const limit = listLimit(options);
+    const after = decodeCursor(this.scheme, options.cursor)?.after;
+    const items: BlobInfo[] = [];
+    // Start in the deepest directory the prefix names fully.
+    const cut = prefix.lastIndexOf("/");
+    const dirPrefix = cut >= 0 ? prefix.slice(0, cut + 1) : "";
+    const startDir = join(this.base, ...dirPrefix.split("/").filter(Boolean).map(encodeDir));
+    try {
+      await this.walk(startDir, dirPrefix, prefix, after, limit + 1, items);
+    } catch (e) {
+      throw fsError(e, "blob.list", prefix);
+    }
+    const more = items.length > limit;
+    const page = more ? items.slice(0, limit) : items;
+    const last = page.at(-1);
+    return { items: page, cursor: more && last ? encodeCursor(this.scheme, { after: last.key }) : undefined };
+  }
+
+  /** Depth-first walk in UTF-8 byte order of keys; stops once `want` items are collected. */
+  private async walk(
+    dir: string,
+    keyPrefix: string,
+    prefix: string,
+    after: string | undefined,
+    want: number,
+    out: BlobInfo[],
+  ): Promise<void> {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if (isErrno(e, "ENOENT", "ENOTDIR")) return;
+      throw e;
+    }
+    const named: { sortKey: string; key: string; path: string; isDir: boolean }[] = [];
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const d = decodeDir(entry.name);
+        if (d.kind === "skip") continue;
+        const segment =
+          d.kind === "plain"
+            ? d.segment
+            : await readFile(join(path, DIR_NAME_FILE), "utf8").catch(() => undefined);
+        if (segment === undefined) continue;
+        const key = `${keyPrefix}${segment}/`;
+        named.push({ sortKey: key, key, path, isDir: true });
+      } else if (entry.isFile()) {
+        const f = decodeFile(entry.name);
+        if (f.kind === "skip") continue;
+        let key: string;
+        if (f.kind === "plain") key = keyPrefix + f.segment;
+        else {
+          const k = await this.footerKey(path);
+          if (k === undefined) continue;
+          key = k;
+        }
+        named.push({ sortKey: key, key, path, isDir: false });
+      }
+    }
+    named.sort((a, b) => compareUtf8(a.sortKey, b.sortKey));
+    for (const entry of named) {
+      if (out.length >= want) return;
+      if (entry.isDir) {
+        const relevant = entry.key.startsWith(prefix) || prefix.startsWith(entry.key);
+        const notBehind =
+          after === undefined || compareUtf8(after, entry.key) < 0 || after.startsWith(entry.key);
+        if (relevant && notBehind) await this.walk(entry.path, entry.key, prefix, after, want, out);
+      } else if (entry.key.startsWith(prefix) && (after === undefined || compareUtf8(entry.key, after) > 0)) {
+        try {
+          const { handle, footer } = await this.openObject(entry.key, "blob.list");
+          await handle.close();
+          out.push(this.info(footer, entry.key));
+        } catch (e) {
+          // Deleted between readdir and open: not part of the listing.
+          if (!(e instanceof KuraError && e.code === "BLOB_NOT_FOUND")) throw e;
+        }
+      }
+    }
+  }
+
+  private async footerKey(path: string): Promise<string | undefined> {
+    try {
+      const raw = await readFile(path);
+      const footer = decodeFooter(raw, raw.length, path);
+      return "need" in footer ? undefined : footer.k;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async copy(
+    sourceKey: string,
+    targetKey: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<PutResult> {
+    this.assertOpen("blob.copy");
+    assertValidKey(sourceKey, "blob.copy");
+    assertValidKey(targetKey, "blob.copy");
+    const source = await this.get(sourceKey, options.signal ? { signal: options.signal } : {});
+    return this.put(targetKey, source.body, {
+      contentType: source.info.contentType,
+      metadata: source.info.metadata,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  private async secret(): Promise<Buffer> {
+    if (this.presignSecret) return this.presignSecret;
+    const path = join(this.base, RESERVED_DIR, "presign.key");
+    try {
+      await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
+    } catch (e) {
+      if (!isErrno(e, "EEXIST")) throw fsError(e, "blob.presign", undefined);
+    }
+    this.presignSecret = Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
+    return this.presignSecret;
+  }
+
+  /** The secret that signs this store's presigned URLs (for the server that verifies them). */
+  async presignKey(): Promise<Buffer> {
+    return this.secret();
+  }
+
+  async presign(key: string, options: PresignOptions): Promise<PresignResult> {
+    this.assertOpen("blob.presign");
+    checkPresign(key, options, this.capabilities, this.scheme);
+    const nowMs = this.deps.now?.() ?? Date.now();
+    const expires = Math.floor(nowMs / 1000) + options.expiresIn;
+    const url = buildPresignedUrl(this.options.public_url, await this.secret(), {
+      method: options.method,
+      key,
+      expires,
+      ...(options.method === "PUT" && options.contentType ? { contentType: options.contentType } : {}),
+    });
+    return { url, method: options.method, expiresAt: new Date(expires * 1000), headers: {} };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+/** A stream of already-read bytes that errors instead of ending when they fail the checksum. */
+function verifiedReadable(data: Buffer, expected: string, key: string): Readable {
+  try {
+    verifyBuffer(data, expected, key, "blob.get");
+  } catch (e) {
+    return new Readable({
+      read() {
+        this.destroy(e as Error);
+      },
+    });
+  }
+  return Readable.from(data.length ? [data] : []);
+}
+
+export const fsBlobStore: BlobStoreDefinition<FsOptions> = {
+  scheme: "fs",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(fsOptionsSchema, raw, "storage.options"),
+  create: async (options, deps = {}) => {
+    const store = new FsBlobStore(options, deps);
+    await store.init();
+    return store;
+  },
+};
+
+export type { FsBlobStore };
