@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { memoryBlobStore } from "../../src/adapters/blob/memory/index.js";
+import { KuraError } from "../../src/core/errors.js";
+import { FaultController, withFaults } from "../../src/layers/fault-injection.js";
+import { type BlobOperationEvent, withMetrics } from "../../src/layers/metrics.js";
+import { backoffDelay, withRetry } from "../../src/layers/retry.js";
+import { withTimeout } from "../../src/layers/timeout.js";
+
+const memory = () => memoryBlobStore.create(memoryBlobStore.parseOptions({}));
+const noSleep = { sleep: async () => undefined };
+
+describe("retry layer", () => {
+  it("retries retryable failures and then succeeds", async () => {
+    const faults = new FaultController().failNext("put", 2);
+    const store = withRetry(withFaults(await memory(), faults), noSleep);
+    await store.put("k", Buffer.from("v"));
+    expect(faults.calls.filter((c) => c.operation === "put")).toHaveLength(3);
+    expect((await store.getBuffer("k")).data.toString()).toBe("v");
+  });
+
+  it("gives up after 3 retries with the backend's error and the attempt count", async () => {
+    const faults = new FaultController().failNext("head", 10);
+    const delays: number[] = [];
+    const store = withRetry(withFaults(await memory(), faults), {
+      ...noSleep,
+      onRetry: (e) => delays.push(e.delayMs),
+    });
+    const err = await store.head("k").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KuraError);
+    expect(err).toMatchObject({ code: "FAULT_INJECTED", kind: "Unavailable", context: { attempts: 4 } });
+    expect(delays).toHaveLength(3);
+  });
+
+  it("never retries non-retryable errors or consumed streams", async () => {
+    const faults = new FaultController().failNext("get", 5, "BLOB_CHECKSUM_MISMATCH");
+    const store = withRetry(withFaults(await memory(), faults), noSleep);
+    await expect(store.get("k")).rejects.toMatchObject({ code: "BLOB_CHECKSUM_MISMATCH" });
+    expect(faults.calls).toHaveLength(1);
+    faults.clear();
+    faults.failNext("put", 5);
+    await expect(
+      store.put(
+        "s",
+        (async function* () {
+          yield Buffer.from("x");
+        })(),
+      ),
+    ).rejects.toMatchObject({
+      code: "FAULT_INJECTED",
+    });
+    expect(faults.calls.filter((c) => c.operation === "put")).toHaveLength(1);
+  });
+
+  it("backs off exponentially with full jitter, capped", () => {
+    expect(backoffDelay(1, 100, 2000, () => 0.999)).toBe(99);
+    expect(backoffDelay(3, 100, 2000, () => 0.999)).toBe(399);
+    expect(backoffDelay(10, 100, 2000, () => 0.999)).toBe(1998);
+    expect(backoffDelay(2, 100, 2000, () => 0)).toBe(0);
+  });
+});
+
+describe("timeout layer", () => {
+  it("fails a slow operation with OPERATION_TIMEOUT and aborts it", async () => {
+    const faults = new FaultController().add({ operations: ["head"], delayMs: 300 });
+    const store = withTimeout(withFaults(await memory(), faults), { timeoutMs: 30 });
+    await expect(store.head("k")).rejects.toMatchObject({
+      code: "OPERATION_TIMEOUT",
+      kind: "Unavailable",
+      retryable: true,
+    });
+  });
+
+  it("lets fast operations through", async () => {
+    const store = withTimeout(await memory(), { timeoutMs: 1000 });
+    await store.put("k", Buffer.from("v"));
+    expect(await store.exists("k")).toBe(true);
+  });
+});
+
+describe("metrics layer", () => {
+  it("reports duration and outcome of every operation, and survives a failing sink", async () => {
+    const events: BlobOperationEvent[] = [];
+    const store = withMetrics(await memory(), (e) => events.push(e));
+    await store.put("k", Buffer.from("v"));
+    await store.head("missing").catch(() => undefined);
+    expect(events.map((e) => [e.operation, e.ok, e.errorCode])).toEqual([
+      ["put", true, undefined],
+      ["head", false, "BLOB_NOT_FOUND"],
+    ]);
+    expect(events[0]?.durationMs).toBeGreaterThanOrEqual(0);
+    const throwing = withMetrics(await memory(), () => {
+      throw new Error("sink down");
+    });
+    await throwing.put("k", Buffer.from("v"));
+  });
+});
+
+describe("fault-injection layer", () => {
+  it("can fail after the store acted (a lost acknowledgement)", async () => {
+    const inner = await memory();
+    const faults = new FaultController().add({ operations: ["put"], when: "after", times: 1 });
+    const store = withFaults(inner, faults);
+    await expect(store.put("k", Buffer.from("v"))).rejects.toMatchObject({ code: "FAULT_INJECTED" });
+    expect(await inner.exists("k")).toBe(true);
+  });
+
+  it("matches by key", async () => {
+    const faults = new FaultController().add({
+      keyMatches: (k) => k?.startsWith("bad/") ?? false,
+      code: "BLOB_ACCESS_DENIED",
+    });
+    const store = withFaults(await memory(), faults);
+    await store.put("good/x", Buffer.from("v"));
+    await expect(store.put("bad/x", Buffer.from("v"))).rejects.toMatchObject({ kind: "PermissionDenied" });
+  });
+});
