@@ -82,6 +82,15 @@ export const ERROR_CODES = {
   BLOB_BACKEND_ERROR: ["Unexpected", "The blob backend answered with an error Kura does not classify."],
   PRESIGN_INVALID: ["PermissionDenied", "A presigned URL's signature does not match (tampered or foreign)."],
   PRESIGN_EXPIRED: ["PermissionDenied", "A presigned URL is past its expiry."],
+  // catalog plane
+  CATALOG_UNAVAILABLE: ["Unavailable", "The catalog database could not be reached or is busy."],
+  CATALOG_NOT_FOUND: ["NotFound", "A catalog write referred to a row that does not exist."],
+  CATALOG_DUPLICATE: ["AlreadyExists", "A catalog row with this id already exists."],
+  CATALOG_STALE_VERSION: ["Conflict", "An edit was based on a version that is no longer current."],
+  IDEMPOTENCY_CONFLICT: ["Conflict", "Another write with the same idempotency key was stored first."],
+  CATALOG_MIGRATION_FAILED: ["Unexpected", "A schema migration failed; the catalog was left at the previous version."],
+  CATALOG_SCHEMA_TOO_NEW: ["Unavailable", "The catalog was migrated by a newer Kura than this one."],
+  CATALOG_ERROR: ["Unexpected", "The catalog database answered with an error Kura does not classify."],
   FAULT_INJECTED: ["Unavailable", "A failure injected by the fault-injection layer (tests only)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 

@@ -1,0 +1,256 @@
+/**
+ * The catalog plane: metadata and indexes of everything Kura stores (SPEC CAT-1/2, CONS-1/2,
+ * TEN-1/4). Bodies live in the blob store; the catalog holds the index rows that point at them,
+ * the outbox that feeds projectors, the audit log, jobs and usage counters.
+ *
+ * Writes go in {@link CatalogBatch}es: a batch applies all its operations or none. `commit` takes
+ * several batches and applies them in ONE transaction (group commit: one fsync for many
+ * writers), each batch isolated by a savepoint, so one failing batch fails alone.
+ *
+ * Every row carries `tenantId` and every read takes one: no method reads across tenants except
+ * the outbox and maintenance scans, which are engine-internal and return tenant ids with rows.
+ * Times are integers: milliseconds since the Unix epoch (UTC).
+ */
+
+export interface MessageRow {
+  tenantId: string;
+  /** UUIDv7, time-sortable. */
+  id: string;
+  chatId: string;
+  role: string;
+  contentType: string;
+  /** First 200 characters of the text content (derived text: erasable and encryptable, SEC-2). */
+  preview: string;
+  /** Size of the body object in bytes. */
+  sizeBytes: number;
+  /** Hex SHA-256 of the body object. */
+  checksum: string;
+  /** Id of the configured blob store holding the body (a migration rewrites no rows, MSG-6). */
+  storeId: string;
+  blobKey: string;
+  /** Current version: 1 at append, +1 per edit. */
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+  expiresAt: number | null;
+  idempotencyKey: string | null;
+  /** Small user metadata, JSON-serialisable. */
+  metadata: Record<string, unknown>;
+}
+
+export interface MessageVersionRow {
+  tenantId: string;
+  messageId: string;
+  version: number;
+  storeId: string;
+  blobKey: string;
+  sizeBytes: number;
+  checksum: string;
+  preview: string;
+  createdAt: number;
+}
+
+export interface ChatRow {
+  tenantId: string;
+  chatId: string;
+  createdAt: number;
+  lastMessageAt: number;
+}
+
+/** A stored body, whatever owns it. GC treats objects with no ref (after a grace period) as orphans. */
+export interface BlobRefRow {
+  tenantId: string;
+  storeId: string;
+  blobKey: string;
+  sizeBytes: number;
+  checksum: string;
+  /** `message`, `message-version`, `object`, … */
+  kind: string;
+  createdAt: number;
+}
+
+/** A user object of the objects domain: `{tenant}/objects/{key}` in the blob store. */
+export interface ObjectRow {
+  tenantId: string;
+  key: string;
+  storeId: string;
+  blobKey: string;
+  sizeBytes: number;
+  checksum: string;
+  contentType: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface OutboxEvent {
+  tenantId: string;
+  /** e.g. `message.appended`, `message.edited`, `message.deleted`, `object.put`. */
+  type: string;
+  /** The entity the event is about (message id, object key, …). */
+  entityId: string;
+  payload: Record<string, unknown>;
+  createdAt: number;
+}
+
+/** An outbox event as read back, with its position. */
+export interface OutboxRecord extends OutboxEvent {
+  /** Monotonic per database; commit order is given by `cursor`, not by `seq`. */
+  seq: number;
+  /** Opaque, commit-safe position of this event: pass it back to read what follows. */
+  cursor: string;
+}
+
+export interface AuditEntry {
+  tenantId: string;
+  /** Who: user id, `system`, `admin:<id>`. */
+  actor: string;
+  /** What: `message.append`, `message.delete`, … */
+  action: string;
+  /** The entity acted on. */
+  target: string;
+  at: number;
+  details: Record<string, unknown>;
+}
+
+export interface UsageDelta {
+  tenantId: string;
+  bytes: number;
+  objects: number;
+  messages: number;
+}
+
+export interface Usage {
+  tenantId: string;
+  bytes: number;
+  objects: number;
+  messages: number;
+}
+
+/** One write: what the engine can ask of the catalog inside a batch. */
+export type CatalogOp =
+  | { op: "ensureTenant"; tenantId: string; at: number }
+  /** Creates the chat if missing; moves `lastMessageAt` forward. */
+  | { op: "touchChat"; tenantId: string; chatId: string; at: number }
+  /** Fails the batch with `IDEMPOTENCY_CONFLICT` if (tenant, idempotencyKey) exists, `CATALOG_DUPLICATE` if the id exists. */
+  | { op: "insertMessage"; row: MessageRow }
+  /** Records a new version and makes it current (edit). Fails with `CATALOG_STALE_VERSION` unless the current version is `expectVersion`. */
+  | { op: "addMessageVersion"; row: MessageVersionRow; expectVersion: number; updatedAt: number }
+  /** Soft delete (`deletedAt` set) or undelete (`deletedAt: null`); `CATALOG_NOT_FOUND` if no such message. */
+  | { op: "setMessageDeleted"; tenantId: string; id: string; deletedAt: number | null; updatedAt: number }
+  /** Removes the message row and all its versions (purge / erase). */
+  | { op: "deleteMessage"; tenantId: string; id: string }
+  | { op: "putObject"; row: ObjectRow }
+  | { op: "deleteObject"; tenantId: string; key: string }
+  | { op: "putBlobRef"; row: BlobRefRow }
+  | { op: "deleteBlobRef"; tenantId: string; storeId: string; blobKey: string }
+  | { op: "appendOutbox"; event: OutboxEvent }
+  | { op: "appendAudit"; entry: AuditEntry }
+  /** Adds (possibly negative) deltas; written as delta rows and folded later (no hot row). */
+  | { op: "addUsage"; delta: UsageDelta };
+
+export interface CatalogBatch {
+  ops: CatalogOp[];
+}
+
+/** Result of one batch in a group commit: applied, or the KuraError that rolled it back. */
+export type BatchOutcome = { ok: true } | { ok: false; error: import("../core/errors.js").KuraError };
+
+export interface HistoryQuery {
+  order: "asc" | "desc";
+  /** Position after which to continue: the last row of the previous page. */
+  after?: { createdAt: number; id: string };
+  /** Inclusive lower / exclusive upper bound on createdAt. */
+  since?: number;
+  until?: number;
+  limit: number;
+  includeDeleted?: boolean;
+}
+
+export interface CatalogCapabilities {
+  /** Several processes may open the catalog at once (PostgreSQL yes; SQLite in one process only). */
+  readonly multiProcess: boolean;
+}
+
+export interface Catalog {
+  readonly dialect: "sqlite" | "postgres";
+  readonly capabilities: CatalogCapabilities;
+
+  /** Applies pending migrations (CAT-1). Called by `open`; idempotent. */
+  migrate(): Promise<void>;
+  /** Current schema version (the highest applied migration). */
+  schemaVersion(): Promise<number>;
+
+  /**
+   * Apply batches in one transaction, each batch all-or-nothing (savepoints).
+   * Behavior: outcomes are in input order; a failed batch leaves no trace; if the transaction
+   * itself cannot commit, every outcome is that error; durability as configured (DUR-1).
+   */
+  commit(batches: CatalogBatch[]): Promise<BatchOutcome[]>;
+
+  getMessage(tenantId: string, id: string): Promise<MessageRow | undefined>;
+  /** Rows for the ids that exist, in no particular order. */
+  getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]>;
+  findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined>;
+  /** A chat's messages ordered by (createdAt, id). Deleted ones only with `includeDeleted`. */
+  history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]>;
+  countMessages(tenantId: string, chatId: string, options?: { includeDeleted?: boolean }): Promise<number>;
+  listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]>;
+  getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined>;
+  listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]>;
+
+  getObject(tenantId: string, key: string): Promise<ObjectRow | undefined>;
+  listObjects(tenantId: string, options: { prefix: string; afterKey?: string; limit: number }): Promise<ObjectRow[]>;
+
+  /** Which of these blob keys (in one store) have a ref. For GC and fsck. */
+  existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;
+  /** All refs of a tenant in key order (fsck, backup), a page at a time. */
+  listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
+
+  /** Soft-deleted messages with `deletedAt < before`, oldest first, across tenants (purge job). */
+  deletedMessagesBefore(before: number, limit: number): Promise<MessageRow[]>;
+  /** Messages whose `expiresAt < now` (TTL), across tenants. */
+  expiredMessages(now: number, limit: number): Promise<MessageRow[]>;
+
+  /**
+   * Outbox events after `cursor` (undefined = from the start) in commit order, at most `limit`.
+   * Behavior: an event committed after a read can never appear before that read's last cursor
+   * (commit-safe: on PostgreSQL, events of transactions still in flight are held back).
+   */
+  readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]>;
+  /** A consumer's saved cursor (projectors resume from it after a restart). */
+  getConsumerCursor(consumer: string): Promise<string | undefined>;
+  setConsumerCursor(consumer: string, cursor: string): Promise<void>;
+  /** How many events wait after `cursor` (lag metric). */
+  outboxLag(cursor: string | undefined): Promise<number>;
+
+  auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]>;
+
+  /** Usage = folded totals + pending deltas. */
+  usage(tenantId: string): Promise<Usage>;
+  /** Fold delta rows into totals; returns how many deltas were folded. */
+  foldUsage(): Promise<number>;
+
+  /**
+   * A named lease for jobs (exactly-once across nodes, LIFE-1/DIST-1): true if `owner` now holds
+   * `name` until `now + ttlMs` (it was free, expired, or already held by `owner`).
+   */
+  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+
+  /** Reachability check for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CatalogDefinition<Options> {
+  readonly dialect: "sqlite" | "postgres";
+  parseOptions(raw: unknown): Options;
+  create(options: Options, deps?: CatalogDeps): Promise<Catalog>;
+}
+
+export interface CatalogDeps {
+  durability?: "os" | "fsync";
+  /** Observation/fault points (`catalog.commit`, …), as for blob stores. */
+  probe?: (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
+}
