@@ -11,10 +11,14 @@ export interface ConfigProblem {
 }
 
 export function zodProblems(error: z.ZodError, basePath: string): ConfigProblem[] {
-  return error.issues.map((issue) => ({
-    path: [basePath, ...issue.path.map(String)].filter(Boolean).join("."),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) => {
+    const at = (...tail: string[]) =>
+      [basePath, ...issue.path.map(String), ...tail].filter(Boolean).join(".");
+    // One problem per unknown key, at the key's own path, so a typo is found where it was made.
+    if (issue.code === "unrecognized_keys")
+      return issue.keys.map((key) => ({ path: at(key), message: "unknown key" }));
+    return [{ path: at(), message: issue.message }];
+  });
 }
 
 export function configInvalid(problems: ConfigProblem[], operation = "config"): KuraError {

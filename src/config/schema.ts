@@ -1,0 +1,351 @@
+/**
+ * The shape of Kura's configuration (SPEC §4b): the zod schemas that validate each section and
+ * the `KuraConfig` type the rest of the code receives. Keys are snake_case, as in `kura.yaml`.
+ *
+ * Paths that depend on `data_dir` (`database.path`, `kv.path`, `sessions.dir`, the fs
+ * `base_path`) are optional here and filled in by the loader once `data_dir` is known.
+ */
+import { z } from "zod";
+
+export const DURABILITIES = ["os", "fsync"] as const;
+export const DATABASE_BACKENDS = ["sqlite", "postgres"] as const;
+export const STORAGE_BACKENDS = ["fs", "s3", "azure", "gcs", "memory"] as const;
+export const KV_BACKENDS = ["lmdb", "redis", "memory"] as const;
+export const SEARCH_BACKENDS = ["embedded", "sqlite-fts", "postgres"] as const;
+export const VECTOR_BACKENDS = ["embedded", "exact", "pgvector"] as const;
+export const VECTOR_METRICS = ["l2", "cosine", "ip"] as const;
+export const VECTOR_MODES = ["fast", "balanced", "accurate"] as const;
+
+export type Durability = (typeof DURABILITIES)[number];
+export type DatabaseBackend = (typeof DATABASE_BACKENDS)[number];
+export type StorageBackend = (typeof STORAGE_BACKENDS)[number];
+export type KvBackend = (typeof KV_BACKENDS)[number];
+export type SearchBackend = (typeof SEARCH_BACKENDS)[number];
+export type VectorBackend = (typeof VECTOR_BACKENDS)[number];
+export type VectorMetric = (typeof VECTOR_METRICS)[number];
+export type VectorMode = (typeof VECTOR_MODES)[number];
+
+/** Sections that select a backend; a string in their place is URI shorthand (CFG-2). */
+export const PLANES = ["database", "storage", "kv", "search", "vector"] as const;
+export type Plane = (typeof PLANES)[number];
+
+export const DEFAULTS = Object.freeze({
+  data_dir: "./data",
+  durability: "os" as Durability,
+  database: "sqlite" as DatabaseBackend,
+  database_file: "kura.db",
+  postgres_schema: "public",
+  postgres_max_connections: 10,
+  storage: "fs" as StorageBackend,
+  storage_dir: "blobs",
+  kv: "lmdb" as KvBackend,
+  kv_dir: "kv",
+  redis_key_prefix: "kura:",
+  search: "embedded" as SearchBackend,
+  vector: "embedded" as VectorBackend,
+  vector_dimensions: 768,
+  vector_metric: "l2" as VectorMetric,
+  vector_mode: "balanced" as VectorMode,
+  deleted_messages_days: 30,
+  session_files_days: 7,
+  session_ttl_seconds: 86_400,
+  sessions_dir: "sessions",
+  max_message_bytes: 131_072,
+  host: "127.0.0.1",
+  port: 8787,
+});
+
+// --- field helpers -------------------------------------------------------------------------
+// Values arrive from YAML, from environment variables (`env:VAR` keeps the text verbatim) and
+// from command-line flags (often strings), so number fields accept numeric text and string
+// fields accept numbers (a numeric password must not be rejected for being a number).
+
+const INTEGER = /^[+-]?\d+$/;
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (v) => (typeof v === "string" && INTEGER.test(v.trim()) ? Number(v.trim()) : v),
+    z.number().int().min(min).max(max),
+  );
+}
+
+function text() {
+  return z.preprocess(
+    (v) => (typeof v === "number" || typeof v === "boolean" ? String(v) : v),
+    z.string().min(1, "must not be empty"),
+  );
+}
+
+function nullableText() {
+  return text().nullable().default(null);
+}
+
+function urlWithScheme(schemes: readonly string[]) {
+  const list = schemes.map((s) => `${s}://`).join(" or ");
+  return text().refine((v) => schemes.some((s) => v.toLowerCase().startsWith(`${s}://`)), {
+    message: `must be a ${list} URL`,
+  });
+}
+
+/** A missing or `null` section means "all defaults". */
+function section<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => v ?? {}, schema);
+}
+
+/** A missing section, or one without `backend`, selects the default backend. */
+function plane<T extends z.ZodType>(defaultBackend: string, schema: T) {
+  return z.preprocess((v) => {
+    if (v === undefined || v === null) return { backend: defaultBackend };
+    if (typeof v === "object" && !Array.isArray(v) && (v as { backend?: unknown }).backend === undefined) {
+      return { ...v, backend: defaultBackend };
+    }
+    return v;
+  }, schema);
+}
+
+const POSTGRES_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+// --- sections --------------------------------------------------------------------------------
+
+export const dataDirSchema = text().default(DEFAULTS.data_dir);
+export const durabilitySchema = z.enum(DURABILITIES).default(DEFAULTS.durability);
+
+export const databaseSchema = plane(
+  DEFAULTS.database,
+  z.discriminatedUnion("backend", [
+    z.object({ backend: z.literal("sqlite"), path: text().optional() }).strict(),
+    z
+      .object({
+        backend: z.literal("postgres"),
+        url: urlWithScheme(["postgres", "postgresql"]),
+        schema: text()
+          .refine((v) => POSTGRES_IDENTIFIER.test(v), { message: "must be a plain SQL identifier" })
+          .default(DEFAULTS.postgres_schema),
+        max_connections: int(1, 10_000).default(DEFAULTS.postgres_max_connections),
+      })
+      .strict(),
+  ]),
+);
+
+export const storageSchema = plane(
+  DEFAULTS.storage,
+  z
+    .object({
+      backend: z.enum(STORAGE_BACKENDS),
+      // Validated by the adapter's own `parseOptions`, not here.
+      options: section(z.record(z.string(), z.unknown())),
+    })
+    .strict(),
+);
+
+export const kvSchema = plane(
+  DEFAULTS.kv,
+  z.discriminatedUnion("backend", [
+    z.object({ backend: z.literal("lmdb"), path: text().optional() }).strict(),
+    z
+      .object({
+        backend: z.literal("redis"),
+        url: urlWithScheme(["redis", "rediss"]),
+        key_prefix: z
+          .preprocess((v) => (typeof v === "number" ? String(v) : v), z.string())
+          .default(DEFAULTS.redis_key_prefix),
+      })
+      .strict(),
+    z.object({ backend: z.literal("memory") }).strict(),
+  ]),
+);
+
+export const searchSchema = plane(DEFAULTS.search, z.object({ backend: z.enum(SEARCH_BACKENDS) }).strict());
+
+export const vectorSchema = plane(
+  DEFAULTS.vector,
+  z
+    .object({
+      backend: z.enum(VECTOR_BACKENDS),
+      dimensions: int(1, 65_536).default(DEFAULTS.vector_dimensions),
+      metric: z.enum(VECTOR_METRICS).default(DEFAULTS.vector_metric),
+      mode: z.enum(VECTOR_MODES).default(DEFAULTS.vector_mode),
+    })
+    .strict(),
+);
+
+export const retentionSchema = section(
+  z
+    .object({
+      deleted_messages_days: int(0).default(DEFAULTS.deleted_messages_days),
+      session_files_days: int(0).default(DEFAULTS.session_files_days),
+    })
+    .strict(),
+);
+
+export const sessionsSchema = section(
+  z
+    .object({
+      ttl_seconds: int(1).default(DEFAULTS.session_ttl_seconds),
+      dir: text().optional(),
+    })
+    .strict(),
+);
+
+export const limitsSchema = section(
+  z.object({ max_message_bytes: int(1).default(DEFAULTS.max_message_bytes) }).strict(),
+);
+
+/** `origins` also accepts one comma-separated string, the only list an environment variable can hold. */
+const originsSchema = z
+  .preprocess(
+    (v) =>
+      typeof v === "string"
+        ? v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : (v ?? []),
+    z.array(text()),
+  )
+  .default([]);
+
+export const serverSchema = section(
+  z
+    .object({
+      host: text().default(DEFAULTS.host),
+      port: int(0, 65_535).default(DEFAULTS.port),
+      base_domain: nullableText(),
+      cors: section(z.object({ origins: originsSchema }).strict()),
+    })
+    .strict(),
+);
+
+export const authSchema = section(
+  z
+    .object({
+      jwt_secret: nullableText(),
+      jwks_url: urlWithScheme(["https", "http"]).nullable().default(null),
+      issuer: nullableText(),
+      audience: nullableText(),
+    })
+    .strict(),
+);
+
+/** Every top-level key and the schema of its section, in the order problems are reported. */
+export const SECTION_SCHEMAS = {
+  data_dir: dataDirSchema,
+  durability: durabilitySchema,
+  database: databaseSchema,
+  storage: storageSchema,
+  kv: kvSchema,
+  search: searchSchema,
+  vector: vectorSchema,
+  retention: retentionSchema,
+  sessions: sessionsSchema,
+  limits: limitsSchema,
+  server: serverSchema,
+  auth: authSchema,
+} as const;
+
+export type SectionName = keyof typeof SECTION_SCHEMAS;
+export const SECTION_NAMES = Object.freeze(Object.keys(SECTION_SCHEMAS)) as readonly SectionName[];
+
+// --- the resolved configuration ------------------------------------------------------------
+
+export interface SqliteDatabaseConfig {
+  readonly backend: "sqlite";
+  /** Absolute path of the SQLite file; default `<data_dir>/kura.db`. */
+  readonly path: string;
+}
+
+export interface PostgresDatabaseConfig {
+  readonly backend: "postgres";
+  /** `postgres://user:password@host:port/db?…` — the password is a secret (masked by `redactConfig`). */
+  readonly url: string;
+  /** Schema holding Kura's tables; default `public`. */
+  readonly schema: string;
+  /** Pool size; default 10. */
+  readonly max_connections: number;
+}
+
+export type DatabaseConfig = SqliteDatabaseConfig | PostgresDatabaseConfig;
+
+export interface StorageConfig {
+  readonly backend: StorageBackend;
+  /** The options as the adapter's `parseOptions` returned them (fs: `base_path` absolute). */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface LmdbKvConfig {
+  readonly backend: "lmdb";
+  /** Absolute path of the LMDB environment; default `<data_dir>/kv`. */
+  readonly path: string;
+}
+
+export interface RedisKvConfig {
+  readonly backend: "redis";
+  /** `redis://` or `rediss://` URL — the password is a secret (masked by `redactConfig`). */
+  readonly url: string;
+  /** Prefix of every key Kura writes; default `kura:`. */
+  readonly key_prefix: string;
+}
+
+export interface MemoryKvConfig {
+  readonly backend: "memory";
+}
+
+export type KvConfig = LmdbKvConfig | RedisKvConfig | MemoryKvConfig;
+
+export interface SearchConfig {
+  readonly backend: SearchBackend;
+}
+
+export interface VectorConfig {
+  readonly backend: VectorBackend;
+  readonly dimensions: number;
+  readonly metric: VectorMetric;
+  readonly mode: VectorMode;
+}
+
+export interface RetentionConfig {
+  readonly deleted_messages_days: number;
+  readonly session_files_days: number;
+}
+
+export interface SessionsConfig {
+  readonly ttl_seconds: number;
+  /** Absolute directory for local session files; default `<data_dir>/sessions`. */
+  readonly dir: string;
+}
+
+export interface LimitsConfig {
+  readonly max_message_bytes: number;
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly base_domain: string | null;
+  readonly cors: { readonly origins: readonly string[] };
+}
+
+export interface AuthConfig {
+  /** HS256 shared secret (a secret). */
+  readonly jwt_secret: string | null;
+  readonly jwks_url: string | null;
+  readonly issuer: string | null;
+  readonly audience: string | null;
+}
+
+/** The one configuration object the library receives: validated, absolute paths, deep-frozen. */
+export interface KuraConfig {
+  /** Absolute directory of the embedded defaults; default `./data` against the working directory. */
+  readonly data_dir: string;
+  readonly durability: Durability;
+  readonly database: DatabaseConfig;
+  readonly storage: StorageConfig;
+  readonly kv: KvConfig;
+  readonly search: SearchConfig;
+  readonly vector: VectorConfig;
+  readonly retention: RetentionConfig;
+  readonly sessions: SessionsConfig;
+  readonly limits: LimitsConfig;
+  readonly server: ServerConfig;
+  readonly auth: AuthConfig;
+}
