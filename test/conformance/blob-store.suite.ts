@@ -25,6 +25,13 @@ export interface BlobHarness {
   startServer?(): Promise<void>;
   /** Remove everything the harness created. */
   cleanup(): Promise<void>;
+  /**
+   * Behaviour this harness cannot show for a reason outside the adapter, with that reason:
+   * `listOrder` when the server does not list in key order (an emulator's defect),
+   * `maxKeyBytes` when the store is configured with a key prefix that takes part of the
+   * backend's 1,024-byte name limit. The tests that need them are skipped with the reason.
+   */
+  knownGaps?: Partial<Record<"listOrder" | "maxKeyBytes", string>>;
 }
 
 export interface ConformanceOptions {
@@ -274,7 +281,8 @@ export function blobStoreConformance(
         await Promise.all(keys.map((k) => store.put(k, Buffer.from(k), { contentType: "text/plain" })));
       });
 
-      it("lists by prefix in UTF-8 byte order", async () => {
+      it("lists by prefix in UTF-8 byte order", async (ctx) => {
+        if (h.knownGaps?.listOrder) return ctx.skip(h.knownGaps.listOrder);
         const page = await store.list("ls/");
         const expected = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
         expect(page.items.map((i) => i.key)).toEqual(expected);
@@ -283,7 +291,8 @@ export function blobStoreConformance(
         expect(a?.size).toBe(Buffer.byteLength("ls/a/b"));
       });
 
-      it("lists a prefix that is not a directory boundary", async () => {
+      it("lists a prefix that is not a directory boundary", async (ctx) => {
+        if (h.knownGaps?.listOrder) return ctx.skip(h.knownGaps.listOrder);
         expect((await store.list("ls/a")).items.map((i) => i.key)).toEqual([
           "ls/a",
           "ls/a-c",
@@ -293,7 +302,8 @@ export function blobStoreConformance(
         expect((await store.list("ls/a/")).items.map((i) => i.key)).toEqual(["ls/a/b", "ls/a/b/c"]);
       });
 
-      it("pages with an opaque cursor, visiting every key once", async () => {
+      it("pages with an opaque cursor, visiting every key once", async (ctx) => {
+        if (h.knownGaps?.listOrder) return ctx.skip(h.knownGaps.listOrder);
         const seen: string[] = [];
         let cursor: string | undefined;
         let pages = 0;
@@ -397,7 +407,8 @@ export function blobStoreConformance(
         },
       );
 
-      it("accepts a key of exactly 1024 bytes", async () => {
+      it("accepts a key of exactly 1024 bytes", async (ctx) => {
+        if (h.knownGaps?.maxKeyBytes) return ctx.skip(h.knownGaps.maxKeyBytes);
         const key = `k/${"é".repeat(511)}`;
         expect(Buffer.byteLength(key)).toBe(1024);
         await store.put(key, Buffer.from("long"));

@@ -1,0 +1,121 @@
+/**
+ * s3rver (an S3 emulator on the local filesystem) as a child process on a free port, for the
+ * fast S3 suite. It checks no signatures, ignores conditional PUTs and serves suffix ranges
+ * wrongly: good for speed, not for proof (radosgw is the proof).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+
+export const S3RVER_ACCESS_KEY = "S3RVER";
+export const S3RVER_SECRET_KEY = "S3RVER";
+
+export interface S3rverServer {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Kill the process; data stays in `dir`. */
+  stop(): Promise<void>;
+  /** Start again on the same port and directory. */
+  start(): Promise<void>;
+  /** Stop and remove the data directory. */
+  destroy(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll `url` until any HTTP answer arrives. */
+export async function waitForHttp(url: string, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch (e) {
+      if (Date.now() > deadline)
+        throw new Error(`${what} did not answer at ${url} within ${timeoutMs} ms`, { cause: e });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function randomBucketName(tag: string): string {
+  return `kura-${tag}-${randomBytes(6).toString("hex")}`;
+}
+
+function s3rverBin(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("s3rver/package.json")), "bin", "s3rver.js");
+}
+
+export async function startS3rver(): Promise<S3rverServer> {
+  const dir = mkdtempSync(join(tmpdir(), "kura-s3rver-"));
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  const start = async () => {
+    output = "";
+    child = spawn(
+      process.execPath,
+      [s3rverBin(), "--no-vhost-buckets", "-s", "-d", dir, "-a", "127.0.0.1", "-p", String(port)],
+      {
+        // Without the legacy provider, s3rver's ListObjectsV2 continuation tokens fail (500).
+        env: { ...process.env, NODE_OPTIONS: "--openssl-legacy-provider" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    child.stdout?.on("data", (d: Buffer) => {
+      output = (output + d.toString()).slice(-4000);
+      if (process.env.S3RVER_DEBUG) process.stderr.write(d);
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      output = (output + d.toString()).slice(-4000);
+      if (process.env.S3RVER_DEBUG) process.stderr.write(d);
+    });
+    const exited = new Promise<never>((_, reject) =>
+      child?.once("exit", (code) => reject(new Error(`s3rver exited with ${code}: ${output}`))),
+    );
+    exited.catch(() => undefined);
+    await Promise.race([waitForHttp(endpoint, 15_000, "s3rver"), exited]);
+  };
+
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once("exit", () => resolve());
+      c.kill("SIGTERM");
+      setTimeout(() => c.kill("SIGKILL"), 3000).unref();
+    });
+  };
+
+  await start();
+  return {
+    endpoint,
+    port,
+    dir,
+    stop,
+    start,
+    destroy: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
