@@ -169,6 +169,9 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
         typeof raw.base_path === "string"
           ? resolve(ctx.cwd, raw.base_path)
           : (raw.base_path ?? join(dataDir, DEFAULTS.storage_dir));
+      // Presigned fs URLs point at `kura serve`, so they follow server.host/port unless set.
+      if (raw.public_url === undefined && s.server && s.server.port !== 0)
+        raw.public_url = serverUrl(s.server);
     }
     try {
       const parser = ctx.parser ?? registryParser;
@@ -257,6 +260,11 @@ async function readYamlFile(file: string): Promise<unknown> {
       },
     );
   }
+}
+
+function serverUrl(server: { host: string; port: number }): string {
+  const host = server.host === "0.0.0.0" || server.host === "::" ? "127.0.0.1" : server.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
