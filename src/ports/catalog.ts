@@ -132,7 +132,11 @@ export type CatalogOp =
   | { op: "ensureTenant"; tenantId: string; at: number }
   /** Creates the chat if missing; moves `lastMessageAt` forward. */
   | { op: "touchChat"; tenantId: string; chatId: string; at: number }
-  /** Fails the batch with `IDEMPOTENCY_CONFLICT` if (tenant, idempotencyKey) exists, `CATALOG_DUPLICATE` if the id exists. */
+  /**
+   * Inserts the message row AND its version-1 row in message_versions (so versions list every
+   * body). Fails the batch with `IDEMPOTENCY_CONFLICT` if (tenant, idempotencyKey) exists,
+   * `CATALOG_DUPLICATE` if the id exists.
+   */
   | { op: "insertMessage"; row: MessageRow }
   /** Records a new version and makes it current (edit). Fails with `CATALOG_STALE_VERSION` unless the current version is `expectVersion`. */
   | { op: "addMessageVersion"; row: MessageVersionRow; expectVersion: number; updatedAt: number }
@@ -140,8 +144,13 @@ export type CatalogOp =
   | { op: "setMessageDeleted"; tenantId: string; id: string; deletedAt: number | null; updatedAt: number }
   /** Removes the message row and all its versions (purge / erase). */
   | { op: "deleteMessage"; tenantId: string; id: string }
-  | { op: "putObject"; row: ObjectRow }
-  | { op: "deleteObject"; tenantId: string; key: string }
+  /**
+   * Creates or replaces the object row. With `expectBlobKey` (compare-and-set) fails with
+   * `CATALOG_STALE_VERSION` unless the current row's blobKey equals it (`null` = no row yet).
+   */
+  | { op: "putObject"; row: ObjectRow; expectBlobKey?: string | null }
+  /** Removes the object row; with `expectBlobKey` only if it still points there (else `CATALOG_STALE_VERSION`). */
+  | { op: "deleteObject"; tenantId: string; key: string; expectBlobKey?: string }
   | { op: "putBlobRef"; row: BlobRefRow }
   | { op: "deleteBlobRef"; tenantId: string; storeId: string; blobKey: string }
   | { op: "appendOutbox"; event: OutboxEvent }
