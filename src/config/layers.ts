@@ -62,6 +62,11 @@ export class Layer {
   assign(path: readonly string[], value: unknown, label?: string, problemPath?: string): void {
     if (value === undefined || path.length === 0) return;
     const where = problemPath ?? path.join(".");
+    if (path.includes(FORBIDDEN_KEY)) {
+      this.problems.push(issue(where, "unknown key"));
+      return;
+    }
+    value = withoutForbiddenKeys(value, path.join("."), this.problems);
     let node = this.tree;
     for (let i = 0; i < path.length - 1; i++) {
       const key = path[i]!;
@@ -103,6 +108,20 @@ export class Layer {
     }
     return expanded.value;
   }
+}
+
+/** `__proto__` as a key would reach the object's prototype instead of a property: refuse it. */
+const FORBIDDEN_KEY = "__proto__";
+
+function withoutForbiddenKeys(value: unknown, path: string, problems: ConfigIssue[]): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => withoutForbiddenKeys(v, `${path}.${i}`, problems));
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === FORBIDDEN_KEY) problems.push(issue(`${path}.${k}`, "unknown key"));
+    else out[k] = withoutForbiddenKeys(v, `${path}.${k}`, problems);
+  }
+  return out;
 }
 
 function mergeObjects(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -166,7 +185,7 @@ export class Merged {
         this.mergeInto(current, value, p, layer);
         continue;
       }
-      target[key] = structuredClone(value);
+      target[key] = cloneTree(value);
       this.forget(p);
       this.record(p, value, (at) => layer.labelAt(at), layer.rank);
     }
@@ -188,6 +207,15 @@ export class Merged {
     const prefix = `${path.join(".")}.`;
     for (const key of [...this.sources.keys()]) if (key.startsWith(prefix)) this.sources.delete(key);
   }
+}
+
+/** Copies plain objects and arrays (merging must not alter a layer); other values are kept as they are. */
+function cloneTree(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(cloneTree);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = cloneTree(v);
+  return out;
 }
 
 function switchesBackend(

@@ -355,6 +355,16 @@ vector: { dims: 3 }
     );
   });
 
+  it("__proto__ keys are unknown keys, not a way to the prototype", async () => {
+    const cwd = await tempDir();
+    const file = await writeYaml(cwd, "__proto__: { polluted: 1 }\nserver: { __proto__: { port: 1 } }\n");
+    const e = await failure(
+      loadConfig({ file, cwd, env: {}, overrides: { "__proto__.x": 1 }, storageOptionsParser: passthrough }),
+    );
+    expect(problems(e).map((p) => p.path)).toEqual(["__proto__", "server.__proto__", "__proto__.x"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it("every problem is reported at once, each with its path, in one CONFIG_INVALID", async () => {
     const cwd = await tempDir();
     const file = await writeYaml(
