@@ -145,54 +145,8 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     dir: path(s.sessions.dir, DEFAULTS.sessions_dir),
   };
 
-  if (database && database.backend !== "postgres") {
-    if (s.search?.backend === "postgres") {
-      problems.push(
-        issue(
-          "search.backend",
-          "postgres full-text search needs database.backend: postgres",
-          "CONFIG_CONFLICT",
-        ),
-      );
-    }
-    if (s.vector?.backend === "pgvector") {
-      problems.push(issue("vector.backend", "pgvector needs database.backend: postgres", "CONFIG_CONFLICT"));
-    }
-  }
-
-  let storageOptions: Record<string, unknown> | undefined;
-  if (s.storage) {
-    const raw = { ...s.storage.options };
-    if (s.storage.backend === "fs") {
-      // Relative to the working directory like every other path, not to the adapter's.
-      raw.base_path =
-        typeof raw.base_path === "string"
-          ? resolve(ctx.cwd, raw.base_path)
-          : (raw.base_path ?? join(dataDir, DEFAULTS.storage_dir));
-      // Presigned fs URLs point at `kura serve`, so they follow server.host/port unless set.
-      if (raw.public_url === undefined && s.server && s.server.port !== 0)
-        raw.public_url = serverUrl(s.server);
-    }
-    try {
-      const parser = ctx.parser ?? registryParser;
-      storageOptions = ((await parser(s.storage.backend, raw)) ?? {}) as Record<string, unknown>;
-    } catch (e) {
-      const found = problemsOf(e);
-      if (!found) {
-        const reason = e instanceof Error ? e.message : String(e);
-        problems.push(
-          issue("storage.backend", `the ${s.storage.backend} adapter could not be loaded: ${reason}`),
-        );
-      }
-      for (const p of found ?? []) {
-        const full =
-          p.path === "storage.options" || p.path.startsWith("storage.")
-            ? p.path
-            : join2("storage.options", p.path);
-        problems.push({ ...p, path: full });
-      }
-    }
-  }
+  problems.push(...crossPlaneConflicts(database, s));
+  const storageOptions = s.storage && (await storageOptionsFor(s.storage, s.server, dataDir, ctx, problems));
 
   if (problems.length > 0)
     throw configError(
@@ -217,6 +171,62 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
   deepFreeze(config);
   RESOLVED.add(config);
   return config;
+}
+
+/** Planes that only work on top of another plane. */
+function crossPlaneConflicts(database: DatabaseConfig | undefined, s: Partial<Parsed>): ConfigIssue[] {
+  if (!database || database.backend === "postgres") return [];
+  const out: ConfigIssue[] = [];
+  if (s.search?.backend === "postgres") {
+    out.push(
+      issue(
+        "search.backend",
+        "postgres full-text search needs database.backend: postgres",
+        "CONFIG_CONFLICT",
+      ),
+    );
+  }
+  if (s.vector?.backend === "pgvector") {
+    out.push(issue("vector.backend", "pgvector needs database.backend: postgres", "CONFIG_CONFLICT"));
+  }
+  return out;
+}
+
+/** The adapter's own validation of `storage.options`, after the defaults only this layer can know. */
+async function storageOptionsFor(
+  storage: Parsed["storage"],
+  server: Parsed["server"] | undefined,
+  dataDir: string,
+  ctx: FinishContext,
+  problems: ConfigIssue[],
+): Promise<Record<string, unknown> | undefined> {
+  const raw = { ...storage.options };
+  if (storage.backend === "fs") {
+    // Relative to the working directory like every other path, not to the adapter's.
+    raw.base_path =
+      typeof raw.base_path === "string"
+        ? resolve(ctx.cwd, raw.base_path)
+        : (raw.base_path ?? join(dataDir, DEFAULTS.storage_dir));
+    // Presigned fs URLs point at `kura serve`, so they follow server.host/port unless set.
+    if (raw.public_url === undefined && server && server.port !== 0) raw.public_url = serverUrl(server);
+  }
+  try {
+    const parser = ctx.parser ?? registryParser;
+    return ((await parser(storage.backend, raw)) ?? {}) as Record<string, unknown>;
+  } catch (e) {
+    const found = problemsOf(e);
+    if (!found) {
+      const reason = e instanceof Error ? e.message : String(e);
+      problems.push(
+        issue("storage.backend", `the ${storage.backend} adapter could not be loaded: ${reason}`),
+      );
+    }
+    for (const p of found ?? []) {
+      const inOptions = p.path === "storage.options" || p.path.startsWith("storage.");
+      problems.push({ ...p, path: inOptions ? p.path : join2("storage.options", p.path) });
+    }
+    return undefined;
+  }
 }
 
 type Parsed = { [K in keyof typeof SECTION_SCHEMAS]: z.output<(typeof SECTION_SCHEMAS)[K]> };
