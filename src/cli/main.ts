@@ -4,6 +4,7 @@
  * place besides config loading that may), calls the library, and maps errors to exit codes.
  */
 import { Command } from "commander";
+import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { runDemo } from "./demo.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -19,6 +20,15 @@ program
   .option("--data-dir <dir>", "data directory", "./data")
   .action(async (opts: { dataDir: string }) => {
     await runDemo({ dataDir: opts.dataDir, print: (line) => process.stdout.write(`${line}\n`) });
+  });
+
+program
+  .command("config")
+  .description("print the effective configuration (secrets redacted) and exit")
+  .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .action(async (opts: { config?: string }) => {
+    const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
+    process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -98,6 +98,7 @@ export const ERROR_CODES = {
   CHAT_NOT_FOUND: ["NotFound", "No chat with this id exists for the tenant."],
   OBJECT_NOT_FOUND: ["NotFound", "No object with this key exists for the tenant."],
   TENANT_INVALID: ["InvalidArgument", "A tenant id does not match the id rule (IDS-1)."],
+  CONDITION_FAILED_CONCURRENT: ["ConditionFailed", "Another write to the same object landed first; nothing of this write was kept."],
   FAULT_INJECTED: ["Unavailable", "A failure injected by the fault-injection layer (tests only)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 

@@ -4,9 +4,7 @@
  */
 import { KuraError } from "../core/errors.js";
 
-export type ContentPart =
-  | { type: "text"; text: string }
-  | { type: "image_url"; image_url: { url: string } };
+export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
 
 export type MessageContent = string | ContentPart[];
 
@@ -43,13 +41,21 @@ export function validateAppend(input: AppendInput): { contentType: string } {
     throw invalid(`role must match ${ROLE.source}`, { role: String(input.role).slice(0, 40) });
   }
   validateContent(input.content);
-  const contentType = input.contentType ?? (typeof input.content === "string" ? "text/plain" : "application/json");
-  if (typeof contentType !== "string" || !MIME.test(contentType)) throw invalid("contentType must be a MIME type");
+  const contentType =
+    input.contentType ?? (typeof input.content === "string" ? "text/plain" : "application/json");
+  if (typeof contentType !== "string" || !MIME.test(contentType))
+    throw invalid("contentType must be a MIME type");
   if (input.metadata !== undefined) validateMetadata(input.metadata);
-  if (input.ttlSeconds !== undefined && (!Number.isSafeInteger(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TTL_SECONDS)) {
+  if (
+    input.ttlSeconds !== undefined &&
+    (!Number.isSafeInteger(input.ttlSeconds) || input.ttlSeconds < 1 || input.ttlSeconds > MAX_TTL_SECONDS)
+  ) {
     throw invalid(`ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}`);
   }
-  if (input.idempotencyKey !== undefined && (typeof input.idempotencyKey !== "string" || !IDEMPOTENCY_KEY.test(input.idempotencyKey))) {
+  if (
+    input.idempotencyKey !== undefined &&
+    (typeof input.idempotencyKey !== "string" || !IDEMPOTENCY_KEY.test(input.idempotencyKey))
+  ) {
     throw invalid("idempotencyKey must be 1–256 printable ASCII characters");
   }
   return { contentType };
@@ -68,7 +74,8 @@ export function validateContent(content: unknown): asserts content is MessageCon
     const p = part as { type?: unknown; text?: unknown; image_url?: { url?: unknown } };
     if (typeof p !== "object" || p === null) throw invalid(`part ${i} must be an object`);
     if (p.type === "text") {
-      if (typeof p.text !== "string" || !p.text.isWellFormed()) throw invalid(`part ${i}: text must be a valid string`);
+      if (typeof p.text !== "string" || !p.text.isWellFormed())
+        throw invalid(`part ${i}: text must be a valid string`);
       if (Object.keys(p).length !== 2) throw invalid(`part ${i}: unexpected fields`);
     } else if (p.type === "image_url") {
       const url = p.image_url?.url;
@@ -79,18 +86,21 @@ export function validateContent(content: unknown): asserts content is MessageCon
       throw invalid(`part ${i}: type must be "text" or "image_url"`);
     }
   });
-  if (!content.some((p) => (p.type === "text" ? p.text.length > 0 : true))) throw invalid("content must not be empty");
+  if (!content.some((p) => (p.type === "text" ? p.text.length > 0 : true)))
+    throw invalid("content must not be empty");
 }
 
 function validateMetadata(metadata: unknown): void {
-  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) throw invalid("metadata must be an object");
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata))
+    throw invalid("metadata must be an object");
   let json: string;
   try {
     json = JSON.stringify(metadata);
   } catch {
     throw invalid("metadata must be JSON-serialisable");
   }
-  if (Buffer.byteLength(json) > MAX_METADATA_BYTES) throw invalid(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
+  if (Buffer.byteLength(json) > MAX_METADATA_BYTES)
+    throw invalid(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
 }
 
 /** The bytes that count against the limit (MSG-3). */
@@ -121,7 +131,13 @@ export function assertWithinLimit(content: MessageContent, limit: number, operat
 
 /** The first 200 characters (code points) of the text, never splitting a surrogate pair. */
 export function previewOf(content: MessageContent): string {
-  const text = typeof content === "string" ? content : content.map((p) => (p.type === "text" ? p.text : "")).filter(Boolean).join("\n");
+  const text =
+    typeof content === "string"
+      ? content
+      : content
+          .map((p) => (p.type === "text" ? p.text : ""))
+          .filter(Boolean)
+          .join("\n");
   if (text.length <= PREVIEW_CHARS) return text;
   let out = "";
   let n = 0;

@@ -26,7 +26,9 @@ export class GroupCommitter {
   /** Resolves once the batch is durably committed (per the catalog's durability setting). */
   commit(batch: CatalogBatch): Promise<void> {
     if (this.closed) {
-      return Promise.reject(new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation: "catalog.commit" }));
+      return Promise.reject(
+        new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation: "catalog.commit" }),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });
@@ -41,7 +43,10 @@ export class GroupCommitter {
       while (this.queue.length > 0) {
         const round: Pending[] = [];
         let ops = 0;
-        while (this.queue.length > 0 && (round.length === 0 || ops + (this.queue[0] as Pending).batch.ops.length <= this.maxOpsPerCommit)) {
+        while (
+          this.queue.length > 0 &&
+          (round.length === 0 || ops + (this.queue[0] as Pending).batch.ops.length <= this.maxOpsPerCommit)
+        ) {
           const next = this.queue.shift() as Pending;
           round.push(next);
           ops += next.batch.ops.length;

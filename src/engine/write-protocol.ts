@@ -15,14 +15,16 @@
  * is an orphan for GC, never a dangling row.
  */
 import type { KuraError } from "../core/errors.js";
-import type { BlobStore, PutResult } from "../ports/blob-store.js";
+import type { BlobBody, BlobStore, PutResult } from "../ports/blob-store.js";
 import type { CatalogBatch } from "../ports/catalog.js";
 import type { GroupCommitter } from "./group-commit.js";
 
 export interface BodyWrite {
   key: string;
-  data: Buffer;
+  /** Bytes, or a stream (which is consumed once: such writes are never retried). */
+  data: BlobBody;
   contentType: string;
+  metadata?: Record<string, string>;
 }
 
 export type Probe = (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
@@ -37,7 +39,10 @@ export class WriteProtocol {
   ) {}
 
   /** Steps 2–4. `build` turns the put results into the catalog batch. */
-  async write(bodies: readonly BodyWrite[], build: (results: PutResult[]) => CatalogBatch): Promise<PutResult[]> {
+  async write(
+    bodies: readonly BodyWrite[],
+    build: (results: PutResult[]) => CatalogBatch,
+  ): Promise<PutResult[]> {
     const results = await this.putAll(bodies);
     await this.probe?.("protocol.bodies-written", { keys: bodies.map((b) => b.key) });
     try {
@@ -70,7 +75,10 @@ export class WriteProtocol {
         const i = next++;
         const body = bodies[i] as BodyWrite;
         try {
-          results[i] = await this.store.put(body.key, body.data, { contentType: body.contentType });
+          results[i] = await this.store.put(body.key, body.data, {
+            contentType: body.contentType,
+            ...(body.metadata ? { metadata: body.metadata } : {}),
+          });
         } catch (e) {
           failure ??= e as KuraError;
         }

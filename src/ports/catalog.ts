@@ -209,7 +209,10 @@ export interface Catalog {
   listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]>;
 
   getObject(tenantId: string, key: string): Promise<ObjectRow | undefined>;
-  listObjects(tenantId: string, options: { prefix: string; afterKey?: string; limit: number }): Promise<ObjectRow[]>;
+  listObjects(
+    tenantId: string,
+    options: { prefix: string; afterKey?: string; limit: number },
+  ): Promise<ObjectRow[]>;
 
   /** Which of these blob keys (in one store) have a ref. For GC and fsck. */
   existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;

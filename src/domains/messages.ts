@@ -1,0 +1,695 @@
+/**
+ * Chat messages (MSG-1…7): every body in the blob store at
+ * `{tenant}/messages/{yyyy}/{mm}/{dd}/{chat_id}/{message_id}.json`, its index row in the catalog,
+ * both written by the write protocol (`engine/write-protocol.ts`).
+ */
+import { KuraError } from "../core/errors.js";
+import { isMessageId, newMessageId } from "../core/ids.js";
+import { assertValidId } from "../core/keys.js";
+import { type EngineContext, storeFor } from "../engine/context.js";
+import type { PutResult } from "../ports/blob-store.js";
+import type { CatalogOp, MessageRow, MessageVersionRow } from "../ports/catalog.js";
+import {
+  type AppendInput,
+  assertWithinLimit,
+  type MessageContent,
+  previewOf,
+  validateAppend,
+  validateContent,
+} from "./message-content.js";
+
+export type { AppendInput, ContentPart, MessageContent } from "./message-content.js";
+
+/** The index entry of a message (what history returns by default). */
+export interface MessageRef {
+  id: string;
+  chatId: string;
+  role: string;
+  preview: string;
+  contentType: string;
+  contentUrl: string;
+  sizeBytes: number;
+  checksum: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+  expiresAt: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export interface Message extends MessageRef {
+  content: MessageContent;
+}
+
+export interface MessageVersion {
+  version: number;
+  contentUrl: string;
+  sizeBytes: number;
+  checksum: string;
+  preview: string;
+  createdAt: string;
+}
+
+export interface HistoryOptions {
+  order?: "asc" | "desc";
+  limit?: number;
+  cursor?: string;
+  /** ISO time or ms: messages created at or after. */
+  since?: string | number;
+  /** ISO time or ms: messages created before. */
+  until?: string | number;
+  includeContent?: boolean;
+}
+
+/** The object stored for each message body (seed 000 shape). */
+interface BodyDocument {
+  content: MessageContent;
+  metadata: {
+    chat_id: string;
+    message_id: string;
+    original_size: number;
+    role: string;
+    content_type: string;
+    version: number;
+  };
+  created_at: string;
+}
+
+const MAX_BATCH = 10_000;
+const MAX_HISTORY_LIMIT = 1000;
+const READ_CONCURRENCY = 32;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export class Messages {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly tenantId: string,
+  ) {}
+
+  /** Append one message; a chat that does not exist yet is created. */
+  async append(chatId: string, input: AppendInput): Promise<MessageRef> {
+    const [ref] = await this.appendMany(chatId, [input]);
+    return ref as MessageRef;
+  }
+
+  /**
+   * Append several messages all-or-nothing: bodies written concurrently, one catalog
+   * transaction. Inputs whose idempotency key was already used return the earlier message.
+   */
+  async appendMany(chatId: string, inputs: readonly AppendInput[]): Promise<MessageRef[]> {
+    const op = "messages.append";
+    assertValidId(chatId, "chat id", op);
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH) {
+      throw new KuraError("MESSAGE_INVALID", `a batch holds 1…${MAX_BATCH} messages`, { operation: op });
+    }
+    const prepared = inputs.map((input) => {
+      const { contentType } = validateAppend(input);
+      const size = assertWithinLimit(input.content, this.ctx.limits.maxMessageBytes, op);
+      return { input, contentType, size };
+    });
+    const keys = prepared.map((p) => p.input.idempotencyKey).filter((k): k is string => k !== undefined);
+    if (new Set(keys).size !== keys.length) {
+      throw new KuraError("MESSAGE_INVALID", "idempotency keys within one batch must differ", {
+        operation: op,
+      });
+    }
+
+    for (let attempt = 0; ; attempt++) {
+      // Earlier results for idempotency keys already used.
+      const earlier = new Map<number, MessageRow>();
+      await Promise.all(
+        prepared.map(async (p, i) => {
+          if (p.input.idempotencyKey === undefined) return;
+          const row = await this.ctx.catalog.findMessageByIdempotencyKey(
+            this.tenantId,
+            p.input.idempotencyKey,
+          );
+          if (!row) return;
+          if (row.chatId !== chatId) {
+            throw new KuraError("IDEMPOTENCY_CONFLICT", "the idempotency key was used for another chat", {
+              operation: op,
+              context: { idempotencyKey: p.input.idempotencyKey },
+            });
+          }
+          earlier.set(i, row);
+        }),
+      );
+      const fresh = prepared.map((p, i) => ({ ...p, i })).filter((p) => !earlier.has(p.i));
+      const now = this.ctx.clock();
+      const rows = new Map<number, MessageRow>();
+      const bodies = fresh.map((p) => {
+        const id = newMessageId(now);
+        const key = this.bodyKey(chatId, id, now, 1);
+        const doc: BodyDocument = {
+          content: p.input.content,
+          metadata: {
+            chat_id: chatId,
+            message_id: id,
+            original_size: p.size,
+            role: p.input.role,
+            content_type: p.contentType,
+            version: 1,
+          },
+          created_at: new Date(now).toISOString(),
+        };
+        rows.set(p.i, {
+          tenantId: this.tenantId,
+          id,
+          chatId,
+          role: p.input.role,
+          contentType: p.contentType,
+          preview: previewOf(p.input.content),
+          sizeBytes: 0,
+          checksum: "",
+          storeId: this.ctx.storeId,
+          blobKey: key,
+          version: 1,
+          createdAt: now,
+          updatedAt: now,
+          deletedAt: null,
+          expiresAt: p.input.ttlSeconds === undefined ? null : now + p.input.ttlSeconds * 1000,
+          idempotencyKey: p.input.idempotencyKey ?? null,
+          metadata: p.input.metadata ?? {},
+        });
+        return { key, data: Buffer.from(JSON.stringify(doc), "utf8"), contentType: "application/json" };
+      });
+      if (bodies.length > 0) {
+        try {
+          await this.ctx.protocol.write(bodies, (results) =>
+            this.appendBatch(
+              chatId,
+              fresh.map((p) => rows.get(p.i) as MessageRow),
+              results,
+              now,
+            ),
+          );
+          this.ctx.onOutbox();
+        } catch (e) {
+          // A concurrent append with the same idempotency key won: return its result instead.
+          if (e instanceof KuraError && e.code === "IDEMPOTENCY_CONFLICT" && attempt === 0) continue;
+          throw e;
+        }
+      }
+      return prepared.map((_, i) => this.toRef((earlier.get(i) ?? rows.get(i)) as MessageRow));
+    }
+  }
+
+  private appendBatch(chatId: string, rows: MessageRow[], results: PutResult[], now: number) {
+    const ops: CatalogOp[] = [
+      { op: "ensureTenant", tenantId: this.tenantId, at: now },
+      { op: "touchChat", tenantId: this.tenantId, chatId, at: now },
+    ];
+    let bytes = 0;
+    rows.forEach((row, i) => {
+      const put = results[i] as PutResult;
+      row.sizeBytes = put.size;
+      row.checksum = put.sha256;
+      bytes += put.size;
+      ops.push(
+        { op: "insertMessage", row },
+        {
+          op: "putBlobRef",
+          row: {
+            tenantId: this.tenantId,
+            storeId: row.storeId,
+            blobKey: row.blobKey,
+            sizeBytes: put.size,
+            checksum: put.sha256,
+            kind: "message",
+            createdAt: now,
+          },
+        },
+        {
+          op: "appendOutbox",
+          event: {
+            tenantId: this.tenantId,
+            type: "message.appended",
+            entityId: row.id,
+            payload: { chatId, version: 1, role: row.role },
+            createdAt: now,
+          },
+        },
+        {
+          op: "appendAudit",
+          entry: {
+            tenantId: this.tenantId,
+            actor: "system",
+            action: "message.append",
+            target: row.id,
+            at: now,
+            details: { chatId, size: put.size },
+          },
+        },
+      );
+    });
+    ops.push({
+      op: "addUsage",
+      delta: { tenantId: this.tenantId, bytes, objects: rows.length, messages: rows.length },
+    });
+    return { ops };
+  }
+
+  /** A message with its content; deleted and expired messages are not found. */
+  async get(id: string): Promise<Message> {
+    const row = await this.liveRow(id, "messages.get");
+    return { ...this.toRef(row), content: await this.content(row) };
+  }
+
+  /** Several messages by id, read in parallel (bounded); ids not found are listed in `missing`. */
+  async getMany(ids: readonly string[]): Promise<{ items: Message[]; missing: string[] }> {
+    if (!Array.isArray(ids) || ids.length > MAX_HISTORY_LIMIT) {
+      throw new KuraError("MESSAGE_INVALID", `ids must be an array of at most ${MAX_HISTORY_LIMIT}`, {
+        operation: "messages.getMany",
+      });
+    }
+    const valid = [...new Set(ids.filter(isMessageId))];
+    const now = this.ctx.clock();
+    const rows = (await this.ctx.catalog.getMessages(this.tenantId, valid)).filter((r) => isLive(r, now));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const found = ids.filter((id) => byId.has(id));
+    const contents = await mapLimit(found, READ_CONCURRENCY, (id) =>
+      this.content(byId.get(id) as MessageRow),
+    );
+    return {
+      items: found.map((id, i) => ({
+        ...this.toRef(byId.get(id) as MessageRow),
+        content: contents[i] as MessageContent,
+      })),
+      missing: ids.filter((id) => !byId.has(id)),
+    };
+  }
+
+  /** A chat's messages, newest first by default, a page at a time. */
+  async history(
+    chatId: string,
+    options: HistoryOptions = {},
+  ): Promise<{ items: (MessageRef | Message)[]; nextCursor: string | undefined }> {
+    const op = "messages.history";
+    assertValidId(chatId, "chat id", op);
+    const order = options.order ?? "desc";
+    if (order !== "asc" && order !== "desc")
+      throw new KuraError("INVALID_ARGUMENT", "order must be asc or desc", { operation: op });
+    const limit = options.limit ?? 50;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
+      throw new KuraError("INVALID_ARGUMENT", `limit must be 1…${MAX_HISTORY_LIMIT}`, { operation: op });
+    }
+    const after =
+      options.cursor === undefined ? undefined : decodeHistoryCursor(options.cursor, chatId, order);
+    if (!(await this.ctx.catalog.getChat(this.tenantId, chatId))) {
+      throw new KuraError("CHAT_NOT_FOUND", `no chat ${chatId}`, { operation: op, context: { chatId } });
+    }
+    const rows = await this.ctx.catalog.history(this.tenantId, chatId, {
+      order,
+      limit: limit + 1,
+      ...(after ? { after } : {}),
+      ...(options.since !== undefined ? { since: toMs(options.since, "since") } : {}),
+      ...(options.until !== undefined ? { until: toMs(options.until, "until") } : {}),
+    });
+    const now = this.ctx.clock();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const nextCursor = rows.length > limit && last ? encodeHistoryCursor(chatId, order, last) : undefined;
+    const live = page.filter((r) => isLive(r, now));
+    if (!options.includeContent) return { items: live.map((r) => this.toRef(r)), nextCursor };
+    const contents = await mapLimit(live, READ_CONCURRENCY, (r) => this.content(r));
+    return {
+      items: live.map((r, i) => ({ ...this.toRef(r), content: contents[i] as MessageContent })),
+      nextCursor,
+    };
+  }
+
+  async count(chatId: string): Promise<number> {
+    assertValidId(chatId, "chat id", "messages.count");
+    return this.ctx.catalog.countMessages(this.tenantId, chatId);
+  }
+
+  /** Edit = a new immutable version (MSG-5); earlier versions stay readable through `versions`. */
+  async edit(
+    id: string,
+    content: MessageContent,
+    options: { contentType?: string } = {},
+  ): Promise<MessageRef> {
+    const op = "messages.edit";
+    validateContent(content);
+    const size = assertWithinLimit(content, this.ctx.limits.maxMessageBytes, op);
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.liveRow(id, op);
+      const now = this.ctx.clock();
+      const version = row.version + 1;
+      const contentType = options.contentType ?? row.contentType;
+      const key = this.bodyKey(row.chatId, row.id, row.createdAt, version);
+      const doc: BodyDocument = {
+        content,
+        metadata: {
+          chat_id: row.chatId,
+          message_id: row.id,
+          original_size: size,
+          role: row.role,
+          content_type: contentType,
+          version,
+        },
+        created_at: new Date(row.createdAt).toISOString(),
+      };
+      const preview = previewOf(content);
+      let versionRow: MessageVersionRow | undefined;
+      try {
+        await this.ctx.protocol.write(
+          [{ key, data: Buffer.from(JSON.stringify(doc)), contentType: "application/json" }],
+          ([put]) => {
+            const p = put as PutResult;
+            versionRow = {
+              tenantId: this.tenantId,
+              messageId: id,
+              version,
+              storeId: this.ctx.storeId,
+              blobKey: key,
+              sizeBytes: p.size,
+              checksum: p.sha256,
+              preview,
+              createdAt: now,
+            };
+            return {
+              ops: [
+                { op: "addMessageVersion", row: versionRow, expectVersion: row.version, updatedAt: now },
+                {
+                  op: "putBlobRef",
+                  row: {
+                    tenantId: this.tenantId,
+                    storeId: this.ctx.storeId,
+                    blobKey: key,
+                    sizeBytes: p.size,
+                    checksum: p.sha256,
+                    kind: "message-version",
+                    createdAt: now,
+                  },
+                },
+                {
+                  op: "appendOutbox",
+                  event: {
+                    tenantId: this.tenantId,
+                    type: "message.edited",
+                    entityId: id,
+                    payload: { chatId: row.chatId, version },
+                    createdAt: now,
+                  },
+                },
+                {
+                  op: "appendAudit",
+                  entry: {
+                    tenantId: this.tenantId,
+                    actor: "system",
+                    action: "message.edit",
+                    target: id,
+                    at: now,
+                    details: { version },
+                  },
+                },
+                {
+                  op: "addUsage",
+                  delta: { tenantId: this.tenantId, bytes: p.size, objects: 1, messages: 0 },
+                },
+              ],
+            };
+          },
+        );
+      } catch (e) {
+        if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION" && attempt < 3) continue;
+        throw e;
+      }
+      this.ctx.onOutbox();
+      const v = versionRow as MessageVersionRow;
+      return this.toRef({
+        ...row,
+        version,
+        blobKey: key,
+        storeId: v.storeId,
+        sizeBytes: v.sizeBytes,
+        checksum: v.checksum,
+        preview,
+        contentType,
+        updatedAt: now,
+      });
+    }
+  }
+
+  /** Every version of a message, oldest first. */
+  async versions(id: string): Promise<MessageVersion[]> {
+    await this.liveRow(id, "messages.versions");
+    const rows = await this.ctx.catalog.listMessageVersions(this.tenantId, id);
+    return rows
+      .sort((a, b) => a.version - b.version)
+      .map((v) => ({
+        version: v.version,
+        contentUrl: this.ctx.urls.urlFor(v.storeId, v.blobKey),
+        sizeBytes: v.sizeBytes,
+        checksum: v.checksum,
+        preview: v.preview,
+        createdAt: new Date(v.createdAt).toISOString(),
+      }));
+  }
+
+  /** The content of one version. */
+  async versionContent(id: string, version: number): Promise<MessageContent> {
+    await this.liveRow(id, "messages.versions");
+    const v = (await this.ctx.catalog.listMessageVersions(this.tenantId, id)).find(
+      (x) => x.version === version,
+    );
+    if (!v)
+      throw new KuraError("MESSAGE_NOT_FOUND", `message ${id} has no version ${version}`, {
+        operation: "messages.versions",
+      });
+    return this.readBody(v.storeId, v.blobKey, v.checksum, `${this.tenantId}\u0000${id}\u0000v${version}`);
+  }
+
+  /** Soft delete: hidden from reads and search, purged after the retention period (MSG-5). */
+  async delete(id: string): Promise<void> {
+    await this.setDeleted(id, true);
+  }
+
+  /** Undo a soft delete before the purge. */
+  async undelete(id: string): Promise<void> {
+    await this.setDeleted(id, false);
+  }
+
+  private async setDeleted(id: string, deleted: boolean): Promise<void> {
+    const op = deleted ? "messages.delete" : "messages.undelete";
+    const row = await this.row(id, op);
+    if (deleted === (row.deletedAt !== null)) return;
+    const now = this.ctx.clock();
+    await this.ctx.protocol.commit({
+      ops: [
+        {
+          op: "setMessageDeleted",
+          tenantId: this.tenantId,
+          id,
+          deletedAt: deleted ? now : null,
+          updatedAt: now,
+        },
+        {
+          op: "appendOutbox",
+          event: {
+            tenantId: this.tenantId,
+            type: deleted ? "message.deleted" : "message.undeleted",
+            entityId: id,
+            payload: { chatId: row.chatId },
+            createdAt: now,
+          },
+        },
+        {
+          op: "appendAudit",
+          entry: { tenantId: this.tenantId, actor: "system", action: op, target: id, at: now, details: {} },
+        },
+      ],
+    });
+    this.ctx.onOutbox();
+  }
+
+  /** Erase now, everywhere (GDPR): rows, every version's body, cached bodies. */
+  async erase(id: string): Promise<void> {
+    const row = await this.row(id, "messages.erase");
+    await eraseMessages(this.ctx, [row], "message.erased");
+  }
+
+  private bodyKey(chatId: string, id: string, createdAt: number, version: number): string {
+    const d = new Date(createdAt);
+    const yyyy = String(d.getUTCFullYear()).padStart(4, "0");
+    const mm = String(d.getUTCMonth() + 1).padStart(2, "0");
+    const dd = String(d.getUTCDate()).padStart(2, "0");
+    const name = version === 1 ? `${id}.json` : `${id}.v${version}.json`;
+    return `${this.tenantId}/messages/${yyyy}/${mm}/${dd}/${chatId}/${name}`;
+  }
+
+  /** The row, including soft-deleted ones; unknown or malformed ids are MESSAGE_NOT_FOUND. */
+  private async row(id: string, operation: string): Promise<MessageRow> {
+    const row = isMessageId(id) ? await this.ctx.catalog.getMessage(this.tenantId, id) : undefined;
+    if (!row)
+      throw new KuraError("MESSAGE_NOT_FOUND", `no message ${String(id).slice(0, 64)}`, { operation });
+    return row;
+  }
+
+  private async liveRow(id: string, operation: string): Promise<MessageRow> {
+    const row = await this.row(id, operation);
+    if (!isLive(row, this.ctx.clock()))
+      throw new KuraError("MESSAGE_NOT_FOUND", `no message ${id}`, { operation });
+    return row;
+  }
+
+  private content(row: MessageRow): Promise<MessageContent> {
+    return this.readBody(
+      row.storeId,
+      row.blobKey,
+      row.checksum,
+      `${this.tenantId}\u0000${row.id}\u0000v${row.version}`,
+    );
+  }
+
+  private async readBody(
+    storeId: string,
+    key: string,
+    checksum: string,
+    cacheKey: string,
+  ): Promise<MessageContent> {
+    let data = await this.ctx.bodyCache.get(cacheKey);
+    if (!data) {
+      data = (await storeFor(this.ctx, storeId).getBuffer(key, { expectedSha256: checksum })).data;
+      await this.ctx.bodyCache.set(cacheKey, data);
+    }
+    return (JSON.parse(data.toString("utf8")) as BodyDocument).content;
+  }
+
+  private toRef(row: MessageRow): MessageRef {
+    return {
+      id: row.id,
+      chatId: row.chatId,
+      role: row.role,
+      preview: row.preview,
+      contentType: row.contentType,
+      contentUrl: this.ctx.urls.urlFor(row.storeId, row.blobKey),
+      sizeBytes: row.sizeBytes,
+      checksum: row.checksum,
+      version: row.version,
+      createdAt: iso(row.createdAt) as string,
+      updatedAt: iso(row.updatedAt) as string,
+      deletedAt: iso(row.deletedAt),
+      expiresAt: iso(row.expiresAt),
+      metadata: row.metadata,
+    };
+  }
+}
+
+function isLive(row: MessageRow, now: number): boolean {
+  return row.deletedAt === null && (row.expiresAt === null || row.expiresAt > now);
+}
+
+/**
+ * Remove messages for good (purge, TTL expiry, erase): catalog rows, refs and usage in one
+ * batch, then every version's body, then cached bodies.
+ */
+export async function eraseMessages(
+  ctx: EngineContext,
+  rows: readonly MessageRow[],
+  eventType: string,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const now = ctx.clock();
+  const ops: CatalogOp[] = [];
+  const bodies: { storeId: string; key: string }[] = [];
+  for (const row of rows) {
+    const versions = await ctx.catalog.listMessageVersions(row.tenantId, row.id);
+    const blobs =
+      versions.length > 0
+        ? versions
+        : [{ storeId: row.storeId, blobKey: row.blobKey, sizeBytes: row.sizeBytes }];
+    const bytes = blobs.reduce((n, v) => n + v.sizeBytes, 0);
+    ops.push({ op: "deleteMessage", tenantId: row.tenantId, id: row.id });
+    for (const v of blobs) {
+      ops.push({ op: "deleteBlobRef", tenantId: row.tenantId, storeId: v.storeId, blobKey: v.blobKey });
+      bodies.push({ storeId: v.storeId, key: v.blobKey });
+    }
+    ops.push(
+      {
+        op: "addUsage",
+        delta: { tenantId: row.tenantId, bytes: -bytes, objects: -blobs.length, messages: -1 },
+      },
+      {
+        op: "appendOutbox",
+        event: {
+          tenantId: row.tenantId,
+          type: eventType,
+          entityId: row.id,
+          payload: { chatId: row.chatId },
+          createdAt: now,
+        },
+      },
+      {
+        op: "appendAudit",
+        entry: {
+          tenantId: row.tenantId,
+          actor: "system",
+          action: eventType,
+          target: row.id,
+          at: now,
+          details: { versions: blobs.length },
+        },
+      },
+    );
+  }
+  await ctx.protocol.commit({ ops });
+  ctx.onOutbox();
+  const byStore = new Map<string, string[]>();
+  for (const b of bodies) byStore.set(b.storeId, [...(byStore.get(b.storeId) ?? []), b.key]);
+  for (const [storeId, keys] of byStore)
+    await storeFor(ctx, storeId)
+      .delete(keys)
+      .catch(() => undefined);
+  for (const row of rows) await ctx.bodyCache.deletePrefix(`${row.tenantId}\u0000${row.id}\u0000`);
+}
+
+function encodeHistoryCursor(chatId: string, order: string, row: MessageRow): string {
+  return Buffer.from(JSON.stringify({ k: "h1", ch: chatId, o: order, c: row.createdAt, i: row.id })).toString(
+    "base64url",
+  );
+}
+
+function decodeHistoryCursor(
+  cursor: string,
+  chatId: string,
+  order: string,
+): { createdAt: number; id: string } {
+  try {
+    if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error("shape");
+    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, unknown>;
+    if (c.k !== "h1" || c.ch !== chatId || c.o !== order || !Number.isSafeInteger(c.c) || !isMessageId(c.i))
+      throw new Error("fields");
+    return { createdAt: c.c as number, id: c.i as string };
+  } catch (cause) {
+    throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this history query", {
+      operation: "messages.history",
+      cause,
+    });
+  }
+}
+
+function toMs(value: string | number, name: string): number {
+  const ms = typeof value === "number" ? value : Date.parse(value);
+  if (!Number.isFinite(ms))
+    throw new KuraError("INVALID_ARGUMENT", `${name} must be an ISO time or milliseconds`, {
+      operation: "messages.history",
+    });
+  return ms;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,306 @@
+/**
+ * User objects of a tenant: the blob store under `{tenant}/objects/`, indexed in the catalog,
+ * written through the same protocol as messages (body first, then one catalog batch).
+ *
+ * Bodies are immutable (BLOB-4): each put writes a new blob at `{tenant}/objects/{key}@{version}`
+ * and moves the catalog row to it with a compare-and-set, so a failed or concurrent put can
+ * never leave the row pointing at bytes it did not record; the replaced blob is deleted after
+ * the commit (or collected as an orphan).
+ */
+import type { Readable } from "node:stream";
+import { KuraError } from "../core/errors.js";
+import { newMessageId } from "../core/ids.js";
+import { keyProblem, MAX_KEY_BYTES } from "../core/keys.js";
+import { type EngineContext, storeFor } from "../engine/context.js";
+import type { BlobBody, PresignResult, PutResult } from "../ports/blob-store.js";
+import type { ObjectRow } from "../ports/catalog.js";
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  etag: string;
+  contentUrl: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const VERSION_SUFFIX_BYTES = 37; // "@" + UUID
+
+export class Objects {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly tenantId: string,
+  ) {}
+
+  private prefix(): string {
+    return `${this.tenantId}/objects/`;
+  }
+
+  private checkKey(key: unknown, operation: string): asserts key is string {
+    const problem = keyProblem(key);
+    const max = MAX_KEY_BYTES - Buffer.byteLength(this.prefix()) - VERSION_SUFFIX_BYTES;
+    if (problem !== undefined || Buffer.byteLength(key as string) > max) {
+      throw new KuraError(
+        "KEY_INVALID",
+        `invalid object key: ${problem ?? `at most ${max} bytes for this tenant`}`,
+        {
+          operation,
+          context: { key: typeof key === "string" ? key.slice(0, 200) : typeof key },
+        },
+      );
+    }
+  }
+
+  /** Store an object (replacing any under the key unless `ifNoneMatch: "*"`). */
+  async put(
+    key: string,
+    body: BlobBody,
+    options: { contentType?: string; ifNoneMatch?: "*" } = {},
+  ): Promise<ObjectInfo> {
+    const op = "objects.put";
+    this.checkKey(key, op);
+    const previous = await this.ctx.catalog.getObject(this.tenantId, key);
+    if (previous && options.ifNoneMatch === "*") {
+      throw new KuraError("BLOB_ALREADY_EXISTS", `an object already exists under ${key}`, {
+        operation: op,
+        context: { key },
+      });
+    }
+    const now = this.ctx.clock();
+    const blobKey = `${this.prefix()}${key}@${newMessageId(now)}`;
+    const contentType = options.contentType ?? "application/octet-stream";
+    let row: ObjectRow | undefined;
+    try {
+      await this.ctx.protocol.write([{ key: blobKey, data: body, contentType }], ([put]) => {
+        const p = put as PutResult;
+        row = {
+          tenantId: this.tenantId,
+          key,
+          storeId: this.ctx.storeId,
+          blobKey,
+          sizeBytes: p.size,
+          checksum: p.sha256,
+          contentType,
+          createdAt: previous?.createdAt ?? now,
+          updatedAt: now,
+        };
+        return {
+          ops: [
+            { op: "ensureTenant", tenantId: this.tenantId, at: now },
+            { op: "putObject", row, expectBlobKey: previous?.blobKey ?? null },
+            {
+              op: "putBlobRef",
+              row: {
+                tenantId: this.tenantId,
+                storeId: this.ctx.storeId,
+                blobKey,
+                sizeBytes: p.size,
+                checksum: p.sha256,
+                kind: "object",
+                createdAt: now,
+              },
+            },
+            ...(previous
+              ? [
+                  {
+                    op: "deleteBlobRef" as const,
+                    tenantId: this.tenantId,
+                    storeId: previous.storeId,
+                    blobKey: previous.blobKey,
+                  },
+                ]
+              : []),
+            {
+              op: "addUsage",
+              delta: {
+                tenantId: this.tenantId,
+                bytes: p.size - (previous?.sizeBytes ?? 0),
+                objects: previous ? 0 : 1,
+                messages: 0,
+              },
+            },
+            {
+              op: "appendOutbox",
+              event: {
+                tenantId: this.tenantId,
+                type: "object.put",
+                entityId: key,
+                payload: { size: p.size, sha256: p.sha256 },
+                createdAt: now,
+              },
+            },
+            {
+              op: "appendAudit",
+              entry: {
+                tenantId: this.tenantId,
+                actor: "system",
+                action: "object.put",
+                target: key,
+                at: now,
+                details: { size: p.size },
+              },
+            },
+          ],
+        };
+      });
+    } catch (e) {
+      if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION") {
+        throw new KuraError("CONDITION_FAILED_CONCURRENT", `another write to ${key} landed first; retry`, {
+          operation: op,
+          context: { key },
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    this.ctx.onOutbox();
+    if (previous)
+      await storeFor(this.ctx, previous.storeId)
+        .delete(previous.blobKey)
+        .catch(() => undefined);
+    return this.info(row as ObjectRow);
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    return this.info(await this.row(key, "objects.head"));
+  }
+
+  /** Stream an object or a byte range of it; whole reads are verified against the catalog's SHA-256. */
+  async get(
+    key: string,
+    options: { range?: { start: number; end?: number } } = {},
+  ): Promise<{ info: ObjectInfo; body: Readable; range: { start: number; end: number } | undefined }> {
+    const row = await this.row(key, "objects.get");
+    const got = await storeFor(this.ctx, row.storeId).get(row.blobKey, {
+      expectedSha256: row.checksum,
+      ...(options.range ? { range: options.range } : {}),
+    });
+    return { info: this.info(row), body: got.body, range: got.range };
+  }
+
+  async getBuffer(key: string): Promise<{ info: ObjectInfo; data: Buffer }> {
+    const row = await this.row(key, "objects.get");
+    const { data } = await storeFor(this.ctx, row.storeId).getBuffer(row.blobKey, {
+      expectedSha256: row.checksum,
+    });
+    return { info: this.info(row), data };
+  }
+
+  /** Delete an object; deleting a missing key succeeds. */
+  async delete(key: string): Promise<void> {
+    this.checkKey(key, "objects.delete");
+    const row = await this.ctx.catalog.getObject(this.tenantId, key);
+    if (!row) return;
+    const now = this.ctx.clock();
+    await this.ctx.protocol.remove(
+      {
+        ops: [
+          { op: "deleteObject", tenantId: this.tenantId, key, expectBlobKey: row.blobKey },
+          { op: "deleteBlobRef", tenantId: this.tenantId, storeId: row.storeId, blobKey: row.blobKey },
+          {
+            op: "addUsage",
+            delta: { tenantId: this.tenantId, bytes: -row.sizeBytes, objects: -1, messages: 0 },
+          },
+          {
+            op: "appendOutbox",
+            event: {
+              tenantId: this.tenantId,
+              type: "object.deleted",
+              entityId: key,
+              payload: {},
+              createdAt: now,
+            },
+          },
+          {
+            op: "appendAudit",
+            entry: {
+              tenantId: this.tenantId,
+              actor: "system",
+              action: "object.delete",
+              target: key,
+              at: now,
+              details: {},
+            },
+          },
+        ],
+      },
+      [row.blobKey],
+    );
+    this.ctx.onOutbox();
+  }
+
+  /** Objects whose key starts with `prefix`, in key order, a page at a time. */
+  async list(
+    options: { prefix?: string; cursor?: string; limit?: number } = {},
+  ): Promise<{ items: ObjectInfo[]; nextCursor: string | undefined }> {
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new KuraError("INVALID_ARGUMENT", "limit must be 1…1000", { operation: "objects.list" });
+    }
+    const prefix = options.prefix ?? "";
+    if (typeof prefix !== "string" || (prefix !== "" && keyProblem(`${prefix}x`) !== undefined)) {
+      throw new KuraError("KEY_INVALID", "invalid prefix", { operation: "objects.list" });
+    }
+    let afterKey: string | undefined;
+    if (options.cursor !== undefined) {
+      try {
+        const c = JSON.parse(Buffer.from(options.cursor, "base64url").toString("utf8")) as {
+          k?: string;
+          a?: unknown;
+        };
+        if (c.k !== "o1" || typeof c.a !== "string") throw new Error("shape");
+        afterKey = c.a;
+      } catch (cause) {
+        throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
+          operation: "objects.list",
+          cause,
+        });
+      }
+    }
+    const rows = await this.ctx.catalog.listObjects(this.tenantId, {
+      prefix,
+      limit: limit + 1,
+      ...(afterKey !== undefined ? { afterKey } : {}),
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((r) => this.info(r)),
+      nextCursor:
+        rows.length > limit && last
+          ? Buffer.from(JSON.stringify({ k: "o1", a: last.key })).toString("base64url")
+          : undefined,
+    };
+  }
+
+  /** A URL to download the object without credentials until it expires. */
+  async presign(key: string, options: { expiresIn: number }): Promise<PresignResult> {
+    const row = await this.row(key, "objects.presign");
+    return storeFor(this.ctx, row.storeId).presign(row.blobKey, {
+      method: "GET",
+      expiresIn: options.expiresIn,
+    });
+  }
+
+  private async row(key: string, operation: string): Promise<ObjectRow> {
+    this.checkKey(key, operation);
+    const row = await this.ctx.catalog.getObject(this.tenantId, key);
+    if (!row) throw new KuraError("OBJECT_NOT_FOUND", `no object ${key}`, { operation, context: { key } });
+    return row;
+  }
+
+  private info(row: ObjectRow): ObjectInfo {
+    return {
+      key: row.key,
+      size: row.sizeBytes,
+      sha256: row.checksum,
+      contentType: row.contentType,
+      etag: `"${row.checksum}"`,
+      contentUrl: this.ctx.urls.urlFor(row.storeId, row.blobKey),
+      createdAt: new Date(row.createdAt).toISOString(),
+      updatedAt: new Date(row.updatedAt).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * What the domains share: the planes, the write protocol, caches, clock and limits.
+ * Built once by `Kura.open` (src/kura.ts).
+ */
+import type { BlobStore } from "../ports/blob-store.js";
+import type { Cache } from "../ports/cache.js";
+import type { Catalog } from "../ports/catalog.js";
+import type { ContentUrls } from "./content-url.js";
+import type { WriteProtocol } from "./write-protocol.js";
+
+export interface EngineContext {
+  /** The store new bodies are written to, and its id in the catalog and content URLs. */
+  store: BlobStore;
+  storeId: string;
+  /** Every configured store by id (reads follow the row's store id). */
+  stores: ReadonlyMap<string, BlobStore>;
+  urls: ContentUrls;
+  catalog: Catalog;
+  protocol: WriteProtocol;
+  /** Immutable bodies by `{tenant}\0{id}\0v{version}` (hot tier). */
+  bodyCache: Cache;
+  clock: () => number;
+  limits: { maxMessageBytes: number };
+  retention: { deletedMessagesDays: number };
+  /** Called after each successful commit that appended outbox events (wakes projectors). */
+  onOutbox: () => void;
+}
+
+export function storeFor(ctx: EngineContext, storeId: string): BlobStore {
+  return ctx.stores.get(storeId) ?? ctx.store;
+}

@@ -1,0 +1,81 @@
+/**
+ * Maintenance jobs of the message store: orphan GC (CONS-1's safety net), purge of soft-deleted
+ * messages after retention (MSG-5), TTL expiry, and folding usage deltas (TEN-4).
+ */
+import { eraseMessages } from "../domains/messages.js";
+import type { EngineContext } from "./context.js";
+import type { Job } from "./jobs.js";
+
+/** Second key segment of bodies the catalog tracks; anything else (session files) is not ours to collect. */
+const CATALOGED = new Set(["messages", "objects"]);
+const DAY = 86_400_000;
+
+/**
+ * Objects under `{tenant}/messages/` or `{tenant}/objects/` older than `graceMs` that no catalog
+ * ref points to are orphans of writes that crashed between body and commit: delete them.
+ */
+export function orphanGcJob(ctx: EngineContext, graceMs = 3_600_000): Job {
+  return {
+    name: "gc-orphans",
+    async run({ now }) {
+      let scanned = 0;
+      let deleted = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await ctx.store.list("", { limit: 1000, ...(cursor ? { cursor } : {}) });
+        cursor = page.cursor;
+        scanned += page.items.length;
+        const candidates = page.items
+          .filter((o) => CATALOGED.has(o.key.split("/")[1] ?? "") && o.lastModified.getTime() < now - graceMs)
+          .map((o) => o.key);
+        if (candidates.length === 0) continue;
+        const referenced = await ctx.catalog.existingBlobRefs(ctx.storeId, candidates);
+        const orphans = candidates.filter((k) => !referenced.has(k));
+        if (orphans.length > 0) {
+          // Re-check right before deleting: a commit may have landed since the first look.
+          const again = await ctx.catalog.existingBlobRefs(ctx.storeId, orphans);
+          const confirmed = orphans.filter((k) => !again.has(k));
+          await ctx.store.delete(confirmed);
+          deleted += confirmed.length;
+        }
+      } while (cursor);
+      return { scanned, deleted };
+    },
+  };
+}
+
+/** Soft-deleted messages past `retention.deleted_messages_days`, and expired ones, erased for good. */
+export function purgeJob(ctx: EngineContext): Job {
+  return {
+    name: "purge-messages",
+    async run({ now }) {
+      let purged = 0;
+      let expired = 0;
+      for (;;) {
+        const rows = await ctx.catalog.deletedMessagesBefore(
+          now - ctx.retention.deletedMessagesDays * DAY,
+          200,
+        );
+        if (rows.length === 0) break;
+        await eraseMessages(ctx, rows, "message.purged");
+        purged += rows.length;
+      }
+      for (;;) {
+        const rows = await ctx.catalog.expiredMessages(now, 200);
+        if (rows.length === 0) break;
+        await eraseMessages(ctx, rows, "message.expired");
+        expired += rows.length;
+      }
+      return { purged, expired };
+    },
+  };
+}
+
+export function foldUsageJob(ctx: EngineContext): Job {
+  return {
+    name: "fold-usage",
+    async run() {
+      return { folded: await ctx.catalog.foldUsage() };
+    },
+  };
+}
