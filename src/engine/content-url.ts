@@ -53,7 +53,12 @@ export function parseContentUrl(url: string): ParsedContentUrl {
   return { scheme, bucket: decodeURIComponent(bucket), path };
 }
 
-const encodePath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
+// Percent-encode each segment, but keep "@" (legal in a URL path) readable.
+const encodePath = (key: string) =>
+  key
+    .split("/")
+    .map((s) => encodeURIComponent(s).replaceAll("%40", "@"))
+    .join("/");
 
 /** A store as content URLs see it: its URL scheme, bucket, and the key prefix inside the bucket. */
 function describe(store: BlobStore): { scheme: string; bucket: string; prefix: string } {

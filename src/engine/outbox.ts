@@ -47,8 +47,19 @@ export class OutboxDispatcher {
     } while (this.again && !this.closed);
   }
 
-  /** Deliver everything pending to every projector; returns when they are caught up (or failed). */
-  async pump(): Promise<void> {
+  /**
+   * Deliver everything pending to every projector; returns when they are caught up (or failed).
+   * Pumps never overlap: one that is asked for while another runs goes after it.
+   */
+  pump(): Promise<void> {
+    const run = this.chain.then(() => this.deliver());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  private async deliver(): Promise<void> {
     for (const p of this.projectors) {
       try {
         for (;;) {
