@@ -29,7 +29,7 @@ async function batches(): Promise<void> {
       "chat-batch",
       texts.map((c) => ({ role: "assistant", content: c })),
     );
-    refs.forEach((r, i) => ack(r.id, texts[i] as string));
+    for (const [i, r] of refs.entries()) ack(r.id, texts[i] as string);
   }
 }
 
