@@ -68,6 +68,8 @@ rm -rf "$C"
 mkdir -p "$C"/{run,log,mon,osd,rgw}
 
 FSID=$(cat /proc/sys/kernel/random/uuid)
+# 32 bytes, base64: a fixed key for the test KMS (not a secret: throw-away test data only).
+TEST_KMS_KEY=a3VyYS10ZXN0LWttcy1rZXktMzItYnl0ZXMtbG9uZyE=
 MON_ADDR="[v2:127.0.0.1:$MON_PORT,v1:127.0.0.1:$MON_V1_PORT]"
 # `auth … = none` and `ms … mode = crc` keep the cluster from waiting minutes on cephx/secure
 # mode handshakes; memstore keeps the OSD in RAM so no disk is prepared.
@@ -99,6 +101,11 @@ log file = $C/log/\$name.log
 mon data = $C/mon/\$cluster-\$id
 osd data = $C/osd/\$cluster-\$id
 keyring = $C/keyring
+# Server-side encryption over plain http with radosgw's built-in test KMS (keys in this file,
+# for tests only): SSE-KMS requests naming key id `kura-test-key` work.
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = kura-test-key=$TEST_KMS_KEY
 CONF
 
 ceph-authtool --create-keyring "$C/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null

@@ -1,6 +1,6 @@
 /**
  * The conformance harness for the `s3` adapter, shared by the s3rver and radosgw suites: a
- * random bucket on a freshly started server, a random prefix per harness, and a raw SDK client
+ * random bucket on a server the test file started, a random key prefix, and a raw SDK client
  * to change things behind the store's back.
  */
 import { randomBytes } from "node:crypto";
@@ -31,6 +31,18 @@ export interface S3TestServer {
   listsMultipartUploads: boolean;
   /** Server defects the suite should skip over (see `BlobHarness.knownGaps`). */
   knownGaps?: BlobHarness["knownGaps"];
+  /** Whether the server stores a path segment longer than 255 bytes (s3rver: no, it crashes). */
+  longSegments: boolean;
+  /** Whether a range request on an empty object gets an answer (s3rver drops the connection). */
+  rangesOnEmptyObjects: boolean;
+  /** SSE-KMS key id the server's KMS knows, when it has one. */
+  kmsKeyId?: string;
+  /** Stored attributes of an object as the server keeps them (radosgw-admin object stat). */
+  objectAttributes?(bucket: string, key: string): Promise<Record<string, string>>;
+  /** Freeze and thaw the gateway process, so requests hang (for timeouts). */
+  pause?(): Promise<void>;
+  resume?(): Promise<void>;
+  /** Stop and start the server with its data kept (for outages). */
   stop?(): Promise<void>;
   start?(): Promise<void>;
   destroy(): Promise<void>;
@@ -84,8 +96,8 @@ export function storeOptions(server: S3TestServer, bucket: string, extra: Record
   };
 }
 
-export async function s3Harness(start: () => Promise<S3TestServer>, tag: string): Promise<BlobHarness> {
-  const server = await start();
+/** A harness on `server`; its cleanup removes the bucket, the test file stops the server. */
+export async function s3Harness(server: S3TestServer, tag: string): Promise<BlobHarness> {
   const raw = rawClient(server);
   const bucket = await createBucket(raw, tag);
   const prefix = `conf-${randomBytes(4).toString("hex")}/`;
@@ -130,7 +142,6 @@ export async function s3Harness(start: () => Promise<S3TestServer>, tag: string)
         await emptyAndDeleteBucket(raw, bucket);
       } finally {
         raw.destroy();
-        await server.destroy();
       }
     },
   };

@@ -18,6 +18,8 @@ const run = promisify(execFile);
 
 export const RADOSGW_ACCESS_KEY = "CEPHAK";
 export const RADOSGW_SECRET_KEY = "CEPHSK";
+/** The key id radosgw's test KMS knows (configured in radosgw-start.sh). */
+export const RADOSGW_KMS_KEY_ID = "kura-test-key";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
 const START_SCRIPT = resolve(ROOT, "scripts/test-servers/radosgw-start.sh");
@@ -41,6 +43,11 @@ export interface RadosgwServer {
   stopGateway(): Promise<void>;
   /** Start radosgw again on the same port. */
   startGateway(): Promise<void>;
+  /** SIGSTOP / SIGCONT the gateway: requests hang instead of failing. */
+  pauseGateway(): Promise<void>;
+  resumeGateway(): Promise<void>;
+  /** The attributes radosgw stores for an object (`radosgw-admin object stat`), as strings. */
+  objectAttributes(bucket: string, key: string): Promise<Record<string, string>>;
   /** Kill every daemon and remove the directory. */
   destroy(): Promise<void>;
 }
@@ -66,6 +73,7 @@ function readPid(file: string): number | undefined {
 async function killAndWait(pid: number): Promise<void> {
   if (!alive(pid)) return;
   try {
+    process.kill(pid, "SIGCONT"); // a paused gateway would not act on SIGTERM
     process.kill(pid, "SIGTERM");
   } catch {
     return;
@@ -86,6 +94,12 @@ async function killDaemons(dir: string, which: readonly string[] = DAEMONS): Pro
     const pid = readPid(resolve(dir, "run", `${name}.pid`));
     if (pid !== undefined) await killAndWait(pid);
   }
+}
+
+function signalGateway(dir: string, signal: NodeJS.Signals): void {
+  const pid = readPid(resolve(dir, "run", "rgw.pid"));
+  if (pid === undefined) throw new Error(`no radosgw pid in ${dir}`);
+  process.kill(pid, signal);
 }
 
 async function remove(dir: string): Promise<void> {
@@ -152,6 +166,17 @@ export async function startRadosgw(): Promise<RadosgwServer> {
     dir,
     stopGateway: () => killDaemons(dir, ["rgw"]),
     startGateway: () => script("--rgw-only", dir, String(rgwPort)),
+    pauseGateway: async () => signalGateway(dir, "SIGSTOP"),
+    resumeGateway: async () => signalGateway(dir, "SIGCONT"),
+    objectAttributes: async (bucket, key) => {
+      const { stdout } = await run(
+        "radosgw-admin",
+        ["-c", resolve(dir, "ceph.conf"), "object", "stat", "--bucket", bucket, "--object", key],
+        { timeout: 30_000 },
+      );
+      const attrs = (JSON.parse(stdout) as { attrs?: Record<string, unknown> }).attrs ?? {};
+      return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, String(v).replaceAll("\0", "")]));
+    },
     destroy: () => remove(dir),
   };
 }

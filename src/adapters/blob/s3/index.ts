@@ -55,7 +55,7 @@ import {
   splitMetadata,
   throwIfAborted,
 } from "../common.js";
-import { translateS3Error } from "./errors.js";
+import { s3HttpStatus, translateS3Error } from "./errors.js";
 import { parseS3Options, type S3Options } from "./options.js";
 
 export type { S3Options } from "./options.js";
@@ -169,6 +169,7 @@ class S3BlobStore implements BlobStore {
     } catch (e) {
       throw bodyFailed(key, e);
     }
+    throwIfAborted(options.signal, "blob.put");
     if (peeked.ended) return this.putBuffer(key, peeked.head, options);
     return this.putMultipart(key, peeked.rest, options);
   }
@@ -208,7 +209,7 @@ class S3BlobStore implements BlobStore {
         { abortSignal: options.signal },
       ),
     );
-    return { key, size: data.length, sha256, etag: out.ETag };
+    return { key, size: data.length, sha256, etag: quoteEtag(out.ETag) };
   }
 
   /**
@@ -231,8 +232,9 @@ class S3BlobStore implements BlobStore {
     });
     source.pipe(hashing).pipe(uploadBody);
 
-    const abort = new AbortController();
-    const onAbort = () => abort.abort();
+    // Aborting ends the body with an error: lib-storage then aborts the multipart upload and
+    // waits for that before `done()` rejects, so nothing is left behind when we return.
+    const onAbort = () => uploadBody.destroy(new Error("aborted"));
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const upload = new this.sdk.Upload({
       client: this.client,
@@ -244,15 +246,13 @@ class S3BlobStore implements BlobStore {
       partSize: this.options.multipart_chunk_mb * MIB,
       queueSize: UPLOAD_QUEUE,
       leavePartsOnError: false,
-      abortController: abort,
     });
     let completedEtag: string | undefined;
     try {
-      completedEtag = (await upload.done()).ETag;
+      completedEtag = quoteEtag((await upload.done()).ETag);
     } catch (e) {
       source.destroy();
-      // lib-storage aborts the upload itself when a part or the completion fails; when our
-      // signal stopped it, it may still be finishing, so abort it here too (idempotent).
+      // lib-storage has aborted the upload already; this covers an abort that failed (idempotent).
       await this.abortUpload(key, upload.uploadId);
       if (bodyError !== undefined) throw bodyFailed(key, bodyError);
       if (options.signal?.aborted)
@@ -294,8 +294,11 @@ class S3BlobStore implements BlobStore {
         }),
         { abortSignal: options.signal },
       );
-      return out.CopyObjectResult?.ETag ?? etag;
+      return quoteEtag(out.CopyObjectResult?.ETag) ?? etag;
     } catch (e) {
+      // A server that cannot copy this object (radosgw 16 cannot copy SSE-KMS objects) keeps it
+      // unlabelled: the put still returns the SHA-256, which the caller records (see the ADR).
+      if (s3HttpStatus(e) === 501) return etag;
       const error = translateS3Error(e, { operation: "blob.put", bucket: this.bucket, key });
       if (error.code === "BLOB_ALREADY_EXISTS" || error.code === "BLOB_NOT_FOUND") return etag; // replaced or deleted since
       // The object is there but unlabelled: remove it so a failed put leaves nothing behind.
@@ -330,8 +333,12 @@ class S3BlobStore implements BlobStore {
         new this.sdk.s3.GetObjectCommand({
           Bucket: this.bucket,
           Key: this.objectKey(key),
-          // Always `bytes=start-[end]`: suffix ranges (`bytes=-N`) are served wrongly by some servers.
-          ...(range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : {}),
+          // Always `bytes=start-[end]`: suffix ranges (`bytes=-N`) are served wrongly by some
+          // servers. `bytes=0-` is the whole object: asked for without a Range header, which
+          // also spares empty objects S3's 416.
+          ...(range && (range.start > 0 || range.end !== undefined)
+            ? { Range: `bytes=${range.start}-${range.end ?? ""}` }
+            : {}),
         }),
         { abortSignal: options.signal },
       );
@@ -346,7 +353,7 @@ class S3BlobStore implements BlobStore {
       throw error;
     }
     const source = (out.Body as Readable | undefined) ?? emptyReadable();
-    const total = range ? totalFromContentRange(out.ContentRange) : undefined;
+    const total = out.ContentRange === undefined ? undefined : totalFromContentRange(out.ContentRange);
     const info = this.info(key, out, total ?? out.ContentLength ?? 0);
     if (range) {
       const served = resolveRange(key, range, info.size);
@@ -417,7 +424,7 @@ class S3BlobStore implements BlobStore {
       size,
       sha256,
       contentType: out.ContentType ?? DEFAULT_CONTENT_TYPE,
-      etag: out.ETag,
+      etag: quoteEtag(out.ETag),
       lastModified: out.LastModified ?? new Date(0),
       metadata,
     };
@@ -500,7 +507,7 @@ class S3BlobStore implements BlobStore {
         size: o.Size ?? 0,
         sha256: undefined,
         contentType: DEFAULT_CONTENT_TYPE,
-        etag: o.ETag,
+        etag: quoteEtag(o.ETag),
         lastModified: o.LastModified ?? new Date(0),
         metadata: {},
       }));
@@ -524,8 +531,9 @@ class S3BlobStore implements BlobStore {
     const source = await this.head(sourceKey, options).catch((e: unknown) => {
       throw e instanceof KuraError && e.code === "BLOB_NOT_FOUND" ? notFound(sourceKey, "blob.copy", e) : e;
     });
-    const out = await this.client
-      .send(
+    let out: S3Sdk.CopyObjectCommandOutput;
+    try {
+      out = await this.client.send(
         new this.sdk.s3.CopyObjectCommand({
           Bucket: this.bucket,
           Key: this.objectKey(targetKey),
@@ -536,29 +544,53 @@ class S3BlobStore implements BlobStore {
           ...this.sse,
         }),
         { abortSignal: options.signal },
-      )
-      .catch((e: unknown) => {
-        const error = translateS3Error(e, { operation: "blob.copy", bucket: this.bucket, key: sourceKey });
-        if (error.code === "BLOB_ALREADY_EXISTS") {
-          throw new KuraError(
-            "BLOB_BACKEND_UNAVAILABLE",
-            `${sourceKey} changed while it was being copied; try again`,
-            {
-              operation: "blob.copy",
-              context: { key: sourceKey, target: targetKey },
-              cause: e,
-            },
-          );
-        }
-        if (error.code === "BLOB_NOT_FOUND") throw notFound(sourceKey, "blob.copy", e);
-        throw error;
-      });
-    const etag = out.CopyObjectResult?.ETag;
+      );
+    } catch (e) {
+      // A server that cannot copy this object server-side (radosgw 16 with SSE-KMS): stream it.
+      if (s3HttpStatus(e) === 501) return this.copyThrough(source, targetKey, options);
+      const error = translateS3Error(e, { operation: "blob.copy", bucket: this.bucket, key: sourceKey });
+      if (error.code === "BLOB_ALREADY_EXISTS") {
+        throw new KuraError(
+          "BLOB_BACKEND_UNAVAILABLE",
+          `${sourceKey} changed while it was being copied; try again`,
+          {
+            operation: "blob.copy",
+            context: { key: sourceKey, target: targetKey },
+            cause: e,
+          },
+        );
+      }
+      if (error.code === "BLOB_NOT_FOUND") throw notFound(sourceKey, "blob.copy", e);
+      throw error;
+    }
+    const etag = quoteEtag(out.CopyObjectResult?.ETag);
     if (source.sha256 !== undefined)
       return { key: targetKey, size: source.size, sha256: source.sha256, etag };
-    // An object written by something other than Kura has no recorded checksum: compute it.
-    const data = (await this.getBuffer(targetKey, options)).data;
-    return { key: targetKey, size: data.length, sha256: sha256Hex(data), etag };
+    // An object without a recorded checksum (written by something else): hash the copy.
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of (await this.get(targetKey, options)).body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { key: targetKey, size, sha256: hash.digest("hex"), etag };
+  }
+
+  /** Copy by reading and writing through Kura, verified against the source's SHA-256. */
+  private async copyThrough(
+    source: BlobInfo,
+    targetKey: string,
+    options: { signal?: AbortSignal },
+  ): Promise<PutResult> {
+    const { body } = await this.get(source.key, {
+      ...(source.sha256 ? { expectedSha256: source.sha256 } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return this.put(targetKey, body, {
+      contentType: source.contentType,
+      metadata: source.metadata,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
   // ---- presign / close ---------------------------------------------------------------------
@@ -609,6 +641,12 @@ function fromS3Metadata(raw: Record<string, string> | undefined): Record<string,
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw ?? {})) out[name.toLowerCase().replaceAll("-", "_")] = value;
   return out;
+}
+
+/** ETags in their HTTP form, `"…"`: some servers leave the quotes off in XML bodies. */
+function quoteEtag(etag: string | undefined): string | undefined {
+  if (etag === undefined || etag === "" || etag.startsWith('"') || etag.startsWith("W/")) return etag;
+  return `"${etag}"`;
 }
 
 function emptyReadable(): Readable {
