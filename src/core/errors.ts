@@ -88,17 +88,29 @@ export const ERROR_CODES = {
   CATALOG_DUPLICATE: ["AlreadyExists", "A catalog row with this id already exists."],
   CATALOG_STALE_VERSION: ["Conflict", "An edit was based on a version that is no longer current."],
   IDEMPOTENCY_CONFLICT: ["Conflict", "Another write with the same idempotency key was stored first."],
-  CATALOG_MIGRATION_FAILED: ["Unexpected", "A schema migration failed; the catalog was left at the previous version."],
+  CATALOG_MIGRATION_FAILED: [
+    "Unexpected",
+    "A schema migration failed; the catalog was left at the previous version.",
+  ],
   CATALOG_SCHEMA_TOO_NEW: ["Unavailable", "The catalog was migrated by a newer Kura than this one."],
   CATALOG_ERROR: ["Unexpected", "The catalog database answered with an error Kura does not classify."],
   // messages and objects domains
-  MESSAGE_INVALID: ["InvalidArgument", "A message is malformed: empty content, bad role, parts, metadata, ttl or idempotency key."],
-  MESSAGE_TOO_LARGE: ["PayloadTooLarge", "A message's counted content exceeds the size limit (MSG-3, 128 KiB by default); nothing was stored."],
+  MESSAGE_INVALID: [
+    "InvalidArgument",
+    "A message is malformed: empty content, bad role, parts, metadata, ttl or idempotency key.",
+  ],
+  MESSAGE_TOO_LARGE: [
+    "PayloadTooLarge",
+    "A message's counted content exceeds the size limit (MSG-3, 128 KiB by default); nothing was stored.",
+  ],
   MESSAGE_NOT_FOUND: ["NotFound", "No message with this id exists for the tenant (or it was deleted)."],
   CHAT_NOT_FOUND: ["NotFound", "No chat with this id exists for the tenant."],
   OBJECT_NOT_FOUND: ["NotFound", "No object with this key exists for the tenant."],
   TENANT_INVALID: ["InvalidArgument", "A tenant id does not match the id rule (IDS-1)."],
-  CONDITION_FAILED_CONCURRENT: ["ConditionFailed", "Another write to the same object landed first; nothing of this write was kept."],
+  CONDITION_FAILED_CONCURRENT: [
+    "ConditionFailed",
+    "Another write to the same object landed first; nothing of this write was kept.",
+  ],
   FAULT_INJECTED: ["Unavailable", "A failure injected by the fault-injection layer (tests only)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
