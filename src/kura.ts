@@ -13,6 +13,7 @@ import { openBlobStore } from "./engine/blob-stores.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { GroupCommitter } from "./engine/group-commit.js";
+import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
@@ -95,6 +96,7 @@ export class Kura {
       catalog,
       protocol: new WriteProtocol(store, committer, options.probe),
       bodyCache: options.cache ?? new LruCache(64 * 1024 * 1024, 1024 * 1024),
+      messageCache: catalog.capabilities.multiProcess || options.cache ? undefined : new HotMessages(50_000),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },

@@ -253,8 +253,18 @@ export class Messages {
 
   /** A message with its content; deleted and expired messages are not found. */
   async get(id: string): Promise<Message> {
+    const hotKey = `${this.tenantId}\u0000${id}`;
+    const hot = this.ctx.messageCache?.get(hotKey);
+    if (hot && isLive(hot.row, this.ctx.clock()))
+      return { ...this.toRef(hot.row), content: hot.content as MessageContent };
     const row = await this.liveRow(id, "messages.get");
-    return { ...this.toRef(row), content: await this.content(row) };
+    const content = await this.content(row);
+    this.ctx.messageCache?.set(hotKey, { row, content });
+    return { ...this.toRef(row), content };
+  }
+
+  private forget(id: string): void {
+    this.ctx.messageCache?.delete(`${this.tenantId}\u0000${id}`);
   }
 
   /** Several messages by id, read in parallel (bounded); ids not found are listed in `missing`. */
@@ -418,6 +428,7 @@ export class Messages {
         if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION" && attempt < 3) continue;
         throw e;
       }
+      this.forget(id);
       this.ctx.onOutbox();
       const v = versionRow as MessageVersionRow;
       return this.toRef({
@@ -478,6 +489,7 @@ export class Messages {
     const row = await this.row(id, op);
     if (deleted === (row.deletedAt !== null)) return;
     const now = this.ctx.clock();
+    this.forget(id);
     await this.ctx.protocol.commit({
       ops: [
         {
@@ -503,6 +515,8 @@ export class Messages {
         },
       ],
     });
+    // Again after the commit: a get racing with it may have cached the old row.
+    this.forget(id);
     this.ctx.onOutbox();
   }
 
@@ -644,7 +658,10 @@ export async function eraseMessages(
     await storeFor(ctx, storeId)
       .delete(keys)
       .catch(() => undefined);
-  for (const row of rows) await ctx.bodyCache.deletePrefix(`${row.tenantId}\u0000${row.id}\u0000`);
+  for (const row of rows) {
+    ctx.messageCache?.delete(`${row.tenantId}\u0000${row.id}`);
+    await ctx.bodyCache.deletePrefix(`${row.tenantId}\u0000${row.id}\u0000`);
+  }
 }
 
 function encodeHistoryCursor(chatId: string, order: string, row: MessageRow): string {

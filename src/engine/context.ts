@@ -6,6 +6,7 @@ import type { BlobStore } from "../ports/blob-store.js";
 import type { Cache } from "../ports/cache.js";
 import type { Catalog } from "../ports/catalog.js";
 import type { ContentUrls } from "./content-url.js";
+import type { HotMessages } from "./hot-messages.js";
 import type { WriteProtocol } from "./write-protocol.js";
 
 export interface EngineContext {
@@ -19,6 +20,12 @@ export interface EngineContext {
   protocol: WriteProtocol;
   /** Immutable bodies by `{tenant}\0{id}\0v{version}` (hot tier). */
   bodyCache: Cache;
+  /**
+   * Hot messages (row + parsed content) by `{tenant}\0{id}`, or undefined when another process
+   * may change rows behind this one's back (a multi-process catalog: cross-node invalidation
+   * comes with DIST-1). Every change made through this process invalidates its entry.
+   */
+  messageCache: HotMessages | undefined;
   clock: () => number;
   limits: { maxMessageBytes: number };
   retention: { deletedMessagesDays: number };
