@@ -256,6 +256,7 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       const gone = await t.messages.append("c", { role: "user", content: "gone" });
       await t.messages.edit(gone.id, "gone v2");
       const erased = await t.messages.append("c", { role: "user", content: "erase me" });
+      expect((await t.messages.get(gone.id)).content).toBe("gone v2"); // now hot in the cache
       await t.messages.delete(gone.id);
       expect(await code(t.messages.get(gone.id))).toBe("MESSAGE_NOT_FOUND");
       expect((await t.messages.history("c")).items.map((m) => m.id)).not.toContain(gone.id);
