@@ -4,7 +4,8 @@
 # dependency. Idempotent: does nothing when it is already installed.
 set -euo pipefail
 
-cache="${KURA_TEST_SERVER_CACHE:-.cache/test-servers}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cache="${KURA_TEST_SERVER_CACHE:-$root/.cache/test-servers}"
 prefix="$cache/firebase"
 
 if [ -f "$prefix/node_modules/firebase-tools/package.json" ]; then

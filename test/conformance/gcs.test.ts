@@ -118,6 +118,18 @@ describe.skipIf(!available)("gcs on the firebase-tools storage emulator", () => 
       await b.put("x/1", Buffer.from("b1"));
       expect((await a.getBuffer("x/1")).data.toString()).toBe("a1");
       expect((await a.list("x/")).items.map((i) => i.key)).toEqual(["x/1"]);
+      expect(a.location).toMatch(/\/tenant-a$/);
+      // A cursor only continues the listing it came from.
+      await a.put("x/2", Buffer.from("a2"));
+      const first = await a.list("x/", { limit: 1 });
+      expect(first.cursor).toBeDefined();
+      await expect(a.list("y/", { cursor: first.cursor as string })).rejects.toMatchObject({
+        code: "CURSOR_INVALID",
+      });
+      expect((await a.list("x/", { cursor: first.cursor as string })).items.map((i) => i.key)).toEqual([
+        "x/2",
+      ]);
+      await a.delete("x/2");
       const [files] = await (await rawBucket(server, bucket)).getFiles({ prefix: "tenant-" });
       expect(files.map((f) => f.name).sort()).toEqual(["tenant-a/x/1", "tenant-b/x/1"]);
       await a.delete(["x/1", "x/never"]);

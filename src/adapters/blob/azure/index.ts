@@ -97,7 +97,8 @@ class AzureBlobStore implements BlobStore {
     private readonly sharedKey: StorageSharedKeyCredential | undefined,
     private readonly deps: BlobStoreDeps,
   ) {
-    this.location = options.container;
+    this.location =
+      options.prefix === "" ? options.container : `${options.container}/${options.prefix.slice(0, -1)}`;
     this.capabilities = narrowCapabilities(CAPABILITIES, {
       ...deps.capabilityOverrides,
       ...(sharedKey ? {} : { presign: false, presignEnforced: false }),
@@ -329,11 +330,24 @@ class AzureBlobStore implements BlobStore {
     }
   }
 
+  /** The backend's continuation token inside a cursor, which must come from a listing of `prefix`. */
+  private cursorToken(prefix: string, cursor: string | undefined): string | undefined {
+    const state = decodeCursor(this.scheme, cursor);
+    if (state === undefined) return undefined;
+    if (state.p !== prefix || typeof state.m !== "string" || state.m === "") {
+      throw new KuraError("CURSOR_INVALID", "the cursor belongs to another listing", {
+        operation: "blob.list",
+        context: { prefix },
+      });
+    }
+    return state.m;
+  }
+
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     this.open("blob.list");
     assertValidPrefix(prefix);
     const limit = listLimit(options);
-    const marker = decodeCursor(this.scheme, options.cursor)?.m;
+    const marker = this.cursorToken(prefix, options.cursor);
     const pages = this.container
       .listBlobsFlat({
         prefix: this.options.prefix + prefix,
@@ -353,7 +367,7 @@ class AzureBlobStore implements BlobStore {
       }),
     );
     const token = page?.continuationToken;
-    return { items, cursor: token ? encodeCursor(this.scheme, { m: token }) : undefined };
+    return { items, cursor: token ? encodeCursor(this.scheme, { p: prefix, m: token }) : undefined };
   }
 
   async copy(

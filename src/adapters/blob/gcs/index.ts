@@ -91,7 +91,8 @@ class GcsBlobStore implements BlobStore {
     private readonly bucket: Bucket,
     private readonly deps: BlobStoreDeps,
   ) {
-    this.location = options.bucket;
+    this.location =
+      options.prefix === "" ? options.bucket : `${options.bucket}/${options.prefix.slice(0, -1)}`;
     this.capabilities = narrowCapabilities(CAPABILITIES, deps.capabilityOverrides);
     this.thresholdBytes = options.multipart_threshold_mb * MIB;
   }
@@ -327,11 +328,24 @@ class GcsBlobStore implements BlobStore {
     if (failure) throw failure;
   }
 
+  /** The backend's continuation token inside a cursor, which must come from a listing of `prefix`. */
+  private cursorToken(prefix: string, cursor: string | undefined): string | undefined {
+    const state = decodeCursor(this.scheme, cursor);
+    if (state === undefined) return undefined;
+    if (state.p !== prefix || typeof state.t !== "string" || state.t === "") {
+      throw new KuraError("CURSOR_INVALID", "the cursor belongs to another listing", {
+        operation: "blob.list",
+        context: { prefix },
+      });
+    }
+    return state.t;
+  }
+
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     this.open("blob.list");
     assertValidPrefix(prefix);
     const limit = listLimit(options);
-    const token = decodeCursor(this.scheme, options.cursor)?.t;
+    const token = this.cursorToken(prefix, options.cursor);
     const [files, nextQuery] = await this.bucket
       .getFiles({
         prefix: this.options.prefix + prefix,
@@ -345,7 +359,9 @@ class GcsBlobStore implements BlobStore {
     return {
       items,
       cursor:
-        typeof nextToken === "string" && nextToken ? encodeCursor(this.scheme, { t: nextToken }) : undefined,
+        typeof nextToken === "string" && nextToken
+          ? encodeCursor(this.scheme, { p: prefix, t: nextToken })
+          : undefined,
     };
   }
 
