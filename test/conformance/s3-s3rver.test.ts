@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe } from "vitest";
-import { type S3rverServer, startS3rver } from "../support/servers/s3rver.js";
+import {
+  S3RVER_ACCESS_KEY,
+  S3RVER_SECRET_KEY,
+  type S3rverServer,
+  startS3rver,
+} from "../support/servers/s3rver.js";
 import { blobStoreConformance } from "./blob-store.suite.js";
 import { s3ExtraTests } from "./s3-extra.suite.js";
 import { type S3TestServer, s3Harness } from "./s3-harness.js";
@@ -13,8 +18,8 @@ describe("s3 on s3rver", () => {
     s3rver = await startS3rver();
     server = {
       endpoint: s3rver.endpoint,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
+      accessKeyId: S3RVER_ACCESS_KEY,
+      secretAccessKey: S3RVER_SECRET_KEY,
       capabilityOverrides: { presignEnforced: false, conditionalCreate: false },
       listsMultipartUploads: false,
       rangesOnEmptyObjects: false,

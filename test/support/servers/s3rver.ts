@@ -4,7 +4,6 @@
  * wrongly: good for speed, not for proof (radosgw is the proof).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -13,6 +12,8 @@ import { dirname, join } from "node:path";
 
 export const S3RVER_ACCESS_KEY = "S3RVER";
 export const S3RVER_SECRET_KEY = "S3RVER";
+/** `S3RVER_DEBUG=1` echoes the server's own log to stderr (when a test needs explaining). */
+const ECHO_OUTPUT = process.env.S3RVER_DEBUG === "1";
 
 export interface S3rverServer {
   readonly endpoint: string;
@@ -53,10 +54,6 @@ export async function waitForHttp(url: string, timeoutMs: number, what: string):
   }
 }
 
-export function randomBucketName(tag: string): string {
-  return `kura-${tag}-${randomBytes(6).toString("hex")}`;
-}
-
 function s3rverBin(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve("s3rver/package.json")), "bin", "s3rver.js");
@@ -82,11 +79,11 @@ export async function startS3rver(): Promise<S3rverServer> {
     );
     child.stdout?.on("data", (d: Buffer) => {
       output = (output + d.toString()).slice(-4000);
-      if (process.env.S3RVER_DEBUG) process.stderr.write(d);
+      if (ECHO_OUTPUT) process.stderr.write(d);
     });
     child.stderr?.on("data", (d: Buffer) => {
       output = (output + d.toString()).slice(-4000);
-      if (process.env.S3RVER_DEBUG) process.stderr.write(d);
+      if (ECHO_OUTPUT) process.stderr.write(d);
     });
     const exited = new Promise<never>((_, reject) =>
       child?.once("exit", (code) => reject(new Error(`s3rver exited with ${code}: ${output}`))),

@@ -30,6 +30,7 @@ import type {
   BlobStore,
   BlobStoreDefinition,
   BlobStoreDeps,
+  ByteRange,
   GetOptions,
   GetResult,
   ListOptions,
@@ -252,6 +253,7 @@ class S3BlobStore implements BlobStore {
       completedEtag = quoteEtag((await upload.done()).ETag);
     } catch (e) {
       source.destroy();
+      uploadBody.destroy();
       // lib-storage has aborted the upload already; this covers an abort that failed (idempotent).
       await this.abortUpload(key, upload.uploadId);
       if (bodyError !== undefined) throw bodyFailed(key, bodyError);
@@ -326,7 +328,32 @@ class S3BlobStore implements BlobStore {
     this.open("blob.get");
     checkGetOptions(key, options);
     this.checkKey(key, "blob.get");
-    const range = options.range;
+    const { info, body, range } = await this.fetchObject(key, options.range, options.signal);
+    if (range) return { info, body: this.guard(key, body, new PassThrough()), range };
+    const expected = options.expectedSha256 ?? info.sha256;
+    const dest = expected === undefined ? new PassThrough() : new VerifyingStream(expected, key, info.size);
+    return { info, body: this.guard(key, body, dest), range: undefined };
+  }
+
+  async getBuffer(
+    key: string,
+    options: Omit<GetOptions, "range"> = {},
+  ): Promise<{ info: BlobInfo; data: Buffer }> {
+    this.open("blob.get");
+    checkGetOptions(key, options);
+    this.checkKey(key, "blob.get");
+    const { info, body } = await this.fetchObject(key, undefined, options.signal);
+    const data = await collect(this.guard(key, body, new PassThrough()));
+    verifyBuffer(data, options.expectedSha256 ?? info.sha256, key, "blob.get");
+    return { info, data };
+  }
+
+  /** GetObject, with the object's info and the raw (unverified, untranslated) body stream. */
+  private async fetchObject(
+    key: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ info: BlobInfo; body: Readable; range: { start: number; end: number } | undefined }> {
     let out: S3Sdk.GetObjectCommandOutput;
     try {
       out = await this.client.send(
@@ -340,28 +367,21 @@ class S3BlobStore implements BlobStore {
             ? { Range: `bytes=${range.start}-${range.end ?? ""}` }
             : {}),
         }),
-        { abortSignal: options.signal },
+        { abortSignal: signal },
       );
     } catch (e) {
       const error = translateS3Error(e, { operation: "blob.get", bucket: this.bucket, key });
       if (error.code === "RANGE_INVALID" && range) {
         // S3 refuses every range of an empty object; the port allows start 0 there.
-        const info = await this.head(key);
-        const resolved = resolveRange(key, range, info.size);
-        return { info, body: emptyReadable(), range: resolved };
+        const info = await this.head(key, signal ? { signal } : {});
+        return { info, body: emptyReadable(), range: resolveRange(key, range, info.size) };
       }
       throw error;
     }
-    const source = (out.Body as Readable | undefined) ?? emptyReadable();
+    const body = (out.Body as Readable | undefined) ?? emptyReadable();
     const total = out.ContentRange === undefined ? undefined : totalFromContentRange(out.ContentRange);
     const info = this.info(key, out, total ?? out.ContentLength ?? 0);
-    if (range) {
-      const served = resolveRange(key, range, info.size);
-      return { info, body: this.guard(key, source, new PassThrough()), range: served };
-    }
-    const expected = options.expectedSha256 ?? info.sha256;
-    const dest = expected === undefined ? new PassThrough() : new VerifyingStream(expected, key, info.size);
-    return { info, body: this.guard(key, source, dest), range: undefined };
+    return { info, body, range: range ? resolveRange(key, range, info.size) : undefined };
   }
 
   /**
@@ -378,18 +398,6 @@ class S3BlobStore implements BlobStore {
     });
     source.pipe(dest);
     return dest;
-  }
-
-  async getBuffer(
-    key: string,
-    options: Omit<GetOptions, "range"> = {},
-  ): Promise<{ info: BlobInfo; data: Buffer }> {
-    checkGetOptions(key, options);
-    const { expectedSha256, signal } = options;
-    const { info, body } = await this.get(key, { ...(signal ? { signal } : {}) });
-    const data = await collect(body);
-    verifyBuffer(data, expectedSha256 ?? info.sha256, key, "blob.get");
-    return { info, data };
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<BlobInfo> {
