@@ -7,8 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BenchResult, formatTable, type Scenario } from "./lib.js";
 import { blobFs } from "./scenarios/blob-fs.js";
+import { blobS3 } from "./scenarios/blob-s3.js";
+import { messages } from "./scenarios/messages.js";
 
-const SCENARIOS: Scenario[] = [blobFs];
+const SCENARIOS: Scenario[] = [blobFs, blobS3, messages];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
