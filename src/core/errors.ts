@@ -112,6 +112,32 @@ export const ERROR_CODES = {
     "Another write to the same object landed first; nothing of this write was kept.",
   ],
   FAULT_INJECTED: ["Unavailable", "A failure injected by the fault-injection layer (tests only)."],
+  // state plane (KV) and sessions
+  KV_KEY_INVALID: [
+    "InvalidArgument",
+    "A KV key is empty, longer than 1,024 bytes of UTF-8, or holds control characters.",
+  ],
+  KV_VALUE_TOO_LARGE: [
+    "PayloadTooLarge",
+    "A KV value's encoded size exceeds the store's limit (1 MiB by default); nothing was written.",
+  ],
+  KV_VERSION_CONFLICT: [
+    "ConditionFailed",
+    "A compare-and-set found another version than the one expected; nothing was written.",
+  ],
+  KV_NOT_A_COUNTER: [
+    "InvalidArgument",
+    "An increment met a value that is not a safe integer, or would leave the safe range.",
+  ],
+  KV_VALUE_CORRUPT: ["Corrupt", "A stored KV value could not be decoded."],
+  KV_UNAVAILABLE: ["Unavailable", "The KV backend could not be reached or answered with a transient error."],
+  KV_BACKEND_ERROR: ["Unexpected", "The KV backend answered with an error Kura does not classify."],
+  SESSION_ID_INVALID: ["InvalidArgument", "A session id does not match the id rule (IDS-1)."],
+  SESSION_PATH_INVALID: [
+    "InvalidArgument",
+    "A session file path breaks the object key rules (BLOB-7): traversal, empty segments, control characters.",
+  ],
+  SESSION_FILE_NOT_FOUND: ["NotFound", "No file with this path exists in the session (or it expired)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
