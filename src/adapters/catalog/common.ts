@@ -1,0 +1,107 @@
+/**
+ * Helpers shared by the catalog adapters: argument checks, error constructors for the write
+ * rules of the port, and key-range arithmetic for prefix listings.
+ */
+import { KuraError } from "../../core/errors.js";
+import type { BatchOutcome, MessageRow } from "../../ports/catalog.js";
+
+export const MAX_LIMIT = 100_000;
+
+export function checkLimit(limit: number, operation: string): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new KuraError("INVALID_ARGUMENT", `limit must be an integer in 1..${MAX_LIMIT}`, {
+      operation,
+      context: { limit },
+    });
+  }
+  return limit;
+}
+
+export function closedError(operation: string): KuraError {
+  return new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation, retryable: false });
+}
+
+export function messageNotFound(tenantId: string, id: string, operation = "catalog.commit"): KuraError {
+  return new KuraError("CATALOG_NOT_FOUND", `no message ${id}`, { operation, context: { tenantId, id } });
+}
+
+export function staleVersion(tenantId: string, id: string, expected: number, actual: number): KuraError {
+  return new KuraError("CATALOG_STALE_VERSION", `message ${id} is at version ${actual}, not ${expected}`, {
+    operation: "catalog.commit",
+    context: { tenantId, id, expectVersion: expected, currentVersion: actual },
+  });
+}
+
+export function badNewVersion(tenantId: string, id: string, expected: number, given: number): KuraError {
+  return new KuraError(
+    "INVALID_ARGUMENT",
+    `a version after ${expected} must be ${expected + 1}, not ${given}`,
+    {
+      operation: "catalog.commit",
+      context: { tenantId, id },
+    },
+  );
+}
+
+export function idempotencyConflict(tenantId: string, key: string | null): KuraError {
+  return new KuraError("IDEMPOTENCY_CONFLICT", "a message with this idempotency key already exists", {
+    operation: "catalog.commit",
+    context: { tenantId, idempotencyKey: key },
+  });
+}
+
+export function duplicate(table: string, context: Record<string, unknown>): KuraError {
+  return new KuraError("CATALOG_DUPLICATE", `a ${table} row with this id already exists`, {
+    operation: "catalog.commit",
+    context,
+  });
+}
+
+export function invalidCursor(cursor: string, operation: string): KuraError {
+  return new KuraError("CURSOR_INVALID", "not an outbox cursor of this catalog", {
+    operation,
+    context: { cursor },
+  });
+}
+
+/** Every outcome of a group that failed as a whole. */
+export function allFailed(count: number, error: KuraError): BatchOutcome[] {
+  return Array.from({ length: count }, () => ({ ok: false, error }));
+}
+
+export const OK: BatchOutcome = Object.freeze({ ok: true });
+
+/**
+ * Idempotency keys used twice among `rows` themselves (same tenant): a batch inserting both
+ * fails with IDEMPOTENCY_CONFLICT however the database reports it.
+ */
+export function keysRepeatedWithin(rows: readonly MessageRow[]): boolean {
+  const seen = new Set<string>();
+  for (const r of rows) {
+    if (r.idempotencyKey === null || r.idempotencyKey === undefined) continue;
+    const k = JSON.stringify([r.tenantId, r.idempotencyKey]);
+    if (seen.has(k)) return true;
+    seen.add(k);
+  }
+  return false;
+}
+
+const MAX_CODE_POINT = 0x10ffff;
+
+/**
+ * The smallest string greater than every string starting with `prefix`, in code point order
+ * (= UTF-8 byte order, the order of both dialects' text columns); undefined if none exists.
+ * `key >= prefix AND key < upper` is then an index range with no LIKE and no escaping.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) ?? 0);
+  while (points.length > 0) {
+    const last = points.pop() as number;
+    if (last < MAX_CODE_POINT) {
+      // Skip the surrogate range: not valid on its own in UTF-8 text.
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return String.fromCodePoint(...points, next);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,279 @@
+/**
+ * Row mapping shared by both dialects: port rows ↔ column values. Both drivers hand back
+ * snake_case columns with integers as JS numbers (the PostgreSQL adapter parses BIGINT into
+ * numbers; catalog integers are times, sizes and counters, far below 2^53), so one mapping
+ * serves both.
+ */
+import { KuraError } from "../../core/errors.js";
+import type {
+  AuditEntry,
+  BlobRefRow,
+  ChatRow,
+  MessageRow,
+  MessageVersionRow,
+  ObjectRow,
+  OutboxEvent,
+} from "../../ports/catalog.js";
+
+export type DbRow = Record<string, unknown>;
+
+/** JSON text for a `json` column; the value must be a plain JSON object. */
+export function jsonText(value: Record<string, unknown>, what: string): string {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new KuraError("INVALID_ARGUMENT", `${what} must be a JSON object`, { operation: "catalog.commit" });
+  }
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    throw new KuraError("INVALID_ARGUMENT", `${what} is not JSON-serialisable`, {
+      operation: "catalog.commit",
+      cause: e,
+    });
+  }
+}
+
+function parseJson(text: unknown): Record<string, unknown> {
+  if (typeof text !== "string") return {};
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+const str = (v: unknown): string => v as string;
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+
+// --- column order of inserts (the same on both dialects) ------------------------------------
+
+export const MESSAGE_COLUMNS = [
+  "tenant_id",
+  "id",
+  "chat_id",
+  "role",
+  "content_type",
+  "preview",
+  "size_bytes",
+  "checksum",
+  "store_id",
+  "blob_key",
+  "version",
+  "created_at",
+  "updated_at",
+  "deleted_at",
+  "expires_at",
+  "idempotency_key",
+  "metadata",
+] as const;
+
+export function messageValues(r: MessageRow): unknown[] {
+  return [
+    r.tenantId,
+    r.id,
+    r.chatId,
+    r.role,
+    r.contentType,
+    r.preview,
+    r.sizeBytes,
+    r.checksum,
+    r.storeId,
+    r.blobKey,
+    r.version,
+    r.createdAt,
+    r.updatedAt,
+    r.deletedAt ?? null,
+    r.expiresAt ?? null,
+    r.idempotencyKey ?? null,
+    jsonText(r.metadata, "message metadata"),
+  ];
+}
+
+export const MESSAGE_VERSION_COLUMNS = [
+  "tenant_id",
+  "message_id",
+  "version",
+  "store_id",
+  "blob_key",
+  "size_bytes",
+  "checksum",
+  "preview",
+  "created_at",
+] as const;
+
+export function messageVersionValues(r: MessageVersionRow): unknown[] {
+  return [
+    r.tenantId,
+    r.messageId,
+    r.version,
+    r.storeId,
+    r.blobKey,
+    r.sizeBytes,
+    r.checksum,
+    r.preview,
+    r.createdAt,
+  ];
+}
+
+export const OBJECT_COLUMNS = [
+  "tenant_id",
+  "key",
+  "store_id",
+  "blob_key",
+  "size_bytes",
+  "checksum",
+  "content_type",
+  "created_at",
+  "updated_at",
+] as const;
+
+export function objectValues(r: ObjectRow): unknown[] {
+  return [
+    r.tenantId,
+    r.key,
+    r.storeId,
+    r.blobKey,
+    r.sizeBytes,
+    r.checksum,
+    r.contentType,
+    r.createdAt,
+    r.updatedAt,
+  ];
+}
+
+export const BLOB_REF_COLUMNS = [
+  "store_id",
+  "blob_key",
+  "tenant_id",
+  "size_bytes",
+  "checksum",
+  "kind",
+  "created_at",
+] as const;
+
+export function blobRefValues(r: BlobRefRow): unknown[] {
+  return [r.storeId, r.blobKey, r.tenantId, r.sizeBytes, r.checksum, r.kind, r.createdAt];
+}
+
+export const OUTBOX_COLUMNS = ["tenant_id", "type", "entity_id", "payload", "created_at"] as const;
+
+export function outboxValues(e: OutboxEvent): unknown[] {
+  return [e.tenantId, e.type, e.entityId, jsonText(e.payload, "outbox payload"), e.createdAt];
+}
+
+export const AUDIT_COLUMNS = ["tenant_id", "actor", "action", "target", "at", "details"] as const;
+
+export function auditValues(a: AuditEntry): unknown[] {
+  return [a.tenantId, a.actor, a.action, a.target, a.at, jsonText(a.details, "audit details")];
+}
+
+/** `(a, b, c) VALUES (?, ?, ?)` for SQLite single-row inserts. */
+export function sqliteInsert(tableName: string, columns: readonly string[]): string {
+  return `INSERT INTO ${tableName} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
+}
+
+// --- reading rows back -----------------------------------------------------------------------
+
+export function toMessageRow(r: DbRow): MessageRow {
+  return {
+    tenantId: str(r.tenant_id),
+    id: str(r.id),
+    chatId: str(r.chat_id),
+    role: str(r.role),
+    contentType: str(r.content_type),
+    preview: str(r.preview),
+    sizeBytes: num(r.size_bytes),
+    checksum: str(r.checksum),
+    storeId: str(r.store_id),
+    blobKey: str(r.blob_key),
+    version: num(r.version),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    deletedAt: numOrNull(r.deleted_at),
+    expiresAt: numOrNull(r.expires_at),
+    idempotencyKey: strOrNull(r.idempotency_key),
+    metadata: parseJson(r.metadata),
+  };
+}
+
+export function toMessageVersionRow(r: DbRow): MessageVersionRow {
+  return {
+    tenantId: str(r.tenant_id),
+    messageId: str(r.message_id),
+    version: num(r.version),
+    storeId: str(r.store_id),
+    blobKey: str(r.blob_key),
+    sizeBytes: num(r.size_bytes),
+    checksum: str(r.checksum),
+    preview: str(r.preview),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** The current version of a message, as a version row (for messages never edited). */
+export function currentVersionOf(m: MessageRow): MessageVersionRow {
+  return {
+    tenantId: m.tenantId,
+    messageId: m.id,
+    version: m.version,
+    storeId: m.storeId,
+    blobKey: m.blobKey,
+    sizeBytes: m.sizeBytes,
+    checksum: m.checksum,
+    preview: m.preview,
+    createdAt: m.version === 1 ? m.createdAt : m.updatedAt,
+  };
+}
+
+export function toChatRow(r: DbRow): ChatRow {
+  return {
+    tenantId: str(r.tenant_id),
+    chatId: str(r.chat_id),
+    createdAt: num(r.created_at),
+    lastMessageAt: num(r.last_message_at),
+  };
+}
+
+export function toObjectRow(r: DbRow): ObjectRow {
+  return {
+    tenantId: str(r.tenant_id),
+    key: str(r.key),
+    storeId: str(r.store_id),
+    blobKey: str(r.blob_key),
+    sizeBytes: num(r.size_bytes),
+    checksum: str(r.checksum),
+    contentType: str(r.content_type),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function toBlobRefRow(r: DbRow): BlobRefRow {
+  return {
+    tenantId: str(r.tenant_id),
+    storeId: str(r.store_id),
+    blobKey: str(r.blob_key),
+    sizeBytes: num(r.size_bytes),
+    checksum: str(r.checksum),
+    kind: str(r.kind),
+    createdAt: num(r.created_at),
+  };
+}
+
+export function toOutboxEvent(r: DbRow): OutboxEvent {
+  return {
+    tenantId: str(r.tenant_id),
+    type: str(r.type),
+    entityId: str(r.entity_id),
+    payload: parseJson(r.payload),
+    createdAt: num(r.created_at),
+  };
+}
+
+export function toAuditEntry(r: DbRow): AuditEntry {
+  return {
+    tenantId: str(r.tenant_id),
+    actor: str(r.actor),
+    action: str(r.action),
+    target: str(r.target),
+    at: num(r.at),
+    details: parseJson(r.details),
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * The catalog's tables: the one definition both dialects are rendered from (CAT-1, CAT-2).
+ * Migrations (`migrations.ts`) create these; a table is created by exactly one migration.
+ *
+ * Every row carries `tenant_id` except the engine-global tables (`outbox_consumers`, `leases`,
+ * `schema_migrations`); times are milliseconds since the epoch; ids and keys are compared in
+ * byte order on both dialects (see `dsl.ts`).
+ */
+import { index, type TableDef, table } from "./dsl.js";
+
+export const TENANTS = table(
+  "tenants",
+  { tenant_id: "text", created_at: "int" },
+  { primaryKey: ["tenant_id"] },
+);
+
+/** Placeholder until the user registry exists. */
+export const USERS = table(
+  "users",
+  { tenant_id: "text", user_id: "text", created_at: "int", attributes: "json" },
+  { primaryKey: ["tenant_id", "user_id"] },
+);
+
+export const CHATS = table(
+  "chats",
+  { tenant_id: "text", chat_id: "text", created_at: "int", last_message_at: "int" },
+  { primaryKey: ["tenant_id", "chat_id"] },
+);
+
+/** The unique index whose violation means IDEMPOTENCY_CONFLICT rather than CATALOG_DUPLICATE. */
+export const MESSAGES_IDEMPOTENCY_INDEX = "messages_idempotency";
+
+export const MESSAGES = table(
+  "messages",
+  {
+    tenant_id: "text",
+    id: "text",
+    chat_id: "text",
+    role: "text",
+    content_type: "text",
+    // Derived text (SEC-2): encrypted under the key named by `text_kid` when encryption is on.
+    preview: "text",
+    text_kid: "text?",
+    size_bytes: "int",
+    checksum: "text",
+    store_id: "text",
+    blob_key: "text",
+    version: "int",
+    created_at: "int",
+    updated_at: "int",
+    deleted_at: "int?",
+    expires_at: "int?",
+    idempotency_key: "text?",
+    metadata: "json",
+  },
+  {
+    primaryKey: ["tenant_id", "id"],
+    indexes: [
+      index("messages_history", ["tenant_id", "chat_id", "created_at", "id"]),
+      index(MESSAGES_IDEMPOTENCY_INDEX, ["tenant_id", "idempotency_key"], {
+        unique: true,
+        where: "idempotency_key IS NOT NULL",
+      }),
+      index("messages_deleted", ["deleted_at"], { where: "deleted_at IS NOT NULL" }),
+      index("messages_expires", ["expires_at"], { where: "expires_at IS NOT NULL" }),
+    ],
+  },
+);
+
+export const MESSAGE_VERSIONS = table(
+  "message_versions",
+  {
+    tenant_id: "text",
+    message_id: "text",
+    version: "int",
+    store_id: "text",
+    blob_key: "text",
+    size_bytes: "int",
+    checksum: "text",
+    preview: "text",
+    text_kid: "text?",
+    created_at: "int",
+  },
+  { primaryKey: ["tenant_id", "message_id", "version"] },
+);
+
+export const OBJECTS = table(
+  "objects",
+  {
+    tenant_id: "text",
+    key: "text",
+    store_id: "text",
+    blob_key: "text",
+    size_bytes: "int",
+    checksum: "text",
+    content_type: "text",
+    created_at: "int",
+    updated_at: "int",
+  },
+  { primaryKey: ["tenant_id", "key"] },
+);
+
+export const BLOB_REFS = table(
+  "blob_refs",
+  {
+    store_id: "text",
+    blob_key: "text",
+    tenant_id: "text",
+    size_bytes: "int",
+    checksum: "text",
+    kind: "text",
+    created_at: "int",
+  },
+  { primaryKey: ["store_id", "blob_key"], indexes: [index("blob_refs_tenant", ["tenant_id"])] },
+);
+
+/**
+ * The outbox. SQLite has one writer, so `seq` is commit order. PostgreSQL assigns `seq` at
+ * insert time, not commit time; `txid` (the writing transaction) lets readers hold back events
+ * of transactions still in flight (see `postgres/outbox.ts`).
+ */
+export const OUTBOX = table(
+  "outbox",
+  {
+    seq: "seq",
+    txid: "txid",
+    tenant_id: "text",
+    type: "text",
+    entity_id: "text",
+    payload: "json",
+    created_at: "int",
+  },
+  { indexes: [index("outbox_txid_seq", ["txid", "seq"], { dialects: ["postgres"] })] },
+);
+
+export const OUTBOX_CONSUMERS = table(
+  "outbox_consumers",
+  { consumer: "text", cursor: "text" },
+  { primaryKey: ["consumer"] },
+);
+
+export const AUDIT_LOG = table(
+  "audit_log",
+  {
+    seq: "seq",
+    tenant_id: "text",
+    actor: "text",
+    action: "text",
+    target: "text",
+    at: "int",
+    details: "json",
+  },
+  { indexes: [index("audit_log_tenant_at", ["tenant_id", "at", "seq"])] },
+);
+
+/** Placeholder for the job queue (lifecycle, GC, reindex); leases below give exactly-once. */
+export const JOBS = table(
+  "jobs",
+  {
+    tenant_id: "text",
+    job_id: "text",
+    kind: "text",
+    state: "text",
+    payload: "json",
+    run_at: "int",
+    attempts: "int",
+    created_at: "int",
+    updated_at: "int",
+  },
+  { primaryKey: ["tenant_id", "job_id"], indexes: [index("jobs_due", ["state", "run_at"])] },
+);
+
+export const LEASES = table(
+  "leases",
+  { name: "text", owner: "text", expires_at: "int" },
+  { primaryKey: ["name"] },
+);
+
+/** Folded usage totals; writers never touch these rows (no hot row), only `foldUsage` does. */
+export const USAGE = table(
+  "usage",
+  { tenant_id: "text", bytes: "int", objects: "int", messages: "int" },
+  { primaryKey: ["tenant_id"] },
+);
+
+export const USAGE_DELTAS = table(
+  "usage_deltas",
+  { seq: "seq", tenant_id: "text", bytes: "int", objects: "int", messages: "int" },
+  { indexes: [index("usage_deltas_tenant", ["tenant_id"])] },
+);
+
+/** Created by the migrator itself (before any migration runs), hence `IF NOT EXISTS`. */
+export const SCHEMA_MIGRATIONS = table(
+  "schema_migrations",
+  { version: "int", name: "text", applied_at: "int" },
+  { primaryKey: ["version"] },
+);
+
+// --- mail metadata (MAIL-1): placeholders, filled in by the mail domain -----------------------
+
+export const MAIL_DOMAINS = table(
+  "mail_domains",
+  { tenant_id: "text", domain: "text", created_at: "int" },
+  { primaryKey: ["tenant_id", "domain"] },
+);
+
+export const MAILBOXES = table(
+  "mailboxes",
+  { tenant_id: "text", mailbox_id: "text", address: "text", created_at: "int" },
+  {
+    primaryKey: ["tenant_id", "mailbox_id"],
+    indexes: [index("mailboxes_address", ["tenant_id", "address"], { unique: true })],
+  },
+);
+
+export const MAIL_MESSAGES = table(
+  "mail_messages",
+  {
+    tenant_id: "text",
+    mailbox_id: "text",
+    message_id: "text",
+    store_id: "text",
+    blob_key: "text",
+    size_bytes: "int",
+    checksum: "text",
+    header_message_id: "text?",
+    // Derived text (SEC-2), like messages.preview.
+    subject: "text?",
+    from_addr: "text?",
+    to_addrs: "json",
+    text_kid: "text?",
+    sent_at: "int?",
+    received_at: "int",
+    flags: "json",
+    tags: "json",
+    deleted_at: "int?",
+  },
+  {
+    primaryKey: ["tenant_id", "mailbox_id", "message_id"],
+    indexes: [index("mail_messages_received", ["tenant_id", "mailbox_id", "received_at", "message_id"])],
+  },
+);
+
+/** Every table, for checks that the migrations create exactly these. */
+export const ALL_TABLES: readonly TableDef[] = Object.freeze([
+  TENANTS,
+  USERS,
+  CHATS,
+  MESSAGES,
+  MESSAGE_VERSIONS,
+  OBJECTS,
+  BLOB_REFS,
+  OUTBOX,
+  OUTBOX_CONSUMERS,
+  AUDIT_LOG,
+  JOBS,
+  LEASES,
+  USAGE,
+  USAGE_DELTAS,
+  SCHEMA_MIGRATIONS,
+  MAIL_DOMAINS,
+  MAILBOXES,
+  MAIL_MESSAGES,
+]);

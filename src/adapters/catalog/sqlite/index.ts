@@ -1,0 +1,707 @@
+/**
+ * `sqlite`: the embedded catalog, one file in WAL mode through better-sqlite3.
+ *
+ * - better-sqlite3 is synchronous: a whole group commit runs inside one `db.transaction()`
+ *   (BEGIN IMMEDIATE), each batch in a nested transaction (a SAVEPOINT), so nothing else runs
+ *   on the connection meanwhile and the event loop is held only for the commit itself.
+ * - Durability (DUR-1): WAL with `synchronous=NORMAL` for `os` (a commit reaches the OS before
+ *   `commit` returns: it survives a process crash), `FULL` for `fsync` (the WAL is synced on
+ *   every commit, so one fsync per group).
+ * - One writer, so the outbox's `seq` is commit order and the cursor is simply `seq`.
+ * - Statements are prepared once and cached by their SQL text.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { z } from "zod";
+import { KuraError, toKuraError } from "../../../core/errors.js";
+import type {
+  AuditEntry,
+  BatchOutcome,
+  BlobRefRow,
+  Catalog,
+  CatalogBatch,
+  CatalogCapabilities,
+  CatalogDefinition,
+  CatalogDeps,
+  ChatRow,
+  HistoryQuery,
+  MessageRow,
+  MessageVersionRow,
+  ObjectRow,
+  OutboxRecord,
+  Usage,
+} from "../../../ports/catalog.js";
+import { parseOptions } from "../../options.js";
+import {
+  allFailed,
+  badNewVersion,
+  checkLimit,
+  closedError,
+  duplicate,
+  idempotencyConflict,
+  invalidCursor,
+  messageNotFound,
+  OK,
+  prefixUpperBound,
+  staleVersion,
+} from "../common.js";
+import { renderCreateTable } from "../dsl.js";
+import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
+import { isAppendOnly, type PlanStep, planOps, type SingleOp } from "../plan.js";
+import {
+  AUDIT_COLUMNS,
+  auditValues,
+  BLOB_REF_COLUMNS,
+  blobRefValues,
+  currentVersionOf,
+  type DbRow,
+  MESSAGE_COLUMNS,
+  MESSAGE_VERSION_COLUMNS,
+  messageValues,
+  messageVersionValues,
+  OBJECT_COLUMNS,
+  OUTBOX_COLUMNS,
+  objectValues,
+  outboxValues,
+  sqliteInsert,
+  toAuditEntry,
+  toBlobRefRow,
+  toChatRow,
+  toMessageRow,
+  toMessageVersionRow,
+  toObjectRow,
+  toOutboxEvent,
+} from "../rows.js";
+import { SCHEMA_MIGRATIONS } from "../schema.js";
+import { isUniqueViolation, sqliteError } from "./errors.js";
+
+export const sqliteOptionsSchema = z
+  .object({
+    /** Accepted so the `database` config section can be passed as it is. */
+    backend: z.literal("sqlite").optional(),
+    /** The database file. Default `./data/kura.db` (the config layer resolves it); `:memory:` for tests. */
+    path: z.string().min(1).default("./data/kura.db"),
+    /** How long a write waits for another connection's lock before CATALOG_UNAVAILABLE. Default 5000. */
+    busy_timeout_ms: z.number().int().min(0).max(600_000).default(5000),
+  })
+  .strict();
+export type SqliteOptions = z.infer<typeof sqliteOptionsSchema>;
+
+const CAPABILITIES: CatalogCapabilities = Object.freeze({ multiProcess: false });
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+
+const COLS = (cols: readonly string[]) => cols.join(", ");
+const MESSAGE_SELECT = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
+const VERSION_SELECT = `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions`;
+const OBJECT_SELECT = `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects`;
+const BLOB_REF_SELECT = `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs`;
+
+const SQL = {
+  ensureTenant:
+    "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
+  touchChat:
+    "INSERT INTO chats (tenant_id, chat_id, created_at, last_message_at) VALUES (?, ?, ?, ?) " +
+    "ON CONFLICT (tenant_id, chat_id) DO UPDATE SET last_message_at = max(last_message_at, excluded.last_message_at)",
+  insertMessage: sqliteInsert("messages", MESSAGE_COLUMNS),
+  insertBlobRef: sqliteInsert("blob_refs", BLOB_REF_COLUMNS),
+  insertOutbox: sqliteInsert("outbox", OUTBOX_COLUMNS),
+  insertAudit: sqliteInsert("audit_log", AUDIT_COLUMNS),
+  insertUsage: "INSERT INTO usage_deltas (tenant_id, bytes, objects, messages) VALUES (?, ?, ?, ?)",
+  messageVersion: "SELECT version FROM messages WHERE tenant_id = ? AND id = ?",
+  idempotencyKeyExists: "SELECT 1 AS found FROM messages WHERE tenant_id = ? AND idempotency_key = ?",
+  // The version being replaced is kept (a version row exists for every version after the first).
+  preserveVersion:
+    `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}, text_kid) ` +
+    "SELECT tenant_id, id, version, store_id, blob_key, size_bytes, checksum, preview, " +
+    "CASE WHEN version = 1 THEN created_at ELSE updated_at END, text_kid " +
+    "FROM messages WHERE tenant_id = ? AND id = ? ON CONFLICT DO NOTHING",
+  insertVersion: sqliteInsert("message_versions", MESSAGE_VERSION_COLUMNS),
+  updateToVersion:
+    "UPDATE messages SET version = ?, store_id = ?, blob_key = ?, size_bytes = ?, checksum = ?, preview = ?, " +
+    "updated_at = ? WHERE tenant_id = ? AND id = ?",
+  setDeleted: "UPDATE messages SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
+  deleteVersions: "DELETE FROM message_versions WHERE tenant_id = ? AND message_id = ?",
+  deleteMessage: "DELETE FROM messages WHERE tenant_id = ? AND id = ?",
+  putObject: `${sqliteInsert("objects", OBJECT_COLUMNS)} ON CONFLICT (tenant_id, key) DO UPDATE SET ${OBJECT_COLUMNS.slice(
+    2,
+  )
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ")}`,
+  deleteObject: "DELETE FROM objects WHERE tenant_id = ? AND key = ?",
+  deleteBlobRef: "DELETE FROM blob_refs WHERE store_id = ? AND blob_key = ? AND tenant_id = ?",
+} as const;
+
+export async function openSqliteCatalog(
+  options: SqliteOptions,
+  deps: CatalogDeps = {},
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<Catalog> {
+  const memory = options.path === ":memory:" || options.path.startsWith("file:");
+  let db: Db;
+  try {
+    if (!memory) mkdirSync(dirname(resolve(options.path)), { recursive: true });
+    db = new Database(options.path, { timeout: options.busy_timeout_ms });
+    db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${deps.durability === "fsync" ? "FULL" : "NORMAL"}`);
+    db.pragma("foreign_keys = OFF");
+  } catch (e) {
+    const err = sqliteError(e, "catalog.open");
+    // Opening a file that cannot be created or read is a configuration or disk problem.
+    throw err.code === "CATALOG_ERROR"
+      ? new KuraError("CATALOG_UNAVAILABLE", err.message, { operation: "catalog.open", cause: e })
+      : err;
+  }
+  const catalog = new SqliteCatalog(db, deps, migrations);
+  try {
+    await catalog.migrate();
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return catalog;
+}
+
+export const sqliteCatalog: CatalogDefinition<SqliteOptions> = Object.freeze({
+  dialect: "sqlite" as const,
+  parseOptions: (raw: unknown) => parseOptions(sqliteOptionsSchema, raw, "database"),
+  create: (options: SqliteOptions, deps?: CatalogDeps) => openSqliteCatalog(options, deps),
+});
+
+function decodeCursor(cursor: string | undefined, operation: string): number {
+  if (cursor === undefined) return 0;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(cursor)) throw invalidCursor(cursor, operation);
+  return Number(cursor);
+}
+
+class SqliteCatalog implements Catalog {
+  readonly dialect = "sqlite" as const;
+  readonly capabilities = CAPABILITIES;
+  private readonly statements = new Map<string, Statement>();
+  private closed = false;
+  private readonly groupTx: Database.Transaction<
+    (batches: readonly CatalogBatch[], outcomes: BatchOutcome[]) => void
+  >;
+  private readonly batchTx: Database.Transaction<(steps: PlanStep[]) => void>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly deps: CatalogDeps,
+    private readonly migrations: readonly Migration[],
+  ) {
+    // Nested better-sqlite3 transactions become savepoints: a throwing batch rolls back alone.
+    this.batchTx = db.transaction((steps: PlanStep[]) => {
+      for (const step of steps) this.applyStep(step);
+    });
+    this.groupTx = db.transaction((batches: readonly CatalogBatch[], outcomes: BatchOutcome[]) => {
+      // Append-only batches are first tried as one (chat touches and usage deltas fold across
+      // the group); if that fails, the savepoint is rolled back and each batch runs on its own.
+      if (batches.length > 1 && batches.every((b) => isAppendOnly(b.ops))) {
+        try {
+          this.batchTx(planOps(batches.flatMap((b) => b.ops)));
+          outcomes.fill(OK);
+          return;
+        } catch (e) {
+          if (!this.db.inTransaction) throw e;
+        }
+      }
+      batches.forEach((batch, i) => {
+        try {
+          this.batchTx(planOps(batch.ops));
+          outcomes[i] = OK;
+        } catch (e) {
+          const error = sqliteError(e, "catalog.commit");
+          // A busy or broken database fails the group as a whole, not batch by batch.
+          if (error.code === "CATALOG_UNAVAILABLE" || !this.db.inTransaction) throw e;
+          outcomes[i] = { ok: false, error };
+        }
+      });
+    });
+  }
+
+  private stmt(sql: string): Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Run a read, mapping driver errors. */
+  private read<T>(operation: string, fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(closedError(operation));
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(sqliteError(e, operation));
+    }
+  }
+
+  async migrate(): Promise<void> {
+    if (this.closed) throw closedError("catalog.migrate");
+    checkMigrations(this.migrations);
+    const apply = this.db.transaction(() => {
+      this.db.exec(renderCreateTable(SCHEMA_MIGRATIONS, "sqlite", { ifNotExists: true }));
+      const current = this.currentVersion();
+      if (current > this.migrations.length) {
+        throw new KuraError(
+          "CATALOG_SCHEMA_TOO_NEW",
+          `the catalog is at schema version ${current}; this Kura knows up to ${this.migrations.length}`,
+          { operation: "catalog.migrate", context: { version: current, known: this.migrations.length } },
+        );
+      }
+      for (const m of this.migrations.slice(current)) {
+        try {
+          for (const sql of renderMigration(m, "sqlite")) this.db.exec(sql);
+        } catch (e) {
+          throw new KuraError("CATALOG_MIGRATION_FAILED", `migration ${m.version} (${m.name}) failed`, {
+            operation: "catalog.migrate",
+            context: { version: m.version, from: current },
+            cause: e,
+          });
+        }
+        this.db
+          .prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+          .run(m.version, m.name, Date.now());
+      }
+    });
+    try {
+      apply.immediate();
+    } catch (e) {
+      throw sqliteError(e, "catalog.migrate");
+    } finally {
+      // Cached statements may refer to a schema that changed.
+      this.statements.clear();
+    }
+  }
+
+  private currentVersion(): number {
+    const row = this.db.prepare("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations").get() as {
+      v: number;
+    };
+    return row.v;
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.read("catalog.schemaVersion", () => this.currentVersion());
+  }
+
+  async commit(batches: CatalogBatch[]): Promise<BatchOutcome[]> {
+    if (batches.length === 0) return [];
+    if (this.closed) return allFailed(batches.length, closedError("catalog.commit"));
+    try {
+      await this.deps.probe?.("catalog.commit", { dialect: "sqlite", batches: batches.length });
+    } catch (e) {
+      return allFailed(batches.length, toKuraError(e, "catalog.commit"));
+    }
+    if (this.closed) return allFailed(batches.length, closedError("catalog.commit"));
+    const outcomes: BatchOutcome[] = new Array(batches.length);
+    try {
+      this.groupTx.immediate(batches, outcomes);
+    } catch (e) {
+      return allFailed(batches.length, sqliteError(e, "catalog.commit"));
+    }
+    return outcomes;
+  }
+
+  private applyStep(step: PlanStep): void {
+    if (step.kind === "op") {
+      this.applyOp(step.op);
+      return;
+    }
+    for (const t of step.tenants) this.stmt(SQL.ensureTenant).run(t.tenantId, t.createdAt);
+    for (const c of step.chats)
+      this.stmt(SQL.touchChat).run(c.tenantId, c.chatId, c.createdAt, c.lastMessageAt);
+    if (step.messages.length > 0) {
+      const insert = this.stmt(SQL.insertMessage);
+      for (const m of step.messages) {
+        try {
+          insert.run(messageValues(m));
+        } catch (e) {
+          throw this.messageInsertError(e, m);
+        }
+      }
+    }
+    if (step.blobRefs.length > 0) {
+      const insert = this.stmt(SQL.insertBlobRef);
+      for (const r of step.blobRefs) {
+        try {
+          insert.run(blobRefValues(r));
+        } catch (e) {
+          if (isUniqueViolation(e)) throw duplicate("blob ref", { storeId: r.storeId, blobKey: r.blobKey });
+          throw e;
+        }
+      }
+    }
+    if (step.outbox.length > 0) {
+      const insert = this.stmt(SQL.insertOutbox);
+      for (const e of step.outbox) insert.run(outboxValues(e));
+    }
+    if (step.audit.length > 0) {
+      const insert = this.stmt(SQL.insertAudit);
+      for (const a of step.audit) insert.run(auditValues(a));
+    }
+    for (const u of step.usage) this.stmt(SQL.insertUsage).run(u.tenantId, u.bytes, u.objects, u.messages);
+  }
+
+  /**
+   * A unique violation on insert: the idempotency key wins over the id (a retried append).
+   * Rows are inserted one at a time, so earlier rows of the same batch are visible here.
+   */
+  private messageInsertError(e: unknown, m: MessageRow): unknown {
+    if (!isUniqueViolation(e)) return e;
+    if (m.idempotencyKey !== null && m.idempotencyKey !== undefined) {
+      const found = this.stmt(SQL.idempotencyKeyExists).get(m.tenantId, m.idempotencyKey);
+      if (found) return idempotencyConflict(m.tenantId, m.idempotencyKey);
+    }
+    return duplicate("message", { tenantId: m.tenantId, id: m.id });
+  }
+
+  private applyOp(op: SingleOp): void {
+    switch (op.op) {
+      case "addMessageVersion": {
+        const { row, expectVersion } = op;
+        const cur = this.stmt(SQL.messageVersion).get(row.tenantId, row.messageId) as
+          | { version: number }
+          | undefined;
+        if (!cur) throw messageNotFound(row.tenantId, row.messageId);
+        if (cur.version !== expectVersion)
+          throw staleVersion(row.tenantId, row.messageId, expectVersion, cur.version);
+        if (row.version !== expectVersion + 1)
+          throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
+        this.stmt(SQL.preserveVersion).run(row.tenantId, row.messageId);
+        try {
+          this.stmt(SQL.insertVersion).run(messageVersionValues(row));
+        } catch (e) {
+          if (isUniqueViolation(e))
+            throw duplicate("message version", { id: row.messageId, version: row.version });
+          throw e;
+        }
+        this.stmt(SQL.updateToVersion).run(
+          row.version,
+          row.storeId,
+          row.blobKey,
+          row.sizeBytes,
+          row.checksum,
+          row.preview,
+          op.updatedAt,
+          row.tenantId,
+          row.messageId,
+        );
+        return;
+      }
+      case "setMessageDeleted": {
+        const info = this.stmt(SQL.setDeleted).run(op.deletedAt, op.updatedAt, op.tenantId, op.id);
+        if (info.changes === 0) throw messageNotFound(op.tenantId, op.id);
+        return;
+      }
+      case "deleteMessage":
+        this.stmt(SQL.deleteVersions).run(op.tenantId, op.id);
+        this.stmt(SQL.deleteMessage).run(op.tenantId, op.id);
+        return;
+      case "putObject":
+        this.stmt(SQL.putObject).run(objectValues(op.row));
+        return;
+      case "deleteObject":
+        this.stmt(SQL.deleteObject).run(op.tenantId, op.key);
+        return;
+      case "deleteBlobRef":
+        this.stmt(SQL.deleteBlobRef).run(op.storeId, op.blobKey, op.tenantId);
+        return;
+    }
+  }
+
+  // --- messages and chats --------------------------------------------------------------------
+
+  getMessage(tenantId: string, id: string): Promise<MessageRow | undefined> {
+    return this.read("catalog.getMessage", () => {
+      const r = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND id = ?`).get(tenantId, id) as
+        | DbRow
+        | undefined;
+      return r ? toMessageRow(r) : undefined;
+    });
+  }
+
+  getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]> {
+    return this.read("catalog.getMessages", () => {
+      if (ids.length === 0) return [];
+      const rows = this.stmt(
+        `${MESSAGE_SELECT} WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`,
+      ).all(tenantId, JSON.stringify(ids)) as DbRow[];
+      return rows.map(toMessageRow);
+    });
+  }
+
+  findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined> {
+    return this.read("catalog.findMessageByIdempotencyKey", () => {
+      const r = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND idempotency_key = ?`).get(
+        tenantId,
+        key,
+      ) as DbRow | undefined;
+      return r ? toMessageRow(r) : undefined;
+    });
+  }
+
+  history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]> {
+    return this.read("catalog.history", () => {
+      const limit = checkLimit(query.limit, "catalog.history");
+      const desc = query.order === "desc";
+      const where = ["tenant_id = ?", "chat_id = ?"];
+      const params: unknown[] = [tenantId, chatId];
+      if (!query.includeDeleted) where.push("deleted_at IS NULL");
+      if (query.since !== undefined) {
+        where.push("created_at >= ?");
+        params.push(query.since);
+      }
+      if (query.until !== undefined) {
+        where.push("created_at < ?");
+        params.push(query.until);
+      }
+      if (query.after) {
+        where.push(desc ? "(created_at, id) < (?, ?)" : "(created_at, id) > (?, ?)");
+        params.push(query.after.createdAt, query.after.id);
+      }
+      const dir = desc ? "DESC" : "ASC";
+      const sql = `${MESSAGE_SELECT} WHERE ${where.join(" AND ")} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`;
+      return (this.stmt(sql).all(...params, limit) as DbRow[]).map(toMessageRow);
+    });
+  }
+
+  countMessages(
+    tenantId: string,
+    chatId: string,
+    options: { includeDeleted?: boolean } = {},
+  ): Promise<number> {
+    return this.read("catalog.countMessages", () => {
+      const deleted = options.includeDeleted ? "" : " AND deleted_at IS NULL";
+      const r = this.stmt(
+        `SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ? AND chat_id = ?${deleted}`,
+      ).get(tenantId, chatId) as { n: number };
+      return r.n;
+    });
+  }
+
+  listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]> {
+    return this.read("catalog.listMessageVersions", () => {
+      const current = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND id = ?`).get(tenantId, id) as
+        | DbRow
+        | undefined;
+      if (!current) return [];
+      const rows = (
+        this.stmt(`${VERSION_SELECT} WHERE tenant_id = ? AND message_id = ? ORDER BY version`).all(
+          tenantId,
+          id,
+        ) as DbRow[]
+      ).map(toMessageVersionRow);
+      const message = toMessageRow(current);
+      if (!rows.some((v) => v.version === message.version)) rows.push(currentVersionOf(message));
+      return rows;
+    });
+  }
+
+  getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined> {
+    return this.read("catalog.getChat", () => {
+      const r = this.stmt("SELECT * FROM chats WHERE tenant_id = ? AND chat_id = ?").get(tenantId, chatId) as
+        | DbRow
+        | undefined;
+      return r ? toChatRow(r) : undefined;
+    });
+  }
+
+  listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]> {
+    return this.read("catalog.listChats", () => {
+      const limit = checkLimit(options.limit, "catalog.listChats");
+      const rows = this.stmt(
+        "SELECT * FROM chats WHERE tenant_id = ? AND chat_id > ? ORDER BY chat_id LIMIT ?",
+      ).all(tenantId, options.afterChatId ?? "", limit) as DbRow[];
+      return rows.map(toChatRow);
+    });
+  }
+
+  // --- objects and blob refs -----------------------------------------------------------------
+
+  getObject(tenantId: string, key: string): Promise<ObjectRow | undefined> {
+    return this.read("catalog.getObject", () => {
+      const r = this.stmt(`${OBJECT_SELECT} WHERE tenant_id = ? AND key = ?`).get(tenantId, key) as
+        | DbRow
+        | undefined;
+      return r ? toObjectRow(r) : undefined;
+    });
+  }
+
+  listObjects(
+    tenantId: string,
+    options: { prefix: string; afterKey?: string; limit: number },
+  ): Promise<ObjectRow[]> {
+    return this.read("catalog.listObjects", () => {
+      const limit = checkLimit(options.limit, "catalog.listObjects");
+      const upper = prefixUpperBound(options.prefix);
+      const where = ["tenant_id = ?", "key >= ?"];
+      const params: unknown[] = [tenantId, options.prefix];
+      if (options.afterKey !== undefined) {
+        where.push("key > ?");
+        params.push(options.afterKey);
+      }
+      if (upper !== undefined) {
+        where.push("key < ?");
+        params.push(upper);
+      }
+      const sql = `${OBJECT_SELECT} WHERE ${where.join(" AND ")} ORDER BY key LIMIT ?`;
+      return (this.stmt(sql).all(...params, limit) as DbRow[]).map(toObjectRow);
+    });
+  }
+
+  existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>> {
+    return this.read("catalog.existingBlobRefs", () => {
+      if (blobKeys.length === 0) return new Set<string>();
+      const rows = this.stmt(
+        "SELECT blob_key FROM blob_refs WHERE store_id = ? AND blob_key IN (SELECT value FROM json_each(?))",
+      ).all(storeId, JSON.stringify(blobKeys)) as { blob_key: string }[];
+      return new Set(rows.map((r) => r.blob_key));
+    });
+  }
+
+  listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]> {
+    return this.read("catalog.listBlobRefs", () => {
+      const limit = checkLimit(options.limit, "catalog.listBlobRefs");
+      const after = options.afterKey !== undefined;
+      const rows = this.stmt(
+        `${BLOB_REF_SELECT} WHERE store_id = ?${after ? " AND blob_key > ?" : ""} ORDER BY blob_key LIMIT ?`,
+      ).all(...(after ? [options.storeId, options.afterKey, limit] : [options.storeId, limit])) as DbRow[];
+      return rows.map(toBlobRefRow);
+    });
+  }
+
+  // --- maintenance scans ---------------------------------------------------------------------
+
+  deletedMessagesBefore(before: number, limit: number): Promise<MessageRow[]> {
+    return this.read("catalog.deletedMessagesBefore", () => {
+      const rows = this.stmt(
+        `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at, tenant_id, id LIMIT ?`,
+      ).all(before, checkLimit(limit, "catalog.deletedMessagesBefore")) as DbRow[];
+      return rows.map(toMessageRow);
+    });
+  }
+
+  expiredMessages(now: number, limit: number): Promise<MessageRow[]> {
+    return this.read("catalog.expiredMessages", () => {
+      const rows = this.stmt(
+        `${MESSAGE_SELECT} WHERE expires_at IS NOT NULL AND expires_at < ? ORDER BY expires_at, tenant_id, id LIMIT ?`,
+      ).all(now, checkLimit(limit, "catalog.expiredMessages")) as DbRow[];
+      return rows.map(toMessageRow);
+    });
+  }
+
+  // --- outbox --------------------------------------------------------------------------------
+
+  readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]> {
+    return this.read("catalog.readOutbox", () => {
+      const after = decodeCursor(cursor, "catalog.readOutbox");
+      const rows = this.stmt(
+        `SELECT seq, ${COLS(OUTBOX_COLUMNS)} FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`,
+      ).all(after, checkLimit(limit, "catalog.readOutbox")) as DbRow[];
+      return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.seq), cursor: String(r.seq) }));
+    });
+  }
+
+  getConsumerCursor(consumer: string): Promise<string | undefined> {
+    return this.read("catalog.getConsumerCursor", () => {
+      const r = this.stmt("SELECT cursor FROM outbox_consumers WHERE consumer = ?").get(consumer) as
+        | { cursor: string }
+        | undefined;
+      return r?.cursor;
+    });
+  }
+
+  setConsumerCursor(consumer: string, cursor: string): Promise<void> {
+    return this.read("catalog.setConsumerCursor", () => {
+      decodeCursor(cursor, "catalog.setConsumerCursor");
+      this.stmt(
+        "INSERT INTO outbox_consumers (consumer, cursor) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
+      ).run(consumer, cursor);
+    });
+  }
+
+  outboxLag(cursor: string | undefined): Promise<number> {
+    return this.read("catalog.outboxLag", () => {
+      const after = decodeCursor(cursor, "catalog.outboxLag");
+      const r = this.stmt("SELECT COUNT(*) AS n FROM outbox WHERE seq > ?").get(after) as { n: number };
+      return r.n;
+    });
+  }
+
+  // --- audit, usage, leases ------------------------------------------------------------------
+
+  auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]> {
+    return this.read("catalog.auditLog", () => {
+      const limit = checkLimit(options.limit, "catalog.auditLog");
+      const rows = this.stmt(
+        `SELECT ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE tenant_id = ? AND at >= ? ORDER BY at, seq LIMIT ?`,
+      ).all(tenantId, options.since ?? Number.MIN_SAFE_INTEGER, limit) as DbRow[];
+      return rows.map(toAuditEntry);
+    });
+  }
+
+  usage(tenantId: string): Promise<Usage> {
+    return this.read("catalog.usage", () => {
+      const r = this.stmt(
+        "SELECT " +
+          "COALESCE((SELECT bytes FROM usage WHERE tenant_id = @t), 0) + COALESCE(SUM(bytes), 0) AS bytes, " +
+          "COALESCE((SELECT objects FROM usage WHERE tenant_id = @t), 0) + COALESCE(SUM(objects), 0) AS objects, " +
+          "COALESCE((SELECT messages FROM usage WHERE tenant_id = @t), 0) + COALESCE(SUM(messages), 0) AS messages " +
+          "FROM usage_deltas WHERE tenant_id = @t",
+      ).get({ t: tenantId }) as { bytes: number; objects: number; messages: number };
+      return { tenantId, bytes: r.bytes, objects: r.objects, messages: r.messages };
+    });
+  }
+
+  foldUsage(): Promise<number> {
+    return this.read("catalog.foldUsage", () => {
+      const fold = this.db.transaction(() => {
+        const top = (this.stmt("SELECT MAX(seq) AS top FROM usage_deltas").get() as { top: number | null })
+          .top;
+        if (top === null) return 0;
+        this.stmt(
+          "INSERT INTO usage (tenant_id, bytes, objects, messages) " +
+            "SELECT tenant_id, SUM(bytes), SUM(objects), SUM(messages) FROM usage_deltas WHERE seq <= ? GROUP BY tenant_id " +
+            "ON CONFLICT (tenant_id) DO UPDATE SET bytes = bytes + excluded.bytes, " +
+            "objects = objects + excluded.objects, messages = messages + excluded.messages",
+        ).run(top);
+        return this.stmt("DELETE FROM usage_deltas WHERE seq <= ?").run(top).changes;
+      });
+      return fold.immediate();
+    });
+  }
+
+  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.read("catalog.tryLease", () => {
+      const info = this.stmt(
+        "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET " +
+          "owner = excluded.owner, expires_at = excluded.expires_at WHERE leases.expires_at <= ? OR leases.owner = excluded.owner",
+      ).run(name, owner, now + ttlMs, now);
+      return info.changes === 1;
+    });
+  }
+
+  releaseLease(name: string, owner: string): Promise<void> {
+    return this.read("catalog.releaseLease", () => {
+      this.stmt("DELETE FROM leases WHERE name = ? AND owner = ?").run(name, owner);
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.read("catalog.ping", () => {
+      this.stmt("SELECT 1").get();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    this.db.close();
+  }
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LATEST_VERSION } from "../../src/adapters/catalog/migrations.js";
+import { openPostgresCatalog, postgresCatalog } from "../../src/adapters/catalog/postgres/index.js";
+import { isKuraError } from "../../src/core/errors.js";
+import type { Catalog, OutboxEvent } from "../../src/ports/catalog.js";
+import { backendAvailable } from "../support/backends.js";
+import { postgresForTests } from "../support/servers/postgres.js";
+import { type CatalogHarness, catalogConformance, eventsOf } from "./catalog.suite.js";
+
+const db = await postgresForTests();
+const available = backendAvailable("catalog-postgres", "problem" in db ? db.problem : undefined);
+const url = "url" in db ? db.url : "";
+
+/** A raw connection with `schema` as search path, for SQL behind the catalog's back. */
+async function rawClient(schema: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** Every harness uses its own random schema in the test database (the `schema` option). */
+async function harness(): Promise<CatalogHarness & { schema: string }> {
+  const schema = `kura_${randomBytes(5).toString("hex")}`;
+  const options = postgresCatalog.parseOptions({ url, schema, max_connections: 8 });
+  const raw = await rawClient(schema);
+  return {
+    schema,
+    open: (deps, migrations) => openPostgresCatalog(options, deps, migrations),
+    query: async (sql) => (await raw.query(sql)).rows,
+    cleanup: async () => {
+      await raw.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+      await raw.end();
+    },
+  };
+}
+
+describe.skipIf(!available)(`catalog on PostgreSQL (${"kind" in db ? db.kind : "none"})`, () => {
+  afterAll(async () => {
+    if ("destroy" in db) await db.destroy();
+  });
+
+  catalogConformance("postgres", harness);
+
+  describe("PostgreSQL specifics", () => {
+    let h: CatalogHarness & { schema: string };
+    let c: Catalog;
+    beforeAll(async () => {
+      h = await harness();
+      c = await h.open();
+    });
+    afterAll(async () => {
+      await c?.close();
+      await h?.cleanup();
+    });
+
+    const event = (tenantId: string, entityId: string): OutboxEvent => ({
+      tenantId,
+      type: "test.event",
+      entityId,
+      payload: {},
+      createdAt: 1,
+    });
+
+    it("holds back events of transactions still in flight, and of every later one, then delivers all", async () => {
+      const t = `t-${randomBytes(4).toString("hex")}`;
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await c.readOutbox(cursor, 1000);
+        if (page.length === 0) break;
+        cursor = page[page.length - 1]?.cursor;
+      }
+      // T1 writes an event and stays open.
+      const t1 = await rawClient(h.schema);
+      try {
+        await t1.query("BEGIN");
+        await t1.query(
+          "INSERT INTO outbox (tenant_id, type, entity_id, payload, created_at) VALUES ($1, 'test.event', 'from-T1', '{}', 1)",
+          [t],
+        );
+        // T2 starts after T1 and commits first.
+        const [outcome] = await c.commit([{ ops: [{ op: "appendOutbox", event: event(t, "from-T2") }] }]);
+        expect(outcome).toEqual({ ok: true });
+
+        // Neither arrives while T1 is open: T2's rows would otherwise pass a cursor T1's rows
+        // land behind once T1 commits.
+        await new Promise((r) => setTimeout(r, 100));
+        expect((await c.readOutbox(cursor, 1000)).filter((e) => e.tenantId === t)).toEqual([]);
+        expect(await c.outboxLag(cursor)).toBeGreaterThanOrEqual(1);
+
+        await t1.query("COMMIT");
+      } finally {
+        await t1.end();
+      }
+      const after = await eventsOf(c, cursor, t, 2);
+      expect(after.map((e) => e.entityId)).toEqual(["from-T1", "from-T2"]);
+      // from-T1 has the smaller seq: a reader paging by seq alone would have passed from-T2
+      // while from-T1 was invisible, and skipped it for good.
+      expect(after[0]?.seq).toBeLessThan(after[1]?.seq ?? 0);
+      expect(await c.outboxLag(after[1]?.cursor)).toBe(0);
+      expect(await c.readOutbox(after[1]?.cursor, 100)).toEqual([]);
+    });
+
+    it("an aborted transaction's events never appear and hold nothing back once it ends", async () => {
+      const t = `t-${randomBytes(4).toString("hex")}`;
+      const start = await c.readOutbox(undefined, 100_000);
+      const cursor = start[start.length - 1]?.cursor;
+      const t1 = await rawClient(h.schema);
+      try {
+        await t1.query("BEGIN");
+        await t1.query(
+          "INSERT INTO outbox (tenant_id, type, entity_id, payload, created_at) VALUES ($1, 'x', 'aborted', '{}', 1)",
+          [t],
+        );
+        await c.commit([{ ops: [{ op: "appendOutbox", event: event(t, "kept") }] }]);
+        expect((await c.readOutbox(cursor, 1000)).filter((e) => e.tenantId === t)).toEqual([]);
+        await t1.query("ROLLBACK");
+      } finally {
+        await t1.end();
+      }
+      expect((await eventsOf(c, cursor, t, 1)).map((e) => e.entityId)).toEqual(["kept"]);
+    });
+
+    it("keeps every table in the configured schema", async () => {
+      const rows = await h.query(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('messages', 'outbox', 'schema_migrations') ORDER BY table_schema, table_name",
+      );
+      expect(rows.filter((r) => r.table_schema === h.schema).map((r) => r.table_name)).toEqual([
+        "messages",
+        "outbox",
+        "schema_migrations",
+      ]);
+      expect(rows.filter((r) => r.table_schema === "public")).toEqual([]);
+    });
+
+    it("nodes starting at once migrate a fresh schema exactly once", async () => {
+      const fresh = await harness();
+      try {
+        const nodes = await Promise.all(Array.from({ length: 4 }, () => fresh.open()));
+        for (const n of nodes) expect(await n.schemaVersion()).toBe(LATEST_VERSION);
+        const applied = await fresh.query("SELECT version FROM schema_migrations ORDER BY version");
+        expect(applied.map((r) => Number(r.version))).toEqual(
+          Array.from({ length: LATEST_VERSION }, (_, i) => i + 1),
+        );
+        await Promise.all(nodes.map((n) => n.close()));
+      } finally {
+        await fresh.cleanup();
+      }
+    });
+
+    it("a terminated connection is CATALOG_UNAVAILABLE (retryable) and the pool recovers", async () => {
+      await c.ping();
+      await h.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kura' AND pid <> pg_backend_pid()",
+      );
+      // The pool may hand out a connection that just died: that call fails as unavailable.
+      for (let i = 0; i < 3; i++) {
+        try {
+          await c.ping();
+          break;
+        } catch (e) {
+          expect(isKuraError(e) && e.code === "CATALOG_UNAVAILABLE" && e.retryable).toBe(true);
+        }
+      }
+      await c.ping();
+      const [outcome] = await c.commit([{ ops: [{ op: "ensureTenant", tenantId: "after-kill", at: 1 }] }]);
+      expect(outcome).toEqual({ ok: true });
+    });
+
+    it("a server that does not answer is CATALOG_UNAVAILABLE", async () => {
+      const options = postgresCatalog.parseOptions({
+        url: "postgres://nobody@127.0.0.1:1/none",
+        schema: "x",
+      });
+      try {
+        await openPostgresCatalog(options);
+        expect.unreachable();
+      } catch (e) {
+        expect(isKuraError(e) && e.code).toBe("CATALOG_UNAVAILABLE");
+        expect(isKuraError(e) && e.retryable).toBe(true);
+      }
+    });
+
+    it("rejects options that are not a postgres URL or a plain schema name", () => {
+      expect(() => postgresCatalog.parseOptions({ url: "mysql://x" })).toThrow(/database.url/);
+      expect(() => postgresCatalog.parseOptions({ url, schema: "a; DROP" })).toThrow(/database.schema/);
+      expect(() => postgresCatalog.parseOptions({ url, max_connection: 3 })).toThrow(/unknown key/);
+      expect(postgresCatalog.parseOptions({ url, backend: "postgres" })).toMatchObject({
+        schema: "public",
+        max_connections: 10,
+        statement_timeout_ms: 30_000,
+      });
+    });
+  });
+});

@@ -1,0 +1,1336 @@
+/**
+ * The one behaviour suite for every Catalog adapter (CAT-1/2, CONS-1/2, TEN-1/4). A short test
+ * file per adapter calls `catalogConformance` with a harness on a real database; tests share one
+ * database and isolate themselves by tenant (the outbox and the scans, which are global, by
+ * reading from the current end or by time ranges nobody else uses).
+ */
+import { randomBytes } from "node:crypto";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LATEST_VERSION, MIGRATIONS, type Migration } from "../../src/adapters/catalog/migrations.js";
+import { isKuraError, KuraError } from "../../src/core/errors.js";
+import { compareUtf8 } from "../../src/core/keys.js";
+import type {
+  BatchOutcome,
+  BlobRefRow,
+  Catalog,
+  CatalogBatch,
+  CatalogDeps,
+  CatalogOp,
+  MessageRow,
+  ObjectRow,
+  OutboxEvent,
+  OutboxRecord,
+} from "../../src/ports/catalog.js";
+
+export interface CatalogHarness {
+  /**
+   * A catalog on the database under test. Every call opens a new one (new connections) on the
+   * same database; `migrations` replaces the built-in history (tests of the migrator).
+   */
+  open(deps?: CatalogDeps, migrations?: readonly Migration[]): Promise<Catalog>;
+  /** Raw SQL on the same database and schema, behind the catalog's back. */
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  /** Remove everything the harness created. */
+  cleanup(): Promise<void>;
+}
+
+export interface CatalogConformanceOptions {
+  timeoutMs?: number;
+}
+
+// --- helpers ----------------------------------------------------------------------------------
+
+async function expectKuraError(p: Promise<unknown>, code: string): Promise<KuraError> {
+  try {
+    await p;
+  } catch (e) {
+    if (!isKuraError(e)) throw new Error(`expected KuraError ${code}, got ${String(e)}`, { cause: e });
+    expect(e.code).toBe(code);
+    return e;
+  }
+  throw new Error(`expected KuraError ${code}, but it succeeded`);
+}
+
+function expectFailed(outcome: BatchOutcome | undefined, code: string): KuraError {
+  expect(outcome?.ok).toBe(false);
+  if (!outcome || outcome.ok) throw new Error("expected a failed outcome");
+  expect(outcome.error).toBeInstanceOf(KuraError);
+  expect(outcome.error.code).toBe(code);
+  return outcome.error;
+}
+
+function expectAllOk(outcomes: BatchOutcome[]): void {
+  const failed = outcomes.flatMap((o, i) => (o.ok ? [] : [`#${i}: ${o.error.code} ${o.error.message}`]));
+  expect(failed).toEqual([]);
+}
+
+const tenant = (tag = "t") => `${tag}-${randomBytes(5).toString("hex")}`;
+
+let tick = 1_700_000_000_000;
+const now = () => ++tick;
+
+function message(tenantId: string, chatId: string, over: Partial<MessageRow> = {}): MessageRow {
+  const id = over.id ?? uuidv7();
+  const createdAt = over.createdAt ?? now();
+  return {
+    tenantId,
+    id,
+    chatId,
+    role: "user",
+    contentType: "text/plain",
+    preview: `hello ${id}`,
+    sizeBytes: 42,
+    checksum: "ab".repeat(32),
+    storeId: "local",
+    blobKey: `${tenantId}/messages/${chatId}/${id}.json`,
+    version: 1,
+    createdAt,
+    updatedAt: createdAt,
+    deletedAt: null,
+    expiresAt: null,
+    idempotencyKey: null,
+    metadata: { n: 1 },
+    ...over,
+  };
+}
+
+function blobRef(row: MessageRow): BlobRefRow {
+  return {
+    tenantId: row.tenantId,
+    storeId: row.storeId,
+    blobKey: row.blobKey,
+    sizeBytes: row.sizeBytes,
+    checksum: row.checksum,
+    kind: "message",
+    createdAt: row.createdAt,
+  };
+}
+
+/** The operations of one append, as the engine's write protocol issues them (CONS-1). */
+function appendOps(row: MessageRow): CatalogOp[] {
+  return [
+    { op: "insertMessage", row },
+    { op: "touchChat", tenantId: row.tenantId, chatId: row.chatId, at: row.createdAt },
+    { op: "putBlobRef", row: blobRef(row) },
+    {
+      op: "appendOutbox",
+      event: {
+        tenantId: row.tenantId,
+        type: "message.appended",
+        entityId: row.id,
+        payload: { chatId: row.chatId },
+        createdAt: row.createdAt,
+      },
+    },
+    {
+      op: "appendAudit",
+      entry: {
+        tenantId: row.tenantId,
+        actor: "user-1",
+        action: "message.append",
+        target: row.id,
+        at: row.createdAt,
+        details: {},
+      },
+    },
+    { op: "addUsage", delta: { tenantId: row.tenantId, bytes: row.sizeBytes, objects: 1, messages: 1 } },
+  ];
+}
+
+function objectRow(tenantId: string, key: string, over: Partial<ObjectRow> = {}): ObjectRow {
+  const at = now();
+  return {
+    tenantId,
+    key,
+    storeId: "local",
+    blobKey: `${tenantId}/objects/${key}`,
+    sizeBytes: 10,
+    checksum: "cd".repeat(32),
+    contentType: "application/octet-stream",
+    createdAt: at,
+    updatedAt: at,
+    ...over,
+  };
+}
+
+async function commitOne(c: Catalog, ops: CatalogOp[]): Promise<BatchOutcome> {
+  const [outcome] = await c.commit([{ ops }]);
+  if (!outcome) throw new Error("no outcome");
+  return outcome;
+}
+
+async function commitOk(c: Catalog, ops: CatalogOp[]): Promise<void> {
+  const outcome = await commitOne(c, ops);
+  if (!outcome.ok) throw outcome.error;
+}
+
+/** The cursor at the current end of the outbox. */
+async function outboxEnd(c: Catalog): Promise<string | undefined> {
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await c.readOutbox(cursor, 1000);
+    if (page.length === 0) return cursor;
+    cursor = page[page.length - 1]?.cursor;
+  }
+}
+
+/**
+ * A tenant's events after `cursor`, waiting until `count` have arrived: on PostgreSQL any
+ * transaction in flight on the server (another database's too) holds delivery back a moment.
+ */
+export async function eventsOf(
+  c: Catalog,
+  cursor: string | undefined,
+  tenantId: string,
+  count: number,
+  pageSize = 100,
+): Promise<OutboxRecord[]> {
+  const deadline = Date.now() + 10_000;
+  const got: OutboxRecord[] = [];
+  for (;;) {
+    const page = await c.readOutbox(cursor, pageSize);
+    if (page.length > 0) {
+      got.push(...page.filter((e) => e.tenantId === tenantId));
+      cursor = page[page.length - 1]?.cursor;
+      continue;
+    }
+    if (got.length >= count || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const byHistory = (a: MessageRow, b: MessageRow) => a.createdAt - b.createdAt || compareUtf8(a.id, b.id);
+
+/** Strings that break naive SQL building, LIKE patterns or encodings. */
+export const NASTY = [
+  "'; DROP TABLE messages; --",
+  'Robert"); DROP TABLE chats;--',
+  "100%",
+  "a_b",
+  "%",
+  "_",
+  "back\\slash\\",
+  'it\'s "quoted"',
+  "$1 ? :name @p",
+  "東京の会議",
+  "emoji 🧪 and e\u0301",
+  "tab\tand\nnewline",
+] as const;
+
+// --- the suite --------------------------------------------------------------------------------
+
+export function catalogConformance(
+  name: string,
+  harness: () => Promise<CatalogHarness>,
+  opts: CatalogConformanceOptions = {},
+): void {
+  const timeout = opts.timeoutMs ?? 60_000;
+
+  describe(`Catalog conformance: ${name}`, { timeout }, () => {
+    let h: CatalogHarness;
+    let c: Catalog;
+
+    beforeAll(async () => {
+      h = await harness();
+      c = await h.open();
+    });
+
+    afterAll(async () => {
+      await c?.close();
+      await h?.cleanup();
+    });
+
+    // --- migrations ---------------------------------------------------------------------------
+
+    describe("migrations", () => {
+      it("opens at the latest version; migrate() and re-opening apply nothing", async () => {
+        expect(await c.schemaVersion()).toBe(LATEST_VERSION);
+        const before = await h.query("SELECT version, applied_at FROM schema_migrations ORDER BY version");
+        expect(before.map((r) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
+        await c.migrate();
+        const again = await h.open();
+        try {
+          expect(await again.schemaVersion()).toBe(LATEST_VERSION);
+          await again.migrate();
+        } finally {
+          await again.close();
+        }
+        const after = await h.query("SELECT version, applied_at FROM schema_migrations ORDER BY version");
+        expect(after.map((r) => [Number(r.version), Number(r.applied_at)])).toEqual(
+          before.map((r) => [Number(r.version), Number(r.applied_at)]),
+        );
+      });
+
+      it("applies a new migration on open and records it", async () => {
+        const next: Migration = {
+          version: LATEST_VERSION + 1,
+          name: "probe table",
+          steps: [
+            {
+              kind: "sql",
+              sqlite: ["CREATE TABLE kura_probe (x INTEGER)"],
+              postgres: ["CREATE TABLE kura_probe (x INTEGER)"],
+            },
+          ],
+        };
+        const newer = await h.open({}, [...MIGRATIONS, next]);
+        try {
+          expect(await newer.schemaVersion()).toBe(LATEST_VERSION + 1);
+          const [probe] = await h.query("SELECT COUNT(*) AS n FROM kura_probe");
+          expect(Number(probe?.n)).toBe(0);
+          // The code in use now knows fewer migrations than the database has.
+          await expectKuraError(h.open(), "CATALOG_SCHEMA_TOO_NEW");
+        } finally {
+          await newer.close();
+          await h.query("DROP TABLE kura_probe");
+          await h.query(`DELETE FROM schema_migrations WHERE version = ${LATEST_VERSION + 1}`);
+        }
+        expect(await c.schemaVersion()).toBe(LATEST_VERSION);
+      });
+
+      it("a failing migration leaves the catalog at the previous version, with nothing half-done", async () => {
+        const broken: Migration = {
+          version: LATEST_VERSION + 1,
+          name: "broken",
+          steps: [
+            {
+              kind: "sql",
+              sqlite: ["CREATE TABLE kura_half (x INTEGER)", "CREATE TABLE messages (x INTEGER)"],
+              postgres: ["CREATE TABLE kura_half (x INTEGER)", "CREATE TABLE messages (x INTEGER)"],
+            },
+          ],
+        };
+        const err = await expectKuraError(h.open({}, [...MIGRATIONS, broken]), "CATALOG_MIGRATION_FAILED");
+        expect(err.context.version).toBe(LATEST_VERSION + 1);
+        expect(await c.schemaVersion()).toBe(LATEST_VERSION);
+        await expect(h.query("SELECT COUNT(*) AS n FROM kura_half")).rejects.toThrow();
+      });
+
+      it("a database newer than the code is refused", async () => {
+        await h.query(
+          `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${LATEST_VERSION + 7}, 'from the future', 0)`,
+        );
+        try {
+          const err = await expectKuraError(h.open(), "CATALOG_SCHEMA_TOO_NEW");
+          expect(err.context.version).toBe(LATEST_VERSION + 7);
+        } finally {
+          await h.query(`DELETE FROM schema_migrations WHERE version = ${LATEST_VERSION + 7}`);
+        }
+      });
+    });
+
+    // --- messages -----------------------------------------------------------------------------
+
+    describe("messages", () => {
+      it("insertMessage stores the row verbatim; get, batch get and idempotency lookup find it", async () => {
+        const t = tenant();
+        const a = message(t, "chat-1", {
+          idempotencyKey: "idem-1",
+          expiresAt: tick + 86_400_000,
+          metadata: { nested: { list: [1, "two", null, true] }, n: 1.5, empty: "" },
+        });
+        const b = message(t, "chat-1");
+        await commitOk(c, [...appendOps(a), ...appendOps(b)]);
+
+        expect(await c.getMessage(t, a.id)).toEqual(a);
+        expect(await c.getMessage(t, uuidv7())).toBeUndefined();
+        const got = await c.getMessages(t, [a.id, uuidv7(), b.id]);
+        expect(got.sort((x, y) => compareUtf8(x.id, y.id))).toEqual(
+          [a, b].sort((x, y) => compareUtf8(x.id, y.id)),
+        );
+        expect(await c.getMessages(t, [])).toEqual([]);
+        expect(await c.findMessageByIdempotencyKey(t, "idem-1")).toEqual(a);
+        expect(await c.findMessageByIdempotencyKey(t, "idem-2")).toBeUndefined();
+      });
+
+      it("getMessages handles a thousand ids", async () => {
+        const t = tenant();
+        const rows = Array.from({ length: 1000 }, () => message(t, "big"));
+        await commitOk(
+          c,
+          rows.map((row) => ({ op: "insertMessage", row }) as CatalogOp),
+        );
+        const ids = rows.map((r) => r.id);
+        expect((await c.getMessages(t, ids)).length).toBe(1000);
+      });
+
+      it("touchChat creates the chat and only moves lastMessageAt forward; listChats pages by id", async () => {
+        const t = tenant();
+        await commitOk(c, [
+          { op: "touchChat", tenantId: t, chatId: "b", at: 100 },
+          { op: "touchChat", tenantId: t, chatId: "b", at: 300 },
+          { op: "touchChat", tenantId: t, chatId: "b", at: 200 },
+        ]);
+        expect(await c.getChat(t, "b")).toEqual({
+          tenantId: t,
+          chatId: "b",
+          createdAt: 100,
+          lastMessageAt: 300,
+        });
+        await commitOk(c, [{ op: "touchChat", tenantId: t, chatId: "b", at: 250 }]);
+        expect(await c.getChat(t, "b")).toEqual({
+          tenantId: t,
+          chatId: "b",
+          createdAt: 100,
+          lastMessageAt: 300,
+        });
+        await commitOk(c, [{ op: "touchChat", tenantId: t, chatId: "b", at: 400 }]);
+        expect((await c.getChat(t, "b"))?.lastMessageAt).toBe(400);
+        expect(await c.getChat(t, "nope")).toBeUndefined();
+
+        const ids = ["a", "c", "B", "a.b", "a-b", "z", "ä"];
+        await commitOk(
+          c,
+          ids.map((chatId) => ({ op: "touchChat", tenantId: t, chatId, at: 1 }) as CatalogOp),
+        );
+        const expected = [...ids, "b"].sort(compareUtf8);
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await c.listChats(t, {
+            limit: 3,
+            ...(after !== undefined ? { afterChatId: after } : {}),
+          });
+          if (page.length === 0) break;
+          seen.push(...page.map((p) => p.chatId));
+          after = page[page.length - 1]?.chatId;
+        }
+        expect(seen).toEqual(expected);
+      });
+
+      it("addMessageVersion makes the new version current and keeps every version", async () => {
+        const t = tenant();
+        const m = message(t, "chat");
+        await commitOk(c, appendOps(m));
+        const v2 = {
+          tenantId: t,
+          messageId: m.id,
+          version: 2,
+          storeId: "local",
+          blobKey: `${m.blobKey}.v2`,
+          sizeBytes: 50,
+          checksum: "ef".repeat(32),
+          preview: "edited",
+          createdAt: m.createdAt + 10,
+        };
+        await commitOk(c, [
+          { op: "addMessageVersion", row: v2, expectVersion: 1, updatedAt: m.createdAt + 10 },
+          { op: "putBlobRef", row: { ...blobRef(m), blobKey: v2.blobKey, kind: "message-version" } },
+        ]);
+        const current = await c.getMessage(t, m.id);
+        expect(current).toEqual({
+          ...m,
+          version: 2,
+          blobKey: v2.blobKey,
+          sizeBytes: 50,
+          checksum: v2.checksum,
+          preview: "edited",
+          updatedAt: m.createdAt + 10,
+        });
+        const versions = await c.listMessageVersions(t, m.id);
+        expect(versions.map((v) => [v.version, v.blobKey, v.preview])).toEqual([
+          [1, m.blobKey, m.preview],
+          [2, v2.blobKey, "edited"],
+        ]);
+        expect(versions[0]?.createdAt).toBe(m.createdAt);
+
+        const v3 = { ...v2, version: 3, blobKey: `${m.blobKey}.v3`, preview: "again" };
+        await commitOk(c, [
+          { op: "addMessageVersion", row: v3, expectVersion: 2, updatedAt: m.createdAt + 20 },
+        ]);
+        expect((await c.listMessageVersions(t, m.id)).map((v) => v.version)).toEqual([1, 2, 3]);
+
+        // A message never edited has its one version.
+        const plain = message(t, "chat");
+        await commitOk(c, appendOps(plain));
+        expect((await c.listMessageVersions(t, plain.id)).map((v) => [v.version, v.blobKey])).toEqual([
+          [1, plain.blobKey],
+        ]);
+        expect(await c.listMessageVersions(t, uuidv7())).toEqual([]);
+      });
+
+      it("an edit based on an old version fails with CATALOG_STALE_VERSION, of a missing message with CATALOG_NOT_FOUND", async () => {
+        const t = tenant();
+        const m = message(t, "chat");
+        await commitOk(c, appendOps(m));
+        const v2 = {
+          tenantId: t,
+          messageId: m.id,
+          version: 2,
+          storeId: "local",
+          blobKey: "k2",
+          sizeBytes: 1,
+          checksum: "00",
+          preview: "p2",
+          createdAt: 5,
+        };
+        await commitOk(c, [{ op: "addMessageVersion", row: v2, expectVersion: 1, updatedAt: 5 }]);
+        // A second editor that also read version 1.
+        const stale = await commitOne(c, [
+          { op: "addMessageVersion", row: { ...v2, blobKey: "k2b" }, expectVersion: 1, updatedAt: 6 },
+        ]);
+        const err = expectFailed(stale, "CATALOG_STALE_VERSION");
+        expect(err.retryable).toBe(false);
+        expect((await c.getMessage(t, m.id))?.blobKey).toBe("k2");
+        expect((await c.listMessageVersions(t, m.id)).map((v) => v.blobKey)).toEqual([m.blobKey, "k2"]);
+
+        expectFailed(
+          await commitOne(c, [
+            { op: "addMessageVersion", row: { ...v2, messageId: uuidv7() }, expectVersion: 1, updatedAt: 6 },
+          ]),
+          "CATALOG_NOT_FOUND",
+        );
+        expectFailed(
+          await commitOne(c, [
+            { op: "addMessageVersion", row: { ...v2, version: 5 }, expectVersion: 2, updatedAt: 6 },
+          ]),
+          "INVALID_ARGUMENT",
+        );
+      });
+
+      it("setMessageDeleted soft-deletes and restores; a missing message is CATALOG_NOT_FOUND", async () => {
+        const t = tenant();
+        const m = message(t, "chat");
+        await commitOk(c, appendOps(m));
+        await commitOk(c, [
+          { op: "setMessageDeleted", tenantId: t, id: m.id, deletedAt: 777, updatedAt: 778 },
+        ]);
+        expect(await c.getMessage(t, m.id)).toEqual({ ...m, deletedAt: 777, updatedAt: 778 });
+        expect(await c.countMessages(t, "chat")).toBe(0);
+        expect(await c.countMessages(t, "chat", { includeDeleted: true })).toBe(1);
+        await commitOk(c, [
+          { op: "setMessageDeleted", tenantId: t, id: m.id, deletedAt: null, updatedAt: 779 },
+        ]);
+        expect(await c.getMessage(t, m.id)).toEqual({ ...m, deletedAt: null, updatedAt: 779 });
+        expectFailed(
+          await commitOne(c, [
+            { op: "setMessageDeleted", tenantId: t, id: uuidv7(), deletedAt: 1, updatedAt: 1 },
+          ]),
+          "CATALOG_NOT_FOUND",
+        );
+      });
+
+      it("deleteMessage removes the row and its versions; deleting a missing one succeeds", async () => {
+        const t = tenant();
+        const m = message(t, "chat", { idempotencyKey: "k" });
+        await commitOk(c, appendOps(m));
+        await commitOk(c, [
+          {
+            op: "addMessageVersion",
+            row: { ...blobRef(m), messageId: m.id, version: 2, preview: "v2", createdAt: 1 },
+            expectVersion: 1,
+            updatedAt: 2,
+          },
+        ]);
+        await commitOk(c, [{ op: "deleteMessage", tenantId: t, id: m.id }]);
+        expect(await c.getMessage(t, m.id)).toBeUndefined();
+        expect(await c.listMessageVersions(t, m.id)).toEqual([]);
+        const [row] = await h.query(`SELECT COUNT(*) AS n FROM message_versions WHERE tenant_id = '${t}'`);
+        expect(Number(row?.n)).toBe(0);
+        await commitOk(c, [{ op: "deleteMessage", tenantId: t, id: m.id }]);
+        // The idempotency key is free again after a purge.
+        await commitOk(c, appendOps(message(t, "chat", { idempotencyKey: "k" })));
+      });
+
+      it("history pages both ways with `after`, honours since/until and hides deleted rows unless asked", async () => {
+        const t = tenant();
+        const base = 1_600_000_000_000;
+        const rows: MessageRow[] = [];
+        for (let i = 0; i < 30; i++) {
+          // Pairs share a createdAt: ties are ordered by id.
+          rows.push(message(t, "hist", { createdAt: base + Math.floor(i / 2) * 1000 }));
+        }
+        const deleted = new Set([rows[3]?.id, rows[10]?.id, rows[11]?.id, rows[29]?.id]);
+        const stored = rows.map((r) => (deleted.has(r.id) ? { ...r, deletedAt: base + 99 } : r));
+        // Out of order, in two commits, plus noise in another chat and another tenant.
+        await commitOk(c, [...stored].reverse().slice(0, 15).flatMap(appendOps));
+        await commitOk(c, [...stored].reverse().slice(15).flatMap(appendOps));
+        await commitOk(c, appendOps(message(t, "other", { createdAt: base + 5000 })));
+        await commitOk(c, appendOps(message(tenant(), "hist", { createdAt: base + 5000 })));
+
+        const visible = stored.filter((r) => r.deletedAt === null).sort(byHistory);
+        const all = [...stored].sort(byHistory);
+
+        const page = async (
+          order: "asc" | "desc",
+          extra: { since?: number; until?: number; includeDeleted?: boolean },
+        ) => {
+          const out: MessageRow[] = [];
+          let after: { createdAt: number; id: string } | undefined;
+          for (;;) {
+            const p = await c.history(t, "hist", { order, limit: 7, ...extra, ...(after ? { after } : {}) });
+            out.push(...p);
+            if (p.length < 7) return out;
+            const last = p[p.length - 1] as MessageRow;
+            after = { createdAt: last.createdAt, id: last.id };
+          }
+        };
+        expect(await page("asc", {})).toEqual(visible);
+        expect(await page("desc", {})).toEqual([...visible].reverse());
+        expect(await page("asc", { includeDeleted: true })).toEqual(all);
+        expect(await page("desc", { includeDeleted: true })).toEqual([...all].reverse());
+
+        const since = base + 3000;
+        const until = base + 9000;
+        const window = visible.filter((r) => r.createdAt >= since && r.createdAt < until);
+        expect(window.length).toBeGreaterThan(0);
+        expect(await page("asc", { since, until })).toEqual(window);
+        expect(await page("desc", { since, until })).toEqual([...window].reverse());
+        expect(await page("asc", { since: base + 100_000 })).toEqual([]);
+
+        expect(await c.history(t, "hist", { order: "asc", limit: 1 })).toEqual(visible.slice(0, 1));
+        expect(await c.history(t, "nope", { order: "asc", limit: 10 })).toEqual([]);
+        await expectKuraError(c.history(t, "hist", { order: "asc", limit: 0 }), "INVALID_ARGUMENT");
+
+        expect(await c.countMessages(t, "hist")).toBe(visible.length);
+        expect(await c.countMessages(t, "hist", { includeDeleted: true })).toBe(30);
+        expect(await c.countMessages(t, "nope")).toBe(0);
+      });
+    });
+
+    // --- objects and blob refs ----------------------------------------------------------------
+
+    describe("objects and blob refs", () => {
+      it("putObject replaces, getObject reads, deleteObject removes (missing is fine)", async () => {
+        const t = tenant();
+        const first = objectRow(t, "docs/a.txt");
+        await commitOk(c, [{ op: "putObject", row: first }]);
+        expect(await c.getObject(t, "docs/a.txt")).toEqual(first);
+        const second = objectRow(t, "docs/a.txt", {
+          blobKey: "other",
+          sizeBytes: 99,
+          contentType: "text/plain",
+        });
+        await commitOk(c, [{ op: "putObject", row: second }]);
+        expect(await c.getObject(t, "docs/a.txt")).toEqual(second);
+        await commitOk(c, [{ op: "deleteObject", tenantId: t, key: "docs/a.txt" }]);
+        expect(await c.getObject(t, "docs/a.txt")).toBeUndefined();
+        await commitOk(c, [{ op: "deleteObject", tenantId: t, key: "docs/a.txt" }]);
+      });
+
+      it("listObjects lists a prefix in UTF-8 byte order, a page at a time, and nothing outside it", async () => {
+        const t = tenant();
+        const keys = [
+          "p/a",
+          "p/b",
+          "p/B",
+          "p/a/b",
+          "p/a-b",
+          "p/ä",
+          "p/東京",
+          "p/😀",
+          "p/\uffff",
+          "p/_x",
+          "p/%y",
+          "p",
+          "p0",
+          "q/a",
+          "o/z",
+        ];
+        await commitOk(
+          c,
+          keys.map((k) => ({ op: "putObject", row: objectRow(t, k) }) as CatalogOp),
+        );
+        const list = async (prefix: string, limit: number) => {
+          const out: string[] = [];
+          let afterKey: string | undefined;
+          for (;;) {
+            const page = await c.listObjects(t, {
+              prefix,
+              limit,
+              ...(afterKey !== undefined ? { afterKey } : {}),
+            });
+            out.push(...page.map((o) => o.key));
+            if (page.length < limit) return out;
+            afterKey = page[page.length - 1]?.key;
+          }
+        };
+        const expectPrefix = (prefix: string) => keys.filter((k) => k.startsWith(prefix)).sort(compareUtf8);
+        expect(await list("p/", 4)).toEqual(expectPrefix("p/"));
+        expect(await list("p", 100)).toEqual(expectPrefix("p"));
+        expect(await list("", 5)).toEqual([...keys].sort(compareUtf8));
+        expect(await list("p/_", 10)).toEqual(["p/_x"]);
+        expect(await list("p/%", 10)).toEqual(["p/%y"]);
+        expect(await list("p/a", 10)).toEqual(expectPrefix("p/a"));
+        expect(await list("x", 10)).toEqual([]);
+        // `afterKey` before the prefix starts at the prefix.
+        expect((await c.listObjects(t, { prefix: "p/", afterKey: "a", limit: 2 })).map((o) => o.key)).toEqual(
+          expectPrefix("p/").slice(0, 2),
+        );
+      });
+
+      it("blob refs: put, existence in one store, listing in key order, delete; a second ref to one blob is CATALOG_DUPLICATE", async () => {
+        const t = tenant();
+        const store = `store-${randomBytes(4).toString("hex")}`;
+        const keys = ["b/2", "a/1", "c/3", "a/10", "é"];
+        const refs = keys.map((k) => ({
+          tenantId: t,
+          storeId: store,
+          blobKey: k,
+          sizeBytes: 3,
+          checksum: "aa",
+          kind: "object",
+          createdAt: 9,
+        }));
+        await commitOk(
+          c,
+          refs.map((row) => ({ op: "putBlobRef", row }) as CatalogOp),
+        );
+        expect(await c.existingBlobRefs(store, ["a/1", "zz", "é", "a/1"])).toEqual(new Set(["a/1", "é"]));
+        expect(await c.existingBlobRefs(store, [])).toEqual(new Set());
+        expect(await c.existingBlobRefs("other-store", ["a/1"])).toEqual(new Set());
+
+        const listed: BlobRefRow[] = [];
+        let afterKey: string | undefined;
+        for (;;) {
+          const page = await c.listBlobRefs({
+            storeId: store,
+            limit: 2,
+            ...(afterKey !== undefined ? { afterKey } : {}),
+          });
+          if (page.length === 0) break;
+          listed.push(...page);
+          afterKey = page[page.length - 1]?.blobKey;
+        }
+        expect(listed).toEqual([...refs].sort((a, b) => compareUtf8(a.blobKey, b.blobKey)));
+
+        expectFailed(
+          await commitOne(c, [{ op: "putBlobRef", row: { ...refs[0], kind: "x" } as BlobRefRow }]),
+          "CATALOG_DUPLICATE",
+        );
+        await commitOk(c, [{ op: "deleteBlobRef", tenantId: t, storeId: store, blobKey: "a/1" }]);
+        await commitOk(c, [{ op: "deleteBlobRef", tenantId: t, storeId: store, blobKey: "a/1" }]);
+        expect(await c.existingBlobRefs(store, ["a/1", "b/2"])).toEqual(new Set(["b/2"]));
+      });
+
+      it("ensureTenant is idempotent", async () => {
+        const t = tenant();
+        await commitOk(c, [
+          { op: "ensureTenant", tenantId: t, at: 1 },
+          { op: "ensureTenant", tenantId: t, at: 2 },
+        ]);
+        await commitOk(c, [{ op: "ensureTenant", tenantId: t, at: 3 }]);
+        const rows = await h.query(`SELECT created_at FROM tenants WHERE tenant_id = '${t}'`);
+        expect(rows.map((r) => Number(r.created_at))).toEqual([1]);
+      });
+    });
+
+    // --- batches ------------------------------------------------------------------------------
+
+    describe("batches and group commit", () => {
+      it("a failing batch leaves nothing while its neighbours in the same commit succeed", async () => {
+        const t = tenant();
+        const start = await outboxEnd(c);
+        const before = await c.usage(t);
+        const a = message(t, "chat");
+        const b = message(t, "chat");
+        const d = message(t, "chat");
+        const outcomes = await c.commit([
+          { ops: appendOps(a) },
+          {
+            ops: [
+              ...appendOps(b),
+              { op: "setMessageDeleted", tenantId: t, id: uuidv7(), deletedAt: 1, updatedAt: 1 },
+            ],
+          },
+          { ops: appendOps(d) },
+        ]);
+        expect(outcomes[0]).toEqual({ ok: true });
+        expectFailed(outcomes[1], "CATALOG_NOT_FOUND");
+        expect(outcomes[2]).toEqual({ ok: true });
+
+        expect(await c.getMessage(t, a.id)).toEqual(a);
+        expect(await c.getMessage(t, b.id)).toBeUndefined();
+        expect(await c.getMessage(t, d.id)).toEqual(d);
+        expect(await c.existingBlobRefs("local", [a.blobKey, b.blobKey, d.blobKey])).toEqual(
+          new Set([a.blobKey, d.blobKey]),
+        );
+        const events = await eventsOf(c, start, t, 2);
+        expect(events.map((e) => e.entityId)).toEqual([a.id, d.id]);
+        expect((await c.auditLog(t, { limit: 10 })).map((e) => e.target)).toEqual([a.id, d.id]);
+        const after = await c.usage(t);
+        expect(after.messages - before.messages).toBe(2);
+        expect(after.bytes - before.bytes).toBe(84);
+      });
+
+      it("a batch failing on its last operation leaves no trace", async () => {
+        const t = tenant();
+        const a = message(t, "chat");
+        await commitOk(c, appendOps(a));
+        const b = message(t, "chat");
+        const outcome = await commitOne(c, [...appendOps(b), { op: "insertMessage", row: a }]);
+        expectFailed(outcome, "CATALOG_DUPLICATE");
+        expect(await c.getMessage(t, b.id)).toBeUndefined();
+        expect(await c.countMessages(t, "chat")).toBe(1);
+        expect((await c.usage(t)).messages).toBe(1);
+        expect(await c.auditLog(t, { limit: 10 })).toHaveLength(1);
+      });
+
+      it("outcomes come back in input order, for many batches in one commit", async () => {
+        const t = tenant();
+        const rows = Array.from({ length: 50 }, () => message(t, "many"));
+        const batches: CatalogBatch[] = rows.map((r) => ({ ops: appendOps(r) }));
+        // Every 7th batch collides with the batch before it.
+        for (let i = 7; i < batches.length; i += 7) {
+          batches[i] = { ops: [{ op: "insertMessage", row: rows[i - 1] as MessageRow }] };
+        }
+        const outcomes = await c.commit(batches);
+        outcomes.forEach((o, i) => {
+          if (i >= 7 && i % 7 === 0) expectFailed(o, "CATALOG_DUPLICATE");
+          else expect(o).toEqual({ ok: true });
+        });
+        const expected = rows.filter((_, i) => !(i >= 7 && i % 7 === 0)).length;
+        expect(await c.countMessages(t, "many")).toBe(expected);
+        expect((await c.usage(t)).messages).toBe(expected);
+        expect(await c.commit([])).toEqual([]);
+      });
+
+      it("an unknown operation fails its batch only", async () => {
+        const t = tenant();
+        const a = message(t, "chat");
+        const outcomes = await c.commit([
+          { ops: [{ op: "dropEverything" } as unknown as CatalogOp] },
+          { ops: appendOps(a) },
+        ]);
+        expectFailed(outcomes[0], "INVALID_ARGUMENT");
+        expect(outcomes[1]).toEqual({ ok: true });
+      });
+
+      it("a probe that throws at catalog.commit fails every batch and stores nothing", async () => {
+        const t = tenant();
+        const points: string[] = [];
+        const faulty = await h.open({
+          probe: (point) => {
+            points.push(point);
+            if (point === "catalog.commit") throw new KuraError("FAULT_INJECTED", "injected");
+          },
+        });
+        try {
+          const a = message(t, "chat");
+          const outcomes = await faulty.commit([
+            { ops: appendOps(a) },
+            { ops: appendOps(message(t, "chat")) },
+          ]);
+          expect(outcomes).toHaveLength(2);
+          for (const o of outcomes) expectFailed(o, "FAULT_INJECTED");
+          expect(points).toContain("catalog.commit");
+          expect(await c.countMessages(t, "chat")).toBe(0);
+        } finally {
+          await faulty.close();
+        }
+      });
+
+      it("durability fsync commits like os", async () => {
+        const t = tenant();
+        const strict = await h.open({ durability: "fsync" });
+        try {
+          const a = message(t, "chat");
+          await commitOk(strict, appendOps(a));
+          expect(await c.getMessage(t, a.id)).toEqual(a);
+        } finally {
+          await strict.close();
+        }
+      });
+    });
+
+    // --- idempotency --------------------------------------------------------------------------
+
+    describe("idempotency", () => {
+      it("a second append with the same key fails with IDEMPOTENCY_CONFLICT and the first stays", async () => {
+        const t = tenant();
+        const first = message(t, "chat", { idempotencyKey: "req-1" });
+        await commitOk(c, appendOps(first));
+        const retry = message(t, "chat", { idempotencyKey: "req-1" });
+        const err = expectFailed(await commitOne(c, appendOps(retry)), "IDEMPOTENCY_CONFLICT");
+        expect(err.kind).toBe("Conflict");
+        expect(await c.findMessageByIdempotencyKey(t, "req-1")).toEqual(first);
+        expect(await c.getMessage(t, retry.id)).toBeUndefined();
+        expect((await c.usage(t)).messages).toBe(1);
+      });
+
+      it("the same id is CATALOG_DUPLICATE; the same id and key is IDEMPOTENCY_CONFLICT (a retried commit)", async () => {
+        const t = tenant();
+        const first = message(t, "chat", { idempotencyKey: "req-2" });
+        await commitOk(c, appendOps(first));
+        const sameId = message(t, "chat", { id: first.id });
+        expectFailed(await commitOne(c, [{ op: "insertMessage", row: sameId }]), "CATALOG_DUPLICATE");
+        expectFailed(await commitOne(c, appendOps(first)), "IDEMPOTENCY_CONFLICT");
+      });
+
+      it("keys are per tenant; messages without a key never conflict", async () => {
+        const t1 = tenant();
+        const t2 = tenant();
+        await commitOk(c, appendOps(message(t1, "chat", { idempotencyKey: "shared" })));
+        await commitOk(c, appendOps(message(t2, "chat", { idempotencyKey: "shared" })));
+        await commitOk(c, [...appendOps(message(t1, "chat")), ...appendOps(message(t1, "chat"))]);
+        expect(await c.countMessages(t1, "chat")).toBe(3);
+      });
+
+      it("one key twice in a batch fails the batch; across batches of one commit, the later one fails", async () => {
+        const t = tenant();
+        const a = message(t, "chat", { idempotencyKey: "dup" });
+        const b = message(t, "chat", { idempotencyKey: "dup" });
+        expectFailed(await commitOne(c, [...appendOps(a), ...appendOps(b)]), "IDEMPOTENCY_CONFLICT");
+        expect(await c.countMessages(t, "chat")).toBe(0);
+
+        const outcomes = await c.commit([{ ops: appendOps(a) }, { ops: appendOps(b) }]);
+        expect(outcomes[0]).toEqual({ ok: true });
+        expectFailed(outcomes[1], "IDEMPOTENCY_CONFLICT");
+        expect(await c.findMessageByIdempotencyKey(t, "dup")).toEqual(a);
+      });
+    });
+
+    // --- tenancy ------------------------------------------------------------------------------
+
+    describe("tenant isolation", () => {
+      it("the same ids under two tenants never leak into each other's reads or writes", async () => {
+        const ta = tenant("a");
+        const tb = tenant("b");
+        const empty = tenant("c");
+        const id = uuidv7();
+        const store = `iso-${randomBytes(4).toString("hex")}`;
+        for (const t of [ta, tb]) {
+          const m = message(t, "same-chat", {
+            id,
+            idempotencyKey: "same-key",
+            storeId: store,
+            blobKey: `${t}/m`,
+          });
+          await commitOk(c, [
+            ...appendOps(m),
+            { op: "putObject", row: objectRow(t, "same/key") },
+            {
+              op: "addMessageVersion",
+              row: { ...blobRef(m), messageId: id, version: 2, preview: `v2 of ${t}`, createdAt: 1 },
+              expectVersion: 1,
+              updatedAt: 2,
+            },
+          ]);
+        }
+
+        for (const t of [ta, tb]) {
+          expect((await c.getMessage(t, id))?.tenantId).toBe(t);
+          expect((await c.getMessages(t, [id])).map((m) => m.tenantId)).toEqual([t]);
+          expect((await c.findMessageByIdempotencyKey(t, "same-key"))?.tenantId).toBe(t);
+          const hist = await c.history(t, "same-chat", { order: "asc", limit: 10, includeDeleted: true });
+          expect(hist.map((m) => m.tenantId)).toEqual([t]);
+          expect(await c.countMessages(t, "same-chat")).toBe(1);
+          expect((await c.listMessageVersions(t, id)).map((v) => [v.tenantId, v.preview])).toEqual([
+            [t, `hello ${id}`],
+            [t, `v2 of ${t}`],
+          ]);
+          expect((await c.listChats(t, { limit: 10 })).map((x) => x.tenantId)).toEqual([t]);
+          expect((await c.getChat(t, "same-chat"))?.tenantId).toBe(t);
+          expect((await c.getObject(t, "same/key"))?.tenantId).toBe(t);
+          expect((await c.listObjects(t, { prefix: "", limit: 10 })).map((o) => o.tenantId)).toEqual([t]);
+          expect((await c.auditLog(t, { limit: 10 })).map((e) => e.tenantId)).toEqual([t]);
+          expect((await c.usage(t)).messages).toBe(1);
+        }
+
+        expect(await c.getMessage(empty, id)).toBeUndefined();
+        expect(await c.getMessages(empty, [id])).toEqual([]);
+        expect(await c.findMessageByIdempotencyKey(empty, "same-key")).toBeUndefined();
+        expect(
+          await c.history(empty, "same-chat", { order: "desc", limit: 10, includeDeleted: true }),
+        ).toEqual([]);
+        expect(await c.countMessages(empty, "same-chat", { includeDeleted: true })).toBe(0);
+        expect(await c.listMessageVersions(empty, id)).toEqual([]);
+        expect(await c.getChat(empty, "same-chat")).toBeUndefined();
+        expect(await c.listChats(empty, { limit: 10 })).toEqual([]);
+        expect(await c.getObject(empty, "same/key")).toBeUndefined();
+        expect(await c.listObjects(empty, { prefix: "", limit: 10 })).toEqual([]);
+        expect(await c.auditLog(empty, { limit: 10 })).toEqual([]);
+        expect(await c.usage(empty)).toEqual({ tenantId: empty, bytes: 0, objects: 0, messages: 0 });
+
+        // Writes with tenant B (or an empty tenant) never touch A's rows.
+        expectFailed(
+          await commitOne(c, [{ op: "setMessageDeleted", tenantId: empty, id, deletedAt: 1, updatedAt: 1 }]),
+          "CATALOG_NOT_FOUND",
+        );
+        await commitOk(c, [
+          { op: "setMessageDeleted", tenantId: tb, id, deletedAt: 5_000_000, updatedAt: 5_000_000 },
+          { op: "deleteObject", tenantId: tb, key: "same/key" },
+          { op: "deleteBlobRef", tenantId: tb, storeId: store, blobKey: `${ta}/m` },
+        ]);
+        await commitOk(c, [{ op: "deleteMessage", tenantId: empty, id }]);
+        expect((await c.getMessage(ta, id))?.deletedAt).toBeNull();
+        expect((await c.getMessage(tb, id))?.deletedAt).toBe(5_000_000);
+        expect(await c.getObject(ta, "same/key")).toBeDefined();
+        expect(await c.getObject(tb, "same/key")).toBeUndefined();
+        expect(await c.existingBlobRefs(store, [`${ta}/m`])).toEqual(new Set([`${ta}/m`]));
+      });
+    });
+
+    // --- maintenance scans --------------------------------------------------------------------
+
+    describe("maintenance scans", () => {
+      it("deletedMessagesBefore and expiredMessages find due rows across tenants, oldest first", async () => {
+        // Times far in the past, used by no other test.
+        const t1 = tenant();
+        const t2 = tenant();
+        const d1 = message(t1, "c", { deletedAt: 30 });
+        const d2 = message(t2, "c", { deletedAt: 10 });
+        const d3 = message(t1, "c", { deletedAt: 500 });
+        const e1 = message(t2, "c", { expiresAt: 20 });
+        const e2 = message(t1, "c", { expiresAt: 40 });
+        const e3 = message(t1, "c", { expiresAt: 900 });
+        await commitOk(c, [d1, d2, d3, e1, e2, e3].flatMap(appendOps));
+        expect((await c.deletedMessagesBefore(100, 10)).map((m) => m.id)).toEqual([d2.id, d1.id]);
+        expect((await c.deletedMessagesBefore(100, 1)).map((m) => m.id)).toEqual([d2.id]);
+        expect((await c.expiredMessages(100, 10)).map((m) => m.id)).toEqual([e1.id, e2.id]);
+        expect(await c.expiredMessages(20, 10)).toEqual([]);
+      });
+    });
+
+    // --- outbox -------------------------------------------------------------------------------
+
+    describe("outbox", () => {
+      it("events come back in commit order, page by page, resumable from any cursor", async () => {
+        const t = tenant();
+        const start = await outboxEnd(c);
+        const event = (n: number): OutboxEvent => ({
+          tenantId: t,
+          type: "test.event",
+          entityId: `e${n}`,
+          payload: { n },
+          createdAt: n,
+        });
+        let n = 0;
+        await commitOk(c, [
+          { op: "appendOutbox", event: event(n++) },
+          { op: "appendOutbox", event: event(n++) },
+        ]);
+        await c.commit([
+          { ops: [{ op: "appendOutbox", event: event(n++) }] },
+          {
+            ops: [
+              { op: "appendOutbox", event: event(99) },
+              { op: "deleteMessage", tenantId: t, id: "x" },
+              { op: "setMessageDeleted", tenantId: t, id: "x", deletedAt: 1, updatedAt: 1 },
+            ],
+          },
+          {
+            ops: [
+              { op: "appendOutbox", event: event(n++) },
+              { op: "appendOutbox", event: event(n++) },
+            ],
+          },
+        ]);
+        await commitOk(c, [{ op: "appendOutbox", event: event(n++) }]);
+
+        const all = await eventsOf(c, start, t, 6, 2);
+        expect(all.map((e) => e.entityId)).toEqual(["e0", "e1", "e2", "e3", "e4", "e5"]);
+        expect(all[0]).toMatchObject({ ...event(0) });
+        for (let i = 1; i < all.length; i++) {
+          expect((all[i] as OutboxRecord).seq).toBeGreaterThan((all[i - 1] as OutboxRecord).seq);
+        }
+        // Resume from the middle.
+        const middle = all[2]?.cursor;
+        expect((await eventsOf(c, middle, t, 3)).map((e) => e.entityId)).toEqual(["e3", "e4", "e5"]);
+        expect(await c.outboxLag(start)).toBeGreaterThanOrEqual(6);
+        expect(await c.outboxLag(middle)).toBe(3);
+        const end = all[all.length - 1]?.cursor;
+        expect(await c.outboxLag(end)).toBe(0);
+        expect(await c.readOutbox(end, 10)).toEqual([]);
+        expect(await c.outboxLag(undefined)).toBeGreaterThanOrEqual(6);
+        // From the start (undefined) reaches these events too.
+        expect((await eventsOf(c, undefined, t, 6, 1000)).map((e) => e.entityId)).toEqual(
+          all.map((e) => e.entityId),
+        );
+      });
+
+      it("consumer cursors are saved and overwritten; malformed cursors are CURSOR_INVALID", async () => {
+        const consumer = `search-${randomBytes(4).toString("hex")}`;
+        expect(await c.getConsumerCursor(consumer)).toBeUndefined();
+        await commitOk(c, [
+          {
+            op: "appendOutbox",
+            event: { tenantId: tenant(), type: "x", entityId: "1", payload: {}, createdAt: 1 },
+          },
+        ]);
+        const [first] = await c.readOutbox(undefined, 1);
+        const end = await outboxEnd(c);
+        if (!first || !end) throw new Error("outbox is empty");
+        await c.setConsumerCursor(consumer, first.cursor);
+        expect(await c.getConsumerCursor(consumer)).toBe(first.cursor);
+        await c.setConsumerCursor(consumer, end);
+        expect(await c.getConsumerCursor(consumer)).toBe(end);
+        // A second catalog (a restarted projector) sees the saved cursor.
+        const again = await h.open();
+        try {
+          expect(await again.getConsumerCursor(consumer)).toBe(end);
+          expect(await again.readOutbox(end, 10)).toEqual([]);
+        } finally {
+          await again.close();
+        }
+        for (const bad of ["", "abc", "-1", "1..5", " 1", "9".repeat(40), "'; DROP TABLE outbox; --"]) {
+          await expectKuraError(c.readOutbox(bad, 1), "CURSOR_INVALID");
+          await expectKuraError(c.setConsumerCursor(consumer, bad), "CURSOR_INVALID");
+          await expectKuraError(c.outboxLag(bad), "CURSOR_INVALID");
+        }
+        expect(await c.getConsumerCursor(consumer)).toBe(end);
+      });
+    });
+
+    // --- audit --------------------------------------------------------------------------------
+
+    describe("audit", () => {
+      it("auditLog returns a tenant's entries oldest first, from `since`, at most `limit`", async () => {
+        const t = tenant();
+        const entry = (at: number, action: string) => ({
+          tenantId: t,
+          actor: "admin:root",
+          action,
+          target: `m-${at}`,
+          at,
+          details: { reason: "test", at },
+        });
+        await commitOk(c, [
+          { op: "appendAudit", entry: entry(30, "message.delete") },
+          { op: "appendAudit", entry: entry(10, "message.append") },
+          { op: "appendAudit", entry: entry(20, "message.edit") },
+        ]);
+        await commitOk(c, [{ op: "appendAudit", entry: entry(20, "message.undelete") }]);
+        expect((await c.auditLog(t, { limit: 10 })).map((e) => e.action)).toEqual([
+          "message.append",
+          "message.edit",
+          "message.undelete",
+          "message.delete",
+        ]);
+        expect(await c.auditLog(t, { since: 20, limit: 2 })).toEqual([
+          entry(20, "message.edit"),
+          entry(20, "message.undelete"),
+        ]);
+        expect(await c.auditLog(t, { since: 31, limit: 10 })).toEqual([]);
+      });
+    });
+
+    // --- usage --------------------------------------------------------------------------------
+
+    describe("usage", () => {
+      it("usage is totals plus pending deltas, exact through negative deltas and folding", async () => {
+        const t = tenant();
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes: 0, objects: 0, messages: 0 });
+        const add = (bytes: number, objects: number, messages: number): CatalogOp => ({
+          op: "addUsage",
+          delta: { tenantId: t, bytes, objects, messages },
+        });
+        await commitOk(c, [add(1000, 1, 1), add(2_000_000_000_000, 2, 0)]);
+        await commitOk(c, [add(-300, -1, -1)]);
+        const expected = { tenantId: t, bytes: 2_000_000_000_700, objects: 2, messages: 0 };
+        expect(await c.usage(t)).toEqual(expected);
+        expect(await c.foldUsage()).toBeGreaterThan(0);
+        expect(await c.usage(t)).toEqual(expected);
+        expect(await c.foldUsage()).toBe(0);
+        await commitOk(c, [add(-2_000_000_001_000, -3, -2)]);
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes: -300, objects: -1, messages: -2 });
+        await c.foldUsage();
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes: -300, objects: -1, messages: -2 });
+        // Deltas that cancel out inside a batch leave the totals alone.
+        await commitOk(c, [add(5, 5, 5), add(-5, -5, -5)]);
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes: -300, objects: -1, messages: -2 });
+        expectFailed(await commitOne(c, [add(0.5, 0, 0)]), "INVALID_ARGUMENT");
+      });
+
+      it("stays exact under 20 concurrent commits with folds in between", async () => {
+        const t = tenant();
+        let bytes = 0;
+        let messages = 0;
+        const commits = Array.from({ length: 20 }, (_, i) => {
+          const ops: CatalogOp[] = [];
+          for (let j = 0; j < 5; j++) {
+            const b = (i * 31 + j * 7) % 23 === 0 ? -(i + j) : i * 100 + j;
+            bytes += b;
+            messages += 1;
+            ops.push({ op: "addUsage", delta: { tenantId: t, bytes: b, objects: 0, messages: 1 } });
+          }
+          return c.commit([{ ops }]);
+        });
+        const folds = Array.from({ length: 5 }, () => c.foldUsage());
+        const results = await Promise.all(commits);
+        await Promise.all(folds);
+        for (const r of results) expectAllOk(r);
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes, objects: 0, messages });
+        await c.foldUsage();
+        expect(await c.usage(t)).toEqual({ tenantId: t, bytes, objects: 0, messages });
+      });
+    });
+
+    // --- leases -------------------------------------------------------------------------------
+
+    describe("leases", () => {
+      it("a lease is held by one owner until it expires or is released", async () => {
+        const name = `job-${randomBytes(4).toString("hex")}`;
+        expect(await c.tryLease(name, "node-a", 1000, 500)).toBe(true);
+        expect(await c.tryLease(name, "node-b", 1100, 500)).toBe(false);
+        // The owner renews.
+        expect(await c.tryLease(name, "node-a", 1400, 500)).toBe(true);
+        expect(await c.tryLease(name, "node-b", 1600, 500)).toBe(false);
+        // Expired (held until 1900): another owner takes it.
+        expect(await c.tryLease(name, "node-b", 1900, 500)).toBe(true);
+        expect(await c.tryLease(name, "node-a", 2000, 500)).toBe(false);
+        // Only the owner's release frees it.
+        await c.releaseLease(name, "node-a");
+        expect(await c.tryLease(name, "node-a", 2001, 500)).toBe(false);
+        await c.releaseLease(name, "node-b");
+        expect(await c.tryLease(name, "node-a", 2002, 500)).toBe(true);
+        await c.releaseLease("never-taken", "node-a");
+      });
+
+      it("concurrent attempts on a free lease: exactly one wins", async () => {
+        const name = `race-${randomBytes(4).toString("hex")}`;
+        const other = await h.open();
+        try {
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              (i % 2 === 0 ? c : other).tryLease(name, `node-${i}`, 5000, 1000),
+            ),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
+    // --- hostile input ------------------------------------------------------------------------
+
+    describe("SQL metacharacters and unicode", () => {
+      it("ids, keys and metadata are stored and read back verbatim", async () => {
+        const t = tenant();
+        const start = await outboxEnd(c);
+        const metadata: Record<string, unknown> = Object.fromEntries(NASTY.map((s, i) => [s, { i, s }]));
+        metadata.nul = "a\u0000b";
+        const rows = NASTY.map((s) =>
+          message(t, s, {
+            role: s,
+            contentType: s,
+            preview: s,
+            idempotencyKey: s,
+            storeId: s,
+            blobKey: `blob ${s}`,
+            metadata,
+          }),
+        );
+        await commitOk(c, rows.flatMap(appendOps));
+        for (const r of rows) {
+          expect(await c.getMessage(t, r.id)).toEqual(r);
+          expect(await c.findMessageByIdempotencyKey(t, r.idempotencyKey as string)).toEqual(r);
+          expect(await c.history(t, r.chatId, { order: "asc", limit: 10 })).toEqual([r]);
+          expect(await c.getChat(t, r.chatId)).toBeDefined();
+        }
+        expect(await c.findMessageByIdempotencyKey(t, "%")).toEqual(
+          rows.find((r) => r.idempotencyKey === "%"),
+        );
+        expect(await c.findMessageByIdempotencyKey(t, "_%")).toBeUndefined();
+
+        const objects = NASTY.map((s) => objectRow(t, s, { contentType: s, storeId: s, blobKey: s }));
+        await commitOk(
+          c,
+          objects.map((row) => ({ op: "putObject", row }) as CatalogOp),
+        );
+        for (const o of objects) expect(await c.getObject(t, o.key)).toEqual(o);
+        expect((await c.listObjects(t, { prefix: "%", limit: 10 })).map((o) => o.key)).toEqual(["%"]);
+        expect((await c.listObjects(t, { prefix: "_", limit: 10 })).map((o) => o.key)).toEqual(["_"]);
+        expect((await c.listObjects(t, { prefix: "'", limit: 10 })).map((o) => o.key)).toEqual([
+          "'; DROP TABLE messages; --",
+        ]);
+
+        for (const s of NASTY) {
+          expect(await c.existingBlobRefs(s, [`blob ${s}`, "%", "_"])).toEqual(new Set([`blob ${s}`]));
+          const consumer = `consumer ${s}`;
+          const end = (await outboxEnd(c)) as string;
+          await c.setConsumerCursor(consumer, end);
+          expect(await c.getConsumerCursor(consumer)).toBe(end);
+          expect(await c.tryLease(`lease ${s}`, s, 1, 10)).toBe(true);
+          expect(await c.tryLease(`lease ${s}`, `${s}x`, 2, 10)).toBe(false);
+          await c.releaseLease(`lease ${s}`, s);
+        }
+
+        await commitOk(c, [
+          {
+            op: "appendAudit",
+            entry: {
+              tenantId: t,
+              actor: NASTY[0],
+              action: NASTY[1],
+              target: NASTY[2],
+              at: 1,
+              details: metadata,
+            },
+          },
+          {
+            op: "appendOutbox",
+            event: { tenantId: t, type: NASTY[9], entityId: NASTY[10], payload: metadata, createdAt: 1 },
+          },
+        ]);
+        expect(await c.auditLog(t, { limit: 1 })).toEqual([
+          { tenantId: t, actor: NASTY[0], action: NASTY[1], target: NASTY[2], at: 1, details: metadata },
+        ]);
+        const events = await eventsOf(c, start, t, rows.length + 1, 500);
+        expect(events[events.length - 1]).toMatchObject({
+          tenantId: t,
+          type: NASTY[9],
+          entityId: NASTY[10],
+          payload: metadata,
+        });
+        // Every table is still there.
+        expect(await c.countMessages(t, NASTY[0])).toBe(1);
+        expect(await c.schemaVersion()).toBe(LATEST_VERSION);
+      });
+    });
+
+    // --- concurrency and lifecycle ------------------------------------------------------------
+
+    describe("concurrency and lifecycle", () => {
+      it("20 concurrent commits all land, complete and in order", async () => {
+        const t = tenant();
+        const start = await outboxEnd(c);
+        const perCommit = 10;
+        const rowsByCommit = Array.from({ length: 20 }, () =>
+          Array.from({ length: perCommit }, () => message(t, "busy")),
+        );
+        const results = await Promise.all(
+          rowsByCommit.map((rows, i) =>
+            i % 2 === 0
+              ? c.commit([{ ops: rows.flatMap(appendOps) }])
+              : c.commit(rows.map((r) => ({ ops: appendOps(r) }))),
+          ),
+        );
+        for (const r of results) expectAllOk(r);
+        const all = rowsByCommit.flat();
+        expect(await c.countMessages(t, "busy")).toBe(all.length);
+        const hist = await c.history(t, "busy", { order: "asc", limit: 1000 });
+        expect(hist).toEqual([...all].sort(byHistory));
+        expect((await c.getChat(t, "busy"))?.lastMessageAt).toBe(Math.max(...all.map((r) => r.createdAt)));
+        expect(await c.usage(t)).toEqual({
+          tenantId: t,
+          bytes: 42 * all.length,
+          objects: all.length,
+          messages: all.length,
+        });
+        const events = await eventsOf(c, start, t, all.length, 64);
+        expect(new Set(events.map((e) => e.entityId))).toEqual(new Set(all.map((r) => r.id)));
+        expect(events).toHaveLength(all.length);
+        // Within one commit, events keep their order.
+        for (const rows of rowsByCommit) {
+          const positions = rows.map((r) => events.findIndex((e) => e.entityId === r.id));
+          expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+        }
+      });
+
+      it("ping answers; a closed catalog refuses reads and fails commits", async () => {
+        const other = await h.open();
+        await other.ping();
+        expect(other.capabilities.multiProcess).toBeTypeOf("boolean");
+        await other.close();
+        await other.close();
+        await expectKuraError(other.ping(), "CATALOG_UNAVAILABLE");
+        await expectKuraError(other.getMessage("t", "x"), "CATALOG_UNAVAILABLE");
+        const outcomes = await other.commit([{ ops: [{ op: "ensureTenant", tenantId: "t", at: 1 }] }]);
+        expectFailed(outcomes[0], "CATALOG_UNAVAILABLE");
+      });
+    });
+  });
+}
