@@ -123,6 +123,31 @@ describe.skipIf(!available)(`catalog on PostgreSQL (${"kind" in db ? db.kind : "
       expect((await eventsOf(c, cursor, t, 1)).map((e) => e.entityId)).toEqual(["kept"]);
     });
 
+    it("orders by transaction id as a number, across digit boundaries", async () => {
+      const fresh = await harness();
+      const catalog = await fresh.open();
+      try {
+        // Old transaction ids (below any live horizon), written out of order.
+        for (const txid of ["100", "9", "1000", "99", "10"]) {
+          await fresh.query(
+            `INSERT INTO outbox (txid, tenant_id, type, entity_id, payload, created_at) VALUES ('${txid}', 't', 'x', 'tx${txid}', '{}', 1)`,
+          );
+        }
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (;;) {
+          const page = await catalog.readOutbox(cursor, 2);
+          if (page.length === 0) break;
+          seen.push(...page.map((e) => e.entityId));
+          cursor = page[page.length - 1]?.cursor;
+        }
+        expect(seen).toEqual(["tx9", "tx10", "tx99", "tx100", "tx1000"]);
+      } finally {
+        await catalog.close();
+        await fresh.cleanup();
+      }
+    });
+
     it("keeps every table in the configured schema", async () => {
       const rows = await h.query(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('messages', 'outbox', 'schema_migrations') ORDER BY table_schema, table_name",

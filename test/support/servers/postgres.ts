@@ -139,7 +139,9 @@ export async function postgresForTests(): Promise<PostgresTestDatabase | { probl
         destroy: () => dropDatabase(adminUrl, database),
       };
     }
-    problems.push("no PostgreSQL server answers on 127.0.0.1:5432");
+    problems.push(
+      `no PostgreSQL server answers at ${process.env.KURA_TEST_PG_URL ? "KURA_TEST_PG_URL" : "127.0.0.1:5432"}`,
+    );
   }
   if (mode !== "local") {
     try {

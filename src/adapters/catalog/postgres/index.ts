@@ -747,7 +747,7 @@ class PostgresCatalog implements Catalog {
     return rows.map((r) => ({
       ...toOutboxEvent(r),
       seq: Number(r.seq),
-      cursor: encodeCursor(r.txid as string, Number(r.seq)),
+      cursor: encodeCursor(r.txid_text as string, Number(r.seq)),
     }));
   }
 

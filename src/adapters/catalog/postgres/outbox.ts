@@ -35,8 +35,9 @@ export function decodeCursor(cursor: string | undefined, operation: string): Out
   return { txid: m[1] as string, seq: Number(m[2]) };
 }
 
+// The text copy of txid must not be named `txid`: ORDER BY would sort by it, as text.
 export const READ_OUTBOX_SQL =
-  `SELECT seq, txid::text AS txid, ${OUTBOX_COLUMNS.join(", ")} FROM outbox ` +
+  `SELECT seq, txid::text AS txid_text, ${OUTBOX_COLUMNS.join(", ")} FROM outbox ` +
   "WHERE (txid, seq) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot()) " +
   "ORDER BY txid, seq LIMIT $3";
 
