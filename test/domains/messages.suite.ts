@@ -137,29 +137,32 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
 
     it("rejects bad input with specific errors and leaves nothing behind", async () => {
       const t = kura.tenant("bad");
-      const cases: [Promise<unknown>, string][] = [
-        [t.messages.append("c", { role: "user", content: "" }), "MESSAGE_INVALID"],
-        [t.messages.append("c", { role: "user", content: [] }), "MESSAGE_INVALID"],
-        [t.messages.append("c", { role: "User!", content: "x" }), "MESSAGE_INVALID"],
-        [t.messages.append("c", { role: "user", content: "bad \ud800 surrogate" }), "MESSAGE_INVALID"],
+      const cases: [() => Promise<unknown>, string][] = [
+        [() => t.messages.append("c", { role: "user", content: "" }), "MESSAGE_INVALID"],
+        [() => t.messages.append("c", { role: "user", content: [] }), "MESSAGE_INVALID"],
+        [() => t.messages.append("c", { role: "User!", content: "x" }), "MESSAGE_INVALID"],
+        [() => t.messages.append("c", { role: "user", content: "bad \ud800 surrogate" }), "MESSAGE_INVALID"],
         [
           t.messages.append("c", { role: "user", content: [{ type: "video", url: "x" } as never] }),
           "MESSAGE_INVALID",
         ],
-        [t.messages.append("c", { role: "user", content: "x", metadata: [] as never }), "MESSAGE_INVALID"],
-        [t.messages.append("c", { role: "user", content: "x", ttlSeconds: -1 }), "MESSAGE_INVALID"],
-        [t.messages.append("c", { role: "user", content: "x", idempotencyKey: "" }), "MESSAGE_INVALID"],
-        [t.messages.append("../etc", { role: "user", content: "x" }), "INVALID_ARGUMENT"],
-        [t.messages.append("a/b", { role: "user", content: "x" }), "INVALID_ARGUMENT"],
-        [t.messages.append("c", null as never), "MESSAGE_INVALID"],
-        [t.messages.appendMany("c", []), "MESSAGE_INVALID"],
-        [t.messages.get("not-a-uuid"), "MESSAGE_NOT_FOUND"],
-        [t.messages.get("01890000-0000-7000-8000-000000000000"), "MESSAGE_NOT_FOUND"],
-        [t.messages.get("'; DROP TABLE messages; --"), "MESSAGE_NOT_FOUND"],
-        [t.messages.history("never-used"), "CHAT_NOT_FOUND"],
-        [t.messages.delete("01890000-0000-7000-8000-000000000000"), "MESSAGE_NOT_FOUND"],
+        [
+          () => t.messages.append("c", { role: "user", content: "x", metadata: [] as never }),
+          "MESSAGE_INVALID",
+        ],
+        [() => t.messages.append("c", { role: "user", content: "x", ttlSeconds: -1 }), "MESSAGE_INVALID"],
+        [() => t.messages.append("c", { role: "user", content: "x", idempotencyKey: "" }), "MESSAGE_INVALID"],
+        [() => t.messages.append("../etc", { role: "user", content: "x" }), "INVALID_ARGUMENT"],
+        [() => t.messages.append("a/b", { role: "user", content: "x" }), "INVALID_ARGUMENT"],
+        [() => t.messages.append("c", null as never), "MESSAGE_INVALID"],
+        [() => t.messages.appendMany("c", []), "MESSAGE_INVALID"],
+        [() => t.messages.get("not-a-uuid"), "MESSAGE_NOT_FOUND"],
+        [() => t.messages.get("01890000-0000-7000-8000-000000000000"), "MESSAGE_NOT_FOUND"],
+        [() => t.messages.get("'; DROP TABLE messages; --"), "MESSAGE_NOT_FOUND"],
+        [() => t.messages.history("never-used"), "CHAT_NOT_FOUND"],
+        [() => t.messages.delete("01890000-0000-7000-8000-000000000000"), "MESSAGE_NOT_FOUND"],
       ];
-      for (const [p, expected] of cases) expect(await code(p)).toBe(expected);
+      for (const [p, expected] of cases) expect(await code(p())).toBe(expected);
       expect(() => kura.tenant("../evil")).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
       // All-or-nothing: one bad message in a batch stores none of them.
       expect(
