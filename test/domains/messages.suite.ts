@@ -143,7 +143,7 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
         [() => t.messages.append("c", { role: "User!", content: "x" }), "MESSAGE_INVALID"],
         [() => t.messages.append("c", { role: "user", content: "bad \ud800 surrogate" }), "MESSAGE_INVALID"],
         [
-          t.messages.append("c", { role: "user", content: [{ type: "video", url: "x" } as never] }),
+          () => t.messages.append("c", { role: "user", content: [{ type: "video", url: "x" } as never] }),
           "MESSAGE_INVALID",
         ],
         [
