@@ -574,6 +574,7 @@ export class Messages {
   }
 
   private toRef(row: MessageRow): MessageRef {
+    const created = iso(row.createdAt) as string;
     return {
       id: row.id,
       chatId: row.chatId,
@@ -584,8 +585,8 @@ export class Messages {
       sizeBytes: row.sizeBytes,
       checksum: row.checksum,
       version: row.version,
-      createdAt: iso(row.createdAt) as string,
-      updatedAt: iso(row.updatedAt) as string,
+      createdAt: created,
+      updatedAt: row.updatedAt === row.createdAt ? created : (iso(row.updatedAt) as string),
       deletedAt: iso(row.deletedAt),
       expiresAt: iso(row.expiresAt),
       metadata: row.metadata,

@@ -53,12 +53,17 @@ export function parseContentUrl(url: string): ParsedContentUrl {
   return { scheme, bucket: decodeURIComponent(bucket), path };
 }
 
+// Characters that need no escaping in a URL path (most keys, e.g. every message key).
+const PLAIN_PATH = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/;
+
 // Percent-encode each segment, but keep "@" (legal in a URL path) readable.
 const encodePath = (key: string) =>
-  key
-    .split("/")
-    .map((s) => encodeURIComponent(s).replaceAll("%40", "@"))
-    .join("/");
+  PLAIN_PATH.test(key)
+    ? key
+    : key
+        .split("/")
+        .map((s) => encodeURIComponent(s).replaceAll("%40", "@"))
+        .join("/");
 
 /** A store as content URLs see it: its URL scheme, bucket, and the key prefix inside the bucket. */
 function describe(store: BlobStore): { scheme: string; bucket: string; prefix: string } {
@@ -80,20 +85,24 @@ function describe(store: BlobStore): { scheme: string; bucket: string; prefix: s
 
 export class ContentUrls {
   private readonly stores: { id: string; store: BlobStore; scheme: string; bucket: string; prefix: string }[];
+  /** `scheme://bucket/prefix` per store id, the constant part of every URL. */
+  private readonly bases = new Map<string, { base: string; prefix: string }>();
 
   /** `stores`: the configured stores by id (e.g. `{ primary: fsStore }`). */
   constructor(stores: Record<string, BlobStore>) {
     this.stores = Object.entries(stores).map(([id, store]) => ({ id, store, ...describe(store) }));
+    for (const s of this.stores)
+      this.bases.set(s.id, { base: `${s.scheme}://${encodeURIComponent(s.bucket)}/`, prefix: s.prefix });
   }
 
   /** The content URL of `key` in the store with this id. */
   urlFor(storeId: string, key: string): string {
-    const s = this.stores.find((x) => x.id === storeId);
-    if (!s)
+    const b = this.bases.get(storeId);
+    if (!b)
       throw new KuraError("URL_STORE_UNKNOWN", `no store ${storeId} is configured`, {
         operation: "content-url",
       });
-    return `${s.scheme}://${encodeURIComponent(s.bucket)}/${encodePath(s.prefix + key)}`;
+    return b.base + encodePath(b.prefix + key);
   }
 
   /**
