@@ -1,9 +1,7 @@
 /**
  * `sqlite`: the embedded catalog, one file in WAL mode through better-sqlite3.
  *
- * - better-sqlite3 is synchronous: a whole group commit runs inside one `db.transaction()`
- *   (BEGIN IMMEDIATE), each batch in a nested transaction (a SAVEPOINT), so nothing else runs
- *   on the connection meanwhile and the event loop is held only for the commit itself.
+ * - A group commit is one synchronous `db.transaction()`, a SAVEPOINT per batch (`commit.ts`).
  * - Durability (DUR-1): WAL with `synchronous=NORMAL` for `os` (a commit reaches the OS before
  *   `commit` returns: it survives a process crash), `FULL` for `fsync` (the WAL is synced on
  *   every commit, so one fsync per group).
@@ -33,38 +31,18 @@ import type {
   Usage,
 } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
-import {
-  allFailed,
-  badNewVersion,
-  checkLimit,
-  closedError,
-  duplicate,
-  idempotencyConflict,
-  invalidCursor,
-  messageNotFound,
-  OK,
-  prefixUpperBound,
-  staleVersion,
-} from "../common.js";
+import { allFailed, checkLimit, closedError, invalidCursor, prefixUpperBound } from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
-import { isAppendOnly, type PlanStep, planOps, type SingleOp } from "../plan.js";
 import {
   AUDIT_COLUMNS,
-  auditValues,
   BLOB_REF_COLUMNS,
-  blobRefValues,
   currentVersionOf,
   type DbRow,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
-  messageValues,
-  messageVersionValues,
   OBJECT_COLUMNS,
   OUTBOX_COLUMNS,
-  objectValues,
-  outboxValues,
-  sqliteInsert,
   toAuditEntry,
   toBlobRefRow,
   toChatRow,
@@ -74,7 +52,8 @@ import {
   toOutboxEvent,
 } from "../rows.js";
 import { SCHEMA_MIGRATIONS } from "../schema.js";
-import { isUniqueViolation, sqliteError } from "./errors.js";
+import { GroupCommit } from "./commit.js";
+import { sqliteError } from "./errors.js";
 
 export const sqliteOptionsSchema = z
   .object({
@@ -98,41 +77,6 @@ const MESSAGE_SELECT = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
 const VERSION_SELECT = `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions`;
 const OBJECT_SELECT = `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects`;
 const BLOB_REF_SELECT = `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs`;
-
-const SQL = {
-  ensureTenant:
-    "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
-  touchChat:
-    "INSERT INTO chats (tenant_id, chat_id, created_at, last_message_at) VALUES (?, ?, ?, ?) " +
-    "ON CONFLICT (tenant_id, chat_id) DO UPDATE SET last_message_at = max(last_message_at, excluded.last_message_at)",
-  insertMessage: sqliteInsert("messages", MESSAGE_COLUMNS),
-  insertBlobRef: sqliteInsert("blob_refs", BLOB_REF_COLUMNS),
-  insertOutbox: sqliteInsert("outbox", OUTBOX_COLUMNS),
-  insertAudit: sqliteInsert("audit_log", AUDIT_COLUMNS),
-  insertUsage: "INSERT INTO usage_deltas (tenant_id, bytes, objects, messages) VALUES (?, ?, ?, ?)",
-  messageVersion: "SELECT version FROM messages WHERE tenant_id = ? AND id = ?",
-  idempotencyKeyExists: "SELECT 1 AS found FROM messages WHERE tenant_id = ? AND idempotency_key = ?",
-  // The version being replaced is kept (a version row exists for every version after the first).
-  preserveVersion:
-    `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}, text_kid) ` +
-    "SELECT tenant_id, id, version, store_id, blob_key, size_bytes, checksum, preview, " +
-    "CASE WHEN version = 1 THEN created_at ELSE updated_at END, text_kid " +
-    "FROM messages WHERE tenant_id = ? AND id = ? ON CONFLICT DO NOTHING",
-  insertVersion: sqliteInsert("message_versions", MESSAGE_VERSION_COLUMNS),
-  updateToVersion:
-    "UPDATE messages SET version = ?, store_id = ?, blob_key = ?, size_bytes = ?, checksum = ?, preview = ?, " +
-    "updated_at = ? WHERE tenant_id = ? AND id = ?",
-  setDeleted: "UPDATE messages SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
-  deleteVersions: "DELETE FROM message_versions WHERE tenant_id = ? AND message_id = ?",
-  deleteMessage: "DELETE FROM messages WHERE tenant_id = ? AND id = ?",
-  putObject: `${sqliteInsert("objects", OBJECT_COLUMNS)} ON CONFLICT (tenant_id, key) DO UPDATE SET ${OBJECT_COLUMNS.slice(
-    2,
-  )
-    .map((c) => `${c} = excluded.${c}`)
-    .join(", ")}`,
-  deleteObject: "DELETE FROM objects WHERE tenant_id = ? AND key = ?",
-  deleteBlobRef: "DELETE FROM blob_refs WHERE store_id = ? AND blob_key = ? AND tenant_id = ?",
-} as const;
 
 export async function openSqliteCatalog(
   options: SqliteOptions,
@@ -181,44 +125,14 @@ class SqliteCatalog implements Catalog {
   readonly capabilities = CAPABILITIES;
   private readonly statements = new Map<string, Statement>();
   private closed = false;
-  private readonly groupTx: Database.Transaction<
-    (batches: readonly CatalogBatch[], outcomes: BatchOutcome[]) => void
-  >;
-  private readonly batchTx: Database.Transaction<(steps: PlanStep[]) => void>;
+  private readonly writer: GroupCommit;
 
   constructor(
     private readonly db: Db,
     private readonly deps: CatalogDeps,
     private readonly migrations: readonly Migration[],
   ) {
-    // Nested better-sqlite3 transactions become savepoints: a throwing batch rolls back alone.
-    this.batchTx = db.transaction((steps: PlanStep[]) => {
-      for (const step of steps) this.applyStep(step);
-    });
-    this.groupTx = db.transaction((batches: readonly CatalogBatch[], outcomes: BatchOutcome[]) => {
-      // Append-only batches are first tried as one (chat touches and usage deltas fold across
-      // the group); if that fails, the savepoint is rolled back and each batch runs on its own.
-      if (batches.length > 1 && batches.every((b) => isAppendOnly(b.ops))) {
-        try {
-          this.batchTx(planOps(batches.flatMap((b) => b.ops)));
-          outcomes.fill(OK);
-          return;
-        } catch (e) {
-          if (!this.db.inTransaction) throw e;
-        }
-      }
-      batches.forEach((batch, i) => {
-        try {
-          this.batchTx(planOps(batch.ops));
-          outcomes[i] = OK;
-        } catch (e) {
-          const error = sqliteError(e, "catalog.commit");
-          // A busy or broken database fails the group as a whole, not batch by batch.
-          if (error.code === "CATALOG_UNAVAILABLE" || !this.db.inTransaction) throw e;
-          outcomes[i] = { ok: false, error };
-        }
-      });
-    });
+    this.writer = new GroupCommit(db, (sql) => this.stmt(sql));
   }
 
   private stmt(sql: string): Statement {
@@ -298,119 +212,10 @@ class SqliteCatalog implements Catalog {
       return allFailed(batches.length, toKuraError(e, "catalog.commit"));
     }
     if (this.closed) return allFailed(batches.length, closedError("catalog.commit"));
-    const outcomes: BatchOutcome[] = new Array(batches.length);
     try {
-      this.groupTx.immediate(batches, outcomes);
+      return this.writer.run(batches);
     } catch (e) {
       return allFailed(batches.length, sqliteError(e, "catalog.commit"));
-    }
-    return outcomes;
-  }
-
-  private applyStep(step: PlanStep): void {
-    if (step.kind === "op") {
-      this.applyOp(step.op);
-      return;
-    }
-    for (const t of step.tenants) this.stmt(SQL.ensureTenant).run(t.tenantId, t.createdAt);
-    for (const c of step.chats)
-      this.stmt(SQL.touchChat).run(c.tenantId, c.chatId, c.createdAt, c.lastMessageAt);
-    if (step.messages.length > 0) {
-      const insert = this.stmt(SQL.insertMessage);
-      for (const m of step.messages) {
-        try {
-          insert.run(messageValues(m));
-        } catch (e) {
-          throw this.messageInsertError(e, m);
-        }
-      }
-    }
-    if (step.blobRefs.length > 0) {
-      const insert = this.stmt(SQL.insertBlobRef);
-      for (const r of step.blobRefs) {
-        try {
-          insert.run(blobRefValues(r));
-        } catch (e) {
-          if (isUniqueViolation(e)) throw duplicate("blob ref", { storeId: r.storeId, blobKey: r.blobKey });
-          throw e;
-        }
-      }
-    }
-    if (step.outbox.length > 0) {
-      const insert = this.stmt(SQL.insertOutbox);
-      for (const e of step.outbox) insert.run(outboxValues(e));
-    }
-    if (step.audit.length > 0) {
-      const insert = this.stmt(SQL.insertAudit);
-      for (const a of step.audit) insert.run(auditValues(a));
-    }
-    for (const u of step.usage) this.stmt(SQL.insertUsage).run(u.tenantId, u.bytes, u.objects, u.messages);
-  }
-
-  /**
-   * A unique violation on insert: the idempotency key wins over the id (a retried append).
-   * Rows are inserted one at a time, so earlier rows of the same batch are visible here.
-   */
-  private messageInsertError(e: unknown, m: MessageRow): unknown {
-    if (!isUniqueViolation(e)) return e;
-    if (m.idempotencyKey !== null && m.idempotencyKey !== undefined) {
-      const found = this.stmt(SQL.idempotencyKeyExists).get(m.tenantId, m.idempotencyKey);
-      if (found) return idempotencyConflict(m.tenantId, m.idempotencyKey);
-    }
-    return duplicate("message", { tenantId: m.tenantId, id: m.id });
-  }
-
-  private applyOp(op: SingleOp): void {
-    switch (op.op) {
-      case "addMessageVersion": {
-        const { row, expectVersion } = op;
-        const cur = this.stmt(SQL.messageVersion).get(row.tenantId, row.messageId) as
-          | { version: number }
-          | undefined;
-        if (!cur) throw messageNotFound(row.tenantId, row.messageId);
-        if (cur.version !== expectVersion)
-          throw staleVersion(row.tenantId, row.messageId, expectVersion, cur.version);
-        if (row.version !== expectVersion + 1)
-          throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
-        this.stmt(SQL.preserveVersion).run(row.tenantId, row.messageId);
-        try {
-          this.stmt(SQL.insertVersion).run(messageVersionValues(row));
-        } catch (e) {
-          if (isUniqueViolation(e))
-            throw duplicate("message version", { id: row.messageId, version: row.version });
-          throw e;
-        }
-        this.stmt(SQL.updateToVersion).run(
-          row.version,
-          row.storeId,
-          row.blobKey,
-          row.sizeBytes,
-          row.checksum,
-          row.preview,
-          op.updatedAt,
-          row.tenantId,
-          row.messageId,
-        );
-        return;
-      }
-      case "setMessageDeleted": {
-        const info = this.stmt(SQL.setDeleted).run(op.deletedAt, op.updatedAt, op.tenantId, op.id);
-        if (info.changes === 0) throw messageNotFound(op.tenantId, op.id);
-        return;
-      }
-      case "deleteMessage":
-        this.stmt(SQL.deleteVersions).run(op.tenantId, op.id);
-        this.stmt(SQL.deleteMessage).run(op.tenantId, op.id);
-        return;
-      case "putObject":
-        this.stmt(SQL.putObject).run(objectValues(op.row));
-        return;
-      case "deleteObject":
-        this.stmt(SQL.deleteObject).run(op.tenantId, op.key);
-        return;
-      case "deleteBlobRef":
-        this.stmt(SQL.deleteBlobRef).run(op.storeId, op.blobKey, op.tenantId);
-        return;
     }
   }
 
