@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LATEST_VERSION, MIGRATIONS, type Migration } from "../../src/adapters/catalog/migrations.js";
+import { ALL_TABLES } from "../../src/adapters/catalog/schema.js";
 import { isKuraError, KuraError } from "../../src/core/errors.js";
 import { compareUtf8 } from "../../src/core/keys.js";
 import type {
@@ -262,6 +263,25 @@ export function catalogConformance(
         );
       });
 
+      it("creates every table of the schema definition, with tenant_id where rows belong to a tenant", async () => {
+        const sql =
+          c.dialect === "sqlite"
+            ? "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
+            : "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()";
+        const rows = await h.query(sql);
+        const columns = new Map<string, Set<string>>();
+        for (const r of rows) {
+          const table = String(r.table_name);
+          columns.set(table, (columns.get(table) ?? new Set()).add(String(r.column_name)));
+        }
+        const global = new Set(["outbox_consumers", "leases", "schema_migrations"]);
+        for (const def of ALL_TABLES) {
+          expect(columns.has(def.name), def.name).toBe(true);
+          if (!global.has(def.name)) expect(columns.get(def.name)?.has("tenant_id"), def.name).toBe(true);
+        }
+        expect(columns.get("messages")?.has("text_kid")).toBe(true);
+      });
+
       it("applies a new migration on open and records it", async () => {
         const next: Migration = {
           version: LATEST_VERSION + 1,
@@ -342,6 +362,20 @@ export function catalogConformance(
         expect(await c.getMessages(t, [])).toEqual([]);
         expect(await c.findMessageByIdempotencyKey(t, "idem-1")).toEqual(a);
         expect(await c.findMessageByIdempotencyKey(t, "idem-2")).toBeUndefined();
+        // The first version is recorded with the message.
+        expect(await c.listMessageVersions(t, a.id)).toEqual([
+          {
+            tenantId: t,
+            messageId: a.id,
+            version: 1,
+            storeId: a.storeId,
+            blobKey: a.blobKey,
+            sizeBytes: a.sizeBytes,
+            checksum: a.checksum,
+            preview: a.preview,
+            createdAt: a.createdAt,
+          },
+        ]);
       });
 
       it("getMessages handles a thousand ids", async () => {
@@ -607,6 +641,50 @@ export function catalogConformance(
         await commitOk(c, [{ op: "deleteObject", tenantId: t, key: "docs/a.txt" }]);
         expect(await c.getObject(t, "docs/a.txt")).toBeUndefined();
         await commitOk(c, [{ op: "deleteObject", tenantId: t, key: "docs/a.txt" }]);
+      });
+
+      it("putObject and deleteObject with expectBlobKey are compare-and-set", async () => {
+        const t = tenant();
+        const a = objectRow(t, "cas/x", { blobKey: "b1" });
+        const b = { ...a, blobKey: "b2", sizeBytes: 20 };
+        const put = (row: ObjectRow, expectBlobKey: string | null): CatalogOp => ({
+          op: "putObject",
+          row,
+          expectBlobKey,
+        });
+        const del = (expectBlobKey: string): CatalogOp => ({
+          op: "deleteObject",
+          tenantId: t,
+          key: "cas/x",
+          expectBlobKey,
+        });
+
+        await commitOk(c, [put(a, null)]);
+        expectFailed(await commitOne(c, [put(b, null)]), "CATALOG_STALE_VERSION");
+        expectFailed(await commitOne(c, [put(b, "not-it")]), "CATALOG_STALE_VERSION");
+        expect(await c.getObject(t, "cas/x")).toEqual(a);
+        await commitOk(c, [put(b, "b1")]);
+        expect(await c.getObject(t, "cas/x")).toEqual(b);
+
+        expectFailed(await commitOne(c, [del("b1")]), "CATALOG_STALE_VERSION");
+        expect(await c.getObject(t, "cas/x")).toEqual(b);
+        await commitOk(c, [del("b2")]);
+        expect(await c.getObject(t, "cas/x")).toBeUndefined();
+        expectFailed(await commitOne(c, [del("b2")]), "CATALOG_STALE_VERSION");
+        expectFailed(await commitOne(c, [put(a, "b2")]), "CATALOG_STALE_VERSION");
+        expect(await c.getObject(t, "cas/x")).toBeUndefined();
+
+        // A lost race fails its batch alone; the same key in another tenant is another object.
+        const other = objectRow(tenant(), "cas/x", { blobKey: "b1" });
+        const outcomes = await c.commit([
+          { ops: [put(a, null)] },
+          { ops: [put(b, null)] },
+          { ops: [put(other, null)] },
+        ]);
+        expect(outcomes[0]).toEqual({ ok: true });
+        expectFailed(outcomes[1], "CATALOG_STALE_VERSION");
+        expect(outcomes[2]).toEqual({ ok: true });
+        expect(await c.getObject(t, "cas/x")).toEqual(a);
       });
 
       it("listObjects lists a prefix in UTF-8 byte order, a page at a time, and nothing outside it", async () => {

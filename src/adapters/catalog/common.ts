@@ -32,6 +32,14 @@ export function staleVersion(tenantId: string, id: string, expected: number, act
   });
 }
 
+export function staleObject(tenantId: string, key: string, expectBlobKey: string | null): KuraError {
+  return new KuraError(
+    "CATALOG_STALE_VERSION",
+    expectBlobKey === null ? `object ${key} already exists` : `object ${key} changed since it was read`,
+    { operation: "catalog.commit", context: { tenantId, key, expectBlobKey } },
+  );
+}
+
 export function badNewVersion(tenantId: string, id: string, expected: number, given: number): KuraError {
   return new KuraError(
     "INVALID_ARGUMENT",

@@ -207,8 +207,8 @@ export function toMessageVersionRow(r: DbRow): MessageVersionRow {
   };
 }
 
-/** The current version of a message, as a version row (for messages never edited). */
-export function currentVersionOf(m: MessageRow): MessageVersionRow {
+/** The version row `insertMessage` writes beside the message (its first version). */
+export function versionRowOf(m: MessageRow): MessageVersionRow {
   return {
     tenantId: m.tenantId,
     messageId: m.id,
@@ -218,7 +218,7 @@ export function currentVersionOf(m: MessageRow): MessageVersionRow {
     sizeBytes: m.sizeBytes,
     checksum: m.checksum,
     preview: m.preview,
-    createdAt: m.version === 1 ? m.createdAt : m.updatedAt,
+    createdAt: m.createdAt,
   };
 }
 

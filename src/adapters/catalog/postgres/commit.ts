@@ -17,6 +17,7 @@ import {
   keysRepeatedWithin,
   messageNotFound,
   OK,
+  staleObject,
   staleVersion,
 } from "../common.js";
 import type { TableDef } from "../dsl.js";
@@ -35,11 +36,13 @@ import {
   OUTBOX_COLUMNS,
   objectValues,
   outboxValues,
+  versionRowOf,
 } from "../rows.js";
 import {
   AUDIT_LOG,
   BLOB_REFS,
   CHATS,
+  MESSAGE_VERSIONS,
   MESSAGES,
   MESSAGES_IDEMPOTENCY_INDEX,
   OUTBOX,
@@ -78,6 +81,7 @@ const SQL = {
     " ON CONFLICT (tenant_id, chat_id) DO UPDATE SET last_message_at = GREATEST(chats.last_message_at, excluded.last_message_at)",
   ),
   messages: unnestInsert(MESSAGES, MESSAGE_COLUMNS),
+  versions: unnestInsert(MESSAGE_VERSIONS, MESSAGE_VERSION_COLUMNS),
   blobRefs: unnestInsert(BLOB_REFS, BLOB_REF_COLUMNS),
   outbox: unnestInsert(OUTBOX, OUTBOX_COLUMNS),
   audit: unnestInsert(AUDIT_LOG, AUDIT_COLUMNS),
@@ -86,11 +90,6 @@ const SQL = {
     "SELECT 1 AS found FROM messages WHERE (tenant_id, idempotency_key) IN " +
     "(SELECT * FROM unnest($1::text[], $2::text[])) LIMIT 1",
   lockVersion: "SELECT version FROM messages WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-  preserveVersion:
-    `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}, text_kid) ` +
-    "SELECT tenant_id, id, version, store_id, blob_key, size_bytes, checksum, preview, " +
-    "CASE WHEN version = 1 THEN created_at ELSE updated_at END, text_kid " +
-    "FROM messages WHERE tenant_id = $1 AND id = $2 ON CONFLICT DO NOTHING",
   insertVersion: `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}) VALUES (${MESSAGE_VERSION_COLUMNS.map(
     (_, i) => `$${i + 1}`,
   ).join(", ")})`,
@@ -105,6 +104,17 @@ const SQL = {
     `ON CONFLICT (tenant_id, key) DO UPDATE SET ${OBJECT_COLUMNS.slice(2)
       .map((c) => `${c} = excluded.${c}`)
       .join(", ")}`,
+  createObject:
+    `INSERT INTO objects (${COLS(OBJECT_COLUMNS)}) VALUES (${OBJECT_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")}) ` +
+    "ON CONFLICT (tenant_id, key) DO NOTHING",
+  replaceObjectIf: `UPDATE objects SET ${OBJECT_COLUMNS.slice(2)
+    .map((c, i) => `${c} = $${i + 1}`)
+    .join(
+      ", ",
+    )} WHERE tenant_id = $${OBJECT_COLUMNS.length - 1} AND key = $${OBJECT_COLUMNS.length} AND blob_key = $${
+    OBJECT_COLUMNS.length + 1
+  }`,
+  deleteObjectIf: "DELETE FROM objects WHERE tenant_id = $1 AND key = $2 AND blob_key = $3",
   deleteObject: "DELETE FROM objects WHERE tenant_id = $1 AND key = $2",
   deleteBlobRef: "DELETE FROM blob_refs WHERE store_id = $1 AND blob_key = $2 AND tenant_id = $3",
 } as const;
@@ -245,6 +255,11 @@ export class GroupCommit {
       4,
     );
     await insert(SQL.messages, step.messages.map(messageValues), MESSAGE_COLUMNS.length);
+    await insert(
+      SQL.versions,
+      step.messages.map((m) => messageVersionValues(versionRowOf(m))),
+      MESSAGE_VERSION_COLUMNS.length,
+    );
     await insert(SQL.blobRefs, step.blobRefs.map(blobRefValues), BLOB_REF_COLUMNS.length);
     await insert(SQL.outbox, step.outbox.map(outboxValues), OUTBOX_COLUMNS.length);
     await insert(SQL.audit, step.audit.map(auditValues), AUDIT_COLUMNS.length);
@@ -266,7 +281,6 @@ export class GroupCommit {
           throw staleVersion(row.tenantId, row.messageId, expectVersion, Number(version));
         if (row.version !== expectVersion + 1)
           throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
-        await this.query(client, SQL.preserveVersion, [row.tenantId, row.messageId]);
         await this.query(client, SQL.insertVersion, messageVersionValues(row));
         await this.query(client, SQL.updateToVersion, [
           row.version,
@@ -290,11 +304,27 @@ export class GroupCommit {
         await this.query(client, SQL.deleteVersions, [op.tenantId, op.id]);
         await this.query(client, SQL.deleteMessage, [op.tenantId, op.id]);
         return;
-      case "putObject":
-        await this.query(client, SQL.putObject, objectValues(op.row));
+      case "putObject": {
+        const { row, expectBlobKey } = op;
+        if (expectBlobKey === undefined) {
+          await this.query(client, SQL.putObject, objectValues(row));
+        } else if (expectBlobKey === null) {
+          const r = await this.query(client, SQL.createObject, objectValues(row));
+          if (r.rowCount === 0) throw staleObject(row.tenantId, row.key, null);
+        } else {
+          const values = [...objectValues(row).slice(2), row.tenantId, row.key, expectBlobKey];
+          const r = await this.query(client, SQL.replaceObjectIf, values);
+          if (r.rowCount === 0) throw staleObject(row.tenantId, row.key, expectBlobKey);
+        }
         return;
+      }
       case "deleteObject":
-        await this.query(client, SQL.deleteObject, [op.tenantId, op.key]);
+        if (op.expectBlobKey === undefined) {
+          await this.query(client, SQL.deleteObject, [op.tenantId, op.key]);
+        } else {
+          const r = await this.query(client, SQL.deleteObjectIf, [op.tenantId, op.key, op.expectBlobKey]);
+          if (r.rowCount === 0) throw staleObject(op.tenantId, op.key, op.expectBlobKey);
+        }
         return;
       case "deleteBlobRef":
         await this.query(client, SQL.deleteBlobRef, [op.storeId, op.blobKey, op.tenantId]);

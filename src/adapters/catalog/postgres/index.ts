@@ -34,7 +34,6 @@ import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "..
 import {
   AUDIT_COLUMNS,
   BLOB_REF_COLUMNS,
-  currentVersionOf,
   type DbRow,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
@@ -333,22 +332,12 @@ class PostgresCatalog implements Catalog {
   }
 
   async listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]> {
-    return this.read("catalog.listMessageVersions", async () => {
-      const current = (
-        await this.query(this.pool, `${MESSAGE_SELECT} WHERE tenant_id = $1 AND id = $2`, [tenantId, id])
-      ).rows[0];
-      if (!current) return [];
-      const versions = (
-        await this.query(
-          this.pool,
-          `${VERSION_SELECT} WHERE tenant_id = $1 AND message_id = $2 ORDER BY version`,
-          [tenantId, id],
-        )
-      ).rows.map(toMessageVersionRow);
-      const message = toMessageRow(current);
-      if (!versions.some((v) => v.version === message.version)) versions.push(currentVersionOf(message));
-      return versions;
-    });
+    const rows = await this.rows(
+      "catalog.listMessageVersions",
+      `${VERSION_SELECT} WHERE tenant_id = $1 AND message_id = $2 ORDER BY version`,
+      [tenantId, id],
+    );
+    return rows.map(toMessageVersionRow);
   }
 
   async getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined> {

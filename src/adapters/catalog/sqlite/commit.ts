@@ -14,6 +14,7 @@ import {
   idempotencyConflict,
   messageNotFound,
   OK,
+  staleObject,
   staleVersion,
 } from "../common.js";
 import { isAppendOnly, type PlanStep, planOps, type SingleOp } from "../plan.js";
@@ -31,11 +32,15 @@ import {
   objectValues,
   outboxValues,
   sqliteInsert,
+  versionRowOf,
 } from "../rows.js";
 import { isUniqueViolation, sqliteError } from "./errors.js";
 
 type Statement = Database.Statement;
-const COLS = (cols: readonly string[]) => cols.join(", ");
+
+const OBJECT_SET = OBJECT_COLUMNS.slice(2)
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ");
 
 const SQL = {
   ensureTenant:
@@ -50,12 +55,6 @@ const SQL = {
   insertUsage: "INSERT INTO usage_deltas (tenant_id, bytes, objects, messages) VALUES (?, ?, ?, ?)",
   messageVersion: "SELECT version FROM messages WHERE tenant_id = ? AND id = ?",
   idempotencyKeyExists: "SELECT 1 AS found FROM messages WHERE tenant_id = ? AND idempotency_key = ?",
-  // The version being replaced is kept (a version row exists for every version after the first).
-  preserveVersion:
-    `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}, text_kid) ` +
-    "SELECT tenant_id, id, version, store_id, blob_key, size_bytes, checksum, preview, " +
-    "CASE WHEN version = 1 THEN created_at ELSE updated_at END, text_kid " +
-    "FROM messages WHERE tenant_id = ? AND id = ? ON CONFLICT DO NOTHING",
   insertVersion: sqliteInsert("message_versions", MESSAGE_VERSION_COLUMNS),
   updateToVersion:
     "UPDATE messages SET version = ?, store_id = ?, blob_key = ?, size_bytes = ?, checksum = ?, preview = ?, " +
@@ -63,11 +62,12 @@ const SQL = {
   setDeleted: "UPDATE messages SET deleted_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
   deleteVersions: "DELETE FROM message_versions WHERE tenant_id = ? AND message_id = ?",
   deleteMessage: "DELETE FROM messages WHERE tenant_id = ? AND id = ?",
-  putObject: `${sqliteInsert("objects", OBJECT_COLUMNS)} ON CONFLICT (tenant_id, key) DO UPDATE SET ${OBJECT_COLUMNS.slice(
-    2,
-  )
-    .map((c) => `${c} = excluded.${c}`)
-    .join(", ")}`,
+  putObject: `${sqliteInsert("objects", OBJECT_COLUMNS)} ON CONFLICT (tenant_id, key) DO UPDATE SET ${OBJECT_SET}`,
+  createObject: `${sqliteInsert("objects", OBJECT_COLUMNS)} ON CONFLICT (tenant_id, key) DO NOTHING`,
+  replaceObjectIf: `UPDATE objects SET ${OBJECT_COLUMNS.slice(2)
+    .map((c) => `${c} = ?`)
+    .join(", ")} WHERE tenant_id = ? AND key = ? AND blob_key = ?`,
+  deleteObjectIf: "DELETE FROM objects WHERE tenant_id = ? AND key = ? AND blob_key = ?",
   deleteObject: "DELETE FROM objects WHERE tenant_id = ? AND key = ?",
   deleteBlobRef: "DELETE FROM blob_refs WHERE store_id = ? AND blob_key = ? AND tenant_id = ?",
 } as const;
@@ -130,12 +130,14 @@ export class GroupCommit {
       this.stmt(SQL.touchChat).run(c.tenantId, c.chatId, c.createdAt, c.lastMessageAt);
     if (step.messages.length > 0) {
       const insert = this.stmt(SQL.insertMessage);
+      const insertVersion = this.stmt(SQL.insertVersion);
       for (const m of step.messages) {
         try {
           insert.run(messageValues(m));
         } catch (e) {
           throw this.messageInsertError(e, m);
         }
+        insertVersion.run(messageVersionValues(versionRowOf(m)));
       }
     }
     if (step.blobRefs.length > 0) {
@@ -185,7 +187,6 @@ export class GroupCommit {
           throw staleVersion(row.tenantId, row.messageId, expectVersion, cur.version);
         if (row.version !== expectVersion + 1)
           throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
-        this.stmt(SQL.preserveVersion).run(row.tenantId, row.messageId);
         try {
           this.stmt(SQL.insertVersion).run(messageVersionValues(row));
         } catch (e) {
@@ -215,11 +216,32 @@ export class GroupCommit {
         this.stmt(SQL.deleteVersions).run(op.tenantId, op.id);
         this.stmt(SQL.deleteMessage).run(op.tenantId, op.id);
         return;
-      case "putObject":
-        this.stmt(SQL.putObject).run(objectValues(op.row));
+      case "putObject": {
+        const { row, expectBlobKey } = op;
+        if (expectBlobKey === undefined) {
+          this.stmt(SQL.putObject).run(objectValues(row));
+        } else if (expectBlobKey === null) {
+          if (this.stmt(SQL.createObject).run(objectValues(row)).changes === 0) {
+            throw staleObject(row.tenantId, row.key, null);
+          }
+        } else {
+          const values = objectValues(row);
+          const info = this.stmt(SQL.replaceObjectIf).run(
+            values.slice(2),
+            row.tenantId,
+            row.key,
+            expectBlobKey,
+          );
+          if (info.changes === 0) throw staleObject(row.tenantId, row.key, expectBlobKey);
+        }
         return;
+      }
       case "deleteObject":
-        this.stmt(SQL.deleteObject).run(op.tenantId, op.key);
+        if (op.expectBlobKey === undefined) {
+          this.stmt(SQL.deleteObject).run(op.tenantId, op.key);
+        } else if (this.stmt(SQL.deleteObjectIf).run(op.tenantId, op.key, op.expectBlobKey).changes === 0) {
+          throw staleObject(op.tenantId, op.key, op.expectBlobKey);
+        }
         return;
       case "deleteBlobRef":
         this.stmt(SQL.deleteBlobRef).run(op.storeId, op.blobKey, op.tenantId);

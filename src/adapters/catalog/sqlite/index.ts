@@ -37,7 +37,6 @@ import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "..
 import {
   AUDIT_COLUMNS,
   BLOB_REF_COLUMNS,
-  currentVersionOf,
   type DbRow,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
@@ -291,19 +290,11 @@ class SqliteCatalog implements Catalog {
 
   listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]> {
     return this.read("catalog.listMessageVersions", () => {
-      const current = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND id = ?`).get(tenantId, id) as
-        | DbRow
-        | undefined;
-      if (!current) return [];
-      const rows = (
-        this.stmt(`${VERSION_SELECT} WHERE tenant_id = ? AND message_id = ? ORDER BY version`).all(
-          tenantId,
-          id,
-        ) as DbRow[]
-      ).map(toMessageVersionRow);
-      const message = toMessageRow(current);
-      if (!rows.some((v) => v.version === message.version)) rows.push(currentVersionOf(message));
-      return rows;
+      const rows = this.stmt(`${VERSION_SELECT} WHERE tenant_id = ? AND message_id = ? ORDER BY version`).all(
+        tenantId,
+        id,
+      ) as DbRow[];
+      return rows.map(toMessageVersionRow);
     });
   }
 
