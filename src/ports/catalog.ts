@@ -204,6 +204,7 @@ export interface Catalog {
   /** A chat's messages ordered by (createdAt, id). Deleted ones only with `includeDeleted`. */
   history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]>;
   countMessages(tenantId: string, chatId: string, options?: { includeDeleted?: boolean }): Promise<number>;
+  /** Every version of a message (version 1 included), oldest first; [] if there is no such message. */
   listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]>;
   getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined>;
   listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]>;
@@ -216,7 +217,7 @@ export interface Catalog {
 
   /** Which of these blob keys (in one store) have a ref. For GC and fsck. */
   existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;
-  /** All refs of a tenant in key order (fsck, backup), a page at a time. */
+  /** All refs in one store, every tenant's, in key order (fsck, backup), a page at a time. */
   listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
 
   /** Soft-deleted messages with `deletedAt < before`, oldest first, across tenants (purge job). */
