@@ -8,6 +8,7 @@
  * - Metadata in a footer at the end of the file (`footer.ts`); key ↔ path rules in `layout.ts`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync, renameSync, writevSync } from "node:fs";
 import {
   type FileHandle,
   link,
@@ -83,6 +84,16 @@ export const fsOptionsSchema = z
       .int()
       .min(0)
       .default(1024 * 1024),
+    /**
+     * Bodies at most this big are written and read with synchronous system calls on the calling
+     * thread (with `durability: os`): for small files the thread-pool round trips of async I/O
+     * cost more than the calls themselves (see docs/adr/0007-fs-layout.md). 0 disables. Default 64 KiB.
+     */
+    sync_io_max_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024),
   })
   .strict();
 export type FsOptions = z.infer<typeof fsOptionsSchema>;
@@ -203,8 +214,16 @@ class FsBlobStore implements BlobStore {
       await this.ensureDir(dir, dirSegments);
       if (body instanceof Uint8Array) {
         const sha256 = sha256Hex(body);
-        const bytes = Buffer.concat([body, encodeFooter(this.footer(key, body.length, sha256, options))]);
-        if (this.fsync) {
+        const footer = encodeFooter(this.footer(key, body.length, sha256, options));
+        if (!this.fsync && body.length <= this.options.sync_io_max_bytes) {
+          const fd = openSync(tmp, "wx");
+          try {
+            writevSync(fd, [body, footer]);
+          } finally {
+            closeSync(fd);
+          }
+        } else if (this.fsync) {
+          const bytes = Buffer.concat([body, footer]);
           const handle = await open(tmp, "wx");
           try {
             await handle.writeFile(bytes);
@@ -214,7 +233,7 @@ class FsBlobStore implements BlobStore {
             await handle.close();
           }
         } else {
-          await writeFile(tmp, bytes, { flag: "wx" });
+          await writeFile(tmp, Buffer.concat([body, footer]), { flag: "wx" });
         }
         result = { key, size: body.length, sha256, etag: `"${sha256.slice(0, 32)}"` };
       } else {
@@ -231,6 +250,8 @@ class FsBlobStore implements BlobStore {
         } finally {
           await unlink(tmp).catch(() => undefined);
         }
+      } else if (!this.fsync && result.size <= this.options.sync_io_max_bytes) {
+        renameSync(tmp, file);
       } else {
         await rename(tmp, file);
       }
@@ -317,6 +338,27 @@ class FsBlobStore implements BlobStore {
     };
   }
 
+  /** The whole file when it is small enough for synchronous I/O, else undefined. */
+  private readSmallSync(file: string): Buffer | undefined {
+    const max = this.options.sync_io_max_bytes;
+    if (max === 0) return undefined;
+    const fd = openSync(file, "r");
+    try {
+      const { size } = fstatSync(fd);
+      if (size > max + FOOTER_READ_BYTES) return undefined;
+      const buffer = Buffer.allocUnsafe(size);
+      let read = 0;
+      while (read < size) {
+        const n = readSync(fd, buffer, read, size - read, read);
+        if (n === 0) break;
+        read += n;
+      }
+      return read === size ? buffer : buffer.subarray(0, read);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   async getBuffer(
     key: string,
     options: Omit<GetOptions, "range"> = {},
@@ -326,7 +368,7 @@ class FsBlobStore implements BlobStore {
     const { file } = keyPath(this.base, key);
     let raw: Buffer;
     try {
-      raw = await readFile(file);
+      raw = this.readSmallSync(file) ?? (await readFile(file));
     } catch (e) {
       if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
       throw fsError(e, "blob.get", key);
@@ -341,6 +383,25 @@ class FsBlobStore implements BlobStore {
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
     this.assertOpen("blob.get");
     checkGetOptions(key, options);
+    if (!options.range) {
+      let raw: Buffer | undefined;
+      try {
+        raw = this.readSmallSync(keyPath(this.base, key).file);
+      } catch (e) {
+        if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
+        throw fsError(e, "blob.get", key);
+      }
+      if (raw) {
+        const footer = decodeFooter(raw, raw.length, key);
+        if ("need" in footer) throw fsError(new Error("footer longer than file"), "blob.get", key);
+        const data = raw.subarray(0, footer.size);
+        return {
+          info: this.info(footer, key),
+          body: verifiedReadable(data, options.expectedSha256 ?? footer.sha256, key),
+          range: undefined,
+        };
+      }
+    }
     const { handle, footer } = await this.openObject(key, "blob.get");
     const info = this.info(footer, key);
     try {
