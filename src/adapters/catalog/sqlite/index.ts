@@ -206,7 +206,11 @@ class SqliteCatalog implements Catalog {
     if (batches.length === 0) return [];
     if (this.closed) return allFailed(batches.length, closedError("catalog.commit"));
     try {
-      await this.deps.probe?.("catalog.commit", { dialect: "sqlite", batches: batches.length });
+      if (this.deps.probe) {
+        // Report the connection's actual setting (2 = FULL: fsync on every commit), not the config.
+        const synchronous = this.db.pragma("synchronous", { simple: true }) === 2 ? "FULL" : "NORMAL";
+        await this.deps.probe("catalog.commit", { dialect: "sqlite", batches: batches.length, synchronous });
+      }
     } catch (e) {
       return allFailed(batches.length, toKuraError(e, "catalog.commit"));
     }

@@ -1,0 +1,80 @@
+/**
+ * DUR-1 through the probe points: with `durability: fsync` an acknowledged append has fsynced
+ * its body file (before the rename), the body's directory (after it) and committed the catalog
+ * with synchronous=FULL; with `os` none of that is paid. Failures injected at those points
+ * leave nothing acknowledged and nothing half-written.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { isKuraError } from "../../src/core/errors.js";
+import type { Kura } from "../../src/kura.js";
+import { type TestKuraFactory, testKura } from "../support/kura.js";
+
+type Event = { point: string; detail: Readonly<Record<string, unknown>> };
+
+describe("durability (DUR-1)", () => {
+  let f: TestKuraFactory | undefined;
+  let kura: Kura | undefined;
+  afterEach(async () => {
+    await kura?.close();
+    await f?.cleanup();
+    kura = undefined;
+  });
+
+  async function open(
+    durability: "os" | "fsync",
+    probe: (point: string, detail: Readonly<Record<string, unknown>>) => void,
+  ) {
+    f = await testKura("sqlite");
+    kura = await f.open({ config: { durability }, probe });
+    return kura;
+  }
+
+  it("fsync mode syncs the body file, its directory and the catalog before acknowledging", async () => {
+    const events: Event[] = [];
+    const k = await open("fsync", (point, detail) => void events.push({ point, detail }));
+    const ref = await k.tenant("d").messages.append("c", { role: "user", content: "durable" });
+    const key = ref.contentUrl.replace("local://storage/", "");
+    const at = (point: string, match: (d: Readonly<Record<string, unknown>>) => boolean) =>
+      events.findIndex((e) => e.point === point && match(e.detail));
+    const fileSync = at("fs.fsync.file", (d) => d.key === key);
+    const rename = at("fs.rename", (d) => d.key === key);
+    const dirSuffix = `/${key.slice(0, key.lastIndexOf("/"))}`;
+    const dirSync = events.findIndex(
+      (e, i) => i > rename && e.point === "fs.fsync.dir" && String(e.detail.path).endsWith(dirSuffix),
+    );
+    const commit = events.findIndex((e, i) => i > dirSync && e.point === "catalog.commit");
+    expect(fileSync).toBeGreaterThanOrEqual(0);
+    expect(rename).toBeGreaterThan(fileSync);
+    expect(dirSync).toBeGreaterThan(rename);
+    expect(commit).toBeGreaterThan(dirSync);
+    expect(events[commit]?.detail.synchronous).toBe("FULL");
+  });
+
+  it("os mode pays no fsync and commits with synchronous=NORMAL", async () => {
+    const events: Event[] = [];
+    const k = await open("os", (point, detail) => void events.push({ point, detail }));
+    await k.tenant("d").messages.append("c", { role: "user", content: "fast" });
+    expect(events.filter((e) => e.point.startsWith("fs.fsync"))).toEqual([]);
+    expect(events.find((e) => e.point === "catalog.commit")?.detail.synchronous).toBe("NORMAL");
+  });
+
+  it("a failed file fsync fails the append and leaves no body and no row", async () => {
+    const k = await open("fsync", (point) => {
+      if (point === "fs.fsync.file") throw new Error("EIO: injected fsync failure");
+    });
+    const t = k.tenant("d");
+    const err = await t.messages.append("c", { role: "user", content: "lost?" }).catch((e: unknown) => e);
+    expect(isKuraError(err)).toBe(true);
+    expect((await k.store.list("d/")).items).toEqual([]);
+    expect(await t.messages.count("c")).toBe(0);
+  });
+
+  it("a failed catalog commit removes the body it wrote", async () => {
+    const k = await open("fsync", (point) => {
+      if (point === "catalog.commit") throw new Error("injected commit failure");
+    });
+    const t = k.tenant("d");
+    await expect(t.messages.append("c", { role: "user", content: "rolled back" })).rejects.toThrow();
+    expect((await k.store.list("d/")).items).toEqual([]);
+  });
+});
