@@ -520,6 +520,26 @@ export class Messages {
     this.ctx.onOutbox();
   }
 
+  /**
+   * Purge this tenant's soft-deleted messages older than the retention period
+   * (`retention.deleted_messages_days`, default 30) — what the purge job does for every tenant.
+   * Returns how many were purged.
+   */
+  async purge(options: { olderThanDays?: number } = {}): Promise<number> {
+    const days = options.olderThanDays ?? this.ctx.retention.deletedMessagesDays;
+    if (!Number.isFinite(days) || days < 0) {
+      throw new KuraError("INVALID_ARGUMENT", "olderThanDays must be >= 0", { operation: "messages.purge" });
+    }
+    const before = this.ctx.clock() - days * 86_400_000;
+    let purged = 0;
+    for (;;) {
+      const rows = await this.ctx.catalog.deletedMessagesBefore(before, 200, this.tenantId);
+      if (rows.length === 0) return purged;
+      await eraseMessages(this.ctx, rows, "message.purged");
+      purged += rows.length;
+    }
+  }
+
   /** Erase now, everywhere (GDPR): rows, every version's body, cached bodies. */
   async erase(id: string): Promise<void> {
     const row = await this.row(id, "messages.erase");

@@ -220,8 +220,8 @@ export interface Catalog {
   /** All refs in one store, every tenant's, in key order (fsck, backup), a page at a time. */
   listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
 
-  /** Soft-deleted messages with `deletedAt < before`, oldest first, across tenants (purge job). */
-  deletedMessagesBefore(before: number, limit: number): Promise<MessageRow[]>;
+  /** Soft-deleted messages with `deletedAt < before`, oldest first, across tenants or of one (purge). */
+  deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]>;
   /** Messages whose `expiresAt < now` (TTL), across tenants. */
   expiredMessages(now: number, limit: number): Promise<MessageRow[]>;
 

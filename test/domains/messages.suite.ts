@@ -284,6 +284,23 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       expect(usage).toMatchObject({ objects: 1, messages: 1, bytes: keep.sizeBytes });
     });
 
+    it("purges one tenant's deleted messages on request, leaving other tenants alone", async () => {
+      const a = kura.tenant("purge-a");
+      const b = kura.tenant("purge-b");
+      const ra = await a.messages.append("c", { role: "user", content: "a" });
+      const rb = await b.messages.append("c", { role: "user", content: "b" });
+      await a.messages.delete(ra.id);
+      await b.messages.delete(rb.id);
+      expect(await a.messages.purge()).toBe(0); // within retention
+      expect(await a.messages.purge({ olderThanDays: 0 })).toBe(0); // deleted "now", not before now
+      now += 1;
+      expect(await a.messages.purge({ olderThanDays: 0 })).toBe(1);
+      expect(await code(a.messages.undelete(ra.id))).toBe("MESSAGE_NOT_FOUND");
+      await b.messages.undelete(rb.id);
+      expect((await b.messages.get(rb.id)).content).toBe("b");
+      expect(await code(a.messages.purge({ olderThanDays: -1 }))).toBe("INVALID_ARGUMENT");
+    });
+
     it("expires messages with a TTL", async () => {
       const t = kura.tenant("ttl");
       const ref = await t.messages.append("c", { role: "user", content: "ephemeral", ttlSeconds: 60 });

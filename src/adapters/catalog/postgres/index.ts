@@ -425,15 +425,22 @@ class PostgresCatalog implements Catalog {
 
   // --- maintenance scans -------------------------------------------------------------------
 
-  async deletedMessagesBefore(before: number, limit: number): Promise<MessageRow[]> {
+  async deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]> {
     const n = await this.read("catalog.deletedMessagesBefore", async () =>
       checkLimit(limit, "catalog.deletedMessagesBefore"),
     );
-    const rows = await this.rows(
-      "catalog.deletedMessagesBefore",
-      `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, tenant_id, id LIMIT $2`,
-      [before, n],
-    );
+    const rows =
+      tenantId === undefined
+        ? await this.rows(
+            "catalog.deletedMessagesBefore",
+            `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, tenant_id, id LIMIT $2`,
+            [before, n],
+          )
+        : await this.rows(
+            "catalog.deletedMessagesBefore",
+            `${MESSAGE_SELECT} WHERE tenant_id = $3 AND deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, id LIMIT $2`,
+            [before, n, tenantId],
+          );
     return rows.map(toMessageRow);
   }
 

@@ -377,11 +377,18 @@ class SqliteCatalog implements Catalog {
 
   // --- maintenance scans ---------------------------------------------------------------------
 
-  deletedMessagesBefore(before: number, limit: number): Promise<MessageRow[]> {
+  deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]> {
     return this.read("catalog.deletedMessagesBefore", () => {
-      const rows = this.stmt(
-        `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at, tenant_id, id LIMIT ?`,
-      ).all(before, checkLimit(limit, "catalog.deletedMessagesBefore")) as DbRow[];
+      const n = checkLimit(limit, "catalog.deletedMessagesBefore");
+      const rows = (
+        tenantId === undefined
+          ? this.stmt(
+              `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at, tenant_id, id LIMIT ?`,
+            ).all(before, n)
+          : this.stmt(
+              `${MESSAGE_SELECT} WHERE tenant_id = ? AND deleted_at IS NOT NULL AND deleted_at < ? ORDER BY deleted_at, id LIMIT ?`,
+            ).all(tenantId, before, n)
+      ) as DbRow[];
       return rows.map(toMessageRow);
     });
   }
