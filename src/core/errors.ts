@@ -138,6 +138,45 @@ export const ERROR_CODES = {
     "A session file path breaks the object key rules (BLOB-7): traversal, empty segments, control characters.",
   ],
   SESSION_FILE_NOT_FOUND: ["NotFound", "No file with this path exists in the session (or it expired)."],
+  // HTTP service (kura serve)
+  NOT_IMPLEMENTED: [
+    "Unsupported",
+    "The HTTP route is part of the API but the capability behind it is not built yet.",
+  ],
+  REQUEST_INVALID: [
+    "InvalidArgument",
+    "An HTTP request is malformed: unparseable JSON, a field of the wrong type or shape, an unknown field.",
+  ],
+  REQUEST_TOO_LARGE: ["PayloadTooLarge", "An HTTP request body or header exceeds the route's size limit."],
+  MEDIA_TYPE_UNSUPPORTED: ["InvalidArgument", "The request's Content-Type is not one the route accepts."],
+  ROUTE_NOT_FOUND: ["NotFound", "No HTTP route matches the method and path."],
+  RANGE_NOT_SATISFIABLE: ["InvalidArgument", "A Range header asks for bytes beyond the end of the object."],
+  PRECONDITION_FAILED: [
+    "ConditionFailed",
+    "A conditional request header (If-None-Match, If-Match) did not hold; nothing was changed.",
+  ],
+  AUTH_REQUIRED: ["Unauthenticated", "The request carries no `Authorization: Bearer <token>` header."],
+  AUTH_INVALID: [
+    "Unauthenticated",
+    "The bearer token is malformed, wrongly signed, uses a refused algorithm, or names another issuer or audience.",
+  ],
+  AUTH_EXPIRED: ["Unauthenticated", "The bearer token has expired (or is not valid yet)."],
+  AUTH_KEYS_UNAVAILABLE: [
+    "Unavailable",
+    "The JWKS endpoint that holds the token's signing keys could not be reached.",
+  ],
+  TENANT_MISMATCH: [
+    "PermissionDenied",
+    "The token's tenant_id claim and the request's subdomain name different tenants.",
+  ],
+  TENANT_UNRESOLVED: [
+    "PermissionDenied",
+    "Neither the token nor the subdomain names a valid tenant for the request.",
+  ],
+  SERVER_SHUTTING_DOWN: [
+    "Unavailable",
+    "The server is shutting down and takes no new requests; retry elsewhere.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
