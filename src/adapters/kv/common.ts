@@ -1,0 +1,257 @@
+/**
+ * Helpers every KV adapter shares: argument checks, the value codec (MessagePack, LZ4 where it
+ * pays), cursors, and the errors of the port's contract. Adapters import this file, the port
+ * and `core/`, never each other.
+ */
+import { createHash } from "node:crypto";
+import { Packr } from "msgpackr";
+import { KuraError } from "../../core/errors.js";
+import type { KvScanOptions, KvSetManyItem, KvSetOptions } from "../../ports/kv-store.js";
+import { kvKeyProblem } from "../../ports/kv-store.js";
+import { lz4Compress, lz4Decompress } from "./lz4.js";
+
+export const DEFAULT_SCAN_LIMIT = 100;
+export const MAX_SCAN_LIMIT = 1000;
+/** Longest TTL accepted (about 10 years): keeps `now + ttl` far inside the safe integer range. */
+export const MAX_TTL_MS = 10 * 366 * 86_400_000;
+/** Values smaller than this are never compressed: LZ4 cannot win much on them. */
+export const COMPRESS_MIN_BYTES = 512;
+
+/**
+ * One MessagePack configuration for every adapter, so a value reads back the same whatever the
+ * backend (records off: no shared structure table to keep beside the data).
+ */
+export const packr = new Packr({ useRecords: false });
+
+export function checkKey(key: unknown, operation: string): asserts key is string {
+  const problem = kvKeyProblem(key);
+  if (problem !== undefined) {
+    throw new KuraError("KV_KEY_INVALID", `invalid KV key: ${problem}`, {
+      operation,
+      context: { key: typeof key === "string" ? key.slice(0, 200) : typeof key },
+    });
+  }
+}
+
+/** A prefix may be empty; otherwise the key rule applies (minus emptiness). */
+export function checkPrefix(prefix: unknown, operation: string): asserts prefix is string {
+  if (prefix === "") return;
+  checkKey(prefix, operation);
+}
+
+function checkTtl(ttlMs: unknown, operation: string, key: string): void {
+  if (ttlMs === undefined) return;
+  if (typeof ttlMs !== "number" || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
+    throw new KuraError("INVALID_ARGUMENT", `ttlMs must be an integer from 1 to ${MAX_TTL_MS}`, {
+      operation,
+      context: { key, ttlMs: String(ttlMs) },
+    });
+  }
+}
+
+export function checkVersion(version: unknown, operation: string, key: string): void {
+  if (version === undefined) return;
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
+    throw new KuraError("INVALID_ARGUMENT", "ifVersion must be a non-negative integer", {
+      operation,
+      context: { key, ifVersion: String(version) },
+    });
+  }
+}
+
+export function checkSet(
+  key: unknown,
+  value: unknown,
+  options: KvSetOptions,
+  operation: string,
+): asserts key is string {
+  checkKey(key, operation);
+  if (value === undefined) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      "undefined cannot be stored (it means a missing key); use delete",
+      {
+        operation,
+        context: { key },
+      },
+    );
+  }
+  checkTtl(options.ttlMs, operation, key);
+  checkVersion(options.ifVersion, operation, key);
+}
+
+export function checkSetMany(items: readonly KvSetManyItem[], operation: string): void {
+  if (!Array.isArray(items)) throw new KuraError("INVALID_ARGUMENT", "items must be an array", { operation });
+  for (const item of items) checkSet(item?.key, item?.value, item ?? {}, operation);
+}
+
+export function checkIncrBy(by: unknown, operation: string, key: string): number {
+  if (by === undefined) return 1;
+  if (typeof by !== "number" || !Number.isSafeInteger(by)) {
+    throw new KuraError("INVALID_ARGUMENT", "by must be a safe integer", { operation, context: { key } });
+  }
+  return by;
+}
+
+export function checkIncrTtl(ttlMs: unknown, operation: string, key: string): void {
+  checkTtl(ttlMs, operation, key);
+}
+
+export function scanLimit(options: KvScanOptions): number {
+  const limit = options.limit ?? DEFAULT_SCAN_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT) {
+    throw new KuraError("INVALID_ARGUMENT", `limit must be an integer from 1 to ${MAX_SCAN_LIMIT}`, {
+      operation: "kv.scan",
+    });
+  }
+  return limit;
+}
+
+/** The sum of an increment, or `KV_NOT_A_COUNTER` when the current value or the result is not a safe integer. */
+export function addToCounter(current: unknown, by: number, key: string): number {
+  const base = current === undefined ? 0 : current;
+  if (typeof base !== "number" || !Number.isSafeInteger(base)) {
+    throw notACounter(key, "the stored value is not a safe integer");
+  }
+  const sum = base + by;
+  if (!Number.isSafeInteger(sum)) throw notACounter(key, "the result would leave the safe integer range");
+  return sum;
+}
+
+export function notACounter(key: string, why: string): KuraError {
+  return new KuraError("KV_NOT_A_COUNTER", `cannot increment ${JSON.stringify(key)}: ${why}`, {
+    operation: "kv.incr",
+    context: { key },
+  });
+}
+
+export function versionConflict(key: string, expected: number, actual: number, operation: string): KuraError {
+  return new KuraError(
+    "KV_VERSION_CONFLICT",
+    `version of ${JSON.stringify(key)} is ${actual}, not the expected ${expected}`,
+    { operation, context: { key, expected, actual } },
+  );
+}
+
+export function tooLarge(key: string, bytes: number, max: number, operation: string): KuraError {
+  return new KuraError(
+    "KV_VALUE_TOO_LARGE",
+    `value of ${JSON.stringify(key)} is ${bytes} bytes encoded, over ${max}`,
+    {
+      operation,
+      context: { key, bytes, max },
+    },
+  );
+}
+
+export function closedError(operation: string): KuraError {
+  return new KuraError("INVALID_ARGUMENT", "the KV store is closed", { operation });
+}
+
+export function corrupt(key: string, cause: unknown, operation: string): KuraError {
+  return new KuraError("KV_VALUE_CORRUPT", `value of ${JSON.stringify(key)} cannot be decoded`, {
+    operation,
+    context: { key },
+    cause,
+  });
+}
+
+/** MessagePack bytes of a value, checked against the size limit. */
+export function packValue(key: string, value: unknown, maxBytes: number, operation: string): Buffer {
+  const bytes = packr.pack(value);
+  if (bytes.length > maxBytes) throw tooLarge(key, bytes.length, maxBytes, operation);
+  return bytes;
+}
+
+// --- the framed value of the memory and redis adapters --------------------------------------
+// One flag byte, then the payload:
+//   'm' MessagePack;
+//   'z' u32le uncompressed length + LZ4 block of the MessagePack bytes;
+//   'n' a safe integer as ASCII decimal (so a Redis Lua script can increment it in place).
+const FLAG_MSGPACK = 0x6d;
+const FLAG_LZ4 = 0x7a;
+const FLAG_INTEGER = 0x6e;
+
+/** Encode a value as a framed payload: compressed when that saves at least an eighth. */
+export function encodeFramed(key: string, value: unknown, maxBytes: number, operation: string): Buffer {
+  if (typeof value === "number" && Number.isSafeInteger(value) && !Object.is(value, -0)) {
+    return Buffer.from(`n${value}`, "latin1");
+  }
+  const packed = packValue(key, value, maxBytes, operation);
+  if (packed.length >= COMPRESS_MIN_BYTES) {
+    const compressed = lz4Compress(packed);
+    if (compressed.length + 5 <= packed.length - (packed.length >>> 3)) {
+      const out = Buffer.allocUnsafe(5 + compressed.length);
+      out[0] = FLAG_LZ4;
+      out.writeUInt32LE(packed.length, 1);
+      compressed.copy(out, 5);
+      return out;
+    }
+  }
+  const out = Buffer.allocUnsafe(1 + packed.length);
+  out[0] = FLAG_MSGPACK;
+  packed.copy(out, 1);
+  return out;
+}
+
+/** Decode a framed payload (a view of a larger buffer is fine). */
+export function decodeFramed(key: string, frame: Buffer, operation: string): unknown {
+  try {
+    switch (frame[0]) {
+      case FLAG_MSGPACK:
+        return packr.unpack(frame.subarray(1));
+      case FLAG_LZ4:
+        return packr.unpack(lz4Decompress(frame.subarray(5), frame.readUInt32LE(1)));
+      case FLAG_INTEGER: {
+        const n = Number(frame.toString("latin1", 1));
+        if (!Number.isSafeInteger(n)) throw new Error("bad integer");
+        return n;
+      }
+      default:
+        throw new Error(`unknown value flag ${frame[0]}`);
+    }
+  } catch (e) {
+    throw corrupt(key, e, operation);
+  }
+}
+
+// --- cursors ---------------------------------------------------------------------------------
+
+/** A short fingerprint binding a cursor to the prefix it was made for. */
+function prefixTag(prefix: string): string {
+  return createHash("sha256").update(prefix, "utf8").digest("base64url").slice(0, 12);
+}
+
+export function encodeScanCursor(scheme: string, prefix: string, position: string): string {
+  return Buffer.from(JSON.stringify({ s: scheme, p: prefixTag(prefix), c: position }), "utf8").toString(
+    "base64url",
+  );
+}
+
+export function decodeScanCursor(
+  scheme: string,
+  prefix: string,
+  cursor: string | undefined,
+): string | undefined {
+  if (cursor === undefined) return undefined;
+  const invalid = () =>
+    new KuraError("CURSOR_INVALID", "the scan cursor was not made by this store for this prefix", {
+      operation: "kv.scan",
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+  if (
+    typeof parsed !== "object" ||
+    parsed === null ||
+    (parsed as { s?: unknown }).s !== scheme ||
+    (parsed as { p?: unknown }).p !== prefixTag(prefix) ||
+    typeof (parsed as { c?: unknown }).c !== "string"
+  ) {
+    throw invalid();
+  }
+  return (parsed as { c: string }).c;
+}

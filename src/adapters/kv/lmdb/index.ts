@@ -1,0 +1,404 @@
+/**
+ * `lmdb`: the embedded KV store (lmdb-js). One LMDB environment under `path` with three
+ * databases:
+ * - `kv`: key → MessagePack `[version, expiresAt (0 = never), value]`, LZ4-compressed by
+ *   lmdb-js's native compression when larger than its threshold;
+ * - `expiry`: `[expiresAt, key]` → empty, so the sweep job visits only keys that expire;
+ * - `meta`: the high-water mark of versions.
+ *
+ * Atomicity: lmdb-js applies plain `put`/`remove` calls in the order they are issued, in
+ * batched write transactions. Every decision (compare-and-set, increment) is taken
+ * synchronously against the latest *issued* state — committed data overlaid with the writes
+ * still in flight — and issued right away, so within this process no two writers can act on the
+ * same version. (lmdb-js's transaction callbacks are not used: they run after the plain writes of
+ * their batch, which would reorder writes.) One Kura process owns an environment; see ADR 0008.
+ */
+import { mkdirSync } from "node:fs";
+import type { Database, RootDatabase } from "lmdb";
+import { z } from "zod";
+import { KuraError } from "../../../core/errors.js";
+import {
+  DEFAULT_MAX_VALUE_BYTES,
+  type KvCapabilities,
+  type KvEntry,
+  type KvIncrOptions,
+  type KvScanOptions,
+  type KvScanPage,
+  type KvSetManyItem,
+  type KvSetOptions,
+  type KvStore,
+  type KvStoreDefinition,
+  type KvStoreDeps,
+  type KvWriteResult,
+} from "../../../ports/kv-store.js";
+import { parseOptions } from "../../options.js";
+import {
+  addToCounter,
+  checkIncrBy,
+  checkIncrTtl,
+  checkKey,
+  checkPrefix,
+  checkSet,
+  checkSetMany,
+  checkVersion,
+  closedError,
+  corrupt,
+  decodeScanCursor,
+  encodeScanCursor,
+  packr,
+  scanLimit,
+  tooLarge,
+  versionConflict,
+} from "../common.js";
+
+export const lmdbKvOptionsSchema = z
+  .object({
+    /** Directory of the LMDB environment (absolute after config loading); default `<data_dir>/kv`. */
+    path: z.string().min(1),
+    /** Largest encoded value in bytes; default 1 MiB. */
+    max_value_bytes: z.number().int().min(1).default(DEFAULT_MAX_VALUE_BYTES),
+  })
+  .strict();
+export type LmdbKvOptions = z.infer<typeof lmdbKvOptionsSchema>;
+
+const CAPABILITIES: KvCapabilities = Object.freeze({ orderedScan: true, nativeTtl: false, persistent: true });
+
+/** Versions are reserved in blocks, so a restart never reuses one (the mark is written first). */
+const VERSION_BLOCK = 10_000;
+const EMPTY = Buffer.alloc(0);
+const SWEEP_CHUNK = 1000;
+const noop = () => undefined;
+
+/** A decoded record; `expiresAt` 0 = never. */
+interface Record {
+  version: number;
+  expiresAt: number;
+  value: unknown;
+}
+
+/** The latest issued state of a key whose write is not committed yet (`record` undefined = deleted). */
+interface Pending {
+  record: Record | undefined;
+  /** Settles (never rejects) when the write is committed or failed. */
+  done: Promise<unknown>;
+}
+
+/** Bytes MessagePack uses for a non-negative integer (the record header fields). */
+function uintBytes(n: number): number {
+  if (n < 128) return 1;
+  if (n < 256) return 2;
+  if (n < 65_536) return 3;
+  if (n < 4_294_967_296) return 5;
+  return 9;
+}
+
+class LmdbKvStore implements KvStore {
+  readonly scheme = "lmdb";
+  readonly capabilities = CAPABILITIES;
+  readonly maxValueBytes: number;
+  private readonly now: () => number;
+  private readonly pending = new Map<string, Pending>();
+  private seq: number;
+  private reserved: number;
+  private closed = false;
+
+  constructor(
+    private readonly env: RootDatabase,
+    private readonly db: Database<Buffer, string>,
+    private readonly expiry: Database<Buffer, [number, string]>,
+    private readonly meta: Database<number, string>,
+    options: LmdbKvOptions,
+    deps: KvStoreDeps,
+  ) {
+    this.maxValueBytes = options.max_value_bytes;
+    this.now = deps.now ?? Date.now;
+    this.seq = meta.get("version") ?? 0;
+    this.reserved = this.seq;
+  }
+
+  private open(operation: string): void {
+    if (this.closed) throw closedError(operation);
+  }
+
+  private nextVersion(): number {
+    this.seq++;
+    if (this.seq > this.reserved) {
+      this.reserved = this.seq + VERSION_BLOCK;
+      this.meta.put("version", this.reserved);
+    }
+    return this.seq;
+  }
+
+  private decode(key: string, bytes: Buffer, operation: string): Record {
+    let decoded: unknown;
+    try {
+      decoded = packr.unpack(bytes);
+    } catch (e) {
+      throw corrupt(key, e, operation);
+    }
+    if (!Array.isArray(decoded) || decoded.length !== 3 || typeof decoded[0] !== "number") {
+      throw corrupt(key, new Error("not a Kura record"), operation);
+    }
+    return { version: decoded[0], expiresAt: decoded[1] as number, value: decoded[2] };
+  }
+
+  /** The latest issued record of `key` (in-flight writes first), expired or not. */
+  private current(key: string, operation: string): Record | undefined {
+    const pending = this.pending.get(key);
+    if (pending) return pending.record;
+    const bytes = this.db.get(key);
+    return bytes === undefined ? undefined : this.decode(key, bytes, operation);
+  }
+
+  private isLive(record: Record | undefined, now: number): record is Record {
+    return record !== undefined && (record.expiresAt === 0 || record.expiresAt > now);
+  }
+
+  /**
+   * Reads see committed data after waiting for a write of the same key still in flight, so a
+   * reader never sees a value that might not become durable, and sees its own acknowledged
+   * writes (a read-modify-write loop also yields to the commit this way).
+   */
+  private async settled(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      const pending = this.pending.get(key);
+      if (pending) await pending.done;
+    }
+  }
+
+  /** Committed state only. */
+  private committedLive(key: string, now: number, operation: string): Record | undefined {
+    const bytes = this.db.get(key);
+    if (bytes === undefined) return undefined;
+    const record = this.decode(key, bytes, operation);
+    return this.isLive(record, now) ? record : undefined;
+  }
+
+  private encode(key: string, version: number, expiresAt: number, value: unknown, operation: string): Buffer {
+    const bytes = packr.pack([version, expiresAt, value]);
+    const valueBytes = bytes.length - 1 - uintBytes(version) - uintBytes(expiresAt);
+    if (valueBytes > this.maxValueBytes) throw tooLarge(key, valueBytes, this.maxValueBytes, operation);
+    return bytes;
+  }
+
+  /** Issue a write of `record` (or a delete) now; resolves when it is committed. */
+  private issue(key: string, record: Record | undefined, bytes: Buffer | undefined): Promise<unknown> {
+    const write = bytes === undefined || record === undefined ? this.db.remove(key) : this.db.put(key, bytes);
+    const pending: Pending = { record, done: Promise.resolve(write).then(noop, noop) };
+    this.pending.set(key, pending);
+    if (record !== undefined && record.expiresAt !== 0) this.expiry.put([record.expiresAt, key], EMPTY);
+    const settle = () => {
+      if (this.pending.get(key) === pending) this.pending.delete(key);
+    };
+    return write.then(
+      (ok) => {
+        settle();
+        return ok;
+      },
+      (e: unknown) => {
+        settle();
+        throw lmdbError(e, "kv.write", key);
+      },
+    );
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    this.open("kv.get");
+    checkKey(key, "kv.get");
+    await this.settled([key]);
+    return this.committedLive(key, this.now(), "kv.get")?.value as T | undefined;
+  }
+
+  async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
+    this.open("kv.get");
+    checkKey(key, "kv.get");
+    await this.settled([key]);
+    const record = this.committedLive(key, this.now(), "kv.get");
+    if (!record) return undefined;
+    return {
+      key,
+      value: record.value as T,
+      version: record.version,
+      expiresAt: record.expiresAt === 0 ? undefined : record.expiresAt,
+    };
+  }
+
+  async set(key: string, value: unknown, options: KvSetOptions = {}): Promise<KvWriteResult> {
+    this.open("kv.set");
+    checkSet(key, value, options, "kv.set");
+    const now = this.now();
+    if (options.ifVersion !== undefined) {
+      const current = this.current(key, "kv.set");
+      const actual = this.isLive(current, now) ? current.version : 0;
+      if (actual !== options.ifVersion) throw versionConflict(key, options.ifVersion, actual, "kv.set");
+    }
+    const expiresAt = options.ttlMs === undefined ? 0 : now + options.ttlMs;
+    // Encode with a provisional version to check the size before a version is spent.
+    const version = this.seq + 1;
+    const bytes = this.encode(key, version, expiresAt, value, "kv.set");
+    this.nextVersion();
+    await this.issue(key, { version, expiresAt, value }, bytes);
+    return { version };
+  }
+
+  async delete(key: string, options: { ifVersion?: number } = {}): Promise<boolean> {
+    this.open("kv.delete");
+    checkKey(key, "kv.delete");
+    checkVersion(options.ifVersion, "kv.delete", key);
+    const current = this.current(key, "kv.delete");
+    const live = this.isLive(current, this.now());
+    const actual = live ? current.version : 0;
+    if (options.ifVersion !== undefined && actual !== options.ifVersion) {
+      throw versionConflict(key, options.ifVersion, actual, "kv.delete");
+    }
+    if (current !== undefined) await this.issue(key, undefined, undefined);
+    return live;
+  }
+
+  async incr(key: string, options: KvIncrOptions = {}): Promise<{ value: number; version: number }> {
+    this.open("kv.incr");
+    checkKey(key, "kv.incr");
+    const by = checkIncrBy(options.by, "kv.incr", key);
+    checkIncrTtl(options.ttlMs, "kv.incr", key);
+    const now = this.now();
+    const current = this.current(key, "kv.incr");
+    const live = this.isLive(current, now);
+    const value = addToCounter(live ? current.value : undefined, by, key);
+    const expiresAt = live ? current.expiresAt : options.ttlMs === undefined ? 0 : now + options.ttlMs;
+    const version = this.nextVersion();
+    await this.issue(
+      key,
+      { version, expiresAt, value },
+      this.encode(key, version, expiresAt, value, "kv.incr"),
+    );
+    return { value, version };
+  }
+
+  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    this.open("kv.getMany");
+    for (const key of keys) checkKey(key, "kv.getMany");
+    await this.settled(keys);
+    const now = this.now();
+    return keys.map((key) => this.committedLive(key, now, "kv.getMany")?.value as T | undefined);
+  }
+
+  async setMany(items: readonly KvSetManyItem[]): Promise<KvWriteResult[]> {
+    this.open("kv.setMany");
+    checkSetMany(items, "kv.setMany");
+    const now = this.now();
+    // Encode (and size-check) everything before the first write is issued.
+    let provisional = this.seq;
+    const encoded = items.map((item) => {
+      const version = ++provisional;
+      const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
+      const bytes = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
+      return { version, record: { version, expiresAt, value: item.value }, bytes };
+    });
+    let last: Promise<unknown> = Promise.resolve();
+    for (const [i, item] of items.entries()) {
+      const e = encoded[i] as (typeof encoded)[number];
+      this.nextVersion();
+      // Writes commit in issue order, so the last one settling means all did; earlier
+      // failures are still reported.
+      last = Promise.all([last, this.issue(item.key, e.record, e.bytes)]);
+    }
+    await last;
+    return encoded.map((e) => ({ version: e.version }));
+  }
+
+  async scan<T>(prefix: string, options: KvScanOptions = {}): Promise<KvScanPage<T>> {
+    this.open("kv.scan");
+    checkPrefix(prefix, "kv.scan");
+    const limit = scanLimit(options);
+    const after = decodeScanCursor(this.scheme, prefix, options.cursor);
+    const now = this.now();
+    const items: KvEntry<T>[] = [];
+    let more = false;
+    for (const { key, value } of this.db.getRange({ start: after ?? prefix })) {
+      if (typeof key !== "string" || !key.startsWith(prefix)) break;
+      if (key === after) continue;
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      const record = this.decode(key, value, "kv.scan");
+      if (!this.isLive(record, now)) continue;
+      items.push({
+        key,
+        value: (options.keysOnly ? undefined : record.value) as T,
+        version: record.version,
+        expiresAt: record.expiresAt === 0 ? undefined : record.expiresAt,
+      });
+    }
+    const last = items.at(-1);
+    return { items, cursor: more && last ? encodeScanCursor(this.scheme, prefix, last.key) : undefined };
+  }
+
+  async sweepExpired(options: { now?: number; limit?: number } = {}): Promise<number> {
+    this.open("kv.sweep");
+    const now = options.now ?? this.now();
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    let removed = 0;
+    for (;;) {
+      const due: [number, string][] = [];
+      for (const { key } of this.expiry.getRange({ start: [0, ""], end: [now + 1, ""] })) {
+        due.push(key);
+        if (due.length >= SWEEP_CHUNK) break;
+      }
+      if (due.length === 0) return removed;
+      const writes: Promise<unknown>[] = [];
+      for (const indexKey of due) {
+        const [expiresAt, key] = indexKey;
+        // Remove only what still carries this expiry: a key rewritten since keeps living.
+        const current = this.current(key, "kv.sweep");
+        if (current !== undefined && current.expiresAt === expiresAt && removed < limit) {
+          writes.push(this.issue(key, undefined, undefined));
+          removed++;
+        }
+        writes.push(this.expiry.remove(indexKey));
+      }
+      await Promise.all(writes);
+      if (removed >= limit) return removed;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.env.close();
+  }
+}
+
+function lmdbError(e: unknown, operation: string, key?: string): KuraError {
+  if (e instanceof KuraError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new KuraError("KV_BACKEND_ERROR", `lmdb: ${message}`, {
+    operation,
+    cause: e,
+    ...(key === undefined ? {} : { context: { key } }),
+  });
+}
+
+export const lmdbKvStore: KvStoreDefinition<LmdbKvOptions> = {
+  scheme: "lmdb",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(lmdbKvOptionsSchema, raw, "kv"),
+  create: async (options, deps = {}) => {
+    const { open } = await import("lmdb");
+    try {
+      mkdirSync(options.path, { recursive: true });
+      const env = open({
+        path: options.path,
+        // DUR-1: `os` = committed to the OS (survives a process crash), `fsync` = to the disk.
+        noSync: deps.durability !== "fsync",
+        maxDbs: 8,
+      });
+      const db = env.openDB<Buffer, string>("kv", { encoding: "binary", compression: true });
+      const expiry = env.openDB<Buffer, [number, string]>("expiry", { encoding: "binary" });
+      const meta = env.openDB<number, string>("meta", { encoding: "msgpack" });
+      return new LmdbKvStore(env, db, expiry, meta, options, deps);
+    } catch (e) {
+      throw lmdbError(e, "kv.open");
+    }
+  },
+};

@@ -1,0 +1,119 @@
+/**
+ * Tenant-scoped views of the KV store (SPEC KV-1, TEN-1). Every full KV key is
+ * `{tenant}:{kind}:{…}`, built here and only here: the tenant comes from the scope Kura
+ * resolved, never from a key the caller passed. Tenant ids cannot contain `:` (IDS-1), so one
+ * tenant's prefix never covers another's (`a:` vs `ab:`).
+ *
+ * `kura.tenant(t).kv(namespace)` is the general-purpose KV API (`/v1/kv/{namespace}/{key}`);
+ * sessions, config, drafts and the cache use their own kinds through the same class.
+ */
+import { KuraError } from "../core/errors.js";
+import { assertValidId } from "../core/keys.js";
+import {
+  type KvEntry,
+  type KvIncrOptions,
+  type KvScanOptions,
+  type KvScanPage,
+  type KvSetOptions,
+  type KvStore,
+  type KvWriteResult,
+  kvKeyProblem,
+} from "../ports/kv-store.js";
+
+/** The one place a tenant's KV prefix is made: `{tenant}:`. */
+export function tenantKvPrefix(tenantId: string): string {
+  assertValidId(tenantId, "tenant id", "kv");
+  return `${tenantId}:`;
+}
+
+/** A tenant's full KV key for `key` (e.g. `acme` + `session:s1:meta:lang` → `acme:session:s1:meta:lang`). */
+export function tenantKvKey(tenantId: string, key: string): string {
+  return tenantKvPrefix(tenantId) + key;
+}
+
+/**
+ * The KV store seen through a fixed prefix: keys in and out are relative to it. Relative keys
+ * follow the KV key rule (`kvKeyProblem`) and the prefixed key must fit it too.
+ */
+export class KvNamespace {
+  constructor(
+    readonly store: KvStore,
+    readonly prefix: string,
+  ) {}
+
+  private full(key: string, operation: string): string {
+    const problem = kvKeyProblem(key);
+    if (problem !== undefined) {
+      throw new KuraError("KV_KEY_INVALID", `invalid KV key: ${problem}`, {
+        operation,
+        context: { key: typeof key === "string" ? key.slice(0, 200) : typeof key },
+      });
+    }
+    return this.prefix + key;
+  }
+
+  private strip<T>(entry: KvEntry<T>): KvEntry<T> {
+    return { ...entry, key: entry.key.slice(this.prefix.length) };
+  }
+
+  /** A narrower view: `sub("drafts:")` sees only keys under `{prefix}drafts:`. */
+  sub(prefix: string): KvNamespace {
+    return new KvNamespace(this.store, this.full(prefix, "kv.namespace"));
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    return this.store.get<T>(this.full(key, "kv.get"));
+  }
+
+  async getEntry<T = unknown>(key: string): Promise<KvEntry<T> | undefined> {
+    const entry = await this.store.getEntry<T>(this.full(key, "kv.get"));
+    return entry && this.strip(entry);
+  }
+
+  async set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
+    return this.store.set(this.full(key, "kv.set"), value, options);
+  }
+
+  async delete(key: string, options?: { ifVersion?: number }): Promise<boolean> {
+    return this.store.delete(this.full(key, "kv.delete"), options);
+  }
+
+  async incr(key: string, options?: KvIncrOptions): Promise<{ value: number; version: number }> {
+    return this.store.incr(this.full(key, "kv.incr"), options);
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    return this.store.getMany<T>(keys.map((k) => this.full(k, "kv.getMany")));
+  }
+
+  async setMany(items: readonly { key: string; value: unknown; ttlMs?: number }[]): Promise<KvWriteResult[]> {
+    return this.store.setMany(items.map((item) => ({ ...item, key: this.full(item.key, "kv.setMany") })));
+  }
+
+  /** Keys under `prefix` (relative; may be empty) a page at a time; see `KvStore.scan`. */
+  async scan<T = unknown>(prefix = "", options?: KvScanOptions): Promise<KvScanPage<T>> {
+    if (prefix !== "") this.full(prefix, "kv.scan");
+    const page = await this.store.scan<T>(this.prefix + prefix, options);
+    return { items: page.items.map((e) => this.strip(e)), cursor: page.cursor };
+  }
+
+  /** Every entry under `prefix`, following cursors (for small sets: a session's metadata). */
+  async scanAll<T = unknown>(
+    prefix = "",
+    options: Omit<KvScanOptions, "cursor"> = {},
+  ): Promise<KvEntry<T>[]> {
+    const seen = new Map<string, KvEntry<T>>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.scan<T>(prefix, { limit: 1000, ...options, ...(cursor ? { cursor } : {}) });
+      for (const item of page.items) seen.set(item.key, item);
+      cursor = page.cursor;
+    } while (cursor);
+    return [...seen.values()];
+  }
+}
+
+/** The tenant's root view (`{tenant}:`): engine-internal, the public API hands out narrower ones. */
+export function tenantKv(store: KvStore, tenantId: string): KvNamespace {
+  return new KvNamespace(store, tenantKvPrefix(tenantId));
+}
