@@ -21,4 +21,13 @@ export interface CacheStats {
   misses: number;
   entries: number;
   bytes: number;
+  /** Per tier of a tiered cache (`hot`, `warm`, `cold`), for hit ratios by tier. */
+  tiers?: Readonly<Record<string, TierStats>>;
+}
+
+export interface TierStats {
+  hits: number;
+  misses: number;
+  entries: number;
+  bytes: number;
 }
