@@ -55,11 +55,15 @@ export async function throughput(
   return total / ((performance.now() - started) / 1000);
 }
 
-/** Latency percentiles (ms) of `op` run `total` times one after another. */
+/**
+ * Latency percentiles (ms) of `op` run `total` times one after another, after a warm-up of
+ * 10 % of the runs (at least 20) that is not measured: steady-state latency, not JIT warm-up.
+ */
 export async function latencies(
   total: number,
   op: (i: number) => Promise<unknown>,
 ): Promise<{ p50: number; p99: number; p95: number }> {
+  for (let i = 0; i < Math.max(20, Math.floor(total / 10)); i++) await op(i);
   const samples: number[] = [];
   for (let i = 0; i < total; i++) {
     const t = performance.now();
