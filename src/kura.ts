@@ -3,12 +3,17 @@
  * = embedded defaults under `./data`: SQLite + fs), opens the planes, wires the engine (write
  * protocol, group commit, caches, outbox, jobs) and hands out tenant-scoped domains.
  */
+import { join } from "node:path";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
+import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
+import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
 import { Messages } from "./domains/messages.js";
 import { Objects } from "./domains/objects.js";
+import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
+import { ConfigStore, Drafts, StateCache, type StateContext, StateEvents } from "./domains/state.js";
 import { openBlobStore } from "./engine/blob-stores.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
@@ -18,10 +23,15 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
 import { OutboxDispatcher, type Projector } from "./engine/outbox.js";
+import { TieredCache } from "./engine/tiered-cache.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
 import type { Catalog, Usage } from "./ports/catalog.js";
+import type { KvStore } from "./ports/kv-store.js";
+
+/** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
+const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
 
 export interface KuraOpenOptions {
   /** Environment for `env:VAR` references in the config (the library never reads process.env). */
@@ -38,6 +48,11 @@ export interface KuraOpenOptions {
   cache?: Cache;
   /** Grace period before an unreferenced body counts as an orphan; default 1 h. */
   orphanGraceMs?: number;
+  /**
+   * Problems that do not stop Kura (e.g. Redis `maxmemory-policy` is not `noeviction`, a config
+   * subscriber threw). Default: `process.emitWarning`.
+   */
+  onWarning?: (message: string, context?: Readonly<Record<string, unknown>>) => void;
 }
 
 export class Kura {
@@ -49,6 +64,7 @@ export class Kura {
     private readonly committer: GroupCommitter,
     private readonly outbox: OutboxDispatcher,
     readonly jobs: JobRunner,
+    private readonly state: StateContext,
   ) {}
 
   static async open(config?: unknown, options: KuraOpenOptions = {}): Promise<Kura> {
@@ -85,6 +101,25 @@ export class Kura {
       await store.close();
       throw e;
     }
+    const warn =
+      options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" }));
+    let kv: KvStore;
+    try {
+      kv = await openKvStore(resolved, durability, clock, warn);
+    } catch (e) {
+      await catalog.close();
+      await store.close();
+      throw e;
+    }
+    const bodyCache =
+      options.cache ??
+      (REMOTE_STORAGE.has(resolved.storage.backend)
+        ? await TieredCache.open({
+            hotBytes: 64 * 1024 * 1024,
+            hotMaxEntryBytes: 1024 * 1024,
+            warm: { dir: join(resolved.data_dir, "cache", "bodies"), maxBytes: 1024 * 1024 * 1024 },
+          })
+        : new LruCache(64 * 1024 * 1024, 1024 * 1024));
     const committer = new GroupCommitter(catalog);
     const outbox = new OutboxDispatcher(catalog);
     const storeId = "primary";
@@ -95,7 +130,7 @@ export class Kura {
       urls: new ContentUrls({ [storeId]: store }),
       catalog,
       protocol: new WriteProtocol(store, committer, options.probe),
-      bodyCache: options.cache ?? new LruCache(64 * 1024 * 1024, 1024 * 1024),
+      bodyCache,
       messageCache: catalog.capabilities.multiProcess || options.cache ? undefined : new HotMessages(50_000),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
@@ -106,14 +141,26 @@ export class Kura {
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
     jobs.register(purgeJob(ctx));
     jobs.register(foldUsageJob(ctx));
-    return new Kura(resolved, ctx, committer, outbox, jobs);
+    const state: StateContext = {
+      kv,
+      store,
+      clock,
+      sessionTtlSeconds: resolved.sessions.ttl_seconds,
+      sessionFilesDays: resolved.retention.session_files_days,
+      events: new StateEvents((e) =>
+        warn(`a config subscriber threw: ${e instanceof Error ? e.message : String(e)}`),
+      ),
+    };
+    jobs.register(kvExpiryJob(state));
+    jobs.register(sessionFilesJob(state));
+    return new Kura(resolved, ctx, committer, outbox, jobs, state);
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
   tenant(tenantId: string): TenantScope {
     this.assertOpen();
     assertValidId(tenantId, "tenant id", "kura.tenant");
-    return new TenantScope(this.ctx, tenantId);
+    return new TenantScope(this.ctx, tenantId, this.state);
   }
 
   /** Register an outbox projector (search, vectors, change feed, …); it is caught up right away. */
@@ -156,6 +203,7 @@ export class Kura {
     await this.committer.close();
     await this.outbox.close();
     await this.ctx.catalog.close();
+    await this.state.kv.close();
     await this.ctx.store.close();
   }
 
@@ -167,13 +215,32 @@ export class Kura {
 export class TenantScope {
   readonly messages: Messages;
   readonly objects: Objects;
+  /** Session metadata (KV, with TTL) and session files (blob store) — SESS-1. */
+  readonly sessions: Sessions;
+  /** Config values and feature flags, with change notification — SESS-2. */
+  readonly config: ConfigStore;
+  /** Workspace drafts saved by compare-and-set — SESS-2. */
+  readonly drafts: Drafts;
+  /** Computed values with a TTL — SESS-2. */
+  readonly cache: StateCache;
 
   constructor(
     private readonly ctx: EngineContext,
     readonly id: string,
+    private readonly state: StateContext,
   ) {
     this.messages = new Messages(ctx, id);
     this.objects = new Objects(ctx, id);
+    this.sessions = new Sessions(state, id);
+    this.config = new ConfigStore(state, id);
+    this.drafts = new Drafts(state, id);
+    this.cache = new StateCache(state, id);
+  }
+
+  /** The general-purpose KV API of one namespace (`/v1/kv/{namespace}/…`): keys `{tenant}:kv:{namespace}:{key}`. */
+  kv(namespace: string): KvNamespace {
+    assertValidId(namespace, "kv namespace", "kv");
+    return new KvNamespace(this.state.kv, `${tenantKvPrefix(this.id)}kv:${namespace}:`);
   }
 
   /** Bytes, objects and messages stored by this tenant (TEN-4). */
@@ -185,4 +252,22 @@ export class TenantScope {
   readUrl(url: string): Promise<Buffer> {
     return this.ctx.urls.read(url, this.id);
   }
+}
+
+/** Open the KV plane from `config.kv` (lmdb by default, under `<data_dir>/kv`). */
+async function openKvStore(
+  config: KuraConfig,
+  durability: "os" | "fsync",
+  clock: () => number,
+  warn: (message: string, context?: Readonly<Record<string, unknown>>) => void,
+): Promise<KvStore> {
+  const kv = config.kv;
+  const definition = await kvStoreDefinition(kv.backend);
+  const options =
+    kv.backend === "lmdb"
+      ? { path: kv.path }
+      : kv.backend === "redis"
+        ? { url: kv.url, key_prefix: kv.key_prefix }
+        : {};
+  return definition.create(definition.parseOptions(options), { durability, now: clock, warn });
 }
