@@ -91,7 +91,7 @@ export class Sessions {
   // --- metadata ------------------------------------------------------------------------------
 
   /** Store one metadata entry with the session TTL (each write renews that entry's TTL). */
-  setMeta(
+  async setMeta(
     sessionId: string,
     key: string,
     value: unknown,
@@ -195,7 +195,7 @@ export class Sessions {
   }
 
   /** A URL a client can PUT the file to without credentials (BLOB-5; fs URLs are served by `kura serve`). */
-  presignUpload(
+  async presignUpload(
     sessionId: string,
     path: string,
     options: { expiresIn?: number; contentType?: string } = {},
@@ -209,7 +209,7 @@ export class Sessions {
   }
 
   /** A URL a client can GET the file from without credentials until it expires. */
-  presignDownload(
+  async presignDownload(
     sessionId: string,
     path: string,
     options: { expiresIn?: number } = {},

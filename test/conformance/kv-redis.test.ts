@@ -1,8 +1,16 @@
+import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
 import { globEscape, redisKvStore } from "../../src/adapters/kv/redis/index.js";
+import { isKuraError } from "../../src/core/errors.js";
+import { Kura } from "../../src/kura.js";
+import type { KvStore } from "../../src/ports/kv-store.js";
 import { backendAvailable } from "../support/backends.js";
-import { kvStoreConformance } from "./kv-store.suite.js";
+import { expectKuraError, kvStoreConformance } from "./kv-store.suite.js";
 
 const URL = "redis://127.0.0.1:6379/0";
 
@@ -60,3 +68,84 @@ kvStoreConformance(
   },
   { skip: !available },
 );
+
+describe.skipIf(!available)("redis adapter: start-up checks and failures", () => {
+  const hasServerBinary = spawnSync("redis-server", ["--version"]).status === 0;
+
+  it.skipIf(!hasServerBinary)("warns at start unless maxmemory-policy is noeviction", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const server = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory-policy",
+        "allkeys-lru",
+      ],
+      { stdio: "ignore" },
+    );
+    try {
+      const url = `redis://127.0.0.1:${port}/0`;
+      let store: KvStore | undefined;
+      for (let i = 0; i < 50 && !store; i++) {
+        try {
+          const warnings: string[] = [];
+          store = await redisKvStore.create(redisKvStore.parseOptions({ url, connect_timeout_ms: 500 }), {
+            warn: (m) => warnings.push(m),
+          });
+          expect(warnings).toHaveLength(1);
+          expect(warnings[0]).toMatch(/allkeys-lru.*noeviction/);
+        } catch (e) {
+          if (!isKuraError(e) || e.code !== "KV_UNAVAILABLE") throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      expect(store).toBeDefined();
+      await store?.close();
+      // The shared server is configured right: no warning there.
+      const quiet: string[] = [];
+      const ok = await redisKvStore.create(redisKvStore.parseOptions({ url: URL }), {
+        warn: (m) => quiet.push(m),
+      });
+      expect(quiet).toEqual([]);
+      await ok.close();
+    } finally {
+      server.kill("SIGTERM");
+    }
+  });
+
+  it("a server that cannot be reached fails with KV_UNAVAILABLE (retryable)", async () => {
+    const err = await expectKuraError(
+      redisKvStore.create(
+        redisKvStore.parseOptions({ url: "redis://127.0.0.1:1/0", connect_timeout_ms: 300 }),
+      ),
+      "KV_UNAVAILABLE",
+    );
+    expect(err.retryable).toBe(true);
+  });
+
+  it("Kura on kv: redis keeps session metadata in Redis under the key prefix", async () => {
+    const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
+    const dir = await mkdtemp(join(tmpdir(), "kura-redis-kv-"));
+    const kura = await Kura.open({ data_dir: dir, kv: { backend: "redis", url: URL, key_prefix: prefix } });
+    try {
+      await kura.tenant("acme").sessions.setMeta("s1", "lang", "ja");
+      expect(await kura.tenant("acme").sessions.getMeta("s1", "lang")).toBe("ja");
+      const admin = new Redis(URL);
+      const ttl = await admin.pttl(`${prefix}acme:session:s1:meta:lang`);
+      admin.disconnect();
+      expect(ttl).toBeGreaterThan(86_000_000);
+      expect(ttl).toBeLessThanOrEqual(86_400_000);
+    } finally {
+      await kura.close();
+      await dropPrefix(prefix);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
