@@ -8,6 +8,8 @@ import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { runDemo } from "./demo.js";
 import { exitCodeFor } from "./exit-codes.js";
+import { runServe } from "./serve.js";
+import { runToken } from "./token.js";
 
 const program = new Command()
   .name("kura")
@@ -29,6 +31,30 @@ program
   .action(async (opts: { config?: string }) => {
     const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
     process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+  });
+
+program
+  .command("serve")
+  .description("run the HTTP service (embedded defaults without a config)")
+  .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .option("-p, --port <port>", "port (default 8787, or server.port)")
+  .option("-H, --host <host>", "interface (default 127.0.0.1, or server.host)")
+  .option("--log-level <level>", "trace, debug, info, warn, error (default info, or $KURA_LOG_LEVEL)")
+  .action(async (opts: { config?: string; port?: string; host?: string; logLevel?: string }) => {
+    await runServe({ ...opts, env: process.env, print: (line) => process.stderr.write(`${line}\n`) });
+  });
+
+program
+  .command("token")
+  .description(
+    "print a development token (HS256) for a tenant, minted from the configured or generated secret",
+  )
+  .requiredOption("-t, --tenant <tenant>", "tenant id (the tenant_id claim)")
+  .option("-u, --user <user>", "user id (the sub claim)")
+  .option("--ttl <ttl>", "lifetime: 30s, 15m, 1h, 7d", "1h")
+  .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .action(async (opts: { tenant: string; user?: string; ttl: string; config?: string }) => {
+    process.stdout.write(`${await runToken({ ...opts, env: process.env })}\n`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -1,0 +1,102 @@
+/**
+ * `kura serve`: the HTTP service on the configured (or embedded default) planes. With no JWT
+ * secret configured it generates one into `<data_dir>/jwt-secret` and says how to mint a token.
+ * SIGINT/SIGTERM close gracefully: new requests get 503, in-flight ones finish, then Kura
+ * closes (pending writes committed); a second signal exits at once.
+ */
+import { type KuraConfig, loadConfig, redactConfig } from "../config/index.js";
+import { resolveJwtSecret } from "../http/auth.js";
+import { buildServer, defaultLoggerOptions } from "../http/server.js";
+import { Kura } from "../kura.js";
+
+export interface ServeOptions {
+  config?: string;
+  port?: string;
+  host?: string;
+  logLevel?: string;
+  env: NodeJS.ProcessEnv;
+  /** Human-readable lines (stderr); the JSON log goes to stdout. */
+  print: (line: string) => void;
+}
+
+/** The fs store signs presigned URLs for `public_url`; point it at this server unless it was set. */
+const FS_DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787";
+
+function serverUrl(config: KuraConfig, port = config.server.port): string {
+  const host =
+    config.server.host === "0.0.0.0" || config.server.host === "::" ? "127.0.0.1" : config.server.host;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<void>; url: string }> {
+  const overrides: Record<string, unknown> = {};
+  if (opts.port !== undefined) overrides["server.port"] = opts.port;
+  if (opts.host !== undefined) overrides["server.host"] = opts.host;
+  const load = (extra: Record<string, unknown> = {}) =>
+    loadConfig({
+      env: opts.env,
+      overrides: { ...overrides, ...extra },
+      ...(opts.config ? { file: opts.config } : {}),
+    });
+  let config = await load();
+  if (
+    config.storage.backend === "fs" &&
+    config.storage.options.public_url === FS_DEFAULT_PUBLIC_URL &&
+    serverUrl(config) !== FS_DEFAULT_PUBLIC_URL &&
+    config.server.port !== 0
+  ) {
+    config = await load({ "storage.options.public_url": serverUrl(config) });
+  }
+
+  const secret = await resolveJwtSecret(config, { create: true });
+  const kura = await Kura.open(config);
+  const app = await buildServer(kura, {
+    config,
+    jwtSecret: secret?.secret,
+    closeKura: true,
+    logger: defaultLoggerOptions(opts.logLevel ?? opts.env.KURA_LOG_LEVEL ?? "info"),
+  });
+  app.log.info({ config: redactConfig(config) }, "configuration");
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.server.port;
+  const url = serverUrl(config, port);
+  opts.print(`kura serve listening on ${url}`);
+  if (secret?.generated) opts.print(`generated a JWT secret in ${secret.path} (mode 0600)`);
+  if (secret) {
+    const flag = opts.config ? ` --config ${opts.config}` : "";
+    opts.print(`get a token:  TOKEN=$(kura token --tenant demo${flag})`);
+    opts.print(`then:         curl -H "Authorization: Bearer $TOKEN" ${url}/v1/usage`);
+  } else {
+    opts.print(`tokens are verified against ${config.auth.jwks_url} (RS256/ES256)`);
+  }
+  opts.print(`API docs:     ${url}/docs  (OpenAPI: ${url}/openapi.json)`);
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= app.close().then(() => undefined);
+    return closing;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      opts.print(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    opts.print(`${signal}: finishing in-flight requests, then closing`);
+    close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        opts.print(`shutdown failed: ${e instanceof Error ? e.message : String(e)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { close, url };
+}

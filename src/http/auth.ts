@@ -1,0 +1,270 @@
+/**
+ * Authentication and tenant resolution (SEC-1, TEN-2): `Authorization: Bearer <jwt>` verified
+ * with jose — HS256 with the configured (or generated) secret, RS256/ES256 against a JWKS URL
+ * whose keys are cached for 24 h and refetched when a token names an unknown `kid` (rotation).
+ * The tenant comes from the `tenant_id` claim or the subdomain `{tenant}.{base_domain}`; when
+ * both are present they must agree.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import type { KuraConfig } from "../config/index.js";
+import { KuraError } from "../core/errors.js";
+import { ID_PATTERN } from "../core/keys.js";
+
+/** Where `kura serve` keeps the HS256 secret it generates when none is configured. */
+export const JWT_SECRET_FILE = "jwt-secret";
+
+const HS_ALGORITHMS = ["HS256"];
+const JWKS_ALGORITHMS = ["RS256", "ES256"];
+
+export interface JwtSecret {
+  secret: string;
+  /** The file it was read from or written to, when it was not configured. */
+  path?: string;
+  /** True when this call created the file. */
+  generated: boolean;
+}
+
+/**
+ * The HS256 secret: `auth.jwt_secret` when configured; otherwise — only when no JWKS URL is
+ * configured either — `<data_dir>/jwt-secret`, created (mode 0600) when `create` is set and
+ * it does not exist yet. Undefined when there is none.
+ */
+export async function resolveJwtSecret(
+  config: KuraConfig,
+  options: { create: boolean },
+): Promise<JwtSecret | undefined> {
+  if (config.auth.jwt_secret) return { secret: config.auth.jwt_secret, generated: false };
+  if (config.auth.jwks_url) return undefined;
+  const path = join(config.data_dir, JWT_SECRET_FILE);
+  const read = async () => (await readFile(path, "utf8")).trim();
+  try {
+    return { secret: await read(), path, generated: false };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT" || !options.create) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+  await mkdir(config.data_dir, { recursive: true });
+  try {
+    await writeFile(path, `${randomBytes(32).toString("base64url")}\n`, { flag: "wx", mode: 0o600 });
+    return { secret: await read(), path, generated: true };
+  } catch (e) {
+    // Another process created it first: use theirs.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      return { secret: await read(), path, generated: false };
+    throw e;
+  }
+}
+
+/** `30s`, `15m`, `1h`, `7d` or plain seconds → seconds. */
+export function parseTtl(text: string): number {
+  const m = /^(\d{1,9})([smhd]?)$/.exec(text.trim());
+  if (!m) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `ttl must look like 30s, 15m, 1h or 7d, not ${text.slice(0, 20)}`,
+      {
+        operation: "token",
+      },
+    );
+  }
+  const n = Number(m[1]);
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "" | "s" | "m" | "h" | "d"];
+  if (n === 0) throw new KuraError("INVALID_ARGUMENT", "ttl must be positive", { operation: "token" });
+  return n * unit;
+}
+
+/** A development token (HS256) for `tenant`, as `kura token` prints it. */
+export async function mintToken(options: {
+  secret: string;
+  tenant: string;
+  user?: string;
+  ttlSeconds: number;
+  issuer?: string | null;
+  audience?: string | null;
+  now?: number;
+}): Promise<string> {
+  if (!ID_PATTERN.test(options.tenant)) {
+    throw new KuraError("TENANT_INVALID", `tenant ids match ${ID_PATTERN.source}`, { operation: "token" });
+  }
+  const iat = Math.floor((options.now ?? Date.now()) / 1000);
+  let jwt = new SignJWT({ tenant_id: options.tenant })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + options.ttlSeconds)
+    .setSubject(options.user ?? "dev");
+  if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+  if (options.audience) jwt = jwt.setAudience(options.audience);
+  return jwt.sign(new TextEncoder().encode(options.secret));
+}
+
+export interface AuthOptions {
+  /** HS256 secret; tokens signed with HS256 are refused without one. */
+  secret?: string | undefined;
+  /** JWKS URL for RS256/ES256 tokens. */
+  jwksUrl?: string | null;
+  issuer?: string | null;
+  audience?: string | null;
+  /** `{tenant}.{base_domain}` subdomains name tenants. */
+  baseDomain?: string | null;
+  /** How long fetched JWKS keys are trusted; default 24 h (SEC-1). */
+  jwksCacheMs?: number;
+  /** Minimum time between refetches for an unknown `kid`; default 30 s. */
+  jwksCooldownMs?: number;
+  /** Clock skew tolerated on `exp`/`nbf`; default 5 s. */
+  clockToleranceSeconds?: number;
+  clock?: () => number;
+}
+
+export interface Principal {
+  tenantId: string;
+  /** The token's `sub`, when it has one. */
+  subject: string | undefined;
+  claims: JWTPayload;
+}
+
+export class Authenticator {
+  private readonly hsKey: Uint8Array | undefined;
+  private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private readonly algorithms: string[];
+  private readonly baseDomain: string | undefined;
+
+  constructor(private readonly options: AuthOptions) {
+    this.hsKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
+    this.jwks = options.jwksUrl
+      ? createRemoteJWKSet(new URL(options.jwksUrl), {
+          cacheMaxAge: options.jwksCacheMs ?? 24 * 3600_000,
+          cooldownDuration: options.jwksCooldownMs ?? 30_000,
+          timeoutDuration: 5000,
+        })
+      : undefined;
+    this.algorithms = [...(this.hsKey ? HS_ALGORITHMS : []), ...(this.jwks ? JWKS_ALGORITHMS : [])];
+    this.baseDomain = options.baseDomain
+      ? options.baseDomain.toLowerCase().replace(/^\.+|\.+$/g, "")
+      : undefined;
+  }
+
+  /** True when some token could be accepted (a secret or a JWKS URL is configured). */
+  get enabled(): boolean {
+    return this.algorithms.length > 0;
+  }
+
+  /**
+   * The principal of a request, from its `Authorization` header and host name.
+   * Throws AUTH_REQUIRED / AUTH_INVALID / AUTH_EXPIRED (401), AUTH_KEYS_UNAVAILABLE (503),
+   * TENANT_MISMATCH / TENANT_UNRESOLVED (403).
+   */
+  async authenticate(authorization: string | undefined, hostname: string): Promise<Principal> {
+    const op = "http.auth";
+    if (!authorization) throw new KuraError("AUTH_REQUIRED", "missing bearer token", { operation: op });
+    const m = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]{1,8192})[ \t]*$/i.exec(authorization);
+    if (!m) throw new KuraError("AUTH_INVALID", "expected Authorization: Bearer <jwt>", { operation: op });
+    const payload = await this.verify(m[1] as string);
+    const tenantId = this.tenantOf(payload, hostname);
+    return { tenantId, subject: typeof payload.sub === "string" ? payload.sub : undefined, claims: payload };
+  }
+
+  private async verify(token: string): Promise<JWTPayload> {
+    const op = "http.auth";
+    if (!this.enabled)
+      throw new KuraError("AUTH_INVALID", "no token can be verified: auth is not configured", {
+        operation: op,
+      });
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        async (header, jws) => {
+          if (header.alg === "HS256" && this.hsKey) return this.hsKey;
+          if (this.jwks && JWKS_ALGORITHMS.includes(header.alg)) return this.jwks(header, jws);
+          throw new errors.JOSEAlgNotAllowed(`"alg" (Algorithm) Header Parameter value not allowed`);
+        },
+        {
+          algorithms: this.algorithms,
+          ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
+          ...(this.options.audience ? { audience: this.options.audience } : {}),
+          clockTolerance: this.options.clockToleranceSeconds ?? 5,
+          ...(this.options.clock ? { currentDate: new Date(this.options.clock()) } : {}),
+        },
+      );
+      return payload;
+    } catch (e) {
+      throw authError(e);
+    }
+  }
+
+  private tenantOf(payload: JWTPayload, hostname: string): string {
+    const op = "http.auth";
+    const claim = payload.tenant_id;
+    if (claim !== undefined && (typeof claim !== "string" || !ID_PATTERN.test(claim))) {
+      throw new KuraError("TENANT_UNRESOLVED", "the token's tenant_id claim is not a valid tenant id", {
+        operation: op,
+      });
+    }
+    const fromHost = this.subdomainTenant(hostname);
+    if (claim !== undefined && fromHost !== undefined && claim !== fromHost) {
+      throw new KuraError("TENANT_MISMATCH", "the token is for another tenant than this subdomain", {
+        operation: op,
+      });
+    }
+    const tenant = claim ?? fromHost;
+    if (tenant === undefined) {
+      throw new KuraError(
+        "TENANT_UNRESOLVED",
+        "the token has no tenant_id claim and the host names no tenant",
+        {
+          operation: op,
+        },
+      );
+    }
+    return tenant;
+  }
+
+  /** `acme` for `acme.example.com` when base_domain is `example.com`; otherwise undefined. */
+  private subdomainTenant(hostname: string): string | undefined {
+    if (!this.baseDomain) return undefined;
+    const host = hostname.toLowerCase().replace(/\.$/, "");
+    const suffix = `.${this.baseDomain}`;
+    if (!host.endsWith(suffix)) return undefined;
+    const label = host.slice(0, -suffix.length);
+    if (!ID_PATTERN.test(label) || label.includes(".")) {
+      throw new KuraError("TENANT_UNRESOLVED", "the subdomain is not a valid tenant id", {
+        operation: "http.auth",
+      });
+    }
+    return label;
+  }
+}
+
+function authError(e: unknown): KuraError {
+  const op = "http.auth";
+  if (e instanceof errors.JWTExpired) {
+    return new KuraError("AUTH_EXPIRED", "the token has expired", { operation: op, cause: e });
+  }
+  if (e instanceof errors.JWTClaimValidationFailed && e.claim === "nbf") {
+    return new KuraError("AUTH_EXPIRED", "the token is not valid yet", { operation: op, cause: e });
+  }
+  const unreachable =
+    !(e instanceof errors.JOSEError) ||
+    e instanceof errors.JWKSTimeout ||
+    e instanceof errors.JWKSInvalid ||
+    e.code === "ERR_JOSE_GENERIC";
+  if (unreachable) {
+    return new KuraError("AUTH_KEYS_UNAVAILABLE", "the signing keys could not be fetched", {
+      operation: op,
+      cause: e,
+    });
+  }
+  const why =
+    e instanceof errors.JWTClaimValidationFailed
+      ? `the token's ${e.claim} claim is not accepted`
+      : e instanceof errors.JOSEAlgNotAllowed
+        ? "the token's algorithm is not accepted"
+        : e instanceof errors.JWKSNoMatchingKey
+          ? "no signing key matches the token"
+          : "the token is malformed or its signature does not verify";
+  return new KuraError("AUTH_INVALID", why, { operation: op, cause: e });
+}

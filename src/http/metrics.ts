@@ -1,0 +1,78 @@
+/**
+ * Prometheus metrics of `kura serve` (API-5, OBS-1): request latency by route, message sizes,
+ * error counts by code, outbox lag per projector, plus the process defaults. Each server has
+ * its own registry, so several servers in one process (tests) do not collide.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export interface MetricsOptions {
+  /** Outbox lag (events waiting) per projector name, read at scrape time. */
+  outboxLag?: () => Promise<Record<string, number>>;
+  /** Include Node process metrics (CPU, memory, event loop); default true. */
+  processMetrics?: boolean;
+}
+
+export class HttpMetrics {
+  readonly registry = new Registry();
+  private readonly duration: Histogram<"method" | "route" | "status">;
+  private readonly messageSize: Histogram<"operation">;
+  private readonly errors: Counter<"code" | "status">;
+
+  constructor(options: MetricsOptions = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "kura_" });
+    this.duration = new Histogram({
+      name: "kura_http_request_duration_seconds",
+      help: "HTTP request latency by route template, method and status",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.messageSize = new Histogram({
+      name: "kura_message_size_bytes",
+      help: "Size of stored message bodies (seed 000: message size distribution)",
+      labelNames: ["operation"],
+      buckets: [256, 1024, 4096, 16_384, 32_768, 65_536, 131_072, 262_144],
+      registers: [this.registry],
+    });
+    this.errors = new Counter({
+      name: "kura_http_errors_total",
+      help: "Error responses by error_code and status",
+      labelNames: ["code", "status"],
+      registers: [this.registry],
+    });
+    const lag = options.outboxLag;
+    new Gauge({
+      name: "kura_outbox_lag_events",
+      help: "Outbox events not yet delivered, per projector",
+      labelNames: ["projector"],
+      registers: [this.registry],
+      async collect() {
+        if (!lag) return;
+        this.reset();
+        for (const [projector, value] of Object.entries(await lag().catch(() => ({})))) {
+          this.set({ projector }, value);
+        }
+      },
+    });
+  }
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    this.duration.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  observeMessage(operation: "append" | "edit" | "stream", bytes: number): void {
+    this.messageSize.observe({ operation }, bytes);
+  }
+
+  countError(code: string, status: number): void {
+    this.errors.inc({ code, status: String(status) });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

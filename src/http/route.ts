@@ -1,0 +1,187 @@
+/**
+ * One typed definition per route: path, schemas (zod) for params, query and body, responses,
+ * and the handler. `registerRoute` turns it into a Fastify route that authenticates, validates
+ * and wraps the result in the envelope; `openapi.ts` turns the same definitions into the
+ * OpenAPI document, so the two cannot drift apart.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
+import { KuraError } from "../core/errors.js";
+import type { TenantScope } from "../kura.js";
+import type { Principal } from "./auth.js";
+import { success } from "./envelope.js";
+
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface ResponseSpec {
+  description: string;
+  /** Schema of `data` inside the success envelope. */
+  schema?: z.ZodType;
+  /** A raw (not enveloped) body of this media type: streams, /metrics, /openapi.json. */
+  raw?: string;
+  /** Response headers worth documenting. */
+  headers?: Record<string, string>;
+}
+
+export interface RouteContext<P, Q, B> {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  params: P;
+  query: Q;
+  body: B;
+  /** The authenticated principal (routes with `auth: false` have none). */
+  principal: Principal;
+  /** The tenant the principal acts for. */
+  tenant: TenantScope;
+}
+
+/** A handler either returns what goes in the envelope or sends the reply itself and returns SENT. */
+export const SENT = Symbol("sent");
+export type RouteResult = { status?: number; data: unknown } | typeof SENT;
+
+export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
+  method: HttpMethod;
+  /** OpenAPI-style path: `{name}` for a segment, `{name...}` for the rest of the path. */
+  path: string;
+  /**
+   * The Fastify URL when `path` cannot be expressed in its router (a parameter followed by
+   * `:action` in one segment); `mapParams` then splits the raw parameters.
+   */
+  url?: string;
+  mapParams?: (raw: Record<string, string>) => Record<string, string>;
+  operationId: string;
+  summary: string;
+  tag: string;
+  description?: string;
+  /** Bearer-token authentication and a tenant; default true. */
+  auth?: boolean;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** The request body is read as a stream by the handler (objects, streamed messages). */
+  rawBody?: { contentType: string; description: string };
+  /** Largest JSON body accepted, in bytes. */
+  bodyLimit?: number;
+  responses: Record<number, ResponseSpec>;
+  /** Set for routes whose capability is not built yet: they answer 501 NOT_IMPLEMENTED. */
+  notImplemented?: string;
+  handler?: (ctx: RouteContext<P, Q, B>) => Promise<RouteResult>;
+}
+
+/** Attached to each request by the auth hook. */
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+    tenantScope: TenantScope | undefined;
+  }
+  interface FastifyContextConfig {
+    auth?: boolean;
+  }
+}
+
+export interface RegisterOptions {
+  /** Check every success response against its schema (tests). */
+  validateResponses?: boolean;
+}
+
+/** `/v1/chats/{chatId}/messages:batch` → `/v1/chats/:chatId/messages::batch`; `{key...}` → `*`. */
+export function fastifyPath(path: string): string {
+  return path
+    .replaceAll(":", "::")
+    .replace(/\{([A-Za-z]+)\.\.\.\}/g, "*")
+    .replace(/\{([A-Za-z]+)\}/g, ":$1");
+}
+
+function wildcardName(path: string): string | undefined {
+  return /\{([A-Za-z]+)\.\.\.\}/.exec(path)?.[1];
+}
+
+export function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return undefined as T;
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.slice(0, 20).map((issue) => ({
+    path: [where, ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+  const first = problems[0];
+  throw new KuraError("REQUEST_INVALID", first ? `${first.path}: ${first.message}` : `invalid ${where}`, {
+    operation: "http.validate",
+    context: { problems },
+  });
+}
+
+export function registerRoute<P, Q, B>(
+  app: FastifyInstance,
+  spec: RouteSpec<P, Q, B>,
+  options: RegisterOptions = {},
+): void {
+  const wildcard = wildcardName(spec.path);
+  app.route({
+    method: spec.method,
+    url: spec.url ?? fastifyPath(spec.path),
+    config: { auth: spec.auth !== false },
+    ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
+    handler: async (req: FastifyRequest, reply: FastifyReply) => {
+      let rawParams = { ...(req.params as Record<string, string>) };
+      if (wildcard !== undefined) {
+        rawParams[wildcard] = rawParams["*"] ?? "";
+        delete rawParams["*"];
+      }
+      if (spec.mapParams) rawParams = spec.mapParams(rawParams);
+      if (spec.notImplemented !== undefined || !spec.handler) {
+        throw new KuraError(
+          "NOT_IMPLEMENTED",
+          `${spec.method} ${spec.path}: ${spec.notImplemented ?? "not built yet"}`,
+          {
+            operation: spec.operationId,
+          },
+        );
+      }
+      const params = parseInput(spec.params, rawParams, "path");
+      const query = parseInput(spec.query, req.query ?? {}, "query");
+      const body = spec.rawBody ? (undefined as B) : parseInput(spec.body, req.body, "body");
+      const result = await spec.handler({
+        req,
+        reply,
+        params,
+        query,
+        body,
+        principal: req.principal as Principal,
+        tenant: req.tenantScope as TenantScope,
+      });
+      if (result === SENT) return reply;
+      const status = result.status ?? 200;
+      if (options.validateResponses) {
+        const schema = spec.responses[status]?.schema;
+        if (!spec.responses[status]) throw new Error(`${spec.operationId}: undocumented status ${status}`);
+        if (schema) {
+          const check = schema.safeParse(result.data);
+          if (!check.success)
+            throw new Error(
+              `${spec.operationId}: response does not match its schema: ${check.error.message}`,
+            );
+        }
+      }
+      return reply.code(status).send(success(req.id, result.data));
+    },
+  });
+}
+
+/**
+ * For `{param}:action` segments: split `raw[name]` at its last `:` and require `action`,
+ * so `POST /v1/messages/{id}:undelete` is served by the Fastify route `/v1/messages/:idAction`.
+ */
+export function actionSuffix(name: string, action: string, into = name) {
+  return (raw: Record<string, string>): Record<string, string> => {
+    const value = raw[name] ?? "";
+    const at = value.lastIndexOf(":");
+    if (at < 0 || value.slice(at + 1) !== action) {
+      throw new KuraError("ROUTE_NOT_FOUND", "no route for this method and path", {
+        operation: "http.route",
+      });
+    }
+    const { [name]: _, ...rest } = raw;
+    return { ...rest, [into]: value.slice(0, at) };
+  };
+}

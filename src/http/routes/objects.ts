@@ -1,0 +1,266 @@
+/**
+ * Objects over HTTP (BLOB-1, BLOB-4, BLOB-5, API-4): streaming PUT/GET/HEAD/DELETE with Range,
+ * ETag and If-None-Match, listing by prefix, and presigned URLs. Bodies are never buffered:
+ * the request stream goes straight to the write protocol and the stored stream straight out.
+ */
+import { z } from "zod";
+import { isKuraError, KuraError } from "../../core/errors.js";
+import { buildPresignedUrl } from "../../core/presign.js";
+import type { ObjectInfo } from "../../domains/objects.js";
+import { notModified, parseRange, sendBody, setObjectHeaders } from "../ranges.js";
+import { type RouteSpec, SENT } from "../route.js";
+import { cursorSchema, limitSchema, objectJson, objectSchema, pageSchema } from "../schemas.js";
+import type { HttpDeps } from "./deps.js";
+import { kuraPresignSecret } from "./presigned.js";
+
+const TAG = "objects";
+const keyParams = z.object({ key: z.string().min(1).max(4096).describe("Object key (BLOB-7 rules)") });
+type KeyParams = z.infer<typeof keyParams>;
+
+const MIME = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;[\x20-\x7e]{0,200})?$/;
+
+function contentTypeOf(header: string | undefined): string {
+  if (header === undefined || header === "") return "application/octet-stream";
+  if (!MIME.test(header)) {
+    throw new KuraError("REQUEST_INVALID", "Content-Type must be a MIME type", { operation: "objects.put" });
+  }
+  return header;
+}
+
+const headersOf = (info: ObjectInfo) => ({
+  size: info.size,
+  contentType: info.contentType,
+  etag: info.etag,
+  lastModified: info.updatedAt,
+});
+
+export function objectRoutes(deps: HttpDeps): RouteSpec[] {
+  const put: RouteSpec<KeyParams> = {
+    method: "PUT",
+    path: "/v1/objects/{key...}",
+    operationId: "putObject",
+    summary: "Store an object (streamed; replaces any object under the key unless If-None-Match: *)",
+    tag: TAG,
+    params: keyParams,
+    rawBody: {
+      contentType: "application/octet-stream",
+      description: "The bytes; any Content-Type is stored as given",
+    },
+    responses: {
+      200: { description: "Stored", schema: objectSchema, headers: { ETag: "Quoted SHA-256 of the body" } },
+      412: { description: "If-None-Match: * and an object exists (PRECONDITION_FAILED)" },
+    },
+    handler: async ({ tenant, params, req, reply }) => {
+      const ifNoneMatch = req.headers["if-none-match"];
+      if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== "*") {
+        throw new KuraError("REQUEST_INVALID", "on PUT, If-None-Match may only be *", {
+          operation: "objects.put",
+        });
+      }
+      if (req.headers["if-match"] !== undefined) {
+        throw new KuraError("NOT_IMPLEMENTED", "If-Match on object PUT is not supported yet", {
+          operation: "objects.put",
+        });
+      }
+      const contentType = contentTypeOf(req.headers["content-type"]);
+      let info: ObjectInfo;
+      try {
+        info = await tenant.objects.put(params.key, req.raw, {
+          contentType,
+          ...(ifNoneMatch !== undefined ? { ifNoneMatch: "*" as const } : {}),
+        });
+      } catch (e) {
+        if (isKuraError(e) && e.code === "BLOB_ALREADY_EXISTS") {
+          reply.header("connection", "close");
+          throw new KuraError("PRECONDITION_FAILED", `an object already exists under ${params.key}`, {
+            operation: "objects.put",
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      reply.header("etag", info.etag);
+      return { data: objectJson(info) };
+    },
+  };
+
+  const head: RouteSpec<KeyParams> = {
+    method: "HEAD",
+    path: "/v1/objects/{key...}",
+    operationId: "headObject",
+    summary: "An object's headers: Content-Length, Content-Type, ETag, Last-Modified",
+    tag: TAG,
+    params: keyParams,
+    responses: { 200: { description: "Exists (no body)" }, 404: { description: "No such object (no body)" } },
+    handler: async ({ tenant, params, reply }) => {
+      const info = await tenant.objects.head(params.key);
+      setObjectHeaders(reply, headersOf(info));
+      reply.header("content-length", info.size);
+      reply.code(200).send();
+      return SENT;
+    },
+  };
+
+  const get: RouteSpec<KeyParams> = {
+    method: "GET",
+    path: "/v1/objects/{key...}",
+    operationId: "getObject",
+    summary: "Download an object (streamed), or a byte range of it with Range: bytes=…",
+    description:
+      "Whole downloads are verified against the SHA-256 recorded at write time; a body that fails " +
+      "the check aborts the connection instead of ending cleanly.",
+    tag: TAG,
+    params: keyParams,
+    responses: {
+      200: { description: "The bytes", raw: "application/octet-stream" },
+      206: {
+        description: "The requested range",
+        raw: "application/octet-stream",
+        headers: { "Content-Range": "bytes start-end/size" },
+      },
+      304: { description: "If-None-Match matched the ETag" },
+      416: { description: "The range starts beyond the end (RANGE_NOT_SATISFIABLE)" },
+    },
+    handler: async ({ tenant, params, req, reply }) => {
+      const rangeHeader = req.headers.range;
+      const conditional = req.headers["if-none-match"];
+      if (rangeHeader !== undefined || conditional !== undefined) {
+        const info = await tenant.objects.head(params.key);
+        if (notModified(conditional, info.etag)) {
+          setObjectHeaders(reply, headersOf(info));
+          reply.code(304).send();
+          return SENT;
+        }
+        const range = parseRange(rangeHeader, info.size);
+        if (range) {
+          const got = await tenant.objects.get(params.key, { range });
+          sendBody(reply, headersOf(got.info), got.body, got.range ?? range);
+          return SENT;
+        }
+      }
+      const got = await tenant.objects.get(params.key);
+      sendBody(reply, headersOf(got.info), got.body, undefined);
+      return SENT;
+    },
+  };
+
+  const remove: RouteSpec<KeyParams> = {
+    method: "DELETE",
+    path: "/v1/objects/{key...}",
+    operationId: "deleteObject",
+    summary: "Delete an object (deleting a missing key succeeds)",
+    tag: TAG,
+    params: keyParams,
+    responses: { 204: { description: "Deleted (or was not there)" } },
+    handler: async ({ tenant, params, reply }) => {
+      await tenant.objects.delete(params.key);
+      reply.code(204).send();
+      return SENT;
+    },
+  };
+
+  const listQuery = z
+    .object({
+      prefix: z.string().max(1024).optional(),
+      delimiter: z.string().max(16).optional().describe("Not supported yet (501)"),
+      cursor: cursorSchema,
+      limit: limitSchema(1000),
+    })
+    .strict();
+  const list: RouteSpec<unknown, z.infer<typeof listQuery>> = {
+    method: "GET",
+    path: "/v1/objects",
+    operationId: "listObjects",
+    summary: "Objects whose key starts with prefix, in key order, a page at a time",
+    tag: TAG,
+    query: listQuery,
+    responses: { 200: { description: "A page of objects", schema: pageSchema(objectSchema) } },
+    handler: async ({ tenant, query }) => {
+      if (query.delimiter !== undefined) {
+        throw new KuraError("NOT_IMPLEMENTED", "listing with a delimiter is not supported yet", {
+          operation: "objects.list",
+        });
+      }
+      const page = await tenant.objects.list({
+        ...(query.prefix !== undefined ? { prefix: query.prefix } : {}),
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(query.limit !== undefined ? { limit: query.limit } : {}),
+      });
+      return { data: { items: page.items.map(objectJson), next_cursor: page.nextCursor ?? null } };
+    },
+  };
+
+  const presignBody = z
+    .object({
+      key: z.string().min(1).max(4096),
+      method: z.enum(["GET", "PUT"]).default("GET"),
+      expires_in: z.number().int().min(1).max(604_800).default(3600).describe("Seconds, 1…604800"),
+      content_type: z.string().max(255).optional().describe("PUT: the Content-Type the uploader must send"),
+    })
+    .strict();
+  const presign: RouteSpec<unknown, unknown, z.infer<typeof presignBody>> = {
+    method: "POST",
+    path: "/v1/objects:presign",
+    operationId: "presignObject",
+    summary: "A URL to GET (or, on the fs backend, PUT) an object without credentials until it expires",
+    description:
+      "GET works on every backend that presigns. PUT is offered where Kura itself serves the URL " +
+      "(fs): the upload then goes through the same write protocol as PUT /v1/objects. On other " +
+      "backends a presigned PUT would bypass the catalog, so it answers 501.",
+    tag: TAG,
+    body: presignBody,
+    bodyLimit: 16 * 1024,
+    responses: {
+      200: {
+        description: "The URL",
+        schema: z.object({
+          url: z.string(),
+          method: z.enum(["GET", "PUT"]),
+          expires_at: z.string(),
+          headers: z.record(z.string(), z.string()),
+        }),
+      },
+    },
+    handler: async ({ tenant, body }) => {
+      if (body.method === "GET") {
+        const r = await tenant.objects.presign(body.key, { expiresIn: body.expires_in });
+        return {
+          data: { url: r.url, method: r.method, expires_at: r.expiresAt.toISOString(), headers: r.headers },
+        };
+      }
+      const secret = await kuraPresignSecret(deps);
+      const publicUrl = deps.config.storage.options.public_url;
+      if (!secret || typeof publicUrl !== "string") {
+        throw new KuraError(
+          "NOT_IMPLEMENTED",
+          "presigned PUT is only offered where Kura serves the URL (fs backend)",
+          {
+            operation: "objects.presign",
+          },
+        );
+      }
+      // Checks the key the same way a PUT would (KEY_INVALID → 400) without touching anything.
+      await tenant.objects.head(body.key).catch((e: unknown) => {
+        if (!(isKuraError(e) && e.code === "OBJECT_NOT_FOUND")) throw e;
+      });
+      const expires = Math.floor(deps.clock() / 1000) + body.expires_in;
+      if (body.content_type !== undefined) contentTypeOf(body.content_type);
+      const url = buildPresignedUrl(publicUrl, secret, {
+        method: "PUT",
+        key: `${tenant.id}/objects/${body.key}`,
+        expires,
+        ...(body.content_type !== undefined ? { contentType: body.content_type } : {}),
+      });
+      return {
+        data: {
+          url,
+          method: "PUT",
+          expires_at: new Date(expires * 1000).toISOString(),
+          headers: body.content_type !== undefined ? { "content-type": body.content_type } : {},
+        },
+      };
+    },
+  };
+
+  return [head, get, put, remove, list, presign] as RouteSpec[];
+}

@@ -1,0 +1,151 @@
+/**
+ * Kura-signed presigned URLs (BLOB-5) served at `/v1/presigned/{key}`: the signature is the
+ * credential, so these routes take no bearer token. A tampered or expired URL is refused with
+ * 403 (PRESIGN_INVALID / PRESIGN_EXPIRED) before anything is read.
+ *
+ * GET URLs name a blob key (what the fs adapter signs). PUT URLs, which Kura signs itself in
+ * `POST /v1/objects:presign`, name `{tenant}/objects/{key}` and are stored through the objects
+ * domain, so a presigned upload is indexed, counted and audited like any other.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { KuraError } from "../../core/errors.js";
+import { ID_PATTERN } from "../../core/keys.js";
+import { verifyPresignedRequest } from "../../core/presign.js";
+import { parseRange, sendBody, setObjectHeaders } from "../ranges.js";
+import { type RouteSpec, SENT } from "../route.js";
+import { objectJson, objectSchema } from "../schemas.js";
+import type { HttpDeps } from "./deps.js";
+
+const TAG = "objects";
+
+/** Where the fs adapter keeps the secret it generates (`<base_path>/~kura/presign.key`). */
+const FS_PRESIGN_KEY = ["~kura", "presign.key"];
+
+/**
+ * The secret the blob store signs presigned URLs with, when Kura is the one serving them:
+ * the store's own `presignKey()` (fs), else `storage.options.presign_secret`, else the fs key
+ * file. Undefined for stores whose URLs are served by the backend itself (S3, GCS, Azure).
+ */
+export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefined> {
+  const store = deps.kura.store as { presignKey?: () => Promise<Buffer>; capabilities: { presign: boolean } };
+  if (deps.config.storage.backend !== "fs") return undefined;
+  if (typeof store.presignKey === "function") return store.presignKey();
+  const configured = deps.config.storage.options.presign_secret;
+  if (typeof configured === "string") return Buffer.from(configured, "utf8");
+  const base = deps.config.storage.options.base_path;
+  if (typeof base !== "string") return undefined;
+  try {
+    return Buffer.from((await readFile(join(base, ...FS_PRESIGN_KEY), "utf8")).trim(), "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
+  const keyParams = z.object({ key: z.string().min(1).max(4096) });
+
+  const verify = async (method: string, url: string) => {
+    const secret = await kuraPresignSecret(deps);
+    if (!secret) {
+      throw new KuraError("NOT_IMPLEMENTED", "this storage backend serves its own presigned URLs", {
+        operation: "presign.verify",
+      });
+    }
+    return verifyPresignedRequest(secret, { method, url }, deps.clock());
+  };
+
+  const readPresigned = async (method: "GET" | "HEAD", url: string, rangeHeader: string | undefined) => {
+    const claims = await verify(method, url);
+    if (claims.method !== "GET") {
+      throw new KuraError("PRESIGN_INVALID", "presigned URL rejected: method does not match", {
+        operation: "presign.verify",
+      });
+    }
+    const info = await deps.kura.store.head(claims.key);
+    const headers = {
+      size: info.size,
+      contentType: info.contentType,
+      etag: info.sha256 ? `"${info.sha256}"` : info.etag,
+      lastModified: info.lastModified.toISOString(),
+    };
+    return {
+      key: claims.key,
+      headers,
+      range: method === "GET" ? parseRange(rangeHeader, info.size) : undefined,
+    };
+  };
+
+  const get: RouteSpec<z.infer<typeof keyParams>> = {
+    method: "GET",
+    path: "/v1/presigned/{key...}",
+    operationId: "getPresigned",
+    summary: "Download through a presigned URL (no bearer token; the signature is the credential)",
+    tag: TAG,
+    auth: false,
+    params: keyParams,
+    responses: {
+      200: { description: "The bytes", raw: "application/octet-stream" },
+      206: { description: "The requested range", raw: "application/octet-stream" },
+      403: { description: "Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED)" },
+    },
+    handler: async ({ req, reply }) => {
+      const { key, headers, range } = await readPresigned("GET", req.url, req.headers.range);
+      const got = await deps.kura.store.get(key, range ? { range } : {});
+      sendBody(reply, headers, got.body, range ? (got.range ?? range) : undefined);
+      return SENT;
+    },
+  };
+
+  const head: RouteSpec<z.infer<typeof keyParams>> = {
+    method: "HEAD",
+    path: "/v1/presigned/{key...}",
+    operationId: "headPresigned",
+    summary: "Headers of an object through a presigned GET URL",
+    tag: TAG,
+    auth: false,
+    params: keyParams,
+    responses: { 200: { description: "Exists (no body)" } },
+    handler: async ({ req, reply }) => {
+      const { headers } = await readPresigned("HEAD", req.url, undefined);
+      setObjectHeaders(reply, headers);
+      reply.header("content-length", headers.size);
+      reply.code(200).send();
+      return SENT;
+    },
+  };
+
+  const put: RouteSpec<z.infer<typeof keyParams>> = {
+    method: "PUT",
+    path: "/v1/presigned/{key...}",
+    operationId: "putPresigned",
+    summary: "Upload through a presigned PUT URL from POST /v1/objects:presign",
+    tag: TAG,
+    auth: false,
+    params: keyParams,
+    rawBody: { contentType: "application/octet-stream", description: "The bytes" },
+    responses: { 200: { description: "Stored", schema: objectSchema } },
+    handler: async ({ req, reply }) => {
+      const claims = await verify("PUT", req.url);
+      const invalid = (why: string) =>
+        new KuraError("PRESIGN_INVALID", `presigned URL rejected: ${why}`, { operation: "presign.verify" });
+      const slash = claims.key.indexOf("/");
+      const tenantId = claims.key.slice(0, slash);
+      const rest = claims.key.slice(slash + 1);
+      if (slash < 0 || !ID_PATTERN.test(tenantId) || !rest.startsWith("objects/"))
+        throw invalid("not an upload URL");
+      const contentType = req.headers["content-type"];
+      if (claims.contentType !== undefined && contentType !== claims.contentType) {
+        throw invalid("Content-Type differs from the signed one");
+      }
+      const info = await deps.kura.tenant(tenantId).objects.put(rest.slice("objects/".length), req.raw, {
+        ...(contentType ? { contentType } : {}),
+      });
+      reply.header("etag", info.etag);
+      return { data: objectJson(info) };
+    },
+  };
+
+  return [head, get, put] as RouteSpec[];
+}

@@ -1,0 +1,129 @@
+/**
+ * Tenant self-service: usage (TEN-4), the audit log (SEC-3) and the change feed (CONS-2) —
+ * the outbox read from a cursor, filtered to the calling tenant.
+ */
+import { z } from "zod";
+import { KuraError } from "../../core/errors.js";
+import type { RouteSpec } from "../route.js";
+import { auditJson, auditSchema, cursorSchema, limitSchema, usageJson, usageSchema } from "../schemas.js";
+import type { HttpDeps } from "./deps.js";
+
+const TAG = "tenant";
+/** Outbox events examined per change-feed request at most (other tenants' events included). */
+const FEED_SCAN_LIMIT = 5000;
+const FEED_BATCH = 500;
+
+const changeSchema = z.object({
+  seq: z.number().int(),
+  type: z.string().describe("message.appended, message.edited, message.deleted, object.put, …"),
+  entity_id: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+});
+
+function encodeFeedCursor(cursor: string): string {
+  return Buffer.from(JSON.stringify({ k: "f1", c: cursor })).toString("base64url");
+}
+
+function decodeFeedCursor(token: string): string {
+  try {
+    const c = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { k?: unknown; c?: unknown };
+    if (c.k !== "f1" || typeof c.c !== "string" || c.c.length > 200) throw new Error("shape");
+    return c.c;
+  } catch (cause) {
+    throw new KuraError("CURSOR_INVALID", "the cursor was not produced by the change feed", {
+      operation: "changes.read",
+      cause,
+    });
+  }
+}
+
+export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
+  const usage: RouteSpec = {
+    method: "GET",
+    path: "/v1/usage",
+    operationId: "usage",
+    summary: "Bytes, objects and messages stored by the calling tenant",
+    tag: TAG,
+    responses: { 200: { description: "Usage", schema: usageSchema } },
+    handler: async ({ tenant }) => ({ data: usageJson(await tenant.usage()) }),
+  };
+
+  const auditQuery = z
+    .object({
+      since: z
+        .union([
+          z
+            .string()
+            .regex(/^\d{1,15}$/)
+            .transform(Number),
+          z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+        ])
+        .optional()
+        .describe("ISO time or epoch ms"),
+      limit: limitSchema(1000),
+    })
+    .strict();
+  const audit: RouteSpec<unknown, z.infer<typeof auditQuery>> = {
+    method: "GET",
+    path: "/v1/audit",
+    operationId: "auditLog",
+    summary: "The calling tenant's audit log (every mutation: who, what, when)",
+    tag: TAG,
+    query: auditQuery,
+    responses: { 200: { description: "Entries", schema: z.object({ items: z.array(auditSchema) }) } },
+    handler: async ({ tenant, query }) => {
+      const entries = await deps.kura.catalog.auditLog(tenant.id, {
+        limit: query.limit ?? 100,
+        ...(query.since !== undefined ? { since: query.since } : {}),
+      });
+      return { data: { items: entries.map(auditJson) } };
+    },
+  };
+
+  const changesQuery = z.object({ since: cursorSchema, limit: limitSchema(1000) }).strict();
+  const changes: RouteSpec<unknown, z.infer<typeof changesQuery>> = {
+    method: "GET",
+    path: "/v1/changes",
+    operationId: "changes",
+    summary: "The change feed: the calling tenant's events in commit order after a cursor",
+    description:
+      "Pass next_cursor back as since. A page may hold fewer items than limit (even none) while " +
+      "more events follow; keep reading until a page returns the cursor you sent.",
+    tag: TAG,
+    query: changesQuery,
+    responses: {
+      200: {
+        description: "Events",
+        schema: z.object({ items: z.array(changeSchema), next_cursor: z.string().nullable() }),
+      },
+    },
+    handler: async ({ tenant, query }) => {
+      const limit = query.limit ?? 100;
+      let cursor = query.since !== undefined ? decodeFeedCursor(query.since) : undefined;
+      const items: z.infer<typeof changeSchema>[] = [];
+      let scanned = 0;
+      scan: while (items.length < limit && scanned < FEED_SCAN_LIMIT) {
+        const records = await deps.kura.catalog.readOutbox(cursor, FEED_BATCH);
+        for (const r of records) {
+          cursor = r.cursor;
+          scanned++;
+          if (r.tenantId === tenant.id) {
+            items.push({
+              seq: r.seq,
+              type: r.type,
+              entity_id: r.entityId,
+              payload: r.payload,
+              created_at: new Date(r.createdAt).toISOString(),
+            });
+            if (items.length >= limit) break scan;
+          }
+        }
+        if (records.length < FEED_BATCH) break;
+      }
+      return { data: { items, next_cursor: cursor === undefined ? null : encodeFeedCursor(cursor) } };
+    },
+  };
+
+  return [usage, audit, changes] as RouteSpec[];
+}

@@ -1,0 +1,140 @@
+/**
+ * Routes of SPEC §4 whose capability the library does not have yet. They exist (so clients and
+ * the OpenAPI document see the whole API), authenticate like the others, and answer 501 with
+ * `error_code: NOT_IMPLEMENTED`; the OpenAPI document marks them `x-kura-not-implemented`.
+ */
+import { z } from "zod";
+import { actionSuffix, type HttpMethod, type RouteSpec } from "../route.js";
+import { idSchema } from "../schemas.js";
+
+function pending(
+  method: HttpMethod,
+  path: string,
+  operationId: string,
+  summary: string,
+  tag: string,
+  why: string,
+  extra: Partial<RouteSpec> = {},
+): RouteSpec {
+  return { method, path, operationId, summary, tag, responses: {}, notImplemented: why, ...extra };
+}
+
+const SEARCH = "full-text and vector search (SRCH-1…4, VEC-4) are not built yet";
+const VECTORS = "vector indexes (VEC-1…3) are not built yet";
+const MEMORIES = "memories (MEM-1) are not built yet";
+const MAIL = "mail storage (MAIL-1) is not built yet";
+const ADMIN = "the tenant registry and admin API (TEN-3) are not built yet";
+
+export function unimplementedRoutes(): RouteSpec[] {
+  const user = { params: z.object({ userId: idSchema }) };
+  const collection = { params: z.object({ collection: idSchema }) };
+  const mailbox = { params: z.object({ mailboxId: idSchema }) };
+  return [
+    pending("GET", "/v1/search", "search", "Search messages (fulltext | vector | hybrid)", "search", SEARCH),
+    pending("POST", "/v1/search", "searchPost", "Search with a query, a vector, or both", "search", SEARCH),
+    pending("POST", "/v1/users/{userId}/memories", "addMemory", "Store a memory", "memories", MEMORIES, user),
+    pending(
+      "GET",
+      "/v1/users/{userId}/memories",
+      "listMemories",
+      "A user's memories",
+      "memories",
+      MEMORIES,
+      user,
+    ),
+    pending(
+      "POST",
+      "/v1/users/{userId}/memories:search",
+      "searchMemories",
+      "Similar memories",
+      "memories",
+      MEMORIES,
+      user,
+    ),
+    pending(
+      "PUT",
+      "/v1/vectors/{collection}",
+      "createCollection",
+      "Create a vector collection {dims, metric}",
+      "vectors",
+      VECTORS,
+      collection,
+    ),
+    pending("PUT", "/v1/vectors/{collection}/{id}", "putVector", "Store a vector", "vectors", VECTORS, {
+      params: z.object({ collection: idSchema, id: z.string() }),
+    }),
+    pending(
+      "DELETE",
+      "/v1/vectors/{collection}/{id}",
+      "deleteVector",
+      "Delete a vector",
+      "vectors",
+      VECTORS,
+      {
+        params: z.object({ collection: idSchema, id: z.string() }),
+      },
+    ),
+    pending(
+      "POST",
+      "/v1/vectors/{collection}:query",
+      "queryVectors",
+      "Nearest neighbours",
+      "vectors",
+      VECTORS,
+      {
+        ...collection,
+        url: "/v1/vectors/:collectionAction",
+        mapParams: actionSuffix("collectionAction", "query", "collection"),
+      },
+    ),
+    pending(
+      "POST",
+      "/v1/mailboxes/{mailboxId}/messages",
+      "storeMail",
+      "Store an RFC 5322 message",
+      "mail",
+      MAIL,
+      mailbox,
+    ),
+    pending(
+      "GET",
+      "/v1/mailboxes/{mailboxId}/messages",
+      "listMail",
+      "A mailbox's messages",
+      "mail",
+      MAIL,
+      mailbox,
+    ),
+    pending(
+      "PATCH",
+      "/v1/mailboxes/{mailboxId}/messages/{id}/flags",
+      "setMailFlags",
+      "Change flags and tags",
+      "mail",
+      MAIL,
+      {
+        params: z.object({ mailboxId: idSchema, id: z.string() }),
+      },
+    ),
+    pending("GET", "/v1/admin/tenants", "listTenants", "Tenants", "admin", ADMIN),
+    pending("POST", "/v1/admin/tenants", "createTenant", "Create a tenant", "admin", ADMIN),
+    pending("GET", "/v1/admin/tenants/{id}", "getTenant", "A tenant", "admin", ADMIN, {
+      params: z.object({ id: idSchema }),
+    }),
+    pending(
+      "PATCH",
+      "/v1/admin/tenants/{id}",
+      "updateTenant",
+      "Change a tenant's tier or limits",
+      "admin",
+      ADMIN,
+      {
+        params: z.object({ id: idSchema }),
+      },
+    ),
+    pending("DELETE", "/v1/admin/tenants/{id}", "deleteTenant", "Delete a tenant", "admin", ADMIN, {
+      params: z.object({ id: idSchema }),
+    }),
+    pending("POST", "/v1/admin/fsck", "fsck", "Run the consistency checker", "admin", ADMIN),
+  ];
+}

@@ -1,0 +1,246 @@
+/**
+ * `buildServer(kura, options)`: the Fastify instance of `kura serve` (SPEC §4, API-1…5).
+ * Transport only — every route calls the library; this file wires the cross-cutting parts:
+ * request ids, authentication and tenant resolution, the envelope, the one error mapping,
+ * metrics, logging with secrets redacted, CORS and graceful shutdown.
+ */
+import cors from "@fastify/cors";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from "fastify";
+import type { KuraConfig } from "../config/index.js";
+import { KuraError } from "../core/errors.js";
+import type { Kura } from "../kura.js";
+import { Authenticator, type AuthOptions } from "./auth.js";
+import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
+import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
+import { HttpMetrics, type MetricsOptions } from "./metrics.js";
+import { buildOpenApi } from "./openapi.js";
+import { type RouteSpec, registerRoute } from "./route.js";
+import type { HttpDeps } from "./routes/deps.js";
+import { messageRoutes } from "./routes/messages.js";
+import { objectRoutes } from "./routes/objects.js";
+import { presignedRoutes } from "./routes/presigned.js";
+import { systemRoutes } from "./routes/system.js";
+import { tenantRoutes } from "./routes/tenant.js";
+import { unimplementedRoutes } from "./routes/unimplemented.js";
+
+export const API_VERSION = "0.1.0";
+
+export interface ServerOptions {
+  /** Defaults to the config Kura was opened with. */
+  config?: KuraConfig;
+  /** The HS256 secret in use (configured or generated); default `config.auth.jwt_secret`. */
+  jwtSecret?: string | undefined;
+  /** Overrides of the auth settings the config gives (JWKS cache and cooldown, clock). */
+  auth?: Partial<AuthOptions>;
+  /** Fastify/pino logger options; default: JSON logs at `info`. `false` disables logging. */
+  logger?: FastifyServerOptions["logger"];
+  metrics?: MetricsOptions;
+  clock?: () => number;
+  /** Check success responses against their documented schemas (tests). */
+  validateResponses?: boolean;
+  /** Close the Kura instance when the server closes; default false. */
+  closeKura?: boolean;
+  /** Body limit of JSON routes without their own; default 1 MiB. */
+  bodyLimit?: number;
+}
+
+/** Headers whose values are secrets: never logged. */
+const REDACT_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "req.headers['x-api-key']",
+  'res.headers["set-cookie"]',
+];
+
+/** Query parameters that are credentials (presigned URL signatures, tokens). */
+const SECRET_QUERY =
+  /([?&](?:X-Kura-Signature|X-Amz-Signature|X-Amz-Credential|X-Goog-Signature|sig|token|access_token)=)[^&]*/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_QUERY, "$1[redacted]");
+}
+
+export function defaultLoggerOptions(level = "info"): Record<string, unknown> {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+        host: req.hostname,
+        remote: req.ip,
+      }),
+    },
+  };
+}
+
+/** Response headers kept when an error replaces a half-prepared response. */
+const KEEP_ON_ERROR = new Set([REQUEST_ID_HEADER, "connection", "vary"]);
+
+export async function buildServer(kura: Kura, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const config = options.config ?? kura.config;
+  const clock = options.clock ?? Date.now;
+  const metrics = new HttpMetrics(options.metrics);
+  const authenticator = new Authenticator({
+    secret: options.jwtSecret ?? config.auth.jwt_secret ?? undefined,
+    jwksUrl: config.auth.jwks_url,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    baseDomain: config.server.base_domain,
+    ...options.auth,
+  });
+
+  const app = Fastify({
+    logger: options.logger === undefined ? defaultLoggerOptions() : options.logger,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    // One log line per request comes from the onResponse hook below, with route and tenant.
+    logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    routerOptions: { maxParamLength: 4096 },
+    return503OnClosing: false,
+    clientErrorHandler: (err, socket) => {
+      // Malformed HTTP that never became a request (bad framing, oversized headers).
+      if (!socket.writable) return socket.destroy();
+      const code = (err as { code?: string }).code;
+      const status = code === "HPE_HEADER_OVERFLOW" ? 431 : code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const error =
+        status === 431
+          ? new KuraError("REQUEST_TOO_LARGE", "request headers too large", { operation: "http" })
+          : new KuraError("REQUEST_INVALID", "malformed HTTP request", { operation: "http" });
+      const id = requestIdOf({ headers: {} } as never);
+      const body = JSON.stringify(failure(id, error));
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
+  });
+
+  let closing = false;
+  app.decorateRequest("principal", undefined);
+  app.decorateRequest("tenantScope", undefined);
+
+  const origins = config.server.cors.origins;
+  if (origins.length > 0) {
+    await app.register(cors, {
+      origin: origins.includes("*") ? "*" : [...origins],
+      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      allowedHeaders: ["Authorization", "Content-Type", "If-None-Match", "If-Match", "Range", "X-Request-Id"],
+      exposedHeaders: [
+        "X-Request-Id",
+        "ETag",
+        "Content-Range",
+        "Content-Length",
+        "Retry-After",
+        "Accept-Ranges",
+      ],
+      maxAge: 600,
+    });
+  }
+
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header(REQUEST_ID_HEADER, req.id);
+    if (closing) {
+      reply.header("connection", "close");
+      throw new KuraError("SERVER_SHUTTING_DOWN", "the server is shutting down", { operation: "http" });
+    }
+    if (req.routeOptions.config.auth) {
+      const principal = await authenticator.authenticate(req.headers.authorization, req.hostname);
+      req.principal = principal;
+      req.tenantScope = kura.tenant(principal.tenantId);
+    }
+  });
+
+  app.addHook("onResponse", async (req, reply) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = req.routeOptions.url ?? "(unmatched)";
+    metrics.observeRequest(req.method, route, reply.statusCode, seconds);
+    req.log.info(
+      {
+        method: req.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        tenant: req.principal?.tenantId,
+      },
+      "request",
+    );
+  });
+
+  app.setErrorHandler(async (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const error = toHttpError(e, req.routeOptions.config.auth === undefined ? "http" : `http ${req.method}`);
+    const status = statusOf(error);
+    metrics.countError(error.code, status);
+    if (status >= 500) req.log.error({ err: e, error_code: error.code }, "request failed");
+    else req.log.debug({ error_code: error.code, message: error.message }, "request rejected");
+    if (reply.raw.headersSent) {
+      // The body is already on its way (a stream that failed mid-way): abort, never end cleanly.
+      reply.raw.destroy();
+      return reply;
+    }
+    for (const name of Object.keys(reply.getHeaders())) {
+      if (!KEEP_ON_ERROR.has(name) && !name.startsWith("access-control-")) reply.removeHeader(name);
+    }
+    reply.header(REQUEST_ID_HEADER, req.id);
+    const retryAfter = retryAfterOf(error);
+    if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
+    if (error.code === "RANGE_NOT_SATISFIABLE" && typeof error.context.size === "number") {
+      reply.header("content-range", `bytes */${error.context.size}`);
+    }
+    // A request body we did not read to the end: do not try to reuse the connection.
+    if (!req.raw.complete) reply.header("connection", "close");
+    return reply.code(status).send(failure(req.id, error, clock()));
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    const error = new KuraError(
+      "ROUTE_NOT_FOUND",
+      `no route ${req.method} ${redactUrl(req.url).slice(0, 200)}`,
+      {
+        operation: "http",
+      },
+    );
+    metrics.countError(error.code, 404);
+    reply.header(REQUEST_ID_HEADER, req.id);
+    return reply.code(404).send(failure(req.id, error, clock()));
+  });
+
+  const deps: HttpDeps = { kura, config, metrics, clock };
+  let document: Record<string, unknown> | undefined;
+  const specs: RouteSpec[] = [];
+  specs.push(
+    ...systemRoutes(deps, () => {
+      document ??= buildOpenApi(specs, { version: API_VERSION });
+      return document;
+    }),
+    ...messageRoutes(deps),
+    ...objectRoutes(deps),
+    ...presignedRoutes(deps),
+    ...tenantRoutes(deps),
+    ...unimplementedRoutes(),
+  );
+
+  const registerOptions = { validateResponses: options.validateResponses ?? false };
+  for (const spec of specs) if (!spec.rawBody) registerRoute(app, spec, registerOptions);
+  // Routes that read their body as a stream: no parser may consume it first.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_req, _payload, done) => done(null));
+    for (const spec of specs) if (spec.rawBody) registerRoute(scope, spec, registerOptions);
+  });
+
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  if (options.closeKura) app.addHook("onClose", async () => kura.close());
+  return app;
+}
