@@ -3,8 +3,11 @@
  * and the headers `Content-Length`, `Content-Type`, `ETag`, `Accept-Ranges`, `Content-Range`.
  * A body that fails its checksum mid-stream destroys the connection (Fastify does this when the
  * stream errors after the headers went out), so the client never sees a clean end (BLOB-3).
+ * The checksum is known only at the end of the stream, so the last chunk is held back until the
+ * source has ended cleanly: otherwise the client would have every byte `Content-Length`
+ * promised, and a complete response, before the failure.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { FastifyReply } from "fastify";
 import { KuraError } from "../core/errors.js";
 
@@ -79,5 +82,15 @@ export function sendBody(
     reply.code(200);
     reply.header("content-length", info.size);
   }
-  return reply.send(body);
+  return reply.send(Readable.from(holdLastChunk(body), { objectMode: false }));
+}
+
+/** Yields the chunks of `source` one behind, releasing the last only once `source` ended without error. */
+async function* holdLastChunk(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer | undefined;
+  for await (const chunk of source) {
+    if (held !== undefined) yield held;
+    held = chunk;
+  }
+  if (held !== undefined) yield held;
 }
