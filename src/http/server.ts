@@ -160,13 +160,21 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     }
   });
 
+  // While closing, no connection is kept alive past its response, so close() can finish.
+  app.addHook("onSend", async (_req, reply, payload) => {
+    if (closing) reply.header("connection", "close");
+    return payload;
+  });
+
   app.addHook("onResponse", async (req, reply) => {
+    if (closing) app.server.closeIdleConnections();
     const seconds = reply.elapsedTime / 1000;
     const route = req.routeOptions.url ?? "(unmatched)";
     metrics.observeRequest(req.method, route, reply.statusCode, seconds);
     req.log.info(
       {
         method: req.method,
+        url: redactUrl(req.url),
         route,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 100) / 100,

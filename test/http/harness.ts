@@ -98,8 +98,7 @@ export async function startServer(
 /** Checks the API-2 error envelope and returns its error_code. */
 export function errorCode(r: CallResult): string {
   if (
-    !r.json ||
-    r.json.success !== false ||
+    r.json?.success !== false ||
     typeof r.json.error !== "string" ||
     typeof r.json.request_id !== "string"
   ) {

@@ -1,0 +1,290 @@
+import { Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultLoggerOptions } from "../../src/http/server.js";
+import { errorCode, type Harness, startServer } from "./harness.js";
+
+describe("operational routes, OpenAPI, metrics, logs", () => {
+  let h: Harness;
+  let acme: string;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        logs.push(String(chunk));
+        done();
+      },
+    });
+    h = await startServer({
+      server: {
+        logger: { ...defaultLoggerOptions("info"), stream },
+        metrics: { outboxLag: async () => ({ search: 3 }) },
+      },
+    });
+    acme = await h.token("acme");
+  });
+  afterAll(async () => h?.close());
+
+  it("healthz and readyz answer in the envelope without a token", async () => {
+    const health = await h.call("GET", "/healthz");
+    expect(health.status).toBe(200);
+    expect(health.json).toMatchObject({ success: true, data: { status: "ok" } });
+    const ready = await h.call("GET", "/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.json.data).toEqual({ status: "ready", catalog: "ok", blob_store: "ok" });
+  });
+
+  it("serves an OpenAPI 3.1 document covering the routes of SPEC §4, marking the unbuilt ones", async () => {
+    const r = await h.call("GET", "/openapi.json");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("application/json");
+    expect(r.json.success).toBeUndefined(); // raw, not enveloped
+    const doc = r.json;
+    expect(doc.openapi).toBe("3.1.0");
+    const has = (method: string, path: string) => doc.paths[path]?.[method.toLowerCase()];
+    const spec = [
+      ["GET", "/healthz"],
+      ["GET", "/readyz"],
+      ["GET", "/metrics"],
+      ["GET", "/openapi.json"],
+      ["POST", "/v1/chats/{chatId}/messages"],
+      ["POST", "/v1/chats/{chatId}/messages:batch"],
+      ["POST", "/v1/chats/{chatId}/messages:stream"],
+      ["GET", "/v1/chats/{chatId}/messages"],
+      ["GET", "/v1/chats"],
+      ["DELETE", "/v1/chats/{chatId}"],
+      ["GET", "/v1/messages/{id}"],
+      ["POST", "/v1/messages:batchGet"],
+      ["PATCH", "/v1/messages/{id}"],
+      ["DELETE", "/v1/messages/{id}"],
+      ["POST", "/v1/messages/{id}:undelete"],
+      ["GET", "/v1/search"],
+      ["POST", "/v1/search"],
+      ["PUT", "/v1/objects/{key...}"],
+      ["GET", "/v1/objects/{key...}"],
+      ["HEAD", "/v1/objects/{key...}"],
+      ["DELETE", "/v1/objects/{key...}"],
+      ["GET", "/v1/objects"],
+      ["POST", "/v1/objects:presign"],
+      ["POST", "/v1/users/{userId}/memories"],
+      ["GET", "/v1/users/{userId}/memories"],
+      ["POST", "/v1/users/{userId}/memories:search"],
+      ["PUT", "/v1/vectors/{collection}"],
+      ["PUT", "/v1/vectors/{collection}/{id}"],
+      ["DELETE", "/v1/vectors/{collection}/{id}"],
+      ["POST", "/v1/vectors/{collection}:query"],
+      ["POST", "/v1/mailboxes/{mailboxId}/messages"],
+      ["GET", "/v1/mailboxes/{mailboxId}/messages"],
+      ["PATCH", "/v1/mailboxes/{mailboxId}/messages/{id}/flags"],
+      ["GET", "/v1/changes"],
+      ["GET", "/v1/usage"],
+      ["GET", "/v1/audit"],
+      ["GET", "/v1/admin/tenants"],
+      ["POST", "/v1/admin/tenants"],
+      ["GET", "/v1/admin/tenants/{id}"],
+      ["PATCH", "/v1/admin/tenants/{id}"],
+      ["DELETE", "/v1/admin/tenants/{id}"],
+      ["POST", "/v1/admin/fsck"],
+    ] as const;
+    for (const [method, path] of spec) expect(has(method, path), `${method} ${path}`).toBeTruthy();
+    expect(
+      has("POST", "/v1/chats/{chatId}/messages").requestBody.content["application/json"].schema.properties
+        .role,
+    ).toBeTruthy();
+    expect(has("GET", "/v1/search")["x-kura-not-implemented"]).toBe(true);
+    expect(has("GET", "/v1/search").responses["501"]).toBeTruthy();
+    expect(has("POST", "/v1/chats/{chatId}/messages")["x-kura-not-implemented"]).toBeUndefined();
+    expect(has("GET", "/healthz").security).toEqual([]);
+    expect(has("GET", "/v1/usage").security).toEqual([{ bearer: [] }]);
+  });
+
+  it("answers 501 NOT_IMPLEMENTED, in the envelope, on every route the document marks unbuilt", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    let count = 0;
+    for (const [path, ops] of Object.entries(
+      doc.paths as Record<string, Record<string, Record<string, unknown>>>,
+    )) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (!op["x-kura-not-implemented"]) continue;
+        const url = path.replace(/\{[A-Za-z]+\}/g, "x1");
+        const m = method.toUpperCase();
+        const body = m === "GET" ? {} : { json: {} };
+        const r = await h.call(m, url, { token: acme, ...body });
+        expect(r.status, `${method} ${url}`).toBe(501);
+        expect(errorCode(r)).toBe("NOT_IMPLEMENTED");
+        // Unbuilt routes still require a token.
+        expect((await h.call(m, url, body)).status).toBe(401);
+        count++;
+      }
+    }
+    expect(count).toBeGreaterThanOrEqual(18);
+  });
+
+  it("serves a docs page", async () => {
+    const r = await fetch(`${h.base}/docs`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("text/html");
+    expect(await r.text()).toContain("/openapi.json");
+  });
+
+  it("answers unknown routes with 404 ROUTE_NOT_FOUND in the envelope", async () => {
+    const r = await h.call("GET", "/v2/nothing");
+    expect(r.status).toBe(404);
+    expect(errorCode(r)).toBe("ROUTE_NOT_FOUND");
+    expect(r.headers.get("x-request-id")).toBe(r.json.request_id);
+  });
+
+  it("exposes Prometheus metrics: latency by route, message sizes, errors, outbox lag", async () => {
+    await h.call("POST", "/v1/chats/m/messages", {
+      token: acme,
+      json: { role: "user", content: "measure me" },
+    });
+    await h.call("GET", "/v1/usage");
+    const r = await fetch(`${h.base}/metrics`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toContain("text/plain");
+    const text = await r.text();
+    expect(text).toMatch(
+      /kura_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/chats\/:chatId\/messages"/,
+    );
+    expect(text).toMatch(/kura_message_size_bytes_count\{operation="append"\} [1-9]/);
+    expect(text).toMatch(/kura_http_errors_total\{code="AUTH_REQUIRED",status="401"\} [1-9]/);
+    expect(text).toContain('kura_outbox_lag_events{projector="search"} 3');
+    expect(text).toContain("kura_process_cpu_seconds_total");
+  });
+
+  it("change feed: the tenant's events after a cursor, others' never", async () => {
+    const globex = await h.token("globex");
+    await h.call("POST", "/v1/chats/feed/messages", {
+      token: globex,
+      json: { role: "user", content: "globex event" },
+    });
+    const first = await h.call("GET", "/v1/changes?limit=1000", { token: acme });
+    expect(first.status).toBe(200);
+    expect(first.json.data.items.length).toBeGreaterThan(0);
+    expect(first.json.data.items.every((e: { type: string }) => typeof e.type === "string")).toBe(true);
+    const seen = JSON.stringify(first.json.data.items);
+    expect(seen).not.toContain("feed");
+    const cursor = first.json.data.next_cursor;
+    const id = (
+      await h.call("POST", "/v1/chats/feed2/messages", {
+        token: acme,
+        json: { role: "user", content: "new" },
+      })
+    ).json.data.id;
+    const next = await h.call("GET", `/v1/changes?since=${cursor}`, { token: acme });
+    expect(next.json.data.items.map((e: { entity_id: string }) => e.entity_id)).toEqual([id]);
+    expect(errorCode(await h.call("GET", "/v1/changes?since=garbage", { token: acme }))).toBe(
+      "CURSOR_INVALID",
+    );
+    const forged = Buffer.from(JSON.stringify({ k: "f1", c: "drop table" })).toString("base64url");
+    expect(errorCode(await h.call("GET", `/v1/changes?since=${forged}`, { token: acme }))).toBe(
+      "CURSOR_INVALID",
+    );
+  });
+
+  it("usage and audit are the tenant's own", async () => {
+    const usage = await h.call("GET", "/v1/usage", { token: acme });
+    expect(usage.json.data).toMatchObject({ tenant_id: "acme" });
+    expect(usage.json.data.messages).toBeGreaterThan(0);
+    const audit = await h.call("GET", `/v1/audit?since=${Date.now() - 60_000}&limit=10`, { token: acme });
+    expect(audit.json.data.items.length).toBeGreaterThan(0);
+    expect(audit.json.data.items[0]).toMatchObject({ action: "message.append" });
+    const none = await h.call("GET", "/v1/audit", { token: await h.token("nobody") });
+    expect(none.json.data.items).toEqual([]);
+  });
+
+  it("logs JSON lines with no token or URL signature in them", async () => {
+    await h.call("PUT", "/v1/objects/log/x.txt", { token: acme, body: "x" });
+    const p = await h.call("POST", "/v1/objects:presign", { token: acme, json: { key: "log/x.txt" } });
+    const u = new URL(p.json.data.url);
+    await fetch(`${h.base}${u.pathname}${u.search}`);
+    await sleep(50);
+    const all = logs.join("");
+    expect(all.length).toBeGreaterThan(0);
+    for (const line of logs) expect(() => JSON.parse(line)).not.toThrow();
+    expect(all).not.toContain(acme);
+    expect(all).not.toContain(u.searchParams.get("X-Kura-Signature") as string);
+    expect(all).toContain("X-Kura-Signature=[redacted]");
+  });
+});
+
+describe("CORS from server.cors.origins", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startServer({
+      config: {
+        auth: { jwt_secret: "x".repeat(32) },
+        server: { cors: { origins: ["https://app.example"] } },
+      },
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it("answers preflights for configured origins only", async () => {
+    const pre = await fetch(`${h.base}/v1/objects/a.txt`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "authorization",
+      },
+    });
+    expect(pre.status).toBeLessThan(300);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    const get = await fetch(`${h.base}/healthz`, { headers: { origin: "https://app.example" } });
+    expect(get.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(get.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+    const evil = await fetch(`${h.base}/healthz`, { headers: { origin: "https://evil.example" } });
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("graceful shutdown and readiness", () => {
+  it("finishes an in-flight request before closing, then refuses new connections", async () => {
+    const h = await startServer();
+    const token = await h.token("acme");
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (sent === 1) await gate;
+        if (sent === 3) return c.close();
+        sent++;
+        c.enqueue(new TextEncoder().encode(`part${sent} `));
+      },
+    });
+    const inflight = fetch(`${h.base}/v1/chats/shutdown/messages:stream`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "text/plain" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    await sleep(100);
+    const closing = h.app.close();
+    await sleep(100);
+    await expect(fetch(`${h.base}/healthz`)).rejects.toThrow();
+    release();
+    const res = await inflight;
+    expect(res.status).toBe(201);
+    await closing;
+    const page = await h.kura.tenant("acme").messages.history("shutdown", { includeContent: true });
+    expect(page.items.map((m) => ("content" in m ? m.content : ""))).toEqual(["part1 part2 part3 "]);
+    await h.close();
+  });
+
+  it("readyz answers 503 with Retry-After when the catalog is gone", async () => {
+    const h = await startServer();
+    await h.kura.catalog.close();
+    const r = await h.call("GET", "/readyz");
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBeTruthy();
+    expect(errorCode(r)).toMatch(/UNAVAILABLE/);
+    expect((await h.call("GET", "/healthz")).status).toBe(200);
+    await h.app.close();
+  });
+});
