@@ -148,7 +148,8 @@ describe("RS256/ES256 via JWKS with caching and key rotation", () => {
   let jwks: Server;
   let keys: JWK[] = [];
   let fetches = 0;
-  type Signer = { kid: string; alg: "RS256" | "ES256"; privateKey: CryptoKey; jwk: JWK };
+  type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+  type Signer = { kid: string; alg: "RS256" | "ES256"; privateKey: PrivateKey; jwk: JWK };
   const signers: Record<string, Signer> = {};
 
   async function makeKey(kid: string, alg: "RS256" | "ES256"): Promise<Signer> {

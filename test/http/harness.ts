@@ -31,7 +31,7 @@ export interface Harness {
 export interface CallOptions {
   token?: string;
   json?: unknown;
-  body?: BodyInit;
+  body?: RequestInit["body"];
   headers?: Record<string, string>;
 }
 
@@ -105,4 +105,10 @@ export function errorCode(r: CallResult): string {
     throw new Error(`not an error envelope (${r.status}): ${r.text.slice(0, 300)}`);
   }
   return r.json.error_code as string;
+}
+
+/** A fetch Response's JSON body, for field-by-field checks. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field in tests
+export async function readJson(r: Response): Promise<any> {
+  return r.json();
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode, type Harness, startServer } from "./harness.js";
+import { errorCode, type Harness, readJson, startServer } from "./harness.js";
 
 let h: Harness;
 let acme: string;
@@ -218,7 +218,7 @@ describe("streamed append (MSG-7)", () => {
     const parts = ["Hello", ", ", "東", "京", "! ", "streamed ".repeat(100)];
     const r = await stream("c-stream", chunked(parts), "?role=assistant&idempotency_key=s-1");
     expect(r.status).toBe(201);
-    const ref = (await r.json()).data;
+    const ref = (await readJson(r)).data;
     expect(ref.role).toBe("assistant");
     const got = await h.call("GET", `/v1/messages/${ref.id}`, { token: acme });
     expect(got.json.data.content).toBe(parts.join(""));
@@ -228,7 +228,7 @@ describe("streamed append (MSG-7)", () => {
     const bytes = new TextEncoder().encode("会議");
     const r = await stream("c-stream", chunked([bytes.slice(0, 2), bytes.slice(2, 4), bytes.slice(4)]));
     expect(r.status).toBe(201);
-    const got = await h.call("GET", `/v1/messages/${(await r.json()).data.id}`, { token: acme });
+    const got = await h.call("GET", `/v1/messages/${(await readJson(r)).data.id}`, { token: acme });
     expect(got.json.data.content).toBe("会議");
   });
 
@@ -257,10 +257,10 @@ describe("streamed append (MSG-7)", () => {
       ),
     );
     expect(over.status).toBe(413);
-    expect((await over.json()).error_code).toBe("MESSAGE_TOO_LARGE");
+    expect((await readJson(over)).error_code).toBe("MESSAGE_TOO_LARGE");
     const bad = await stream("c-stream-bad", chunked([new Uint8Array([0x61, 0xff, 0xfe, 0x62])]));
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error_code).toBe("REQUEST_INVALID");
+    expect((await readJson(bad)).error_code).toBe("REQUEST_INVALID");
     expect(errorCode(await h.call("GET", "/v1/chats/c-stream-big/messages", { token: acme }))).toBe(
       "CHAT_NOT_FOUND",
     );

@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyPath } from "../../src/adapters/blob/fs/layout.js";
 import { parseContentUrl } from "../../src/engine/content-url.js";
-import { errorCode, type Harness, startServer } from "./harness.js";
+import { errorCode, type Harness, readJson, startServer } from "./harness.js";
 
 let h: Harness;
 let acme: string;
@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const put = (key: string, body: BodyInit, headers: Record<string, string> = {}, token = acme) =>
+const put = (key: string, body: RequestInit["body"], headers: Record<string, string> = {}, token = acme) =>
   h.call("PUT", `/v1/objects/${key}`, { token, body, headers });
 
 /** Flip one byte of an object's stored body on disk (fs layout). */
@@ -155,7 +155,7 @@ describe("objects over HTTP", () => {
       duplex: "half",
     } as RequestInit);
     expect(up.status).toBe(200);
-    const info = (await up.json()).data;
+    const info = (await readJson(up)).data;
     expect(info.size).toBe(size);
     expect(info.sha256).toBe(expected);
 
@@ -261,14 +261,14 @@ describe("presigned URLs (BLOB-5)", () => {
     for (const t of tampered) {
       const res = await fetch(t);
       expect(res.status, t).toBe(403);
-      expect((await res.json()).error_code).toBe("PRESIGN_INVALID");
+      expect((await readJson(res)).error_code).toBe("PRESIGN_INVALID");
     }
     expect((await fetch(url, { method: "PUT", body: "overwrite" })).status).toBe(403);
 
     now += 120_000;
     const expired = await fetch(url);
     expect(expired.status).toBe(403);
-    expect((await expired.json()).error_code).toBe("PRESIGN_EXPIRED");
+    expect((await readJson(expired)).error_code).toBe("PRESIGN_EXPIRED");
   });
 
   it("accepts a presigned PUT (fs) through the write protocol; its content type is enforced", async () => {
