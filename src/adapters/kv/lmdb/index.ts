@@ -15,6 +15,7 @@
  */
 import { mkdirSync } from "node:fs";
 import type { Database, RootDatabase } from "lmdb";
+import { Packr } from "msgpackr";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
 import {
@@ -76,12 +77,29 @@ interface Record {
   value: unknown;
 }
 
-/** The latest issued state of a key whose write is not committed yet (`record` undefined = deleted). */
-interface Pending {
-  record: Record | undefined;
-  /** Settles (never rejects) when the write is committed or failed. */
-  done: Promise<unknown>;
+/**
+ * Overlay entries: the latest issued record of a key whose write is not committed yet, or a
+ * tombstone (a fresh object per delete, `expiresAt` −1) for a delete. Entries are compared by
+ * identity when their batch commits, so a newer write of the same key is never dropped early.
+ */
+const TOMBSTONE_EXPIRY = -1;
+
+function tombstone(): Record {
+  return { version: 0, expiresAt: TOMBSTONE_EXPIRY, value: undefined };
 }
+
+/** A write to issue: a record with its encoding, or a delete (`record` undefined). */
+interface Write {
+  key: string;
+  record: Record | undefined;
+  bytes: Buffer | undefined;
+}
+
+/**
+ * Decodes values read with `getBinaryFast`, whose buffer lmdb-js reuses on the next read: binary
+ * values inside the record must be copied out (the shared codec would hand out views).
+ */
+const readPackr = new Packr({ useRecords: false, copyBuffers: true });
 
 /** Bytes MessagePack uses for a non-negative integer (the record header fields). */
 function uintBytes(n: number): number {
@@ -97,7 +115,11 @@ class LmdbKvStore implements KvStore {
   readonly capabilities = CAPABILITIES;
   readonly maxValueBytes: number;
   private readonly now: () => number;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, Record>();
+  /** The lmdb-js promise of the batch being filled, and the overlay entries written into it. */
+  private batch: PromiseLike<unknown> | undefined;
+  /** Keys and overlay entries of that batch, flattened: key, entry, key, entry, … */
+  private batchEntries: (string | Record)[] = [];
   private seq: number;
   private reserved: number;
   private closed = false;
@@ -129,10 +151,10 @@ class LmdbKvStore implements KvStore {
     return this.seq;
   }
 
-  private decode(key: string, bytes: Buffer, operation: string): Record {
+  private decode(key: string, bytes: Uint8Array, operation: string): Record {
     let decoded: unknown;
     try {
-      decoded = packr.unpack(bytes);
+      decoded = readPackr.unpack(bytes);
     } catch (e) {
       throw corrupt(key, e, operation);
     }
@@ -145,8 +167,8 @@ class LmdbKvStore implements KvStore {
   /** The latest issued record of `key` (in-flight writes first), expired or not. */
   private current(key: string, operation: string): Record | undefined {
     const pending = this.pending.get(key);
-    if (pending) return pending.record;
-    const bytes = this.db.get(key);
+    if (pending !== undefined) return pending.expiresAt === TOMBSTONE_EXPIRY ? undefined : pending;
+    const bytes = this.db.getBinaryFast(key);
     return bytes === undefined ? undefined : this.decode(key, bytes, operation);
   }
 
@@ -160,15 +182,21 @@ class LmdbKvStore implements KvStore {
    * writes (a read-modify-write loop also yields to the commit this way).
    */
   private async settled(keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      const pending = this.pending.get(key);
-      if (pending) await pending.done;
-    }
+    // Batches commit in order: once the latest one settled, every earlier write has too.
+    if (this.batch && keys.some((key) => this.pending.has(key)))
+      await Promise.resolve(this.batch).then(noop, noop);
+  }
+
+  /** Whether a read of these keys must wait for writes in flight (cheap when nothing is). */
+  private mustSettle(keys: readonly string[]): boolean {
+    if (this.pending.size === 0) return false;
+    for (const key of keys) if (this.pending.has(key)) return true;
+    return false;
   }
 
   /** Committed state only. */
   private committedLive(key: string, now: number, operation: string): Record | undefined {
-    const bytes = this.db.get(key);
+    const bytes = this.db.getBinaryFast(key);
     if (bytes === undefined) return undefined;
     const record = this.decode(key, bytes, operation);
     return this.isLive(record, now) ? record : undefined;
@@ -181,38 +209,57 @@ class LmdbKvStore implements KvStore {
     return bytes;
   }
 
-  /** Issue a write of `record` (or a delete) now; resolves when it is committed. */
-  private issue(key: string, record: Record | undefined, bytes: Buffer | undefined): Promise<unknown> {
-    const write = bytes === undefined || record === undefined ? this.db.remove(key) : this.db.put(key, bytes);
-    const pending: Pending = { record, done: Promise.resolve(write).then(noop, noop) };
-    this.pending.set(key, pending);
-    if (record !== undefined && record.expiresAt !== 0) this.expiry.put([record.expiresAt, key], EMPTY);
-    const settle = () => {
-      if (this.pending.get(key) === pending) this.pending.delete(key);
-    };
-    return write.then(
-      (ok) => {
-        settle();
-        return ok;
-      },
-      (e: unknown) => {
-        settle();
-        throw lmdbError(e, "kv.write", key);
-      },
-    );
+  /**
+   * Issue writes now, in order; the promise settles when all are committed. Until then the
+   * overlay holds them, so decisions see them. lmdb-js commits in issue order and settles every
+   * write of a batch with one shared promise, so the last write settling means all of them did,
+   * and one callback per batch clears the batch's overlay entries (unless a later write of the
+   * same key replaced them).
+   */
+  private issue(writes: readonly Write[]): PromiseLike<unknown> {
+    let last: PromiseLike<unknown> | undefined;
+    for (const { key, record, bytes } of writes) {
+      last = record === undefined || bytes === undefined ? this.db.remove(key) : this.db.put(key, bytes);
+      if (record !== undefined && record.expiresAt !== 0) this.expiry.put([record.expiresAt, key], EMPTY);
+      const entry = record ?? tombstone();
+      this.pending.set(key, entry);
+      if (last !== this.batch) {
+        const entries: (string | Record)[] = [];
+        const settle = () => {
+          for (let i = 0; i < entries.length; i += 2) {
+            const k = entries[i] as string;
+            if (this.pending.get(k) === entries[i + 1]) this.pending.delete(k);
+          }
+        };
+        last.then(settle, settle);
+        this.batch = last;
+        this.batchEntries = entries;
+      }
+      this.batchEntries.push(key, entry);
+    }
+    return last ?? Promise.resolve();
+  }
+
+  /** Issue writes and wait for their commit, with errors translated. */
+  private async commit(writes: readonly Write[], operation: string): Promise<void> {
+    try {
+      await this.issue(writes);
+    } catch (e) {
+      throw lmdbError(e, operation, writes.length === 1 ? writes[0]?.key : undefined);
+    }
   }
 
   async get<T>(key: string): Promise<T | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
-    await this.settled([key]);
+    if (this.mustSettle([key])) await this.settled([key]);
     return this.committedLive(key, this.now(), "kv.get")?.value as T | undefined;
   }
 
   async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
-    await this.settled([key]);
+    if (this.mustSettle([key])) await this.settled([key]);
     const record = this.committedLive(key, this.now(), "kv.get");
     if (!record) return undefined;
     return {
@@ -237,7 +284,7 @@ class LmdbKvStore implements KvStore {
     const version = this.seq + 1;
     const bytes = this.encode(key, version, expiresAt, value, "kv.set");
     this.nextVersion();
-    await this.issue(key, { version, expiresAt, value }, bytes);
+    await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.set");
     return { version };
   }
 
@@ -251,7 +298,7 @@ class LmdbKvStore implements KvStore {
     if (options.ifVersion !== undefined && actual !== options.ifVersion) {
       throw versionConflict(key, options.ifVersion, actual, "kv.delete");
     }
-    if (current !== undefined) await this.issue(key, undefined, undefined);
+    if (current !== undefined) await this.commit([{ key, record: undefined, bytes: undefined }], "kv.delete");
     return live;
   }
 
@@ -266,18 +313,15 @@ class LmdbKvStore implements KvStore {
     const value = addToCounter(live ? current.value : undefined, by, key);
     const expiresAt = live ? current.expiresAt : options.ttlMs === undefined ? 0 : now + options.ttlMs;
     const version = this.nextVersion();
-    await this.issue(
-      key,
-      { version, expiresAt, value },
-      this.encode(key, version, expiresAt, value, "kv.incr"),
-    );
+    const bytes = this.encode(key, version, expiresAt, value, "kv.incr");
+    await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.incr");
     return { value, version };
   }
 
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     this.open("kv.getMany");
     for (const key of keys) checkKey(key, "kv.getMany");
-    await this.settled(keys);
+    if (this.mustSettle(keys)) await this.settled(keys);
     const now = this.now();
     return keys.map((key) => this.committedLive(key, now, "kv.getMany")?.value as T | undefined);
   }
@@ -288,22 +332,15 @@ class LmdbKvStore implements KvStore {
     const now = this.now();
     // Encode (and size-check) everything before the first write is issued.
     let provisional = this.seq;
-    const encoded = items.map((item) => {
+    const writes: Write[] = items.map((item) => {
       const version = ++provisional;
       const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
       const bytes = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
-      return { version, record: { version, expiresAt, value: item.value }, bytes };
+      return { key: item.key, record: { version, expiresAt, value: item.value }, bytes };
     });
-    let last: Promise<unknown> = Promise.resolve();
-    for (const [i, item] of items.entries()) {
-      const e = encoded[i] as (typeof encoded)[number];
-      this.nextVersion();
-      // Writes commit in issue order, so the last one settling means all did; earlier
-      // failures are still reported.
-      last = Promise.all([last, this.issue(item.key, e.record, e.bytes)]);
-    }
-    await last;
-    return encoded.map((e) => ({ version: e.version }));
+    for (let i = 0; i < writes.length; i++) this.nextVersion();
+    await this.commit(writes, "kv.setMany");
+    return writes.map((w) => ({ version: (w.record as Record).version }));
   }
 
   async scan<T>(prefix: string, options: KvScanOptions = {}): Promise<KvScanPage<T>> {
@@ -346,18 +383,20 @@ class LmdbKvStore implements KvStore {
         if (due.length >= SWEEP_CHUNK) break;
       }
       if (due.length === 0) return removed;
-      const writes: Promise<unknown>[] = [];
+      const removals: Write[] = [];
+      let indexRemoved: PromiseLike<unknown> | undefined;
       for (const indexKey of due) {
         const [expiresAt, key] = indexKey;
         // Remove only what still carries this expiry: a key rewritten since keeps living.
         const current = this.current(key, "kv.sweep");
         if (current !== undefined && current.expiresAt === expiresAt && removed < limit) {
-          writes.push(this.issue(key, undefined, undefined));
+          removals.push({ key, record: undefined, bytes: undefined });
           removed++;
         }
-        writes.push(this.expiry.remove(indexKey));
+        indexRemoved = this.expiry.remove(indexKey);
       }
-      await Promise.all(writes);
+      await this.commit(removals, "kv.sweep");
+      await indexRemoved;
       if (removed >= limit) return removed;
     }
   }

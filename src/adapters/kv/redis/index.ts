@@ -43,7 +43,7 @@ import {
   scanLimit,
   versionConflict,
 } from "../common.js";
-import { DELETE_IF, GET_WITH_TTL, INCR, SET, SET_MANY } from "./scripts.js";
+import { DELETE_IF, GET_WITH_TTL, INCR, PUT, SET, SET_MANY } from "./scripts.js";
 
 export const redisKvOptionsSchema = z
   .object({
@@ -71,6 +71,7 @@ type Script = (...args: (string | Buffer | number)[]) => Promise<unknown>;
 
 interface ScriptedClient {
   kvSet: Script;
+  kvPut: Script;
   kvSetMany: Script;
   kvDeleteIf: Script;
   kvIncr: Script;
@@ -121,11 +122,17 @@ class RedisKvStore implements KvStore {
     return { version, value: decodeFramed(key, stored.subarray(HEADER), operation) };
   }
 
+  /** The value alone (the version header is skipped, not parsed). */
+  private value(key: string, stored: Buffer, operation: string): unknown {
+    if (stored.length <= HEADER) throw corrupt(key, new Error("value shorter than its header"), operation);
+    return decodeFramed(key, stored.subarray(HEADER), operation);
+  }
+
   async get<T>(key: string): Promise<T | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
     const stored = await this.call("kv.get", () => this.client.getBuffer(this.prefix + key), key);
-    return stored === null ? undefined : (this.parse(key, stored, "kv.get").value as T);
+    return stored === null ? undefined : (this.value(key, stored, "kv.get") as T);
   }
 
   async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
@@ -145,6 +152,14 @@ class RedisKvStore implements KvStore {
     this.open("kv.set");
     checkSet(key, value, options, "kv.set");
     const frame = encodeFramed(key, value, this.maxValueBytes, "kv.set");
+    if (options.ifVersion === undefined && options.ttlMs === undefined) {
+      const version = (await this.call(
+        "kv.set",
+        () => this.scripts.kvPut(this.prefix + key, this.versionKey, frame),
+        key,
+      )) as number;
+      return { version };
+    }
     const [ok, version] = (await this.call(
       "kv.set",
       () =>
@@ -213,7 +228,7 @@ class RedisKvStore implements KvStore {
       this.client.mgetBuffer(...keys.map((k) => this.prefix + k)),
     );
     return stored.map((s, i) =>
-      s === null ? undefined : (this.parse(keys[i] as string, s, "kv.getMany").value as T),
+      s === null ? undefined : (this.value(keys[i] as string, s, "kv.getMany") as T),
     );
   }
 
@@ -325,6 +340,7 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       scripts: {
         kvSet: { numberOfKeys: 2, lua: SET },
+        kvPut: { numberOfKeys: 2, lua: PUT },
         kvSetMany: { lua: SET_MANY },
         kvDeleteIf: { numberOfKeys: 1, lua: DELETE_IF },
         kvIncr: { numberOfKeys: 2, lua: INCR },

@@ -24,6 +24,13 @@ end
 return {1, v}
 `;
 
+/** The common case of SET: no TTL, no condition. KEYS: key, version counter. ARGV: frame. → version. */
+export const PUT = `
+local v = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], string.format('%016x', v) .. ARGV[1])
+return v
+`;
+
 /** KEYS: version counter, key1…keyN. ARGV: ttl1, frame1, … → the version before the first (versions are first+1…first+N). */
 export const SET_MANY = `
 local n = #KEYS - 1
