@@ -193,6 +193,7 @@ export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 // C0 controls, DEL and C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const KV_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]{1,1024}$/;
 
 /**
  * The KV key rule: a non-empty string of well-formed UTF-8, at most {@link MAX_KV_KEY_BYTES}
@@ -200,6 +201,8 @@ const KV_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * is allowed. Returns why a key breaks the rule, or undefined when it is valid.
  */
 export function kvKeyProblem(key: unknown): string | undefined {
+  // Fast path for the common case: printable ASCII is well-formed and one byte per character.
+  if (typeof key === "string" && PRINTABLE_ASCII.test(key)) return undefined;
   if (typeof key !== "string") return "key must be a string";
   if (key.length === 0) return "key must not be empty";
   if (!key.isWellFormed()) return "key must be valid UTF-8 (no lone surrogates)";
