@@ -106,6 +106,15 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: false,
+    // Errors the router raises before a route exists (bad percent-encoding, oversized params).
+    frameworkErrors: (e, req, reply) => {
+      const error = toHttpError(e);
+      metrics.countError(error.code, statusOf(error));
+      (reply as FastifyReply)
+        .header(REQUEST_ID_HEADER, req.id)
+        .code(statusOf(error))
+        .send(failure(req.id, error, clock()));
+    },
     clientErrorHandler: (err, socket) => {
       // Malformed HTTP that never became a request (bad framing, oversized headers).
       if (!socket.writable) return socket.destroy();

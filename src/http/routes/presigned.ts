@@ -7,10 +7,11 @@
  * `POST /v1/objects:presign`, name `{tenant}/objects/{key}` and are stored through the objects
  * domain, so a presigned upload is indexed, counted and audited like any other.
  */
-import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { KuraError } from "../../core/errors.js";
+import { KuraError, toKuraError } from "../../core/errors.js";
 import { ID_PATTERN } from "../../core/keys.js";
 import { verifyPresignedRequest } from "../../core/presign.js";
 import { parseRange, sendBody, setObjectHeaders } from "../ranges.js";
@@ -24,23 +25,27 @@ const TAG = "objects";
 const FS_PRESIGN_KEY = ["~kura", "presign.key"];
 
 /**
- * The secret the blob store signs presigned URLs with, when Kura is the one serving them:
- * the store's own `presignKey()` (fs), else `storage.options.presign_secret`, else the fs key
- * file. Undefined for stores whose URLs are served by the backend itself (S3, GCS, Azure).
+ * The secret the fs store signs presigned URLs with, for the server that verifies them:
+ * `storage.options.presign_secret` when configured, else the key file the fs adapter keeps at
+ * `<base_path>/~kura/presign.key` — created here, exactly as the adapter would (exclusive
+ * create, mode 0600, 32 random bytes in hex), when this server needs it first (presigned PUT).
+ * Undefined for stores whose presigned URLs their backend serves (S3, GCS, Azure).
  */
 export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefined> {
-  const store = deps.kura.store as { presignKey?: () => Promise<Buffer>; capabilities: { presign: boolean } };
   if (deps.config.storage.backend !== "fs") return undefined;
+  const store = deps.kura.store as { presignKey?: () => Promise<Buffer> };
   if (typeof store.presignKey === "function") return store.presignKey();
   const configured = deps.config.storage.options.presign_secret;
   if (typeof configured === "string") return Buffer.from(configured, "utf8");
   const base = deps.config.storage.options.base_path;
   if (typeof base !== "string") return undefined;
+  const path = join(base, ...FS_PRESIGN_KEY);
   try {
-    return Buffer.from((await readFile(join(base, ...FS_PRESIGN_KEY), "utf8")).trim(), "utf8");
-  } catch {
-    return undefined;
+    await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw toKuraError(e, "presign.secret");
   }
+  return Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
 }
 
 export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
@@ -49,7 +54,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
   const verify = async (method: string, url: string) => {
     const secret = await kuraPresignSecret(deps);
     if (!secret) {
-      throw new KuraError("NOT_IMPLEMENTED", "this storage backend serves its own presigned URLs", {
+      // This backend serves its own presigned URLs: Kura never signed this one.
+      throw new KuraError("PRESIGN_INVALID", "presigned URL rejected: not signed by this server", {
         operation: "presign.verify",
       });
     }
