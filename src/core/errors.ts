@@ -177,6 +177,7 @@ export const ERROR_CODES = {
     "Unavailable",
     "The server is shutting down and takes no new requests; retry elsewhere.",
   ],
+  KV_KEY_NOT_FOUND: ["NotFound", "No value is stored under the KV key (or it expired)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
