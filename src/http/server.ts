@@ -22,9 +22,11 @@ import { HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi } from "./openapi.js";
 import { type RouteSpec, registerRoute } from "./route.js";
 import type { HttpDeps } from "./routes/deps.js";
+import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
 import { objectRoutes } from "./routes/objects.js";
 import { presignedRoutes } from "./routes/presigned.js";
+import { sessionRoutes } from "./routes/sessions.js";
 import { systemRoutes } from "./routes/system.js";
 import { tenantRoutes } from "./routes/tenant.js";
 import { unimplementedRoutes } from "./routes/unimplemented.js";
@@ -242,6 +244,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...messageRoutes(deps),
     ...objectRoutes(deps),
     ...presignedRoutes(deps),
+    ...kvRoutes(),
+    ...sessionRoutes(),
     ...tenantRoutes(deps),
     ...unimplementedRoutes(),
   );

@@ -214,6 +214,12 @@ function generate(seed: number): (() => Promise<Outcome>)[] {
       `/v1/messages/${p()}/versions`,
       `/v1/chats/${p()}/messages`,
       `/v1/objects/${p()}`,
+      `/v1/kv/${p()}/${p()}`,
+      `/v1/kv/ns?prefix=${p()}&cursor=${p()}&limit=${p()}`,
+      `/v1/kv/ns/k?ttl=${p()}`,
+      `/v1/sessions/${p()}/meta/${p()}`,
+      `/v1/sessions/s1/files/${p()}`,
+      `/v1/sessions/${p()}`,
       `/v1/${p()}`,
       `/${p()}`,
     ];
@@ -317,7 +323,13 @@ function generate(seed: number): (() => Promise<Outcome>)[] {
   for (let i = 0; i < 350; i++) {
     const key = r.pick(keys);
     const method = r.pick(["GET", "HEAD", "PUT", "DELETE"]);
-    const prefix = r.pick(["/v1/objects/", "/v1/presigned/", "/v1/objects/ok/"]);
+    const prefix = r.pick([
+      "/v1/objects/",
+      "/v1/presigned/",
+      "/v1/objects/ok/",
+      "/v1/sessions/s1/files/",
+      "/v1/kv/ns/",
+    ]);
     const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
     if (r.next() < 0.3)
       headers.Range = r.pick([

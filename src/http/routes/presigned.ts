@@ -3,9 +3,11 @@
  * credential, so these routes take no bearer token. A tampered or expired URL is refused with
  * 403 (PRESIGN_INVALID / PRESIGN_EXPIRED) before anything is read.
  *
- * GET URLs name a blob key (what the fs adapter signs). PUT URLs, which Kura signs itself in
- * `POST /v1/objects:presign`, name `{tenant}/objects/{key}` and are stored through the objects
- * domain, so a presigned upload is indexed, counted and audited like any other.
+ * GET URLs name a blob key (what the fs adapter signs). PUT URLs name `{tenant}/objects/{key}`
+ * (signed here by `POST /v1/objects:presign`) and are stored through the objects domain, so a
+ * presigned upload is indexed, counted and audited like any other; or
+ * `{tenant}/sessions/{sid}/{path}` (signed by the fs adapter for `sessions.presignUpload`),
+ * stored through the sessions domain.
  */
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
@@ -18,6 +20,7 @@ import { parseRange, sendBody, setObjectHeaders } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { objectJson, objectSchema } from "../schemas.js";
 import type { HttpDeps } from "./deps.js";
+import { sessionFileOf } from "./sessions.js";
 
 const TAG = "objects";
 
@@ -131,7 +134,15 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     auth: false,
     params: keyParams,
     rawBody: { contentType: "application/octet-stream", description: "The bytes" },
-    responses: { 200: { description: "Stored", schema: objectSchema } },
+    responses: {
+      200: {
+        description: "Stored (an object, or a session file)",
+        schema: z.union([
+          objectSchema,
+          z.object({ path: z.string(), size: z.number().int(), sha256: z.string() }),
+        ]),
+      },
+    },
     handler: async ({ req, reply }) => {
       const claims = await verify("PUT", req.url);
       const invalid = (why: string) =>
@@ -139,15 +150,22 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       const slash = claims.key.indexOf("/");
       const tenantId = claims.key.slice(0, slash);
       const rest = claims.key.slice(slash + 1);
-      if (slash < 0 || !ID_PATTERN.test(tenantId) || !rest.startsWith("objects/"))
+      const session = sessionFileOf(rest);
+      if (slash < 0 || !ID_PATTERN.test(tenantId) || (!rest.startsWith("objects/") && !session)) {
         throw invalid("not an upload URL");
+      }
       const contentType = req.headers["content-type"];
       if (claims.contentType !== undefined && contentType !== claims.contentType) {
         throw invalid("Content-Type differs from the signed one");
       }
-      const info = await deps.kura.tenant(tenantId).objects.put(rest.slice("objects/".length), req.raw, {
-        ...(contentType ? { contentType } : {}),
-      });
+      const tenant = deps.kura.tenant(tenantId);
+      const options = contentType ? { contentType } : {};
+      if (session) {
+        const r = await tenant.sessions.putFile(session.sessionId, session.path, req.raw, options);
+        reply.header("etag", `"${r.sha256}"`);
+        return { data: r };
+      }
+      const info = await tenant.objects.put(rest.slice("objects/".length), req.raw, options);
       reply.header("etag", info.etag);
       return { data: objectJson(info) };
     },

@@ -1,0 +1,281 @@
+/**
+ * Sessions (SESS-1) over HTTP: metadata entries in the KV store with the session TTL
+ * (`PUT|GET|DELETE /v1/sessions/{sid}/meta/{key}`), files in the blob store streamed up and
+ * down with Range (`PUT|GET|DELETE /v1/sessions/{sid}/files/{path}`), presigned file URLs, and
+ * `DELETE /v1/sessions/{sid}` for both at once.
+ */
+import { z } from "zod";
+import { KuraError } from "../../core/errors.js";
+import type { SessionFile } from "../../domains/sessions.js";
+import { parseRange, sendBody } from "../ranges.js";
+import { type RouteSpec, SENT } from "../route.js";
+import { idSchema } from "../schemas.js";
+import { expectedVersion, jsonValue, kvEntryJson, kvEntrySchema, ttlQuery, versionEtag } from "./kv.js";
+
+const TAG = "sessions";
+
+const fileSchema = z.object({
+  path: z.string(),
+  size: z.number().int(),
+  content_type: z.string(),
+  sha256: z.string().nullable(),
+  last_modified: z.string(),
+  expires_at: z.string().describe("When the lifecycle job removes it (retention.session_files_days)"),
+});
+
+function fileJson(f: SessionFile): z.infer<typeof fileSchema> {
+  return {
+    path: f.path,
+    size: f.size,
+    content_type: f.contentType,
+    sha256: f.sha256 ?? null,
+    last_modified: f.lastModified.toISOString(),
+    expires_at: f.expiresAt.toISOString(),
+  };
+}
+
+export function sessionRoutes(): RouteSpec[] {
+  const sid = z.object({ sessionId: idSchema });
+  const metaParams = z.object({ sessionId: idSchema, key: z.string().min(1).max(1024) });
+  const fileParams = z.object({ sessionId: idSchema, path: z.string().min(1).max(4096) });
+  type MetaParams = z.infer<typeof metaParams>;
+  type FileParams = z.infer<typeof fileParams>;
+
+  const putMeta: RouteSpec<MetaParams, z.infer<typeof ttlQuery>, unknown> = {
+    method: "PUT",
+    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    operationId: "sessionPutMeta",
+    summary: "Store a metadata entry with the session TTL (?ttl= seconds overrides; If-Match for CAS)",
+    tag: TAG,
+    params: metaParams,
+    query: ttlQuery,
+    body: jsonValue,
+    responses: {
+      200: { description: "Stored", schema: z.object({ key: z.string(), version: z.number().int() }) },
+    },
+    handler: async ({ tenant, params, query, body, req, reply }) => {
+      const ifVersion = expectedVersion(req);
+      const { version } = await tenant.sessions.setMeta(params.sessionId, params.key, body, {
+        ...(query.ttl !== undefined ? { ttlSeconds: query.ttl } : {}),
+        ...(ifVersion !== undefined ? { ifVersion } : {}),
+      });
+      reply.header("etag", versionEtag(version));
+      return { data: { key: params.key, version } };
+    },
+  };
+
+  const getMeta: RouteSpec<MetaParams> = {
+    method: "GET",
+    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    operationId: "sessionGetMeta",
+    summary: "A metadata entry with its version and expiry",
+    tag: TAG,
+    params: metaParams,
+    responses: { 200: { description: "The entry", schema: kvEntrySchema } },
+    handler: async ({ tenant, params, reply }) => {
+      const entry = await tenant.sessions.getMetaEntry(params.sessionId, params.key);
+      if (!entry) {
+        throw new KuraError(
+          "KV_KEY_NOT_FOUND",
+          `session ${params.sessionId} has no metadata ${params.key.slice(0, 200)}`,
+          {
+            operation: "sessions.getMeta",
+          },
+        );
+      }
+      reply.header("etag", versionEtag(entry.version));
+      return { data: kvEntryJson(entry) };
+    },
+  };
+
+  const deleteMeta: RouteSpec<MetaParams> = {
+    method: "DELETE",
+    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    operationId: "sessionDeleteMeta",
+    summary: "Delete a metadata entry (deleting a missing one succeeds)",
+    tag: TAG,
+    params: metaParams,
+    responses: { 204: { description: "Deleted" } },
+    handler: async ({ tenant, params, reply }) => {
+      await tenant.sessions.deleteMeta(params.sessionId, params.key);
+      reply.code(204).send();
+      return SENT;
+    },
+  };
+
+  const listMeta: RouteSpec<z.infer<typeof sid>> = {
+    method: "GET",
+    path: "/v1/sessions/{sessionId}/meta",
+    operationId: "sessionListMeta",
+    summary: "All live metadata of a session by key",
+    tag: TAG,
+    params: sid,
+    responses: { 200: { description: "Metadata", schema: z.record(z.string(), z.unknown()) } },
+    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.listMeta(params.sessionId) }),
+  };
+
+  const putFile: RouteSpec<FileParams> = {
+    method: "PUT",
+    path: "/v1/sessions/{sessionId}/files/{path...}",
+    operationId: "sessionPutFile",
+    summary: "Store a session file (streamed)",
+    tag: TAG,
+    params: fileParams,
+    rawBody: { contentType: "application/octet-stream", description: "The bytes" },
+    responses: {
+      200: {
+        description: "Stored",
+        schema: z.object({ path: z.string(), size: z.number().int(), sha256: z.string() }),
+      },
+    },
+    handler: async ({ tenant, params, req, reply }) => {
+      const contentType = req.headers["content-type"];
+      const r = await tenant.sessions.putFile(
+        params.sessionId,
+        params.path,
+        req.raw,
+        contentType ? { contentType } : {},
+      );
+      reply.header("etag", `"${r.sha256}"`);
+      return { data: r };
+    },
+  };
+
+  const getFile: RouteSpec<FileParams> = {
+    method: "GET",
+    path: "/v1/sessions/{sessionId}/files/{path...}",
+    operationId: "sessionGetFile",
+    summary: "Download a session file (streamed; Range supported)",
+    tag: TAG,
+    params: fileParams,
+    responses: {
+      200: { description: "The bytes", raw: "application/octet-stream" },
+      206: { description: "The requested range", raw: "application/octet-stream" },
+    },
+    handler: async ({ tenant, params, req, reply }) => {
+      let range: { start: number; end: number } | undefined;
+      if (req.headers.range !== undefined) {
+        // The size is needed to resolve the range: open once for the info, then the range.
+        const probe = await tenant.sessions.openFile(params.sessionId, params.path);
+        probe.body.destroy();
+        range = parseRange(req.headers.range, probe.info.size);
+      }
+      const got = await tenant.sessions.openFile(params.sessionId, params.path, range ? { range } : {});
+      const headers = {
+        size: got.info.size,
+        contentType: got.info.contentType,
+        etag: got.info.sha256 ? `"${got.info.sha256}"` : got.info.etag,
+        lastModified: got.info.lastModified.toISOString(),
+      };
+      sendBody(reply, headers, got.body, range ? (got.range ?? range) : undefined);
+      return SENT;
+    },
+  };
+
+  const deleteFile: RouteSpec<FileParams> = {
+    method: "DELETE",
+    path: "/v1/sessions/{sessionId}/files/{path...}",
+    operationId: "sessionDeleteFile",
+    summary: "Delete a session file (deleting a missing one succeeds)",
+    tag: TAG,
+    params: fileParams,
+    responses: { 204: { description: "Deleted" } },
+    handler: async ({ tenant, params, reply }) => {
+      await tenant.sessions.deleteFile(params.sessionId, params.path);
+      reply.code(204).send();
+      return SENT;
+    },
+  };
+
+  const listFiles: RouteSpec<z.infer<typeof sid>> = {
+    method: "GET",
+    path: "/v1/sessions/{sessionId}/files",
+    operationId: "sessionListFiles",
+    summary: "Every file of the session, in path order",
+    tag: TAG,
+    params: sid,
+    responses: { 200: { description: "Files", schema: z.object({ items: z.array(fileSchema) }) } },
+    handler: async ({ tenant, params }) => ({
+      data: { items: (await tenant.sessions.listFiles(params.sessionId)).map(fileJson) },
+    }),
+  };
+
+  const presignBody = z
+    .object({
+      path: z.string().min(1).max(4096),
+      method: z.enum(["GET", "PUT"]).default("GET"),
+      expires_in: z.number().int().min(1).max(604_800).default(900),
+      content_type: z.string().max(255).optional(),
+    })
+    .strict();
+  const presign: RouteSpec<z.infer<typeof sid>, unknown, z.infer<typeof presignBody>> = {
+    method: "POST",
+    path: "/v1/sessions/{sessionId}/files:presign",
+    operationId: "sessionPresignFile",
+    summary: "A URL to upload (PUT) or download (GET) a session file without credentials",
+    tag: TAG,
+    params: sid,
+    body: presignBody,
+    bodyLimit: 16 * 1024,
+    responses: {
+      200: {
+        description: "The URL",
+        schema: z.object({
+          url: z.string(),
+          method: z.enum(["GET", "PUT"]),
+          expires_at: z.string(),
+          headers: z.record(z.string(), z.string()),
+        }),
+      },
+    },
+    handler: async ({ tenant, params, body }) => {
+      const r =
+        body.method === "PUT"
+          ? await tenant.sessions.presignUpload(params.sessionId, body.path, {
+              expiresIn: body.expires_in,
+              ...(body.content_type !== undefined ? { contentType: body.content_type } : {}),
+            })
+          : await tenant.sessions.presignDownload(params.sessionId, body.path, {
+              expiresIn: body.expires_in,
+            });
+      return {
+        data: { url: r.url, method: r.method, expires_at: r.expiresAt.toISOString(), headers: r.headers },
+      };
+    },
+  };
+
+  const deleteSession: RouteSpec<z.infer<typeof sid>> = {
+    method: "DELETE",
+    path: "/v1/sessions/{sessionId}",
+    operationId: "sessionDelete",
+    summary: "Delete a session's metadata and files",
+    tag: TAG,
+    params: sid,
+    responses: {
+      200: {
+        description: "What was removed",
+        schema: z.object({ metadata: z.number().int(), files: z.number().int() }),
+      },
+    },
+    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.delete(params.sessionId) }),
+  };
+
+  return [
+    putMeta,
+    getMeta,
+    deleteMeta,
+    listMeta,
+    putFile,
+    getFile,
+    deleteFile,
+    listFiles,
+    presign,
+    deleteSession,
+  ] as RouteSpec[];
+}
+
+/** True when a presigned key names a session file: `sessions/{sid}/{path}` (after the tenant). */
+export function sessionFileOf(rest: string): { sessionId: string; path: string } | undefined {
+  const m = /^sessions\/([^/]+)\/(.+)$/s.exec(rest);
+  return m ? { sessionId: m[1] as string, path: m[2] as string } : undefined;
+}
