@@ -37,6 +37,7 @@ const META = [
   "^(?:a|a)*$",
   "[[[[[[",
   "\\",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log-injection probe, sent literally
   "${jndi:ldap://x}",
   "{{7*7}}",
   "<script>alert(1)</script>",
