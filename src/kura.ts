@@ -141,9 +141,25 @@ export class Kura {
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
     jobs.register(purgeJob(ctx));
     jobs.register(foldUsageJob(ctx));
+    // Seed 002: with local storage, session files live in SESSIONS_DIR (`sessions.dir`); they
+    // are signed with the primary store's presign secret, so `kura serve` verifies both alike.
+    const sessionStore =
+      resolved.storage.backend === "fs"
+        ? await openBlobStore({
+            backend: "fs",
+            options: {
+              ...resolved.storage.options,
+              base_path: resolved.sessions.dir,
+              presign_secret_file:
+                resolved.storage.options.presign_secret_file ??
+                join(String(resolved.storage.options.base_path), "~kura", "presign.key"),
+            },
+            deps: blobDeps,
+          })
+        : store;
     const state: StateContext = {
       kv,
-      store,
+      store: sessionStore,
       clock,
       sessionTtlSeconds: resolved.sessions.ttl_seconds,
       sessionFilesDays: resolved.retention.session_files_days,
@@ -192,6 +208,11 @@ export class Kura {
     return this.ctx.store;
   }
 
+  /** Where session files live: the blob store, or an fs store at `sessions.dir` with the fs backend. */
+  get sessionFiles(): BlobStore {
+    return this.state.store;
+  }
+
   get cacheStats() {
     return this.ctx.bodyCache.stats();
   }
@@ -204,6 +225,7 @@ export class Kura {
     await this.outbox.close();
     await this.ctx.catalog.close();
     await this.state.kv.close();
+    if (this.state.store !== this.ctx.store) await this.state.store.close();
     await this.ctx.store.close();
   }
 

@@ -99,7 +99,7 @@ describe("sessions: files", () => {
     const put = await s.putFile("f1", "uploads/photo.jpg", data, { contentType: "image/jpeg" });
     expect(put).toMatchObject({ path: "uploads/photo.jpg", size: 4096 });
     await s.putFile("f1", "notes.txt", Buffer.from("hello"));
-    expect(await kura.store.exists("acme/sessions/f1/uploads/photo.jpg")).toBe(true);
+    expect(await kura.sessionFiles.exists("acme/sessions/f1/uploads/photo.jpg")).toBe(true);
     const read = await s.readFile("f1", "uploads/photo.jpg");
     expect(read.data.equals(data)).toBe(true);
     expect(read.file).toMatchObject({ path: "uploads/photo.jpg", contentType: "image/jpeg", size: 4096 });
@@ -177,7 +177,7 @@ describe("sessions: files", () => {
     }
     await expectKuraError(s.putFile("ok", "x".repeat(1100), Buffer.from("x")), "SESSION_PATH_INVALID");
     expect(await s.listFiles("ok")).toEqual([]);
-    expect(await kura.store.exists("acme/escape.txt")).toBe(false);
+    expect(await kura.sessionFiles.exists("acme/escape.txt")).toBe(false);
     await expectKuraError(s.setMeta("ok", "bad\u0000key", 1), "KV_KEY_INVALID");
   });
 

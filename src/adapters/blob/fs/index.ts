@@ -21,7 +21,7 @@ import {
   unlink,
   writeFile,
 } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import {
@@ -78,6 +78,11 @@ export const fsOptionsSchema = z
     public_url: z.url().default("http://127.0.0.1:8787"),
     /** Secret for presigned URLs (use `env:VAR`). Default: generated once into `base_path/~kura/presign.key`. */
     presign_secret: z.string().min(16).optional(),
+    /**
+     * File holding the presign secret when `presign_secret` is not set; created (0600) on first
+     * use. Default `base_path/~kura/presign.key`. Stores that should sign alike share one file.
+     */
+    presign_secret_file: z.string().min(1).optional(),
     /** Objects at most this big are read in one call; larger ones stream. Default 1 MiB. */
     small_object_bytes: z
       .number()
@@ -584,7 +589,8 @@ class FsBlobStore implements BlobStore {
 
   private async secret(): Promise<Buffer> {
     if (this.presignSecret) return this.presignSecret;
-    const path = join(this.base, RESERVED_DIR, "presign.key");
+    const path = this.options.presign_secret_file ?? join(this.base, RESERVED_DIR, "presign.key");
+    await mkdir(dirname(path), { recursive: true });
     try {
       await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
     } catch (e) {
