@@ -8,11 +8,12 @@ import { join } from "node:path";
 import { type BenchResult, formatTable, type Scenario } from "./lib.js";
 import { blobFs } from "./scenarios/blob-fs.js";
 import { blobS3 } from "./scenarios/blob-s3.js";
+import { http } from "./scenarios/http.js";
 import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
 
-const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv];
+const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

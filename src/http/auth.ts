@@ -118,7 +118,16 @@ export interface AuthOptions {
   /** Clock skew tolerated on `exp`/`nbf`; default 5 s. */
   clockToleranceSeconds?: number;
   clock?: () => number;
+  /**
+   * How long a verified token's claims are reused without verifying the signature again
+   * (never past its `exp`); default 60 s, 0 disables. Bounds how long a token signed by a key
+   * removed from the JWKS stays accepted.
+   */
+  verifiedCacheMs?: number;
 }
+
+/** Verified tokens remembered at most (oldest forgotten first). */
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 export interface Principal {
   tenantId: string;
@@ -132,6 +141,8 @@ export class Authenticator {
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   private readonly algorithms: string[];
   private readonly baseDomain: string | undefined;
+  /** token → its verified claims and until when they may be reused (ms). */
+  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>();
 
   constructor(private readonly options: AuthOptions) {
     this.hsKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
@@ -169,6 +180,26 @@ export class Authenticator {
   }
 
   private async verify(token: string): Promise<JWTPayload> {
+    const now = (this.options.clock ?? Date.now)();
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (now < hit.until) return hit.payload;
+      this.verified.delete(token);
+    }
+    const payload = await this.verifySignature(token);
+    const cacheMs = this.options.verifiedCacheMs ?? 60_000;
+    if (cacheMs > 0) {
+      const exp = typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY;
+      if (this.verified.size >= VERIFIED_CACHE_ENTRIES) {
+        const oldest = this.verified.keys().next().value;
+        if (oldest !== undefined) this.verified.delete(oldest);
+      }
+      this.verified.set(token, { payload, until: Math.min(exp, now + cacheMs) });
+    }
+    return payload;
+  }
+
+  private async verifySignature(token: string): Promise<JWTPayload> {
     const op = "http.auth";
     if (!this.enabled)
       throw new KuraError("AUTH_INVALID", "no token can be verified: auth is not configured", {

@@ -14,7 +14,7 @@ import Fastify, {
 } from "fastify";
 import type { KuraConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
-import type { Kura } from "../kura.js";
+import type { Kura, TenantScope } from "../kura.js";
 import { Authenticator, type AuthOptions } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
@@ -137,6 +137,17 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
 
   let closing = false;
+  // Tenant scopes are stateless views: reuse them instead of building one per request.
+  const scopes = new Map<string, TenantScope>();
+  const tenantScope = (id: string): TenantScope => {
+    let scope = scopes.get(id);
+    if (!scope) {
+      if (scopes.size >= 10_000) scopes.clear();
+      scope = kura.tenant(id);
+      scopes.set(id, scope);
+    }
+    return scope;
+  };
   app.decorateRequest("principal", undefined);
   app.decorateRequest("tenantScope", undefined);
 
@@ -167,7 +178,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     if (req.routeOptions.config.auth) {
       const principal = await authenticator.authenticate(req.headers.authorization, req.hostname);
       req.principal = principal;
-      req.tenantScope = kura.tenant(principal.tenantId);
+      req.tenantScope = tenantScope(principal.tenantId);
     }
   });
 

@@ -176,7 +176,10 @@ describe("RS256/ES256 via JWKS with caching and key rotation", () => {
     });
     await new Promise<void>((r) => jwks.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
-    h = await startServer({ config: { auth: { jwks_url: url } }, server: { auth: { jwksCooldownMs: 0 } } });
+    h = await startServer({
+      config: { auth: { jwks_url: url } },
+      server: { auth: { jwksCooldownMs: 0, verifiedCacheMs: 0 } },
+    });
   });
   afterAll(async () => {
     await h?.close();

@@ -196,7 +196,7 @@ describe("sessions over HTTP (SESS-1)", () => {
       token: acme,
       json: { path: "avatar.png", method: "PUT", content_type: "image/png" },
     });
-    expect(up.status).toBe(200);
+    expect(up.status, up.text).toBe(200);
     const putRes = await fetch(local(up.json.data.url), {
       method: "PUT",
       body: "png-bytes",

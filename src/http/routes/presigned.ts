@@ -10,8 +10,8 @@
  * stored through the sessions domain.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { KuraError, toKuraError } from "../../core/errors.js";
 import { ID_PATTERN } from "../../core/keys.js";
@@ -29,8 +29,9 @@ const FS_PRESIGN_KEY = ["~kura", "presign.key"];
 
 /**
  * The secret the fs store signs presigned URLs with, for the server that verifies them:
- * `storage.options.presign_secret` when configured, else the key file the fs adapter keeps at
- * `<base_path>/~kura/presign.key` — created here, exactly as the adapter would (exclusive
+ * `storage.options.presign_secret` when configured, else the key file the fs adapter keeps
+ * (`presign_secret_file`, default `<base_path>/~kura/presign.key`; the session-files store
+ * signs with the same file) — created here, exactly as the adapter would (exclusive
  * create, mode 0600, 32 random bytes in hex), when this server needs it first (presigned PUT).
  * Undefined for stores whose presigned URLs their backend serves (S3, GCS, Azure).
  */
@@ -41,8 +42,10 @@ export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefi
   const configured = deps.config.storage.options.presign_secret;
   if (typeof configured === "string") return Buffer.from(configured, "utf8");
   const base = deps.config.storage.options.base_path;
+  const file = deps.config.storage.options.presign_secret_file;
   if (typeof base !== "string") return undefined;
-  const path = join(base, ...FS_PRESIGN_KEY);
+  const path = typeof file === "string" ? file : join(base, ...FS_PRESIGN_KEY);
+  await mkdir(dirname(path), { recursive: true });
   try {
     await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
   } catch (e) {
@@ -53,6 +56,12 @@ export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefi
 
 export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
   const keyParams = z.object({ key: z.string().min(1).max(4096) });
+
+  /** Session files (`{tenant}/sessions/…`) may live in their own store (`sessions.dir` with fs). */
+  const storeFor = (key: string) => {
+    const slash = key.indexOf("/");
+    return sessionFileOf(key.slice(slash + 1)) ? deps.kura.sessionFiles : deps.kura.store;
+  };
 
   const verify = async (method: string, url: string) => {
     const secret = await kuraPresignSecret(deps);
@@ -72,7 +81,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
         operation: "presign.verify",
       });
     }
-    const info = await deps.kura.store.head(claims.key);
+    const store = storeFor(claims.key);
+    const info = await store.head(claims.key);
     const headers = {
       size: info.size,
       contentType: info.contentType,
@@ -80,6 +90,7 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       lastModified: info.lastModified.toISOString(),
     };
     return {
+      store,
       key: claims.key,
       headers,
       range: method === "GET" ? parseRange(rangeHeader, info.size) : undefined,
@@ -100,8 +111,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       403: { description: "Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED)" },
     },
     handler: async ({ req, reply }) => {
-      const { key, headers, range } = await readPresigned("GET", req.url, req.headers.range);
-      const got = await deps.kura.store.get(key, range ? { range } : {});
+      const { store, key, headers, range } = await readPresigned("GET", req.url, req.headers.range);
+      const got = await store.get(key, range ? { range } : {});
       sendBody(reply, headers, got.body, range ? (got.range ?? range) : undefined);
       return SENT;
     },
