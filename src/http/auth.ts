@@ -170,11 +170,31 @@ export class Authenticator {
    * TENANT_MISMATCH / TENANT_UNRESOLVED (403).
    */
   async authenticate(authorization: string | undefined, hostname: string): Promise<Principal> {
+    const payload = await this.verify(this.tokenOf(authorization));
+    return this.principalOf(payload, hostname);
+  }
+
+  /**
+   * The principal without waiting, when the token was verified recently (the common case for a
+   * client sending the same token again); undefined when it must be verified. Throws as
+   * `authenticate` does for malformed headers and tenant problems.
+   */
+  cached(authorization: string | undefined, hostname: string): Principal | undefined {
+    const token = this.tokenOf(authorization);
+    const hit = this.verified.get(token);
+    if (!hit || (this.options.clock ?? Date.now)() >= hit.until) return undefined;
+    return this.principalOf(hit.payload, hostname);
+  }
+
+  private tokenOf(authorization: string | undefined): string {
     const op = "http.auth";
     if (!authorization) throw new KuraError("AUTH_REQUIRED", "missing bearer token", { operation: op });
     const m = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]{1,8192})[ \t]*$/i.exec(authorization);
     if (!m) throw new KuraError("AUTH_INVALID", "expected Authorization: Bearer <jwt>", { operation: op });
-    const payload = await this.verify(m[1] as string);
+    return m[1] as string;
+  }
+
+  private principalOf(payload: JWTPayload, hostname: string): Principal {
     const tenantId = this.tenantOf(payload, hostname);
     return { tenantId, subject: typeof payload.sub === "string" ? payload.sub : undefined, claims: payload };
   }

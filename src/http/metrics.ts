@@ -56,8 +56,17 @@ export class HttpMetrics {
     });
   }
 
+  /** Label sets already bound (route templates are few, so this stays small). */
+  private readonly bound = new Map<string, { observe(value: number): void }>();
+
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    this.duration.observe({ method, route, status: String(status) }, seconds);
+    const key = `${method} ${status} ${route}`;
+    let child = this.bound.get(key);
+    if (!child) {
+      child = this.duration.labels({ method, route, status: String(status) });
+      if (this.bound.size < 10_000) this.bound.set(key, child);
+    }
+    child.observe(seconds);
   }
 
   observeMessage(operation: "append" | "edit" | "stream", bytes: number): void {

@@ -15,7 +15,7 @@ import Fastify, {
 import type { KuraConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import type { Kura, TenantScope } from "../kura.js";
-import { Authenticator, type AuthOptions } from "./auth.js";
+import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
 import { HttpMetrics, type MetricsOptions } from "./metrics.js";
@@ -169,41 +169,60 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     });
   }
 
-  app.addHook("onRequest", async (req, reply) => {
+  // Hooks in callback style: they run on every request, and a promise per hook costs.
+  app.addHook("onRequest", (req, reply, done) => {
     reply.header(REQUEST_ID_HEADER, req.id);
     if (closing) {
       reply.header("connection", "close");
-      throw new KuraError("SERVER_SHUTTING_DOWN", "the server is shutting down", { operation: "http" });
+      done(new KuraError("SERVER_SHUTTING_DOWN", "the server is shutting down", { operation: "http" }));
+      return;
     }
-    if (req.routeOptions.config.auth) {
-      const principal = await authenticator.authenticate(req.headers.authorization, req.hostname);
+    if (!req.routeOptions.config.auth) return done();
+    const attach = (principal: Principal) => {
       req.principal = principal;
       req.tenantScope = tenantScope(principal.tenantId);
+    };
+    let known: Principal | undefined;
+    try {
+      known = authenticator.cached(req.headers.authorization, req.hostname);
+    } catch (e) {
+      return done(e as Error);
     }
+    if (known) {
+      attach(known);
+      return done();
+    }
+    authenticator.authenticate(req.headers.authorization, req.hostname).then((p) => {
+      attach(p);
+      done();
+    }, done);
   });
 
   // While closing, no connection is kept alive past its response, so close() can finish.
-  app.addHook("onSend", async (_req, reply, payload) => {
+  app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook("onResponse", async (req, reply) => {
+  const logRequests = ["trace", "debug", "info"].includes(app.log.level);
+  app.addHook("onResponse", (req, reply, done) => {
     if (closing) app.server.closeIdleConnections();
-    const seconds = reply.elapsedTime / 1000;
     const route = req.routeOptions.url ?? "(unmatched)";
-    metrics.observeRequest(req.method, route, reply.statusCode, seconds);
-    req.log.info(
-      {
-        method: req.method,
-        url: redactUrl(req.url),
-        route,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        tenant: req.principal?.tenantId,
-      },
-      "request",
-    );
+    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (logRequests) {
+      req.log.info(
+        {
+          method: req.method,
+          url: redactUrl(req.url),
+          route,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+          tenant: req.principal?.tenantId,
+        },
+        "request",
+      );
+    }
+    done();
   });
 
   app.setErrorHandler(async (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
