@@ -40,9 +40,18 @@ program
   .option("-p, --port <port>", "port (default 8787, or server.port)")
   .option("-H, --host <host>", "interface (default 127.0.0.1, or server.host)")
   .option("--log-level <level>", "trace, debug, info, warn, error (default info, or $KURA_LOG_LEVEL)")
-  .action(async (opts: { config?: string; port?: string; host?: string; logLevel?: string }) => {
-    await runServe({ ...opts, env: process.env, print: (line) => process.stderr.write(`${line}\n`) });
-  });
+  .option("--jobs-interval <seconds>", "seconds between maintenance job runs; 0 = never", "60")
+  .action(
+    async (opts: {
+      config?: string;
+      port?: string;
+      host?: string;
+      logLevel?: string;
+      jobsInterval?: string;
+    }) => {
+      await runServe({ ...opts, env: process.env, print: (line) => process.stderr.write(`${line}\n`) });
+    },
+  );
 
 program
   .command("token")

@@ -5,6 +5,7 @@
  * closes (pending writes committed); a second signal exits at once.
  */
 import { type KuraConfig, loadConfig, redactConfig } from "../config/index.js";
+import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
 import { buildServer, defaultLoggerOptions } from "../http/server.js";
 import { Kura } from "../kura.js";
@@ -14,6 +15,8 @@ export interface ServeOptions {
   port?: string;
   host?: string;
   logLevel?: string;
+  /** Seconds between maintenance runs (orphan GC, purge, usage folding, expiry); 0 = never. */
+  jobsInterval?: string;
   env: NodeJS.ProcessEnv;
   /** Human-readable lines (stderr); the JSON log goes to stdout. */
   print: (line: string) => void;
@@ -29,6 +32,12 @@ function serverUrl(config: KuraConfig, port = config.server.port): string {
 }
 
 export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<void>; url: string }> {
+  const intervalSeconds = Number(opts.jobsInterval ?? 60);
+  if (!Number.isFinite(intervalSeconds) || intervalSeconds < 0) {
+    throw new KuraError("INVALID_ARGUMENT", "--jobs-interval must be a number of seconds (0 = never)", {
+      operation: "serve",
+    });
+  }
   const overrides: Record<string, unknown> = {};
   if (opts.port !== undefined) overrides["server.port"] = opts.port;
   if (opts.host !== undefined) overrides["server.host"] = opts.host;
@@ -77,9 +86,23 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   }
   opts.print(`API docs:     ${url}/docs  (OpenAPI: ${url}/openapi.json)`);
 
+  // Maintenance jobs (LIFE-1): leases in the catalog make each run exactly once across nodes.
+  let jobs: Promise<unknown> = Promise.resolve();
+  const timer =
+    intervalSeconds > 0
+      ? setInterval(() => {
+          jobs = kura.runJobs().then(
+            (reports) => app.log.debug({ reports }, "maintenance jobs ran"),
+            (e: unknown) => app.log.error({ err: e }, "maintenance jobs failed"),
+          );
+        }, intervalSeconds * 1000)
+      : undefined;
+  timer?.unref();
+
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= app.close().then(() => undefined);
+    if (timer) clearInterval(timer);
+    closing ??= jobs.then(() => app.close()).then(() => undefined);
     return closing;
   };
   const onSignal = (signal: NodeJS.Signals) => {

@@ -1,0 +1,101 @@
+/**
+ * `kura serve` and `kura token` as a user runs them: a child process in an empty directory, no
+ * config at all, no KURA_* environment.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const MAIN = resolve(import.meta.dirname, "../../src/cli/main.ts");
+const TSX = createRequire(import.meta.url).resolve("tsx");
+const cleanEnv = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" };
+
+describe("kura serve with no config", () => {
+  let cwd: string;
+  let child: ChildProcess;
+  let url = "";
+  let stderr = "";
+  let stdout = "";
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), "kura-serve-"));
+    child = spawn(process.execPath, ["--import", TSX, MAIN, "serve", "--port", "0"], { cwd, env: cleanEnv });
+    child.stdout?.on("data", (c) => {
+      stdout += c;
+    });
+    url = await new Promise<string>((resolveUrl, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 60_000);
+      child.stderr?.on("data", (c) => {
+        stderr += c;
+        const m = /listening on (http:\/\/\S+)/.exec(stderr);
+        // The start-up message ends with the docs line.
+        if (m && stderr.includes("API docs")) {
+          clearTimeout(timer);
+          resolveUrl(m[1] as string);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it("starts on embedded defaults, generates a 0600 JWT secret and says how to get a token", async () => {
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(stderr).toContain("generated a JWT secret");
+    expect(stderr).toContain("kura token --tenant");
+    const st = await stat(join(cwd, "data", "jwt-secret"));
+    expect(st.mode & 0o777).toBe(0o600);
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it("accepts a token from `kura token`, which prints only the token", async () => {
+    const r = spawnSync(
+      process.execPath,
+      ["--import", TSX, MAIN, "token", "--tenant", "demo", "--user", "u1", "--ttl", "10m"],
+      {
+        cwd,
+        env: cleanEnv,
+        encoding: "utf8",
+      },
+    );
+    expect(r.status).toBe(0);
+    const token = r.stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(r.stdout).toBe(`${token}\n`);
+    const auth = { authorization: `Bearer ${token}` };
+    const append = await fetch(`${url}/v1/chats/hello/messages`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ role: "user", content: "こんにちは" }),
+    });
+    expect(append.status).toBe(201);
+    const history = await fetch(`${url}/v1/chats/hello/messages?include=content`, { headers: auth });
+    const page = (await history.json()) as { data: { items: { content: string }[] } };
+    expect(page.data.items.map((m) => m.content)).toEqual(["こんにちは"]);
+    const bad = spawnSync(process.execPath, ["--import", TSX, MAIN, "token", "--tenant", "../x"], {
+      cwd,
+      env: cleanEnv,
+      encoding: "utf8",
+    });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toBe("");
+    // The JSON log never holds the token.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(stdout).not.toContain(token);
+    for (const line of stdout.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it("shuts down gracefully on SIGTERM (exit code 0)", async () => {
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+});
