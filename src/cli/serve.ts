@@ -79,7 +79,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   if (secret?.generated) opts.print(`generated a JWT secret in ${secret.path} (mode 0600)`);
   if (secret) {
     const flag = opts.config ? ` --config ${opts.config}` : "";
-    opts.print(`get a token:  TOKEN=$(kura token --tenant demo${flag})`);
+    opts.print(`get a token:  TOKEN=$(npx kura token --tenant demo${flag})`);
     opts.print(`then:         curl -H "Authorization: Bearer $TOKEN" ${url}/v1/usage`);
   } else {
     opts.print(`tokens are verified against ${config.auth.jwks_url} (RS256/ES256)`);
