@@ -57,6 +57,7 @@ export interface KuraOpenOptions {
 
 export class Kura {
   private closed = false;
+  private readonly projectorNames: string[] = [];
 
   private constructor(
     readonly config: KuraConfig,
@@ -182,7 +183,13 @@ export class Kura {
   /** Register an outbox projector (search, vectors, change feed, …); it is caught up right away. */
   registerProjector(projector: Projector): void {
     this.outbox.register(projector);
+    this.projectorNames.push(projector.name);
     this.outbox.notify();
+  }
+
+  /** Names of the registered projectors (what the outbox-lag metric reports on). */
+  get projectors(): readonly string[] {
+    return this.projectorNames;
   }
 
   /** Deliver all pending outbox events to every projector now. */

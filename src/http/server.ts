@@ -89,7 +89,13 @@ const KEEP_ON_ERROR = new Set([REQUEST_ID_HEADER, "connection", "vary"]);
 export async function buildServer(kura: Kura, options: ServerOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? kura.config;
   const clock = options.clock ?? Date.now;
-  const metrics = new HttpMetrics(options.metrics);
+  const metrics = new HttpMetrics({
+    outboxLag: async () =>
+      Object.fromEntries(
+        await Promise.all(kura.projectors.map(async (name) => [name, await kura.outboxLag(name)])),
+      ),
+    ...options.metrics,
+  });
   const authenticator = new Authenticator({
     secret: options.jwtSecret ?? config.auth.jwt_secret ?? undefined,
     jwksUrl: config.auth.jwks_url,

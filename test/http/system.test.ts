@@ -221,6 +221,26 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
   });
 });
 
+describe("outbox lag of registered projectors", () => {
+  it("reports each projector's pending events in /metrics", async () => {
+    const h = await startServer();
+    // A projector that never keeps up: every event stays pending for it.
+    h.kura.registerProjector({
+      name: "stuck",
+      handle: async () => {
+        throw new Error("not yet");
+      },
+    });
+    const token = await h.token("acme");
+    for (let i = 0; i < 3; i++) {
+      await h.call("POST", "/v1/chats/lag/messages", { token, json: { role: "user", content: `m${i}` } });
+    }
+    const text = await (await fetch(`${h.base}/metrics`)).text();
+    expect(text).toContain('kura_outbox_lag_events{projector="stuck"} 3');
+    await h.close();
+  });
+});
+
 describe("CORS from server.cors.origins", () => {
   let h: Harness;
   beforeAll(async () => {
