@@ -9,7 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { type JWTPayload, SignJWT } from "jose";
 import { mintToken } from "../../src/http/auth.js";
 import { buildServer, type ServerOptions } from "../../src/http/server.js";
-import { Kura } from "../../src/kura.js";
+import { Kura, type KuraOpenOptions } from "../../src/kura.js";
 
 export const SECRET = "test-secret-0123456789abcdef0123456789";
 
@@ -44,14 +44,17 @@ export interface CallResult {
 }
 
 export async function startServer(
-  options: { config?: Record<string, unknown>; server?: ServerOptions } = {},
+  options: { config?: Record<string, unknown>; server?: ServerOptions; open?: KuraOpenOptions } = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "kura-http-"));
-  const kura = await Kura.open({
-    data_dir: dir,
-    auth: { jwt_secret: SECRET },
-    ...(options.config ?? {}),
-  });
+  const kura = await Kura.open(
+    {
+      data_dir: dir,
+      auth: { jwt_secret: SECRET },
+      ...(options.config ?? {}),
+    },
+    options.open ?? {},
+  );
   const app = await buildServer(kura, { logger: false, validateResponses: true, ...(options.server ?? {}) });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
