@@ -129,6 +129,40 @@ describe("objects over HTTP", () => {
     expect(ignored.text).toBe("0123456789");
   });
 
+  it("stores nothing when an upload is aborted; non-ASCII keys round-trip", async () => {
+    const controller = new AbortController();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (sent++ === 3) {
+          controller.abort();
+          return;
+        }
+        c.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const before = (await h.call("GET", "/v1/usage", { token: acme })).json.data;
+    await expect(
+      fetch(`${h.base}/v1/objects/aborted.bin`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${acme}` },
+        body,
+        duplex: "half",
+        signal: controller.signal,
+      } as RequestInit),
+    ).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await h.call("GET", "/v1/objects/aborted.bin", { token: acme })).status).toBe(404);
+    expect((await h.call("GET", "/v1/usage", { token: acme })).json.data).toEqual(before);
+
+    const key = encodeURIComponent("会議") + "/" + encodeURIComponent("資料 (1).txt");
+    expect((await put(key, "日本語")).json.data.key).toBe("会議/資料 (1).txt");
+    expect((await h.call("GET", `/v1/objects/${key}`, { token: acme })).text).toBe("日本語");
+    const listed = await h.call("GET", `/v1/objects?prefix=${encodeURIComponent("会議/")}`, { token: acme });
+    expect(listed.json.data.items.map((o: { key: string }) => o.key)).toEqual(["会議/資料 (1).txt"]);
+  });
+
   it("refuses invalid keys with 400 KEY_INVALID", async () => {
     for (const key of ["a//b", "a/..%2Fb", "trailing.", "back%5Cslash", "ctl%01x"]) {
       const r = await put(key, "x");
