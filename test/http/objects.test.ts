@@ -156,7 +156,7 @@ describe("objects over HTTP", () => {
     expect((await h.call("GET", "/v1/objects/aborted.bin", { token: acme })).status).toBe(404);
     expect((await h.call("GET", "/v1/usage", { token: acme })).json.data).toEqual(before);
 
-    const key = encodeURIComponent("会議") + "/" + encodeURIComponent("資料 (1).txt");
+    const key = `${encodeURIComponent("会議")}/${encodeURIComponent("資料 (1).txt")}`;
     expect((await put(key, "日本語")).json.data.key).toBe("会議/資料 (1).txt");
     expect((await h.call("GET", `/v1/objects/${key}`, { token: acme })).text).toBe("日本語");
     const listed = await h.call("GET", `/v1/objects?prefix=${encodeURIComponent("会議/")}`, { token: acme });
