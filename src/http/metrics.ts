@@ -70,8 +70,15 @@ export class HttpMetrics {
   }
 
   observeMessage(operation: "append" | "edit" | "stream", bytes: number): void {
-    this.messageSize.observe({ operation }, bytes);
+    let child = this.boundSizes.get(operation);
+    if (!child) {
+      child = this.messageSize.labels({ operation });
+      this.boundSizes.set(operation, child);
+    }
+    child.observe(bytes);
   }
+
+  private readonly boundSizes = new Map<string, { observe(value: number): void }>();
 
   countError(code: string, status: number): void {
     this.errors.inc({ code, status: String(status) });
