@@ -35,7 +35,7 @@ export function statusOf(error: KuraError): number {
 
 /** Seconds a client should wait before retrying, for errors where retrying may help. */
 export function retryAfterOf(error: KuraError): number | undefined {
-  if (!error.retryable && error.kind !== "Unavailable" && error.kind !== "RateLimited") return undefined;
+  if (!error.retryable && error.kind !== "Unavailable") return undefined;
   const hinted = error.context.retryAfterSeconds;
   return typeof hinted === "number" && Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : 1;
 }

@@ -4,6 +4,7 @@
  * request ids, authentication and tenant resolution, the envelope, the one error mapping,
  * metrics, logging with secrets redacted, CORS and graceful shutdown.
  */
+import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
 import Fastify, {
   type FastifyInstance,
@@ -132,7 +133,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
         status === 431
           ? new KuraError("REQUEST_TOO_LARGE", "request headers too large", { operation: "http" })
           : new KuraError("REQUEST_INVALID", "malformed HTTP request", { operation: "http" });
-      const id = requestIdOf({ headers: {} } as never);
+      const id = randomUUID();
       const body = JSON.stringify(failure(id, error));
       socket.end(
         `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
@@ -232,7 +233,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
 
   app.setErrorHandler(async (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const error = toHttpError(e, req.routeOptions.config.auth === undefined ? "http" : `http ${req.method}`);
+    const error = toHttpError(e, `http ${req.method}`);
     const status = statusOf(error);
     metrics.countError(error.code, status);
     if (status >= 500) req.log.error({ err: e, error_code: error.code }, "request failed");
