@@ -174,10 +174,16 @@ export class Kura {
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
-  tenant(tenantId: string): TenantScope {
+  tenant(tenantId: string, options: { actor?: string } = {}): TenantScope {
     this.assertOpen();
     assertValidId(tenantId, "tenant id", "kura.tenant");
-    return new TenantScope(this.ctx, tenantId, this.state);
+    const actor = options.actor ?? "system";
+    if (typeof actor !== "string" || !/^[\x21-\x7e]{1,200}$/.test(actor)) {
+      throw new KuraError("INVALID_ARGUMENT", "actor must be 1–200 printable ASCII characters", {
+        operation: "kura.tenant",
+      });
+    }
+    return new TenantScope(this.ctx, tenantId, this.state, actor);
   }
 
   /** Register an outbox projector (search, vectors, change feed, …); it is caught up right away. */
@@ -257,9 +263,11 @@ export class TenantScope {
     private readonly ctx: EngineContext,
     readonly id: string,
     private readonly state: StateContext,
+    /** Who acts: recorded in the audit log of every mutation (SEC-3). */
+    readonly actor = "system",
   ) {
-    this.messages = new Messages(ctx, id);
-    this.objects = new Objects(ctx, id);
+    this.messages = new Messages(ctx, id, actor);
+    this.objects = new Objects(ctx, id, actor);
     this.sessions = new Sessions(state, id);
     this.config = new ConfigStore(state, id);
     this.drafts = new Drafts(state, id);

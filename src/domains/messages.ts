@@ -86,6 +86,8 @@ export class Messages {
   constructor(
     private readonly ctx: EngineContext,
     private readonly tenantId: string,
+    /** Recorded as the audit entry's actor (SEC-3). */
+    private readonly actor = "system",
   ) {}
 
   /** Append one message; a chat that does not exist yet is created. */
@@ -235,7 +237,7 @@ export class Messages {
           op: "appendAudit",
           entry: {
             tenantId: this.tenantId,
-            actor: "system",
+            actor: this.actor,
             action: "message.append",
             target: row.id,
             at: now,
@@ -409,7 +411,7 @@ export class Messages {
                   op: "appendAudit",
                   entry: {
                     tenantId: this.tenantId,
-                    actor: "system",
+                    actor: this.actor,
                     action: "message.edit",
                     target: id,
                     at: now,
@@ -511,7 +513,7 @@ export class Messages {
         },
         {
           op: "appendAudit",
-          entry: { tenantId: this.tenantId, actor: "system", action: op, target: id, at: now, details: {} },
+          entry: { tenantId: this.tenantId, actor: this.actor, action: op, target: id, at: now, details: {} },
         },
       ],
     });
@@ -535,7 +537,7 @@ export class Messages {
     for (;;) {
       const rows = await this.ctx.catalog.deletedMessagesBefore(before, 200, this.tenantId);
       if (rows.length === 0) return purged;
-      await eraseMessages(this.ctx, rows, "message.purged");
+      await eraseMessages(this.ctx, rows, "message.purged", this.actor);
       purged += rows.length;
     }
   }
@@ -543,7 +545,7 @@ export class Messages {
   /** Erase now, everywhere (GDPR): rows, every version's body, cached bodies. */
   async erase(id: string): Promise<void> {
     const row = await this.row(id, "messages.erase");
-    await eraseMessages(this.ctx, [row], "message.erased");
+    await eraseMessages(this.ctx, [row], "message.erased", this.actor);
   }
 
   private bodyKey(chatId: string, id: string, createdAt: number, version: number): string {
@@ -626,6 +628,7 @@ export async function eraseMessages(
   ctx: EngineContext,
   rows: readonly MessageRow[],
   eventType: string,
+  actor = "system",
 ): Promise<void> {
   if (rows.length === 0) return;
   const now = ctx.clock();
@@ -662,7 +665,7 @@ export async function eraseMessages(
         op: "appendAudit",
         entry: {
           tenantId: row.tenantId,
-          actor: "system",
+          actor,
           action: eventType,
           target: row.id,
           at: now,

@@ -32,6 +32,8 @@ export class Objects {
   constructor(
     private readonly ctx: EngineContext,
     private readonly tenantId: string,
+    /** Recorded as the audit entry's actor (SEC-3). */
+    private readonly actor = "system",
   ) {}
 
   private prefix(): string {
@@ -135,7 +137,7 @@ export class Objects {
               op: "appendAudit",
               entry: {
                 tenantId: this.tenantId,
-                actor: "system",
+                actor: this.actor,
                 action: "object.put",
                 target: key,
                 at: now,
@@ -217,7 +219,7 @@ export class Objects {
             op: "appendAudit",
             entry: {
               tenantId: this.tenantId,
-              actor: "system",
+              actor: this.actor,
               action: "object.delete",
               target: key,
               at: now,

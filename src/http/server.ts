@@ -144,14 +144,17 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
 
   let closing = false;
-  // Tenant scopes are stateless views: reuse them instead of building one per request.
+  // Tenant scopes are stateless views: reuse them (per tenant and acting subject, which the
+  // audit log records) instead of building one per request.
   const scopes = new Map<string, TenantScope>();
-  const tenantScope = (id: string): TenantScope => {
-    let scope = scopes.get(id);
+  const tenantScope = (principal: Principal): TenantScope => {
+    const actor = actorOf(principal);
+    const cacheKey = `${principal.tenantId}\u0000${actor}`;
+    let scope = scopes.get(cacheKey);
     if (!scope) {
       if (scopes.size >= 10_000) scopes.clear();
-      scope = kura.tenant(id);
-      scopes.set(id, scope);
+      scope = kura.tenant(principal.tenantId, { actor });
+      scopes.set(cacheKey, scope);
     }
     return scope;
   };
@@ -187,7 +190,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     if (!req.routeOptions.config.auth) return done();
     const attach = (principal: Principal) => {
       req.principal = principal;
-      req.tenantScope = tenantScope(principal.tenantId);
+      req.tenantScope = tenantScope(principal);
     };
     let known: Principal | undefined;
     try {
@@ -301,4 +304,11 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
   if (options.closeKura) app.addHook("onClose", async () => kura.close());
   return app;
+}
+
+/** The audit actor of a request: `user:<sub>` (printable, bounded), or `token` without a sub. */
+function actorOf(principal: Principal): string {
+  const sub = principal.subject;
+  if (typeof sub === "string" && /^[\x21-\x7e]{1,190}$/.test(sub)) return `user:${sub}`;
+  return "token";
 }

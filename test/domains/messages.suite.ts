@@ -72,6 +72,26 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       expect(await t.messages.count("chat-1")).toBe(1);
     });
 
+    it("records who acted in the audit log (SEC-3)", async () => {
+      const t = kura.tenant("audit", { actor: "user:alice" });
+      const ref = await t.messages.append("c", { role: "user", content: "audited" });
+      await t.messages.edit(ref.id, "audited again");
+      await t.messages.delete(ref.id);
+      await kura.tenant("audit").messages.erase(ref.id);
+      const log = await kura.catalog.auditLog("audit", { limit: 10 });
+      expect(log.map((e) => [e.action, e.actor])).toEqual(
+        expect.arrayContaining([
+          ["message.append", "user:alice"],
+          ["message.edit", "user:alice"],
+          ["messages.delete", "user:alice"],
+          ["message.erased", "system"],
+        ]),
+      );
+      expect(() => kura.tenant("audit", { actor: "bad actor\n" })).toThrow(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+    });
+
     it("returns the first result for a retried idempotency key, even under concurrency", async () => {
       const t = kura.tenant("idem");
       const first = await t.messages.append("c", { role: "user", content: "once", idempotencyKey: "req-1" });

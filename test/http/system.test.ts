@@ -206,6 +206,15 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(none.json.data.items).toEqual([]);
   });
 
+  it("records the token's subject as the audit actor (SEC-3)", async () => {
+    const alice = await h.sign({ tenant_id: "acme", sub: "alice" }, { expiresIn: "5m" });
+    const put = await h.call("PUT", "/v1/objects/audit/who.txt", { token: alice, body: "by alice" });
+    expect(put.status).toBeLessThan(300);
+    const audit = await h.call("GET", "/v1/audit?limit=1000", { token: acme });
+    const entry = audit.json.data.items.find((a: { target: string }) => a.target === "audit/who.txt");
+    expect(entry).toMatchObject({ action: "object.put", actor: "user:alice" });
+  });
+
   it("logs JSON lines with no token or URL signature in them", async () => {
     await h.call("PUT", "/v1/objects/log/x.txt", { token: acme, body: "x" });
     const p = await h.call("POST", "/v1/objects:presign", { token: acme, json: { key: "log/x.txt" } });
