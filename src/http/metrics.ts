@@ -4,10 +4,13 @@
  * its own registry, so several servers in one process (tests) do not collide.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { CacheStats } from "../ports/cache.js";
 
 export interface MetricsOptions {
   /** Outbox lag (events waiting) per projector name, read at scrape time. */
   outboxLag?: () => Promise<Record<string, number>>;
+  /** Body cache counters (hot tier and, for remote stores, the disk tier), read at scrape time. */
+  cacheStats?: () => CacheStats;
   /** Include Node process metrics (CPU, memory, event loop); default true. */
   processMetrics?: boolean;
 }
@@ -40,6 +43,7 @@ export class HttpMetrics {
       labelNames: ["code", "status"],
       registers: [this.registry],
     });
+    this.cacheGauges(options.cacheStats);
     const lag = options.outboxLag;
     new Gauge({
       name: "kura_outbox_lag_events",
@@ -54,6 +58,36 @@ export class HttpMetrics {
         }
       },
     });
+  }
+
+  private cacheGauges(stats: (() => CacheStats) | undefined): void {
+    const tiersOf = (): Record<string, { hits: number; misses: number; bytes: number; entries: number }> => {
+      if (!stats) return {};
+      const s = stats();
+      return s.tiers ? { ...s.tiers } : { hot: s };
+    };
+    const gauge = (
+      name: string,
+      help: string,
+      pick: (t: { hits: number; misses: number; bytes: number; entries: number }) => number,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["tier"],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [tier, t] of Object.entries(tiersOf())) this.set({ tier }, pick(t));
+        },
+      });
+    gauge(
+      "kura_cache_hits",
+      "Body cache hits since start, per tier (hit ratio = hits / (hits + misses))",
+      (t) => t.hits,
+    );
+    gauge("kura_cache_misses", "Body cache misses since start, per tier", (t) => t.misses);
+    gauge("kura_cache_bytes", "Bytes held by the body cache, per tier", (t) => t.bytes);
   }
 
   /** Label sets already bound (route templates are few, so this stays small). */

@@ -91,6 +91,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   const config = options.config ?? kura.config;
   const clock = options.clock ?? Date.now;
   const metrics = new HttpMetrics({
+    cacheStats: () => kura.cacheStats,
     outboxLag: async () =>
       Object.fromEntries(
         await Promise.all(kura.projectors.map(async (name) => [name, await kura.outboxLag(name)])),

@@ -165,6 +165,25 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(text).toContain("kura_process_cpu_seconds_total");
   });
 
+  it("exposes body-cache hits and misses per tier (hit ratios)", async () => {
+    const ref = await h.call("POST", "/v1/chats/cache/messages", {
+      token: acme,
+      json: { role: "user", content: "cache me" },
+    });
+    const hits = async () => {
+      const text = await (await fetch(`${h.base}/metrics`)).text();
+      const m = /kura_cache_hits\{tier="hot"\} (\d+)/.exec(text);
+      expect(text).toMatch(/kura_cache_misses\{tier="hot"\} \d+/);
+      return Number(m?.[1]);
+    };
+    // History with content reads bodies through the body cache: the second read hits it.
+    expect(ref.status).toBe(201);
+    const before = await hits();
+    await h.call("GET", `/v1/chats/cache/messages?include=content`, { token: acme });
+    await h.call("GET", `/v1/chats/cache/messages?include=content`, { token: acme });
+    expect(await hits()).toBeGreaterThan(before);
+  });
+
   it("change feed: the tenant's events after a cursor, others' never", async () => {
     const globex = await h.token("globex");
     await h.call("POST", "/v1/chats/feed/messages", {
