@@ -139,6 +139,10 @@ export const ERROR_CODES = {
   ],
   SESSION_FILE_NOT_FOUND: ["NotFound", "No file with this path exists in the session (or it expired)."],
   // HTTP service (kura serve)
+  SEARCH_UNAVAILABLE: [
+    "Unavailable",
+    "The search index could not be opened or queried; search falls back to a catalog scan (SRCH-3).",
+  ],
   NOT_IMPLEMENTED: [
     "Unsupported",
     "The HTTP route is part of the API but the capability behind it is not built yet.",

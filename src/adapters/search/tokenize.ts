@@ -1,0 +1,177 @@
+/**
+ * The tokenizer both search adapters share (SRCH-2), applied at index and at query time.
+ *
+ * - Text is NFKC-normalised and lower-cased.
+ * - CJK runs (Han, Hiragana, Katakana, Hangul, with `ー` and `々`) are indexed as bigrams of
+ *   consecutive characters followed by unigrams, so a 1-character query matches a unigram, a
+ *   2-character query a bigram, and a longer one the phrase of its consecutive bigrams. A query
+ *   bigram can match across two adjacent words of the same run (e.g. the last character of one
+ *   word and the first of the next): such hits are possible and accepted, as with any bigram index.
+ * - Other text is split into words by `Intl.Segmenter` (word granularity); characters other than
+ *   letters, marks and digits are dropped from a word (`don't` → `dont`), so every token is a
+ *   whitespace-free run of letters and digits, safe for FTS5 and for a tsvector/tsquery literal.
+ */
+
+const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々〆]+/gu;
+const NON_WORD = /[^\p{L}\p{M}\p{N}]+/gu;
+const segmenter = new Intl.Segmenter("en", { granularity: "word" });
+
+/** One query term: a single token, or a phrase of tokens that must be adjacent. */
+export type QueryTerm = readonly string[];
+
+export function normalize(text: string): string {
+  return text.normalize("NFKC").toLowerCase();
+}
+
+interface Piece {
+  cjk: boolean;
+  text: string;
+}
+
+function pieces(text: string): Piece[] {
+  const out: Piece[] = [];
+  const norm = normalize(text);
+  let last = 0;
+  for (const m of norm.matchAll(CJK)) {
+    if (m.index > last) latin(norm.slice(last, m.index), out);
+    out.push({ cjk: true, text: m[0] });
+    last = m.index + m[0].length;
+  }
+  if (last < norm.length) latin(norm.slice(last), out);
+  return out;
+}
+
+function latin(text: string, out: Piece[]): void {
+  for (const s of segmenter.segment(text)) {
+    if (!s.isWordLike) continue;
+    const word = s.segment.replace(NON_WORD, "");
+    if (word) out.push({ cjk: false, text: word });
+  }
+}
+
+function chars(run: string): string[] {
+  return Array.from(run);
+}
+
+function bigrams(cs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < cs.length; i++) out.push(`${cs[i]}${cs[i + 1]}`);
+  return out;
+}
+
+/** Tokens of a document, in index order (positions matter for phrases). */
+export function indexTokens(text: string): string[] {
+  const out: string[] = [];
+  for (const p of pieces(text)) {
+    if (!p.cjk) {
+      out.push(p.text);
+      continue;
+    }
+    const cs = chars(p.text);
+    out.push(...bigrams(cs), ...cs);
+  }
+  return out;
+}
+
+/** The terms of a query; a document matches when it matches every term. */
+export function queryTerms(query: string): QueryTerm[] {
+  const out: QueryTerm[] = [];
+  const seen = new Set<string>();
+  for (const p of pieces(query)) {
+    let term: QueryTerm;
+    if (!p.cjk) term = [p.text];
+    else {
+      const cs = chars(p.text);
+      term = cs.length === 1 ? cs : bigrams(cs);
+    }
+    const key = term.join(" ");
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(term);
+  }
+  return out;
+}
+
+/** Where the query's terms occur in `text` (UTF-16 offsets), sorted and merged. */
+export function matchRanges(text: string, query: string): Array<[number, number]> {
+  const terms = pieces(query);
+  const latinTerms = new Set(terms.filter((t) => !t.cjk).map((t) => t.text));
+  const cjkTerms = terms.filter((t) => t.cjk).map((t) => t.text);
+  const ranges: Array<[number, number]> = [];
+  if (latinTerms.size > 0) {
+    for (const s of segmenter.segment(text)) {
+      if (!s.isWordLike) continue;
+      if (latinTerms.has(normalize(s.segment).replace(NON_WORD, "")))
+        ranges.push([s.index, s.index + s.segment.length]);
+    }
+  }
+  if (cjkTerms.length > 0) {
+    // CJK is matched on the normalised text; NFKC keeps the length of CJK text in practice
+    // (half-width katakana aside), so offsets are taken as they are.
+    const norm = normalize(text);
+    const sameLength = norm.length === text.length;
+    for (const t of cjkTerms) {
+      let i = norm.indexOf(t);
+      while (i >= 0 && sameLength) {
+        ranges.push([i, i + t.length]);
+        i = norm.indexOf(t, i + t.length);
+      }
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const merged: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const prev = merged.at(-1);
+    if (prev && r[0] <= prev[1]) prev[1] = Math.max(prev[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
+}
+
+export interface Snippet {
+  /** A window of the text around the first match. */
+  text: string;
+  /** Matched ranges within `text` (UTF-16 offsets, end exclusive). */
+  highlights: Array<[number, number]>;
+}
+
+/** A snippet of at most about `width` characters around the first match, with its highlights. */
+export function snippet(text: string, query: string, width = 160): Snippet {
+  const ranges = matchRanges(text, query);
+  if (text.length <= width) return { text, highlights: ranges };
+  const first = ranges[0]?.[0] ?? 0;
+  let start = Math.max(0, first - Math.floor(width / 4));
+  let end = Math.min(text.length, start + width);
+  start = Math.max(0, end - width);
+  // Do not cut a surrogate pair.
+  if (start > 0 && /[\uDC00-\uDFFF]/.test(text[start] ?? "")) start--;
+  if (end < text.length && /[\uDC00-\uDFFF]/.test(text[end] ?? "")) end++;
+  const highlights: Array<[number, number]> = [];
+  for (const [a, b] of ranges) {
+    if (b <= start || a >= end) continue;
+    highlights.push([Math.max(a, start) - start, Math.min(b, end) - start]);
+  }
+  return { text: text.slice(start, end), highlights };
+}
+
+/** `text` with each highlight wrapped in `<mark>…</mark>` (the text itself is not escaped). */
+export function markSnippet(s: Snippet): string {
+  let out = "";
+  let at = 0;
+  for (const [a, b] of s.highlights) {
+    out += `${s.text.slice(at, a)}<mark>${s.text.slice(a, b)}</mark>`;
+    at = b;
+  }
+  return out + s.text.slice(at);
+}
+
+/** Opaque offset cursor of a result page. */
+export function encodeOffset(offset: number): string {
+  return Buffer.from(`o:${offset}`).toString("base64url");
+}
+
+export function decodeOffset(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return 0;
+  const m = /^o:(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,75 @@
+/**
+ * The `SearchIndex` port (SRCH-1…4): a full-text index of message text, fed from the outbox by
+ * the search projector (`src/engine/search.ts`) and queried by `kura.tenant(t).search()`.
+ *
+ * Behavior every adapter guarantees (checked by `test/conformance/search-index.suite.ts`):
+ * - Documents are keyed by (tenantId, id); `upsert` replaces a document wholesale, so applying
+ *   the same document twice leaves one entry (idempotent projection). `remove` of an absent id
+ *   is a no-op.
+ * - Tokenization is `src/adapters/search/tokenize.ts` at index and query time: CJK words of any
+ *   length (1, 2, 3+ characters) and Latin words are found, mixed in one query; a document
+ *   matches when it contains every query term.
+ * - Tenant scoping is enforced in the index: a query only ever sees its tenant's documents.
+ * - Results are ranked (BM25 on FTS5, `ts_rank_cd` on PostgreSQL), best first, ties by newest;
+ *   filters chat, role and creation time range `[since, until)` are applied in the index.
+ * - Failures to reach the index are `KuraError`s of kind `Unavailable` (`SEARCH_UNAVAILABLE`),
+ *   so the caller can fall back (SRCH-3).
+ */
+
+export interface SearchDocument {
+  tenantId: string;
+  /** The message id. */
+  id: string;
+  chatId: string;
+  role: string;
+  /** ms since epoch. */
+  createdAt: number;
+  /** The text that is indexed (the message's text parts). */
+  text: string;
+}
+
+export interface SearchQuery {
+  tenantId: string;
+  q: string;
+  chatId?: string;
+  role?: string;
+  /** ms since epoch, inclusive. */
+  since?: number;
+  /** ms since epoch, exclusive. */
+  until?: number;
+  limit: number;
+  /** From a previous page's `cursor`. */
+  cursor?: string;
+}
+
+export interface SearchHit {
+  id: string;
+  chatId: string;
+  role: string;
+  createdAt: number;
+  /** Higher is better; only comparable within one result list. */
+  score: number;
+  /** A window of the indexed text around the first match. */
+  snippet: string;
+  /** Matched ranges in `snippet` (UTF-16 offsets, end exclusive). */
+  highlights: Array<[number, number]>;
+}
+
+export interface SearchPage {
+  hits: SearchHit[];
+  /** Present when more results follow. */
+  cursor?: string;
+}
+
+export interface SearchIndex {
+  /** `sqlite-fts` or `postgres`. */
+  readonly backend: string;
+  upsert(docs: readonly SearchDocument[]): Promise<void>;
+  remove(tenantId: string, ids: readonly string[]): Promise<void>;
+  search(query: SearchQuery): Promise<SearchPage>;
+  /** Documents held (for one tenant, or all). */
+  count(tenantId?: string): Promise<number>;
+  /** Drop every document (rebuild). */
+  clear(): Promise<void>;
+  close(): Promise<void>;
+}
