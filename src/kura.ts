@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
+import { openSearchIndex } from "./adapters/search/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
@@ -23,12 +24,20 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
 import { OutboxDispatcher, type Projector } from "./engine/outbox.js";
+import {
+  type LoadDocument,
+  type SearchOptions,
+  SearchProjector,
+  type SearchResult,
+  SearchService,
+} from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
 import type { Catalog, Usage } from "./ports/catalog.js";
 import type { KvStore } from "./ports/kv-store.js";
+import type { SearchIndex } from "./ports/search-index.js";
 
 /** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
@@ -66,6 +75,8 @@ export class Kura {
     private readonly outbox: OutboxDispatcher,
     readonly jobs: JobRunner,
     private readonly state: StateContext,
+    private readonly searchService: SearchService,
+    private readonly searchIndex: SearchIndex | undefined,
   ) {}
 
   static async open(config?: unknown, options: KuraOpenOptions = {}): Promise<Kura> {
@@ -170,7 +181,49 @@ export class Kura {
     };
     jobs.register(kvExpiryJob(state));
     jobs.register(sessionFilesJob(state));
-    return new Kura(resolved, ctx, committer, outbox, jobs, state);
+    // Full-text search (SRCH-1…4): an index fed by the outbox; if it cannot be opened, search
+    // runs degraded on a catalog scan (SRCH-3).
+    let searchIndex: SearchIndex | undefined;
+    let searchOpenError: unknown;
+    try {
+      searchIndex = await openSearchIndex(resolved);
+    } catch (e) {
+      searchOpenError = e;
+      warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const load: LoadDocument = async (tenantId, id) => {
+      // The row comes from the catalog, never from the hot-message cache: a projector may run
+      // before a writer has evicted a stale cache entry.
+      const row = await catalog.getMessage(tenantId, id);
+      if (!row || row.deletedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock()))
+        return undefined;
+      try {
+        const content = await new Messages(ctx, tenantId).versionContent(id, row.version);
+        const text =
+          typeof content === "string"
+            ? content
+            : content
+                .map((p) => (p.type === "text" ? p.text : ""))
+                .filter(Boolean)
+                .join("\n");
+        return { tenantId, id, chatId: row.chatId, role: row.role, createdAt: row.createdAt, text };
+      } catch (e) {
+        if (e instanceof KuraError && e.code === "MESSAGE_NOT_FOUND") return undefined;
+        throw e;
+      }
+    };
+    const projector = searchIndex ? new SearchProjector(searchIndex, load) : undefined;
+    const searchService = new SearchService(
+      catalog,
+      searchIndex,
+      projector,
+      clock,
+      undefined,
+      searchOpenError,
+    );
+    const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex);
+    if (projector) kura.registerProjector(projector);
+    return kura;
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
@@ -183,7 +236,18 @@ export class Kura {
         operation: "kura.tenant",
       });
     }
-    return new TenantScope(this.ctx, tenantId, this.state, actor);
+    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService);
+  }
+
+  /** The search service (full-text with its degraded fallback, SRCH-1…4). */
+  get search(): SearchService {
+    return this.searchService;
+  }
+
+  /** Drop the search index and re-project every message from the outbox (SRCH-4). */
+  async rebuildSearch(): Promise<number> {
+    this.assertOpen();
+    return this.searchService.rebuild();
   }
 
   /** Register an outbox projector (search, vectors, change feed, …); it is caught up right away. */
@@ -236,6 +300,7 @@ export class Kura {
     this.closed = true;
     await this.committer.close();
     await this.outbox.close();
+    await this.searchIndex?.close();
     await this.ctx.catalog.close();
     await this.state.kv.close();
     if (this.state.store !== this.ctx.store) await this.state.store.close();
@@ -265,6 +330,7 @@ export class TenantScope {
     private readonly state: StateContext,
     /** Who acts: recorded in the audit log of every mutation (SEC-3). */
     readonly actor = "system",
+    private readonly searchService?: SearchService,
   ) {
     this.messages = new Messages(ctx, id, actor);
     this.objects = new Objects(ctx, id, actor);
@@ -278,6 +344,18 @@ export class TenantScope {
   kv(namespace: string): KvNamespace {
     assertValidId(namespace, "kv namespace", "kv");
     return new KvNamespace(this.state.kv, `${tenantKvPrefix(this.id)}kv:${namespace}:`);
+  }
+
+  /**
+   * Full-text search over this tenant's messages (SRCH-1/2), ranked, with highlighted snippets;
+   * `degraded: true` when the index was unavailable and the catalog was scanned (SRCH-3).
+   */
+  search(q: string, options?: SearchOptions): Promise<SearchResult> {
+    if (!this.searchService)
+      return Promise.reject(
+        new KuraError("SEARCH_UNAVAILABLE", "search is not configured", { operation: "search" }),
+      );
+    return this.searchService.search(this.id, q, options);
   }
 
   /** Bytes, objects and messages stored by this tenant (TEN-4). */
