@@ -27,6 +27,7 @@ import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
 import { objectRoutes } from "./routes/objects.js";
 import { presignedRoutes } from "./routes/presigned.js";
+import { searchRoutes } from "./routes/search.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { systemRoutes } from "./routes/system.js";
 import { tenantRoutes } from "./routes/tenant.js";
@@ -288,6 +289,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...kvRoutes(),
     ...sessionRoutes(),
     ...tenantRoutes(deps),
+    ...searchRoutes(),
     ...unimplementedRoutes(),
   );
 

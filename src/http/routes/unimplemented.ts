@@ -19,7 +19,6 @@ function pending(
   return { method, path, operationId, summary, tag, responses: {}, notImplemented: why, ...extra };
 }
 
-const SEARCH = "full-text and vector search (SRCH-1…4, VEC-4) are not built yet";
 const VECTORS = "vector indexes (VEC-1…3) are not built yet";
 const MEMORIES = "memories (MEM-1) are not built yet";
 const MAIL = "mail storage (MAIL-1) is not built yet";
@@ -30,8 +29,6 @@ export function unimplementedRoutes(): RouteSpec[] {
   const collection = { params: z.object({ collection: idSchema }) };
   const mailbox = { params: z.object({ mailboxId: idSchema }) };
   return [
-    pending("GET", "/v1/search", "search", "Search messages (fulltext | vector | hybrid)", "search", SEARCH),
-    pending("POST", "/v1/search", "searchPost", "Search with a query, a vector, or both", "search", SEARCH),
     pending("POST", "/v1/users/{userId}/memories", "addMemory", "Store a memory", "memories", MEMORIES, user),
     pending(
       "GET",

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorCode, type Harness, startServer } from "./harness.js";
+
+describe("search over HTTP (SRCH-1…4)", () => {
+  let h: Harness;
+  let acme: string;
+  let other: string;
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    h = await startServer();
+    acme = await h.token("acme");
+    other = await h.token("other");
+    for (const [chat, role, content] of [
+      ["c1", "user", "明日の会議は東京で午後三時から。"],
+      ["c1", "assistant", "今日は雨です。The meeting moved to Friday."],
+      ["c2", "user", "東京駅から新幹線で大阪へ。"],
+    ] as const) {
+      const r = await h.call("POST", `/v1/chats/${chat}/messages`, { token: acme, json: { role, content } });
+      expect(r.status).toBe(201);
+      ids.push(r.json.data.id);
+    }
+    await h.call("POST", "/v1/chats/c1/messages", {
+      token: other,
+      json: { role: "user", content: "東京 other" },
+    });
+    await h.kura.pumpOutbox();
+  });
+  afterAll(async () => h?.close());
+
+  it("GET /v1/search ranks hits with highlighted snippets, scoped to the token's tenant", async () => {
+    const r = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京")}`, { token: acme });
+    expect(r.status).toBe(200);
+    expect(r.json.data.degraded).toBe(false);
+    expect(r.json.data.backend).toBe("sqlite-fts");
+    expect(r.json.data.items.map((i: { id: string }) => i.id).sort()).toEqual([ids[0], ids[2]].sort());
+    const hit = r.json.data.items[0];
+    expect(hit.highlights.map(([a, b]: [number, number]) => hit.snippet.slice(a, b))).toEqual(["東京"]);
+    expect(r.json.data.next_cursor).toBeNull();
+  });
+
+  it("filters by chat and role, and pages with a cursor", async () => {
+    const byChat = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京")}&chatId=c2`, {
+      token: acme,
+    });
+    expect(byChat.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[2]]);
+    const rain = await h.call("GET", `/v1/search?q=${encodeURIComponent("雨 meeting")}&role=assistant`, {
+      token: acme,
+    });
+    expect(rain.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[1]]);
+    const first = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京")}&limit=1`, { token: acme });
+    expect(first.json.data.items).toHaveLength(1);
+    const next = await h.call(
+      "GET",
+      `/v1/search?q=${encodeURIComponent("東京")}&limit=1&cursor=${first.json.data.next_cursor}`,
+      { token: acme },
+    );
+    expect(next.json.data.items).toHaveLength(1);
+    expect(next.json.data.items[0].id).not.toBe(first.json.data.items[0].id);
+  });
+
+  it("POST /v1/search takes {q, k, filter, mode: fulltext}", async () => {
+    const r = await h.call("POST", "/v1/search", {
+      token: acme,
+      json: { q: "会議", k: 5, filter: { chat_id: "c1", role: "user" }, mode: "fulltext" },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
+  });
+
+  it("vector and hybrid modes answer 501 NOT_IMPLEMENTED; bad input is 400", async () => {
+    const v = await h.call("GET", "/v1/search?q=x&mode=vector", { token: acme });
+    expect(v.status).toBe(501);
+    expect(errorCode(v)).toBe("NOT_IMPLEMENTED");
+    const hy = await h.call("POST", "/v1/search", { token: acme, json: { q: "x", mode: "hybrid" } });
+    expect(hy.status).toBe(501);
+    expect((await h.call("GET", "/v1/search", { token: acme })).status).toBe(400);
+    expect((await h.call("GET", "/v1/search?q=x&limit=1000", { token: acme })).status).toBe(400);
+    expect((await h.call("GET", "/v1/search?q=x")).status).toBe(401);
+  });
+});
