@@ -187,6 +187,15 @@ export class Messages {
               now,
             ),
           );
+          // Write-through: projectors (search) and read-after-write find the bodies in memory.
+          fresh.forEach((p, k) => {
+            const row = rows.get(p.i) as MessageRow;
+            const cached = this.ctx.bodyCache.set(
+              `${this.tenantId}\u0000${row.id}\u0000v1`,
+              bodies[k]?.data as Buffer,
+            );
+            if (cached instanceof Promise) cached.catch(() => undefined);
+          });
           this.ctx.onOutbox();
         } catch (e) {
           // A concurrent append with the same idempotency key won: return its result instead.
