@@ -24,6 +24,8 @@ import type { Projector } from "./outbox.js";
 export const SEARCH_PROJECTOR = "search";
 /** Upper bound of rows the degraded scan reads per query. */
 export const FALLBACK_SCAN_ROWS = 20_000;
+/** Messages (catalog row + body) loaded in parallel by the projector. */
+const LOAD_CONCURRENCY = 16;
 
 /** The current indexable state of a message, or undefined if it must not be searchable. */
 export type LoadDocument = (tenantId: string, id: string) => Promise<SearchDocument | undefined>;
@@ -74,8 +76,18 @@ export class SearchProjector implements Projector {
   async apply(messages: ReadonlyArray<{ tenantId: string; id: string }>): Promise<void> {
     const docs: SearchDocument[] = [];
     const gone = new Map<string, string[]>();
-    for (const m of messages) {
-      const doc = await this.load(m.tenantId, m.id);
+    const loaded = new Array<SearchDocument | undefined>(messages.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < messages.length) {
+        const i = next++;
+        const m = messages[i] as { tenantId: string; id: string };
+        loaded[i] = await this.load(m.tenantId, m.id);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, messages.length) }, worker));
+    for (const [i, m] of messages.entries()) {
+      const doc = loaded[i];
       if (doc) docs.push(doc);
       else {
         const list = gone.get(m.tenantId) ?? [];
@@ -137,8 +149,23 @@ export class SearchService {
     if (this.index) {
       try {
         const page = await this.index.search(query);
+        // The index lags the catalog by the outbox: hits deleted or expired since they were
+        // indexed are dropped here, so a deleted message never appears (a page may be short).
+        const now = this.clock();
+        const live = new Set(
+          (
+            await this.catalog.getMessages(
+              tenantId,
+              page.hits.map((h) => h.id),
+            )
+          )
+            .filter((r) => r.deletedAt === null && (r.expiresAt === null || r.expiresAt > now))
+            .map((r) => r.id),
+        );
         return {
-          hits: page.hits.map((h) => ({ ...h, createdAt: new Date(h.createdAt).toISOString() })),
+          hits: page.hits
+            .filter((h) => live.has(h.id))
+            .map((h) => ({ ...h, createdAt: new Date(h.createdAt).toISOString() })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
           degraded: false,
           backend: this.index.backend,

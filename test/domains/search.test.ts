@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openSqliteFts } from "../../src/adapters/search/sqlite-fts/index.js";
 import { KuraError } from "../../src/core/errors.js";
 import { SearchService } from "../../src/engine/search.js";
 import type { Kura } from "../../src/kura.js";
@@ -109,6 +110,29 @@ function searchSuite(name: string, backend: string, extra: () => Record<string, 
       await t.messages.erase(m4 as string);
       await kura.pumpOutbox();
       expect(await ids(kura, "acme", "東京")).toEqual([m0]);
+    });
+
+    it("never returns a message deleted after it was indexed, even while the projector lags", async () => {
+      const kura = await start();
+      const t = kura.tenant("acme");
+      const m = await t.messages.append("c", { role: "user", content: "遅延 lagging index" });
+      await t.messages.delete(m.id);
+      // An index that still holds the message (its deletion not projected yet).
+      const stale = await openSqliteFts({ path: ":memory:" });
+      await stale.upsert([
+        {
+          tenantId: "acme",
+          id: m.id,
+          chatId: "c",
+          role: "user",
+          createdAt: Date.now(),
+          text: "遅延 lagging index",
+        },
+      ]);
+      const service = new SearchService(kura.catalog, stale, undefined, Date.now);
+      expect((await stale.search({ tenantId: "acme", q: "遅延", limit: 5 })).hits).toHaveLength(1);
+      expect((await service.search("acme", "遅延")).hits).toEqual([]);
+      await stale.close();
     });
 
     it("keeps tenants apart when they share words", async () => {
