@@ -11,7 +11,7 @@ import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
-import { Messages } from "./domains/messages.js";
+import { Messages, readMessageContent } from "./domains/messages.js";
 import { Objects } from "./domains/objects.js";
 import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
 import { ConfigStore, Drafts, StateCache, type StateContext, StateEvents } from "./domains/state.js";
@@ -198,7 +198,7 @@ export class Kura {
       if (!row || row.deletedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock()))
         return undefined;
       try {
-        const content = await new Messages(ctx, tenantId).versionContent(id, row.version);
+        const content = await readMessageContent(ctx, row);
         const text =
           typeof content === "string"
             ? content

@@ -743,3 +743,17 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/**
+ * The current content of a message row, through the body cache and verified against the row's
+ * checksum (for engine-side readers such as the search projector, which already hold the row).
+ */
+export async function readMessageContent(ctx: EngineContext, row: MessageRow): Promise<MessageContent> {
+  const cacheKey = `${row.tenantId}\u0000${row.id}\u0000v${row.version}`;
+  let data = await ctx.bodyCache.get(cacheKey);
+  if (!data) {
+    data = (await storeFor(ctx, row.storeId).getBuffer(row.blobKey, { expectedSha256: row.checksum })).data;
+    await ctx.bodyCache.set(cacheKey, data);
+  }
+  return (JSON.parse(data.toString("utf8")) as BodyDocument).content;
+}
