@@ -32,21 +32,35 @@ export const blobFs: Scenario = {
         made.add(dir);
       };
 
-      const kuraPut = await throughput(n, concurrency, (i) => store.put(key(i), data));
-      const rawPut = await throughput(n, concurrency, async (i) => {
-        const dir = join(rawDir, "t", String(Math.floor(i / 100)));
-        await ensure(dir);
-        await writeFile(join(dir, `${i}.bin`), data);
-      });
-      const sidePut = await throughput(n, concurrency, async (i) => {
-        const dir = join(sideDir, "t", String(Math.floor(i / 100)));
-        await ensure(dir);
-        await writeFile(join(dir, `${i}.bin`), data);
-        await writeFile(
-          join(dir, `${i}.bin.meta.json`),
-          JSON.stringify({ sha256: "x".repeat(64), size, ct: "a/b" }),
+      // The disk's speed drifts (background writeback after earlier work), so the puts run in
+      // two interleaved rounds, each approach in a fresh key range, and the best round counts.
+      let kuraPut = 0;
+      let rawPut = 0;
+      let sidePut = 0;
+      for (let round = 0; round < 2; round++) {
+        const base = round * n;
+        kuraPut = Math.max(kuraPut, await throughput(n, concurrency, (i) => store.put(key(base + i), data)));
+        rawPut = Math.max(
+          rawPut,
+          await throughput(n, concurrency, async (i) => {
+            const dir = join(rawDir, "t", String(Math.floor((base + i) / 100)));
+            await ensure(dir);
+            await writeFile(join(dir, `${base + i}.bin`), data);
+          }),
         );
-      });
+        sidePut = Math.max(
+          sidePut,
+          await throughput(n, concurrency, async (i) => {
+            const dir = join(sideDir, "t", String(Math.floor((base + i) / 100)));
+            await ensure(dir);
+            await writeFile(join(dir, `${base + i}.bin`), data);
+            await writeFile(
+              join(dir, `${base + i}.bin.meta.json`),
+              JSON.stringify({ sha256: "x".repeat(64), size, ct: "a/b" }),
+            );
+          }),
+        );
+      }
       const kuraGet = await throughput(n, concurrency, (i) => store.getBuffer(key(i)));
       const rawGet = await throughput(n, concurrency, (i) =>
         readFile(join(rawDir, "t", String(Math.floor(i / 100)), `${i}.bin`)),
