@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
+import { Kura } from "../kura.js";
 import { runDemo } from "./demo.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { runServe } from "./serve.js";
@@ -64,6 +65,29 @@ program
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
   .action(async (opts: { tenant: string; user?: string; ttl: string; config?: string }) => {
     process.stdout.write(`${await runToken({ ...opts, env: process.env })}\n`);
+  });
+
+program
+  .command("reindex")
+  .description("rebuild the full-text search index from the catalog's outbox (SRCH-4)")
+  .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .option("--json", "print the result as JSON")
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
+    const kura = await Kura.open(config, { env: process.env });
+    try {
+      const started = performance.now();
+      // Every message the outbox mentions is re-projected (live ones indexed, others removed).
+      const replayed = await kura.rebuildSearch();
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ replayed, seconds })}\n`
+          : `rebuilt the search index from ${replayed} message(s) in ${seconds.toFixed(1)} s\n`,
+      );
+    } finally {
+      await kura.close();
+    }
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

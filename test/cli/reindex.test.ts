@@ -1,0 +1,59 @@
+/**
+ * `kura reindex` (SRCH-4): after the search index is lost, the command rebuilds it from the
+ * catalog's outbox and search finds everything again.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kura } from "../../src/kura.js";
+
+const MAIN = resolve(import.meta.dirname, "../../src/cli/main.ts");
+const TSX = createRequire(import.meta.url).resolve("tsx");
+
+describe("kura reindex", () => {
+  let cwd: string;
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), "kura-reindex-"));
+  });
+  afterAll(async () => {
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it("rebuilds a lost index from the outbox", { timeout: 60_000 }, async () => {
+    const config = { data_dir: join(cwd, "data") };
+    let kura = await Kura.open(config);
+    const t = kura.tenant("acme");
+    await t.messages.append("c", { role: "user", content: "明日の会議は東京で" });
+    await t.messages.append("c", { role: "user", content: "rain in Osaka" });
+    const gone = await t.messages.append("c", { role: "user", content: "東京 deleted" });
+    await t.messages.delete(gone.id);
+    await kura.close();
+    await rm(join(cwd, "data", "search.db"), { force: true });
+    await rm(join(cwd, "data", "search.db-wal"), { force: true });
+    await rm(join(cwd, "data", "search.db-shm"), { force: true });
+
+    kura = await Kura.open(config);
+    expect((await kura.tenant("acme").search("東京")).hits).toEqual([]);
+    await kura.close();
+
+    const run = spawnSync(process.execPath, ["--import", TSX, MAIN, "reindex", "--json"], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+      encoding: "utf8",
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ replayed: 3 }); // two live, one deleted
+
+    kura = await Kura.open(config);
+    try {
+      const hits = (await kura.tenant("acme").search("東京")).hits;
+      expect(hits).toHaveLength(1);
+      expect(hits[0]?.chatId).toBe("c");
+    } finally {
+      await kura.close();
+    }
+  });
+});
