@@ -182,6 +182,24 @@ export const ERROR_CODES = {
     "The server is shutting down and takes no new requests; retry elsewhere.",
   ],
   KV_KEY_NOT_FOUND: ["NotFound", "No value is stored under the KV key (or it expired)."],
+  // vectors (VEC-1…5, MEM-1)
+  VECTOR_DIMENSIONS_MISMATCH: [
+    "InvalidArgument",
+    "A vector's length differs from the dimensions the index (or the embedder) was configured with.",
+  ],
+  VECTOR_INVALID: ["InvalidArgument", "A vector component is not a finite number (NaN or infinite)."],
+  VECTOR_INDEX_CORRUPT: [
+    "Corrupt",
+    "A persisted vector index is unreadable or inconsistent; rebuild it from its source.",
+  ],
+  VECTOR_QUANTIZATION_UNSUPPORTED: [
+    "ConfigInvalid",
+    "The vector quantization cannot serve the metric (i8 needs cosine: it clips components to [-1, 1]).",
+  ],
+  VECTOR_INDEX_CONFIG_CHANGED: [
+    "ConfigInvalid",
+    "A persisted vector index was built with other dimensions, metric or quantization than configured.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

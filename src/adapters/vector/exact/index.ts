@@ -1,0 +1,70 @@
+/**
+ * The `exact` vector index: brute force over every item of the tenant, in memory. It is the
+ * reference every other adapter is measured against (recall@10 = 1 by construction) and the
+ * `accurate` mode's definition. Nothing is persisted.
+ */
+import {
+  checkQuery,
+  checkVector,
+  distance,
+  filterFields,
+  matchesFilter,
+  type VectorFilter,
+  type VectorHit,
+  type VectorIndex,
+  type VectorIndexOptions,
+  type VectorItem,
+  type VectorQuery,
+} from "../../../ports/vector-index.js";
+
+interface Stored extends VectorFilter {
+  id: string;
+  vector: Float32Array;
+}
+
+export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
+  const { dimensions, metric } = options;
+  const tenants = new Map<string, Map<string, Stored>>();
+  return {
+    backend: "exact",
+    dimensions,
+    metric,
+    async upsert(items: readonly VectorItem[]) {
+      const checked = items.map((item) => ({
+        item,
+        vector: Float32Array.from(checkVector(item.vector, dimensions, "vector.upsert")),
+      }));
+      for (const { item, vector } of checked) {
+        let byId = tenants.get(item.tenantId);
+        if (!byId) {
+          byId = new Map();
+          tenants.set(item.tenantId, byId);
+        }
+        byId.set(item.id, { id: item.id, vector, ...filterFields(item) });
+      }
+    },
+    async remove(tenantId: string, ids: readonly string[]) {
+      const byId = tenants.get(tenantId);
+      if (byId) for (const id of ids) byId.delete(id);
+    },
+    async query(query: VectorQuery): Promise<VectorHit[]> {
+      checkQuery(query, "vector.query");
+      const q = checkVector(query.vector, dimensions, "vector.query");
+      const hits: VectorHit[] = [];
+      for (const item of tenants.get(query.tenantId)?.values() ?? []) {
+        if (!matchesFilter(item, query.filter)) continue;
+        hits.push({ id: item.id, distance: distance(metric, q, item.vector), ...filterFields(item) });
+      }
+      hits.sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return hits.slice(0, query.k);
+    },
+    async count(tenantId?: string) {
+      if (tenantId !== undefined) return tenants.get(tenantId)?.size ?? 0;
+      let n = 0;
+      for (const byId of tenants.values()) n += byId.size;
+      return n;
+    },
+    async save() {},
+    async close() {},
+  };
+}
