@@ -196,6 +196,14 @@ export const ERROR_CODES = {
     "ConfigInvalid",
     "The vector quantization cannot serve the metric (i8 needs cosine: it clips components to [-1, 1]).",
   ],
+  EMBEDDER_UNAVAILABLE: [
+    "Unavailable",
+    "The embeddings service could not be reached or kept failing (network, timeout, 429, 5xx) after retries.",
+  ],
+  EMBEDDER_FAILED: [
+    "Unexpected",
+    "The embeddings service refused the request (e.g. 400, 401, 404) or answered an unexpected shape.",
+  ],
   VECTOR_INDEX_CONFIG_CHANGED: [
     "ConfigInvalid",
     "A persisted vector index was built with other dimensions, metric or quantization than configured.",
