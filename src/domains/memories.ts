@@ -1,0 +1,181 @@
+/**
+ * Memories (MEM-1): short texts a user's assistant keeps — `{user_id, memory_id, content,
+ * category, created_at, updated_at}` — embedded automatically and searchable by similarity,
+ * scoped per tenant and user.
+ *
+ * Storage: the record lives in the KV plane under `{tenant}:memory:{userId}:{memoryId}` (the
+ * source of truth; list is a KV prefix scan in id order), its embedding in the `memories` vector
+ * index under id `{userId}/{memoryId}` with the `userId` and `category` filter fields. A put
+ * writes the record first, then the vector; a delete removes the vector first, then the record,
+ * so a failure in between never leaves a vector whose record is gone unnoticed (search skips
+ * hits without a record).
+ */
+import { KuraError } from "../core/errors.js";
+import { newMessageId } from "../core/ids.js";
+import { assertValidId } from "../core/keys.js";
+import type { Embedder } from "../ports/embedder.js";
+import type { KvStore } from "../ports/kv-store.js";
+import type { VectorIndex, VectorMode } from "../ports/vector-index.js";
+import { type KvNamespace, tenantKv } from "./kv.js";
+
+export interface Memory {
+  user_id: string;
+  memory_id: string;
+  content: string;
+  category: string | null;
+  /** ISO 8601. */
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MemoryInput {
+  content: string;
+  category?: string | null;
+  /** Default: a new UUIDv7 (IDS-1). Putting an existing id replaces the memory. */
+  memory_id?: string;
+}
+
+export interface MemorySearch {
+  /** Text to embed; give this or `vector`. */
+  query?: string;
+  vector?: Float32Array | readonly number[];
+  k?: number;
+  category?: string;
+  mode?: VectorMode;
+}
+
+export interface MemoryHit {
+  memory: Memory;
+  /** The vector index's distance (smaller is nearer). */
+  distance: number;
+}
+
+export interface MemoriesContext {
+  kv: KvStore;
+  index: VectorIndex;
+  embedder: Embedder;
+  clock: () => number;
+}
+
+const MAX_CONTENT = 32_768;
+const CATEGORY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class Memories {
+  private readonly kv: KvNamespace;
+
+  constructor(
+    private readonly ctx: MemoriesContext,
+    readonly tenantId: string,
+  ) {
+    this.kv = tenantKv(ctx.kv, tenantId).sub("memory:");
+    if (ctx.embedder.dimensions !== ctx.index.dimensions)
+      throw new KuraError(
+        "VECTOR_DIMENSIONS_MISMATCH",
+        `the embedder gives ${ctx.embedder.dimensions} dimensions, the memories index has ${ctx.index.dimensions}`,
+        { operation: "memories" },
+      );
+  }
+
+  async put(userId: string, input: MemoryInput): Promise<Memory> {
+    const operation = "memories.put";
+    assertValidId(userId, "user id", operation);
+    const memoryId = input.memory_id ?? newMessageId(this.ctx.clock());
+    assertValidId(memoryId, "memory id", operation);
+    if (
+      typeof input.content !== "string" ||
+      input.content.trim() === "" ||
+      input.content.length > MAX_CONTENT
+    )
+      throw new KuraError("INVALID_ARGUMENT", `memory content must be 1…${MAX_CONTENT} characters of text`, {
+        operation,
+      });
+    const category = input.category ?? null;
+    if (category !== null && !CATEGORY.test(category))
+      throw new KuraError("INVALID_ARGUMENT", "memory category must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", {
+        operation,
+      });
+    const [vector] = await this.ctx.embedder.embed([input.content]);
+    const now = new Date(this.ctx.clock()).toISOString();
+    const key = `${userId}:${memoryId}`;
+    const previous = await this.kv.get<Memory>(key);
+    const memory: Memory = {
+      user_id: userId,
+      memory_id: memoryId,
+      content: input.content,
+      category,
+      created_at: previous?.created_at ?? now,
+      updated_at: now,
+    };
+    await this.kv.set(key, memory);
+    await this.ctx.index.upsert([
+      {
+        tenantId: this.tenantId,
+        id: `${userId}/${memoryId}`,
+        vector: vector as Float32Array,
+        userId,
+        ...(category === null ? {} : { category }),
+      },
+    ]);
+    return memory;
+  }
+
+  async get(userId: string, memoryId: string): Promise<Memory | undefined> {
+    assertValidId(userId, "user id", "memories.get");
+    assertValidId(memoryId, "memory id", "memories.get");
+    return this.kv.get<Memory>(`${userId}:${memoryId}`);
+  }
+
+  /** A user's memories in id order (creation order for generated ids). */
+  async list(
+    userId: string,
+    options: { cursor?: string; limit?: number } = {},
+  ): Promise<{ items: Memory[]; cursor?: string }> {
+    assertValidId(userId, "user id", "memories.list");
+    const page = await this.kv.scan<Memory>(`${userId}:`, {
+      limit: options.limit ?? 100,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+    });
+    return {
+      items: page.items.map((e) => e.value as Memory),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    };
+  }
+
+  /** True when a memory was deleted. */
+  async delete(userId: string, memoryId: string): Promise<boolean> {
+    assertValidId(userId, "user id", "memories.delete");
+    assertValidId(memoryId, "memory id", "memories.delete");
+    await this.ctx.index.remove(this.tenantId, [`${userId}/${memoryId}`]);
+    return this.kv.delete(`${userId}:${memoryId}`);
+  }
+
+  /** The user's memories nearest to a text (embedded with the configured embedder) or a vector. */
+  async search(userId: string, search: MemorySearch): Promise<MemoryHit[]> {
+    const operation = "memories.search";
+    assertValidId(userId, "user id", operation);
+    if ((search.query === undefined) === (search.vector === undefined))
+      throw new KuraError("INVALID_ARGUMENT", "give exactly one of query and vector", { operation });
+    let vector = search.vector;
+    if (search.query !== undefined) {
+      if (typeof search.query !== "string" || search.query.trim() === "")
+        throw new KuraError("INVALID_ARGUMENT", "query must be non-empty text", { operation });
+      [vector] = await this.ctx.embedder.embed([search.query]);
+    }
+    const hits = await this.ctx.index.query({
+      tenantId: this.tenantId,
+      vector: vector as Float32Array,
+      k: search.k ?? 10,
+      filter: { userId, ...(search.category ? { category: search.category } : {}) },
+      ...(search.mode ? { mode: search.mode } : {}),
+    });
+    const memories = await this.kv.getMany<Memory>(
+      hits.map((h) => `${userId}:${h.id.slice(userId.length + 1)}`),
+    );
+    const out: MemoryHit[] = [];
+    for (const [i, hit] of hits.entries()) {
+      const memory = memories[i];
+      if (memory) out.push({ memory, distance: hit.distance });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Memories (MEM-1) over a real KV store (memory adapter), the usearch vector index and the
+ * embedded hashing embedder: CRUD, per-user and per-tenant scoping, search by text and vector.
+ */
+import { describe, expect, it } from "vitest";
+import { createHashingEmbedder } from "../../src/adapters/embedder/hashing/index.js";
+import { memoryKvStore } from "../../src/adapters/kv/memory/index.js";
+import { openUsearchVectorIndex } from "../../src/adapters/vector/usearch/index.js";
+import { isKuraError } from "../../src/core/errors.js";
+import { Memories, type MemoriesContext } from "../../src/domains/memories.js";
+
+async function context(): Promise<MemoriesContext & { tick: () => void }> {
+  let now = Date.UTC(2026, 0, 1);
+  const embedder = createHashingEmbedder({ dimensions: 128 });
+  return {
+    kv: await memoryKvStore.create(memoryKvStore.parseOptions({})),
+    index: await openUsearchVectorIndex({ dimensions: 128, metric: "cosine" }),
+    embedder,
+    clock: () => now,
+    tick: () => {
+      now += 1000;
+    },
+  };
+}
+
+describe("memories", () => {
+  it("puts, gets, lists, replaces and deletes a user's memories", async () => {
+    const ctx = await context();
+    const m = new Memories(ctx, "acme");
+    const a = await m.put("alice", {
+      content: "Alice prefers meetings in the morning",
+      category: "preference",
+    });
+    ctx.tick();
+    const b = await m.put("alice", { content: "東京オフィスの会議室は三階です" });
+    expect(a.memory_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a).toMatchObject({
+      user_id: "alice",
+      category: "preference",
+      created_at: "2026-01-01T00:00:00.000Z",
+    });
+    expect(b.category).toBeNull();
+    expect(await m.get("alice", a.memory_id)).toEqual(a);
+    expect((await m.list("alice")).items.map((x) => x.memory_id)).toEqual([a.memory_id, b.memory_id]);
+    ctx.tick();
+    const a2 = await m.put("alice", { memory_id: a.memory_id, content: "Alice prefers afternoons now" });
+    expect(a2.created_at).toBe(a.created_at);
+    expect(a2.updated_at).toBe("2026-01-01T00:00:02.000Z");
+    expect(await ctx.index.count("acme")).toBe(2);
+    expect(await m.delete("alice", b.memory_id)).toBe(true);
+    expect(await m.delete("alice", b.memory_id)).toBe(false);
+    expect(await m.get("alice", b.memory_id)).toBeUndefined();
+    expect((await m.list("alice")).items).toHaveLength(1);
+    expect(await ctx.index.count("acme")).toBe(1);
+  });
+
+  it("searches by text and by vector, scoped per user and tenant", async () => {
+    const ctx = await context();
+    const acme = new Memories(ctx, "acme");
+    const other = new Memories(ctx, "other");
+    await acme.put("alice", {
+      memory_id: "m1",
+      content: "the quarterly report is due on Monday",
+      category: "work",
+    });
+    await acme.put("alice", { memory_id: "m2", content: "favourite food is ramen", category: "food" });
+    await acme.put("alice", { memory_id: "m3", content: "東京の会議は午後三時から" });
+    await acme.put("bob", { memory_id: "b1", content: "the quarterly report is due on Monday" });
+    await other.put("alice", { memory_id: "o1", content: "the quarterly report is due on Monday" });
+
+    const hits = await acme.search("alice", { query: "quarterly report", k: 3 });
+    expect(hits.map((h) => h.memory.memory_id).sort()).toEqual(["m1", "m2", "m3"]);
+    expect(hits[0]?.memory.memory_id).toBe("m1");
+    expect(hits.every((h) => h.memory.user_id === "alice")).toBe(true);
+    expect((await acme.search("alice", { query: "会議", k: 1 }))[0]?.memory.memory_id).toBe("m3");
+    expect(
+      (await acme.search("alice", { query: "report", category: "food", k: 5 })).map(
+        (h) => h.memory.memory_id,
+      ),
+    ).toEqual(["m2"]);
+    expect((await acme.search("bob", { query: "ramen", k: 5 })).map((h) => h.memory.memory_id)).toEqual([
+      "b1",
+    ]);
+    expect((await other.search("alice", { query: "report", k: 5 })).map((h) => h.memory.memory_id)).toEqual([
+      "o1",
+    ]);
+
+    const [v] = await ctx.embedder.embed(["favourite food is ramen"]);
+    const byVector = await acme.search("alice", { vector: v as Float32Array, k: 1 });
+    expect(byVector[0]?.memory.memory_id).toBe("m2");
+    expect(byVector[0]?.distance).toBeLessThan(1e-3);
+  });
+
+  it("rejects bad input with specific errors", async () => {
+    const ctx = await context();
+    const m = new Memories(ctx, "acme");
+    const code = (c: string) => (e: unknown) => isKuraError(e) && e.code === c;
+    await expect(m.put("alice", { content: "" })).rejects.toSatisfy(code("INVALID_ARGUMENT"));
+    await expect(m.put("al/ice", { content: "x" })).rejects.toSatisfy(
+      (e: unknown) => isKuraError(e) && e.kind === "InvalidArgument",
+    );
+    await expect(m.search("alice", {})).rejects.toSatisfy(code("INVALID_ARGUMENT"));
+    await expect(m.search("alice", { vector: [1, 2, 3] })).rejects.toSatisfy(
+      code("VECTOR_DIMENSIONS_MISMATCH"),
+    );
+    const wrong = { ...ctx, embedder: createHashingEmbedder({ dimensions: 64 }) };
+    expect(() => new Memories(wrong, "acme")).toThrow(/dimensions/);
+  });
+});
