@@ -5,12 +5,15 @@
  */
 import { join } from "node:path";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
+import { createHashingEmbedder } from "./adapters/embedder/hashing/index.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
+import { openVectorIndex } from "./adapters/vector/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
+import { Memories, type MemoriesContext } from "./domains/memories.js";
 import { Messages, readMessageContent } from "./domains/messages.js";
 import { Objects } from "./domains/objects.js";
 import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
@@ -36,6 +39,7 @@ import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
 import type { Catalog, Usage } from "./ports/catalog.js";
+import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
 
@@ -43,6 +47,8 @@ import type { SearchIndex } from "./ports/search-index.js";
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
 
 export interface KuraOpenOptions {
+  /** Embeds memories (VEC-5); default the embedded `hashing` embedder of `vector.dimensions`. */
+  embedder?: Embedder;
   /** Environment for `env:VAR` references in the config (the library never reads process.env). */
   env?: Readonly<Record<string, string | undefined>>;
   /** Base for relative paths; default the working directory. */
@@ -67,6 +73,9 @@ export interface KuraOpenOptions {
 export class Kura {
   private closed = false;
   private readonly projectorNames: string[] = [];
+  /** Memories (MEM-1): set by `open` when the `memories` vector index opened. */
+  private memories: MemoriesContext | undefined;
+  private memoriesError: unknown;
 
   private constructor(
     readonly config: KuraConfig,
@@ -222,6 +231,15 @@ export class Kura {
       searchOpenError,
     );
     const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex);
+    // Memories (MEM-1): records in the KV plane, embeddings in the `memories` vector index. If
+    // the index cannot be opened, Kura still opens and memory calls fail with VECTOR_UNAVAILABLE.
+    try {
+      const embedder = options.embedder ?? createHashingEmbedder({ dimensions: resolved.vector.dimensions });
+      kura.memories = { kv, index: await openVectorIndex(resolved, "memories"), embedder, clock };
+    } catch (e) {
+      kura.memoriesError = e;
+      warn(`vector index unavailable, memories are disabled: ${e instanceof Error ? e.message : String(e)}`);
+    }
     if (projector) kura.registerProjector(projector);
     return kura;
   }
@@ -236,7 +254,13 @@ export class Kura {
         operation: "kura.tenant",
       });
     }
-    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService);
+    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService, () => {
+      if (this.memories) return this.memories;
+      throw new KuraError("VECTOR_UNAVAILABLE", "the memories vector index is not available", {
+        operation: "memories",
+        ...(this.memoriesError === undefined ? {} : { cause: this.memoriesError }),
+      });
+    });
   }
 
   /** The search service (full-text with its degraded fallback, SRCH-1…4). */
@@ -301,6 +325,7 @@ export class Kura {
     await this.committer.close();
     await this.outbox.close();
     await this.searchIndex?.close();
+    await this.memories?.index.close();
     await this.ctx.catalog.close();
     await this.state.kv.close();
     if (this.state.store !== this.ctx.store) await this.state.store.close();
@@ -331,6 +356,7 @@ export class TenantScope {
     /** Who acts: recorded in the audit log of every mutation (SEC-3). */
     readonly actor = "system",
     private readonly searchService?: SearchService,
+    private readonly memoriesContext?: () => MemoriesContext,
   ) {
     this.messages = new Messages(ctx, id, actor);
     this.objects = new Objects(ctx, id, actor);
@@ -356,6 +382,13 @@ export class TenantScope {
         new KuraError("SEARCH_UNAVAILABLE", "search is not configured", { operation: "search" }),
       );
     return this.searchService.search(this.id, q, options);
+  }
+
+  /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */
+  get memories(): Memories {
+    if (!this.memoriesContext)
+      throw new KuraError("VECTOR_UNAVAILABLE", "memories are not configured", { operation: "memories" });
+    return new Memories(this.memoriesContext(), this.id);
   }
 
   /** Bytes, objects and messages stored by this tenant (TEN-4). */

@@ -204,6 +204,10 @@ export const ERROR_CODES = {
     "Unexpected",
     "The embeddings service refused the request (e.g. 400, 401, 404) or answered an unexpected shape.",
   ],
+  VECTOR_UNAVAILABLE: [
+    "Unavailable",
+    "The vector index could not be opened; memories and vector search are unavailable until it can.",
+  ],
   VECTOR_INDEX_CONFIG_CHANGED: [
     "ConfigInvalid",
     "A persisted vector index was built with other dimensions, metric or quantization than configured.",

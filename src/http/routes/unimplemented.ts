@@ -20,34 +20,13 @@ function pending(
 }
 
 const VECTORS = "vector indexes (VEC-1…3) are not built yet";
-const MEMORIES = "memories (MEM-1) are not built yet";
 const MAIL = "mail storage (MAIL-1) is not built yet";
 const ADMIN = "the tenant registry and admin API (TEN-3) are not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
-  const user = { params: z.object({ userId: idSchema }) };
   const collection = { params: z.object({ collection: idSchema }) };
   const mailbox = { params: z.object({ mailboxId: idSchema }) };
   return [
-    pending("POST", "/v1/users/{userId}/memories", "addMemory", "Store a memory", "memories", MEMORIES, user),
-    pending(
-      "GET",
-      "/v1/users/{userId}/memories",
-      "listMemories",
-      "A user's memories",
-      "memories",
-      MEMORIES,
-      user,
-    ),
-    pending(
-      "POST",
-      "/v1/users/{userId}/memories:search",
-      "searchMemories",
-      "Similar memories",
-      "memories",
-      MEMORIES,
-      user,
-    ),
     pending(
       "PUT",
       "/v1/vectors/{collection}",
