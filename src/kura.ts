@@ -8,7 +8,7 @@ import { catalogDefinition } from "./adapters/catalog/registry.js";
 import { createHashingEmbedder } from "./adapters/embedder/hashing/index.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
-import { openVectorIndex } from "./adapters/vector/registry.js";
+import { openCollectionIndex, openVectorIndex } from "./adapters/vector/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
@@ -18,6 +18,7 @@ import { Messages, readMessageContent } from "./domains/messages.js";
 import { Objects } from "./domains/objects.js";
 import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
 import { ConfigStore, Drafts, StateCache, type StateContext, StateEvents } from "./domains/state.js";
+import { VectorCollections, type VectorsContext } from "./domains/vectors.js";
 import { openBlobStore } from "./engine/blob-stores.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
@@ -42,6 +43,7 @@ import type { Catalog, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
+import type { VectorIndex } from "./ports/vector-index.js";
 
 /** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
@@ -76,6 +78,8 @@ export class Kura {
   /** Memories (MEM-1): set by `open` when the `memories` vector index opened. */
   private memories: MemoriesContext | undefined;
   private memoriesError: unknown;
+  /** Vector collections' indexes, one per (tenant, collection), opened on first use. */
+  private readonly collectionIndexes = new Map<string, Promise<VectorIndex>>();
 
   private constructor(
     readonly config: KuraConfig,
@@ -254,7 +258,21 @@ export class Kura {
         operation: "kura.tenant",
       });
     }
-    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService, () => {
+    const vectors: VectorsContext = {
+      kv: this.state.kv,
+      clock: this.state.clock,
+      open: (tenant, collection) => {
+        const key = `${tenant}\u0000${collection.name}`;
+        let index = this.collectionIndexes.get(key);
+        if (!index) {
+          index = openCollectionIndex(this.config, tenant, collection);
+          index.catch(() => this.collectionIndexes.delete(key));
+          this.collectionIndexes.set(key, index);
+        }
+        return index;
+      },
+    };
+    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService, vectors, () => {
       if (this.memories) return this.memories;
       throw new KuraError("VECTOR_UNAVAILABLE", "the memories vector index is not available", {
         operation: "memories",
@@ -326,6 +344,7 @@ export class Kura {
     await this.outbox.close();
     await this.searchIndex?.close();
     await this.memories?.index.close();
+    for (const index of this.collectionIndexes.values()) await (await index.catch(() => undefined))?.close();
     await this.ctx.catalog.close();
     await this.state.kv.close();
     if (this.state.store !== this.ctx.store) await this.state.store.close();
@@ -356,6 +375,7 @@ export class TenantScope {
     /** Who acts: recorded in the audit log of every mutation (SEC-3). */
     readonly actor = "system",
     private readonly searchService?: SearchService,
+    private readonly vectorsContext?: VectorsContext,
     private readonly memoriesContext?: () => MemoriesContext,
   ) {
     this.messages = new Messages(ctx, id, actor);
@@ -382,6 +402,13 @@ export class TenantScope {
         new KuraError("SEARCH_UNAVAILABLE", "search is not configured", { operation: "search" }),
       );
     return this.searchService.search(this.id, q, options);
+  }
+
+  /** This tenant's vector collections (VEC-1): `{dimensions, metric}` indexes of its own vectors. */
+  get vectors(): VectorCollections {
+    if (!this.vectorsContext)
+      throw new KuraError("VECTOR_UNAVAILABLE", "vectors are not configured", { operation: "vectors" });
+    return new VectorCollections(this.vectorsContext, this.id);
   }
 
   /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */

@@ -208,6 +208,11 @@ export const ERROR_CODES = {
     "Unavailable",
     "The vector index could not be opened; memories and vector search are unavailable until it can.",
   ],
+  VECTOR_COLLECTION_NOT_FOUND: ["NotFound", "No vector collection of this name exists for the tenant."],
+  VECTOR_COLLECTION_CONFLICT: [
+    "Conflict",
+    "The vector collection exists with other dimensions or another metric.",
+  ],
   VECTOR_INDEX_CONFIG_CHANGED: [
     "ConfigInvalid",
     "A persisted vector index was built with other dimensions, metric or quantization than configured.",

@@ -2,8 +2,8 @@
  * Full-text search over HTTP (SRCH-1…4): `GET /v1/search?q=…` and `POST /v1/search`. Mode
  * `fulltext` (the default) is served by `tenant.search()`; `vector` and `hybrid` answer 501
  * NOT_IMPLEMENTED until the vector indexes exist. A degraded result (index unavailable, catalog
- * scan instead, SRCH-3) is still 200, with `degraded: true`. The memories routes
- * (`./memories.ts`) are registered with these.
+ * scan instead, SRCH-3) is still 200, with `degraded: true`. The memories (`./memories.ts`) and
+ * vector collection (`./vectors.ts`) routes are registered with these.
  */
 import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
@@ -11,6 +11,7 @@ import type { SearchOptions, SearchResult } from "../../engine/search.js";
 import type { RouteSpec } from "../route.js";
 import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
 import { memoryRoutes } from "./memories.js";
+import { vectorRoutes } from "./vectors.js";
 
 const TAG = "search";
 const MAX_LIMIT = 100;
@@ -148,6 +149,6 @@ export function searchRoutes(): RouteSpec[] {
       return { status: 200, data: resultJson(await tenant.search(body.q, options)) };
     },
   };
-  // Memory search (MEM-1) is served beside full-text search.
-  return [get, post, ...memoryRoutes()] as RouteSpec[];
+  // Memory search (MEM-1) and vector collections (VEC-1) are served beside full-text search.
+  return [get, post, ...memoryRoutes(), ...vectorRoutes()] as RouteSpec[];
 }

@@ -4,7 +4,7 @@
  * `error_code: NOT_IMPLEMENTED`; the OpenAPI document marks them `x-kura-not-implemented`.
  */
 import { z } from "zod";
-import { actionSuffix, type HttpMethod, type RouteSpec } from "../route.js";
+import type { HttpMethod, RouteSpec } from "../route.js";
 import { idSchema } from "../schemas.js";
 
 function pending(
@@ -19,50 +19,12 @@ function pending(
   return { method, path, operationId, summary, tag, responses: {}, notImplemented: why, ...extra };
 }
 
-const VECTORS = "vector indexes (VEC-1…3) are not built yet";
 const MAIL = "mail storage (MAIL-1) is not built yet";
 const ADMIN = "the tenant registry and admin API (TEN-3) are not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
-  const collection = { params: z.object({ collection: idSchema }) };
   const mailbox = { params: z.object({ mailboxId: idSchema }) };
   return [
-    pending(
-      "PUT",
-      "/v1/vectors/{collection}",
-      "createCollection",
-      "Create a vector collection {dims, metric}",
-      "vectors",
-      VECTORS,
-      collection,
-    ),
-    pending("PUT", "/v1/vectors/{collection}/{id}", "putVector", "Store a vector", "vectors", VECTORS, {
-      params: z.object({ collection: idSchema, id: z.string() }),
-    }),
-    pending(
-      "DELETE",
-      "/v1/vectors/{collection}/{id}",
-      "deleteVector",
-      "Delete a vector",
-      "vectors",
-      VECTORS,
-      {
-        params: z.object({ collection: idSchema, id: z.string() }),
-      },
-    ),
-    pending(
-      "POST",
-      "/v1/vectors/{collection}:query",
-      "queryVectors",
-      "Nearest neighbours",
-      "vectors",
-      VECTORS,
-      {
-        ...collection,
-        url: "/v1/vectors/:collectionAction",
-        mapParams: actionSuffix("collectionAction", "query", "collection"),
-      },
-    ),
     pending(
       "POST",
       "/v1/mailboxes/{mailboxId}/messages",

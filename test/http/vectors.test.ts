@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorCode, type Harness, startServer } from "./harness.js";
+
+describe("vector collections over HTTP (VEC-1)", () => {
+  let h: Harness;
+  let acme: string;
+  let other: string;
+
+  beforeAll(async () => {
+    h = await startServer();
+    acme = await h.token("acme");
+    other = await h.token("other");
+  });
+  afterAll(async () => h?.close());
+
+  it("creates a collection, stores, queries with filters and deletes vectors, per tenant", async () => {
+    const created = await h.call("PUT", "/v1/vectors/docs", { token: acme, json: { dims: 3, metric: "l2" } });
+    expect(created.status).toBe(201);
+    expect(created.json.data).toMatchObject({ name: "docs", dims: 3, metric: "l2" });
+    expect(
+      (await h.call("PUT", "/v1/vectors/docs", { token: acme, json: { dims: 3, metric: "l2" } })).status,
+    ).toBe(200);
+    const conflict = await h.call("PUT", "/v1/vectors/docs", { token: acme, json: { dims: 4 } });
+    expect(conflict.status).toBe(409);
+    expect(errorCode(conflict)).toBe("VECTOR_COLLECTION_CONFLICT");
+
+    for (const [id, vector, category] of [
+      ["a", [0, 0, 0], "x"],
+      ["b", [1, 0, 0], "y"],
+      ["c", [2, 0, 0], "x"],
+    ] as const) {
+      const r = await h.call("PUT", `/v1/vectors/docs/${id}`, { token: acme, json: { vector, category } });
+      expect(r.status).toBe(200);
+    }
+    const q = await h.call("POST", "/v1/vectors/docs:query", {
+      token: acme,
+      json: { vector: [0.1, 0, 0], k: 2 },
+    });
+    expect(q.status).toBe(200);
+    expect(q.json.data.items.map((i: { id: string }) => i.id)).toEqual(["a", "b"]);
+    expect(q.json.data.items[0].distance).toBeCloseTo(0.01, 4);
+    const filtered = await h.call("POST", "/v1/vectors/docs:query", {
+      token: acme,
+      json: { vector: [1, 0, 0], k: 5, filter: { category: "x" }, mode: "accurate" },
+    });
+    expect(filtered.json.data.items.map((i: { id: string }) => i.id).sort()).toEqual(["a", "c"]);
+
+    expect((await h.call("DELETE", "/v1/vectors/docs/a", { token: acme })).status).toBe(200);
+    const after = await h.call("POST", "/v1/vectors/docs:query", {
+      token: acme,
+      json: { vector: [0, 0, 0], k: 1 },
+    });
+    expect(after.json.data.items.map((i: { id: string }) => i.id)).toEqual(["b"]);
+
+    const elsewhere = await h.call("POST", "/v1/vectors/docs:query", {
+      token: other,
+      json: { vector: [0, 0, 0] },
+    });
+    expect(elsewhere.status).toBe(404);
+    expect(errorCode(elsewhere)).toBe("VECTOR_COLLECTION_NOT_FOUND");
+  });
+
+  it("answers 400 on vectors of the wrong length", async () => {
+    await h.call("PUT", "/v1/vectors/small", { token: acme, json: { dims: 2 } });
+    const r = await h.call("PUT", "/v1/vectors/small/v1", { token: acme, json: { vector: [1, 2, 3] } });
+    expect(r.status).toBe(400);
+    expect(errorCode(r)).toBe("VECTOR_DIMENSIONS_MISMATCH");
+    expect((await h.call("POST", "/v1/vectors/small:query", { json: { vector: [1, 2] } })).status).toBe(401);
+  });
+});
