@@ -4,13 +4,14 @@
  * protocol, group commit, caches, outbox, jobs) and hands out tenant-scoped domains.
  */
 import { join } from "node:path";
+import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
 import { createHashingEmbedder } from "./adapters/embedder/hashing/index.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
 import { openCollectionIndex, openVectorIndex } from "./adapters/vector/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
-import { KuraError } from "./core/errors.js";
+import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
 import { Memories, type MemoriesContext } from "./domains/memories.js";
@@ -104,9 +105,26 @@ export class Kura {
       now: clock,
       ...(options.probe ? { probe: options.probe } : {}),
     };
+    // fs stores sign presigned URLs with one secret (configured, or generated into a file once),
+    // which `kura serve` verifies; the session-files store signs with it too.
+    const fsOptions = resolved.storage.backend === "fs" ? resolved.storage.options : undefined;
+    const presignSecret = fsOptions
+      ? typeof fsOptions.presign_secret === "string"
+        ? fsOptions.presign_secret
+        : await readOrCreateSecretFile(
+            typeof fsOptions.presign_secret_file === "string"
+              ? fsOptions.presign_secret_file
+              : defaultSecretFile(String(fsOptions.base_path)),
+          ).catch((e: unknown) => {
+            throw toKuraError(e, "kura.open");
+          })
+      : undefined;
+    const storageOptions = fsOptions
+      ? { ...fsOptions, presign_secret: presignSecret }
+      : resolved.storage.options;
     let store = await openBlobStore({
       backend: resolved.storage.backend,
-      options: resolved.storage.options,
+      options: storageOptions,
       deps: blobDeps,
     });
     if (options.wrapStore) store = options.wrapStore(store);
@@ -160,6 +178,7 @@ export class Kura {
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
+      presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),
       onOutbox: () => outbox.notify(),
     };
     const jobs = new JobRunner(catalog, clock);
@@ -172,13 +191,7 @@ export class Kura {
       resolved.storage.backend === "fs"
         ? await openBlobStore({
             backend: "fs",
-            options: {
-              ...resolved.storage.options,
-              base_path: resolved.sessions.dir,
-              presign_secret_file:
-                resolved.storage.options.presign_secret_file ??
-                join(String(resolved.storage.options.base_path), "~kura", "presign.key"),
-            },
+            options: { ...storageOptions, base_path: resolved.sessions.dir },
             deps: blobDeps,
           })
         : store;
@@ -325,6 +338,11 @@ export class Kura {
 
   get store(): BlobStore {
     return this.ctx.store;
+  }
+
+  /** The secret of Kura-signed presigned URLs (fs backend), or undefined when the backend signs. */
+  get presignSecret(): Buffer | undefined {
+    return this.ctx.presignSecret;
   }
 
   /** Where session files live: the blob store, or an fs store at `sessions.dir` with the fs backend. */

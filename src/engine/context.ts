@@ -29,6 +29,8 @@ export interface EngineContext {
   clock: () => number;
   limits: { maxMessageBytes: number };
   retention: { deletedMessagesDays: number };
+  /** The secret of Kura-signed presigned URLs (fs stores), for the server that verifies them. */
+  presignSecret: Buffer | undefined;
   /** Called after each successful commit that appended outbox events (wakes projectors). */
   onOutbox: () => void;
 }

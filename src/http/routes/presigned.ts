@@ -1,19 +1,5 @@
-/**
- * Kura-signed presigned URLs (BLOB-5) served at `/v1/presigned/{key}`: the signature is the
- * credential, so these routes take no bearer token. A tampered or expired URL is refused with
- * 403 (PRESIGN_INVALID / PRESIGN_EXPIRED) before anything is read.
- *
- * GET URLs name a blob key (what the fs adapter signs). PUT URLs name `{tenant}/objects/{key}`
- * (signed here by `POST /v1/objects:presign`) and are stored through the objects domain, so a
- * presigned upload is indexed, counted and audited like any other; or
- * `{tenant}/sessions/{sid}/{path}` (signed by the fs adapter for `sessions.presignUpload`),
- * stored through the sessions domain.
- */
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import { z } from "zod";
-import { KuraError, toKuraError } from "../../core/errors.js";
+import { KuraError } from "../../core/errors.js";
 import { ID_PATTERN } from "../../core/keys.js";
 import { verifyPresignedRequest } from "../../core/presign.js";
 import { parseRange, sendBody, setObjectHeaders } from "../ranges.js";
@@ -24,34 +10,12 @@ import { sessionFileOf } from "./sessions.js";
 
 const TAG = "objects";
 
-/** Where the fs adapter keeps the secret it generates (`<base_path>/~kura/presign.key`). */
-const FS_PRESIGN_KEY = ["~kura", "presign.key"];
-
 /**
- * The secret the fs store signs presigned URLs with, for the server that verifies them:
- * `storage.options.presign_secret` when configured, else the key file the fs adapter keeps
- * (`presign_secret_file`, default `<base_path>/~kura/presign.key`; the session-files store
- * signs with the same file) — created here, exactly as the adapter would (exclusive
- * create, mode 0600, 32 random bytes in hex), when this server needs it first (presigned PUT).
- * Undefined for stores whose presigned URLs their backend serves (S3, GCS, Azure).
+ * The secret the fs stores sign presigned URLs with, for the server that verifies them;
+ * undefined for stores whose presigned URLs their backend serves (S3, GCS, Azure).
  */
 export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefined> {
-  if (deps.config.storage.backend !== "fs") return undefined;
-  const store = deps.kura.store as { presignKey?: () => Promise<Buffer> };
-  if (typeof store.presignKey === "function") return store.presignKey();
-  const configured = deps.config.storage.options.presign_secret;
-  if (typeof configured === "string") return Buffer.from(configured, "utf8");
-  const base = deps.config.storage.options.base_path;
-  const file = deps.config.storage.options.presign_secret_file;
-  if (typeof base !== "string") return undefined;
-  const path = typeof file === "string" ? file : join(base, ...FS_PRESIGN_KEY);
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw toKuraError(e, "presign.secret");
-  }
-  return Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
+  return deps.kura.presignSecret;
 }
 
 export function presignedRoutes(deps: HttpDeps): RouteSpec[] {

@@ -7,7 +7,7 @@
  *   and the directory after it, with concurrent writers sharing directory fsyncs.
  * - Metadata in a footer at the end of the file (`footer.ts`); key ↔ path rules in `layout.ts`.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, renameSync, writevSync } from "node:fs";
 import {
   type FileHandle,
@@ -21,7 +21,7 @@ import {
   unlink,
   writeFile,
 } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import {
@@ -69,6 +69,7 @@ import { DirSyncer } from "./dir-sync.js";
 import { fsError, isErrno } from "./errors.js";
 import { decodeFooter, encodeFooter, FOOTER_READ_BYTES, type Footer } from "./footer.js";
 import { DIR_NAME_FILE, decodeDir, decodeFile, encodeDir, isLong, keyPath, RESERVED_DIR } from "./layout.js";
+import { defaultSecretFile, readOrCreateSecretFile } from "./secret.js";
 
 export const fsOptionsSchema = z
   .object({
@@ -589,14 +590,12 @@ class FsBlobStore implements BlobStore {
 
   private async secret(): Promise<Buffer> {
     if (this.presignSecret) return this.presignSecret;
-    const path = this.options.presign_secret_file ?? join(this.base, RESERVED_DIR, "presign.key");
-    await mkdir(dirname(path), { recursive: true });
+    const path = this.options.presign_secret_file ?? defaultSecretFile(this.base);
     try {
-      await writeFile(path, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 });
+      this.presignSecret = Buffer.from(await readOrCreateSecretFile(path), "utf8");
     } catch (e) {
-      if (!isErrno(e, "EEXIST")) throw fsError(e, "blob.presign", undefined);
+      throw fsError(e, "blob.presign", undefined);
     }
-    this.presignSecret = Buffer.from((await readFile(path, "utf8")).trim(), "utf8");
     return this.presignSecret;
   }
 
