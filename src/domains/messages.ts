@@ -3,6 +3,7 @@
  * `{tenant}/messages/{yyyy}/{mm}/{dd}/{chat_id}/{message_id}.json`, its index row in the catalog,
  * both written by the write protocol (`engine/write-protocol.ts`).
  */
+import { mapLimit } from "../core/concurrency.js";
 import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
@@ -729,19 +730,6 @@ function toMs(value: string | number, name: string): number {
       operation: "messages.history",
     });
   return ms;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**

@@ -16,6 +16,7 @@
 
 import { MAX_SEARCH_LIMIT } from "../adapters/search/common.js";
 import { decodeOffset, encodeOffset, normalize, snippet } from "../adapters/search/tokenize.js";
+import { mapLimit } from "../core/concurrency.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
 import type { SearchDocument, SearchHit, SearchIndex } from "../ports/search-index.js";
@@ -76,16 +77,7 @@ export class SearchProjector implements Projector {
   async apply(messages: ReadonlyArray<{ tenantId: string; id: string }>): Promise<void> {
     const docs: SearchDocument[] = [];
     const gone = new Map<string, string[]>();
-    const loaded = new Array<SearchDocument | undefined>(messages.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < messages.length) {
-        const i = next++;
-        const m = messages[i] as { tenantId: string; id: string };
-        loaded[i] = await this.load(m.tenantId, m.id);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, messages.length) }, worker));
+    const loaded = await mapLimit(messages, LOAD_CONCURRENCY, (m) => this.load(m.tenantId, m.id));
     for (const [i, m] of messages.entries()) {
       const doc = loaded[i];
       if (doc) docs.push(doc);
