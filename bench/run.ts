@@ -8,12 +8,13 @@ import { join } from "node:path";
 import { type BenchResult, formatTable, type Scenario } from "./lib.js";
 import { blobFs } from "./scenarios/blob-fs.js";
 import { blobS3 } from "./scenarios/blob-s3.js";
+import { fts } from "./scenarios/fts.js";
 import { http } from "./scenarios/http.js";
 import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
 
-const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http];
+const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http, fts];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
