@@ -161,7 +161,8 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     storage: { backend: s.storage!.backend, options: storageOptions! },
     kv: kv!,
     search: s.search!,
-    vector: s.vector!,
+    vector: vectorFor(s.vector!, database!),
+    embedder: s.embedder!,
     retention: s.retention!,
     sessions: sessions!,
     limits: s.limits!,
@@ -171,6 +172,17 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
   deepFreeze(config);
   RESOLVED.add(config);
   return config;
+}
+
+/** pgvector's database and schema default to the PostgreSQL catalog's. */
+function vectorFor(vector: Parsed["vector"], database: DatabaseConfig): Parsed["vector"] {
+  if (vector.backend !== "pgvector") return vector;
+  const catalog = database.backend === "postgres" ? database : undefined;
+  return {
+    ...vector,
+    url: vector.url ?? catalog?.url ?? null,
+    schema: vector.schema ?? (vector.url === null ? catalog?.schema : undefined) ?? "public",
+  };
 }
 
 /** Planes that only work on top of another plane. */
@@ -186,8 +198,10 @@ function crossPlaneConflicts(database: DatabaseConfig | undefined, s: Partial<Pa
       ),
     );
   }
-  if (s.vector?.backend === "pgvector") {
-    out.push(issue("vector.backend", "pgvector needs database.backend: postgres", "CONFIG_CONFLICT"));
+  if (s.vector?.backend === "pgvector" && s.vector.url === null) {
+    out.push(
+      issue("vector.backend", "pgvector needs vector.url or database.backend: postgres", "CONFIG_CONFLICT"),
+    );
   }
   return out;
 }

@@ -15,6 +15,8 @@ export const SEARCH_BACKENDS = ["embedded", "sqlite-fts", "postgres"] as const;
 export const VECTOR_BACKENDS = ["embedded", "exact", "pgvector"] as const;
 export const VECTOR_METRICS = ["l2", "cosine", "ip"] as const;
 export const VECTOR_MODES = ["fast", "balanced", "accurate"] as const;
+export const VECTOR_QUANTIZATIONS = ["f32", "f16", "i8"] as const;
+export const EMBEDDER_BACKENDS = ["hashing", "openai"] as const;
 
 export type Durability = (typeof DURABILITIES)[number];
 export type DatabaseBackend = (typeof DATABASE_BACKENDS)[number];
@@ -24,6 +26,8 @@ export type SearchBackend = (typeof SEARCH_BACKENDS)[number];
 export type VectorBackend = (typeof VECTOR_BACKENDS)[number];
 export type VectorMetric = (typeof VECTOR_METRICS)[number];
 export type VectorMode = (typeof VECTOR_MODES)[number];
+export type VectorQuantization = (typeof VECTOR_QUANTIZATIONS)[number];
+export type EmbedderBackend = (typeof EMBEDDER_BACKENDS)[number];
 
 /** Sections that select a backend; a string in their place is URI shorthand (CFG-2). */
 export const PLANES = ["database", "storage", "kv", "search", "vector"] as const;
@@ -46,6 +50,12 @@ export const DEFAULTS = Object.freeze({
   vector_dimensions: 768,
   vector_metric: "l2" as VectorMetric,
   vector_mode: "balanced" as VectorMode,
+  vector_quantization: "f32" as VectorQuantization,
+  embedder: "hashing" as EmbedderBackend,
+  embedder_url: "https://api.openai.com/v1",
+  embedder_model: "text-embedding-3-small",
+  embedder_batch_size: 96,
+  embedder_timeout_ms: 30_000,
   deleted_messages_days: 30,
   session_files_days: 7,
   session_ttl_seconds: 86_400,
@@ -74,6 +84,14 @@ function text() {
     (v) => (typeof v === "number" || typeof v === "boolean" ? String(v) : v),
     z.string().min(1, "must not be empty"),
   );
+}
+
+function bool() {
+  return z.preprocess((v) => {
+    if (typeof v !== "string") return v;
+    const t = v.trim().toLowerCase();
+    return t === "true" ? true : t === "false" ? false : v;
+  }, z.boolean());
 }
 
 function nullableText() {
@@ -165,6 +183,27 @@ export const vectorSchema = plane(
       dimensions: int(1, 65_536).default(DEFAULTS.vector_dimensions),
       metric: z.enum(VECTOR_METRICS).default(DEFAULTS.vector_metric),
       mode: z.enum(VECTOR_MODES).default(DEFAULTS.vector_mode),
+      quantization: z.enum(VECTOR_QUANTIZATIONS).default(DEFAULTS.vector_quantization),
+      url: urlWithScheme(["postgres", "postgresql"]).nullable().default(null),
+      schema: text()
+        .refine((v) => POSTGRES_IDENTIFIER.test(v), { message: "must be a plain SQL identifier" })
+        .nullable()
+        .default(null),
+      embed_messages: bool().default(false),
+    })
+    .strict(),
+);
+
+export const embedderSchema = section(
+  z
+    .object({
+      backend: z.enum(EMBEDDER_BACKENDS).default(DEFAULTS.embedder),
+      url: urlWithScheme(["https", "http"]).default(DEFAULTS.embedder_url),
+      api_key: nullableText(),
+      model: text().default(DEFAULTS.embedder_model),
+      request_dimensions: bool().default(false),
+      batch_size: int(1, 2048).default(DEFAULTS.embedder_batch_size),
+      timeout_ms: int(1).default(DEFAULTS.embedder_timeout_ms),
     })
     .strict(),
 );
@@ -236,6 +275,7 @@ export const SECTION_SCHEMAS = {
   kv: kvSchema,
   search: searchSchema,
   vector: vectorSchema,
+  embedder: embedderSchema,
   retention: retentionSchema,
   sessions: sessionsSchema,
   limits: limitsSchema,
@@ -301,6 +341,28 @@ export interface VectorConfig {
   readonly dimensions: number;
   readonly metric: VectorMetric;
   readonly mode: VectorMode;
+  /** Scalar type of the `embedded` (usearch) index's vectors; default `f32`. `i8` needs `cosine`. */
+  readonly quantization: VectorQuantization;
+  /** `pgvector`: the database holding the vector tables; default the PostgreSQL catalog's `database.url`. */
+  readonly url: string | null;
+  /** `pgvector`: schema of the vector tables; default the catalog's `database.schema` (or `public`). */
+  readonly schema: string | null;
+  /** Embed every message through the outbox into the `messages` index (vector and hybrid search). */
+  readonly embed_messages: boolean;
+}
+
+export interface EmbedderConfig {
+  /** `hashing` (embedded, no network) or `openai` (any OpenAI-compatible embeddings API). */
+  readonly backend: EmbedderBackend;
+  /** Base URL of the embeddings API (`{url}/embeddings`). */
+  readonly url: string;
+  /** Bearer token of the embeddings API (a secret). */
+  readonly api_key: string | null;
+  readonly model: string;
+  /** Send `dimensions: vector.dimensions` in each request (models that can shorten their output). */
+  readonly request_dimensions: boolean;
+  readonly batch_size: number;
+  readonly timeout_ms: number;
 }
 
 export interface RetentionConfig {
@@ -343,6 +405,7 @@ export interface KuraConfig {
   readonly kv: KvConfig;
   readonly search: SearchConfig;
   readonly vector: VectorConfig;
+  readonly embedder: EmbedderConfig;
   readonly retention: RetentionConfig;
   readonly sessions: SessionsConfig;
   readonly limits: LimitsConfig;

@@ -18,8 +18,10 @@
  *   `1 − a·b`.
  * - Modes: `accurate` is exact (every candidate compared); `fast` and `balanced` are approximate
  *   on ANN adapters, with recall@10 against exact measured by the conformance suite (VEC-2).
- * - `save` makes the index durable (adapters that persist); `close` saves and releases it.
- *   Reopening a saved index needs no rebuild (VEC-3).
+ * - Persistent adapters acknowledge `upsert`/`remove` only once the write is durable: it
+ *   survives a crash of the process. `save` writes derived structures (an ANN graph) so that
+ *   reopening needs no rebuild (VEC-3); `close` saves and releases the index; `drop` deletes it
+ *   and everything it persisted.
  */
 import { KuraError } from "../core/errors.js";
 
@@ -66,6 +68,8 @@ export interface VectorIndex {
   count(tenantId?: string): Promise<number>;
   save(): Promise<void>;
   close(): Promise<void>;
+  /** Delete the index and all it persisted; the object is closed afterwards. */
+  drop(): Promise<void>;
 }
 
 export interface VectorIndexOptions {

@@ -225,6 +225,21 @@ export function vectorIndexConformance(name: string, harness: VectorIndexHarness
       await index.close();
     }, 60_000);
 
+    it("drop deletes the index: reopened, it is empty", async () => {
+      const options: VectorIndexOptions = { dimensions: 8, metric: "l2" };
+      const store = harness.persistent?.();
+      const open = store ? store.open : harness.open;
+      const t = tenant();
+      const a = await open(options);
+      await a.upsert(gaussianMixture(5, 20, 8, 2).map((vector, i) => ({ tenantId: t, id: `d${i}`, vector })));
+      expect(await a.count(t)).toBe(20);
+      await a.drop();
+      const b = await open(options);
+      expect(await b.count(t)).toBe(0);
+      expect(await b.query({ tenantId: t, vector: new Float32Array(8), k: 5 })).toEqual([]);
+      await b.close();
+    });
+
     it.skipIf(!harness.persistent)("saves and reopens without rebuild: queries answer the same", async () => {
       const store = harness.persistent?.();
       if (!store) return;

@@ -209,7 +209,14 @@ describe("search and vector", () => {
       vector: "pgvector?dimensions=384&metric=cosine",
     });
     expect(c.search).toEqual({ backend: "postgres" });
-    expect(c.vector).toEqual({ backend: "pgvector", dimensions: 384, metric: "cosine", mode: "balanced" });
+    expect(c.vector).toMatchObject({
+      backend: "pgvector",
+      dimensions: 384,
+      metric: "cosine",
+      mode: "balanced",
+      url: "postgres://db/k",
+      schema: "public",
+    });
     expect((await problemsOf({ search: "lucene" }))[0]!.path).toBe("search.backend");
   });
 });

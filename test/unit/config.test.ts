@@ -6,7 +6,12 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig, resolveConfig, type StorageOptionsParser } from "../../src/config/index.js";
+import {
+  loadConfig,
+  redactConfig,
+  resolveConfig,
+  type StorageOptionsParser,
+} from "../../src/config/index.js";
 import { KuraError } from "../../src/core/errors.js";
 
 /** Hands the options through unchanged, so assertions see exactly what the loader built. */
@@ -50,7 +55,25 @@ describe("defaults", () => {
       },
       kv: { backend: "lmdb", path: join(cwd, "data", "kv") },
       search: { backend: "embedded" },
-      vector: { backend: "embedded", dimensions: 768, metric: "l2", mode: "balanced" },
+      vector: {
+        backend: "embedded",
+        dimensions: 768,
+        metric: "l2",
+        mode: "balanced",
+        quantization: "f32",
+        url: null,
+        schema: null,
+        embed_messages: false,
+      },
+      embedder: {
+        backend: "hashing",
+        url: "https://api.openai.com/v1",
+        api_key: null,
+        model: "text-embedding-3-small",
+        request_dimensions: false,
+        batch_size: 96,
+        timeout_ms: 30000,
+      },
       retention: { deleted_messages_days: 30, session_files_days: 7 },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
@@ -117,7 +140,17 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
     });
     expect(c.kv).toEqual({ backend: "redis", url: "redis://127.0.0.1:6379/0", key_prefix: "kura:" });
     expect(c.search).toEqual({ backend: "postgres" });
-    expect(c.vector).toEqual({ backend: "pgvector", dimensions: 384, metric: "cosine", mode: "accurate" });
+    // pgvector's database and schema default to the PostgreSQL catalog's.
+    expect(c.vector).toEqual({
+      backend: "pgvector",
+      dimensions: 384,
+      metric: "cosine",
+      mode: "accurate",
+      quantization: "f32",
+      url: c.database.backend === "postgres" ? c.database.url : "not postgres",
+      schema: c.database.backend === "postgres" ? c.database.schema : "not postgres",
+      embed_messages: false,
+    });
     expect(c.retention).toEqual({ deleted_messages_days: 90, session_files_days: 1 });
     expect(c.sessions).toEqual({ ttl_seconds: 3600, dir: "/srv/kura/sessions" });
     expect(c.limits.max_message_bytes).toBe(65536);
@@ -529,5 +562,60 @@ describe("the result is deep-frozen", () => {
       (c as unknown as Record<string, unknown>).durability = "fsync";
     }).toThrow(TypeError);
     expect(Object.isFrozen(c.database)).toBe(true);
+  });
+});
+
+describe("vector and embedder", () => {
+  it("pgvector beside a SQLite catalog needs vector.url, and takes it", async () => {
+    const cwd = await tempDir();
+    const err = await loadConfig({
+      cwd,
+      env: { KURA_VECTOR__BACKEND: "pgvector" },
+      storageOptionsParser: passthrough,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KuraError);
+    expect((err as KuraError).code).toBe("CONFIG_INVALID");
+    expect(JSON.stringify((err as KuraError).context)).toContain("vector.url");
+    const c = await loadConfig({
+      cwd,
+      env: { KURA_VECTOR__BACKEND: "pgvector", KURA_VECTOR__URL: "postgres://v@127.0.0.1:5433/vec" },
+      storageOptionsParser: passthrough,
+    });
+    expect(c.vector).toMatchObject({
+      backend: "pgvector",
+      url: "postgres://v@127.0.0.1:5433/vec",
+      schema: "public",
+    });
+  });
+
+  it("embedder settings from the environment, the api key redacted when printed", async () => {
+    const cwd = await tempDir();
+    const c = await loadConfig({
+      cwd,
+      env: {
+        KURA_EMBEDDER__BACKEND: "openai",
+        KURA_EMBEDDER__URL: "http://127.0.0.1:9999/v1",
+        KURA_EMBEDDER__API_KEY: "sk-test-123",
+        KURA_EMBEDDER__BATCH_SIZE: "16",
+        KURA_VECTOR__EMBED_MESSAGES: "true",
+        KURA_VECTOR__QUANTIZATION: "f16",
+      },
+      storageOptionsParser: passthrough,
+    });
+    expect(c.embedder).toMatchObject({ backend: "openai", url: "http://127.0.0.1:9999/v1", batch_size: 16 });
+    expect(c.vector).toMatchObject({ embed_messages: true, quantization: "f16" });
+    expect(JSON.stringify(redactConfig(c))).not.toContain("sk-test-123");
+  });
+
+  it("rejects an unknown embedder and a bad quantization, naming both", async () => {
+    const cwd = await tempDir();
+    const err = await loadConfig({
+      cwd,
+      env: { KURA_EMBEDDER__BACKEND: "word2vec", KURA_VECTOR__QUANTIZATION: "b1" },
+      storageOptionsParser: passthrough,
+    }).catch((e: unknown) => e);
+    const text = JSON.stringify((err as KuraError).context);
+    expect(text).toContain("embedder.backend");
+    expect(text).toContain("vector.quantization");
   });
 });

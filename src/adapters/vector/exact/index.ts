@@ -66,5 +66,8 @@ export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
     },
     async save() {},
     async close() {},
+    async drop() {
+      tenants.clear();
+    },
   };
 }

@@ -42,6 +42,8 @@ export interface PgvectorOptions extends VectorIndexOptions {
   sql: SqlClient;
   /** Table name: `[a-z_][a-z0-9_]{0,62}`. */
   table: string;
+  /** Schema of the table (created if missing); default the connection's search path. */
+  schema?: string;
 }
 
 const OPS: Record<VectorMetric, { op: string; opclass: string; toPort: (d: string) => string }> = {
@@ -67,21 +69,24 @@ function unavailable(cause: unknown, operation: string): KuraError {
 }
 
 export async function openPgvectorIndex(options: PgvectorOptions): Promise<VectorIndex> {
-  const { sql, table, dimensions, metric } = options;
+  const { sql, dimensions, metric } = options;
   const defaultMode = options.mode ?? "balanced";
-  if (!TABLE.test(table))
-    throw new KuraError("INVALID_ARGUMENT", `invalid pgvector table name: ${table}`, {
+  const name = options.table;
+  if (!TABLE.test(name) || (options.schema !== undefined && !TABLE.test(options.schema)))
+    throw new KuraError("INVALID_ARGUMENT", `invalid pgvector table name: ${options.schema ?? ""}.${name}`, {
       operation: "vector.open",
     });
+  const table = options.schema === undefined ? name : `${options.schema}.${name}`;
   const { op, opclass, toPort } = OPS[metric];
   try {
     await sql.query("create extension if not exists vector");
+    if (options.schema !== undefined) await sql.query(`create schema if not exists ${options.schema}`);
     await sql.query(
       `create table if not exists ${table} (
         tenant_id text not null, id text not null, embedding vector(${dimensions}) not null,
         user_id text, chat_id text, category text, primary key (tenant_id, id))`,
     );
-    await sql.query(`create index if not exists ${table}_hnsw on ${table} using hnsw (embedding ${opclass})`);
+    await sql.query(`create index if not exists ${name}_hnsw on ${table} using hnsw (embedding ${opclass})`);
     const found = await sql.query<{ t: string }>(
       "select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = $1::regclass and attname = 'embedding'",
       [table],
@@ -220,5 +225,12 @@ export async function openPgvectorIndex(options: PgvectorOptions): Promise<Vecto
     },
     async save() {},
     async close() {},
+    async drop() {
+      try {
+        await sql.query(`drop table if exists ${table}`);
+      } catch (e) {
+        throw unavailable(e, "vector.drop");
+      }
+    },
   };
 }
