@@ -6,10 +6,11 @@
 import { join } from "node:path";
 import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
-import { createHashingEmbedder } from "./adapters/embedder/hashing/index.js";
+import { createEmbedder } from "./adapters/embedder/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
-import { openCollectionIndex, openVectorIndex } from "./adapters/vector/registry.js";
+import type { PgSqlClient } from "./adapters/vector/pgvector/pg-client.js";
+import { openVectorIndex } from "./adapters/vector/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
@@ -37,6 +38,7 @@ import {
   SearchService,
 } from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
+import { VectorPlane } from "./engine/vectors.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
@@ -44,13 +46,12 @@ import type { Catalog, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
-import type { VectorIndex } from "./ports/vector-index.js";
 
 /** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
 
 export interface KuraOpenOptions {
-  /** Embeds memories (VEC-5); default the embedded `hashing` embedder of `vector.dimensions`. */
+  /** Embeds memories and messages (VEC-5); default the embedder of `config.embedder`. */
   embedder?: Embedder;
   /** Environment for `env:VAR` references in the config (the library never reads process.env). */
   env?: Readonly<Record<string, string | undefined>>;
@@ -76,11 +77,6 @@ export interface KuraOpenOptions {
 export class Kura {
   private closed = false;
   private readonly projectorNames: string[] = [];
-  /** Memories (MEM-1): set by `open` when the `memories` vector index opened. */
-  private memories: MemoriesContext | undefined;
-  private memoriesError: unknown;
-  /** Vector collections' indexes, one per (tenant, collection), opened on first use. */
-  private readonly collectionIndexes = new Map<string, Promise<VectorIndex>>();
 
   private constructor(
     readonly config: KuraConfig,
@@ -91,6 +87,8 @@ export class Kura {
     private readonly state: StateContext,
     private readonly searchService: SearchService,
     private readonly searchIndex: SearchIndex | undefined,
+    /** Memories, message embeddings and collections (VEC-1…5, MEM-1). */
+    readonly vectors: VectorPlane,
   ) {}
 
   static async open(config?: unknown, options: KuraOpenOptions = {}): Promise<Kura> {
@@ -239,6 +237,31 @@ export class Kura {
       }
     };
     const projector = searchIndex ? new SearchProjector(searchIndex, load) : undefined;
+    // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
+    // configured, tenant collections; pgvector indexes share one pool, opened on first use.
+    let pool: Promise<PgSqlClient> | undefined;
+    const vectorUrl = resolved.vector.url;
+    const vectors = await VectorPlane.open(resolved, {
+      embedder: options.embedder ?? createEmbedder(resolved),
+      load,
+      warn,
+      openIndex: (place) =>
+        openVectorIndex(resolved, place, {
+          ...(vectorUrl === null
+            ? {}
+            : {
+                sql: () => {
+                  pool ??= import("./adapters/vector/pgvector/pg-client.js").then((m) =>
+                    m.openPgSqlClient({ url: vectorUrl, maxConnections: resolved.vector.max_connections }),
+                  );
+                  return pool;
+                },
+              }),
+        }),
+      release: async () => {
+        if (pool) await (await pool.catch(() => undefined))?.close();
+      },
+    });
     const searchService = new SearchService(
       catalog,
       searchIndex,
@@ -246,18 +269,11 @@ export class Kura {
       clock,
       undefined,
       searchOpenError,
+      vectors.messageSearch(),
     );
-    const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex);
-    // Memories (MEM-1): records in the KV plane, embeddings in the `memories` vector index. If
-    // the index cannot be opened, Kura still opens and memory calls fail with VECTOR_UNAVAILABLE.
-    try {
-      const embedder = options.embedder ?? createHashingEmbedder({ dimensions: resolved.vector.dimensions });
-      kura.memories = { kv, index: await openVectorIndex(resolved, "memories"), embedder, clock };
-    } catch (e) {
-      kura.memoriesError = e;
-      warn(`vector index unavailable, memories are disabled: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex, vectors);
     if (projector) kura.registerProjector(projector);
+    if (vectors.messages) kura.registerProjector(vectors.messages.projector);
     return kura;
   }
 
@@ -271,27 +287,18 @@ export class Kura {
         operation: "kura.tenant",
       });
     }
-    const vectors: VectorsContext = {
-      kv: this.state.kv,
-      clock: this.state.clock,
-      open: (tenant, collection) => {
-        const key = `${tenant}\u0000${collection.name}`;
-        let index = this.collectionIndexes.get(key);
-        if (!index) {
-          index = openCollectionIndex(this.config, tenant, collection);
-          index.catch(() => this.collectionIndexes.delete(key));
-          this.collectionIndexes.set(key, index);
-        }
-        return index;
-      },
-    };
-    return new TenantScope(this.ctx, tenantId, this.state, actor, this.searchService, vectors, () => {
-      if (this.memories) return this.memories;
-      throw new KuraError("VECTOR_UNAVAILABLE", "the memories vector index is not available", {
-        operation: "memories",
-        ...(this.memoriesError === undefined ? {} : { cause: this.memoriesError }),
-      });
-    });
+    const plane = this.vectors;
+    const kv = this.state.kv;
+    const clock = this.state.clock;
+    return new TenantScope(
+      this.ctx,
+      tenantId,
+      this.state,
+      actor,
+      this.searchService,
+      { kv, clock, plane },
+      (): MemoriesContext => ({ kv, clock, index: plane.memories(), embedder: plane.embedder }),
+    );
   }
 
   /** The search service (full-text with its degraded fallback, SRCH-1…4). */
@@ -361,8 +368,7 @@ export class Kura {
     await this.committer.close();
     await this.outbox.close();
     await this.searchIndex?.close();
-    await this.memories?.index.close();
-    for (const index of this.collectionIndexes.values()) await (await index.catch(() => undefined))?.close();
+    await this.vectors.close();
     await this.ctx.catalog.close();
     await this.state.kv.close();
     if (this.state.store !== this.ctx.store) await this.state.store.close();

@@ -189,6 +189,7 @@ export const vectorSchema = plane(
         .refine((v) => POSTGRES_IDENTIFIER.test(v), { message: "must be a plain SQL identifier" })
         .nullable()
         .default(null),
+      max_connections: int(1, 10_000).default(4),
       embed_messages: bool().default(false),
     })
     .strict(),
@@ -347,6 +348,8 @@ export interface VectorConfig {
   readonly url: string | null;
   /** `pgvector`: schema of the vector tables; default the catalog's `database.schema` (or `public`). */
   readonly schema: string | null;
+  /** `pgvector`: size of its connection pool; default 4. */
+  readonly max_connections: number;
   /** Embed every message through the outbox into the `messages` index (vector and hybrid search). */
   readonly embed_messages: boolean;
 }

@@ -213,6 +213,10 @@ export const ERROR_CODES = {
     "Conflict",
     "The vector collection exists with other dimensions or another metric.",
   ],
+  VECTOR_SEARCH_DISABLED: [
+    "Unsupported",
+    "Vector and hybrid search over messages need messages to be embedded (`vector.embed_messages: true`).",
+  ],
   VECTOR_INDEX_CONFIG_CHANGED: [
     "ConfigInvalid",
     "A persisted vector index was built with other dimensions, metric or quantization than configured.",

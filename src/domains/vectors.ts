@@ -1,8 +1,10 @@
 /**
  * Vector collections (VEC-1): a tenant's named indexes of `{dimensions, metric}`, each a
  * `VectorIndex` of its own (one per tenant and collection). The collection's definition lives in
- * the KV plane (`{tenant}:vcoll:{name}`); its index is opened on first use by the opener Kura
- * passes in (usearch under `<data_dir>/vectors/tenants/<tenant>/<collection>/` by default).
+ * the KV plane (`{tenant}:vcoll:{name}`); its index is opened on first use by the vector plane
+ * (usearch under `<data_dir>/vectors/tenants/<tenant>/<collection>/` by default). Dropping a
+ * collection deletes its index first, then its definition: a crash in between leaves a
+ * definition whose index reopens empty, and dropping again finishes the job.
  */
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
@@ -23,11 +25,15 @@ export interface VectorCollection {
   created_at: string;
 }
 
-export type CollectionIndexOpener = (tenantId: string, collection: VectorCollection) => Promise<VectorIndex>;
+/** Where collections' indexes are opened and dropped (the engine's `VectorPlane`). */
+export interface CollectionIndexes {
+  collection(tenantId: string, collection: VectorCollection): Promise<VectorIndex>;
+  dropCollection(tenantId: string, collection: VectorCollection): Promise<void>;
+}
 
 export interface VectorsContext {
   kv: KvStore;
-  open: CollectionIndexOpener;
+  plane: CollectionIndexes;
   clock: () => number;
 }
 
@@ -87,8 +93,38 @@ export class VectorCollections {
     return collection;
   }
 
+  /** The tenant's collections in name order, a page at a time. */
+  async list(options: { cursor?: string; limit?: number } = {}): Promise<{
+    items: VectorCollection[];
+    cursor?: string;
+  }> {
+    const page = await this.kv.scan<VectorCollection>("", {
+      limit: options.limit ?? 100,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+    });
+    return {
+      items: page.items.map((e) => e.value as VectorCollection),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    };
+  }
+
+  /** Delete a collection and every vector in it; false when there was none. */
+  async drop(name: string): Promise<boolean> {
+    assertValidId(name, "collection", "vectors.drop");
+    const collection = await this.kv.get<VectorCollection>(name);
+    if (!collection) return false;
+    await this.ctx.plane.dropCollection(this.tenantId, collection);
+    await this.kv.delete(name);
+    return true;
+  }
+
+  /** How many vectors a collection holds. */
+  async count(name: string): Promise<number> {
+    return (await this.index(name)).count(this.tenantId);
+  }
+
   private async index(name: string): Promise<VectorIndex> {
-    return this.ctx.open(this.tenantId, await this.get(name));
+    return this.ctx.plane.collection(this.tenantId, await this.get(name));
   }
 
   async put(name: string, id: string, vector: readonly number[] | Float32Array, fields: VectorFilter = {}) {

@@ -12,26 +12,42 @@
  * error, search scans the catalog instead — the previews (first 200 characters) of the tenant's
  * chats, newest first, case-insensitive substring match, at most `FALLBACK_SCAN_ROWS` rows —
  * and the result says `degraded: true`.
+ *
+ * Modes (VEC-4): `fulltext` (default) ranks by the full-text index; `vector` by the distance of
+ * the message embeddings (`vector.embed_messages`) to the embedded query (or a given vector);
+ * `hybrid` fuses both rankings by reciprocal rank fusion — each message scores Σ 1/(60 + rank)
+ * over the lists it appears in (the constant of Cormack et al., 2009) — so a message found by
+ * both rises above one found by either alone. Filters the vector index cannot apply (role,
+ * time) are applied to the fetched candidates, over-fetching to keep pages full.
  */
 
 import { MAX_SEARCH_LIMIT } from "../adapters/search/common.js";
 import { decodeOffset, encodeOffset, normalize, snippet } from "../adapters/search/tokenize.js";
-import { mapLimit } from "../core/concurrency.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
-import type { SearchDocument, SearchHit, SearchIndex } from "../ports/search-index.js";
+import type { SearchHit, SearchIndex } from "../ports/search-index.js";
 import type { Projector } from "./outbox.js";
+import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
+import type { MessageVectorSearch } from "./vectors.js";
+
+export type { LoadDocument } from "./projection.js";
 
 export const SEARCH_PROJECTOR = "search";
 /** Upper bound of rows the degraded scan reads per query. */
 export const FALLBACK_SCAN_ROWS = 20_000;
-/** Messages (catalog row + body) loaded in parallel by the projector. */
-const LOAD_CONCURRENCY = 16;
 
-/** The current indexable state of a message, or undefined if it must not be searchable. */
-export type LoadDocument = (tenantId: string, id: string) => Promise<SearchDocument | undefined>;
+export type SearchMode = "fulltext" | "vector" | "hybrid";
+export const SEARCH_MODES: readonly SearchMode[] = ["fulltext", "vector", "hybrid"];
+/** Constant k of reciprocal rank fusion. */
+export const RRF_K = 60;
+/** Most candidates one vector or hybrid query considers from each ranking. */
+const MAX_CANDIDATES = 1000;
 
 export interface SearchOptions {
+  /** Default `fulltext`. */
+  mode?: SearchMode;
+  /** Mode `vector` only: search by this embedding instead of embedding `q`. */
+  vector?: readonly number[] | Float32Array;
   chatId?: string;
   role?: string;
   /** ISO time or ms: created at or after. */
@@ -52,8 +68,9 @@ export interface SearchResult {
   cursor?: string;
   /** True when the index was unavailable and the catalog was scanned instead (SRCH-3). */
   degraded: boolean;
-  /** `sqlite-fts`, `postgres`, or `catalog-scan` when degraded. */
+  /** `sqlite-fts`, `postgres`, or `catalog-scan` when degraded; `+usearch` etc. for vector modes. */
   backend: string;
+  mode: SearchMode;
 }
 
 export class SearchProjector implements Projector {
@@ -65,28 +82,12 @@ export class SearchProjector implements Projector {
   ) {}
 
   async handle(events: readonly OutboxRecord[]): Promise<void> {
-    const keys = new Map<string, { tenantId: string; id: string }>();
-    for (const e of events) {
-      if (!e.type.startsWith("message.")) continue;
-      keys.set(`${e.tenantId}\u0000${e.entityId}`, { tenantId: e.tenantId, id: e.entityId });
-    }
-    await this.apply([...keys.values()]);
+    await this.apply(messageKeys(events));
   }
 
   /** Bring the index in line with the current state of these messages. */
-  async apply(messages: ReadonlyArray<{ tenantId: string; id: string }>): Promise<void> {
-    const docs: SearchDocument[] = [];
-    const gone = new Map<string, string[]>();
-    const loaded = await mapLimit(messages, LOAD_CONCURRENCY, (m) => this.load(m.tenantId, m.id));
-    for (const [i, m] of messages.entries()) {
-      const doc = loaded[i];
-      if (doc) docs.push(doc);
-      else {
-        const list = gone.get(m.tenantId) ?? [];
-        list.push(m.id);
-        gone.set(m.tenantId, list);
-      }
-    }
+  async apply(messages: readonly MessageKey[]): Promise<void> {
+    const { docs, gone } = await loadMessages(this.load, messages);
     if (docs.length > 0) await this.index.upsert(docs);
     for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
   }
@@ -109,6 +110,8 @@ export class SearchService {
     /** Why the index is missing (reported once per degraded query). */
     private readonly onDegraded: (reason: unknown) => void = () => undefined,
     private readonly openError?: unknown,
+    /** Vector and hybrid modes, when messages are embedded. */
+    private readonly vectors?: MessageVectorSearch,
   ) {}
 
   get backend(): string | undefined {
@@ -116,7 +119,18 @@ export class SearchService {
   }
 
   async search(tenantId: string, q: string, options: SearchOptions = {}): Promise<SearchResult> {
-    const operation = "search";
+    const mode = options.mode ?? "fulltext";
+    if (!SEARCH_MODES.includes(mode))
+      throw new KuraError("INVALID_ARGUMENT", `mode must be one of ${SEARCH_MODES.join(", ")}`, {
+        operation: "search",
+      });
+    if (mode !== "fulltext") return this.vectorSearch(tenantId, q, mode, options);
+    if (options.vector !== undefined)
+      throw new KuraError("INVALID_ARGUMENT", "a query vector needs mode vector", { operation: "search" });
+    return this.fulltext(tenantId, q, options);
+  }
+
+  private checkedQuery(tenantId: string, q: string, options: SearchOptions, operation: string) {
     if (typeof q !== "string" || q.trim() === "" || q.length > 1000)
       throw new KuraError("INVALID_ARGUMENT", "q must be a non-empty string of at most 1000 characters", {
         operation,
@@ -128,7 +142,7 @@ export class SearchService {
       });
     const since = toMs(options.since, "since", operation);
     const until = toMs(options.until, "until", operation);
-    const query = {
+    return {
       tenantId,
       q,
       limit,
@@ -138,6 +152,10 @@ export class SearchService {
       ...(until !== undefined ? { until } : {}),
       ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
     };
+  }
+
+  private async fulltext(tenantId: string, q: string, options: SearchOptions): Promise<SearchResult> {
+    const query = this.checkedQuery(tenantId, q, options, "search");
     if (this.index) {
       try {
         const page = await this.index.search(query);
@@ -161,6 +179,7 @@ export class SearchService {
           ...(page.cursor ? { cursor: page.cursor } : {}),
           degraded: false,
           backend: this.index.backend,
+          mode: "fulltext",
         };
       } catch (e) {
         if (!isKuraError(e) || e.kind !== "Unavailable") throw e;
@@ -243,6 +262,125 @@ export class SearchService {
       ...(found.length > offset + query.limit ? { cursor: encodeOffset(offset + query.limit) } : {}),
       degraded: true,
       backend: "catalog-scan",
+      mode: "fulltext",
+    };
+  }
+
+  /** The first `n` full-text hits (several index pages), degraded to the scan if need be. */
+  private async fulltextTop(
+    query: ReturnType<SearchService["checkedQuery"]>,
+    n: number,
+  ): Promise<{ hits: SearchResultHit[]; degraded: boolean; backend: string }> {
+    const hits: SearchResultHit[] = [];
+    let cursor: string | undefined;
+    let degraded = false;
+    let backend = "";
+    do {
+      const { cursor: _ignored, ...filters } = query;
+      const page = await this.fulltext(query.tenantId, query.q, {
+        ...filters,
+        limit: Math.min(MAX_SEARCH_LIMIT, n - hits.length),
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      hits.push(...page.hits);
+      cursor = page.cursor;
+      degraded ||= page.degraded;
+      backend = page.backend;
+    } while (cursor !== undefined && hits.length < n);
+    return { hits, degraded, backend };
+  }
+
+  /** Modes `vector` and `hybrid` (VEC-4). */
+  private async vectorSearch(
+    tenantId: string,
+    q: string,
+    mode: "vector" | "hybrid",
+    options: SearchOptions,
+  ): Promise<SearchResult> {
+    const operation = "search";
+    if (!this.vectors)
+      throw new KuraError(
+        "VECTOR_SEARCH_DISABLED",
+        `search mode ${mode} needs messages to be embedded (vector.embed_messages: true)`,
+        { operation },
+      );
+    const byVector = options.vector !== undefined;
+    if (byVector && mode !== "vector")
+      throw new KuraError("INVALID_ARGUMENT", "a query vector needs mode vector", { operation });
+    // With a vector and no text, `q` only labels the query; give the checks a placeholder.
+    const query = this.checkedQuery(tenantId, byVector && (q ?? "") === "" ? "-" : q, options, operation);
+    const offset = decodeOffset(query.cursor);
+    if (offset === undefined)
+      throw new KuraError("CURSOR_INVALID", "search cursor is malformed", { operation });
+    const want = offset + query.limit + 1;
+    const postFiltered = query.role !== undefined || query.since !== undefined || query.until !== undefined;
+    const n = Math.min(MAX_CANDIDATES, postFiltered ? want * 4 : want);
+    if (offset + query.limit > MAX_CANDIDATES)
+      throw new KuraError(
+        "INVALID_ARGUMENT",
+        `vector and hybrid search reach at most ${MAX_CANDIDATES} results`,
+        {
+          operation,
+        },
+      );
+    const near = await this.vectors.query(
+      tenantId,
+      byVector ? { vector: options.vector as readonly number[] } : { q: query.q },
+      { k: n, ...(query.chatId !== undefined ? { chatId: query.chatId } : {}) },
+    );
+    const scores = new Map<string, number>();
+    const textHits = new Map<string, SearchResultHit>();
+    let degraded = false;
+    let backend = this.vectors.index.backend;
+    if (mode === "vector") {
+      for (const h of near) scores.set(h.id, 1 / (1 + Math.max(0, h.distance)));
+    } else {
+      const text = await this.fulltextTop(query, n);
+      degraded = text.degraded;
+      backend = `${text.backend}+${backend}`;
+      const fuse = (ids: readonly string[]) => {
+        for (const [rank, id] of ids.entries())
+          scores.set(id, (scores.get(id) ?? 0) + 1 / (RRF_K + rank + 1));
+      };
+      fuse(text.hits.map((h) => h.id));
+      fuse(near.map((h) => h.id));
+      for (const h of text.hits) textHits.set(h.id, h);
+    }
+    // Current rows: live, in scope, and matching the filters the vector index cannot apply.
+    const now = this.clock();
+    const rows = await this.catalog.getMessages(tenantId, [...scores.keys()]);
+    const ranked = rows
+      .filter(
+        (r) =>
+          r.deletedAt === null &&
+          (r.expiresAt === null || r.expiresAt > now) &&
+          (query.chatId === undefined || r.chatId === query.chatId) &&
+          (query.role === undefined || r.role === query.role) &&
+          (query.since === undefined || r.createdAt >= query.since) &&
+          (query.until === undefined || r.createdAt < query.until),
+      )
+      .map((r) => ({ row: r, score: scores.get(r.id) as number }))
+      .sort((a, b) => b.score - a.score || (a.row.id < b.row.id ? -1 : 1));
+    const page = ranked.slice(offset, offset + query.limit);
+    return {
+      hits: page.map(({ row, score }) => {
+        const fromText = textHits.get(row.id);
+        const s = fromText ?? (byVector ? { snippet: row.preview.slice(0, 160), highlights: [] } : undefined);
+        const made = s ? undefined : snippet(row.preview, query.q);
+        return {
+          id: row.id,
+          chatId: row.chatId,
+          role: row.role,
+          createdAt: new Date(row.createdAt).toISOString(),
+          score,
+          snippet: s ? s.snippet : (made?.text ?? ""),
+          highlights: s ? s.highlights : (made?.highlights ?? []),
+        };
+      }),
+      ...(ranked.length > offset + query.limit ? { cursor: encodeOffset(offset + query.limit) } : {}),
+      degraded,
+      backend,
+      mode,
     };
   }
 
@@ -256,25 +394,7 @@ export class SearchService {
         operation: "search.rebuild",
       });
     await this.index.clear();
-    const seen = new Set<string>();
-    let cursor: string | undefined;
-    let n = 0;
-    for (;;) {
-      const events = await this.catalog.readOutbox(cursor, 1000);
-      if (events.length === 0) break;
-      const batch: Array<{ tenantId: string; id: string }> = [];
-      for (const e of events) {
-        if (!e.type.startsWith("message.")) continue;
-        const key = `${e.tenantId}\u0000${e.entityId}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        batch.push({ tenantId: e.tenantId, id: e.entityId });
-      }
-      await this.projector.apply(batch);
-      n += batch.length;
-      cursor = (events.at(-1) as OutboxRecord).cursor;
-    }
-    if (cursor !== undefined) await this.catalog.setConsumerCursor(SEARCH_PROJECTOR, cursor);
-    return n;
+    const projector = this.projector;
+    return replayOutbox(this.catalog, SEARCH_PROJECTOR, (batch) => projector.apply(batch));
   }
 }

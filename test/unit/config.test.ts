@@ -63,6 +63,7 @@ describe("defaults", () => {
         quantization: "f32",
         url: null,
         schema: null,
+        max_connections: 4,
         embed_messages: false,
       },
       embedder: {
@@ -149,6 +150,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       quantization: "f32",
       url: c.database.backend === "postgres" ? c.database.url : "not postgres",
       schema: c.database.backend === "postgres" ? c.database.schema : "not postgres",
+      max_connections: 4,
       embed_messages: false,
     });
     expect(c.retention).toEqual({ deleted_messages_days: 90, session_files_days: 1 });

@@ -1,72 +1,94 @@
 /**
- * Opens the vector index of one collection for `config.vector.backend` (VEC-1):
- * - `embedded` → usearch HNSW persisted under `<data_dir>/vectors/<collection>/` (in memory
- *   beside an in-memory catalog);
- * - `exact` → the brute-force reference index, in memory.
- * `pgvector` is not wired yet.
+ * Opens a vector index for `config.vector.backend` (VEC-1). An index is either one of Kura's
+ * own (`memories`, `messages`: every tenant's items, each query scoped to one tenant) or one
+ * tenant's collection:
+ * - `embedded` → usearch over LMDB under `<data_dir>/vectors/<name>/` or
+ *   `<data_dir>/vectors/tenants/<tenant>/<collection>/` (in memory beside an in-memory catalog),
+ *   quantized as `vector.quantization` says (`i8` only for cosine collections; others get `f16`);
+ * - `pgvector` → a table `kura_vectors_<name>` or `kura_vc_<hash of tenant and collection>` in
+ *   `vector.schema` of the database at `vector.url`, through one shared pool;
+ * - `exact` → the brute-force reference index, in memory only (nothing persists a restart).
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { KuraConfig } from "../../config/index.js";
 import { KuraError } from "../../core/errors.js";
 import type { VectorIndex, VectorMetric } from "../../ports/vector-index.js";
+import type { SqlClient } from "./pgvector/index.js";
 import type { Quantization } from "./usearch/index.js";
 
-const COLLECTION = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export interface VectorPlace {
+  /** Kura's own index (`memories`, `messages`) or the tenant's collection name. */
+  name: string;
+  /** Set for a tenant's collection. */
+  tenantId?: string;
+  dimensions: number;
+  metric: VectorMetric;
+}
+
+export interface VectorIndexDeps {
+  /** The pgvector connection, opened once by the caller and shared by its indexes. */
+  sql?: () => Promise<SqlClient>;
+}
+
+/** Whether the catalog lives in memory (then so do the embedded indexes). */
+function inMemory(config: KuraConfig): boolean {
+  const db = config.database;
+  return db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
+}
 
 export async function openVectorIndex(
   config: KuraConfig,
-  collection: string,
-  extra: { quantization?: Quantization } = {},
+  place: VectorPlace,
+  deps: VectorIndexDeps = {},
 ): Promise<VectorIndex> {
-  if (!COLLECTION.test(collection))
-    throw new KuraError("INVALID_ARGUMENT", `invalid vector collection name: ${collection}`, {
+  const { backend, mode } = config.vector;
+  const { dimensions, metric, name, tenantId } = place;
+  if (tenantId === undefined && !NAME.test(name))
+    throw new KuraError("INVALID_ARGUMENT", `invalid vector index name: ${name}`, {
       operation: "vector.open",
     });
-  const { backend, dimensions, metric, mode } = config.vector;
   if (backend === "exact") {
     const { openExactVectorIndex } = await import("./exact/index.js");
     return openExactVectorIndex({ dimensions, metric, mode });
   }
-  if (backend === "embedded") {
-    const db = config.database;
-    const memory = db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
-    const { openUsearchVectorIndex } = await import("./usearch/index.js");
-    return openUsearchVectorIndex({
+  if (backend === "pgvector") {
+    if (!deps.sql)
+      throw new KuraError("VECTOR_UNAVAILABLE", "pgvector needs a database connection", {
+        operation: "vector.open",
+      });
+    const { openPgvectorIndex } = await import("./pgvector/index.js");
+    const table =
+      tenantId === undefined
+        ? `kura_vectors_${name.replaceAll("-", "_")}`
+        : `kura_vc_${createHash("sha256").update(`${tenantId}\u0000${name}`).digest("hex").slice(0, 24)}`;
+    return openPgvectorIndex({
+      sql: await deps.sql(),
+      table,
       dimensions,
       metric,
       mode,
-      ...(extra.quantization ? { quantization: extra.quantization } : {}),
-      ...(memory ? {} : { dir: join(config.data_dir, "vectors", collection) }),
+      ...(config.vector.schema ? { schema: config.vector.schema } : {}),
     });
   }
-  throw new KuraError("UNSUPPORTED_OPERATION", `vector backend ${backend} is not available yet`, {
-    operation: "vector.open",
-  });
-}
-
-/**
- * The index of one tenant's vector collection (its own dimensions and metric): usearch under
- * `<data_dir>/vectors/tenants/<tenant>/<collection>/` with the `embedded` backend (in memory
- * beside an in-memory catalog), the exact index otherwise.
- */
-export async function openCollectionIndex(
-  config: KuraConfig,
-  tenantId: string,
-  collection: { name: string; dimensions: number; metric: VectorMetric },
-): Promise<VectorIndex> {
-  const { dimensions, metric, name } = collection;
-  const mode = config.vector.mode;
-  if (config.vector.backend !== "embedded") {
-    const { openExactVectorIndex } = await import("./exact/index.js");
-    return openExactVectorIndex({ dimensions, metric, mode });
-  }
-  const db = config.database;
-  const memory = db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
+  const quantization: Quantization =
+    config.vector.quantization === "i8" && metric !== "cosine" ? "f16" : config.vector.quantization;
   const { openUsearchVectorIndex } = await import("./usearch/index.js");
   return openUsearchVectorIndex({
     dimensions,
     metric,
     mode,
-    ...(memory ? {} : { dir: join(config.data_dir, "vectors", "tenants", tenantId, name) }),
+    quantization,
+    durability: config.durability,
+    ...(inMemory(config)
+      ? {}
+      : {
+          dir:
+            tenantId === undefined
+              ? join(config.data_dir, "vectors", name)
+              : join(config.data_dir, "vectors", "tenants", tenantId, name),
+        }),
   });
 }

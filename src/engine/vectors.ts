@@ -1,0 +1,254 @@
+/**
+ * The vector plane in the engine (VEC-1…5, MEM-1): the embedder, Kura's own indexes
+ * (`memories`; `messages` when `vector.embed_messages` is on), the tenants' collection indexes,
+ * the projector that embeds messages from the outbox, and the periodic save of the indexes.
+ *
+ * Message embeddings: the `vectors` projector receives every `message.*` event, reloads the
+ * message's current state (as the search projector does) and upserts the embedding of its text
+ * — or removes it when the message is deleted, expired or gone. An embedder failure leaves the
+ * cursor where it was, so the batch is embedded again on the next pump (lag grows meanwhile).
+ *
+ * Saving: the persistent indexes acknowledge writes only once durable, so a save is only about
+ * reopening fast (the ANN graph written out, VEC-3). They are saved every `SAVE_INTERVAL_MS`
+ * when written to, and on close.
+ */
+import type { KuraConfig } from "../config/index.js";
+import { isKuraError, KuraError } from "../core/errors.js";
+import type { Catalog, OutboxRecord } from "../ports/catalog.js";
+import type { Embedder } from "../ports/embedder.js";
+import type { VectorHit, VectorIndex, VectorMetric } from "../ports/vector-index.js";
+import type { Projector } from "./outbox.js";
+import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
+
+export const VECTORS_PROJECTOR = "vectors";
+export const SAVE_INTERVAL_MS = 60_000;
+/** Characters of a message embedded (embedding models read a few thousand tokens at most). */
+export const MAX_EMBED_CHARS = 8_000;
+
+/** Opens one index (see `adapters/vector/registry.ts`). */
+export type IndexOpener = (place: {
+  name: string;
+  tenantId?: string;
+  dimensions: number;
+  metric: VectorMetric;
+}) => Promise<VectorIndex>;
+
+export class MessageVectorProjector implements Projector {
+  readonly name = VECTORS_PROJECTOR;
+
+  constructor(
+    private readonly index: VectorIndex,
+    private readonly embedder: Embedder,
+    private readonly load: LoadDocument,
+  ) {}
+
+  async handle(events: readonly OutboxRecord[]): Promise<void> {
+    await this.apply(messageKeys(events));
+  }
+
+  /** Bring the index in line with the current state of these messages. */
+  async apply(messages: readonly MessageKey[]): Promise<void> {
+    const { docs, gone } = await loadMessages(this.load, messages);
+    const live = docs.filter((d) => d.text.trim() !== "");
+    for (const d of docs) {
+      if (d.text.trim() !== "") continue;
+      const list = gone.get(d.tenantId) ?? [];
+      list.push(d.id);
+      gone.set(d.tenantId, list);
+    }
+    if (live.length > 0) {
+      const vectors = await this.embedder.embed(live.map((d) => d.text.slice(0, MAX_EMBED_CHARS)));
+      await this.index.upsert(
+        live.map((d, i) => ({
+          tenantId: d.tenantId,
+          id: d.id,
+          vector: vectors[i] as Float32Array,
+          chatId: d.chatId,
+        })),
+      );
+    }
+    for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
+  }
+}
+
+/** Nearest messages of a tenant to a text or a vector (the `messages` index). */
+export class MessageVectorSearch {
+  constructor(
+    readonly index: VectorIndex,
+    readonly embedder: Embedder,
+  ) {}
+
+  async query(
+    tenantId: string,
+    input: { q?: string; vector?: Float32Array | readonly number[] },
+    options: { k: number; chatId?: string },
+  ): Promise<VectorHit[]> {
+    let vector = input.vector;
+    if (vector === undefined) {
+      if (input.q === undefined)
+        throw new KuraError("INVALID_ARGUMENT", "give q or vector", { operation: "search.vector" });
+      [vector] = await this.embedder.embed([input.q.slice(0, MAX_EMBED_CHARS)]);
+    }
+    return this.index.query({
+      tenantId,
+      vector: vector as Float32Array,
+      k: options.k,
+      ...(options.chatId !== undefined ? { filter: { chatId: options.chatId } } : {}),
+    });
+  }
+}
+
+export class VectorPlane {
+  private readonly collections = new Map<string, Promise<VectorIndex>>();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    readonly embedder: Embedder,
+    private readonly openIndex: IndexOpener,
+    /** Kura's own `memories` index, or why it could not be opened. */
+    private readonly memoriesIndex: VectorIndex | { error: unknown },
+    /** Set when messages are embedded. */
+    readonly messages: { index: VectorIndex; projector: MessageVectorProjector } | undefined,
+    private readonly release: () => Promise<void>,
+  ) {
+    this.timer = setInterval(() => {
+      void this.saveAll().catch(() => undefined);
+    }, SAVE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * Open the plane. The memories index failing to open does not stop Kura (memory calls then
+   * fail with VECTOR_UNAVAILABLE); the messages index, asked for by configuration, does.
+   */
+  static async open(
+    config: KuraConfig,
+    deps: {
+      embedder: Embedder;
+      openIndex: IndexOpener;
+      load: LoadDocument;
+      release?: () => Promise<void>;
+      warn: (message: string) => void;
+    },
+  ): Promise<VectorPlane> {
+    const { dimensions, metric } = config.vector;
+    if (deps.embedder.dimensions !== dimensions)
+      throw new KuraError(
+        "VECTOR_DIMENSIONS_MISMATCH",
+        `the embedder gives ${deps.embedder.dimensions} dimensions, vector.dimensions is ${dimensions}`,
+        { operation: "kura.open" },
+      );
+    let memories: VectorIndex | { error: unknown };
+    try {
+      memories = await deps.openIndex({ name: "memories", dimensions, metric });
+    } catch (e) {
+      memories = { error: e };
+      deps.warn(
+        `vector index unavailable, memories are disabled: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    let messages: VectorPlane["messages"];
+    if (config.vector.embed_messages) {
+      const index = await deps.openIndex({ name: "messages", dimensions, metric });
+      messages = { index, projector: new MessageVectorProjector(index, deps.embedder, deps.load) };
+    }
+    return new VectorPlane(
+      deps.embedder,
+      deps.openIndex,
+      memories,
+      messages,
+      deps.release ?? (async () => {}),
+    );
+  }
+
+  /** The `memories` index, or VECTOR_UNAVAILABLE with the reason it did not open. */
+  memories(): VectorIndex {
+    if ("error" in this.memoriesIndex) {
+      const cause = this.memoriesIndex.error;
+      throw new KuraError("VECTOR_UNAVAILABLE", "the memories vector index is not available", {
+        operation: "memories",
+        ...(cause === undefined ? {} : { cause }),
+      });
+    }
+    return this.memoriesIndex;
+  }
+
+  /** Vector and hybrid search over messages, when messages are embedded. */
+  messageSearch(): MessageVectorSearch | undefined {
+    return this.messages ? new MessageVectorSearch(this.messages.index, this.embedder) : undefined;
+  }
+
+  /** A tenant collection's index, opened once and kept open. */
+  collection(
+    tenantId: string,
+    c: { name: string; dimensions: number; metric: VectorMetric },
+  ): Promise<VectorIndex> {
+    if (this.closed)
+      return Promise.reject(new KuraError("INVALID_ARGUMENT", "Kura is closed", { operation: "vectors" }));
+    const key = `${tenantId}\u0000${c.name}`;
+    let index = this.collections.get(key);
+    if (!index) {
+      index = this.openIndex({ name: c.name, tenantId, dimensions: c.dimensions, metric: c.metric });
+      index.catch(() => this.collections.delete(key));
+      this.collections.set(key, index);
+    }
+    return index;
+  }
+
+  /** Delete a collection's index (open or not) and everything it persisted. */
+  async dropCollection(
+    tenantId: string,
+    c: { name: string; dimensions: number; metric: VectorMetric },
+  ): Promise<void> {
+    const index = await this.collection(tenantId, c);
+    this.collections.delete(`${tenantId}\u0000${c.name}`);
+    await index.drop();
+  }
+
+  /**
+   * Embed again every message the outbox names (after a change of embedder or model): each is
+   * upserted with a fresh embedding, or removed if it is no longer live. Returns the number of
+   * messages re-applied.
+   */
+  async rebuildMessages(catalog: Catalog): Promise<number> {
+    if (!this.messages)
+      throw new KuraError("VECTOR_SEARCH_DISABLED", "messages are not embedded (vector.embed_messages)", {
+        operation: "vectors.rebuild",
+      });
+    const { index, projector } = this.messages;
+    return replayOutbox(catalog, VECTORS_PROJECTOR, (batch) => projector.apply(batch)).finally(() =>
+      index.save(),
+    );
+  }
+
+  private async indexes(): Promise<VectorIndex[]> {
+    const out: VectorIndex[] = [];
+    if (!("error" in this.memoriesIndex)) out.push(this.memoriesIndex);
+    if (this.messages) out.push(this.messages.index);
+    for (const p of this.collections.values()) {
+      const index = await p.catch(() => undefined);
+      if (index) out.push(index);
+    }
+    return out;
+  }
+
+  /** Write every index's derived structures (ANN graphs) so reopening needs no rebuild. */
+  async saveAll(): Promise<void> {
+    if (this.closed) return;
+    for (const index of await this.indexes())
+      await index.save().catch((e: unknown) => {
+        if (!isKuraError(e)) throw e;
+      });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    const all = await this.indexes();
+    this.closed = true;
+    for (const index of all) await index.close();
+    this.collections.clear();
+    await this.release();
+  }
+}
