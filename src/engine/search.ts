@@ -40,7 +40,8 @@ export type SearchMode = "fulltext" | "vector" | "hybrid";
 export const SEARCH_MODES: readonly SearchMode[] = ["fulltext", "vector", "hybrid"];
 /** Constant k of reciprocal rank fusion. */
 export const RRF_K = 60;
-/** Most candidates one vector or hybrid query considers from each ranking. */
+/** Fewest and most candidates one vector or hybrid query considers from each ranking. */
+const MIN_CANDIDATES = 100;
 const MAX_CANDIDATES = 1000;
 
 export interface SearchOptions {
@@ -314,7 +315,9 @@ export class SearchService {
       throw new KuraError("CURSOR_INVALID", "search cursor is malformed", { operation });
     const want = offset + query.limit + 1;
     const postFiltered = query.role !== undefined || query.since !== undefined || query.until !== undefined;
-    const n = Math.min(MAX_CANDIDATES, postFiltered ? want * 4 : want);
+    // At least MIN_CANDIDATES whatever the page: the candidate set, and so the order of the first
+    // pages, does not depend on which page is asked for (ties at its edge would otherwise move).
+    const n = Math.min(MAX_CANDIDATES, Math.max(MIN_CANDIDATES, postFiltered ? want * 4 : want));
     if (offset + query.limit > MAX_CANDIDATES)
       throw new KuraError(
         "INVALID_ARGUMENT",

@@ -1,8 +1,10 @@
 /**
- * Full-text search over HTTP (SRCH-1…4): `GET /v1/search?q=…` and `POST /v1/search`. Mode
- * `fulltext` (the default) is served by `tenant.search()`; `vector` and `hybrid` answer 501
- * NOT_IMPLEMENTED until the vector indexes exist. A degraded result (index unavailable, catalog
- * scan instead, SRCH-3) is still 200, with `degraded: true`. The memories (`./memories.ts`) and
+ * Search over HTTP (SRCH-1…4, VEC-4): `GET /v1/search?q=…` and `POST /v1/search`, served by
+ * `tenant.search()`. Mode `fulltext` (the default) ranks by the full-text index; `vector` and
+ * `hybrid` (reciprocal rank fusion of both) need `vector.embed_messages` and otherwise answer 501
+ * VECTOR_SEARCH_DISABLED; `POST` with `vector` searches by a given embedding (mode `vector`).
+ * A degraded result (index unavailable, catalog scan instead, SRCH-3) is still 200, with
+ * `degraded: true`. The memories (`./memories.ts`) and
  * vector collection (`./vectors.ts`) routes are registered with these.
  */
 import { z } from "zod";
@@ -29,7 +31,7 @@ const time = z
 const modeSchema = z
   .enum(["fulltext", "vector", "hybrid"])
   .optional()
-  .describe("fulltext (default); vector and hybrid are not built yet (501)");
+  .describe("fulltext (default); vector and hybrid need vector.embed_messages (else 501)");
 
 const getQuery = z
   .object({
@@ -46,7 +48,13 @@ const getQuery = z
 
 const postBody = z
   .object({
-    q: z.string().min(1).max(1000),
+    q: z.string().min(1).max(1000).optional().describe("Text to find; required unless vector is given"),
+    vector: z
+      .array(z.number())
+      .min(1)
+      .max(65_536)
+      .optional()
+      .describe("Search by this embedding (mode vector; dimensions of vector.dimensions)"),
     k: z.number().int().min(1).max(MAX_LIMIT).optional().describe("How many results (default 20)"),
     filter: z
       .object({
@@ -77,6 +85,7 @@ const resultSchema = z.object({
   next_cursor: z.string().nullable(),
   degraded: z.boolean().describe("true: the index was unavailable and the catalog was scanned (SRCH-3)"),
   backend: z.string(),
+  mode: z.enum(["fulltext", "vector", "hybrid"]),
 });
 
 function resultJson(r: SearchResult) {
@@ -93,14 +102,8 @@ function resultJson(r: SearchResult) {
     next_cursor: r.cursor ?? null,
     degraded: r.degraded,
     backend: r.backend,
+    mode: r.mode,
   };
-}
-
-function fulltextOnly(mode: string | undefined, operation: string): void {
-  if (mode !== undefined && mode !== "fulltext")
-    throw new KuraError("NOT_IMPLEMENTED", `search mode ${mode}: vector search (VEC-4) is not built yet`, {
-      operation,
-    });
 }
 
 const defined = <T extends object>(o: T) =>
@@ -111,13 +114,13 @@ export function searchRoutes(): RouteSpec[] {
     method: "GET",
     path: "/v1/search",
     operationId: "search",
-    summary: "Search messages (fulltext; vector and hybrid answer 501)",
+    summary: "Search messages (fulltext, vector or hybrid)",
     tag: TAG,
     query: getQuery,
     responses: { 200: { description: "Ranked hits with highlighted snippets", schema: resultSchema } },
     handler: async ({ tenant, query }) => {
-      fulltextOnly(query.mode, "search");
       const options: SearchOptions = defined({
+        mode: query.mode,
         chatId: query.chatId,
         role: query.role,
         since: query.since,
@@ -132,13 +135,16 @@ export function searchRoutes(): RouteSpec[] {
     method: "POST",
     path: "/v1/search",
     operationId: "searchPost",
-    summary: "Search with a query (fulltext; vector and hybrid answer 501)",
+    summary: "Search with a query body (fulltext, vector or hybrid; or by a vector)",
     tag: TAG,
     body: postBody,
     responses: { 200: { description: "Ranked hits with highlighted snippets", schema: resultSchema } },
     handler: async ({ tenant, body }) => {
-      fulltextOnly(body.mode, "searchPost");
+      if (body.q === undefined && body.vector === undefined)
+        throw new KuraError("REQUEST_INVALID", "give q, vector or both", { operation: "searchPost" });
       const options: SearchOptions = defined({
+        mode: body.mode ?? (body.vector !== undefined ? "vector" : undefined),
+        vector: body.vector,
         chatId: body.filter?.chat_id,
         role: body.filter?.role,
         since: body.filter?.since,
@@ -146,7 +152,7 @@ export function searchRoutes(): RouteSpec[] {
         limit: body.k,
         cursor: body.cursor,
       });
-      return { status: 200, data: resultJson(await tenant.search(body.q, options)) };
+      return { status: 200, data: resultJson(await tenant.search(body.q ?? "", options)) };
     },
   };
   // Memory search (MEM-1) and vector collections (VEC-1) are served beside full-text search.

@@ -2,11 +2,15 @@
  * Vector collections over HTTP (VEC-1): `PUT /v1/vectors/{collection}` `{dims, metric}` creates
  * one, `PUT|DELETE /v1/vectors/{collection}/{id}` stores or removes a vector with optional filter
  * fields, `POST /v1/vectors/{collection}:query` returns the nearest, smallest distance first.
+ * `GET /v1/vectors` lists the tenant's collections, `GET /v1/vectors/{collection}` shows one with
+ * its vector count, `DELETE /v1/vectors/{collection}` drops it with all its vectors.
  */
 import { z } from "zod";
+import { KuraError } from "../../core/errors.js";
+import type { VectorCollection } from "../../domains/vectors.js";
 import type { VectorFilter } from "../../ports/vector-index.js";
 import { actionSuffix, type RouteSpec } from "../route.js";
-import { idSchema } from "../schemas.js";
+import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
 
 const TAG = "vectors";
 const collectionParams = z.object({ collection: idSchema });
@@ -59,6 +63,10 @@ const toFilter = (f: { user_id?: string; chat_id?: string; category?: string }):
   ...(f.category !== undefined ? { category: f.category } : {}),
 });
 
+function collectionJson(c: VectorCollection) {
+  return { name: c.name, dims: c.dimensions, metric: c.metric, created_at: c.created_at };
+}
+
 export function vectorRoutes(): RouteSpec[] {
   const create: RouteSpec<CollectionParams, unknown, z.infer<typeof createBody>> = {
     method: "PUT",
@@ -77,8 +85,7 @@ export function vectorRoutes(): RouteSpec[] {
         dimensions: body.dims,
         metric: body.metric ?? "l2",
       });
-      const { dimensions, ...rest } = collection;
-      return { status: created ? 201 : 200, data: { ...rest, dims: dimensions } };
+      return { status: created ? 201 : 200, data: collectionJson(collection) };
     },
   };
   const put: RouteSpec<ItemParams, unknown, z.infer<typeof putBody>> = {
@@ -140,5 +147,62 @@ export function vectorRoutes(): RouteSpec[] {
       return { status: 200, data: { items } };
     },
   };
-  return [create, put, del, query] as RouteSpec[];
+  const list: RouteSpec<unknown, { cursor?: string; limit?: number }, unknown> = {
+    method: "GET",
+    path: "/v1/vectors",
+    operationId: "listCollections",
+    summary: "The tenant's vector collections, in name order",
+    tag: TAG,
+    query: z.object({ cursor: cursorSchema, limit: limitSchema(1000) }).strict(),
+    responses: {
+      200: {
+        description: "A page of collections",
+        schema: z.object({ items: z.array(collectionSchema), next_cursor: z.string().nullable() }),
+      },
+    },
+    handler: async ({ tenant, query }) => {
+      const page = await tenant.vectors.list({
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(query.limit !== undefined ? { limit: query.limit } : {}),
+      });
+      return {
+        status: 200,
+        data: { items: page.items.map(collectionJson), next_cursor: page.cursor ?? null },
+      };
+    },
+  };
+  const show: RouteSpec<CollectionParams, unknown, unknown> = {
+    method: "GET",
+    path: "/v1/vectors/{collection}",
+    operationId: "getCollection",
+    summary: "A vector collection's definition and how many vectors it holds",
+    tag: TAG,
+    params: collectionParams,
+    responses: {
+      200: { description: "The collection", schema: collectionSchema.extend({ count: z.number().int() }) },
+    },
+    handler: async ({ tenant, params }) => {
+      const collection = await tenant.vectors.get(params.collection);
+      const count = await tenant.vectors.count(params.collection);
+      return { status: 200, data: { ...collectionJson(collection), count } };
+    },
+  };
+  const drop: RouteSpec<CollectionParams, unknown, unknown> = {
+    method: "DELETE",
+    path: "/v1/vectors/{collection}",
+    operationId: "dropCollection",
+    summary: "Drop a vector collection and every vector in it",
+    tag: TAG,
+    params: collectionParams,
+    responses: { 200: { description: "Dropped", schema: z.object({ name: z.string() }) } },
+    handler: async ({ tenant, params }) => {
+      if (!(await tenant.vectors.drop(params.collection)))
+        throw new KuraError("VECTOR_COLLECTION_NOT_FOUND", `no vector collection ${params.collection}`, {
+          operation: "dropCollection",
+          context: { collection: params.collection },
+        });
+      return { status: 200, data: { name: params.collection } };
+    },
+  };
+  return [create, list, show, drop, put, del, query] as RouteSpec[];
 }
