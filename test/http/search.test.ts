@@ -68,14 +68,83 @@ describe("search over HTTP (SRCH-1…4)", () => {
     expect(r.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
   });
 
-  it("vector and hybrid modes answer 501 NOT_IMPLEMENTED; bad input is 400", async () => {
+  it("vector and hybrid modes answer 501 VECTOR_SEARCH_DISABLED without message embeddings; bad input is 400", async () => {
     const v = await h.call("GET", "/v1/search?q=x&mode=vector", { token: acme });
     expect(v.status).toBe(501);
-    expect(errorCode(v)).toBe("NOT_IMPLEMENTED");
+    expect(errorCode(v)).toBe("VECTOR_SEARCH_DISABLED");
     const hy = await h.call("POST", "/v1/search", { token: acme, json: { q: "x", mode: "hybrid" } });
     expect(hy.status).toBe(501);
     expect((await h.call("GET", "/v1/search", { token: acme })).status).toBe(400);
     expect((await h.call("GET", "/v1/search?q=x&limit=1000", { token: acme })).status).toBe(400);
+    expect((await h.call("GET", "/v1/search?q=x&mode=semantic", { token: acme })).status).toBe(400);
+    expect((await h.call("POST", "/v1/search", { token: acme, json: { k: 3 } })).status).toBe(400);
     expect((await h.call("GET", "/v1/search?q=x")).status).toBe(401);
+  });
+});
+
+describe("vector and hybrid search over HTTP (VEC-4)", () => {
+  let h: Harness;
+  let acme: string;
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    h = await startServer({
+      config: { vector: { dimensions: 128, metric: "cosine", embed_messages: true } },
+    });
+    acme = await h.token("acme");
+    for (const content of [
+      "quarterly budget review with finance",
+      "weekend hiking trip photos",
+      "明日の会議は東京で午後三時から",
+    ]) {
+      const r = await h.call("POST", "/v1/chats/c1/messages", {
+        token: acme,
+        json: { role: "user", content },
+      });
+      ids.push(r.json.data.id);
+    }
+    const other = await h.token("other");
+    await h.call("POST", "/v1/chats/c1/messages", {
+      token: other,
+      json: { role: "user", content: "quarterly budget review with finance" },
+    });
+    await h.kura.pumpOutbox();
+  });
+  afterAll(async () => h?.close());
+
+  it("GET mode=vector and mode=hybrid rank the tenant's messages", async () => {
+    const v = await h.call("GET", `/v1/search?q=${encodeURIComponent("budget review")}&mode=vector&limit=2`, {
+      token: acme,
+    });
+    expect(v.status).toBe(200);
+    expect(v.json.data).toMatchObject({ mode: "vector", degraded: false, backend: "usearch" });
+    expect(v.json.data.items[0].id).toBe(ids[0]);
+    expect(v.json.data.items.every((i: { id: string }) => ids.includes(i.id))).toBe(true);
+    const hy = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京の会議")}&mode=hybrid`, {
+      token: acme,
+    });
+    expect(hy.status).toBe(200);
+    expect(hy.json.data.mode).toBe("hybrid");
+    expect(hy.json.data.items[0].id).toBe(ids[2]);
+  });
+
+  it("POST with a vector searches by it; a vector of the wrong length is 400", async () => {
+    const { createHashingEmbedder } = await import("../../src/adapters/embedder/hashing/index.js");
+    const [vector] = await createHashingEmbedder({ dimensions: 128 }).embed(["weekend hiking trip photos"]);
+    const r = await h.call("POST", "/v1/search", {
+      token: acme,
+      json: { vector: Array.from(vector as Float32Array), k: 1 },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.data.mode).toBe("vector");
+    expect(r.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[1]]);
+    const bad = await h.call("POST", "/v1/search", { token: acme, json: { vector: [1, 2, 3] } });
+    expect(bad.status).toBe(400);
+    expect(errorCode(bad)).toBe("VECTOR_DIMENSIONS_MISMATCH");
+    const mixed = await h.call("POST", "/v1/search", {
+      token: acme,
+      json: { vector: Array.from(vector as Float32Array), mode: "hybrid" },
+    });
+    expect(mixed.status).toBe(400);
   });
 });

@@ -60,6 +60,37 @@ describe("vector collections over HTTP (VEC-1)", () => {
     expect(errorCode(elsewhere)).toBe("VECTOR_COLLECTION_NOT_FOUND");
   });
 
+  it("lists, shows and drops collections; a dropped collection's vectors are gone", async () => {
+    for (const name of ["zeta", "alpha"])
+      expect(
+        (await h.call("PUT", `/v1/vectors/${name}`, { token: acme, json: { dims: 2, metric: "cosine" } }))
+          .status,
+      ).toBe(201);
+    await h.call("PUT", "/v1/vectors/alpha/v1", { token: acme, json: { vector: [1, 0] } });
+    await h.call("PUT", "/v1/vectors/alpha/v2", { token: acme, json: { vector: [0, 1] } });
+    const list = await h.call("GET", "/v1/vectors", { token: acme });
+    expect(list.status).toBe(200);
+    const names = list.json.data.items.map((c: { name: string }) => c.name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(["alpha", "zeta"]));
+    const page = await h.call("GET", "/v1/vectors?limit=1", { token: acme });
+    expect(page.json.data.items).toHaveLength(1);
+    expect(page.json.data.next_cursor).toEqual(expect.any(String));
+    expect((await h.call("GET", "/v1/vectors", { token: other })).json.data.items).toEqual([]);
+    const shown = await h.call("GET", "/v1/vectors/alpha", { token: acme });
+    expect(shown.json.data).toMatchObject({ name: "alpha", dims: 2, metric: "cosine", count: 2 });
+    expect((await h.call("DELETE", "/v1/vectors/alpha", { token: other })).status).toBe(404);
+    expect((await h.call("DELETE", "/v1/vectors/alpha", { token: acme })).status).toBe(200);
+    expect((await h.call("GET", "/v1/vectors/alpha", { token: acme })).status).toBe(404);
+    const again = await h.call("DELETE", "/v1/vectors/alpha", { token: acme });
+    expect(again.status).toBe(404);
+    expect(errorCode(again)).toBe("VECTOR_COLLECTION_NOT_FOUND");
+    // Re-created with the same name, it starts empty.
+    await h.call("PUT", "/v1/vectors/alpha", { token: acme, json: { dims: 2, metric: "cosine" } });
+    const empty = await h.call("POST", "/v1/vectors/alpha:query", { token: acme, json: { vector: [1, 0] } });
+    expect(empty.json.data.items).toEqual([]);
+  });
+
   it("answers 400 on vectors of the wrong length", async () => {
     await h.call("PUT", "/v1/vectors/small", { token: acme, json: { dims: 2 } });
     const r = await h.call("PUT", "/v1/vectors/small/v1", { token: acme, json: { vector: [1, 2, 3] } });
