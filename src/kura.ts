@@ -312,6 +312,15 @@ export class Kura {
     return this.searchService.rebuild();
   }
 
+  /**
+   * Embed every message again into the `messages` vector index (after a change of embedder or
+   * model); VECTOR_SEARCH_DISABLED unless `vector.embed_messages` is on.
+   */
+  async reembedMessages(): Promise<number> {
+    this.assertOpen();
+    return this.vectors.rebuildMessages(this.ctx.catalog);
+  }
+
   /** Register an outbox projector (search, vectors, change feed, …); it is caught up right away. */
   registerProjector(projector: Projector): void {
     this.outbox.register(projector);

@@ -71,19 +71,21 @@ program
   .command("reindex")
   .description("rebuild the full-text search index from the catalog's outbox (SRCH-4)")
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .option("--vectors", "instead, embed every message again (after changing the embedder or its model)")
   .option("--json", "print the result as JSON")
-  .action(async (opts: { config?: string; json?: boolean }) => {
+  .action(async (opts: { config?: string; json?: boolean; vectors?: boolean }) => {
     const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
     const kura = await Kura.open(config, { env: process.env });
     try {
       const started = performance.now();
       // Every message the outbox mentions is re-projected (live ones indexed, others removed).
-      const replayed = await kura.rebuildSearch();
+      const replayed = opts.vectors ? await kura.reembedMessages() : await kura.rebuildSearch();
       const seconds = (performance.now() - started) / 1000;
+      const what = opts.vectors ? "the message embeddings" : "the search index";
       process.stdout.write(
         opts.json
           ? `${JSON.stringify({ replayed, seconds })}\n`
-          : `rebuilt the search index from ${replayed} message(s) in ${seconds.toFixed(1)} s\n`,
+          : `rebuilt ${what} from ${replayed} message(s) in ${seconds.toFixed(1)} s\n`,
       );
     } finally {
       await kura.close();

@@ -146,6 +146,14 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
   };
 
   problems.push(...crossPlaneConflicts(database, s));
+  if (s.vector?.quantization === "i8" && s.vector.metric !== "cosine")
+    problems.push(
+      issue(
+        "vector.quantization",
+        `i8 quantization needs vector.metric: cosine (got ${s.vector.metric}); use f16 or f32`,
+        "CONFIG_CONFLICT",
+      ),
+    );
   const storageOptions = s.storage && (await storageOptionsFor(s.storage, s.server, dataDir, ctx, problems));
 
   if (problems.length > 0)

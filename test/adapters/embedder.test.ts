@@ -77,6 +77,33 @@ describe("openai-compatible embedder (against a local HTTP server)", () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
+  it("is what Kura uses when config.embedder says openai (memories embedded through it)", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { Kura } = await import("../../src/kura.js");
+    const dir = await mkdtemp(join(tmpdir(), "kura-embedder-"));
+    requests.length = 0;
+    const kura = await Kura.open({
+      data_dir: dir,
+      vector: { dimensions: 4, metric: "l2" },
+      embedder: { backend: "openai", url: baseUrl, api_key: "sk-config", model: "m", batch_size: 8 },
+    });
+    try {
+      const m = kura.tenant("acme").memories;
+      await m.put("u", { content: "abc" });
+      await m.put("u", { content: "abcdefgh" });
+      expect(requests.map((r) => r.body.input)).toEqual([["abc"], ["abcdefgh"]]);
+      expect(requests[0]?.auth).toBe("Bearer sk-config");
+      // The server's embedding is [len, len+1, …]: a 7-character query is nearest the 8-character memory.
+      const hits = await m.search("u", { query: "1234567", k: 1 });
+      expect(hits[0]?.memory.content).toBe("abcdefgh");
+    } finally {
+      await kura.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("batches, sends the key, and places vectors by index", async () => {
     requests.length = 0;
     const embedder = createOpenAiEmbedder({

@@ -56,4 +56,48 @@ describe("kura reindex", () => {
       await kura.close();
     }
   });
+
+  it("--vectors embeds every message again; without message embeddings it fails with a clear code", {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = join(cwd, "vec");
+    const vector = { dimensions: 64, metric: "cosine", embed_messages: true };
+    let kura = await Kura.open({ data_dir: dataDir, vector });
+    const t = kura.tenant("acme");
+    const a = await t.messages.append("c", { role: "user", content: "quarterly budget review" });
+    await t.messages.append("c", { role: "user", content: "weekend hiking trip" });
+    await kura.pumpOutbox();
+    await kura.close();
+    await rm(join(dataDir, "vectors", "messages"), { recursive: true, force: true });
+
+    const env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      KURA_DATA_DIR: dataDir,
+      KURA_VECTOR__DIMENSIONS: "64",
+      KURA_VECTOR__METRIC: "cosine",
+    };
+    const off = spawnSync(process.execPath, ["--import", TSX, MAIN, "reindex", "--vectors"], {
+      cwd,
+      env,
+      encoding: "utf8",
+    });
+    expect(off.status).not.toBe(0);
+    expect(off.stderr).toContain("VECTOR_SEARCH_DISABLED");
+    const run = spawnSync(process.execPath, ["--import", TSX, MAIN, "reindex", "--vectors", "--json"], {
+      cwd,
+      env: { ...env, KURA_VECTOR__EMBED_MESSAGES: "true" },
+      encoding: "utf8",
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ replayed: 2 });
+    kura = await Kura.open({ data_dir: dataDir, vector });
+    try {
+      expect(await kura.vectors.messages?.index.count("acme")).toBe(2);
+      const hits = (await kura.tenant("acme").search("budget review", { mode: "vector", limit: 1 })).hits;
+      expect(hits.map((h) => h.id)).toEqual([a.id]);
+    } finally {
+      await kura.close();
+    }
+  });
 });

@@ -609,6 +609,22 @@ describe("vector and embedder", () => {
     expect(JSON.stringify(redactConfig(c))).not.toContain("sk-test-123");
   });
 
+  it("i8 quantization needs the cosine metric", async () => {
+    const cwd = await tempDir();
+    const err = await loadConfig({
+      cwd,
+      env: { KURA_VECTOR__QUANTIZATION: "i8", KURA_VECTOR__METRIC: "l2" },
+      storageOptionsParser: passthrough,
+    }).catch((e: unknown) => e);
+    expect(JSON.stringify((err as KuraError).context)).toContain("vector.quantization");
+    const ok = await loadConfig({
+      cwd,
+      env: { KURA_VECTOR__QUANTIZATION: "i8", KURA_VECTOR__METRIC: "cosine" },
+      storageOptionsParser: passthrough,
+    });
+    expect(ok.vector.quantization).toBe("i8");
+  });
+
   it("rejects an unknown embedder and a bad quantization, naming both", async () => {
     const cwd = await tempDir();
     const err = await loadConfig({
