@@ -38,7 +38,7 @@ import {
   SearchService,
 } from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
-import { VectorPlane } from "./engine/vectors.js";
+import { VECTORS_PROJECTOR, VectorPlane } from "./engine/vectors.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
@@ -77,6 +77,8 @@ export interface KuraOpenOptions {
 export class Kura {
   private closed = false;
   private readonly projectorNames: string[] = [];
+  /** Work started by `open` that `close` waits for (re-embedding a lost messages index). */
+  private background: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly config: KuraConfig,
@@ -273,7 +275,19 @@ export class Kura {
     );
     const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex, vectors);
     if (projector) kura.registerProjector(projector);
-    if (vectors.messages) kura.registerProjector(vectors.messages.projector);
+    if (vectors.messages) {
+      kura.registerProjector(vectors.messages.projector);
+      // A lost (or newly enabled) messages index behind an advanced cursor: embed every message
+      // again, in the background; `close` waits for it.
+      if (
+        (await vectors.messages.index.count()) === 0 &&
+        (await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined
+      )
+        kura.background = kura.reembedMessages().then(
+          () => undefined,
+          (e: unknown) => warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
+    }
     return kura;
   }
 
@@ -374,6 +388,7 @@ export class Kura {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.background;
     await this.committer.close();
     await this.outbox.close();
     await this.searchIndex?.close();

@@ -172,6 +172,19 @@ describe("vector and hybrid search over messages", () => {
     expect(again.calls - before).toBe(1); // the query only
   });
 
+  it("a lost messages index is embedded again on open", async () => {
+    await kura.close();
+    const { rm } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    await rm(join(factory.dir, "vectors", "messages"), { recursive: true, force: true });
+    kura = await factory.open({ config, embedder: switchable() });
+    await kura.close(); // waits for the background re-embedding
+    kura = await factory.open({ config, embedder: switchable() });
+    expect(await kura.vectors.messages?.index.count("acme")).toBe(TEXTS.length);
+    const r = await kura.tenant("acme").search("hiking photos", { mode: "vector", limit: 1 });
+    expect(r.hits[0]?.id).toBe(ids[6]);
+  });
+
   it("rebuild re-embeds every message the outbox names", async () => {
     const n = await kura.vectors.rebuildMessages(kura.catalog);
     expect(n).toBe(TEXTS.length + 1);
