@@ -42,9 +42,88 @@ function pieces(text: string): Piece[] {
 }
 
 function latin(text: string, out: Piece[]): void {
+  if (ASCII.test(text)) {
+    asciiWords(text, out);
+    return;
+  }
   for (const s of segmenter.segment(text)) {
     if (!s.isWordLike) continue;
     const word = s.segment.replace(NON_WORD, "");
+    if (word) out.push({ cjk: false, text: word });
+  }
+}
+
+const ASCII = /^\p{ASCII}*$/u;
+
+/** Word-break class of an ASCII code unit (UAX #29, as `Intl.Segmenter` applies it). */
+enum W {
+  Other = 0,
+  /** ALetter, Numeric, ExtendNumLet (`_`): any two of them are never split. */
+  Letter = 1,
+  Digit = 2,
+  Under = 3,
+  /** `:` (MidLetter): joins two letters. */
+  MidLetter = 4,
+  /** `.` and `'` (MidNumLet, Single_Quote): join two letters or two digits. */
+  MidNumLet = 5,
+  /** `,` and `;` (MidNum): join two digits. */
+  MidNum = 6,
+}
+
+const WB = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  WB[c] = /[a-zA-Z]/.test(ch)
+    ? W.Letter
+    : /[0-9]/.test(ch)
+      ? W.Digit
+      : ch === "_"
+        ? W.Under
+        : ch === ":"
+          ? W.MidLetter
+          : ch === "." || ch === "'"
+            ? W.MidNumLet
+            : ch === "," || ch === ";"
+              ? W.MidNum
+              : W.Other;
+}
+
+const wordChar = (k: number) => k === W.Letter || k === W.Digit || k === W.Under;
+
+/**
+ * The words `Intl.Segmenter` finds in ASCII text, reduced to letters and digits exactly as
+ * `latin` reduces them, without the cost of ICU: a word is a run of letters, digits and `_`,
+ * which continues across one `:` `.` `'` between two letters or one `.` `'` `,` `;` between two
+ * digits (UAX #29 rules WB5–WB13b; ASCII has no other word-joining characters).
+ */
+function asciiWords(text: string, out: Piece[]): void {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!wordChar(WB[text.charCodeAt(i)] as number)) {
+      i++;
+      continue;
+    }
+    let word = "";
+    let start = i;
+    while (i < n) {
+      const k = WB[text.charCodeAt(i)] as number;
+      if (wordChar(k)) {
+        i++;
+        continue;
+      }
+      const prev = WB[text.charCodeAt(i - 1)] as number;
+      const next = i + 1 < n ? (WB[text.charCodeAt(i + 1)] as number) : W.Other;
+      const joins =
+        (prev === W.Letter && next === W.Letter && (k === W.MidLetter || k === W.MidNumLet)) ||
+        (prev === W.Digit && next === W.Digit && (k === W.MidNum || k === W.MidNumLet));
+      if (!joins) break;
+      word += text.slice(start, i);
+      i++;
+      start = i;
+    }
+    word += text.slice(start, i);
+    if (word.includes("_")) word = word.replaceAll("_", "");
     if (word) out.push({ cjk: false, text: word });
   }
 }
