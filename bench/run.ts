@@ -13,8 +13,9 @@ import { http } from "./scenarios/http.js";
 import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
+import { vectors } from "./scenarios/vectors.js";
 
-const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http, fts];
+const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http, fts, vectors];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
