@@ -8,9 +8,11 @@
  * - Every token is stored under its tenant's number (`7_会議`, from `search_tenants`), so a query
  *   reads only its tenant's posting lists: tenant scoping is part of the MATCH, not a filter.
  *   Chat and role are tokens of a second column (`7_c_<hex>`, `7_r_<hex>`), ANDed into the MATCH.
- * - Ranking is FTS5's `bm25()` over the newest {@link RANK_WINDOW} matches (all of them for a
- *   term with fewer); the next window of older matches follows, ranked in turn. The page's rows
- *   are read from `search_docs` only once the page is chosen.
+ * - Ranking is BM25 over windows of {@link RANK_WINDOW} matches, newest first: all the matches
+ *   of a query with fewer are ranked together; otherwise the newest window comes first, then the
+ *   next older one, each ranked in turn. A window is ranked by FTS5's `bm25()`, or, when the
+ *   query's words are too frequent for it to be cheap, by the same formula over the stored text
+ *   (`scoreWindow`). The page's rows are read from `search_docs` only once the page is chosen.
  */
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -31,9 +33,10 @@ export interface SqliteFtsOptions {
 }
 
 /**
- * How many of a query's matches, newest first, one bm25 ranking covers. FTS5 computes bm25 for
- * every row it ranks (no top-k pruning), ~1–3 µs a row here: 5,000 rows keep a query on a term in
- * 30 % of a million messages within SPEC §5's 50 ms; terms with fewer matches are ranked exactly.
+ * How many matches, newest first, one BM25 ranking covers. Ranking costs ~1.2 µs a row with
+ * `bm25()` and ~3.5 µs from the stored text (a row lookup each) on the 2-core reference machine,
+ * and there is no top-k pruning: 1,000 keeps a term in up to 1 % of a million messages within
+ * SPEC §5's 10 ms p95 on a shared machine (ADR 0014). Queries with fewer matches are exact.
  */
 export const RANK_WINDOW = 1000;
 
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS search_docs (
   length INTEGER NOT NULL,
   UNIQUE (tenant, id)
 );
+CREATE INDEX IF NOT EXISTS search_docs_time ON search_docs (tenant, created_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
   tokens, tags, content = '', contentless_delete = 1, tokenize = "${TOKENIZER}"
 );
@@ -112,13 +116,23 @@ interface Ranked {
   s: number;
 }
 
+/** One phrase of a query's MATCH: a query term, or a chat or role filter. */
+interface Phrase {
+  fts: string;
+  tokens: number;
+  /** The query term, absent for a filter. */
+  term?: QueryTerm;
+}
+
 interface WindowRow {
   rowid: number;
   length: number;
   text: string;
 }
 
-/** Matches sampled to estimate the document count of each term of a multi-term query. */
+/** Documents of a time range looked up to bound the rowids a time-filtered MATCH walks. */
+const TIME_RANGE_SCAN = 20_000;
+/** Matches sampled to estimate the document count of each phrase of a query. */
 const IDF_SAMPLE = 1000;
 /**
  * Up to how many postings (estimated documents × tokens per term) a window is ranked by FTS5's
@@ -134,6 +148,29 @@ function documentFrequency(newest: readonly number[], lastRowid: number, sample 
   const oldest = newest.at(-1);
   if (oldest === undefined || newest.length < sample) return newest.length;
   return (newest.length * lastRowid) / Math.max(1, lastRowid - oldest + 1);
+}
+
+/**
+ * FTS5's own totals, which its `bm25()` uses: rows in the table and tokens in its first column,
+ * from the "averages" record (rowid 1 of `search_fts_data`, SQLite varints: the row count, then
+ * the token count of each column).
+ */
+function decodeTotals(block: Uint8Array | undefined): { rows: number; tokens: number } | undefined {
+  if (!block || block.length === 0) return undefined;
+  let at = 0;
+  const varint = () => {
+    let v = 0;
+    for (let i = 0; i < 9 && at < block.length; i++) {
+      const b = block[at++] as number;
+      if (i === 8) return v * 256 + b;
+      v = v * 128 + (b & 0x7f);
+      if ((b & 0x80) === 0) return v;
+    }
+    return v;
+  };
+  const rows = varint();
+  const tokens = varint();
+  return rows > 0 ? { rows, tokens } : undefined;
 }
 
 /** BM25's inverse document frequency as FTS5 computes it (never below 1e-6). */
@@ -153,7 +190,7 @@ function termFrequency(norm: string, term: QueryTerm): number {
     // 1 character → unigrams, 2 → a bigram, 3+ → the phrase of bigrams: every (overlapping)
     // occurrence of the word inside a CJK run, and a word of CJK characters is inside one.
     let word = first;
-    for (let i = 1; i < term.length; i++) word += (term[i] as string).slice(-1);
+    for (let i = 1; i < term.length; i++) word += Array.from(term[i] as string).at(-1) ?? "";
     let n = 0;
     for (let i = norm.indexOf(word); i >= 0; i = norm.indexOf(word, i + 1)) n++;
     return n;
@@ -178,15 +215,16 @@ const isLowSurrogate = (s: string, i: number) => {
 /**
  * BM25 (FTS5's formula and parameters) of one window of matches, computed from the stored text
  * and token count: term frequencies are counted in the normalised text, the average length is
- * the window's. Lower is better, as FTS5 reports it; ties newest first.
+ * the index's (the window's when unknown). Lower is better, as FTS5 reports it; ties newest first.
  */
 function scoreWindow(
   rows: readonly WindowRow[],
   terms: readonly QueryTerm[],
   idf: readonly number[],
+  averageLength: number | undefined,
 ): Ranked[] {
   if (rows.length === 0) return [];
-  const avgdl = rows.reduce((a, r) => a + r.length, 0) / rows.length || 1;
+  const avgdl = averageLength || rows.reduce((a, r) => a + r.length, 0) / rows.length || 1;
   const out: Ranked[] = rows.map((r) => {
     const norm = normalize(r.text);
     let score = 0;
@@ -349,11 +387,11 @@ class SqliteFts implements SearchIndex {
       const n = this.tenantNumber(query.tenantId, false);
       if (n === undefined) return { hits: [] };
       const prefix = `${n}_`;
-      const phrases = terms.map((t) => phrase(prefix, t));
-      if (query.chatId !== undefined) phrases.push(ftsString(chatTag(prefix, query.chatId)));
-      if (query.role !== undefined) phrases.push(ftsString(roleTag(prefix, query.role)));
-      const match = phrases.join(" AND ");
-      const ranked = this.rank(match, query, prefix, offset, query.limit + 1);
+      const phrases: Phrase[] = terms.map((t) => ({ fts: phrase(prefix, t), tokens: t.length, term: t }));
+      const tag = (token: string) => ({ fts: ftsString(token), tokens: 1 });
+      if (query.chatId !== undefined) phrases.push(tag(chatTag(prefix, query.chatId)));
+      if (query.role !== undefined) phrases.push(tag(roleTag(prefix, query.role)));
+      const ranked = this.rank(query, n, phrases, offset, query.limit + 1);
       const doc = this.stmt(
         "SELECT tenant, id, chat_id AS chatId, role, created_at AS createdAt, text FROM search_docs WHERE rowid = ?",
       );
@@ -383,32 +421,48 @@ class SqliteFts implements SearchIndex {
    * text — `bm25()` first counts every document of every phrase to weigh it, a full pass over the
    * posting lists that costs 10–50 ms for a word in a quarter of a million messages.
    */
-  private rank(match: string, query: SearchQuery, prefix: string, offset: number, count: number): Ranked[] {
+  private rank(
+    query: SearchQuery,
+    tenant: number,
+    phrases: readonly Phrase[],
+    offset: number,
+    count: number,
+  ): Ranked[] {
+    const match = phrases.map((p) => p.fts).join(" AND ");
     const timed = query.since !== undefined || query.until !== undefined;
-    const from = timed
-      ? `search_fts JOIN search_docs d ON d.rowid = search_fts.rowid
-         WHERE search_fts MATCH ? AND d.created_at >= ? AND d.created_at < ?`
-      : "search_fts WHERE search_fts MATCH ?";
     const params: unknown[] = [match];
-    if (timed) params.push(query.since ?? Number.MIN_SAFE_INTEGER, query.until ?? Number.MAX_SAFE_INTEGER);
+    let where = "search_fts MATCH ?";
+    if (timed) {
+      const since = query.since ?? Number.MIN_SAFE_INTEGER;
+      const until = query.until ?? Number.MAX_SAFE_INTEGER;
+      where += " AND d.created_at >= ? AND d.created_at < ?";
+      params.push(since, until);
+      // A range of few documents bounds the rowids the MATCH walks (they need not follow time).
+      const range = this.stmt(
+        `SELECT count(*) AS n, min(rowid) AS lo, max(rowid) AS hi FROM (
+           SELECT rowid FROM search_docs WHERE tenant = ? AND created_at >= ? AND created_at < ? LIMIT ?)`,
+      ).get(tenant, since, until, TIME_RANGE_SCAN + 1) as { n: number; lo: number; hi: number };
+      if (range.n === 0) return [];
+      if (range.n <= TIME_RANGE_SCAN) {
+        where += " AND search_fts.rowid BETWEEN ? AND ?";
+        params.push(range.lo, range.hi);
+      }
+    }
+    const from = `search_fts${timed ? " JOIN search_docs d ON d.rowid = search_fts.rowid" : ""} WHERE ${where}`;
     const W = this.window;
     const newest = this.stmt(
-      `SELECT search_fts.rowid FROM ${from} ORDER BY search_fts.rowid DESC LIMIT ? OFFSET ?`,
+      `SELECT search_fts.rowid FROM ${from} ORDER BY search_fts.rowid DESC LIMIT ?`,
     ).pluck();
-    const probe = newest.all(...params, W + 1, 0) as number[];
-    if (probe.length <= W) {
-      return this.stmt(
-        `SELECT search_fts.rowid AS rowid, bm25(search_fts, 1.0, 0.0) AS s FROM ${from}
-         ORDER BY s, search_fts.rowid DESC LIMIT ? OFFSET ?`,
-      ).all(...params, count, offset) as Ranked[];
-    }
-    const terms = queryTerms(query.q);
+    const probe = newest.all(...params, W + 1) as number[];
+    if (probe.length === 0) return [];
     const last = this.stmt("SELECT max(rowid) FROM search_docs").pluck().get() as number;
+    // Documents per phrase (filters included: bm25() counts theirs too), from the probe when it
+    // ran on the one phrase alone.
     const dfs =
-      terms.length === 1 && !timed
-        ? [documentFrequency(probe, last)]
-        : terms.map((t) => documentFrequency(this.newestOf(phrase(prefix, t)), last, IDF_SAMPLE));
-    const postings = dfs.reduce((a, df, i) => a + df * (terms[i]?.length ?? 1), 0);
+      phrases.length === 1 && !timed
+        ? [documentFrequency(probe, last, W + 1)]
+        : phrases.map((p) => documentFrequency(this.newestOf(p.fts), last, IDF_SAMPLE));
+    const postings = dfs.reduce((a, df, i) => a + df * (phrases[i]?.tokens ?? 1), 0);
     const byFts5 = postings <= this.countBudget;
     const ftsWindow = this.stmt(
       `SELECT rowid, s FROM (
@@ -418,11 +472,15 @@ class SqliteFts implements SearchIndex {
     );
     const textWindow = this.stmt(
       `SELECT search_fts.rowid AS rowid, d.length, d.text
-       FROM search_fts JOIN search_docs d ON d.rowid = search_fts.rowid
-       WHERE search_fts MATCH ?${timed ? " AND d.created_at >= ? AND d.created_at < ?" : ""}
+       FROM search_fts JOIN search_docs d ON d.rowid = search_fts.rowid WHERE ${where}
        ORDER BY search_fts.rowid DESC LIMIT ? OFFSET ?`,
     );
-    const idf = dfs.map((df) => bm25Idf(df, last));
+    const totals = decodeTotals(
+      this.stmt("SELECT block FROM search_fts_data WHERE id = 1").pluck().get() as Uint8Array | undefined,
+    );
+    const terms = phrases.filter((p) => p.term !== undefined);
+    const idf = terms.map((p) => bm25Idf(dfs[phrases.indexOf(p)] ?? 1, totals?.rows ?? last));
+    const averageLength = totals && totals.tokens / totals.rows;
     const out: Ranked[] = [];
     let pos = offset;
     while (out.length < count) {
@@ -436,7 +494,12 @@ class SqliteFts implements SearchIndex {
         full = rows.length === want || within + rows.length === W;
       } else {
         const window = textWindow.all(...params, W, w * W) as WindowRow[];
-        rows = scoreWindow(window, terms, idf).slice(within, within + want);
+        rows = scoreWindow(
+          window,
+          terms.map((p) => p.term as QueryTerm),
+          idf,
+          averageLength,
+        ).slice(within, within + want);
         full = window.length === W;
       }
       out.push(...rows);
