@@ -35,7 +35,6 @@ import { KuraError } from "../../../core/errors.js";
 import {
   checkQuery,
   checkVector,
-  distance,
   filterFields,
   matchesFilter,
   type VectorFilter,
