@@ -464,6 +464,13 @@ class SqliteFts implements SearchIndex {
         : phrases.map((p) => documentFrequency(this.newestOf(p.fts), last, IDF_SAMPLE));
     const postings = dfs.reduce((a, df, i) => a + df * (phrases[i]?.tokens ?? 1), 0);
     const byFts5 = postings <= this.countBudget;
+    if (byFts5 && probe.length <= W) {
+      // One window holds every match: rank them all (a plain ORDER BY, cheaper than a window).
+      return this.stmt(
+        `SELECT search_fts.rowid AS rowid, bm25(search_fts, 1.0, 0.0) AS s FROM ${from}
+         ORDER BY s, search_fts.rowid DESC LIMIT ? OFFSET ?`,
+      ).all(...params, count, offset) as Ranked[];
+    }
     const ftsWindow = this.stmt(
       `SELECT rowid, s FROM (
          SELECT search_fts.rowid AS rowid, bm25(search_fts, 1.0, 0.0) AS s FROM ${from}
