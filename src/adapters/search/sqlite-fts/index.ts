@@ -500,7 +500,14 @@ class SqliteFts implements SearchIndex {
         rows = ftsWindow.all(...params, W, w * W, want, within) as Ranked[];
         full = rows.length === want || within + rows.length === W;
       } else {
-        const window = textWindow.all(...params, W, w * W) as WindowRow[];
+        // The probe already holds the newest window's rowids: read their rows by rowid.
+        const window = (
+          w === 0
+            ? this.stmt(
+                "SELECT rowid, length, text FROM search_docs WHERE rowid IN (SELECT value FROM json_each(?))",
+              ).all(JSON.stringify(probe.slice(0, W)))
+            : textWindow.all(...params, W, w * W)
+        ) as WindowRow[];
         rows = scoreWindow(
           window,
           terms.map((p) => p.term as QueryTerm),
