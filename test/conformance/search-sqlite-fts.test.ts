@@ -154,6 +154,24 @@ describe("sqlite-fts specifics", () => {
     }
   });
 
+  it("does not keep a tenant number from a failed upsert", async () => {
+    const index = await openSqliteFts({ path: fresh() });
+    try {
+      const bad = { ...doc("x", "秘密 secret", 1), tenantId: "first", text: null as unknown as string };
+      await expect(index.upsert([bad])).rejects.toSatisfy(
+        (e: unknown) => isKuraError(e) && e.code === "SEARCH_UNAVAILABLE",
+      );
+      // The rolled-back number goes to the next new tenant; "first" must not read its documents.
+      await index.upsert([{ ...doc("y", "秘密 secret", 2), tenantId: "second" }]);
+      expect((await index.search({ tenantId: "first", q: "秘密", limit: 5 })).hits).toEqual([]);
+      expect(
+        (await index.search({ tenantId: "second", q: "secret", limit: 5 })).hits.map((h) => h.id),
+      ).toEqual(["y"]);
+    } finally {
+      await index.close();
+    }
+  });
+
   it("migrates an index of the first schema by re-indexing its stored text", async () => {
     const path = fresh();
     const old = new Database(path);

@@ -341,14 +341,16 @@ class SqliteFts implements SearchIndex {
     const inserted = this.stmt(
       "INSERT OR IGNORE INTO search_docs (tenant, id, chat_id, role, created_at, text, length) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ).run(n, d.id, d.chatId, d.role, d.createdAt, d.text, tokens.length);
-    let rowid: number | bigint = inserted.lastInsertRowid;
+    let rowid: number | bigint | undefined = inserted.lastInsertRowid;
     if (inserted.changes === 0) {
       rowid = this.stmt(
         `UPDATE search_docs SET chat_id = ?, role = ?, created_at = ?, text = ?, length = ?
          WHERE tenant = ? AND id = ? RETURNING rowid`,
       )
         .pluck()
-        .get(d.chatId, d.role, d.createdAt, d.text, tokens.length, n, d.id) as number;
+        .get(d.chatId, d.role, d.createdAt, d.text, tokens.length, n, d.id) as number | undefined;
+      // Neither inserted nor present: a value the table refuses (OR IGNORE skipped the row).
+      if (rowid === undefined) throw new Error(`search document ${d.id} has a missing field`);
     }
     let text = "";
     for (const t of tokens) text += text ? ` ${prefix}${t}` : `${prefix}${t}`;
@@ -360,11 +362,18 @@ class SqliteFts implements SearchIndex {
   }
 
   upsert(docs: readonly SearchDocument[]): Promise<void> {
-    return this.run("search.upsert", () =>
-      this.db.transaction(() => {
-        for (const d of docs) this.upsertOne(d);
-      })(),
-    );
+    return this.run("search.upsert", () => {
+      try {
+        this.db.transaction(() => {
+          for (const d of docs) this.upsertOne(d);
+        })();
+      } catch (e) {
+        // A tenant numbered in the rolled-back transaction was not kept: its number may go to
+        // another tenant, so forget every cached number.
+        this.tenants.clear();
+        throw e;
+      }
+    });
   }
 
   remove(tenantId: string, ids: readonly string[]): Promise<void> {
