@@ -10,7 +10,9 @@
  *   length (1, 2, 3+ characters) and Latin words are found, mixed in one query; a document
  *   matches when it contains every query term.
  * - Tenant scoping is enforced in the index: a query only ever sees its tenant's documents.
- * - Results are ranked (BM25 on FTS5, `ts_rank_cd` on PostgreSQL), best first, ties by newest;
+ * - Results are ranked (BM25 on FTS5, `ts_rank_cd` on PostgreSQL), best first; sqlite-fts ranks
+ *   within windows of the 1,000 newest matches of a term (exact below that; ADR 0014), ties by
+ *   insertion order;
  *   filters chat, role and creation time range `[since, until)` are applied in the index.
  * - Failures to reach the index are `KuraError`s of kind `Unavailable` (`SEARCH_UNAVAILABLE`),
  *   so the caller can fall back (SRCH-3).
