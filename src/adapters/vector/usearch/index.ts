@@ -102,11 +102,10 @@ const STATE = "state";
 export function candidates(
   mode: Exclude<VectorMode, "accurate">,
   k: number,
-  quantization: Quantization,
+  _quantization: Quantization,
 ): number {
-  const factor = quantization === "i8" ? 8 : 1;
-  if (mode === "fast") return Math.max(k * factor, 32 * factor);
-  return Math.max(4 * k * factor, 128 * factor);
+  if (mode === "fast") return Math.max(k, 64);
+  return Math.max(4 * k, 128);
 }
 
 /** Unit length (cosine is scale-free, and i8 needs components in [-1, 1]); zero stays zero. */
