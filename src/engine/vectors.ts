@@ -21,7 +21,7 @@ import type { Projector } from "./outbox.js";
 import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
 
 export const VECTORS_PROJECTOR = "vectors";
-export const SAVE_INTERVAL_MS = 60_000;
+export const SAVE_INTERVAL_MS = 300_000;
 /** Characters of a message embedded (embedding models read a few thousand tokens at most). */
 export const MAX_EMBED_CHARS = 8_000;
 
