@@ -13,7 +13,7 @@
  *     the raw index and for the graph file the adapter saves;
  *   - LanceDB with an IVF_HNSW_SQ index (8-bit scalar quantization, cosine) on the same rows,
  *     `fast` ↔ `ef(32)`, `balanced` ↔ `ef(128)`, `accurate` ↔ `bypassVectorIndex()` (flat).
- * Then a sweep of candidate counts on usearch alone at graph degree 16 and 32 (which reaches
+ * Then a sweep of candidate counts on usearch alone at the adapter's graph degree and half of it (which reaches
  * recall@10 ≥ 0.98, at what p95), and hnswlib-node against usearch at the same graph parameters
  * (ADR 0013).
  */
@@ -35,6 +35,7 @@ import hnswlib from "hnswlib-node";
 import { exactSearch, Index, MetricKind, ScalarKind } from "usearch";
 import {
   candidates,
+  DEFAULT_CONNECTIVITY,
   openUsearchVectorIndex,
   type Quantization,
 } from "../../src/adapters/vector/usearch/index.js";
@@ -58,12 +59,12 @@ const SCALARS: Record<Quantization, ScalarKind> = {
   i8: ScalarKind.I8,
 };
 /** The adapter's graph parameters (src/adapters/vector/usearch/index.ts), mirrored for the raw index. */
-const CONNECTIVITY = 16;
+const CONNECTIVITY = DEFAULT_CONNECTIVITY;
 const EXPANSION_ADD = 128;
 const EXPANSION_SEARCH = 32;
 const SWEEP = [32, 48, 64, 96, 128, 192, 256];
-/** Graph degrees swept on usearch alone: the adapter's default, and twice it. */
-const SWEEP_CONNECTIVITY = [CONNECTIVITY, 32];
+/** Graph degrees swept on usearch alone: the adapter's default, and half of it. */
+const SWEEP_CONNECTIVITY = [CONNECTIVITY, CONNECTIVITY / 2];
 const LANCE_SETTINGS: Record<VectorMode, string> = {
   fast: "ef 32",
   balanced: "ef 128",

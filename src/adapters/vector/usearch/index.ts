@@ -95,6 +95,9 @@ const INDEX_FILE = "index.usearch";
 const ITEMS_DIR = "items";
 const STATE = "state";
 
+/** HNSW graph degree unless `connectivity` says otherwise (ADR 0013). */
+export const DEFAULT_CONNECTIVITY = 32;
+
 /**
  * The first number of candidates a mode asks the graph for (measured on 100k × 768 with
  * connectivity 32: `fast` recall@10 0.986–0.987 for f32/f16/i8, `balanced` 0.999; ADR 0013).
@@ -142,7 +145,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
   const { dimensions, metric, dir } = options;
   const quantization = options.quantization ?? "f32";
   const defaultMode = options.mode ?? "balanced";
-  const connectivity = options.connectivity ?? 32;
+  const connectivity = options.connectivity ?? DEFAULT_CONNECTIVITY;
   const rerank = quantization !== "f32";
   // usearch's i8 scales components by 127 and clips them to [-1, 1]: it is only faithful for
   // normalized vectors, which is what the cosine metric compares.
