@@ -1,7 +1,7 @@
 /**
  * Child process of the vector crash test: upserts batches into a usearch index (saving the graph
  * now and then) and removes some items, printing `ACK <id>` for each acknowledged upsert and
- * `DEL <id>` for each acknowledged remove. The parent kills it with SIGKILL at a random moment.
+ * `DEL <id>` for each acknowledged remove (`REMOVING <id>` before it starts). The parent kills it with SIGKILL at a random moment.
  */
 import { openUsearchVectorIndex, type Quantization } from "../../src/adapters/vector/usearch/index.js";
 
@@ -25,6 +25,8 @@ for (let round = 0; ; round++) {
   process.stdout.write(`${batch.map((i) => `ACK ${trial}-${i}`).join("\n")}\n`);
   if (round % 7 === 3) {
     const victim = `${trial}-${batch[0]}`;
+    // Announced first: a remove in flight at the kill may or may not have landed.
+    process.stdout.write(`REMOVING ${victim}\n`);
     await index.remove("t", [victim]);
     process.stdout.write(`DEL ${victim}\n`);
   }
