@@ -4,46 +4,28 @@
  * message reads back byte-identical, that no index row points at a missing or damaged body, and
  * that orphan bodies left by the crash are found and reclaimed by GC.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kura } from "../../src/kura.js";
+import { runUntilKilled } from "./kill.js";
 
 const TRIALS = 20;
 const appender = resolve(import.meta.dirname, "appender.ts");
-const tsx = resolve(import.meta.dirname, "../../node_modules/tsx/dist/esm/index.mjs");
 
-function runUntilKilled(dataDir: string, trial: number, killAfterMs: number): Promise<Map<string, string>> {
-  return new Promise((resolvePromise, reject) => {
-    const acked = new Map<string, string>();
-    const child: ChildProcess = spawn(process.execPath, ["--import", tsx, appender, dataDir, String(trial)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let buffer = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split("\n");
-      buffer = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line === "READY" && !timer) timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-        const m = /^ACK (\S+) ([0-9a-f]{64})$/.exec(line);
-        if (m) acked.set(m[1] as string, m[2] as string);
-      }
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (signal === "SIGKILL") resolvePromise(acked);
-      else reject(new Error(`appender exited on its own (code ${code}): ${stderr.slice(-2000)}`));
-    });
+async function appendUntilKilled(
+  dataDir: string,
+  trial: number,
+  killAfterMs: number,
+): Promise<Map<string, string>> {
+  const acked = new Map<string, string>();
+  await runUntilKilled(appender, [dataDir, String(trial)], killAfterMs, (line) => {
+    const m = /^ACK (\S+) ([0-9a-f]{64})$/.exec(line);
+    if (m) acked.set(m[1] as string, m[2] as string);
   });
+  return acked;
 }
 
 describe("crash safety: SIGKILL during appends (CONS-1)", () => {
@@ -63,7 +45,7 @@ describe("crash safety: SIGKILL during appends (CONS-1)", () => {
     for (let trial = 0; trial < TRIALS; trial++) {
       // Kill early in some trials (during startup/first writes), later in others.
       const killAfter = trial % 4 === 0 ? 20 + ((trial * 37) % 60) : 150 + ((trial * 7919) % 450);
-      const acked = await runUntilKilled(dir, trial, killAfter);
+      const acked = await appendUntilKilled(dir, trial, killAfter);
       for (const [id, sha] of acked) allAcked.set(id, sha);
 
       const kura = await Kura.open({ data_dir: dir });

@@ -4,12 +4,12 @@
  * by an exact query for its own vector) and none of the acknowledged removes, whether the graph
  * file was current or had to be rebuilt from the items in LMDB.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openUsearchVectorIndex, type Quantization } from "../../src/adapters/vector/usearch/index.js";
+import { runUntilKilled } from "./kill.js";
 
 const TRIALS = 6;
 /** The writer's vector of item `id` of a trial (the same function as in vector-writer.ts). */
@@ -21,48 +21,22 @@ const vectorOf = (trial: number, id: number) => {
   });
 };
 const writer = resolve(import.meta.dirname, "vector-writer.ts");
-const tsx = resolve(import.meta.dirname, "../../node_modules/tsx/dist/esm/index.mjs");
 
-function runUntilKilled(
+async function writeUntilKilled(
   dir: string,
   trial: number,
   quantization: Quantization,
   killAfterMs: number,
 ): Promise<{ acked: Set<string>; deleted: Set<string>; removing: Set<string> }> {
-  return new Promise((resolvePromise, reject) => {
-    const acked = new Set<string>();
-    const deleted = new Set<string>();
-    const removing = new Set<string>();
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ["--import", tsx, writer, dir, String(trial), quantization],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let buffer = "";
-    let stderr = "";
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout?.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split("\n");
-      buffer = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line === "READY" && !timer) timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-        else if (line.startsWith("ACK ")) acked.add(line.slice(4));
-        else if (line.startsWith("DEL ")) deleted.add(line.slice(4));
-        else if (line.startsWith("REMOVING ")) removing.add(line.slice(9));
-      }
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (signal === "SIGKILL") resolvePromise({ acked, deleted, removing });
-      else reject(new Error(`writer exited on its own (code ${code}): ${stderr.slice(-2000)}`));
-    });
+  const acked = new Set<string>();
+  const deleted = new Set<string>();
+  const removing = new Set<string>();
+  await runUntilKilled(writer, [dir, String(trial), quantization], killAfterMs, (line) => {
+    if (line.startsWith("ACK ")) acked.add(line.slice(4));
+    else if (line.startsWith("DEL ")) deleted.add(line.slice(4));
+    else if (line.startsWith("REMOVING ")) removing.add(line.slice(9));
   });
+  return { acked, deleted, removing };
 }
 
 describe("crash safety: SIGKILL during vector upserts (VEC-3)", () => {
@@ -81,7 +55,7 @@ describe("crash safety: SIGKILL during vector upserts (VEC-3)", () => {
       const dir = join(root, quantization);
       const live = new Set<string>();
       for (let trial = 0; trial < TRIALS / 2; trial++) {
-        const { acked, deleted, removing } = await runUntilKilled(
+        const { acked, deleted, removing } = await writeUntilKilled(
           dir,
           trial,
           quantization,
