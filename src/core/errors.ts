@@ -221,6 +221,28 @@ export const ERROR_CODES = {
     "ConfigInvalid",
     "A persisted vector index was built with other dimensions, metric or quantization than configured.",
   ],
+  // trust: faults, hostile input, disk full (issue "nothing lost, nothing crashes")
+  STORAGE_FULL: [
+    "QuotaExceeded",
+    "A backend ran out of space (disk full); nothing was written. Deletes still work to free space.",
+  ],
+  INVALID_UTF8: [
+    "InvalidArgument",
+    "A request body or value holds bytes that are not valid UTF-8, or a lone UTF-16 surrogate.",
+  ],
+  VALUE_TOO_DEEP: [
+    "InvalidArgument",
+    "A JSON value is nested deeper than Kura stores (64 levels).",
+  ],
+  IDEMPOTENCY_MISMATCH: [
+    "Conflict",
+    "The idempotency key was used before with a different request body; the first result stands.",
+  ],
+  REQUEST_TIMEOUT: [
+    "InvalidArgument",
+    "The client sent the request body too slowly or went idle (body/idle timeout); nothing was written.",
+  ],
+  NOT_READY: ["Unavailable", "A plane the request needs is not ready (see /readyz for which and why)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

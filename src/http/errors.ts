@@ -27,6 +27,7 @@ const STATUS_OF_KIND: Record<ErrorKind, number> = {
 const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   MEDIA_TYPE_UNSUPPORTED: 415,
   RANGE_NOT_SATISFIABLE: 416,
+  REQUEST_TIMEOUT: 408,
 };
 
 export function statusOf(error: KuraError): number {
@@ -35,7 +36,7 @@ export function statusOf(error: KuraError): number {
 
 /** Seconds a client should wait before retrying, for errors where retrying may help. */
 export function retryAfterOf(error: KuraError): number | undefined {
-  if (!error.retryable && error.kind !== "Unavailable") return undefined;
+  if (!error.retryable && error.kind !== "Unavailable" && error.code !== "STORAGE_FULL") return undefined;
   const hinted = error.context.retryAfterSeconds;
   return typeof hinted === "number" && Number.isFinite(hinted) && hinted > 0 ? Math.ceil(hinted) : 1;
 }
