@@ -1,13 +1,37 @@
 /**
  * Ids (IDS-1): message ids are UUIDv7 — time-sortable, so keys and index order follow creation.
+ *
+ * Ids made by one process are strictly increasing (RFC 9562 §6.2, method 1): within one
+ * millisecond, and when the clock stands still or steps back, the 32-bit counter after the
+ * timestamp is incremented instead of drawn at random (a new millisecond starts it at a random
+ * value below 2^31, leaving room to count). A chat's history orders by (created_at, id), so
+ * messages appended in the same millisecond — a batch shares one created_at — read back in the
+ * order they were appended.
  */
+import { randomBytes } from "node:crypto";
 import { v7 } from "uuid";
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const COUNTER_LIMIT = 0x1_0000_0000;
 
-/** A new UUIDv7 for a message created at `nowMs`. */
+const state = { msecs: -1, seq: 0 };
+
+/**
+ * A new UUIDv7 for a message created at `nowMs`, greater than every id this process made
+ * before. The embedded time is `nowMs`, or the last id's time when the clock went back.
+ */
 export function newMessageId(nowMs: number): string {
-  return v7({ msecs: nowMs });
+  if (nowMs > state.msecs) {
+    state.msecs = nowMs;
+    state.seq = randomBytes(4).readUInt32BE(0) >>> 1;
+  } else {
+    state.seq++;
+    if (state.seq >= COUNTER_LIMIT) {
+      state.msecs++;
+      state.seq = 0;
+    }
+  }
+  return v7({ msecs: state.msecs, seq: state.seq });
 }
 
 export function isMessageId(id: unknown): id is string {

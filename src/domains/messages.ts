@@ -3,6 +3,8 @@
  * `{tenant}/messages/{yyyy}/{mm}/{dd}/{chat_id}/{message_id}.json`, its index row in the catalog,
  * both written by the write protocol (`engine/write-protocol.ts`).
  */
+
+import { randomBytes } from "node:crypto";
 import { mapLimit } from "../core/concurrency.js";
 import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
@@ -558,12 +560,17 @@ export class Messages {
     await eraseMessages(this.ctx, [row], "message.erased", this.actor);
   }
 
+  /**
+   * Where a version's body goes. Version 1 is named by the message id, which is fresh for every
+   * append attempt. Later versions carry a random suffix per attempt: editors racing for the same
+   * version number must never write (or, when they lose, delete) the key the winner committed.
+   */
   private bodyKey(chatId: string, id: string, createdAt: number, version: number): string {
     const d = new Date(createdAt);
     const yyyy = String(d.getUTCFullYear()).padStart(4, "0");
     const mm = String(d.getUTCMonth() + 1).padStart(2, "0");
     const dd = String(d.getUTCDate()).padStart(2, "0");
-    const name = version === 1 ? `${id}.json` : `${id}.v${version}.json`;
+    const name = version === 1 ? `${id}.json` : `${id}.v${version}.${randomBytes(6).toString("hex")}.json`;
     return `${this.tenantId}/messages/${yyyy}/${mm}/${dd}/${chatId}/${name}`;
   }
 

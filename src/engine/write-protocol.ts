@@ -6,7 +6,10 @@
  *   3. apply ONE catalog batch — index rows + outbox + usage + audit — through the group committer;
  *   4. acknowledge.
  *
- * If step 2 fails, bodies already written are deleted. If step 3 fails, all bodies are deleted.
+ * Body keys are unique to one attempt (fresh UUIDv7 ids, a random suffix on edits), so no two
+ * writers ever share a key and cleanup only ever deletes what the same attempt created.
+ * If step 2 fails, bodies already written are deleted. If step 3 is refused, all bodies are
+ * deleted; if its outcome is unknown (connection lost around COMMIT) they stay for GC.
  * A crash between 2 and 3 leaves only orphan objects (no catalog row points at them), which the
  * GC job reclaims after a grace period. So no acknowledged write is lost (it is in the catalog
  * and its body was written first) and no index row points at a missing object.
@@ -14,7 +17,7 @@
  * Removal runs the other way round: catalog rows first, bodies after; a body whose delete fails
  * is an orphan for GC, never a dangling row.
  */
-import type { KuraError } from "../core/errors.js";
+import { isKuraError, type KuraError } from "../core/errors.js";
 import type { BlobBody, BlobStore, PutResult } from "../ports/blob-store.js";
 import type { CatalogBatch } from "../ports/catalog.js";
 import type { GroupCommitter } from "./group-commit.js";
@@ -48,7 +51,11 @@ export class WriteProtocol {
     try {
       await this.committer.commit(build(results));
     } catch (e) {
-      await this.store.delete(bodies.map((b) => b.key)).catch(() => undefined);
+      // Every key here was made for this attempt alone (fresh ids, per-attempt suffixes), so the
+      // cleanup can never touch a body another write committed. When the outcome is unknown (the
+      // connection dropped around COMMIT) the bodies stay: a committed row may point at them, and
+      // GC removes them after the grace period if none does.
+      if (!outcomeUnknown(e)) await this.store.delete(bodies.map((b) => b.key)).catch(() => undefined);
       throw e;
     }
     await this.probe?.("protocol.committed", { keys: bodies.map((b) => b.key) });
@@ -91,4 +98,12 @@ export class WriteProtocol {
     }
     return results;
   }
+}
+
+/**
+ * Whether a failed commit may still have committed: transport failures (Unavailable) and
+ * failures Kura does not classify. Refusals (stale version, duplicate, invalid, full) did not.
+ */
+function outcomeUnknown(e: unknown): boolean {
+  return !isKuraError(e) || e.kind === "Unavailable" || e.kind === "Unexpected";
 }
