@@ -4,7 +4,7 @@
  * both written by the write protocol (`engine/write-protocol.ts`).
  */
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mapLimit } from "../core/concurrency.js";
 import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
@@ -79,6 +79,38 @@ interface BodyDocument {
   created_at: string;
 }
 
+/** An append input after validation. */
+interface Prepared {
+  input: AppendInput;
+  contentType: string;
+  size: number;
+}
+
+/** The body document of a message's first version: what an append stores, byte for byte. */
+function firstVersionDocument(chatId: string, id: string, createdAt: number, p: Prepared): BodyDocument {
+  return {
+    content: p.input.content,
+    metadata: {
+      chat_id: chatId,
+      message_id: id,
+      original_size: p.size,
+      role: p.input.role,
+      content_type: p.contentType,
+      version: 1,
+    },
+    created_at: new Date(createdAt).toISOString(),
+  };
+}
+
+/** JSON with object keys sorted, for comparing values regardless of key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
 const MAX_BATCH = 10_000;
 const MAX_HISTORY_LIMIT = 1000;
 const READ_CONCURRENCY = 32;
@@ -109,7 +141,7 @@ export class Messages {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH) {
       throw new KuraError("MESSAGE_INVALID", `a batch holds 1…${MAX_BATCH} messages`, { operation: op });
     }
-    const prepared = inputs.map((input) => {
+    const prepared: Prepared[] = inputs.map((input) => {
       const { contentType } = validateAppend(input);
       const size = assertWithinLimit(input.content, this.ctx.limits.maxMessageBytes, op);
       return { input, contentType, size };
@@ -141,24 +173,16 @@ export class Messages {
           earlier.set(i, row);
         }),
       );
+      await Promise.all(
+        [...earlier].map(([i, row]) => this.assertSameRequest(row, prepared[i] as Prepared, op)),
+      );
       const fresh = prepared.map((p, i) => ({ ...p, i })).filter((p) => !earlier.has(p.i));
       const now = this.ctx.clock();
       const rows = new Map<number, MessageRow>();
       const bodies = fresh.map((p) => {
         const id = newMessageId(now);
         const key = this.bodyKey(chatId, id, now, 1);
-        const doc: BodyDocument = {
-          content: p.input.content,
-          metadata: {
-            chat_id: chatId,
-            message_id: id,
-            original_size: p.size,
-            role: p.input.role,
-            content_type: p.contentType,
-            version: 1,
-          },
-          created_at: new Date(now).toISOString(),
-        };
+        const doc = firstVersionDocument(chatId, id, now, p);
         rows.set(p.i, {
           tenantId: this.tenantId,
           id,
@@ -207,6 +231,36 @@ export class Messages {
         }
       }
       return prepared.map((_, i) => this.toRef((earlier.get(i) ?? rows.get(i)) as MessageRow));
+    }
+  }
+
+  /**
+   * A retried idempotency key must carry the same request (the Stripe convention): same role,
+   * content type, metadata, expiry and content. The content is compared through the first
+   * version's checksum — the body an identical request would have stored hashes the same.
+   */
+  private async assertSameRequest(row: MessageRow, p: Prepared, operation: string): Promise<void> {
+    const expiresAt = p.input.ttlSeconds === undefined ? null : row.createdAt + p.input.ttlSeconds * 1000;
+    let same =
+      row.role === p.input.role &&
+      row.contentType === p.contentType &&
+      row.expiresAt === expiresAt &&
+      canonicalJson(row.metadata) === canonicalJson(p.input.metadata ?? {});
+    if (same) {
+      const first =
+        row.version === 1
+          ? row.checksum
+          : (await this.ctx.catalog.listMessageVersions(this.tenantId, row.id)).find((v) => v.version === 1)
+              ?.checksum;
+      const body = Buffer.from(JSON.stringify(firstVersionDocument(row.chatId, row.id, row.createdAt, p)));
+      same = first === createHash("sha256").update(body).digest("hex");
+    }
+    if (!same) {
+      throw new KuraError(
+        "IDEMPOTENCY_MISMATCH",
+        "the idempotency key was used before with a different request; use a new key for a new message",
+        { operation, context: { idempotencyKey: p.input.idempotencyKey, messageId: row.id } },
+      );
     }
   }
 

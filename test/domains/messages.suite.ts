@@ -12,6 +12,7 @@ import type { TestKuraFactory } from "../support/kura.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const DAY = 86_400_000;
+const contentOf = (m: object): unknown => ("content" in m ? m.content : undefined);
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -110,6 +111,52 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       // The losers' bodies were removed: only the two winners' objects exist.
       const objects = await kura.store.list("idem/messages/");
       expect(objects.items).toHaveLength(2);
+    });
+
+    it("refuses a reused idempotency key with a different request and writes nothing", async () => {
+      const t = kura.tenant("idem-mismatch");
+      const first = await t.messages.append("c", {
+        role: "user",
+        content: "hello",
+        metadata: { a: 1, b: [1, 2] },
+        idempotencyKey: "k1",
+      });
+      // Same request (metadata keys in another order): the first result.
+      const again = await t.messages.append("c", {
+        role: "user",
+        content: "hello",
+        metadata: { b: [1, 2], a: 1 },
+        idempotencyKey: "k1",
+      });
+      expect(again.id).toBe(first.id);
+      const variants = [
+        { role: "user", content: "hello!", metadata: { a: 1, b: [1, 2] } },
+        { role: "assistant", content: "hello", metadata: { a: 1, b: [1, 2] } },
+        { role: "user", content: "hello", metadata: { a: 2, b: [1, 2] } },
+        { role: "user", content: "hello", metadata: { a: 1, b: [1, 2] }, ttlSeconds: 60 },
+      ];
+      for (const v of variants) {
+        expect(await code(t.messages.append("c", { ...v, idempotencyKey: "k1" } as never))).toBe(
+          "IDEMPOTENCY_MISMATCH",
+        );
+      }
+      // Still true after an edit: the key belongs to the first version's request.
+      await t.messages.edit(first.id, "edited");
+      expect(
+        (
+          await t.messages.append("c", {
+            role: "user",
+            content: "hello",
+            metadata: { a: 1, b: [1, 2] },
+            idempotencyKey: "k1",
+          })
+        ).id,
+      ).toBe(first.id);
+      expect(
+        await code(t.messages.append("c", { role: "user", content: "edited", idempotencyKey: "k1" })),
+      ).toBe("IDEMPOTENCY_MISMATCH");
+      expect(await t.messages.count("c")).toBe(1);
+      expect((await kura.store.list("idem-mismatch/messages/")).items).toHaveLength(2);
     });
 
     it("enforces the 128 KiB limit on counted content and stores nothing beyond it", async () => {
@@ -331,7 +378,7 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
         expect(got.content).toBe(texts.at(-1));
         for (const text of acked) expect(texts).toContain(text);
         const page = await t.messages.history(chat, { includeContent: true });
-        expect(page.items.map((m) => m.content)).toEqual([got.content]);
+        expect(page.items.map(contentOf)).toEqual([got.content]);
         for (const v of versions) expect((await t.readUrl(v.contentUrl)).length).toBeGreaterThan(0);
       }
     });
@@ -346,14 +393,14 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
           words.map((content) => ({ role: "user", content })),
         );
         const asc = await t.messages.history(chat, { order: "asc", includeContent: true });
-        expect(asc.items.map((m) => m.content)).toEqual(words);
+        expect(asc.items.map(contentOf)).toEqual(words);
         const desc = await t.messages.history(chat, { order: "desc", includeContent: true });
-        expect(desc.items.map((m) => m.content)).toEqual([...words].reverse());
+        expect(desc.items.map(contentOf)).toEqual([...words].reverse());
       }
       // Sequential single appends within one (frozen) millisecond.
       for (const content of words) await t.messages.append("singles", { role: "user", content });
       const singles = await t.messages.history("singles", { order: "asc", includeContent: true });
-      expect(singles.items.map((m) => m.content)).toEqual(words);
+      expect(singles.items.map(contentOf)).toEqual(words);
     });
 
     it("soft-deletes, undeletes, purges after retention and erases at once", async () => {
