@@ -7,7 +7,7 @@
  * `kura.tenant(t).kv(namespace)` is the general-purpose KV API (`/v1/kv/{namespace}/{key}`);
  * sessions, config, drafts and the cache use their own kinds through the same class.
  */
-import { KuraError } from "../core/errors.js";
+import { isKuraError, KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
 import {
   type KvEntry,
@@ -52,6 +52,22 @@ export class KvNamespace {
     return this.prefix + key;
   }
 
+  /**
+   * Errors speak of the caller's key, never of the full stored key: the tenant prefix and Kura's
+   * internal layout (`acme:kv:prefs:`) stay out of messages and context.
+   */
+  private relative(e: unknown): never {
+    if (!isKuraError(e)) throw e;
+    const hide = (v: unknown) => (typeof v === "string" ? v.split(this.prefix).join("") : v);
+    throw new KuraError(e.code, hide(e.message) as string, {
+      kind: e.kind,
+      retryable: e.retryable,
+      cause: e.cause,
+      ...(e.operation === undefined ? {} : { operation: e.operation }),
+      context: Object.fromEntries(Object.entries(e.context).map(([k, v]) => [k, hide(v)])),
+    });
+  }
+
   private strip<T>(entry: KvEntry<T>): KvEntry<T> {
     return { ...entry, key: entry.key.slice(this.prefix.length) };
   }
@@ -62,38 +78,40 @@ export class KvNamespace {
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.store.get<T>(this.full(key, "kv.get"));
+    return this.store.get<T>(this.full(key, "kv.get")).catch((e) => this.relative(e));
   }
 
   async getEntry<T = unknown>(key: string): Promise<KvEntry<T> | undefined> {
-    const entry = await this.store.getEntry<T>(this.full(key, "kv.get"));
+    const entry = await this.store.getEntry<T>(this.full(key, "kv.get")).catch((e) => this.relative(e));
     return entry && this.strip(entry);
   }
 
   async set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
-    return this.store.set(this.full(key, "kv.set"), value, options);
+    return this.store.set(this.full(key, "kv.set"), value, options).catch((e) => this.relative(e));
   }
 
   async delete(key: string, options?: { ifVersion?: number }): Promise<boolean> {
-    return this.store.delete(this.full(key, "kv.delete"), options);
+    return this.store.delete(this.full(key, "kv.delete"), options).catch((e) => this.relative(e));
   }
 
   async incr(key: string, options?: KvIncrOptions): Promise<{ value: number; version: number }> {
-    return this.store.incr(this.full(key, "kv.incr"), options);
+    return this.store.incr(this.full(key, "kv.incr"), options).catch((e) => this.relative(e));
   }
 
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    return this.store.getMany<T>(keys.map((k) => this.full(k, "kv.getMany")));
+    return this.store.getMany<T>(keys.map((k) => this.full(k, "kv.getMany"))).catch((e) => this.relative(e));
   }
 
   async setMany(items: readonly { key: string; value: unknown; ttlMs?: number }[]): Promise<KvWriteResult[]> {
-    return this.store.setMany(items.map((item) => ({ ...item, key: this.full(item.key, "kv.setMany") })));
+    return this.store
+      .setMany(items.map((item) => ({ ...item, key: this.full(item.key, "kv.setMany") })))
+      .catch((e) => this.relative(e));
   }
 
   /** Keys under `prefix` (relative; may be empty) a page at a time; see `KvStore.scan`. */
   async scan<T = unknown>(prefix = "", options?: KvScanOptions): Promise<KvScanPage<T>> {
     if (prefix !== "") this.full(prefix, "kv.scan");
-    const page = await this.store.scan<T>(this.prefix + prefix, options);
+    const page = await this.store.scan<T>(this.prefix + prefix, options).catch((e) => this.relative(e));
     return { items: page.items.map((e) => this.strip(e)), cursor: page.cursor };
   }
 

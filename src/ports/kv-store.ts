@@ -15,7 +15,10 @@
  *
  * Versions: every write (set, incr) gives the key a new version, a positive integer larger than
  * any version the key had before — also across a delete and re-create, so a version read long
- * ago never matches a newer value (no ABA). Version `0` means "absent".
+ * ago never matches a newer value (no ABA). Version `0` means "absent". Versions are counted
+ * per scope — the key up to its first `:`, which is the tenant prefix of every key Kura writes —
+ * so writes under one scope never change the versions issued under another (a tenant cannot
+ * learn from its versions how busy other tenants are).
  */
 
 /** What a store can do. Tests and the engine branch on these, never on the adapter's name. */

@@ -155,6 +155,32 @@ export function kvStoreConformance(
       expect(n.version).toBeGreaterThan(a3.version);
     });
 
+    it("counts versions per scope (tenant prefix): other scopes' writes never move them", async () => {
+      const a = (key: string) => `c${run}a:${key}`;
+      const b = (key: string) => `c${run}b:${key}`;
+      const first = await kv.set(a("x"), 1);
+      for (let i = 0; i < 5; i++) await kv.set(b(`y${i}`), i);
+      await kv.incr(b("n"));
+      await kv.setMany([
+        { key: b("m1"), value: 1 },
+        { key: a("m"), value: 1 },
+        { key: b("m2"), value: 2 },
+      ]);
+      const [ma] = [await kv.getEntry(a("m"))];
+      expect(ma?.version).toBe(first.version + 1);
+      expect((await kv.set(a("x"), 2)).version).toBe(first.version + 2);
+      expect((await kv.incr(a("n"))).version).toBe(first.version + 3);
+      const mixed = await kv.setMany([
+        { key: a("p"), value: 1 },
+        { key: b("p"), value: 1 },
+        { key: a("q"), value: 1 },
+      ]);
+      expect(mixed[0]?.version).toBe(first.version + 4);
+      expect(mixed[2]?.version).toBe(first.version + 5);
+      expect(await kv.getEntry(a("q"))).toMatchObject({ version: first.version + 5 });
+      expect(await kv.getEntry(b("p"))).toMatchObject({ version: mixed[1]?.version });
+    });
+
     it("compare-and-set: a matching version writes, a stale one fails and changes nothing; 0 = create only", async () => {
       const key = k("cas");
       const created = await kv.set(key, "v1", { ifVersion: 0 });

@@ -83,6 +83,10 @@ describe("KV over HTTP (KV-1)", () => {
       headers: { "if-match": `"${v}"` },
     });
     expect(stale.status).toBe(412);
+    // The error names the caller's key, never the stored one (tenant prefix, internal layout).
+    expect(stale.json.error).toContain(`"counter"`);
+    expect(stale.text).not.toContain("acme:");
+    expect(stale.text).not.toContain(":kv:");
     expect((await h.call("GET", "/v1/kv/cas/counter", { token: acme })).json.data.value).toBe(2);
     const staleDelete = await h.call("DELETE", "/v1/kv/cas/counter", {
       token: acme,
@@ -94,6 +98,14 @@ describe("KV over HTTP (KV-1)", () => {
         await h.call("PUT", "/v1/kv/cas/counter", { token: acme, json: 1, headers: { "if-match": "nope" } }),
       ),
     ).toBe("REQUEST_INVALID");
+  });
+
+  it("numbers versions per tenant: another tenant's writes never move them", async () => {
+    const v = async (token: string, key: string) =>
+      (await h.call("PUT", `/v1/kv/seq/${key}`, { token, json: 1 })).json.data.version as number;
+    const first = await v(acme, "a");
+    for (let i = 0; i < 10; i++) await v(globex, `g${i}`);
+    expect(await v(acme, "b")).toBe(first + 1);
   });
 
   it("expires values after ?ttl seconds", async () => {

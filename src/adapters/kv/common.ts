@@ -125,6 +125,16 @@ export function notACounter(key: string, why: string): KuraError {
   });
 }
 
+/**
+ * The version scope of a key: the key up to and including its first `:` (Kura's tenant prefix,
+ * `{tenant}:`), or `""` for a key without one. Versions are counted per scope, so one tenant's
+ * writes never move the version numbers another tenant sees.
+ */
+export function versionScope(key: string): string {
+  const i = key.indexOf(":");
+  return i < 0 ? "" : key.slice(0, i + 1);
+}
+
 export function versionConflict(key: string, expected: number, actual: number, operation: string): KuraError {
   return new KuraError(
     "KV_VERSION_CONFLICT",

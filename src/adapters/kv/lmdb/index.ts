@@ -50,6 +50,7 @@ import {
   scanLimit,
   tooLarge,
   versionConflict,
+  versionScope,
 } from "../common.js";
 
 export const lmdbKvOptionsSchema = z
@@ -120,8 +121,10 @@ class LmdbKvStore implements KvStore {
   private batch: PromiseLike<unknown> | undefined;
   /** Keys and overlay entries of that batch, flattened: key, entry, key, entry, … */
   private batchEntries: (string | Record)[] = [];
-  private seq: number;
-  private reserved: number;
+  /** Version counters by scope (see `versionScope`), each reserving blocks in `meta`. */
+  private readonly counters = new Map<string, { seq: number; reserved: number; scope: string }>();
+  /** The store-wide counter of earlier releases: every scope's versions start above it. */
+  private readonly floor: number;
   private closed = false;
 
   constructor(
@@ -134,21 +137,37 @@ class LmdbKvStore implements KvStore {
   ) {
     this.maxValueBytes = options.max_value_bytes;
     this.now = deps.now ?? Date.now;
-    this.seq = meta.get("version") ?? 0;
-    this.reserved = this.seq;
+    this.floor = meta.get("version") ?? 0;
   }
 
   private open(operation: string): void {
     if (this.closed) throw closedError(operation);
   }
 
-  private nextVersion(): number {
-    this.seq++;
-    if (this.seq > this.reserved) {
-      this.reserved = this.seq + VERSION_BLOCK;
-      this.meta.put("version", this.reserved);
+  private counter(key: string): { seq: number; reserved: number; scope: string } {
+    const scope = versionScope(key);
+    let c = this.counters.get(scope);
+    if (c === undefined) {
+      const seq = Math.max(this.meta.get(`version:${scope}`) ?? 0, this.floor);
+      c = { seq, reserved: seq, scope };
+      this.counters.set(scope, c);
     }
-    return this.seq;
+    return c;
+  }
+
+  /** The version the next write of `key` will get, without spending it. */
+  private peekVersion(key: string): number {
+    return this.counter(key).seq + 1;
+  }
+
+  private nextVersion(key: string): number {
+    const c = this.counter(key);
+    c.seq++;
+    if (c.seq > c.reserved) {
+      c.reserved = c.seq + VERSION_BLOCK;
+      this.meta.put(`version:${c.scope}`, c.reserved);
+    }
+    return c.seq;
   }
 
   private decode(key: string, bytes: Uint8Array, operation: string): Record {
@@ -281,9 +300,9 @@ class LmdbKvStore implements KvStore {
     }
     const expiresAt = options.ttlMs === undefined ? 0 : now + options.ttlMs;
     // Encode with a provisional version to check the size before a version is spent.
-    const version = this.seq + 1;
+    const version = this.peekVersion(key);
     const bytes = this.encode(key, version, expiresAt, value, "kv.set");
-    this.nextVersion();
+    this.nextVersion(key);
     await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.set");
     return { version };
   }
@@ -312,7 +331,7 @@ class LmdbKvStore implements KvStore {
     const live = this.isLive(current, now);
     const value = addToCounter(live ? current.value : undefined, by, key);
     const expiresAt = live ? current.expiresAt : options.ttlMs === undefined ? 0 : now + options.ttlMs;
-    const version = this.nextVersion();
+    const version = this.nextVersion(key);
     const bytes = this.encode(key, version, expiresAt, value, "kv.incr");
     await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.incr");
     return { value, version };
@@ -331,14 +350,16 @@ class LmdbKvStore implements KvStore {
     checkSetMany(items, "kv.setMany");
     const now = this.now();
     // Encode (and size-check) everything before the first write is issued.
-    let provisional = this.seq;
+    const provisional = new Map<string, number>();
     const writes: Write[] = items.map((item) => {
-      const version = ++provisional;
+      const scope = versionScope(item.key);
+      const version = (provisional.get(scope) ?? this.peekVersion(item.key) - 1) + 1;
+      provisional.set(scope, version);
       const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
       const bytes = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
       return { key: item.key, record: { version, expiresAt, value: item.value }, bytes };
     });
-    for (let i = 0; i < writes.length; i++) this.nextVersion();
+    for (const item of items) this.nextVersion(item.key);
     await this.commit(writes, "kv.setMany");
     return writes.map((w) => ({ version: (w.record as Record).version }));
   }

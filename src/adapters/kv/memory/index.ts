@@ -36,6 +36,7 @@ import {
   encodeScanCursor,
   scanLimit,
   versionConflict,
+  versionScope,
 } from "../common.js";
 
 export const memoryKvOptionsSchema = z
@@ -64,7 +65,8 @@ class MemoryKvStore implements KvStore {
   readonly maxValueBytes: number;
   private readonly slots = new Map<string, Slot>();
   private readonly now: () => number;
-  private seq = 0;
+  /** Version counters by scope (see `versionScope`). */
+  private readonly seqs = new Map<string, number>();
   private closed = false;
 
   constructor(options: MemoryKvOptions, deps: KvStoreDeps) {
@@ -83,8 +85,15 @@ class MemoryKvStore implements KvStore {
     return slot;
   }
 
+  private nextVersion(key: string): number {
+    const scope = versionScope(key);
+    const version = (this.seqs.get(scope) ?? 0) + 1;
+    this.seqs.set(scope, version);
+    return version;
+  }
+
   private write(key: string, frame: Buffer, ttlMs: number | undefined): number {
-    const version = ++this.seq;
+    const version = this.nextVersion(key);
     this.slots.set(key, { frame, version, expiresAt: ttlMs === undefined ? undefined : this.now() + ttlMs });
     return version;
   }
@@ -144,7 +153,7 @@ class MemoryKvStore implements KvStore {
       key,
     );
     const frame = encodeFramed(key, value, this.maxValueBytes, "kv.incr");
-    const version = ++this.seq;
+    const version = this.nextVersion(key);
     const expiresAt =
       slot === undefined
         ? options.ttlMs === undefined

@@ -42,6 +42,7 @@ import {
   notACounter,
   scanLimit,
   versionConflict,
+  versionScope,
 } from "../common.js";
 import { DELETE_IF, GET_WITH_TTL, INCR, PUT, SET, SET_MANY } from "./scripts.js";
 
@@ -88,7 +89,10 @@ class RedisKvStore implements KvStore {
   readonly capabilities = CAPABILITIES;
   readonly maxValueBytes: number;
   private readonly prefix: string;
-  /** The version counter: its name holds a NUL, which no Kura key may contain. */
+  /**
+   * The store-wide version counter of earlier releases (a floor for every scope's counter); scope
+   * counters are `{versionKey}\u0000{scope}`. Their names hold a NUL, which no Kura key may contain.
+   */
   private readonly versionKey: string;
   private readonly scripts: ScriptedClient;
   private closed = false;
@@ -101,6 +105,11 @@ class RedisKvStore implements KvStore {
     this.prefix = options.key_prefix;
     this.versionKey = `${options.key_prefix}\u0000version`;
     this.scripts = client as unknown as ScriptedClient;
+  }
+
+  /** The version counter of `key`'s scope (see `versionScope`). */
+  private counterOf(key: string): string {
+    return `${this.versionKey}\u0000${versionScope(key)}`;
   }
 
   private open(operation: string): void {
@@ -155,7 +164,7 @@ class RedisKvStore implements KvStore {
     if (options.ifVersion === undefined && options.ttlMs === undefined) {
       const version = (await this.call(
         "kv.set",
-        () => this.scripts.kvPut(this.prefix + key, this.versionKey, frame),
+        () => this.scripts.kvPut(this.prefix + key, this.counterOf(key), this.versionKey, frame),
         key,
       )) as number;
       return { version };
@@ -165,6 +174,7 @@ class RedisKvStore implements KvStore {
       () =>
         this.scripts.kvSet(
           this.prefix + key,
+          this.counterOf(key),
           this.versionKey,
           frame,
           options.ttlMs === undefined ? "" : String(options.ttlMs),
@@ -203,6 +213,7 @@ class RedisKvStore implements KvStore {
       () =>
         this.scripts.kvIncr(
           this.prefix + key,
+          this.counterOf(key),
           this.versionKey,
           String(by),
           options.ttlMs === undefined ? "" : String(options.ttlMs),
@@ -236,21 +247,38 @@ class RedisKvStore implements KvStore {
     this.open("kv.setMany");
     checkSetMany(items, "kv.setMany");
     const frames = items.map((item) => encodeFramed(item.key, item.value, this.maxValueBytes, "kv.setMany"));
-    const calls: Promise<KvWriteResult[]>[] = [];
-    for (let start = 0; start < items.length; start += SET_MANY_CHUNK) {
-      const chunk = items.slice(start, start + SET_MANY_CHUNK);
-      const args: (string | Buffer)[] = [this.versionKey, ...chunk.map((item) => this.prefix + item.key)];
-      chunk.forEach((item, i) => {
-        args.push(item.ttlMs === undefined ? "" : String(item.ttlMs), frames[start + i] as Buffer);
-      });
-      calls.push(
-        this.call("kv.setMany", async () => {
-          const first = (await this.scripts.kvSetMany(chunk.length + 1, ...args)) as number;
-          return chunk.map((_, i) => ({ version: first + i + 1 }));
-        }),
-      );
+    // One script call per scope and chunk: a call spends versions of one scope's counter.
+    const byScope = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const scope = versionScope(item.key);
+      const list = byScope.get(scope);
+      if (list) list.push(i);
+      else byScope.set(scope, [i]);
+    });
+    const results: KvWriteResult[] = new Array(items.length);
+    const calls: Promise<void>[] = [];
+    for (const indexes of byScope.values()) {
+      for (let start = 0; start < indexes.length; start += SET_MANY_CHUNK) {
+        const chunk = indexes.slice(start, start + SET_MANY_CHUNK);
+        const firstKey = (items[chunk[0] as number] as KvSetManyItem).key;
+        const args: (string | Buffer)[] = [this.counterOf(firstKey), this.versionKey];
+        for (const i of chunk) args.push(this.prefix + (items[i] as KvSetManyItem).key);
+        for (const i of chunk) {
+          const ttl = (items[i] as KvSetManyItem).ttlMs;
+          args.push(ttl === undefined ? "" : String(ttl), frames[i] as Buffer);
+        }
+        calls.push(
+          this.call("kv.setMany", async () => {
+            const first = (await this.scripts.kvSetMany(chunk.length + 2, ...args)) as number;
+            chunk.forEach((i, k) => {
+              results[i] = { version: first + k + 1 };
+            });
+          }),
+        );
+      }
     }
-    return (await Promise.all(calls)).flat();
+    await Promise.all(calls);
+    return results;
   }
 
   async scan<T>(prefix: string, options: KvScanOptions = {}): Promise<KvScanPage<T>> {
@@ -272,7 +300,7 @@ class RedisKvStore implements KvStore {
         this.client.scan(position, "MATCH", pattern, "COUNT", Math.max(limit, 100)),
       );
       position = next;
-      const keys = batch.filter((k) => k !== this.versionKey);
+      const keys = batch.filter((k) => !k.startsWith(this.versionKey));
       if (keys.length > 0) items.push(...(await this.fetch<T>(keys, options.keysOnly === true)));
     } while (items.length === 0 && position !== "0");
     return { items, cursor: position === "0" ? undefined : encodeScanCursor(this.scheme, prefix, position) };
@@ -339,11 +367,11 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 200, 2000),
       scripts: {
-        kvSet: { numberOfKeys: 2, lua: SET },
-        kvPut: { numberOfKeys: 2, lua: PUT },
+        kvSet: { numberOfKeys: 3, lua: SET },
+        kvPut: { numberOfKeys: 3, lua: PUT },
         kvSetMany: { lua: SET_MANY },
         kvDeleteIf: { numberOfKeys: 1, lua: DELETE_IF },
-        kvIncr: { numberOfKeys: 2, lua: INCR },
+        kvIncr: { numberOfKeys: 3, lua: INCR },
         kvGetWithTtl: { lua: GET_WITH_TTL },
       },
     });
