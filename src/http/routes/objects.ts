@@ -7,7 +7,8 @@ import { z } from "zod";
 import { isKuraError, KuraError } from "../../core/errors.js";
 import { buildPresignedUrl } from "../../core/presign.js";
 import type { ObjectInfo } from "../../domains/objects.js";
-import { notModified, parseRange, sendBody, setObjectHeaders } from "../ranges.js";
+import type { TenantScope } from "../../kura.js";
+import { type BodySource, filenameOf, serveBody } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { cursorSchema, limitSchema, objectJson, objectSchema, pageSchema } from "../schemas.js";
 import type { HttpDeps } from "./deps.js";
@@ -33,6 +34,18 @@ const headersOf = (info: ObjectInfo) => ({
   etag: info.etag,
   lastModified: info.updatedAt,
 });
+
+/** An object as a served body: GET and HEAD answer through `serveBody`, like every body route. */
+function source(tenant: TenantScope, key: string): BodySource {
+  return {
+    filename: filenameOf(key),
+    info: async () => headersOf(await tenant.objects.head(key)),
+    open: async (range) => {
+      const got = await tenant.objects.get(key, range ? { range } : {});
+      return { info: headersOf(got.info), body: got.body, range: got.range };
+    },
+  };
+}
 
 export function objectRoutes(deps: HttpDeps): RouteSpec[] {
   const put: RouteSpec<KeyParams> = {
@@ -91,14 +104,13 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "An object's headers: Content-Length, Content-Type, ETag, Last-Modified",
     tag: TAG,
     params: keyParams,
-    responses: { 200: { description: "Exists (no body)" }, 404: { description: "No such object (no body)" } },
-    handler: async ({ tenant, params, reply }) => {
-      const info = await tenant.objects.head(params.key);
-      setObjectHeaders(reply, headersOf(info));
-      reply.header("content-length", info.size);
-      reply.code(200).send();
-      return SENT;
+    responses: {
+      200: { description: "Exists (no body)" },
+      304: { description: "If-None-Match matched the ETag" },
+      404: { description: "No such object (no body)" },
+      412: { description: "If-Match or If-Unmodified-Since does not hold" },
     },
+    handler: async ({ tenant, params, req, reply }) => serveBody(req, reply, source(tenant, params.key)),
   };
 
   const get: RouteSpec<KeyParams> = {
@@ -108,7 +120,10 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "Download an object (streamed), or a byte range of it with Range: bytes=…",
     description:
       "Whole downloads are verified against the SHA-256 recorded at write time; a body that fails " +
-      "the check aborts the connection instead of ending cleanly.",
+      "the check aborts the connection instead of ending cleanly. Conditional requests follow RFC 9110 " +
+      "(If-Match, If-Unmodified-Since → 412; If-None-Match, If-Modified-Since → 304; If-Range); " +
+      "several ranges are answered with the whole body (200). Types a browser would run (HTML, SVG, " +
+      "XML, JavaScript, …) are sent with Content-Disposition: attachment.",
     tag: TAG,
     params: keyParams,
     responses: {
@@ -118,30 +133,11 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
         raw: "application/octet-stream",
         headers: { "Content-Range": "bytes start-end/size" },
       },
-      304: { description: "If-None-Match matched the ETag" },
-      416: { description: "The range starts beyond the end (RANGE_NOT_SATISFIABLE)" },
+      304: { description: "If-None-Match matched the ETag (or If-Modified-Since: not modified)" },
+      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
+      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
     },
-    handler: async ({ tenant, params, req, reply }) => {
-      const rangeHeader = req.headers.range;
-      const conditional = req.headers["if-none-match"];
-      if (rangeHeader !== undefined || conditional !== undefined) {
-        const info = await tenant.objects.head(params.key);
-        if (notModified(conditional, info.etag)) {
-          setObjectHeaders(reply, headersOf(info));
-          reply.code(304).send();
-          return SENT;
-        }
-        const range = parseRange(rangeHeader, info.size);
-        if (range) {
-          const got = await tenant.objects.get(params.key, { range });
-          sendBody(reply, headersOf(got.info), got.body, got.range ?? range);
-          return SENT;
-        }
-      }
-      const got = await tenant.objects.get(params.key);
-      sendBody(reply, headersOf(got.info), got.body, undefined);
-      return SENT;
-    },
+    handler: async ({ tenant, params, req, reply }) => serveBody(req, reply, source(tenant, params.key)),
   };
 
   const remove: RouteSpec<KeyParams> = {

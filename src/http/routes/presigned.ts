@@ -2,8 +2,9 @@ import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
 import { ID_PATTERN } from "../../core/keys.js";
 import { verifyPresignedRequest } from "../../core/presign.js";
-import { parseRange, sendBody, setObjectHeaders } from "../ranges.js";
-import { type RouteSpec, SENT } from "../route.js";
+import type { BlobInfo } from "../../ports/blob-store.js";
+import { type BodyInfo, type BodySource, filenameOf, serveBody } from "../ranges.js";
+import type { RouteSpec } from "../route.js";
 import { objectJson, objectSchema } from "../schemas.js";
 import type { HttpDeps } from "./deps.js";
 import { sessionFileOf } from "./sessions.js";
@@ -38,7 +39,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     return verifyPresignedRequest(secret, { method, url }, deps.clock());
   };
 
-  const readPresigned = async (method: "GET" | "HEAD", url: string, rangeHeader: string | undefined) => {
+  /** The body a verified presigned GET (or HEAD) URL names, served like every other body. */
+  const presignedSource = async (method: "GET" | "HEAD", url: string): Promise<BodySource> => {
     const claims = await verify(method, url);
     if (claims.method !== "GET") {
       throw new KuraError("PRESIGN_INVALID", "presigned URL rejected: method does not match", {
@@ -46,18 +48,19 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       });
     }
     const store = storeFor(claims.key);
-    const info = await store.head(claims.key);
-    const headers = {
+    const infoOf = (info: BlobInfo): BodyInfo => ({
       size: info.size,
       contentType: info.contentType,
       etag: info.sha256 ? `"${info.sha256}"` : info.etag,
-      lastModified: info.lastModified.toISOString(),
-    };
+      lastModified: info.lastModified,
+    });
     return {
-      store,
-      key: claims.key,
-      headers,
-      range: method === "GET" ? parseRange(rangeHeader, info.size) : undefined,
+      filename: filenameOf(claims.key),
+      info: async () => infoOf(await store.head(claims.key)),
+      open: async (range) => {
+        const got = await store.get(claims.key, range ? { range } : {});
+        return { info: infoOf(got.info), body: got.body, range: got.range };
+      },
     };
   };
 
@@ -74,12 +77,7 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       206: { description: "The requested range", raw: "application/octet-stream" },
       403: { description: "Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED)" },
     },
-    handler: async ({ req, reply }) => {
-      const { store, key, headers, range } = await readPresigned("GET", req.url, req.headers.range);
-      const got = await store.get(key, range ? { range } : {});
-      sendBody(reply, headers, got.body, range ? (got.range ?? range) : undefined);
-      return SENT;
-    },
+    handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("GET", req.url)),
   };
 
   const head: RouteSpec<z.infer<typeof keyParams>> = {
@@ -91,13 +89,7 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     auth: false,
     params: keyParams,
     responses: { 200: { description: "Exists (no body)" } },
-    handler: async ({ req, reply }) => {
-      const { headers } = await readPresigned("HEAD", req.url, undefined);
-      setObjectHeaders(reply, headers);
-      reply.header("content-length", headers.size);
-      reply.code(200).send();
-      return SENT;
-    },
+    handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("HEAD", req.url)),
   };
 
   const put: RouteSpec<z.infer<typeof keyParams>> = {

@@ -7,7 +7,8 @@
 import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
 import type { SessionFile } from "../../domains/sessions.js";
-import { parseRange, sendBody } from "../ranges.js";
+import type { BlobInfo } from "../../ports/blob-store.js";
+import { type BodyInfo, filenameOf, serveBody } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { idSchema } from "../schemas.js";
 import { expectedVersion, jsonValue, kvEntryJson, kvEntrySchema, ttlQuery, versionEtag } from "./kv.js";
@@ -153,22 +154,25 @@ export function sessionRoutes(): RouteSpec[] {
       206: { description: "The requested range", raw: "application/octet-stream" },
     },
     handler: async ({ tenant, params, req, reply }) => {
-      let range: { start: number; end: number } | undefined;
-      if (req.headers.range !== undefined) {
-        // The size is needed to resolve the range: open once for the info, then the range.
-        const probe = await tenant.sessions.openFile(params.sessionId, params.path);
-        probe.body.destroy();
-        range = parseRange(req.headers.range, probe.info.size);
-      }
-      const got = await tenant.sessions.openFile(params.sessionId, params.path, range ? { range } : {});
-      const headers = {
-        size: got.info.size,
-        contentType: got.info.contentType,
-        etag: got.info.sha256 ? `"${got.info.sha256}"` : got.info.etag,
-        lastModified: got.info.lastModified.toISOString(),
-      };
-      sendBody(reply, headers, got.body, range ? (got.range ?? range) : undefined);
-      return SENT;
+      const infoOf = (info: BlobInfo): BodyInfo => ({
+        size: info.size,
+        contentType: info.contentType,
+        etag: info.sha256 ? `"${info.sha256}"` : info.etag,
+        lastModified: info.lastModified,
+      });
+      return serveBody(req, reply, {
+        filename: filenameOf(params.path),
+        // The domain offers no stat: open the file for its info and close it unread.
+        info: async () => {
+          const probe = await tenant.sessions.openFile(params.sessionId, params.path);
+          probe.body.destroy();
+          return infoOf(probe.info);
+        },
+        open: async (range) => {
+          const got = await tenant.sessions.openFile(params.sessionId, params.path, range ? { range } : {});
+          return { info: infoOf(got.info), body: got.body, range: got.range };
+        },
+      });
     },
   };
 
