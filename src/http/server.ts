@@ -19,6 +19,7 @@ import type { Kura, TenantScope } from "../kura.js";
 import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
+import { registerBodyParsers } from "./json-body.js";
 import { HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi } from "./openapi.js";
 import { type RouteSpec, registerRoute } from "./route.js";
@@ -140,10 +141,13 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       socket.end(
         `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+          `X-Request-Id: ${id}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
       );
     },
   });
+
+  // Strict UTF-8, no lone surrogates, bounded depth, no prototype poisoning (json-body.ts).
+  registerBodyParsers(app);
 
   let closing = false;
   // Tenant scopes are stateless views: reuse them (per tenant and acting subject, which the
@@ -211,7 +215,10 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
 
   // While closing, no connection is kept alive past its response, so close() can finish.
+  // Every response, errors included, forbids MIME sniffing: a stored body is never run as
+  // something other than the type it was served as.
   app.addHook("onSend", (_req, reply, payload, done) => {
+    reply.header("x-content-type-options", "nosniff");
     if (closing) reply.header("connection", "close");
     done(null, payload);
   });
