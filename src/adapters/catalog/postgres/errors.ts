@@ -2,6 +2,7 @@
  * node-postgres errors → KuraError. Driver errors never leave the adapter.
  */
 import { KuraError } from "../../../core/errors.js";
+import { isPgConnectionError } from "../../pg.js";
 
 interface PgErrorFields {
   code?: unknown;
@@ -9,18 +10,6 @@ interface PgErrorFields {
   table?: unknown;
   message?: unknown;
 }
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-]);
 
 /** SQLSTATEs after which trying again may succeed (server restarting, overloaded, conflicts). */
 const RETRYABLE_STATES = new Set([
@@ -58,15 +47,7 @@ export function isUniqueViolation(e: unknown): boolean {
 }
 
 /** The connection is gone or unusable: the client must be discarded, the whole commit fails. */
-export function isConnectionError(e: unknown): boolean {
-  const code = pgCode(e);
-  if (NETWORK_CODES.has(code) || code.startsWith("08") || code === "57P01" || code === "57P02") return true;
-  if (code !== "") return false;
-  const message = e instanceof Error ? e.message : String(e);
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Connection closed/i.test(
-    message,
-  );
-}
+export const isConnectionError = isPgConnectionError;
 
 export function pgError(e: unknown, operation: string): KuraError {
   if (e instanceof KuraError) return e.withOperation(operation);

@@ -28,6 +28,7 @@ import type {
   Usage,
 } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
+import { createPgPool, isBrokenClient } from "../../pg.js";
 import { allFailed, checkLimit, closedError, prefixUpperBound } from "../common.js";
 import { quoteIdent, renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
@@ -105,7 +106,7 @@ export async function openPostgresCatalog(
   deps: CatalogDeps = {},
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<Catalog> {
-  const pool = new pg.Pool({
+  const pool = createPgPool({
     connectionString: options.url,
     max: options.max_connections,
     // search_path names only Kura's schema: unqualified names mean Kura's tables.
@@ -115,8 +116,6 @@ export async function openPostgresCatalog(
     ...(options.statement_timeout_ms > 0 ? { statement_timeout: options.statement_timeout_ms } : {}),
     types: TYPES,
   });
-  // An idle connection that dies (server restart) must not crash the process; the pool drops it.
-  pool.on("error", () => undefined);
   const catalog = new PostgresCatalog(pool, options.schema, deps, migrations);
   try {
     await catalog.migrate();
@@ -226,7 +225,7 @@ class PostgresCatalog implements Catalog {
       else await client.query("ROLLBACK").catch((r: Error) => (broken = r));
       throw pgError(e, "catalog.migrate");
     } finally {
-      client.release(broken);
+      client.release(broken ?? (isBrokenClient(client) ? new Error("connection failed") : undefined));
     }
   }
 
@@ -263,7 +262,8 @@ class PostgresCatalog implements Catalog {
       else await client.query("ROLLBACK").catch((r: Error) => (broken = r));
       return allFailed(batches.length, pgError(e, "catalog.commit"));
     } finally {
-      client.release(broken);
+      // A connection that died mid-commit is destroyed, never handed out again.
+      client.release(broken ?? (isBrokenClient(client) ? new Error("connection failed") : undefined));
     }
   }
 

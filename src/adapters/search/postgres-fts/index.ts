@@ -9,9 +9,10 @@
  * `simple` configuration's behaviour (no stemming, no stop words) with Kura's own tokenizer.
  * `tenant_id` is part of the primary key and of every query's WHERE clause.
  */
-import pg from "pg";
+import type pg from "pg";
 import type { SearchDocument, SearchIndex, SearchPage, SearchQuery } from "../../../ports/search-index.js";
 import { quoteIdent } from "../../catalog/dsl.js";
+import { createPgPool } from "../../pg.js";
 import { badCursor, type RawHit, toPage, unavailable } from "../common.js";
 import { decodeOffset, indexTokens, queryTerms } from "../tokenize.js";
 
@@ -67,14 +68,13 @@ export function tsqueryLiteral(q: string): string | undefined {
 }
 
 export async function openPostgresFts(options: PostgresFtsOptions): Promise<SearchIndex> {
-  const pool = new pg.Pool({
+  const pool = createPgPool({
     connectionString: options.url,
     max: options.max_connections ?? 4,
     options: `-c search_path=${quoteIdent(options.schema)}`,
     application_name: "kura-search",
     connectionTimeoutMillis: 10_000,
   });
-  pool.on("error", () => undefined);
   try {
     for (const sql of SCHEMA) await pool.query(sql);
   } catch (e) {
@@ -197,6 +197,6 @@ class PostgresFts implements SearchIndex {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    await this.pool.end().catch(() => undefined);
   }
 }
