@@ -105,8 +105,9 @@ export class GroupCommit {
           outcomes[i] = OK;
         } catch (e) {
           const error = sqliteError(e, "catalog.commit");
-          // A busy or broken database fails the group as a whole, not batch by batch.
-          if (error.code === "CATALOG_UNAVAILABLE" || !this.db.inTransaction) throw e;
+          // A busy, full or broken database fails the group as a whole, not batch by batch.
+          if (error.code === "CATALOG_UNAVAILABLE" || error.code === "STORAGE_FULL" || !this.db.inTransaction)
+            throw e;
           outcomes[i] = { ok: false, error };
         }
       });

@@ -13,6 +13,17 @@ export function isUniqueViolation(e: unknown): boolean {
   return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
+/**
+ * The disk (or the database's size limit) is full: SQLITE_FULL, or an I/O error whose errno is
+ * ENOSPC/EDQUOT (better-sqlite3 reports a failed write as SQLITE_IOERR_WRITE and friends).
+ */
+export function isStorageFull(e: unknown): boolean {
+  const code = sqliteCode(e) ?? "";
+  if (code === "SQLITE_FULL") return true;
+  const message = e instanceof Error ? e.message : "";
+  return code.startsWith("SQLITE_IOERR") && /no space|disk is full|quota/i.test(message);
+}
+
 export function sqliteError(e: unknown, operation: string): KuraError {
   if (e instanceof KuraError) return e.withOperation(operation);
   const code = sqliteCode(e) ?? "";
@@ -24,6 +35,9 @@ export function sqliteError(e: unknown, operation: string): KuraError {
     code.startsWith("SQLITE_CANTOPEN")
   ) {
     return new KuraError("CATALOG_UNAVAILABLE", `catalog database is busy or unreachable: ${message}`, init);
+  }
+  if (isStorageFull(e)) {
+    return new KuraError("STORAGE_FULL", `catalog database: the disk is full (${message})`, init);
   }
   if (isUniqueViolation(e)) return new KuraError("CATALOG_DUPLICATE", message, init);
   if (

@@ -53,6 +53,7 @@ import {
 import { SCHEMA_MIGRATIONS } from "../schema.js";
 import { GroupCommit } from "./commit.js";
 import { sqliteError } from "./errors.js";
+import { freesSpace, SpaceReserve } from "./reserve.js";
 
 export const sqliteOptionsSchema = z
   .object({
@@ -97,7 +98,9 @@ export async function openSqliteCatalog(
       ? new KuraError("CATALOG_UNAVAILABLE", err.message, { operation: "catalog.open", cause: e })
       : err;
   }
-  const catalog = new SqliteCatalog(db, deps, migrations);
+  const reserve = memory ? undefined : new SpaceReserve(`${resolve(options.path)}.reserve`);
+  reserve?.ensure();
+  const catalog = new SqliteCatalog(db, deps, migrations, reserve);
   try {
     await catalog.migrate();
   } catch (e) {
@@ -130,6 +133,7 @@ class SqliteCatalog implements Catalog {
     private readonly db: Db,
     private readonly deps: CatalogDeps,
     private readonly migrations: readonly Migration[],
+    private readonly reserve?: SpaceReserve,
   ) {
     this.writer = new GroupCommit(db, (sql) => this.stmt(sql));
   }
@@ -216,10 +220,44 @@ class SqliteCatalog implements Catalog {
     }
     if (this.closed) return allFailed(batches.length, closedError("catalog.commit"));
     try {
+      const outcomes = this.writer.run(batches);
+      this.reserve?.ensure();
+      return outcomes;
+    } catch (e) {
+      const error = sqliteError(e, "catalog.commit");
+      return error.code === "STORAGE_FULL"
+        ? this.commitOnFullDisk(batches, error)
+        : allFailed(batches.length, error);
+    }
+  }
+
+  /**
+   * The disk is full. First a checkpoint that truncates the WAL (it gives back the frames of
+   * commits already copied into the database file) and one more try; then, for batches that
+   * only delete, the reserve's blocks (`reserve.ts`), so space can still be freed through the
+   * API. Everything else fails with STORAGE_FULL; nothing is half-written (one transaction).
+   */
+  private commitOnFullDisk(batches: CatalogBatch[], full: KuraError): BatchOutcome[] {
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
       return this.writer.run(batches);
+    } catch (e) {
+      const error = sqliteError(e, "catalog.commit");
+      if (error.code !== "STORAGE_FULL") return allFailed(batches.length, error);
+    }
+    const freeing = batches.filter(freesSpace);
+    if (freeing.length === 0 || this.reserve === undefined) return allFailed(batches.length, full);
+    this.reserve.release();
+    let applied: BatchOutcome[];
+    try {
+      applied = this.writer.run(freeing);
     } catch (e) {
       return allFailed(batches.length, sqliteError(e, "catalog.commit"));
     }
+    let next = 0;
+    return batches.map((b) =>
+      freesSpace(b) ? (applied[next++] as BatchOutcome) : { ok: false as const, error: full },
+    );
   }
 
   // --- messages and chats --------------------------------------------------------------------
