@@ -13,6 +13,7 @@
 import { KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
+import { assertStorableValue } from "../core/values.js";
 import type { Embedder } from "../ports/embedder.js";
 import type { KvStore } from "../ports/kv-store.js";
 import type { VectorIndex, VectorMode } from "../ports/vector-index.js";
@@ -89,6 +90,7 @@ export class Memories {
       throw new KuraError("INVALID_ARGUMENT", `memory content must be 1…${MAX_CONTENT} characters of text`, {
         operation,
       });
+    assertStorableValue(input.content, "memory content", operation);
     const category = input.category ?? null;
     if (category !== null && !CATEGORY.test(category))
       throw new KuraError("INVALID_ARGUMENT", "memory category must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}", {

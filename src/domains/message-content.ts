@@ -3,6 +3,7 @@
  * and the preview. Pure functions.
  */
 import { KuraError } from "../core/errors.js";
+import { assertStorableValue } from "../core/values.js";
 
 export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
 
@@ -64,7 +65,7 @@ export function validateAppend(input: AppendInput): { contentType: string } {
 export function validateContent(content: unknown): asserts content is MessageContent {
   if (typeof content === "string") {
     if (content.length === 0) throw invalid("content must not be empty");
-    if (!content.isWellFormed()) throw invalid("content must be valid Unicode (no lone surrogates)");
+    assertStorableValue(content, "message content", "messages.append");
     return;
   }
   if (!Array.isArray(content)) throw invalid("content must be a string or an array of parts");
@@ -74,14 +75,15 @@ export function validateContent(content: unknown): asserts content is MessageCon
     const p = part as { type?: unknown; text?: unknown; image_url?: { url?: unknown } };
     if (typeof p !== "object" || p === null) throw invalid(`part ${i} must be an object`);
     if (p.type === "text") {
-      if (typeof p.text !== "string" || !p.text.isWellFormed())
-        throw invalid(`part ${i}: text must be a valid string`);
+      if (typeof p.text !== "string") throw invalid(`part ${i}: text must be a string`);
+      assertStorableValue(p.text, `part ${i} of the message content`, "messages.append");
       if (Object.keys(p).length !== 2) throw invalid(`part ${i}: unexpected fields`);
     } else if (p.type === "image_url") {
       const url = p.image_url?.url;
-      if (typeof url !== "string" || !/^(https?:\/\/|data:)/i.test(url) || !url.isWellFormed()) {
+      if (typeof url !== "string" || !/^(https?:\/\/|data:)/i.test(url)) {
         throw invalid(`part ${i}: image_url.url must be an http(s) or data: URL`);
       }
+      assertStorableValue(url, `part ${i}'s image_url.url`, "messages.append");
     } else {
       throw invalid(`part ${i}: type must be "text" or "image_url"`);
     }
@@ -93,6 +95,7 @@ export function validateContent(content: unknown): asserts content is MessageCon
 function validateMetadata(metadata: unknown): void {
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata))
     throw invalid("metadata must be an object");
+  assertStorableValue(metadata, "message metadata", "messages.append");
   let json: string;
   try {
     json = JSON.stringify(metadata);

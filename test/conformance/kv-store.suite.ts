@@ -109,6 +109,13 @@ export function kvStoreConformance(
       const tooBig = "x".repeat(kv.maxValueBytes + 10);
       await expectKuraError(kv.set(k("large:over"), tooBig), "KV_VALUE_TOO_LARGE");
       await expectKuraError(kv.setMany([{ key: k("large:over"), value: tooBig }]), "KV_VALUE_TOO_LARGE");
+      // Not storable: lone surrogates (no UTF-8 form) and values deeper than encoders recurse.
+      let deep: unknown = 1;
+      for (let i = 0; i < 100_000; i++) deep = [deep];
+      await expectKuraError(kv.set(k("bad:deep"), deep), "VALUE_TOO_DEEP");
+      await expectKuraError(kv.set(k("bad:utf"), { text: "a\ud800" }), "INVALID_UTF8");
+      await expectKuraError(kv.setMany([{ key: k("bad:utf"), value: ["\udc00"] }]), "INVALID_UTF8");
+      expect(await kv.getMany([k("bad:deep"), k("bad:utf")])).toEqual([undefined, undefined]);
       expect(await kv.get(k("large:over"))).toBeUndefined();
     });
 

@@ -96,6 +96,10 @@ describe("memories", () => {
     const m = new Memories(ctx, "acme");
     const code = (c: string) => (e: unknown) => isKuraError(e) && e.code === c;
     await expect(m.put("alice", { content: "" })).rejects.toSatisfy(code("INVALID_ARGUMENT"));
+    await expect(m.put("alice", { content: "lone \ud800 surrogate" })).rejects.toSatisfy(
+      code("INVALID_UTF8"),
+    );
+    expect((await m.list("alice")).items).toHaveLength(0);
     await expect(m.put("al/ice", { content: "x" })).rejects.toSatisfy(
       (e: unknown) => isKuraError(e) && e.kind === "InvalidArgument",
     );

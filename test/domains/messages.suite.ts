@@ -13,6 +13,11 @@ import type { TestKuraFactory } from "../support/kura.js";
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const DAY = 86_400_000;
 const contentOf = (m: object): unknown => ("content" in m ? m.content : undefined);
+const nestedValue = (depth: number): unknown => {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = { v };
+  return v;
+};
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -208,7 +213,19 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
         [() => t.messages.append("c", { role: "user", content: "" }), "MESSAGE_INVALID"],
         [() => t.messages.append("c", { role: "user", content: [] }), "MESSAGE_INVALID"],
         [() => t.messages.append("c", { role: "User!", content: "x" }), "MESSAGE_INVALID"],
-        [() => t.messages.append("c", { role: "user", content: "bad \ud800 surrogate" }), "MESSAGE_INVALID"],
+        [() => t.messages.append("c", { role: "user", content: "bad \ud800 surrogate" }), "INVALID_UTF8"],
+        [
+          () => t.messages.append("c", { role: "user", content: [{ type: "text", text: "\udc00" }] }),
+          "INVALID_UTF8",
+        ],
+        [
+          () => t.messages.append("c", { role: "user", content: "x", metadata: { k: "\ud800" } }),
+          "INVALID_UTF8",
+        ],
+        [
+          () => t.messages.append("c", { role: "user", content: "x", metadata: { deep: nestedValue(100) } }),
+          "VALUE_TOO_DEEP",
+        ],
         [
           () => t.messages.append("c", { role: "user", content: [{ type: "video", url: "x" } as never] }),
           "MESSAGE_INVALID",

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { KuraError } from "../../core/errors.js";
+import { assertStorableValue } from "../../core/values.js";
 import type { KvScanOptions, KvSetManyItem, KvSetOptions } from "../../ports/kv-store.js";
 import { kvKeyProblem } from "../../ports/kv-store.js";
 import { lz4Compress, lz4Decompress } from "./lz4.js";
@@ -78,6 +79,7 @@ export function checkSet(
   }
   checkTtl(options.ttlMs, operation, key);
   checkVersion(options.ifVersion, operation, key);
+  assertStorableValue(value, "the KV value", operation);
 }
 
 export function checkSetMany(items: readonly KvSetManyItem[], operation: string): void {
