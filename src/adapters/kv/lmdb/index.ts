@@ -13,7 +13,7 @@
  * same version. (lmdb-js's transaction callbacks are not used: they run after the plain writes of
  * their batch, which would reorder writes.) One Kura process owns an environment; see ADR 0008.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statfsSync } from "node:fs";
 import type { Database, RootDatabase } from "lmdb";
 import { Packr } from "msgpackr";
 import { z } from "zod";
@@ -126,6 +126,7 @@ class LmdbKvStore implements KvStore {
   /** The store-wide counter of earlier releases: every scope's versions start above it. */
   private readonly floor: number;
   private closed = false;
+  private readonly path: string;
 
   constructor(
     private readonly env: RootDatabase,
@@ -136,6 +137,7 @@ class LmdbKvStore implements KvStore {
     deps: KvStoreDeps,
   ) {
     this.maxValueBytes = options.max_value_bytes;
+    this.path = options.path;
     this.now = deps.now ?? Date.now;
     this.floor = meta.get("version") ?? 0;
   }
@@ -165,7 +167,12 @@ class LmdbKvStore implements KvStore {
     c.seq++;
     if (c.seq > c.reserved) {
       c.reserved = c.seq + VERSION_BLOCK;
-      this.meta.put(`version:${c.scope}`, c.reserved);
+      const mark = this.meta.put(`version:${c.scope}`, c.reserved);
+      // If the mark does not commit (disk full), write it again with the next version.
+      mark.then(undefined, (e: unknown) => {
+        guardCommitError(e);
+        c.reserved = Math.min(c.reserved, c.seq);
+      });
     }
     return c.seq;
   }
@@ -239,7 +246,8 @@ class LmdbKvStore implements KvStore {
     let last: PromiseLike<unknown> | undefined;
     for (const { key, record, bytes } of writes) {
       last = record === undefined || bytes === undefined ? this.db.remove(key) : this.db.put(key, bytes);
-      if (record !== undefined && record.expiresAt !== 0) this.expiry.put([record.expiresAt, key], EMPTY);
+      if (record !== undefined && record.expiresAt !== 0)
+        this.expiry.put([record.expiresAt, key], EMPTY).then(undefined, guardCommitError);
       const entry = record ?? tombstone();
       this.pending.set(key, entry);
       if (last !== this.batch) {
@@ -250,7 +258,10 @@ class LmdbKvStore implements KvStore {
             if (this.pending.get(k) === entries[i + 1]) this.pending.delete(k);
           }
         };
-        last.then(settle, settle);
+        last.then(settle, (e: unknown) => {
+          guardCommitError(e);
+          settle();
+        });
         this.batch = last;
         this.batchEntries = entries;
       }
@@ -264,7 +275,10 @@ class LmdbKvStore implements KvStore {
     try {
       await this.issue(writes);
     } catch (e) {
-      throw lmdbError(e, operation, writes.length === 1 ? writes[0]?.key : undefined);
+      const cause = await commitCause(e);
+      // lmdb-js may report a write that did not fit as EIO: a full file system says which it was.
+      const full = isFull(e) || isFull(cause) || diskAlmostFull(this.path);
+      throw lmdbError(e, operation, writes.length === 1 ? writes[0]?.key : undefined, cause, full);
     }
   }
 
@@ -415,6 +429,7 @@ class LmdbKvStore implements KvStore {
           removed++;
         }
         indexRemoved = this.expiry.remove(indexKey);
+        indexRemoved.then(undefined, guardCommitError);
       }
       await this.commit(removals, "kv.sweep");
       await indexRemoved;
@@ -429,13 +444,76 @@ class LmdbKvStore implements KvStore {
   }
 }
 
-function lmdbError(e: unknown, operation: string, key?: string): KuraError {
+/**
+ * lmdb-js rejects every write of a failed commit with "Commit failed (see commitError for
+ * details)" and puts the real error (e.g. ENOSPC when the disk is full) in `commitError`, a
+ * promise of its own that nobody else handles: left alone, its rejection is unhandled and ends
+ * the process. Every write promise this adapter issues gets this handler.
+ */
+function guardCommitError(e: unknown): void {
+  const p = (e as { commitError?: unknown } | null)?.commitError;
+  if (p && typeof (p as PromiseLike<unknown>).then === "function")
+    (p as PromiseLike<unknown>).then(noop, noop);
+}
+
+/** The real cause behind "Commit failed", if lmdb-js has it already (it rejects it first). */
+async function commitCause(e: unknown): Promise<unknown> {
+  guardCommitError(e);
+  const p = (e as { commitError?: unknown } | null)?.commitError;
+  if (!p || typeof (p as PromiseLike<unknown>).then !== "function") return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const later = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), 10);
+  });
+  const cause = await Promise.race([
+    Promise.resolve(p as PromiseLike<unknown>).then(
+      () => undefined,
+      (c: unknown) => c,
+    ),
+    later,
+  ]);
+  clearTimeout(timer);
+  return cause;
+}
+
+/** ENOSPC (errno 28), EDQUOT (122) or MDB_MAP_FULL: the write did not fit. */
+function isFull(e: unknown): boolean {
+  if (e === undefined || e === null) return false;
+  const code = (e as { code?: unknown }).code;
+  if (code === 28 || code === 122 || code === -30792 || code === "ENOSPC" || code === "EDQUOT") return true;
+  const message = e instanceof Error ? e.message : String(e);
+  return /No space left|ENOSPC|MDB_MAP_FULL|quota exceeded/i.test(message);
+}
+
+/** Less than 1 MiB left for the environment's files: a failed commit is for want of space. */
+function diskAlmostFull(path: string): boolean {
+  try {
+    const fs = statfsSync(path);
+    return fs.bavail * fs.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+function lmdbError(e: unknown, operation: string, key?: string, cause?: unknown, full = false): KuraError {
   if (e instanceof KuraError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const context = key === undefined ? {} : { context: { key } };
+  if (full || isFull(e) || isFull(cause)) {
+    return new KuraError(
+      "STORAGE_FULL",
+      `lmdb: the disk is full (${cause instanceof Error ? cause.message : message})`,
+      {
+        operation,
+        cause: cause ?? e,
+        ...context,
+      },
+    );
+  }
   return new KuraError("KV_BACKEND_ERROR", `lmdb: ${message}`, {
     operation,
-    cause: e,
-    ...(key === undefined ? {} : { context: { key } }),
+    cause: cause ?? e,
+    ...context,
   });
 }
 
@@ -452,6 +530,11 @@ export const lmdbKvStore: KvStoreDefinition<LmdbKvOptions> = {
         // DUR-1: `os` = committed to the OS (survives a process crash), `fsync` = to the disk.
         noSync: deps.durability !== "fsync",
         maxDbs: 8,
+        // With event-turn batching, lmdb-js opens each batch with an internal write whose commit
+        // promise it drops: when that commit fails (disk full) the rejection is unhandled and
+        // ends the process. Without it, batches still form (a commit starts on the next turn)
+        // and every commit promise is one this adapter handles.
+        eventTurnBatching: false,
       });
       const db = env.openDB<Buffer, string>("kv", { encoding: "binary", compression: true });
       const expiry = env.openDB<Buffer, [number, string]>("expiry", { encoding: "binary" });
