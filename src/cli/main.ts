@@ -61,7 +61,11 @@ program
   )
   .requiredOption("-t, --tenant <tenant>", "tenant id (the tenant_id claim)")
   .option("-u, --user <user>", "user id (the sub claim)")
-  .option("--ttl <ttl>", "lifetime: 30s, 15m, 1h, 7d", "1h")
+  .option(
+    "--ttl <ttl>",
+    "lifetime: 30s, 15m, 1h, 1d (at most auth.max_token_lifetime_seconds, 24 h by default)",
+    "1h",
+  )
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
   .action(async (opts: { tenant: string; user?: string; ttl: string; config?: string }) => {
     process.stdout.write(`${await runToken({ ...opts, env: process.env })}\n`);

@@ -1,6 +1,8 @@
 /**
  * `kura token --tenant T [--user U] [--ttl 1h]`: prints a development token (HS256) minted from
- * the configured secret, or the one `kura serve` generates into `<data_dir>/jwt-secret`.
+ * the configured secret, or the one `kura serve` generates into `<data_dir>/jwt-secret`. Refuses
+ * tenant ids the id rule refuses (TENANT_INVALID) and lifetimes above
+ * `auth.max_token_lifetime_seconds` (INVALID_ARGUMENT): the server would refuse such tokens.
  */
 import { loadConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
@@ -22,10 +24,20 @@ export async function runToken(opts: {
       { operation: "token" },
     );
   }
+  const ttlSeconds = parseTtl(opts.ttl);
+  const max = config.auth.max_token_lifetime_seconds;
+  if (ttlSeconds > max) {
+    // The server would refuse the token: say so now rather than print a useless one.
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `ttl ${opts.ttl} exceeds auth.max_token_lifetime_seconds (${max} s), the longest lifetime kura serve accepts`,
+      { operation: "token" },
+    );
+  }
   return mintToken({
     secret: secret.secret,
     tenant: opts.tenant,
-    ttlSeconds: parseTtl(opts.ttl),
+    ttlSeconds,
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     ...(opts.user !== undefined ? { user: opts.user } : {}),

@@ -63,6 +63,8 @@ export const DEFAULTS = Object.freeze({
   max_message_bytes: 131_072,
   host: "127.0.0.1",
   port: 8787,
+  max_token_lifetime_seconds: 86_400,
+  clock_skew_seconds: 60,
 });
 
 // --- field helpers -------------------------------------------------------------------------
@@ -263,6 +265,8 @@ export const authSchema = section(
       jwks_url: urlWithScheme(["https", "http"]).nullable().default(null),
       issuer: nullableText(),
       audience: nullableText(),
+      max_token_lifetime_seconds: int(1).default(DEFAULTS.max_token_lifetime_seconds),
+      clock_skew_seconds: int(0, 3600).default(DEFAULTS.clock_skew_seconds),
     })
     .strict(),
 );
@@ -396,6 +400,10 @@ export interface AuthConfig {
   readonly jwks_url: string | null;
   readonly issuer: string | null;
   readonly audience: string | null;
+  /** Longest token lifetime (`exp − iat`) accepted, in seconds; default 86400 (24 h). */
+  readonly max_token_lifetime_seconds: number;
+  /** Clock skew tolerated on `iat`/`nbf`/`exp`, in seconds; default 60. */
+  readonly clock_skew_seconds: number;
 }
 
 /** The one configuration object the library receives: validated, absolute paths, deep-frozen. */

@@ -63,8 +63,13 @@ export function compareUtf8(a: string, b: string): number {
 /** IDS-1: tenant, chat, mailbox, user and session ids become key segments. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/** IDS-1 in full: the pattern, and no trailing `.` (a key segment `ab.` would read as `ab`). */
+export function isValidId(id: unknown): id is string {
+  return typeof id === "string" && ID_PATTERN.test(id) && !id.endsWith(".");
+}
+
 export function assertValidId(id: unknown, what: string, operation = "id"): asserts id is string {
-  if (typeof id !== "string" || !ID_PATTERN.test(id) || id.endsWith(".")) {
+  if (!isValidId(id)) {
     throw new KuraError(
       "INVALID_ARGUMENT",
       `invalid ${what}: must match ${ID_PATTERN.source} and not end in '.'`,

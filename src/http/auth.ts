@@ -2,16 +2,21 @@
  * Authentication and tenant resolution (SEC-1, TEN-2): `Authorization: Bearer <jwt>` verified
  * with jose — HS256 with the configured (or generated) secret, RS256/ES256 against a JWKS URL
  * whose keys are cached for 24 h and refetched when a token names an unknown `kid` (rotation).
- * The tenant comes from the `tenant_id` claim or the subdomain `{tenant}.{base_domain}`; when
- * both are present they must agree.
+ * A token binds its tenant: the `tenant_id` claim is required, and when the host is a subdomain
+ * `{tenant}.{base_domain}` the two must agree — the host alone never grants a tenant, or any
+ * identity-provider token lacking the claim could act for every tenant.
+ *
+ * Lifetimes are bounded: `exp` is required, `exp − (iat or now)` may not exceed
+ * `auth.max_token_lifetime_seconds`, and `iat`, `nbf` and `exp` are checked with only
+ * `auth.clock_skew_seconds` of tolerance (an `iat` further in the future is refused).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
-import type { KuraConfig } from "../config/index.js";
+import { DEFAULTS, type KuraConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
-import { ID_PATTERN } from "../core/keys.js";
+import { ID_PATTERN, isValidId } from "../core/keys.js";
 
 /** Where `kura serve` keeps the HS256 secret it generates when none is configured. */
 export const JWT_SECRET_FILE = "jwt-secret";
@@ -78,7 +83,15 @@ export function parseTtl(text: string): number {
   return n * unit;
 }
 
-/** A development token (HS256) for `tenant`, as `kura token` prints it. */
+/** Default of `auth.max_token_lifetime_seconds`: 24 h. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = DEFAULTS.max_token_lifetime_seconds;
+/** Default of `auth.clock_skew_seconds`: 60 s. */
+export const DEFAULT_CLOCK_SKEW_SECONDS = DEFAULTS.clock_skew_seconds;
+
+/**
+ * A development token (HS256) for `tenant`, as `kura token` prints it. Refuses (TENANT_INVALID)
+ * a tenant id the id rule (IDS-1) refuses, e.g. `ab.`: the server would refuse the token.
+ */
 export async function mintToken(options: {
   secret: string;
   tenant: string;
@@ -88,8 +101,12 @@ export async function mintToken(options: {
   audience?: string | null;
   now?: number;
 }): Promise<string> {
-  if (!ID_PATTERN.test(options.tenant)) {
-    throw new KuraError("TENANT_INVALID", `tenant ids match ${ID_PATTERN.source}`, { operation: "token" });
+  if (!isValidId(options.tenant)) {
+    throw new KuraError(
+      "TENANT_INVALID",
+      `invalid tenant id: tenant ids match ${ID_PATTERN.source} and do not end in '.'`,
+      { operation: "token" },
+    );
   }
   const iat = Math.floor((options.now ?? Date.now()) / 1000);
   let jwt = new SignJWT({ tenant_id: options.tenant })
@@ -109,14 +126,16 @@ export interface AuthOptions {
   jwksUrl?: string | null;
   issuer?: string | null;
   audience?: string | null;
-  /** `{tenant}.{base_domain}` subdomains name tenants. */
+  /** `{tenant}.{base_domain}` subdomains must agree with the token's tenant. */
   baseDomain?: string | null;
   /** How long fetched JWKS keys are trusted; default 24 h (SEC-1). */
   jwksCacheMs?: number;
   /** Minimum time between refetches for an unknown `kid`; default 30 s. */
   jwksCooldownMs?: number;
-  /** Clock skew tolerated on `exp`/`nbf`; default 5 s. */
+  /** Clock skew tolerated on `iat`/`nbf`/`exp` (`auth.clock_skew_seconds`); default 60 s. */
   clockToleranceSeconds?: number;
+  /** Longest accepted `exp − iat` (`auth.max_token_lifetime_seconds`); default 24 h. */
+  maxLifetimeSeconds?: number;
   clock?: () => number;
   /**
    * How long a verified token's claims are reused without verifying the signature again
@@ -167,7 +186,8 @@ export class Authenticator {
   /**
    * The principal of a request, from its `Authorization` header and host name.
    * Throws AUTH_REQUIRED / AUTH_INVALID / AUTH_EXPIRED (401), AUTH_KEYS_UNAVAILABLE (503),
-   * TENANT_MISMATCH / TENANT_UNRESOLVED (403).
+   * TENANT_MISMATCH / TENANT_UNRESOLVED (403). A token without `exp`, with an `iat` in the
+   * future or a lifetime above the maximum is AUTH_INVALID.
    */
   async authenticate(authorization: string | undefined, hostname: string): Promise<Principal> {
     const payload = await this.verify(this.tokenOf(authorization));
@@ -207,6 +227,7 @@ export class Authenticator {
       this.verified.delete(token);
     }
     const payload = await this.verifySignature(token);
+    this.checkLifetime(payload, now);
     const cacheMs = this.options.verifiedCacheMs ?? 60_000;
     if (cacheMs > 0) {
       const exp = typeof payload.exp === "number" ? payload.exp * 1000 : Number.POSITIVE_INFINITY;
@@ -237,7 +258,8 @@ export class Authenticator {
           algorithms: this.algorithms,
           ...(this.options.issuer ? { issuer: this.options.issuer } : {}),
           ...(this.options.audience ? { audience: this.options.audience } : {}),
-          clockTolerance: this.options.clockToleranceSeconds ?? 5,
+          requiredClaims: ["exp"],
+          clockTolerance: this.skewSeconds,
           ...(this.options.clock ? { currentDate: new Date(this.options.clock()) } : {}),
         },
       );
@@ -247,31 +269,50 @@ export class Authenticator {
     }
   }
 
+  private get skewSeconds(): number {
+    return this.options.clockToleranceSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+  }
+
+  /** `iat` not in the future and `exp − iat` within the maximum (jose checked `exp` and `nbf`). */
+  private checkLifetime(payload: JWTPayload, nowMs: number): void {
+    const op = "http.auth";
+    const now = Math.floor(nowMs / 1000);
+    const skew = this.skewSeconds;
+    const max = this.options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+    const exp = payload.exp as number; // required and checked to be a number by jwtVerify
+    const iat = typeof payload.iat === "number" ? payload.iat : undefined;
+    if (iat !== undefined && iat > now + skew) {
+      throw new KuraError("AUTH_INVALID", "the token's iat claim is in the future", { operation: op });
+    }
+    // Without iat, the lifetime left is what counts; with it, the lifetime it was minted with.
+    if (exp - Math.min(iat ?? now, now) > max + skew) {
+      throw new KuraError(
+        "AUTH_INVALID",
+        `the token's lifetime exceeds the maximum of ${max} s (auth.max_token_lifetime_seconds)`,
+        { operation: op },
+      );
+    }
+  }
+
   private tenantOf(payload: JWTPayload, hostname: string): string {
     const op = "http.auth";
     const claim = payload.tenant_id;
-    if (claim !== undefined && (typeof claim !== "string" || !ID_PATTERN.test(claim))) {
+    if (claim === undefined) {
+      // The host never grants a tenant on its own: the token must say which one it is for.
+      throw new KuraError("TENANT_UNRESOLVED", "the token has no tenant_id claim", { operation: op });
+    }
+    if (!isValidId(claim)) {
       throw new KuraError("TENANT_UNRESOLVED", "the token's tenant_id claim is not a valid tenant id", {
         operation: op,
       });
     }
     const fromHost = this.subdomainTenant(hostname);
-    if (claim !== undefined && fromHost !== undefined && claim !== fromHost) {
+    if (fromHost !== undefined && claim !== fromHost) {
       throw new KuraError("TENANT_MISMATCH", "the token is for another tenant than this subdomain", {
         operation: op,
       });
     }
-    const tenant = claim ?? fromHost;
-    if (tenant === undefined) {
-      throw new KuraError(
-        "TENANT_UNRESOLVED",
-        "the token has no tenant_id claim and the host names no tenant",
-        {
-          operation: op,
-        },
-      );
-    }
-    return tenant;
+    return claim;
   }
 
   /** `acme` for `acme.example.com` when base_domain is `example.com`; otherwise undefined. */
@@ -281,7 +322,7 @@ export class Authenticator {
     const suffix = `.${this.baseDomain}`;
     if (!host.endsWith(suffix)) return undefined;
     const label = host.slice(0, -suffix.length);
-    if (!ID_PATTERN.test(label) || label.includes(".")) {
+    if (!isValidId(label) || label.includes(".")) {
       throw new KuraError("TENANT_UNRESOLVED", "the subdomain is not a valid tenant id", {
         operation: "http.auth",
       });

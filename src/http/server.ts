@@ -106,6 +106,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     baseDomain: config.server.base_domain,
+    maxLifetimeSeconds: config.auth.max_token_lifetime_seconds,
+    clockToleranceSeconds: config.auth.clock_skew_seconds,
     ...options.auth,
   });
 
@@ -194,6 +196,10 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       return;
     }
     if (!req.routeOptions.config.auth) return done();
+    // Whatever authentication or tenant resolution throws — synchronously or in the promise —
+    // goes to `done` as a KuraError (a falsy thrown value would otherwise read as success), so
+    // it reaches the error handler instead of escaping as an unhandled rejection.
+    const fail = (e: unknown) => done(toHttpError(e, "http.auth"));
     const attach = (principal: Principal) => {
       req.principal = principal;
       req.tenantScope = tenantScope(principal);
@@ -201,17 +207,16 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     let known: Principal | undefined;
     try {
       known = authenticator.cached(req.headers.authorization, req.hostname);
+      if (known) attach(known);
     } catch (e) {
-      return done(e as Error);
+      return fail(e);
     }
-    if (known) {
-      attach(known);
-      return done();
-    }
-    authenticator.authenticate(req.headers.authorization, req.hostname).then((p) => {
-      attach(p);
-      done();
-    }, done);
+    if (known) return done();
+    authenticator
+      .authenticate(req.headers.authorization, req.hostname)
+      .then(attach)
+      .then(() => done(), fail)
+      .catch((e: unknown) => req.log.error({ err: e }, "request pipeline failed after authentication"));
   });
 
   // While closing, no connection is kept alive past its response, so close() can finish.

@@ -79,7 +79,14 @@ describe("defaults", () => {
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
       server: { host: "127.0.0.1", port: 8787, base_domain: null, cors: { origins: [] } },
-      auth: { jwt_secret: null, jwks_url: null, issuer: null, audience: null },
+      auth: {
+        jwt_secret: null,
+        jwks_url: null,
+        issuer: null,
+        audience: null,
+        max_token_lifetime_seconds: 86400,
+        clock_skew_seconds: 60,
+      },
     });
   });
 
@@ -167,6 +174,8 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       jwks_url: "https://id.example.com/.well-known/jwks.json",
       issuer: "https://id.example.com",
       audience: "kura",
+      max_token_lifetime_seconds: 86400,
+      clock_skew_seconds: 60,
     });
   });
 
