@@ -20,6 +20,7 @@ import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
 import { registerBodyParsers } from "./json-body.js";
+import { redactUrl, withLogRedaction } from "./log-redaction.js";
 import { HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi } from "./openapi.js";
 import { type RouteSpec, registerRoute } from "./route.js";
@@ -63,27 +64,24 @@ const REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-/** Query parameters that are credentials (presigned URL signatures, tokens). */
-const SECRET_QUERY =
-  /([?&](?:X-Kura-Signature|X-Amz-Signature|X-Amz-Credential|X-Goog-Signature|sig|token|access_token)=)[^&]*/gi;
-
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_QUERY, "$1[redacted]");
-}
+export { redactUrl };
 
 export function defaultLoggerOptions(level = "info"): Record<string, unknown> {
-  return {
+  return withLogRedaction({
     level,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    serializers: {
-      req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
-        method: req.method,
-        url: redactUrl(req.url),
-        host: req.hostname,
-        remote: req.ip,
-      }),
-    },
-  };
+  });
+}
+
+/**
+ * The logger Fastify gets: options (ours or the caller's) always with credential redaction
+ * (`log-redaction.ts`); a ready logger instance or `false` as given.
+ */
+function loggerOf(logger: ServerOptions["logger"]): ServerOptions["logger"] {
+  if (logger === undefined) return defaultLoggerOptions();
+  if (typeof logger !== "object" || logger === null) return logger;
+  if (typeof (logger as { info?: unknown }).info === "function") return logger;
+  return withLogRedaction(logger);
 }
 
 /** Response headers kept when an error replaces a half-prepared response. */
@@ -112,7 +110,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
 
   const app = Fastify({
-    logger: options.logger === undefined ? defaultLoggerOptions() : options.logger,
+    logger: loggerOf(options.logger),
     genReqId: requestIdOf,
     requestIdHeader: false,
     // One log line per request comes from the onResponse hook below, with route and tenant.
