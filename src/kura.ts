@@ -25,6 +25,16 @@ import { openBlobStore } from "./engine/blob-stores.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { GroupCommitter } from "./engine/group-commit.js";
+import {
+  type Health,
+  observeBlobWrites,
+  observeCatalogWrites,
+  observeKvWrites,
+  PLANES,
+  type PlaneStatus,
+  probePlane,
+  WriteHealth,
+} from "./engine/health.js";
 import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
@@ -46,6 +56,11 @@ import type { Catalog, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
+
+/** Keys no one writes: reading them proves a plane answers (`health`). */
+const READY_BLOB_KEY = "~kura-readyz/probe";
+const READY_KV_KEY = "~kura-readyz";
+const READY_TENANT = "~kura-readyz";
 
 /** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
@@ -91,6 +106,8 @@ export class Kura {
     private readonly searchIndex: SearchIndex | undefined,
     /** Memories, message embeddings and collections (VEC-1…5, MEM-1). */
     readonly vectors: VectorPlane,
+    /** Write failures (disk full) that make a plane not ready until a write succeeds. */
+    private readonly writeHealth: WriteHealth = new WriteHealth(),
   ) {}
 
   static async open(config?: unknown, options: KuraOpenOptions = {}): Promise<Kura> {
@@ -122,10 +139,15 @@ export class Kura {
     const storageOptions = fsOptions
       ? { ...fsOptions, presign_secret: presignSecret }
       : resolved.storage.options;
+    const blobTimeouts = {
+      idleMs: resolved.storage.timeouts.idle_ms,
+      operationMs: resolved.storage.timeouts.operation_ms,
+    };
     let store = await openBlobStore({
       backend: resolved.storage.backend,
       options: storageOptions,
       deps: blobDeps,
+      timeouts: blobTimeouts,
     });
     if (options.wrapStore) store = options.wrapStore(store);
     const db = resolved.database;
@@ -163,6 +185,11 @@ export class Kura {
             warm: { dir: join(resolved.data_dir, "cache", "bodies"), maxBytes: 1024 * 1024 * 1024 },
           })
         : new LruCache(64 * 1024 * 1024, 1024 * 1024));
+    // Readiness learns of full disks from the planes' writes (engine/health.ts).
+    const writeHealth = new WriteHealth();
+    observeCatalogWrites(catalog, writeHealth);
+    observeBlobWrites(store, writeHealth);
+    observeKvWrites(kv, writeHealth);
     const committer = new GroupCommitter(catalog);
     const outbox = new OutboxDispatcher(catalog);
     const storeId = "primary";
@@ -193,6 +220,7 @@ export class Kura {
             backend: "fs",
             options: { ...storageOptions, base_path: resolved.sessions.dir },
             deps: blobDeps,
+            timeouts: blobTimeouts,
           })
         : store;
     const state: StateContext = {
@@ -273,7 +301,18 @@ export class Kura {
       searchOpenError,
       vectors.messageSearch(),
     );
-    const kura = new Kura(resolved, ctx, committer, outbox, jobs, state, searchService, searchIndex, vectors);
+    const kura = new Kura(
+      resolved,
+      ctx,
+      committer,
+      outbox,
+      jobs,
+      state,
+      searchService,
+      searchIndex,
+      vectors,
+      writeHealth,
+    );
     if (projector) kura.registerProjector(projector);
     if (vectors.messages) {
       kura.registerProjector(vectors.messages.projector);
@@ -382,6 +421,33 @@ export class Kura {
 
   get cacheStats() {
     return this.ctx.bodyCache.stats();
+  }
+
+  /**
+   * Readiness of every plane (blob, catalog, KV, search, vectors): a cheap read of each, all at
+   * once, each bounded by `timeoutMs` (default 2000) so a frozen backend makes the answer "not
+   * ready" instead of hanging it; a plane whose last write failed for want of space (STORAGE_FULL)
+   * is not ready until a write of it succeeds. A search index that could not be opened is
+   * reported ok with `detail: "degraded"` (search then scans the catalog, SRCH-3).
+   */
+  async health(options: { timeoutMs?: number } = {}): Promise<Health> {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    const index = this.searchIndex;
+    const [blob, catalog, kv, search, vectors] = await Promise.all([
+      probePlane("blob", () => this.ctx.store.exists(READY_BLOB_KEY), timeoutMs),
+      probePlane("catalog", () => this.ctx.catalog.ping(), timeoutMs),
+      probePlane("kv", () => this.state.kv.get(READY_KV_KEY), timeoutMs),
+      index
+        ? probePlane("search", () => index.count(READY_TENANT), timeoutMs)
+        : Promise.resolve<PlaneStatus>({ ok: true, detail: "degraded" }),
+      probePlane("vectors", async () => this.vectors.memories().count(READY_TENANT), timeoutMs),
+    ]);
+    const planes: Health["planes"] = { blob, catalog, kv, search, vectors };
+    for (const plane of PLANES) {
+      const failure = this.writeHealth.failure(plane);
+      if (failure && planes[plane].ok) planes[plane] = { ok: false, code: failure.code, reason: failure.message };
+    }
+    return { ready: PLANES.every((p) => planes[p].ok), planes };
   }
 
   /** Finish in-flight writes and projector deliveries, then close the planes. */

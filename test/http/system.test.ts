@@ -32,7 +32,14 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(health.json).toMatchObject({ success: true, data: { status: "ok" } });
     const ready = await h.call("GET", "/readyz");
     expect(ready.status).toBe(200);
-    expect(ready.json.data).toEqual({ status: "ready", catalog: "ok", blob_store: "ok" });
+    expect(ready.json.data).toEqual({
+      status: "ready",
+      catalog: "ok",
+      blob_store: "ok",
+      kv: "ok",
+      search: "ok",
+      vectors: "ok",
+    });
   });
 
   it("serves an OpenAPI 3.1 document covering the routes of SPEC §4, marking the unbuilt ones", async () => {
@@ -349,5 +356,16 @@ describe("graceful shutdown and readiness", () => {
     expect(errorCode(r)).toMatch(/UNAVAILABLE/);
     expect((await h.call("GET", "/healthz")).status).toBe(200);
     await h.app.close();
+  });
+
+  it("readyz checks the KV plane too, naming it in the 503", async () => {
+    const h = await startServer();
+    await (h.kura as unknown as { state: { kv: { close(): Promise<void> } } }).state.kv.close();
+    const r = await h.call("GET", "/readyz");
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBeTruthy();
+    expect(r.json.error).toMatch(/^not ready: kv: /);
+    expect(r.json.details).toEqual([expect.objectContaining({ plane: "kv" })]);
+    await h.close();
   });
 });

@@ -1,32 +1,37 @@
 /**
- * Operational routes (API-1, API-5): liveness, readiness (catalog and blob store reachable),
+ * Operational routes (API-1, API-5): liveness, readiness (every plane reachable, disks not full),
  * Prometheus metrics, the OpenAPI document and its docs page. None needs a token.
  */
 import { z } from "zod";
-import { isKuraError, KuraError } from "../../core/errors.js";
+import { type ErrorCode, KuraError } from "../../core/errors.js";
+import type { Health } from "../../engine/health.js";
 import { DOCS_PAGE } from "../docs-page.js";
 import { type RouteSpec, SENT } from "../route.js";
 import type { HttpDeps } from "./deps.js";
 
 const TAG = "system";
+/** Each plane's check gets this long; they run at once, so readyz answers within about this. */
 const READY_TIMEOUT_MS = 2000;
-/** A key no one writes: `exists` on it proves the blob store answers. */
-const READY_PROBE_KEY = "~kura-readyz/probe";
 
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new KuraError("OPERATION_TIMEOUT", `${what} did not answer within ${READY_TIMEOUT_MS} ms`, {
-            operation: "readyz",
-          }),
-        ),
-      READY_TIMEOUT_MS,
-    );
+/** The error `/readyz` answers with: every plane that is not ready, by name and reason. */
+function notReadyError(health: Health): KuraError {
+  const problems = Object.entries(health.planes).flatMap(([plane, s]) =>
+    s.ok ? [] : [{ plane, code: s.code, reason: s.reason }],
+  );
+  const text = problems
+    .map((p) => (p.code === "STORAGE_FULL" ? `${p.plane} storage full` : `${p.plane}: ${p.reason}`))
+    .join("; ");
+  // One unreachable plane keeps its own code (CATALOG_UNAVAILABLE, KV_UNAVAILABLE, …).
+  const first = problems[0];
+  const code =
+    problems.length === 1 && first && /_UNAVAILABLE$/.test(first.code)
+      ? (first.code as ErrorCode)
+      : "NOT_READY";
+  return new KuraError(code, `not ready: ${text}`, {
+    kind: "Unavailable",
+    operation: "readyz",
+    context: { problems },
   });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unknown>): RouteSpec[] {
@@ -45,7 +50,7 @@ export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unkno
     method: "GET",
     path: "/readyz",
     operationId: "readyz",
-    summary: "Readiness: the catalog and the blob store answer",
+    summary: "Readiness: every plane (blob, catalog, KV, search, vectors) answers and has room to write",
     tag: TAG,
     auth: false,
     responses: {
@@ -55,33 +60,27 @@ export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unkno
           status: z.literal("ready"),
           catalog: z.literal("ok"),
           blob_store: z.literal("ok"),
+          kv: z.literal("ok"),
+          search: z.enum(["ok", "degraded"]),
+          vectors: z.literal("ok"),
         }),
       },
       503: {
         description:
-          "A plane does not answer (CATALOG_UNAVAILABLE, BLOB_BACKEND_UNAVAILABLE, OPERATION_TIMEOUT)",
+          "A plane does not answer within its check's timeout, or its disk is full: the message names " +
+          "each such plane and why (`not ready: kv: …; catalog storage full`), `details` lists them " +
+          "as `{plane, code, reason}`. One unreachable plane keeps its own code (CATALOG_UNAVAILABLE, " +
+          "KV_UNAVAILABLE, …); otherwise NOT_READY.",
       },
     },
     handler: async () => {
-      const probe = async (
-        what: string,
-        fn: () => Promise<unknown>,
-        code: "CATALOG_UNAVAILABLE" | "BLOB_BACKEND_UNAVAILABLE",
-      ) => {
-        try {
-          await withTimeout(fn(), what);
-        } catch (e) {
-          if (isKuraError(e, "Unavailable")) throw e;
-          throw new KuraError(code, `${what} is not reachable`, { operation: "readyz", cause: e });
-        }
+      const health = await deps.kura.health({ timeoutMs: READY_TIMEOUT_MS });
+      if (!health.ready) throw notReadyError(health);
+      const search =
+        health.planes.search.ok && health.planes.search.detail === "degraded" ? "degraded" : "ok";
+      return {
+        data: { status: "ready", catalog: "ok", blob_store: "ok", kv: "ok", search, vectors: "ok" },
       };
-      await probe("the catalog", () => deps.kura.catalog.ping(), "CATALOG_UNAVAILABLE");
-      await probe(
-        "the blob store",
-        () => deps.kura.store.exists(READY_PROBE_KEY),
-        "BLOB_BACKEND_UNAVAILABLE",
-      );
-      return { data: { status: "ready", catalog: "ok", blob_store: "ok" } };
     },
   };
 
