@@ -63,6 +63,9 @@ export const DEFAULTS = Object.freeze({
   max_message_bytes: 131_072,
   host: "127.0.0.1",
   port: 8787,
+  body_timeout_ms: 30_000,
+  idle_timeout_ms: 72_000,
+  shutdown_timeout_ms: 10_000,
   max_token_lifetime_seconds: 86_400,
   clock_skew_seconds: 60,
 });
@@ -254,6 +257,9 @@ export const serverSchema = section(
       port: int(0, 65_535).default(DEFAULTS.port),
       base_domain: nullableText(),
       cors: section(z.object({ origins: originsSchema }).strict()),
+      body_timeout_ms: int(1).default(DEFAULTS.body_timeout_ms),
+      idle_timeout_ms: int(1).default(DEFAULTS.idle_timeout_ms),
+      shutdown_timeout_ms: int(0).default(DEFAULTS.shutdown_timeout_ms),
     })
     .strict(),
 );
@@ -392,6 +398,19 @@ export interface ServerConfig {
   readonly port: number;
   readonly base_domain: string | null;
   readonly cors: { readonly origins: readonly string[] };
+  /**
+   * Longest wait for the next chunk of a request body (per idle period, not per transfer: an
+   * upload that keeps moving is never cut), and for a request's headers; then 408
+   * REQUEST_TIMEOUT and nothing is written. Default 30000.
+   */
+  readonly body_timeout_ms: number;
+  /** How long an idle keep-alive connection stays open between requests. Default 72000. */
+  readonly idle_timeout_ms: number;
+  /**
+   * On SIGTERM/SIGINT, how long in-flight requests may run before their connections are
+   * closed and Kura closes anyway. Default 10000.
+   */
+  readonly shutdown_timeout_ms: number;
 }
 
 export interface AuthConfig {

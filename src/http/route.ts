@@ -10,6 +10,7 @@ import { KuraError } from "../core/errors.js";
 import type { TenantScope } from "../kura.js";
 import type { Principal } from "./auth.js";
 import { success } from "./envelope.js";
+import { bodyTimeoutOf } from "./timeouts.js";
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -141,15 +142,22 @@ export function registerRoute<P, Q, B>(
       const params = parseInput(spec.params, rawParams, "path");
       const query = parseInput(spec.query, req.query ?? {}, "query");
       const body = spec.rawBody ? (undefined as B) : parseInput(spec.body, req.body, "body");
-      const result = await spec.handler({
-        req,
-        reply,
-        params,
-        query,
-        body,
-        principal: req.principal as Principal,
-        tenant: req.tenantScope as TenantScope,
-      });
+      let result: RouteResult;
+      try {
+        result = await spec.handler({
+          req,
+          reply,
+          params,
+          query,
+          body,
+          principal: req.principal as Principal,
+          tenant: req.tenantScope as TenantScope,
+        });
+      } catch (e) {
+        // A body that timed out surfaces in the handler as whatever the consumer made of it
+        // (an aborted write, a stream error): report it as the timeout it was.
+        throw bodyTimeoutOf(req) ?? e;
+      }
       if (result === SENT) return reply;
       const status = result.status ?? 200;
       if (options.validateResponses) {

@@ -34,6 +34,7 @@ import { sessionRoutes } from "./routes/sessions.js";
 import { systemRoutes } from "./routes/system.js";
 import { tenantRoutes } from "./routes/tenant.js";
 import { unimplementedRoutes } from "./routes/unimplemented.js";
+import { installTimeouts, serverTimeoutOptions } from "./timeouts.js";
 
 export const API_VERSION = "0.1.0";
 
@@ -109,6 +110,10 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...options.auth,
   });
 
+  const timeouts = {
+    bodyTimeoutMs: config.server.body_timeout_ms,
+    idleTimeoutMs: config.server.idle_timeout_ms,
+  };
   const app = Fastify({
     logger: loggerOf(options.logger),
     genReqId: requestIdOf,
@@ -116,6 +121,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     // One log line per request comes from the onResponse hook below, with route and tenant.
     logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...serverTimeoutOptions(timeouts),
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: false,
     // Errors the router raises before a route exists (bad percent-encoding, oversized params).
@@ -148,6 +154,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
 
   // Strict UTF-8, no lone surrogates, bounded depth, no prototype poisoning (json-body.ts).
   registerBodyParsers(app);
+  // Body and idle timeouts on every route (timeouts.ts); before any route or scope exists.
+  installTimeouts(app, timeouts);
 
   let closing = false;
   // Tenant scopes are stateless views: reuse them (per tenant and acting subject, which the

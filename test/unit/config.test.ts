@@ -78,7 +78,15 @@ describe("defaults", () => {
       retention: { deleted_messages_days: 30, session_files_days: 7 },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
-      server: { host: "127.0.0.1", port: 8787, base_domain: null, cors: { origins: [] } },
+      server: {
+        host: "127.0.0.1",
+        port: 8787,
+        base_domain: null,
+        cors: { origins: [] },
+        body_timeout_ms: 30000,
+        idle_timeout_ms: 72000,
+        shutdown_timeout_ms: 10000,
+      },
       auth: {
         jwt_secret: null,
         jwks_url: null,
@@ -168,6 +176,9 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       port: 9000,
       base_domain: "example.com",
       cors: { origins: ["https://app.example.com"] },
+      body_timeout_ms: 30000,
+      idle_timeout_ms: 72000,
+      shutdown_timeout_ms: 10000,
     });
     expect(c.auth).toEqual({
       jwt_secret: null,

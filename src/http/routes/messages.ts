@@ -21,6 +21,7 @@ import {
   messageVersionSchema,
   pageSchema,
 } from "../schemas.js";
+import { requestBody } from "../timeouts.js";
 import type { HttpDeps } from "./deps.js";
 
 const TAG = "messages";
@@ -162,7 +163,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
           operation: "messages.stream",
           cause,
         });
-      for await (const chunk of req.raw) {
+      for await (const chunk of requestBody(req)) {
         bytes += (chunk as Buffer).length;
         if (bytes > maxContent) {
           reply.header("connection", "close");

@@ -11,6 +11,7 @@ import type { TenantScope } from "../../kura.js";
 import { type BodySource, filenameOf, serveBody } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { cursorSchema, limitSchema, objectJson, objectSchema, pageSchema } from "../schemas.js";
+import { requestBody } from "../timeouts.js";
 import type { HttpDeps } from "./deps.js";
 import { kuraPresignSecret } from "./presigned.js";
 
@@ -78,7 +79,7 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       const contentType = contentTypeOf(req.headers["content-type"]);
       let info: ObjectInfo;
       try {
-        info = await tenant.objects.put(params.key, req.raw, {
+        info = await tenant.objects.put(params.key, requestBody(req), {
           contentType,
           ...(ifNoneMatch !== undefined ? { ifNoneMatch: "*" as const } : {}),
         });

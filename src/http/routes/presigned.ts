@@ -6,6 +6,7 @@ import type { BlobInfo } from "../../ports/blob-store.js";
 import { type BodyInfo, type BodySource, filenameOf, serveBody } from "../ranges.js";
 import type { RouteSpec } from "../route.js";
 import { objectJson, objectSchema } from "../schemas.js";
+import { requestBody } from "../timeouts.js";
 import type { HttpDeps } from "./deps.js";
 import { sessionFileOf } from "./sessions.js";
 
@@ -128,11 +129,11 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       const tenant = deps.kura.tenant(tenantId);
       const options = contentType ? { contentType } : {};
       if (session) {
-        const r = await tenant.sessions.putFile(session.sessionId, session.path, req.raw, options);
+        const r = await tenant.sessions.putFile(session.sessionId, session.path, requestBody(req), options);
         reply.header("etag", `"${r.sha256}"`);
         return { data: r };
       }
-      const info = await tenant.objects.put(rest.slice("objects/".length), req.raw, options);
+      const info = await tenant.objects.put(rest.slice("objects/".length), requestBody(req), options);
       reply.header("etag", info.etag);
       return { data: objectJson(info) };
     },

@@ -11,6 +11,7 @@ import type { BlobInfo } from "../../ports/blob-store.js";
 import { type BodyInfo, filenameOf, serveBody } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { idSchema } from "../schemas.js";
+import { requestBody } from "../timeouts.js";
 import { expectedVersion, jsonValue, kvEntryJson, kvEntrySchema, ttlQuery, versionEtag } from "./kv.js";
 
 const TAG = "sessions";
@@ -134,7 +135,7 @@ export function sessionRoutes(): RouteSpec[] {
       const r = await tenant.sessions.putFile(
         params.sessionId,
         params.path,
-        req.raw,
+        requestBody(req),
         contentType ? { contentType } : {},
       );
       reply.header("etag", `"${r.sha256}"`);
