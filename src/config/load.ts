@@ -166,7 +166,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     data_dir: dataDir,
     durability: s.durability!,
     database: database!,
-    storage: { backend: s.storage!.backend, options: storageOptions! },
+    storage: { backend: s.storage!.backend, options: storageOptions!, timeouts: s.storage!.timeouts },
     kv: kv!,
     search: s.search!,
     vector: vectorFor(s.vector!, database!),

@@ -42,6 +42,8 @@ export const DEFAULTS = Object.freeze({
   postgres_max_connections: 10,
   storage: "fs" as StorageBackend,
   storage_dir: "blobs",
+  storage_idle_ms: 30_000,
+  storage_operation_ms: 30_000,
   kv: "lmdb" as KvBackend,
   kv_dir: "kv",
   redis_key_prefix: "kura:",
@@ -157,6 +159,14 @@ export const storageSchema = plane(
       backend: z.enum(STORAGE_BACKENDS),
       // Validated by the adapter's own `parseOptions`, not here.
       options: section(z.record(z.string(), z.unknown())),
+      timeouts: section(
+        z
+          .object({
+            idle_ms: int(1).default(DEFAULTS.storage_idle_ms),
+            operation_ms: int(1).default(DEFAULTS.storage_operation_ms),
+          })
+          .strict(),
+      ),
     })
     .strict(),
 );
@@ -321,6 +331,12 @@ export interface StorageConfig {
   readonly backend: StorageBackend;
   /** The options as the adapter's `parseOptions` returned them (fs: `base_path` absolute). */
   readonly options: Readonly<Record<string, unknown>>;
+  readonly timeouts: {
+    /** A streamed upload or download fails after this many ms without a byte moving; default 30000. */
+    readonly idle_ms: number;
+    /** Limit of a whole operation without a streamed body (head, list, delete, …); default 30000. */
+    readonly operation_ms: number;
+  };
 }
 
 export interface LmdbKvConfig {

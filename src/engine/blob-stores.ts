@@ -6,7 +6,7 @@
 import { blobStoreDefinition } from "../adapters/blob/registry.js";
 import { type BlobOperationEvent, withMetrics } from "../layers/metrics.js";
 import { type RetryOptions, withRetry } from "../layers/retry.js";
-import { withTimeout } from "../layers/timeout.js";
+import { type TimeoutOptions, withTimeout } from "../layers/timeout.js";
 import type { BlobStore, BlobStoreDeps } from "../ports/blob-store.js";
 
 export interface OpenBlobStoreOptions {
@@ -15,15 +15,18 @@ export interface OpenBlobStoreOptions {
   options: unknown;
   deps?: BlobStoreDeps;
   retry?: RetryOptions | false;
-  /** Per-operation timeout; default 30 s; `false` for none. */
-  timeoutMs?: number | false;
+  /**
+   * Idle limit of streamed transfers and limit of body-less operations (`storage.timeouts`);
+   * default 30 s each; `false` for none.
+   */
+  timeouts?: TimeoutOptions | false;
   onOperation?: (event: BlobOperationEvent) => void;
 }
 
 export async function openBlobStore(o: OpenBlobStoreOptions): Promise<BlobStore> {
   const definition = await blobStoreDefinition(o.backend);
   let store = await definition.create(definition.parseOptions(o.options), o.deps);
-  if (o.timeoutMs !== false) store = withTimeout(store, { timeoutMs: o.timeoutMs ?? 30_000 });
+  if (o.timeouts !== false) store = withTimeout(store, o.timeouts ?? {});
   if (o.retry !== false) store = withRetry(store, o.retry ?? {});
   if (o.onOperation) store = withMetrics(store, o.onOperation);
   return store;

@@ -1,37 +1,178 @@
 /**
- * Timeout layer (BLOB-8): each operation gets an AbortSignal that fires after `timeoutMs`
- * (combined with the caller's), and fails with `OPERATION_TIMEOUT` (Unavailable, retryable)
- * even if the backend ignores the signal. For `get` the limit covers obtaining the stream,
- * not reading it to the end.
+ * Timeout layer (BLOB-8). A transfer fails only when it stops moving, never for being long:
+ *
+ * - `put` of a stream: fails when no byte was taken from the body for `idleMs` (the adapter
+ *   reads the body as the backend accepts it, so a stalled client and a stalled backend both
+ *   stop the bytes). A 200 MB upload at 5 MB/s takes 40 s and succeeds.
+ * - `get`: obtaining the stream is limited by `idleMs` (no byte has moved yet); once the stream
+ *   is returned no timer of this layer touches it: the caller reads at its own pace.
+ * - everything else (`head`, `exists`, `delete`, `list`, `copy`, `presign`, `getBuffer`, and a
+ *   `put` of bytes in memory, which goes in one request that shows no progress until it is
+ *   acknowledged) is limited as a whole by `operationMs`.
+ *
+ * On expiry the operation's AbortSignal fires and a streamed body is ended with the timeout
+ * error, and the call fails with `OPERATION_TIMEOUT` (Unavailable, retryable) even if the
+ * backend ignores the signal. The layer first gives the adapter a short grace to clean up
+ * (delete its temp file, abort its multipart upload), so "failed" means "nothing left behind"
+ * for adapters that honour the signal.
  */
+import { finished, type Readable, Transform } from "node:stream";
+import { toReadable } from "../core/checksum.js";
 import { KuraError } from "../core/errors.js";
-import type { BlobStore } from "../ports/blob-store.js";
-import { wrapBlobStore } from "./wrap.js";
+import type { BlobBody, BlobStore, PutOptions } from "../ports/blob-store.js";
+import { type BlobOperation, wrapBlobStore } from "./wrap.js";
 
-export function withTimeout(store: BlobStore, options: { timeoutMs: number }): BlobStore {
-  const { timeoutMs } = options;
-  return wrapBlobStore(store, async (info, call) => {
-    const controller = new AbortController();
-    const signal = info.signal ? AbortSignal.any([info.signal, controller.signal]) : controller.signal;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new KuraError(
-          "OPERATION_TIMEOUT",
-          `blob.${info.operation} timed out after ${timeoutMs} ms`,
-          {
-            operation: `blob.${info.operation}`,
-            context: { key: info.key, timeoutMs },
-          },
-        );
-        controller.abort(error);
-        reject(error);
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([call(signal), timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+export interface TimeoutOptions {
+  /** A streamed transfer fails after this long without a byte moving; default 30 s. */
+  idleMs?: number;
+  /** Limit of a whole operation that has no streamed body; default 30 s. */
+  operationMs?: number;
+}
+
+export const DEFAULT_IDLE_MS = 30_000;
+export const DEFAULT_OPERATION_MS = 30_000;
+/** Longest wait for an adapter to clean up after its signal fired. */
+const MAX_CLEANUP_GRACE_MS = 5_000;
+
+function timeoutError(operation: BlobOperation, key: string | undefined, ms: number, idle: boolean) {
+  const what = idle ? `moved no bytes for ${ms} ms` : `did not finish within ${ms} ms`;
+  return new KuraError("OPERATION_TIMEOUT", `blob.${operation} timed out: it ${what}`, {
+    operation: `blob.${operation}`,
+    context: { key, timeoutMs: ms, idle },
   });
+}
+
+interface Timed {
+  operation: BlobOperation;
+  key: string | undefined;
+  callerSignal: AbortSignal | undefined;
+  limitMs: number;
+  /** Whether `touch` re-arms the timer (an idle limit) or the limit is for the whole call. */
+  idle: boolean;
+  /** Called when the limit expires, before the signal fires. */
+  onTimeout?: (error: KuraError) => void;
+}
+
+/** Runs `run` under a limit; `touch` (progress) restarts an idle limit. */
+async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const signal = t.callerSignal ? AbortSignal.any([t.callerSignal, controller.signal]) : controller.signal;
+  let timer: NodeJS.Timeout | undefined;
+  let expired: KuraError | undefined;
+  let rejectExpired: (e: KuraError) => void = () => undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    rejectExpired = reject;
+  });
+  const fire = () => {
+    expired = timeoutError(t.operation, t.key, t.limitMs, t.idle);
+    t.onTimeout?.(expired);
+    controller.abort(expired);
+    rejectExpired(expired);
+  };
+  const arm = () => {
+    if (expired) return;
+    clearTimeout(timer);
+    timer = setTimeout(fire, t.limitMs);
+  };
+  arm();
+  const running = run(signal, t.idle ? arm : () => undefined);
+  try {
+    return await Promise.race([running, expiry]);
+  } catch (e) {
+    if (!expired) throw e;
+    // Let the adapter finish reacting to the signal (cleanup), within a bound.
+    let grace: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      running.then(
+        (value) => ({ ok: true as const, value }),
+        () => ({ ok: false as const }),
+      ),
+      new Promise<{ ok: false }>((resolve) => {
+        grace = setTimeout(() => resolve({ ok: false }), Math.min(t.limitMs, MAX_CLEANUP_GRACE_MS));
+      }),
+    ]);
+    clearTimeout(grace);
+    // The backend finished after all: the truth is that the operation succeeded.
+    if (outcome.ok) return outcome.value;
+    throw expired;
+  } finally {
+    clearTimeout(timer);
+    running.catch(() => undefined);
+  }
+}
+
+/**
+ * `body` as a stream that calls `touch` for each chunk the adapter takes. A body that fails or
+ * closes before its end fails the stream; the caller's own stream is never destroyed here (it
+ * may be an HTTP request whose socket must still carry the error response).
+ */
+function trackedBody(body: BlobBody, touch: () => void): { stream: Readable; stop: (e: Error) => void } {
+  const source = toReadable(body);
+  const stream = new Transform({
+    transform(chunk, _encoding, callback) {
+      touch();
+      callback(null, chunk);
+    },
+  });
+  const cleanup = finished(source, (err) => {
+    if (err) stream.destroy(err);
+  });
+  stream.once("close", () => {
+    cleanup();
+    source.unpipe(stream);
+  });
+  source.pipe(stream);
+  return {
+    stream,
+    stop: (e) => {
+      source.unpipe(stream);
+      stream.destroy(e);
+    },
+  };
+}
+
+export function withTimeout(store: BlobStore, options: TimeoutOptions = {}): BlobStore {
+  const idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+  const operationMs = options.operationMs ?? DEFAULT_OPERATION_MS;
+  const wrapped = wrapBlobStore(store, (info, call) =>
+    timed(
+      {
+        operation: info.operation,
+        key: info.key,
+        callerSignal: info.signal,
+        limitMs: operationMs,
+        idle: false,
+      },
+      (signal) => call(signal),
+    ),
+  );
+  const withSignal = <O extends { signal?: AbortSignal }>(o: O | undefined, signal: AbortSignal): O =>
+    ({ ...(o ?? {}), signal }) as O;
+  return {
+    ...wrapped,
+    put: (key, body, putOptions?: PutOptions) => {
+      if (body instanceof Uint8Array) return wrapped.put(key, body, putOptions);
+      let stop: ((e: Error) => void) | undefined;
+      return timed(
+        {
+          operation: "put",
+          key,
+          callerSignal: putOptions?.signal,
+          limitMs: idleMs,
+          idle: true,
+          onTimeout: (e) => stop?.(e),
+        },
+        (signal, touch) => {
+          const tracked = trackedBody(body, touch);
+          stop = tracked.stop;
+          return store.put(key, tracked.stream, withSignal(putOptions, signal));
+        },
+      );
+    },
+    get: (key, getOptions) =>
+      timed(
+        { operation: "get", key, callerSignal: getOptions?.signal, limitMs: idleMs, idle: true },
+        (signal) => store.get(key, withSignal(getOptions, signal)),
+      ),
+  };
 }

@@ -4,7 +4,7 @@
  * operations is written down once.
  */
 import { Readable } from "node:stream";
-import type { BlobStore, PresignOptions } from "../ports/blob-store.js";
+import type { BlobStore, BlobStoreStats, PresignOptions } from "../ports/blob-store.js";
 
 export type BlobOperation =
   | "put"
@@ -70,6 +70,7 @@ export function wrapBlobStore(inner: BlobStore, around: Around): BlobStore {
       around(info("copy", source, options), (s) => inner.copy(source, target, withSignal(options, s))),
     presign: (key, options: PresignOptions) =>
       around(info("presign", key), () => inner.presign(key, options)),
+    ...(inner.stats ? { stats: () => (inner.stats as () => Promise<BlobStoreStats>).call(inner) } : {}),
     close: () => inner.close(),
   };
 }

@@ -197,8 +197,21 @@ export interface BlobStore {
    */
   presign(key: string, options: PresignOptions): Promise<PresignResult>;
 
+  /**
+   * What the store holds on local disk while writing (the fs adapter's temp files), for
+   * capacity metrics. Adapters that stage nothing locally do not have it.
+   */
+  stats?(): Promise<BlobStoreStats>;
+
   /** Release connections and handles. Using the store afterwards is an error. */
   close(): Promise<void>;
+}
+
+export interface BlobStoreStats {
+  /** Temp files present now: uploads in progress plus leftovers not yet swept. */
+  tempFiles: number;
+  /** Their bytes on disk. */
+  tempBytes: number;
 }
 
 /** Build-time description of an adapter (see STYLE.md): registers nothing on import. */

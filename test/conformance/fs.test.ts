@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type FsBlobStore, fsBlobStore } from "../../src/adapters/blob/fs/index.js";
@@ -6,6 +6,7 @@ import { keyPath } from "../../src/adapters/blob/fs/layout.js";
 import type { BlobStore } from "../../src/ports/blob-store.js";
 import { startPresignServer } from "../support/presign-server.js";
 import { blobStoreConformance } from "./blob-store.suite.js";
+import { blobTimeoutTests } from "./blob-timeouts.suite.js";
 
 for (const durability of ["os", "fsync"] as const) {
   blobStoreConformance(`fs (durability ${durability})`, async () => {
@@ -36,3 +37,15 @@ for (const durability of ["os", "fsync"] as const) {
     };
   });
 }
+
+blobTimeoutTests("fs", async () => {
+  const base = await mkdtemp(join(tmpdir(), "kura-fs-timeouts-"));
+  const store = await fsBlobStore.create(fsBlobStore.parseOptions({ base_path: base }), { durability: "os" });
+  return {
+    store,
+    countsDescriptors: true,
+    lateStallBytes: 2 * 1024 * 1024,
+    leftovers: async () => (await readdir(join(base, "~kura", "tmp"))).length,
+    cleanup: () => rm(base, { recursive: true, force: true }),
+  };
+});

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe } from "vitest";
+import { s3BlobStore } from "../../src/adapters/blob/s3/index.js";
 import {
   S3RVER_ACCESS_KEY,
   S3RVER_SECRET_KEY,
@@ -7,7 +8,15 @@ import {
 } from "../support/servers/s3rver.js";
 import { blobStoreConformance } from "./blob-store.suite.js";
 import { s3ExtraTests } from "./s3-extra.suite.js";
-import { type S3TestServer, s3Harness } from "./s3-harness.js";
+import { blobTimeoutTests } from "./blob-timeouts.suite.js";
+import {
+  createBucket,
+  emptyAndDeleteBucket,
+  rawClient,
+  type S3TestServer,
+  s3Harness,
+  storeOptions,
+} from "./s3-harness.js";
 
 // s3rver checks no signatures and ignores If-None-Match on PUT: those capabilities are declared
 // off (the store then checks existence before a conditional put), and radosgw proves them.
@@ -37,4 +46,22 @@ describe("s3 on s3rver", () => {
 
   blobStoreConformance("s3 (s3rver)", () => s3Harness(server, "s3rver"));
   s3ExtraTests("s3rver", () => server);
+  blobTimeoutTests("s3 (s3rver)", async () => {
+    const raw = rawClient(server);
+    const bucket = await createBucket(raw, "timeouts");
+    // A 1 MiB threshold, so the late stall happens inside a multipart upload.
+    const options = s3BlobStore.parseOptions(storeOptions(server, bucket, { multipart_threshold_mb: 1 }));
+    const store = await s3BlobStore.create(options, { capabilityOverrides: server.capabilityOverrides });
+    return {
+      store,
+      countsDescriptors: false,
+      lateStallBytes: 3 * 1024 * 1024,
+      // s3rver does not list multipart uploads; objects under the test's prefix are what is left.
+      leftovers: async () => (await store.list("slow/stalled")).items.length,
+      cleanup: async () => {
+        await emptyAndDeleteBucket(raw, bucket);
+        raw.destroy();
+      },
+    };
+  });
 });

@@ -52,6 +52,7 @@ describe("defaults", () => {
       storage: {
         backend: "fs",
         options: { base_path: join(cwd, "data", "blobs"), public_url: "http://127.0.0.1:8787" },
+        timeouts: { idle_ms: 30_000, operation_ms: 30_000 },
       },
       kv: { backend: "lmdb", path: join(cwd, "data", "kv") },
       search: { backend: "embedded" },

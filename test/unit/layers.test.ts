@@ -62,7 +62,7 @@ describe("retry layer", () => {
 describe("timeout layer", () => {
   it("fails a slow operation with OPERATION_TIMEOUT and aborts it", async () => {
     const faults = new FaultController().add({ operations: ["head"], delayMs: 300 });
-    const store = withTimeout(withFaults(await memory(), faults), { timeoutMs: 30 });
+    const store = withTimeout(withFaults(await memory(), faults), { operationMs: 30 });
     await expect(store.head("k")).rejects.toMatchObject({
       code: "OPERATION_TIMEOUT",
       kind: "Unavailable",
@@ -71,7 +71,7 @@ describe("timeout layer", () => {
   });
 
   it("lets fast operations through", async () => {
-    const store = withTimeout(await memory(), { timeoutMs: 1000 });
+    const store = withTimeout(await memory(), { idleMs: 1000, operationMs: 1000 });
     await store.put("k", Buffer.from("v"));
     expect(await store.exists("k")).toBe(true);
   });

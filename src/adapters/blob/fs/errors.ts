@@ -16,11 +16,11 @@ export function fsError(e: unknown, operation: string, key: string | undefined):
       });
     case "ENOSPC":
     case "EDQUOT":
-      return new KuraError("BLOB_BACKEND_UNAVAILABLE", `${operation}: the disk is full`, {
+      // Nothing was written (the temp file is removed); deletes still work to free space.
+      return new KuraError("STORAGE_FULL", `${operation}: the disk holding the blob directory is full`, {
         operation,
-        context,
+        context: { ...context, retryAfterSeconds: 60 },
         cause: e,
-        retryable: false,
       });
     case "EMFILE":
     case "ENFILE":

@@ -22,7 +22,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
+import { finished, Readable } from "node:stream";
 import { z } from "zod";
 import {
   HashingStream,
@@ -100,6 +100,17 @@ export const fsOptionsSchema = z
       .int()
       .min(0)
       .default(64 * 1024),
+    /**
+     * How often temp files left by failed or killed writers are swept from `~kura/tmp` (also done
+     * once at open). 0 sweeps only at open. Default 300000 (5 min).
+     */
+    temp_sweep_interval_ms: z.number().int().min(0).default(300_000),
+    /**
+     * A temp file no upload of this process is writing is swept once it has not changed for this
+     * long (another process sharing the directory may still be writing a younger one; its
+     * uploads time out long before). Default 900000 (15 min).
+     */
+    temp_grace_ms: z.number().int().min(0).default(900_000),
   })
   .strict();
 export type FsOptions = z.infer<typeof fsOptionsSchema>;
@@ -116,7 +127,6 @@ const CAPABILITIES: BlobCapabilities = Object.freeze({
 });
 
 const DELETE_CONCURRENCY = 16;
-const STALE_TEMP_MS = 3600_000;
 
 class FsBlobStore implements BlobStore {
   readonly scheme = "fs";
@@ -129,6 +139,10 @@ class FsBlobStore implements BlobStore {
   private readonly fsync: boolean;
   private presignSecret: Buffer | undefined;
   private closed = false;
+  /** Temp files of uploads in progress in this process, with the bytes written so far. */
+  private readonly liveTemps = new Map<string, number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly options: FsOptions,
@@ -155,16 +169,60 @@ class FsBlobStore implements BlobStore {
     try {
       await mkdir(this.tmpDir, { recursive: true });
       this.knownDirs.add(this.base);
-      // Temp files of writers that died long ago; younger ones may belong to a live process.
-      const now = Date.now();
-      for (const name of await readdir(this.tmpDir)) {
-        const path = join(this.tmpDir, name);
-        const st = await stat(path).catch(() => undefined);
-        if (st && now - st.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
-      }
+      await this.sweepTemps();
     } catch (e) {
       throw fsError(e, "blob.open", undefined);
     }
+    const every = this.options.temp_sweep_interval_ms;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweepTemps().catch(() => undefined);
+      }, every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /**
+   * Remove temp files that no upload of this process is writing and that have not changed for
+   * `temp_grace_ms`: leftovers of writers that were killed (a failed or timed-out put removes
+   * its own). One sweep at a time.
+   */
+  sweepTemps(): Promise<void> {
+    this.sweeping ??= (async () => {
+      try {
+        const now = Date.now();
+        for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+          const path = join(this.tmpDir, name);
+          if (this.liveTemps.has(path)) continue;
+          const st = await stat(path).catch(() => undefined);
+          if (st?.isFile() && now - st.mtimeMs >= this.options.temp_grace_ms && !this.liveTemps.has(path))
+            await unlink(path).catch(() => undefined);
+        }
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  /** Bytes written so far by this process's uploads in progress (cheap; no I/O). */
+  liveTempBytes(): number {
+    let total = 0;
+    for (const bytes of this.liveTemps.values()) total += bytes;
+    return total;
+  }
+
+  /** Temp files on disk now (uploads in progress here or elsewhere, and unswept leftovers). */
+  async stats(): Promise<{ tempFiles: number; tempBytes: number }> {
+    let tempFiles = 0;
+    let tempBytes = 0;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
+      const st = await stat(join(this.tmpDir, name)).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      tempFiles++;
+      tempBytes += st.size;
+    }
+    return { tempFiles, tempBytes };
   }
 
   private async probe(point: string, detail: Record<string, unknown>): Promise<void> {
@@ -215,12 +273,14 @@ class FsBlobStore implements BlobStore {
     throwIfAborted(options.signal, "blob.put");
     const { dir, file, dirSegments } = keyPath(this.base, key);
     const tmp = join(this.tmpDir, `${randomUUID()}.tmp`);
+    this.liveTemps.set(tmp, 0);
     let result: PutResult;
     try {
       await this.ensureDir(dir, dirSegments);
       if (body instanceof Uint8Array) {
         const sha256 = sha256Hex(body);
         const footer = encodeFooter(this.footer(key, body.length, sha256, options));
+        this.liveTemps.set(tmp, body.length + footer.length);
         if (!this.fsync && body.length <= this.options.sync_io_max_bytes) {
           const fd = openSync(tmp, "wx");
           try {
@@ -266,6 +326,8 @@ class FsBlobStore implements BlobStore {
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       throw fsError(e, "blob.put", key);
+    } finally {
+      this.liveTemps.delete(tmp);
     }
   }
 
@@ -277,9 +339,30 @@ class FsBlobStore implements BlobStore {
   ): Promise<PutResult> {
     const hashing = new HashingStream();
     const handle = await open(tmp, "wx");
+    // A body that fails, or closes without ending (a client that went away), and an abort
+    // (the timeout layer) all end the loop below with an error, so the handle is closed and
+    // the temp file removed on every path.
+    const stopReading = finished(body, (err) => {
+      if (err) hashing.destroy(err);
+    });
+    const onAbort = () =>
+      hashing.destroy(
+        new KuraError("OPERATION_ABORTED", "blob.put was aborted", {
+          operation: "blob.put",
+          context: { key },
+          cause: options.signal?.reason,
+        }),
+      );
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let written = 0;
+    const write = async (bytes: Buffer) => {
+      await handle.write(bytes);
+      written += bytes.length;
+      this.liveTemps.set(tmp, written);
+    };
     try {
+      throwIfAborted(options.signal, "blob.put");
       const source = body.pipe(hashing);
-      body.once("error", (err) => hashing.destroy(err));
       // Coalesce small chunks into bigger writes.
       let pending: Buffer[] = [];
       let pendingBytes = 0;
@@ -288,20 +371,24 @@ class FsBlobStore implements BlobStore {
         pending.push(chunk);
         pendingBytes += chunk.length;
         if (pendingBytes >= 256 * 1024) {
-          await handle.write(Buffer.concat(pending));
+          await write(Buffer.concat(pending));
           pending = [];
           pendingBytes = 0;
         }
       }
-      if (pendingBytes > 0) await handle.write(Buffer.concat(pending));
+      if (pendingBytes > 0) await write(Buffer.concat(pending));
       const sha256 = hashing.sha256();
-      await handle.write(encodeFooter(this.footer(key, hashing.size, sha256, options)));
+      await write(encodeFooter(this.footer(key, hashing.size, sha256, options)));
       if (this.fsync) {
         await this.probe("fs.fsync.file", { path: tmp, key });
         await handle.sync();
       }
       return { key, size: hashing.size, sha256, etag: `"${sha256.slice(0, 32)}"` };
     } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      stopReading();
+      body.unpipe(hashing);
+      hashing.destroy();
       await handle.close();
     }
   }
@@ -429,6 +516,8 @@ class FsBlobStore implements BlobStore {
       const stream = handle.createReadStream({ start: 0, end: footer.size - 1 });
       const verifying = new VerifyingStream(expected, key, footer.size);
       stream.once("error", (err) => verifying.destroy(err));
+      // A reader that stops early (a client gone) destroys `verifying`; the file must close too.
+      verifying.once("close", () => stream.destroy());
       return { info, body: stream.pipe(verifying), range: undefined };
     } catch (e) {
       await handle.close().catch(() => undefined);
@@ -620,6 +709,7 @@ class FsBlobStore implements BlobStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweepTimer);
   }
 }
 
