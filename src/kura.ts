@@ -52,7 +52,7 @@ import { VECTORS_PROJECTOR, VectorPlane } from "./engine/vectors.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
-import type { Catalog, Usage } from "./ports/catalog.js";
+import type { Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
@@ -78,6 +78,10 @@ export interface KuraOpenOptions {
   probe?: Probe;
   /** Wrap the blob store after it is opened (fault injection in tests). */
   wrapStore?: (store: BlobStore) => BlobStore;
+  /** Wrap the catalog after it is opened (fault injection in tests, `layers/port-faults.ts`). */
+  wrapCatalog?: (catalog: Catalog) => Catalog;
+  /** Wrap the KV store after it is opened (fault injection in tests). */
+  wrapKv?: (kv: KvStore) => KvStore;
   /** Body cache; default an in-memory LRU of 64 MiB. */
   cache?: Cache;
   /** Grace period before an unreferenced body counts as an orphan; default 1 h. */
@@ -166,6 +170,7 @@ export class Kura {
       await store.close();
       throw e;
     }
+    if (options.wrapCatalog) catalog = options.wrapCatalog(catalog);
     const warn =
       options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" }));
     let kv: KvStore;
@@ -176,6 +181,7 @@ export class Kura {
       await store.close();
       throw e;
     }
+    if (options.wrapKv) kv = options.wrapKv(kv);
     const bodyCache =
       options.cache ??
       (REMOTE_STORAGE.has(resolved.storage.backend)
@@ -445,7 +451,8 @@ export class Kura {
     const planes: Health["planes"] = { blob, catalog, kv, search, vectors };
     for (const plane of PLANES) {
       const failure = this.writeHealth.failure(plane);
-      if (failure && planes[plane].ok) planes[plane] = { ok: false, code: failure.code, reason: failure.message };
+      if (failure && planes[plane].ok)
+        planes[plane] = { ok: false, code: failure.code, reason: failure.message };
     }
     return { ready: PLANES.every((p) => planes[p].ok), planes };
   }
@@ -535,6 +542,17 @@ export class TenantScope {
   /** Bytes, objects and messages stored by this tenant (TEN-4). */
   usage(): Promise<Usage> {
     return this.ctx.catalog.usage(this.id);
+  }
+
+  /**
+   * This tenant's change feed (CONS-2): its events after position `after` (default 0), oldest
+   * first. Positions count this tenant's events only — 1, 2, 3, … in commit order, no gaps.
+   */
+  changes(options: { after?: number; limit?: number } = {}): Promise<ChangeRecord[]> {
+    return this.ctx.catalog.readChanges(this.id, {
+      limit: options.limit ?? 100,
+      ...(options.after === undefined ? {} : { after: options.after }),
+    });
   }
 
   /** Read a content URL (`local://…`, `s3://…`) — only this tenant's keys (MSG-6). */

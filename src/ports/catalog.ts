@@ -101,6 +101,15 @@ export interface OutboxRecord extends OutboxEvent {
   cursor: string;
 }
 
+/** An event of one tenant's change feed. */
+export interface ChangeRecord extends OutboxEvent {
+  /**
+   * The event's position in its tenant's feed: 1, 2, 3, … without gaps, in commit order. Other
+   * tenants' writes never move it (a tenant learns nothing of their activity from it).
+   */
+  seq: number;
+}
+
 export interface AuditEntry {
   tenantId: string;
   /** Who: user id, `system`, `admin:<id>`. */
@@ -231,6 +240,14 @@ export interface Catalog {
    * (commit-safe: on PostgreSQL, events of transactions still in flight are held back).
    */
   readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]>;
+  /**
+   * One tenant's change feed: its events with positions after `after` (default 0), oldest first.
+   *
+   * Behavior: positions are gap-free and in commit order per tenant, so a reader that resumes
+   * from the last position it saw misses nothing and sees nothing twice; on PostgreSQL an event
+   * becomes visible only after every earlier position of the tenant has committed.
+   */
+  readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]>;
   /** A consumer's saved cursor (projectors resume from it after a restart). */
   getConsumerCursor(consumer: string): Promise<string | undefined>;
   setConsumerCursor(consumer: string, cursor: string): Promise<void>;

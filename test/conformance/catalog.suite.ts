@@ -1118,6 +1118,56 @@ export function catalogConformance(
         );
       });
 
+      it("each tenant's change feed is numbered 1, 2, 3, … by its own events only, in commit order", async () => {
+        const a = tenant();
+        const b = tenant();
+        const event = (t: string, n: number): OutboxEvent => ({
+          tenantId: t,
+          type: "test.event",
+          entityId: `e${n}`,
+          payload: { n },
+          createdAt: n,
+        });
+        await commitOk(c, [
+          { op: "appendOutbox", event: event(a, 1) },
+          { op: "appendOutbox", event: event(b, 1) },
+          { op: "appendOutbox", event: event(a, 2) },
+        ]);
+        // Many of b's events, from concurrent commits (group commit, savepoints, failures).
+        await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            c.commit([
+              { ops: [{ op: "appendOutbox", event: event(b, 100 + i) }] },
+              {
+                ops: [
+                  { op: "appendOutbox", event: event(b, 200 + i) },
+                  { op: "setMessageDeleted", tenantId: b, id: "missing", deletedAt: 1, updatedAt: 1 },
+                ],
+              },
+            ]),
+          ),
+        );
+        await commitOk(c, [{ op: "appendOutbox", event: event(a, 3) }]);
+        const feedA = await c.readChanges(a, { limit: 100 });
+        expect(feedA.map((e) => [e.seq, e.entityId])).toEqual([
+          [1, "e1"],
+          [2, "e2"],
+          [3, "e3"],
+        ]);
+        expect(feedA[0]).toMatchObject({ ...event(a, 1), seq: 1 });
+        const feedB = await c.readChanges(b, { limit: 1000 });
+        // The failed batches' events were rolled back with them: no gaps, no duplicates.
+        expect(feedB.map((e) => e.seq)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+        expect(new Set(feedB.map((e) => e.entityId)).size).toBe(13);
+        expect(feedB.some((e) => e.entityId.startsWith("e2"))).toBe(false);
+        // Paging from a position.
+        expect((await c.readChanges(b, { after: 10, limit: 2 })).map((e) => e.seq)).toEqual([11, 12]);
+        expect(await c.readChanges(b, { after: 13, limit: 10 })).toEqual([]);
+        expect(await c.readChanges(tenant(), { limit: 10 })).toEqual([]);
+        await expectKuraError(c.readChanges(a, { after: -1, limit: 1 }), "INVALID_ARGUMENT");
+        await expectKuraError(c.readChanges(a, { after: 1.5, limit: 1 }), "INVALID_ARGUMENT");
+      });
+
       it("consumer cursors are saved and overwritten; malformed cursors are CURSOR_INVALID", async () => {
         const consumer = `search-${randomBytes(4).toString("hex")}`;
         expect(await c.getConsumerCursor(consumer)).toBeUndefined();

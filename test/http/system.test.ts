@@ -214,12 +214,31 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
         json: { role: "user", content: "new" },
       })
     ).json.data.id;
+    // Other tenants' writes in between never move acme's positions.
+    for (let i = 0; i < 5; i++) {
+      await h.call("POST", "/v1/chats/feed/messages", {
+        token: globex,
+        json: { role: "user", content: `g${i}` },
+      });
+    }
+    const id2 = (
+      await h.call("POST", "/v1/chats/feed2/messages", {
+        token: acme,
+        json: { role: "user", content: "newer" },
+      })
+    ).json.data.id;
     const next = await h.call("GET", `/v1/changes?since=${cursor}`, { token: acme });
-    expect(next.json.data.items.map((e: { entity_id: string }) => e.entity_id)).toEqual([id]);
+    expect(next.json.data.items.map((e: { entity_id: string }) => e.entity_id)).toEqual([id, id2]);
+    const seqs = [...first.json.data.items, ...next.json.data.items].map((e: { seq: number }) => e.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    // Read to the end: the cursor stays where it is.
+    const end = await h.call("GET", `/v1/changes?since=${next.json.data.next_cursor}`, { token: acme });
+    expect(end.json.data.items).toEqual([]);
+    expect(end.json.data.next_cursor).toBe(next.json.data.next_cursor);
     expect(errorCode(await h.call("GET", "/v1/changes?since=garbage", { token: acme }))).toBe(
       "CURSOR_INVALID",
     );
-    const forged = Buffer.from(JSON.stringify({ k: "f1", c: "drop table" })).toString("base64url");
+    const forged = Buffer.from(JSON.stringify({ k: "f2", p: "drop table" })).toString("base64url");
     expect(errorCode(await h.call("GET", `/v1/changes?since=${forged}`, { token: acme }))).toBe(
       "CURSOR_INVALID",
     );

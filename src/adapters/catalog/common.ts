@@ -17,6 +17,18 @@ export function checkLimit(limit: number, operation: string): number {
   return limit;
 }
 
+/** A change-feed position: an integer ≥ 0 (0, the default, is before the first event). */
+export function checkPosition(after: number | undefined, operation: string): number {
+  if (after === undefined) return 0;
+  if (!Number.isSafeInteger(after) || after < 0) {
+    throw new KuraError("INVALID_ARGUMENT", "a feed position must be an integer >= 0", {
+      operation,
+      context: { after },
+    });
+  }
+  return after;
+}
+
 export function closedError(operation: string): KuraError {
   return new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation, retryable: false });
 }

@@ -53,6 +53,22 @@ export function table(
   return Object.freeze(def);
 }
 
+/** `def` with columns (and indexes) added by a later migration (`addColumn`, `createIndex` steps). */
+export function withColumns(
+  def: TableDef,
+  columns: Record<string, ColumnType>,
+  indexes: IndexDef[] = [],
+): TableDef {
+  return table(
+    def.name,
+    { ...def.columns, ...columns },
+    {
+      ...(def.primaryKey ? { primaryKey: [...def.primaryKey] } : {}),
+      indexes: [...def.indexes, ...indexes],
+    },
+  );
+}
+
 export function index(
   name: string,
   columns: string[],
@@ -113,6 +129,16 @@ export function renderCreateIndex(def: TableDef, idx: IndexDef, dialect: Dialect
   const unique = idx.unique ? "UNIQUE " : "";
   const where = idx.where ? ` WHERE ${idx.where}` : "";
   return `CREATE ${unique}INDEX ${idx.name} ON ${def.name} (${idx.columns.join(", ")})${where}`;
+}
+
+/** `ALTER TABLE … ADD COLUMN` for a column of `def` (nullable: existing rows get NULL). */
+export function renderAddColumn(def: TableDef, column: string, dialect: Dialect): string | undefined {
+  const type = def.columns[column];
+  if (type === undefined) throw new Error(`schema: ${def.name} has no column ${column}`);
+  if (!type.endsWith("?"))
+    throw new Error(`schema: an added column must be nullable (${def.name}.${column})`);
+  const sql = columnSql(column, type, dialect);
+  return sql === undefined ? undefined : `ALTER TABLE ${def.name} ADD COLUMN ${sql}`;
 }
 
 /** The table and all its indexes. */

@@ -4,7 +4,14 @@
  * is a new migration. Each adapter applies the pending ones when it opens, in one transaction,
  * and records them in `schema_migrations`.
  */
-import { type Dialect, type IndexDef, renderCreateIndex, renderTable, type TableDef } from "./dsl.js";
+import {
+  type Dialect,
+  type IndexDef,
+  renderAddColumn,
+  renderCreateIndex,
+  renderTable,
+  type TableDef,
+} from "./dsl.js";
 import {
   AUDIT_LOG,
   BLOB_REFS,
@@ -19,7 +26,9 @@ import {
   OBJECTS,
   OUTBOX,
   OUTBOX_CONSUMERS,
+  OUTBOX_V1,
   TENANTS,
+  TENANTS_V1,
   USAGE,
   USAGE_DELTAS,
   USERS,
@@ -28,6 +37,7 @@ import {
 export type MigrationStep =
   | { readonly kind: "createTable"; readonly table: TableDef }
   | { readonly kind: "createIndex"; readonly table: TableDef; readonly index: IndexDef }
+  | { readonly kind: "addColumn"; readonly table: TableDef; readonly column: string }
   /** Hand-written SQL per dialect, for what the DSL cannot say (data moves, backfills). */
   | { readonly kind: "sql"; readonly sqlite: readonly string[]; readonly postgres: readonly string[] };
 
@@ -45,14 +55,14 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 1,
     name: "core tables",
     steps: [
-      TENANTS,
+      TENANTS_V1,
       USERS,
       CHATS,
       MESSAGES,
       MESSAGE_VERSIONS,
       OBJECTS,
       BLOB_REFS,
-      OUTBOX,
+      OUTBOX_V1,
       OUTBOX_CONSUMERS,
       AUDIT_LOG,
       JOBS,
@@ -66,6 +76,48 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     name: "mail metadata",
     steps: [MAIL_DOMAINS, MAILBOXES, MAIL_MESSAGES].map(createTable),
   },
+  {
+    version: 3,
+    name: "per-tenant change feed positions",
+    steps: [
+      { kind: "addColumn", table: TENANTS, column: "feed_seq" },
+      { kind: "addColumn", table: OUTBOX, column: "tenant_seq" },
+      {
+        // Number the events already there per tenant, in the order readers saw them.
+        kind: "sql",
+        sqlite: [
+          "INSERT INTO tenants (tenant_id, created_at) SELECT DISTINCT tenant_id, 0 FROM outbox WHERE true " +
+            "ON CONFLICT (tenant_id) DO NOTHING",
+          "CREATE TEMP TABLE kura_feed_backfill (s INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+          "INSERT INTO kura_feed_backfill (s, n) " +
+            "SELECT seq, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY seq) FROM outbox",
+          "UPDATE outbox SET tenant_seq = (SELECT n FROM kura_feed_backfill WHERE s = outbox.seq)",
+          "DROP TABLE kura_feed_backfill",
+        ],
+        postgres: [
+          "INSERT INTO tenants (tenant_id, created_at) SELECT DISTINCT tenant_id, 0 FROM outbox " +
+            "ON CONFLICT (tenant_id) DO NOTHING",
+          "UPDATE outbox o SET tenant_seq = r.n FROM (SELECT seq, ROW_NUMBER() OVER " +
+            "(PARTITION BY tenant_id ORDER BY txid, seq) AS n FROM outbox) r WHERE r.seq = o.seq",
+        ],
+      },
+      {
+        kind: "createIndex",
+        table: OUTBOX,
+        index: OUTBOX.indexes.find((i) => i.name === "outbox_tenant_seq") as IndexDef,
+      },
+      {
+        kind: "sql",
+        sqlite: [
+          "UPDATE tenants SET feed_seq = (SELECT max(tenant_seq) FROM outbox WHERE outbox.tenant_id = tenants.tenant_id)",
+        ],
+        postgres: [
+          "UPDATE tenants t SET feed_seq = m.mx FROM (SELECT tenant_id, max(tenant_seq) AS mx FROM outbox " +
+            "GROUP BY tenant_id) m WHERE m.tenant_id = t.tenant_id",
+        ],
+      },
+    ],
+  },
 ]);
 
 /** The schema version this code writes and understands. */
@@ -75,6 +127,10 @@ export const LATEST_VERSION = MIGRATIONS.length;
 export function renderMigration(migration: Migration, dialect: Dialect): string[] {
   return migration.steps.flatMap((step): string[] => {
     if (step.kind === "createTable") return renderTable(step.table, dialect);
+    if (step.kind === "addColumn") {
+      const sql = renderAddColumn(step.table, step.column, dialect);
+      return sql === undefined ? [] : [sql];
+    }
     if (step.kind === "createIndex") {
       const sql = renderCreateIndex(step.table, step.index, dialect);
       return sql === undefined ? [] : [sql];

@@ -158,6 +158,42 @@ export function outboxValues(e: OutboxEvent): unknown[] {
   return [e.tenantId, e.type, e.entityId, jsonText(e.payload, "outbox payload"), e.createdAt];
 }
 
+/** The columns an outbox insert writes: the event and its position in the tenant's feed. */
+export const OUTBOX_INSERT_COLUMNS = [...OUTBOX_COLUMNS, "tenant_seq"] as const;
+
+/** How many events of each tenant `events` holds, tenants sorted (the order feed rows are locked in). */
+export function feedCounts(
+  events: readonly OutboxEvent[],
+): { tenantId: string; count: number; at: number }[] {
+  const counts = new Map<string, { tenantId: string; count: number; at: number }>();
+  for (const e of events) {
+    const c = counts.get(e.tenantId);
+    if (c) c.count++;
+    else counts.set(e.tenantId, { tenantId: e.tenantId, count: 1, at: e.createdAt });
+  }
+  return [...counts.values()].sort((a, b) =>
+    a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0,
+  );
+}
+
+/**
+ * Insert rows for `events` given each tenant's feed position after them (`last`): the events of
+ * a tenant get last-n+1 … last, in order.
+ */
+export function outboxInsertValues(
+  events: readonly OutboxEvent[],
+  last: ReadonlyMap<string, number>,
+): unknown[][] {
+  const next = new Map<string, number>();
+  for (const { tenantId, count } of feedCounts(events))
+    next.set(tenantId, (last.get(tenantId) ?? count) - count);
+  return events.map((e) => {
+    const seq = (next.get(e.tenantId) ?? 0) + 1;
+    next.set(e.tenantId, seq);
+    return [...outboxValues(e), seq];
+  });
+}
+
 export const AUDIT_COLUMNS = ["tenant_id", "actor", "action", "target", "at", "details"] as const;
 
 export function auditValues(a: AuditEntry): unknown[] {

@@ -6,13 +6,21 @@
  * `schema_migrations`); times are milliseconds since the epoch; ids and keys are compared in
  * byte order on both dialects (see `dsl.ts`).
  */
-import { index, type TableDef, table } from "./dsl.js";
+import { index, type TableDef, table, withColumns } from "./dsl.js";
 
-export const TENANTS = table(
+/** Tenants as migration 1 created them. */
+export const TENANTS_V1 = table(
   "tenants",
   { tenant_id: "text", created_at: "int" },
   { primaryKey: ["tenant_id"] },
 );
+
+/**
+ * Tenants. `feed_seq` (migration 3) is the last position issued in the tenant's change feed:
+ * every outbox event gets the next one (`outbox.tenant_seq`), so the positions a tenant sees
+ * count its own events only (NULL = none yet).
+ */
+export const TENANTS = withColumns(TENANTS_V1, { feed_seq: "int?" });
 
 /** Placeholder until the user registry exists. */
 export const USERS = table(
@@ -115,11 +123,11 @@ export const BLOB_REFS = table(
 );
 
 /**
- * The outbox. SQLite has one writer, so `seq` is commit order. PostgreSQL assigns `seq` at
+ * The outbox as migration 1 created it. SQLite has one writer, so `seq` is commit order. PostgreSQL assigns `seq` at
  * insert time, not commit time; `txid` (the writing transaction) lets readers hold back events
  * of transactions still in flight (see `postgres/outbox.ts`).
  */
-export const OUTBOX = table(
+export const OUTBOX_V1 = table(
   "outbox",
   {
     seq: "seq",
@@ -132,6 +140,15 @@ export const OUTBOX = table(
   },
   { indexes: [index("outbox_txid_seq", ["txid", "seq"], { dialects: ["postgres"] })] },
 );
+
+/**
+ * The outbox with `tenant_seq` (migration 3): the event's position in its tenant's change feed,
+ * gap-free and in commit order per tenant (issued under the tenant row's lock). NULL only for
+ * rows written before migration 3 that the migration could not number (none: it backfills).
+ */
+export const OUTBOX = withColumns(OUTBOX_V1, { tenant_seq: "int?" }, [
+  index("outbox_tenant_seq", ["tenant_id", "tenant_seq"]),
+]);
 
 export const OUTBOX_CONSUMERS = table(
   "outbox_consumers",

@@ -9,32 +9,37 @@ import { auditJson, auditSchema, cursorSchema, limitSchema, usageJson, usageSche
 import type { HttpDeps } from "./deps.js";
 
 const TAG = "tenant";
-/** Outbox events examined per change-feed request at most (other tenants' events included). */
-const FEED_SCAN_LIMIT = 5000;
-const FEED_BATCH = 500;
 
 const changeSchema = z.object({
-  seq: z.number().int(),
+  seq: z
+    .number()
+    .int()
+    .describe(
+      "Position in the calling tenant's feed: 1, 2, 3, … in commit order, counting its own events only",
+    ),
   type: z.string().describe("message.appended, message.edited, message.deleted, object.put, …"),
   entity_id: z.string(),
   payload: z.record(z.string(), z.unknown()),
   created_at: z.string(),
 });
 
-function encodeFeedCursor(cursor: string): string {
-  return Buffer.from(JSON.stringify({ k: "f1", c: cursor })).toString("base64url");
+/** The change feed's cursor: the last position read in the tenant's own feed. */
+function encodeFeedCursor(position: number): string {
+  return Buffer.from(JSON.stringify({ k: "f2", p: position })).toString("base64url");
 }
 
-function decodeFeedCursor(token: string): string {
+function decodeFeedCursor(token: string): number {
   try {
-    const c = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { k?: unknown; c?: unknown };
-    if (c.k !== "f1" || typeof c.c !== "string" || c.c.length > 200) throw new Error("shape");
-    return c.c;
+    const c = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { k?: unknown; p?: unknown };
+    if (c.k !== "f2" || typeof c.p !== "number" || !Number.isSafeInteger(c.p) || c.p < 0)
+      throw new Error("shape");
+    return c.p;
   } catch (cause) {
-    throw new KuraError("CURSOR_INVALID", "the cursor was not produced by the change feed", {
-      operation: "changes.read",
-      cause,
-    });
+    throw new KuraError(
+      "CURSOR_INVALID",
+      "the cursor was not produced by this change feed (cursors of earlier releases: read again from the start)",
+      { operation: "changes.read", cause },
+    );
   }
 }
 
@@ -99,29 +104,17 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
       },
     },
     handler: async ({ tenant, query }) => {
-      const limit = query.limit ?? 100;
-      let cursor = query.since !== undefined ? decodeFeedCursor(query.since) : undefined;
-      const items: z.infer<typeof changeSchema>[] = [];
-      let scanned = 0;
-      scan: while (items.length < limit && scanned < FEED_SCAN_LIMIT) {
-        const records = await deps.kura.catalog.readOutbox(cursor, FEED_BATCH);
-        for (const r of records) {
-          cursor = r.cursor;
-          scanned++;
-          if (r.tenantId === tenant.id) {
-            items.push({
-              seq: r.seq,
-              type: r.type,
-              entity_id: r.entityId,
-              payload: r.payload,
-              created_at: new Date(r.createdAt).toISOString(),
-            });
-            if (items.length >= limit) break scan;
-          }
-        }
-        if (records.length < FEED_BATCH) break;
-      }
-      return { data: { items, next_cursor: cursor === undefined ? null : encodeFeedCursor(cursor) } };
+      const after = query.since !== undefined ? decodeFeedCursor(query.since) : 0;
+      const records = await tenant.changes({ after, limit: query.limit ?? 100 });
+      const items = records.map((r) => ({
+        seq: r.seq,
+        type: r.type,
+        entity_id: r.entityId,
+        payload: r.payload,
+        created_at: new Date(r.createdAt).toISOString(),
+      }));
+      const last = records.at(-1)?.seq ?? after;
+      return { data: { items, next_cursor: encodeFeedCursor(last) } };
     },
   };
 

@@ -28,14 +28,15 @@ import {
   BLOB_REF_COLUMNS,
   blobRefValues,
   type DbRow,
+  feedCounts,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
   messageValues,
   messageVersionValues,
   OBJECT_COLUMNS,
-  OUTBOX_COLUMNS,
+  OUTBOX_INSERT_COLUMNS,
   objectValues,
-  outboxValues,
+  outboxInsertValues,
   versionRowOf,
 } from "../rows.js";
 import {
@@ -83,7 +84,17 @@ const SQL = {
   messages: unnestInsert(MESSAGES, MESSAGE_COLUMNS),
   versions: unnestInsert(MESSAGE_VERSIONS, MESSAGE_VERSION_COLUMNS),
   blobRefs: unnestInsert(BLOB_REFS, BLOB_REF_COLUMNS),
-  outbox: unnestInsert(OUTBOX, OUTBOX_COLUMNS),
+  outbox: unnestInsert(OUTBOX, OUTBOX_INSERT_COLUMNS),
+  // Locks the feed rows of every tenant the transaction will write events for, in tenant order,
+  // before anything else: a tenant's feed positions are then issued in commit order, and two
+  // transactions never wait for each other's feed rows in opposite orders.
+  lockFeeds:
+    "INSERT INTO tenants (tenant_id, created_at) SELECT t, a FROM unnest($1::text[], $2::bigint[]) AS u(t, a) " +
+    "ORDER BY t ON CONFLICT (tenant_id) DO UPDATE SET feed_seq = tenants.feed_seq",
+  advanceFeeds:
+    "INSERT INTO tenants (tenant_id, created_at, feed_seq) SELECT t, a, n FROM unnest($1::text[], $2::bigint[], " +
+    "$3::bigint[]) AS u(t, a, n) ORDER BY t ON CONFLICT (tenant_id) DO UPDATE SET feed_seq = " +
+    "coalesce(tenants.feed_seq, 0) + excluded.feed_seq RETURNING tenant_id, feed_seq",
   audit: unnestInsert(AUDIT_LOG, AUDIT_COLUMNS),
   usage: unnestInsert(USAGE_DELTAS, ["tenant_id", "bytes", "objects", "messages"]),
   idempotencyKeysExist:
@@ -147,6 +158,7 @@ export class GroupCommit {
       if (steps) {
         await client.query("BEGIN");
         try {
+          await this.lockFeeds(client, batches);
           await this.applySteps(client, steps);
         } catch (e) {
           if (isConnectionError(e)) throw e;
@@ -167,6 +179,7 @@ export class GroupCommit {
   ): Promise<BatchOutcome[]> {
     const outcomes: BatchOutcome[] = [];
     await client.query("BEGIN");
+    await this.lockFeeds(client, batches);
     for (const batch of batches) {
       let steps: PlanStep[];
       try {
@@ -189,6 +202,15 @@ export class GroupCommit {
     }
     await this.commitTransaction(client);
     return outcomes;
+  }
+
+  private async lockFeeds(client: Client, batches: readonly CatalogBatch[]): Promise<void> {
+    const events = batches.flatMap((b) =>
+      b.ops.flatMap((op) => (op.op === "appendOutbox" ? [op.event] : [])),
+    );
+    if (events.length === 0) return;
+    const counts = feedCounts(events);
+    await this.query(client, SQL.lockFeeds, [counts.map((c) => c.tenantId), counts.map((c) => c.at)]);
   }
 
   private async commitTransaction(client: Client): Promise<void> {
@@ -261,7 +283,16 @@ export class GroupCommit {
       MESSAGE_VERSION_COLUMNS.length,
     );
     await insert(SQL.blobRefs, step.blobRefs.map(blobRefValues), BLOB_REF_COLUMNS.length);
-    await insert(SQL.outbox, step.outbox.map(outboxValues), OUTBOX_COLUMNS.length);
+    if (step.outbox.length > 0) {
+      const counts = feedCounts(step.outbox);
+      const advanced = await this.query(client, SQL.advanceFeeds, [
+        counts.map((c) => c.tenantId),
+        counts.map((c) => c.at),
+        counts.map((c) => c.count),
+      ]);
+      const last = new Map(advanced.rows.map((r) => [String(r.tenant_id), Number(r.feed_seq)]));
+      await insert(SQL.outbox, outboxInsertValues(step.outbox, last), OUTBOX_INSERT_COLUMNS.length);
+    }
     await insert(SQL.audit, step.audit.map(auditValues), AUDIT_COLUMNS.length);
     await insert(
       SQL.usage,

@@ -19,6 +19,7 @@ import type {
   CatalogCapabilities,
   CatalogDefinition,
   CatalogDeps,
+  ChangeRecord,
   ChatRow,
   HistoryQuery,
   MessageRow,
@@ -29,7 +30,7 @@ import type {
 } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
 import { createPgPool, isBrokenClient } from "../../pg.js";
-import { allFailed, checkLimit, closedError, prefixUpperBound } from "../common.js";
+import { allFailed, checkLimit, checkPosition, closedError, prefixUpperBound } from "../common.js";
 import { quoteIdent, renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import {
@@ -39,6 +40,7 @@ import {
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
   OBJECT_COLUMNS,
+  OUTBOX_COLUMNS,
   toAuditEntry,
   toBlobRefRow,
   toChatRow,
@@ -469,6 +471,20 @@ class PostgresCatalog implements Catalog {
       seq: Number(r.seq),
       cursor: encodeCursor(r.txid_text as string, Number(r.seq)),
     }));
+  }
+
+  async readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]> {
+    const [after, n] = await this.read("catalog.readChanges", async () => [
+      checkPosition(options.after, "catalog.readChanges"),
+      checkLimit(options.limit, "catalog.readChanges"),
+    ]);
+    const rows = await this.rows(
+      "catalog.readChanges",
+      `SELECT tenant_seq, ${OUTBOX_COLUMNS.join(", ")} FROM outbox WHERE tenant_id = $1 AND tenant_seq > $2 ` +
+        "ORDER BY tenant_seq LIMIT $3",
+      [tenantId, after, n],
+    );
+    return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
   }
 
   async getConsumerCursor(consumer: string): Promise<string | undefined> {

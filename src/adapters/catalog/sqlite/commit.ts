@@ -23,14 +23,15 @@ import {
   auditValues,
   BLOB_REF_COLUMNS,
   blobRefValues,
+  feedCounts,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
   messageValues,
   messageVersionValues,
   OBJECT_COLUMNS,
-  OUTBOX_COLUMNS,
+  OUTBOX_INSERT_COLUMNS,
   objectValues,
-  outboxValues,
+  outboxInsertValues,
   sqliteInsert,
   versionRowOf,
 } from "../rows.js";
@@ -50,7 +51,10 @@ const SQL = {
     "ON CONFLICT (tenant_id, chat_id) DO UPDATE SET last_message_at = max(last_message_at, excluded.last_message_at)",
   insertMessage: sqliteInsert("messages", MESSAGE_COLUMNS),
   insertBlobRef: sqliteInsert("blob_refs", BLOB_REF_COLUMNS),
-  insertOutbox: sqliteInsert("outbox", OUTBOX_COLUMNS),
+  insertOutbox: sqliteInsert("outbox", OUTBOX_INSERT_COLUMNS),
+  advanceFeed:
+    "INSERT INTO tenants (tenant_id, created_at, feed_seq) VALUES (?, ?, ?) ON CONFLICT (tenant_id) " +
+    "DO UPDATE SET feed_seq = coalesce(feed_seq, 0) + excluded.feed_seq RETURNING feed_seq",
   insertAudit: sqliteInsert("audit_log", AUDIT_COLUMNS),
   insertUsage: "INSERT INTO usage_deltas (tenant_id, bytes, objects, messages) VALUES (?, ?, ?, ?)",
   messageVersion: "SELECT version FROM messages WHERE tenant_id = ? AND id = ?",
@@ -153,8 +157,14 @@ export class GroupCommit {
       }
     }
     if (step.outbox.length > 0) {
+      // Each tenant's feed advances by its events (one writer: issue order is commit order).
+      const last = new Map<string, number>();
+      const advance = this.stmt(SQL.advanceFeed);
+      for (const { tenantId, count, at } of feedCounts(step.outbox)) {
+        last.set(tenantId, Number((advance.get(tenantId, at, count) as { feed_seq: number }).feed_seq));
+      }
       const insert = this.stmt(SQL.insertOutbox);
-      for (const e of step.outbox) insert.run(outboxValues(e));
+      for (const values of outboxInsertValues(step.outbox, last)) insert.run(values);
     }
     if (step.audit.length > 0) {
       const insert = this.stmt(SQL.insertAudit);

@@ -22,6 +22,7 @@ import type {
   CatalogCapabilities,
   CatalogDefinition,
   CatalogDeps,
+  ChangeRecord,
   ChatRow,
   HistoryQuery,
   MessageRow,
@@ -31,7 +32,14 @@ import type {
   Usage,
 } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
-import { allFailed, checkLimit, closedError, invalidCursor, prefixUpperBound } from "../common.js";
+import {
+  allFailed,
+  checkLimit,
+  checkPosition,
+  closedError,
+  invalidCursor,
+  prefixUpperBound,
+} from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import {
@@ -449,6 +457,17 @@ class SqliteCatalog implements Catalog {
         `SELECT seq, ${COLS(OUTBOX_COLUMNS)} FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`,
       ).all(after, checkLimit(limit, "catalog.readOutbox")) as DbRow[];
       return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.seq), cursor: String(r.seq) }));
+    });
+  }
+
+  readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]> {
+    return this.read("catalog.readChanges", () => {
+      const after = checkPosition(options.after, "catalog.readChanges");
+      const rows = this.stmt(
+        `SELECT tenant_seq, ${COLS(OUTBOX_COLUMNS)} FROM outbox WHERE tenant_id = ? AND tenant_seq > ? ` +
+          "ORDER BY tenant_seq LIMIT ?",
+      ).all(tenantId, after, checkLimit(options.limit, "catalog.readChanges")) as DbRow[];
+      return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
     });
   }
 
