@@ -47,6 +47,38 @@ describe("messages over HTTP", () => {
     const b = await append("c-idem", body);
     expect(a.status).toBe(201);
     expect(b.json.data.id).toBe(a.json.data.id);
+    const other = await append("c-idem", { ...body, content: "different" });
+    expect(other.status).toBe(409);
+    expect(errorCode(other)).toBe("IDEMPOTENCY_MISMATCH");
+  });
+
+  it("survives racing PATCHes: every answer is 200 or 409, and the message stays readable", async () => {
+    const id = (await append("c-race", { role: "user", content: "v1" })).json.data.id as string;
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        h.call("PATCH", `/v1/messages/${id}`, { token: acme, json: { content: `edit ${i}` } }),
+      ),
+    );
+    for (const a of answers) expect([200, 409]).toContain(a.status);
+    const ok = answers.filter((a) => a.status === 200).map((a) => a.json.data.version as number);
+    expect(ok.length).toBeGreaterThan(0);
+    const got = await h.call("GET", `/v1/messages/${id}`, { token: acme });
+    expect(got.status).toBe(200);
+    expect(got.json.data.version).toBe(Math.max(...ok));
+    const page = await h.call("GET", "/v1/chats/c-race/messages?include=content", { token: acme });
+    expect(page.status).toBe(200);
+    expect(page.json.data.items[0].content).toBe(got.json.data.content);
+  });
+
+  it("reads a batch back in the order it was sent", async () => {
+    const words = ["first", "second", "third", "fourth", "fifth", "sixth"];
+    const r = await h.call("POST", "/v1/chats/c-order/messages:batch", {
+      token: acme,
+      json: { messages: words.map((content) => ({ role: "user", content })) },
+    });
+    expect(r.status).toBe(201);
+    const asc = await h.call("GET", "/v1/chats/c-order/messages?order=asc&include=content", { token: acme });
+    expect(asc.json.data.items.map((m: { content: string }) => m.content)).toEqual(words);
   });
 
   it("batch appends all or nothing", async () => {
