@@ -7,8 +7,8 @@ import {
   startS3rver,
 } from "../support/servers/s3rver.js";
 import { blobStoreConformance } from "./blob-store.suite.js";
-import { s3ExtraTests } from "./s3-extra.suite.js";
 import { blobTimeoutTests } from "./blob-timeouts.suite.js";
+import { s3ExtraTests } from "./s3-extra.suite.js";
 import {
   createBucket,
   emptyAndDeleteBucket,
