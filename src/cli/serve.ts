@@ -1,8 +1,10 @@
 /**
  * `kura serve`: the HTTP service on the configured (or embedded default) planes. With no JWT
  * secret configured it generates one into `<data_dir>/jwt-secret` and says how to mint a token.
- * SIGINT/SIGTERM close gracefully: new requests get 503, in-flight ones finish, then Kura
- * closes (pending writes committed); a second signal exits at once.
+ * SIGINT/SIGTERM drain: the listener closes, requests still arriving on open connections get
+ * 503 SERVER_SHUTTING_DOWN, idle connections close at once, in-flight requests get up to
+ * `server.shutdown_timeout_ms` before their connections are destroyed; then Kura closes (pending
+ * writes committed) and the process exits. A second signal exits at once.
  */
 import { type KuraConfig, loadConfig, redactConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
@@ -62,7 +64,6 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   const app = await buildServer(kura, {
     config,
     jwtSecret: secret?.secret,
-    closeKura: true,
     logger: defaultLoggerOptions(opts.logLevel ?? opts.env.KURA_LOG_LEVEL ?? "info"),
   });
   app.log.info({ config: redactConfig(config) }, "configuration");
@@ -70,6 +71,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (e) {
     await app.close();
+    await kura.close();
     throw e;
   }
   const address = app.server.address();
@@ -99,10 +101,17 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       : undefined;
   timer?.unref();
 
+  const drainMs = config.server.shutdown_timeout_ms;
   let closing: Promise<void> | undefined;
   const close = () => {
     if (timer) clearInterval(timer);
-    closing ??= jobs.then(() => app.close()).then(() => undefined);
+    closing ??= (async () => {
+      // app.close() drains (server.ts): 503 to requests still arriving, idle connections closed
+      // at once, in-flight requests until the deadline, then their connections destroyed. A
+      // maintenance run gets the same deadline. Kura closes last (pending writes committed).
+      await Promise.all([app.close(), settleWithin(jobs, drainMs)]);
+      await kura.close();
+    })();
     return closing;
   };
   const onSignal = (signal: NodeJS.Signals) => {
@@ -110,7 +119,15 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       opts.print(`${signal} again: exiting now`);
       process.exit(130);
     }
-    opts.print(`${signal}: finishing in-flight requests, then closing`);
+    opts.print(`${signal}: draining in-flight requests (up to ${drainMs} ms), then closing`);
+    // Should closing Kura itself hang, the process still ends.
+    setTimeout(
+      () => {
+        opts.print(`shutdown did not finish within ${2 * drainMs + 5000} ms: exiting`);
+        process.exit(1);
+      },
+      2 * drainMs + 5000,
+    ).unref();
     close().then(
       () => process.exit(0),
       (e: unknown) => {
@@ -122,4 +139,22 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   return { close, url };
+}
+
+/** Waits for `promise` (its failure included) or `ms`, whichever comes first. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 }

@@ -320,8 +320,16 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     for (const spec of specs) if (spec.rawBody) registerRoute(scope, spec, registerOptions);
   });
 
+  // Drain (API-5): from here on, requests that still arrive on open connections get 503
+  // SERVER_SHUTTING_DOWN with Connection: close and Retry-After; idle keep-alive connections
+  // close at once (and every other one after its response); requests in flight get until
+  // server.shutdown_timeout_ms, then their connections are destroyed, so close() always ends.
   app.addHook("preClose", async () => {
     closing = true;
+    app.server.closeIdleConnections();
+    const deadline = setTimeout(() => app.server.closeAllConnections(), config.server.shutdown_timeout_ms);
+    deadline.unref();
+    app.server.once("close", () => clearTimeout(deadline));
   });
   if (options.closeKura) app.addHook("onClose", async () => kura.close());
   return app;

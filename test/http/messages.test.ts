@@ -292,7 +292,7 @@ describe("streamed append (MSG-7)", () => {
     expect((await readJson(over)).error_code).toBe("MESSAGE_TOO_LARGE");
     const bad = await stream("c-stream-bad", chunked([new Uint8Array([0x61, 0xff, 0xfe, 0x62])]));
     expect(bad.status).toBe(400);
-    expect((await readJson(bad)).error_code).toBe("REQUEST_INVALID");
+    expect((await readJson(bad)).error_code).toBe("INVALID_UTF8");
     expect(errorCode(await h.call("GET", "/v1/chats/c-stream-big/messages", { token: acme }))).toBe(
       "CHAT_NOT_FOUND",
     );

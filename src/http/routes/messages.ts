@@ -159,7 +159,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
       const parts: string[] = [];
       let bytes = 0;
       const notUtf8 = (cause: unknown) =>
-        new KuraError("REQUEST_INVALID", "the streamed body must be valid UTF-8 text", {
+        new KuraError("INVALID_UTF8", "the streamed body must be valid UTF-8 text", {
           operation: "messages.stream",
           cause,
         });
