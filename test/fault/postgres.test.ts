@@ -86,8 +86,9 @@ describe.runIf(runs)("fault: PostgreSQL stopped with -m immediate under load", (
         signal: AbortSignal.timeout(30_000),
       });
       const body = (await r.json()) as { data?: { items: { id: string }[] }; error_code?: string };
-      if (r.status === 201) body.data?.items.forEach((m, i) => acked.set(m.id, contents[i] as string));
-      else
+      if (r.status === 201) {
+        for (const [i, m] of (body.data?.items ?? []).entries()) acked.set(m.id, contents[i] as string);
+      } else
         failures.push({
           status: r.status,
           code: body.error_code ?? "",

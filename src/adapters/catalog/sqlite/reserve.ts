@@ -40,7 +40,7 @@ export class SpaceReserve {
     }
     try {
       const fs = statfsSync(dirname(this.path));
-      if (fs.bavail * fs.bsize < 4 * this.bytes) return;
+      if (fs.bavail * fs.bsize < 2 * this.bytes) return;
       // Written, not truncated: a sparse file would give nothing back.
       const fd = openSync(this.path, "w");
       try {
