@@ -141,7 +141,11 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       const error =
         status === 431
           ? new KuraError("REQUEST_TOO_LARGE", "request headers too large", { operation: "http" })
-          : new KuraError("REQUEST_INVALID", "malformed HTTP request", { operation: "http" });
+          : status === 408
+            ? new KuraError("REQUEST_TIMEOUT", "the request headers did not arrive in time", {
+                operation: "http",
+              })
+            : new KuraError("REQUEST_INVALID", "malformed HTTP request", { operation: "http" });
       const id = randomUUID();
       const body = JSON.stringify(failure(id, error));
       socket.end(
