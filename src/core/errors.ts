@@ -52,7 +52,7 @@ export const ERROR_CODES = {
   // keys and urls
   KEY_INVALID: [
     "InvalidArgument",
-    "An object key breaks the rules of BLOB-7 (length, segments, characters).",
+    "An object key breaks the rules of BLOB-7: at most 1,024 bytes of UTF-8 (the caller's key; the tenant prefix is not counted), no empty, '.' or '..' segments, no leading or trailing '/', no trailing '.', no backslash, no control characters.",
   ],
   CURSOR_INVALID: ["InvalidArgument", "A pagination cursor was not produced by this store or was altered."],
   RANGE_INVALID: ["InvalidArgument", "A byte range is malformed or starts beyond the end of the object."],
@@ -115,7 +115,7 @@ export const ERROR_CODES = {
   // state plane (KV) and sessions
   KV_KEY_INVALID: [
     "InvalidArgument",
-    "A KV key is empty, longer than 1,024 bytes of UTF-8, or holds control characters.",
+    "A KV key is empty, holds control characters, or is too long: the full key (tenant and namespace prefix included) is at most 1,024 bytes of UTF-8, and the message states the limit left for the caller's key.",
   ],
   KV_VALUE_TOO_LARGE: [
     "PayloadTooLarge",
@@ -135,7 +135,7 @@ export const ERROR_CODES = {
   SESSION_ID_INVALID: ["InvalidArgument", "A session id does not match the id rule (IDS-1)."],
   SESSION_PATH_INVALID: [
     "InvalidArgument",
-    "A session file path breaks the object key rules (BLOB-7): traversal, empty segments, control characters.",
+    "A session file path breaks the object key rules (BLOB-7): traversal, empty segments, control characters, or length (the path gets 1,024 bytes minus its tenant and session ids; the message states the limit).",
   ],
   SESSION_FILE_NOT_FOUND: ["NotFound", "No file with this path exists in the session (or it expired)."],
   // HTTP service (kura serve)
@@ -230,10 +230,7 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "A request body or value holds bytes that are not valid UTF-8, or a lone UTF-16 surrogate.",
   ],
-  VALUE_TOO_DEEP: [
-    "InvalidArgument",
-    "A JSON value is nested deeper than Kura stores (64 levels).",
-  ],
+  VALUE_TOO_DEEP: ["InvalidArgument", "A JSON value is nested deeper than Kura stores (64 levels)."],
   IDEMPOTENCY_MISMATCH: [
     "Conflict",
     "The idempotency key was used before with a different request body; the first result stands.",

@@ -4,19 +4,32 @@
  */
 import { KuraError } from "./errors.js";
 
+/**
+ * BLOB-7: the longest key a caller may give, in bytes of UTF-8. It is the caller's key: the
+ * tenant scope Kura puts in front (`{tenant}/objects/`) is not counted against it.
+ */
 export const MAX_KEY_BYTES = 1024;
+
+/**
+ * The longest scope Kura puts in front of a caller's key: `{tenant}/sessions/{session}/`, both
+ * ids at most 128 bytes (IDS-1). Stored keys are at most {@link MAX_KEY_BYTES} bytes (what every
+ * backend accepts), so a domain whose scoped key would be longer stores it under a digest; only
+ * keys that travel with their scope without being stored (presigned URLs) use this.
+ */
+export const MAX_SCOPE_PREFIX_BYTES = 128 + "/sessions/".length + 128 + 1;
 
 // C0 controls, DEL and C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Why a key is invalid, or undefined when it is valid. */
-export function keyProblem(key: unknown): string | undefined {
+/** Why a key is invalid (at most `maxBytes` bytes, default BLOB-7's 1,024), or undefined when it is valid. */
+export function keyProblem(key: unknown, maxBytes = MAX_KEY_BYTES): string | undefined {
   if (typeof key !== "string") return "key must be a string";
   if (key.length === 0) return "key must not be empty";
   if (!key.isWellFormed()) return "key must be valid UTF-8 (no lone surrogates)";
-  if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES)
-    return `key must be at most ${MAX_KEY_BYTES} bytes of UTF-8`;
+  // Three bytes per UTF-16 unit at most: only long keys need counting.
+  if (key.length * 3 > maxBytes && Buffer.byteLength(key, "utf8") > maxBytes)
+    return `key must be at most ${maxBytes} bytes of UTF-8`;
   if (CONTROL_CHARS.test(key)) return "key must not contain NUL or control characters";
   if (key.includes("\\")) return "key must not contain a backslash";
   if (key.startsWith("/")) return "key must not start with '/'";
@@ -29,9 +42,13 @@ export function keyProblem(key: unknown): string | undefined {
   return undefined;
 }
 
-/** Throws `KEY_INVALID` (InvalidArgument) unless `key` follows BLOB-7. */
-export function assertValidKey(key: unknown, operation = "blob"): asserts key is string {
-  const problem = keyProblem(key);
+/** Throws `KEY_INVALID` (InvalidArgument) unless `key` follows BLOB-7 (at most `maxBytes`). */
+export function assertValidKey(
+  key: unknown,
+  operation = "blob",
+  maxBytes = MAX_KEY_BYTES,
+): asserts key is string {
+  const problem = keyProblem(key, maxBytes);
   if (problem !== undefined) {
     throw new KuraError("KEY_INVALID", `invalid object key: ${problem}`, {
       operation,

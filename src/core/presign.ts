@@ -5,7 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { KuraError } from "./errors.js";
-import { assertValidKey } from "./keys.js";
+import { assertValidKey, MAX_KEY_BYTES, MAX_SCOPE_PREFIX_BYTES } from "./keys.js";
 
 export const PRESIGN_PATH = "/v1/presigned/";
 
@@ -65,7 +65,8 @@ export function verifyPresignedRequest(
     throw invalid("malformed key encoding");
   }
   try {
-    assertValidKey(key, "presign.verify");
+    // The URL carries the tenant-scoped key: the caller's 1,024 bytes plus the scope.
+    assertValidKey(key, "presign.verify", MAX_KEY_BYTES + MAX_SCOPE_PREFIX_BYTES);
   } catch {
     throw invalid("invalid key");
   }

@@ -18,6 +18,7 @@ import {
   type KvStore,
   type KvWriteResult,
   kvKeyProblem,
+  MAX_KV_KEY_BYTES,
 } from "../ports/kv-store.js";
 
 /** The one place a tenant's KV prefix is made: `{tenant}:`. */
@@ -42,7 +43,12 @@ export class KvNamespace {
   ) {}
 
   private full(key: string, operation: string): string {
-    const problem = kvKeyProblem(key);
+    let problem = kvKeyProblem(key);
+    if (problem === undefined && kvKeyProblem(this.prefix + key) !== undefined) {
+      // Fits the rule alone but not with the prefix: name the limit that applies here.
+      const scope = Buffer.byteLength(this.prefix);
+      problem = `key must be at most ${MAX_KV_KEY_BYTES - scope} bytes of UTF-8 here (${MAX_KV_KEY_BYTES} bytes minus ${scope} for the tenant and namespace)`;
+    }
     if (problem !== undefined) {
       throw new KuraError("KV_KEY_INVALID", `invalid KV key: ${problem}`, {
         operation,

@@ -10,7 +10,7 @@
  * Session files are not in the catalog: they count toward no usage totals and are never orphans.
  */
 import { isKuraError, KuraError } from "../core/errors.js";
-import { ID_PATTERN, keyProblem } from "../core/keys.js";
+import { ID_PATTERN, keyProblem, MAX_KEY_BYTES } from "../core/keys.js";
 import type { Job } from "../engine/jobs.js";
 import type { BlobBody, BlobInfo, GetResult, PresignResult } from "../ports/blob-store.js";
 import type { KvEntry, KvWriteResult } from "../ports/kv-store.js";
@@ -70,7 +70,15 @@ export class Sessions {
   /** The blob key of a session file; the path must be a valid object key on its own and in full. */
   private fileKey(sessionId: string, path: string, operation: string): string {
     const prefix = this.filePrefix(sessionId, operation);
-    const problem = keyProblem(path) ?? (typeof path === "string" ? keyProblem(prefix + path) : undefined);
+    // The stored key is `{tenant}/sessions/{session}/{path}` and lists back as the path, so the
+    // path gets what the 1,024 bytes of BLOB-7 leave after that scope, and the error says so.
+    const scope = Buffer.byteLength(prefix);
+    const room = MAX_KEY_BYTES - scope;
+    const problem =
+      keyProblem(path) ??
+      (keyProblem(prefix + path) === undefined
+        ? undefined
+        : `path must be at most ${room} bytes of UTF-8 in this session (${MAX_KEY_BYTES} bytes minus ${scope} for the tenant and session ids)`);
     if (problem !== undefined) {
       throw new KuraError("SESSION_PATH_INVALID", `invalid session file path: ${problem}`, {
         operation,

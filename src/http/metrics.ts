@@ -4,6 +4,7 @@
  * its own registry, so several servers in one process (tests) do not collide.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { BlobStore } from "../ports/blob-store.js";
 import type { CacheStats } from "../ports/cache.js";
 
 export interface MetricsOptions {
@@ -11,8 +12,22 @@ export interface MetricsOptions {
   outboxLag?: () => Promise<Record<string, number>>;
   /** Body cache counters (hot tier and, for remote stores, the disk tier), read at scrape time. */
   cacheStats?: () => CacheStats;
+  /** Bytes of blob temp files (uploads in progress, unswept leftovers) per store, read at scrape time. */
+  blobTempBytes?: () => Promise<Record<string, number>>;
   /** Include Node process metrics (CPU, memory, event loop); default true. */
   processMetrics?: boolean;
+}
+
+/** Temp bytes of the stores that stage uploads on local disk (fs), by name; others are left out. */
+export async function blobTempBytesOf(stores: Record<string, BlobStore>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const seen = new Set<BlobStore>();
+  for (const [name, store] of Object.entries(stores)) {
+    if (seen.has(store) || !store.stats) continue;
+    seen.add(store);
+    out[name] = (await store.stats()).tempBytes;
+  }
+  return out;
 }
 
 export class HttpMetrics {
@@ -44,6 +59,20 @@ export class HttpMetrics {
       registers: [this.registry],
     });
     this.cacheGauges(options.cacheStats);
+    const tempBytes = options.blobTempBytes;
+    new Gauge({
+      name: "kura_blob_temp_bytes",
+      help: "Bytes in blob temp files (uploads in progress and leftovers not yet swept), per store",
+      labelNames: ["store"],
+      registers: [this.registry],
+      async collect() {
+        if (!tempBytes) return;
+        this.reset();
+        for (const [store, value] of Object.entries(await tempBytes().catch(() => ({})))) {
+          this.set({ store }, value);
+        }
+      },
+    });
     const lag = options.outboxLag;
     new Gauge({
       name: "kura_outbox_lag_events",

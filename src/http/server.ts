@@ -21,7 +21,7 @@ import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
 import { registerBodyParsers } from "./json-body.js";
 import { redactUrl, withLogRedaction } from "./log-redaction.js";
-import { HttpMetrics, type MetricsOptions } from "./metrics.js";
+import { blobTempBytesOf, HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi } from "./openapi.js";
 import { type RouteSpec, registerRoute } from "./route.js";
 import type { HttpDeps } from "./routes/deps.js";
@@ -93,6 +93,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   const clock = options.clock ?? Date.now;
   const metrics = new HttpMetrics({
     cacheStats: () => kura.cacheStats,
+    blobTempBytes: () => blobTempBytesOf({ primary: kura.store, sessions: kura.sessionFiles }),
     outboxLag: async () =>
       Object.fromEntries(
         await Promise.all(kura.projectors.map(async (name) => [name, await kura.outboxLag(name)])),

@@ -3,9 +3,8 @@
  * temp file, a periodic sweep removes what killed writers left (never a live upload's), temp
  * bytes are reported, and a full disk is STORAGE_FULL with deletes still working.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +12,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FsBlobStore, fsBlobStore } from "../../src/adapters/blob/fs/index.js";
 import { isKuraError } from "../../src/core/errors.js";
-import { IN_CI } from "../support/backends.js";
+import { mountTmpfs, tmpfsAvailable } from "../support/tmpfs.js";
 
 const openDescriptors = () => readdirSync("/proc/self/fd").length;
 
@@ -118,37 +117,23 @@ describe("fs temp files and descriptors", () => {
   });
 });
 
-/**
- * A real full disk: a 4 MiB tmpfs (needs root and mount; skipped with the reason otherwise,
- * failed in CI).
- */
-function mountTmpfs(dir: string): string | undefined {
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir], { stdio: "pipe" });
-    return undefined;
-  } catch (e) {
-    return `cannot mount a tmpfs for the disk-full test: ${(e as Error).message.split("\n")[0]}`;
-  }
-}
-
-const fullDir = join(tmpdir(), `kura-fs-full-${process.pid}`);
-mkdirSync(fullDir, { recursive: true });
-const mountProblem = mountTmpfs(fullDir);
-if (mountProblem && IN_CI) throw new Error(mountProblem);
-if (mountProblem) console.warn(`skipping the fs disk-full tests: ${mountProblem}`);
-
-describe.skipIf(mountProblem !== undefined)("fs on a full disk", () => {
+/** A real full disk: a 4 MiB tmpfs (needs root; skipped with the reason otherwise, failed in CI). */
+describe.skipIf(!tmpfsAvailable("tmpfs (fs disk full)"))("fs on a full disk", () => {
   let store: FsBlobStore;
-  const base = join(fullDir, "blobs");
+  let disk: ReturnType<typeof mountTmpfs>;
+  let fullDir: string;
+  let base: string;
   const temps = () => readdir(join(base, "~kura", "tmp"));
 
   beforeAll(async () => {
+    disk = mountTmpfs("4m");
+    fullDir = disk.dir;
+    base = join(fullDir, "blobs");
     store = await openStore(base, { temp_sweep_interval_ms: 0 });
   });
   afterAll(async () => {
     await store?.close();
-    execFileSync("umount", [fullDir]);
-    rmSync(fullDir, { recursive: true, force: true });
+    disk?.unmount();
   });
 
   it("answers STORAGE_FULL, removes the temp file, closes the file, and still deletes", async () => {
