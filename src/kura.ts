@@ -76,7 +76,7 @@ export interface KuraOpenOptions {
   clock?: () => number;
   /** Observation / fault points of the write protocol and the planes (tests). */
   probe?: Probe;
-  /** Wrap the blob store after it is opened (fault injection in tests). */
+  /** Wrap the blob store (and the session-files store, when separate) after it is opened (fault injection in tests). */
   wrapStore?: (store: BlobStore) => BlobStore;
   /** Wrap the catalog after it is opened (fault injection in tests, `layers/port-faults.ts`). */
   wrapCatalog?: (catalog: Catalog) => Catalog;
@@ -231,7 +231,8 @@ export class Kura {
         : store;
     const state: StateContext = {
       kv,
-      store: sessionStore,
+      // With fs storage, session files have a store of their own: wrapped like the blob store.
+      store: sessionStore !== store && options.wrapStore ? options.wrapStore(sessionStore) : sessionStore,
       clock,
       sessionTtlSeconds: resolved.sessions.ttl_seconds,
       sessionFilesDays: resolved.retention.session_files_days,

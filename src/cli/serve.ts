@@ -101,6 +101,19 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       : undefined;
   timer?.unref();
 
+  // Belt and braces: every request path maps its errors to a response (server.ts), and tests
+  // assert nothing escapes. Should a rejection escape anyway, one failed request must not take
+  // every other one down with the process: log it (with its stack) and keep serving. Uncaught
+  // exceptions keep Node's default (exit) — the process state is unknown — but are logged first.
+  const onRejection = (reason: unknown) => {
+    app.log.error({ err: reason }, "unhandled rejection (a bug: the request path should have handled it)");
+  };
+  const onException = (error: unknown, origin: string) => {
+    app.log.fatal({ err: error, origin }, "uncaught exception: exiting");
+  };
+  process.on("unhandledRejection", onRejection);
+  process.on("uncaughtExceptionMonitor", onException);
+
   const drainMs = config.server.shutdown_timeout_ms;
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -111,6 +124,8 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       // maintenance run gets the same deadline. Kura closes last (pending writes committed).
       await Promise.all([app.close(), settleWithin(jobs, drainMs)]);
       await kura.close();
+      process.off("unhandledRejection", onRejection);
+      process.off("uncaughtExceptionMonitor", onException);
     })();
     return closing;
   };

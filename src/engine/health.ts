@@ -118,14 +118,17 @@ export async function probePlane(
       timeoutMs,
     );
   });
-  const run = probe().then(
-    (): PlaneStatus => ({ ok: true }),
-    (e: unknown): PlaneStatus => ({
-      ok: false,
-      code: isKuraError(e) ? e.code : "UNEXPECTED",
-      reason: e instanceof Error ? e.message : String(e),
-    }),
-  );
+  // `Promise.resolve().then(probe)`: a probe that throws synchronously is a failed plane too.
+  const run = Promise.resolve()
+    .then(probe)
+    .then(
+      (): PlaneStatus => ({ ok: true }),
+      (e: unknown): PlaneStatus => ({
+        ok: false,
+        code: isKuraError(e) ? e.code : "UNEXPECTED",
+        reason: e instanceof Error ? e.message : String(e),
+      }),
+    );
   try {
     return await Promise.race([run, deadline]);
   } finally {
