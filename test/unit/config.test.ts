@@ -154,6 +154,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
         force_path_style: true,
         multipart_threshold_mb: 16,
       },
+      timeouts: { idle_ms: 30_000, operation_ms: 30_000 },
     });
     expect(c.kv).toEqual({ backend: "redis", url: "redis://127.0.0.1:6379/0", key_prefix: "kura:" });
     expect(c.search).toEqual({ backend: "postgres" });
@@ -366,7 +367,11 @@ describe("precedence: defaults < YAML < seed env names < KURA_* < overrides", ()
       env: { USE_S3: "true", S3_BUCKET_NAME: "bkt", REDIS_URL: "redis://cache:6379/0" },
       storageOptionsParser: passthrough,
     });
-    expect(c.storage).toEqual({ backend: "s3", options: { bucket: "bkt" } });
+    expect(c.storage).toEqual({
+      backend: "s3",
+      options: { bucket: "bkt" },
+      timeouts: { idle_ms: 30_000, operation_ms: 30_000 },
+    });
     expect(c.kv).toEqual({ backend: "redis", url: "redis://cache:6379/0", key_prefix: "kura:" });
   });
 
@@ -528,6 +533,24 @@ auth: { jwks_url: "ftp://keys" }
     const c = await loadConfig({ file, cwd, env: {}, storageOptionsParser: passthrough });
     expect(c.server.port).toBe(9000);
     expect(c.auth.jwt_secret).toBe("123456");
+  });
+
+  it("storage timeouts come from any level and must be positive", async () => {
+    const cwd = await tempDir();
+    const file = await writeYaml(cwd, "storage: { timeouts: { idle_ms: 5000 } }\n");
+    const c = await loadConfig({
+      file,
+      cwd,
+      env: { KURA_STORAGE__TIMEOUTS__OPERATION_MS: "7000" },
+      storageOptionsParser: passthrough,
+    });
+    expect(c.storage.timeouts).toEqual({ idle_ms: 5000, operation_ms: 7000 });
+    const e = await loadConfig({
+      cwd,
+      env: { KURA_STORAGE__TIMEOUTS__IDLE_MS: "0" },
+      storageOptionsParser: passthrough,
+    }).catch((err: KuraError) => err);
+    expect(problems(e as KuraError).map((p) => p.path)).toEqual(["storage.timeouts.idle_ms"]);
   });
 });
 
