@@ -83,6 +83,9 @@ export class BodyGuard extends Readable {
     private readonly ms: number,
   ) {
     super();
+    // A consumer that gave up on the body (a 413 part-way, a handler that failed) has removed
+    // its listeners: a later failure of the guard must not become an uncaught exception.
+    this.on("error", () => {});
   }
 
   override _read(): void {
@@ -168,10 +171,14 @@ export class BodyGuard extends Readable {
  * plugins are registered, so every route (raw-body scopes included) inherits the hooks.
  */
 export function installTimeouts(app: FastifyInstance, t: TransportTimeouts): void {
-  app.addHook("preParsing", (req, _reply, payload, done) => {
+  app.addHook("preParsing", (req, reply, payload, done) => {
     if (!hasBody(req)) return done(null, payload);
     const guard = new BodyGuard(payload, t.bodyTimeoutMs);
     bodies.set(req, guard);
+    // Once the response is over, nobody reads the body any more: stop its timer.
+    reply.raw.once("close", () => {
+      if (!guard.readableEnded) guard.destroy();
+    });
     done(null, guard);
   });
 

@@ -27,6 +27,8 @@ afterAll(async () => h?.close());
 
 interface Exchange {
   socket: Socket;
+  /** What the server has sent so far. */
+  received: () => string;
   /** Everything the server sent, once it closed the connection. */
   closed: Promise<string>;
 }
@@ -42,13 +44,20 @@ function open(head = ""): Promise<Exchange> {
       const closed = new Promise<string>((done) => socket.on("close", () => done(received)));
       socket.on("error", () => {});
       if (head) socket.write(head);
-      resolve({ socket, closed });
+      resolve({ socket, received: () => received, closed });
     });
     socket.once("error", reject);
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !check(); waited += 20) {
+    if (waited > 60_000) throw new Error(`gave up waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 function requestHead(method: string, path: string, headers: Record<string, string | number>): string {
   const lines = [`${method} ${path} HTTP/1.1`, "Host: 127.0.0.1", `Authorization: Bearer ${token}`];
@@ -121,6 +130,24 @@ describe("request body timeouts (server.body_timeout_ms)", { timeout: 30_000 }, 
     expect(r.status).toBe(408);
     expect(JSON.parse(r.body).error_code).toBe("REQUEST_TIMEOUT");
     expect((await h.call("GET", "/v1/objects/slow/upload.bin", { token })).status).toBe(404);
+  });
+
+  it("survives a body refused part-way (413) whose client then goes quiet", async () => {
+    const ex = await open(
+      requestHead("POST", "/v1/messages:batchGet", {
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+      }),
+    );
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    for (let i = 0; i < 6; i++) ex.socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    await until(() => ex.received().length > 0, "the 413");
+    expect(parse(ex.received()).status).toBe(413);
+    // Past the body timeout: the refused body's guard must not fail anything later.
+    await sleep(BODY_TIMEOUT_MS * 2);
+    ex.socket.destroy();
+    await sleep(BODY_TIMEOUT_MS / 2);
+    expect((await h.call("GET", "/healthz")).status).toBe(200);
   });
 
   it("does not cut an upload that keeps making progress, however long it takes in total", async () => {
