@@ -4,8 +4,9 @@
  * Retry-After (not 500, and the process lives), /readyz answers 503 "storage full", object
  * DELETEs still work and free space, after which writes succeed and /readyz is ready again.
  *
- * Before the fix: a KV write ended the process (lmdb-js's unhandled commit rejections), a
- * SQLite commit answered 500, deletes failed with SQLITE_FULL and /readyz stayed ready.
+ * Before the fix: a KV write (and a vector upsert) ended the process (lmdb-js's unhandled
+ * commit rejections), a SQLite commit answered 500, deletes failed with SQLITE_FULL and
+ * /readyz stayed ready.
  */
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
@@ -13,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSqliteCatalog } from "../../src/adapters/catalog/sqlite/index.js";
+import { openUsearchVectorIndex } from "../../src/adapters/vector/usearch/index.js";
 import type { CatalogBatch, ObjectRow } from "../../src/ports/catalog.js";
 import { backendAvailable } from "../support/backends.js";
 import { eventually, type ServeChild, startServe, token } from "./support.js";
@@ -132,6 +134,32 @@ describe.runIf(runs)("fault: the disk holding data_dir fills up", () => {
     } finally {
       rmSync(filler, { force: true });
       await catalog.close();
+    }
+  });
+
+  it("usearch vector index: an upsert on the full disk is STORAGE_FULL, the process lives", async () => {
+    const index = await openUsearchVectorIndex({ dir: join(mnt, "vectors"), dimensions: 64, metric: "l2" });
+    const filler = join(mnt, "filler");
+    try {
+      const fd = openSync(filler, "w");
+      try {
+        for (let i = 0; i < 1024; i++) writeSync(fd, Buffer.alloc(64 * 1024, 1));
+      } catch {
+        // ENOSPC: the disk is full now
+      } finally {
+        closeSync(fd);
+      }
+      let refused: unknown;
+      for (let i = 0; i < 5000 && refused === undefined; i++) {
+        const vector = Float32Array.from({ length: 64 }, (_, j) => Math.sin(i * 64 + j));
+        await index.upsert([{ tenantId: "acme", id: `v${i}`, vector }]).catch((e: unknown) => {
+          refused = e;
+        });
+      }
+      expect((refused as { code?: string } | undefined)?.code).toBe("STORAGE_FULL");
+    } finally {
+      rmSync(filler, { force: true });
+      await index.close().catch(() => undefined);
     }
   });
 

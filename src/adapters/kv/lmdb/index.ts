@@ -13,7 +13,7 @@
  * same version. (lmdb-js's transaction callbacks are not used: they run after the plain writes of
  * their batch, which would reorder writes.) One Kura process owns an environment; see ADR 0008.
  */
-import { mkdirSync, statfsSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { Database, RootDatabase } from "lmdb";
 import { Packr } from "msgpackr";
 import { z } from "zod";
@@ -32,6 +32,7 @@ import {
   type KvStoreDeps,
   type KvWriteResult,
 } from "../../../ports/kv-store.js";
+import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
 import { parseOptions } from "../../options.js";
 import {
   addToCounter,
@@ -275,9 +276,7 @@ class LmdbKvStore implements KvStore {
     try {
       await this.issue(writes);
     } catch (e) {
-      const cause = await commitCause(e);
-      // lmdb-js may report a write that did not fit as EIO: a full file system says which it was.
-      const full = isFull(e) || isFull(cause) || diskAlmostFull(this.path);
+      const { cause, full } = await commitFailure(e, this.path);
       throw lmdbError(e, operation, writes.length === 1 ? writes[0]?.key : undefined, cause, full);
     }
   }
@@ -444,62 +443,11 @@ class LmdbKvStore implements KvStore {
   }
 }
 
-/**
- * lmdb-js rejects every write of a failed commit with "Commit failed (see commitError for
- * details)" and puts the real error (e.g. ENOSPC when the disk is full) in `commitError`, a
- * promise of its own that nobody else handles: left alone, its rejection is unhandled and ends
- * the process. Every write promise this adapter issues gets this handler.
- */
-function guardCommitError(e: unknown): void {
-  const p = (e as { commitError?: unknown } | null)?.commitError;
-  if (p && typeof (p as PromiseLike<unknown>).then === "function")
-    (p as PromiseLike<unknown>).then(noop, noop);
-}
-
-/** The real cause behind "Commit failed", if lmdb-js has it already (it rejects it first). */
-async function commitCause(e: unknown): Promise<unknown> {
-  guardCommitError(e);
-  const p = (e as { commitError?: unknown } | null)?.commitError;
-  if (!p || typeof (p as PromiseLike<unknown>).then !== "function") return undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const later = new Promise<undefined>((r) => {
-    timer = setTimeout(() => r(undefined), 10);
-  });
-  const cause = await Promise.race([
-    Promise.resolve(p as PromiseLike<unknown>).then(
-      () => undefined,
-      (c: unknown) => c,
-    ),
-    later,
-  ]);
-  clearTimeout(timer);
-  return cause;
-}
-
-/** ENOSPC (errno 28), EDQUOT (122) or MDB_MAP_FULL: the write did not fit. */
-function isFull(e: unknown): boolean {
-  if (e === undefined || e === null) return false;
-  const code = (e as { code?: unknown }).code;
-  if (code === 28 || code === 122 || code === -30792 || code === "ENOSPC" || code === "EDQUOT") return true;
-  const message = e instanceof Error ? e.message : String(e);
-  return /No space left|ENOSPC|MDB_MAP_FULL|quota exceeded/i.test(message);
-}
-
-/** Less than 1 MiB left for the environment's files: a failed commit is for want of space. */
-function diskAlmostFull(path: string): boolean {
-  try {
-    const fs = statfsSync(path);
-    return fs.bavail * fs.bsize < 1024 * 1024;
-  } catch {
-    return false;
-  }
-}
-
 function lmdbError(e: unknown, operation: string, key?: string, cause?: unknown, full = false): KuraError {
   if (e instanceof KuraError) return e;
   const message = e instanceof Error ? e.message : String(e);
   const context = key === undefined ? {} : { context: { key } };
-  if (full || isFull(e) || isFull(cause)) {
+  if (full) {
     return new KuraError(
       "STORAGE_FULL",
       `lmdb: the disk is full (${cause instanceof Error ? cause.message : message})`,
@@ -530,11 +478,7 @@ export const lmdbKvStore: KvStoreDefinition<LmdbKvOptions> = {
         // DUR-1: `os` = committed to the OS (survives a process crash), `fsync` = to the disk.
         noSync: deps.durability !== "fsync",
         maxDbs: 8,
-        // With event-turn batching, lmdb-js opens each batch with an internal write whose commit
-        // promise it drops: when that commit fails (disk full) the rejection is unhandled and
-        // ends the process. Without it, batches still form (a commit starts on the next turn)
-        // and every commit promise is one this adapter handles.
-        eventTurnBatching: false,
+        ...LMDB_ENV_OPTIONS,
       });
       const db = env.openDB<Buffer, string>("kv", { encoding: "binary", compression: true });
       const expiry = env.openDB<Buffer, [number, string]>("expiry", { encoding: "binary" });

@@ -46,6 +46,7 @@ import {
   type VectorMode,
   type VectorQuery,
 } from "../../../ports/vector-index.js";
+import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
 
 export type Quantization = "f32" | "f16" | "i8";
 
@@ -121,6 +122,23 @@ function normalized(v: Float32Array): Float32Array {
 }
 
 const tenantKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
+
+/** A failed LMDB commit: STORAGE_FULL when the disk is full, else VECTOR_UNAVAILABLE. */
+async function storeError(e: unknown, path: string): Promise<KuraError> {
+  guardCommitError(e);
+  if (e instanceof KuraError) return e;
+  const { cause, full } = await commitFailure(e, path);
+  const message = (cause ?? e) instanceof Error ? ((cause ?? e) as Error).message : String(cause ?? e);
+  return full
+    ? new KuraError("STORAGE_FULL", `the vector index's item store: the disk is full (${message})`, {
+        operation: "vector.write",
+        cause: cause ?? e,
+      })
+    : new KuraError("VECTOR_UNAVAILABLE", `the vector index's item store failed to commit: ${message}`, {
+        operation: "vector.write",
+        cause: cause ?? e,
+      });
+}
 
 function corrupt(message: string, dir: string | undefined, cause?: unknown): KuraError {
   return new KuraError("VECTOR_INDEX_CORRUPT", message, {
@@ -234,7 +252,12 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
     const { open } = await import("lmdb");
     try {
       mkdirSync(join(dir, ITEMS_DIR), { recursive: true });
-      env = open({ path: join(dir, ITEMS_DIR), noSync: options.durability !== "fsync", maxDbs: 4 });
+      env = open({
+        path: join(dir, ITEMS_DIR),
+        noSync: options.durability !== "fsync",
+        maxDbs: 4,
+        ...LMDB_ENV_OPTIONS,
+      });
       items = env.openDB<StoredItem, number>("items", { encoding: "msgpack", keyEncoding: "uint32" });
       vectors = env.openDB<Buffer, number>("vectors", { encoding: "binary", keyEncoding: "uint32" });
       meta = env.openDB<State, string>("meta", { encoding: "msgpack" });
@@ -305,10 +328,14 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
   /** Commit to LMDB (marking the graph dirty), then apply to the graph in memory. */
   const commit = async (write: () => void, apply: () => void) => {
     if (env) {
-      await env.transaction(() => {
-        write();
-        if (!graphDirty) meta?.put(STATE, state("dirty"));
-      });
+      try {
+        await env.transaction(() => {
+          write();
+          if (!graphDirty) meta?.put(STATE, state("dirty"));
+        });
+      } catch (e) {
+        throw await storeError(e, join(dir as string, ITEMS_DIR));
+      }
     }
     graphDirty = true;
     apply();
@@ -346,7 +373,9 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
       index.save(`${file}.tmp`);
       await rename(`${file}.tmp`, file);
     } else await rm(file, { force: true });
-    await meta?.put(STATE, state("saved"));
+    await meta?.put(STATE, state("saved")).then(undefined, async (e: unknown) => {
+      throw await storeError(e, join(dir, ITEMS_DIR));
+    });
     if (options.durability === "fsync") await env.flushed;
     graphDirty = false;
   };
