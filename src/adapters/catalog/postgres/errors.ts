@@ -54,6 +54,10 @@ export function pgError(e: unknown, operation: string): KuraError {
   const code = pgCode(e);
   const message = e instanceof Error ? e.message : String(e);
   const init = { operation, cause: e, context: { sqlState: code || undefined } };
+  // disk_full (53100): the server's disk, like SQLITE_FULL locally.
+  if (code === "53100") {
+    return new KuraError("STORAGE_FULL", `catalog database: the disk is full (${message})`, init);
+  }
   if (isConnectionError(e) || RETRYABLE_STATES.has(code)) {
     return new KuraError("CATALOG_UNAVAILABLE", `catalog database unavailable: ${message}`, init);
   }
