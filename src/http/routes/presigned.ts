@@ -76,7 +76,10 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     responses: {
       200: { description: "The bytes", raw: "application/octet-stream" },
       206: { description: "The requested range", raw: "application/octet-stream" },
+      304: { description: "If-None-Match or If-Modified-Since: not modified" },
       403: { description: "Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED)" },
+      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
+      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
     },
     handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("GET", req.url)),
   };

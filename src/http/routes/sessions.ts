@@ -147,12 +147,15 @@ export function sessionRoutes(): RouteSpec[] {
     method: "GET",
     path: "/v1/sessions/{sessionId}/files/{path...}",
     operationId: "sessionGetFile",
-    summary: "Download a session file (streamed; Range supported)",
+    summary: "Download a session file (streamed; Range and conditional requests as for objects)",
     tag: TAG,
     params: fileParams,
     responses: {
       200: { description: "The bytes", raw: "application/octet-stream" },
       206: { description: "The requested range", raw: "application/octet-stream" },
+      304: { description: "If-None-Match or If-Modified-Since: not modified" },
+      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
+      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
     },
     handler: async ({ tenant, params, req, reply }) => {
       const infoOf = (info: BlobInfo): BodyInfo => ({
