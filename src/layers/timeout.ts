@@ -19,7 +19,7 @@
 import { finished, type Readable, Transform } from "node:stream";
 import { toReadable } from "../core/checksum.js";
 import { KuraError } from "../core/errors.js";
-import type { BlobBody, BlobStore, PutOptions } from "../ports/blob-store.js";
+import type { BlobBody, BlobStore, GetResult, PutOptions } from "../ports/blob-store.js";
 import { type BlobOperation, wrapBlobStore } from "./wrap.js";
 
 export interface TimeoutOptions {
@@ -51,6 +51,11 @@ interface Timed {
   idle: boolean;
   /** Called when the limit expires, before the signal fires. */
   onTimeout?: (error: KuraError) => void;
+  /**
+   * A result that arrives after the limit expired is returned (the operation did succeed)
+   * unless it is tied to the aborted signal: then it is released here and the call fails.
+   */
+  discardLate?: (value: never) => void;
 }
 
 /** Runs `run` under a limit; `touch` (progress) restarts an idle limit. */
@@ -92,8 +97,11 @@ async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) 
       }),
     ]);
     clearTimeout(grace);
-    // The backend finished after all: the truth is that the operation succeeded.
-    if (outcome.ok) return outcome.value;
+    if (outcome.ok) {
+      // The backend finished after all: the truth is that the operation succeeded.
+      if (!t.discardLate) return outcome.value;
+      (t.discardLate as (value: T) => void)(outcome.value);
+    }
     throw expired;
   } finally {
     clearTimeout(timer);
@@ -106,7 +114,7 @@ async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) 
  * closes before its end fails the stream; the caller's own stream is never destroyed here (it
  * may be an HTTP request whose socket must still carry the error response).
  */
-function trackedBody(body: BlobBody, touch: () => void): { stream: Readable; stop: (e: Error) => void } {
+function trackedBody(body: BlobBody, touch: () => void): { stream: Readable; stop: (e?: Error) => void } {
   const source = toReadable(body);
   const stream = new Transform({
     transform(chunk, _encoding, callback) {
@@ -124,9 +132,10 @@ function trackedBody(body: BlobBody, touch: () => void): { stream: Readable; sto
   source.pipe(stream);
   return {
     stream,
+    /** Detach from the caller's stream (which is left as it is) and end ours, with `e` if given. */
     stop: (e) => {
       source.unpipe(stream);
-      stream.destroy(e);
+      if (!stream.destroyed) stream.destroy(e);
     },
   };
 }
@@ -165,13 +174,23 @@ export function withTimeout(store: BlobStore, options: TimeoutOptions = {}): Blo
         (signal, touch) => {
           const tracked = trackedBody(body, touch);
           stop = tracked.stop;
-          return store.put(key, tracked.stream, withSignal(putOptions, signal));
+          // However the put ends (an adapter may fail before reading the body at all), the
+          // caller's stream is no longer piped into ours.
+          return store.put(key, tracked.stream, withSignal(putOptions, signal)).finally(() => tracked.stop());
         },
       );
     },
     get: (key, getOptions) =>
       timed(
-        { operation: "get", key, callerSignal: getOptions?.signal, limitMs: idleMs, idle: true },
+        {
+          operation: "get",
+          key,
+          callerSignal: getOptions?.signal,
+          limitMs: idleMs,
+          idle: true,
+          // Its stream was opened under the signal that just fired.
+          discardLate: (late: GetResult) => late.body.destroy(),
+        },
         (signal) => store.get(key, withSignal(getOptions, signal)),
       ),
   };
