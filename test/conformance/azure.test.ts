@@ -20,6 +20,7 @@ import {
   startAzurite,
 } from "../support/servers/azurite.js";
 import { type BlobHarness, blobStoreConformance } from "./blob-store.suite.js";
+import { blobTimeoutTests } from "./blob-timeouts.suite.js";
 
 const available = backendAvailable("azurite", azuriteProblem());
 
@@ -68,6 +69,25 @@ async function harness(): Promise<BlobHarness> {
 
 describe.skipIf(!available)("azure on azurite", () => {
   blobStoreConformance("azure (azurite)", harness);
+
+  blobTimeoutTests("azure (azurite)", async () => {
+    const server = await startAzurite();
+    const container = randomContainerName("timeouts");
+    // A 1 MiB threshold, so the late stall happens while blocks are being staged.
+    const store = await azureBlobStore.create(
+      options(server, container, { multipart_threshold_mb: 1, multipart_chunk_mb: 1 }),
+    );
+    return {
+      store,
+      countsDescriptors: false,
+      lateStallBytes: 3 * 1024 * 1024,
+      // Committed blobs only: uncommitted blocks of a failed put cannot be removed without
+      // committing something visible first (which could replace another writer's object); the
+      // service discards them itself (see azure/blocks.ts).
+      leftovers: async () => (await store.list("slow/stalled")).items.length,
+      cleanup: () => server.destroy(),
+    };
+  });
 
   describe("azure specifics", () => {
     let server: AzuriteServer;
