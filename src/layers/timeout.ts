@@ -122,6 +122,10 @@ function trackedBody(body: BlobBody, touch: () => void): { stream: Readable; sto
       callback(null, chunk);
     },
   });
+  // The adapter may stop reading (it failed, or gave up) before the caller's body fails or
+  // closes (a client that went away): an error no one listens for any more must not become an
+  // uncaught exception. Adapters still reading have their own listeners and see it.
+  stream.on("error", () => {});
   const cleanup = finished(source, (err) => {
     if (err) stream.destroy(err);
   });

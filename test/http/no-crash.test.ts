@@ -10,6 +10,7 @@
  * never ended cleanly); the process must record no unhandled rejection or uncaught
  * exception, and must answer normally once the faults are gone.
  */
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES, type ErrorCode, type ErrorKind, KuraError } from "../../src/core/errors.js";
 import { LruCache } from "../../src/engine/lru-cache.js";
@@ -298,6 +299,65 @@ describe("no request error ends the process", () => {
     const r = await h.call("GET", "/v1/objects/o.txt", { token });
     expect(r.status).toBe(200);
     expect(r.text).toBe(BIG);
+    expect(watch.escaped).toEqual([]);
+  });
+});
+
+describe("a client that goes away mid-request", () => {
+  let h: Harness;
+  let token: string;
+  beforeAll(async () => {
+    h = await startServer();
+    token = await h.token("acme");
+  });
+  afterAll(async () => h?.close());
+
+  /** Sends the headers and part of a body that promises more, then destroys the connection. */
+  const abandon = (method: string, path: string, headers: Record<string, string>) =>
+    new Promise<void>((resolve) => {
+      const url = new URL(h.base + path);
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers: { "content-length": String(1024 * 1024), ...headers },
+      });
+      req.on("error", () => resolve());
+      req.on("response", () => resolve());
+      req.write(Buffer.alloc(64 * 1024, 0x61), () => {
+        setImmediate(() => {
+          req.destroy();
+          resolve();
+        });
+      });
+    });
+
+  it("leaves the process serving, with nothing escaped, on every body-reading route", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const presigned = await h.call("POST", "/v1/objects:presign", {
+      token,
+      json: { key: "p.bin", method: "PUT" },
+    });
+    const p = new URL(presigned.json.data.url as string);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([
+        abandon("PUT", "/v1/objects/abandoned.bin", { ...auth, "content-type": "application/octet-stream" }),
+        abandon("PUT", "/v1/sessions/s1/files/abandoned.bin", { ...auth, "content-type": "text/plain" }),
+        abandon("PUT", p.pathname + p.search, { "content-type": "application/octet-stream" }),
+        abandon("POST", "/v1/chats/c1/messages:stream?role=user", { ...auth, "content-type": "text/plain" }),
+        abandon("POST", "/v1/chats/c1/messages", { ...auth, "content-type": "application/json" }),
+        abandon("PUT", "/v1/kv/ns/k1", { ...auth, "content-type": "application/json" }),
+      ]);
+    }
+    // Let the server finish with the abandoned requests before looking.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await h.call("GET", "/healthz")).status).toBe(200);
+    expect((await h.call("GET", "/v1/objects/abandoned.bin", { token })).status).toBe(404);
+    const history = await h.call("GET", "/v1/chats/c1/messages", { token });
+    // Nothing was appended: the chat does not exist (or is empty).
+    if (history.status === 200) expect(history.json.data.items).toEqual([]);
+    else expect(history.status).toBe(404);
     expect(watch.escaped).toEqual([]);
   });
 });
