@@ -125,6 +125,66 @@ describe("object key limits and blob metrics over HTTP", () => {
   });
 });
 
+describe("object uploads over HTTP time out per idle period (storage.timeouts.idle_ms)", () => {
+  let h: Harness;
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startServer({ config: { storage: { timeouts: { idle_ms: 200 } } } });
+    token = await h.token("acme");
+  });
+  afterAll(async () => h?.close());
+
+  /** A request body the test feeds chunk by chunk. */
+  function feed() {
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+      },
+    });
+    return {
+      body,
+      send: (bytes: Uint8Array) => controller?.enqueue(bytes),
+      end: () => controller?.close(),
+    };
+  }
+  const put = (key: string, body: ReadableStream<Uint8Array>) =>
+    fetch(`${h.base}/v1/objects/${key}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+
+  it("stores an upload slower in total than the idle limit while its bytes keep coming", async () => {
+    const f = feed();
+    const response = put("slow/steady.bin", f.body);
+    // 12 chunks 50 ms apart: about 600 ms in all, three times the idle limit.
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      f.send(randomBytes(64 * 1024));
+    }
+    f.end();
+    expect((await response).status).toBeLessThan(300);
+    expect((await h.kura.tenant("acme").objects.head("slow/steady.bin")).size).toBe(12 * 64 * 1024);
+  });
+
+  it("answers a stalled upload 503 OPERATION_TIMEOUT and keeps nothing", async () => {
+    const f = feed();
+    const response = put("slow/stalled.bin", f.body);
+    f.send(randomBytes(64 * 1024));
+    const r = await response;
+    expect(r.status).toBe(503);
+    expect((await r.json()).error_code).toBe("OPERATION_TIMEOUT");
+    await expect(h.kura.tenant("acme").objects.head("slow/stalled.bin")).rejects.toMatchObject({
+      code: "OBJECT_NOT_FOUND",
+    });
+    expect(await h.kura.store.stats?.()).toEqual({ tempFiles: 0, tempBytes: 0 });
+    f.end();
+  });
+});
+
 /** A 4 MiB tmpfs as the blob directory (needs root; skipped with the reason otherwise, failed in CI). */
 describe.skipIf(!tmpfsAvailable("tmpfs (http disk full)"))("a full blob disk over HTTP", () => {
   let h: Harness;
