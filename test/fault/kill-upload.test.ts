@@ -1,11 +1,11 @@
 /**
  * `kura serve` (SQLite + fs) killed with SIGKILL in the middle of streamed object uploads, then
  * restarted on the same data_dir, three times: every acknowledged object reads back intact
- * (SHA-256), and the upload cut short is not visible — neither listed nor readable — unless it
- * completed whole.
+ * (SHA-256), the upload cut short is not visible — neither listed nor readable — unless it
+ * completed whole, and its temp file is swept when the store opens again.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,7 +42,8 @@ function streamOf(data: Buffer, at?: (sent: number) => Promise<void>): ReadableS
 
 describe("fault: SIGKILL during streamed uploads", () => {
   const dir = mkdtempSync(join(tmpdir(), "kura-fault-kill-"));
-  const config = { data_dir: join(dir, "data") };
+  // A grace of 0: the sweep at open removes every temp file a killed writer left.
+  const config = { data_dir: join(dir, "data"), storage: { backend: "fs", options: { temp_grace_ms: 0 } } };
   let serve: ServeChild | undefined;
 
   afterAll(async () => {
@@ -134,5 +135,7 @@ describe("fault: SIGKILL during streamed uploads", () => {
       }
     }
     for (const key of listed) expect(acked.has(key) || cut.has(key), key).toBe(true);
+    // The temp files of the cut uploads were swept when the store opened.
+    expect(readdirSync(join(dir, "data", "blobs", "~kura", "tmp"))).toEqual([]);
   });
 });
