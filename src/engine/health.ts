@@ -49,6 +49,8 @@ function observeMethods<T extends object>(
   plane: Plane,
   health: WriteHealth,
 ): void {
+  // A frozen plane object cannot be observed; readiness then relies on its probe alone.
+  if (!Object.isExtensible(target)) return;
   for (const name of methods) {
     const inner = target[name];
     if (typeof inner !== "function") continue;
@@ -81,6 +83,7 @@ export function observeBlobWrites(store: BlobStore, health: WriteHealth): void {
 
 /** Catalog commits resolve with per-batch outcomes: any STORAGE_FULL marks, any success clears. */
 export function observeCatalogWrites(catalog: Catalog, health: WriteHealth): void {
+  if (!Object.isExtensible(catalog)) return;
   const inner = catalog.commit.bind(catalog);
   Object.defineProperty(catalog, "commit", {
     configurable: true,
