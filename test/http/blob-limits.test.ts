@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { isKuraError } from "../../src/core/errors.js";
 import { mountTmpfs, tmpfsAvailable } from "../support/tmpfs.js";
-import { errorCode, type Harness, startServer } from "./harness.js";
+import { errorCode, type Harness, readJson, startServer } from "./harness.js";
 
 /** The longest tenant id IDS-1 allows. */
 const LONG_TENANT = `t${"x".repeat(127)}`;
@@ -176,7 +176,7 @@ describe("object uploads over HTTP time out per idle period (storage.timeouts.id
     f.send(randomBytes(64 * 1024));
     const r = await response;
     expect(r.status).toBe(503);
-    expect((await r.json()).error_code).toBe("OPERATION_TIMEOUT");
+    expect((await readJson(r)).error_code).toBe("OPERATION_TIMEOUT");
     await expect(h.kura.tenant("acme").objects.head("slow/stalled.bin")).rejects.toMatchObject({
       code: "OBJECT_NOT_FOUND",
     });
