@@ -56,13 +56,19 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_NOT_FOUND: "ROUTE_NOT_FOUND",
 };
 
-/** Anything thrown while serving a request, as the KuraError the client will see. */
-export function toHttpError(e: unknown, operation = "http"): KuraError {
+/**
+ * Anything thrown while serving a request, as the KuraError the client will see. A `statusCode`
+ * is trusted only before the handler runs (`handling` false), where Fastify raised it for the
+ * request itself (a malformed body); from a handler or the body it sends, an error that is not
+ * a KuraError is unexpected whatever it carries — an SDK's `statusCode: 404` is not the client's.
+ */
+export function toHttpError(e: unknown, operation = "http", options: { handling?: boolean } = {}): KuraError {
   if (isKuraError(e)) return e;
   const err = e as { code?: unknown; statusCode?: unknown; message?: unknown } | null;
   const code = typeof err?.code === "string" ? FASTIFY_CODES[err.code] : undefined;
   const message = typeof err?.message === "string" ? err.message : String(e);
   if (code) return new KuraError(code, message, { operation, cause: e });
+  if (options.handling) return new KuraError("UNEXPECTED", "internal error", { operation, cause: e });
   // JSON.parse failures and other client-caused errors Fastify reports with a 4xx status.
   const status = typeof err?.statusCode === "number" ? err.statusCode : 500;
   if (status === 413) return new KuraError("REQUEST_TOO_LARGE", message, { operation, cause: e });

@@ -260,8 +260,16 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     done();
   });
 
+  // Requests whose handler has started: from then on, an error that is not a KuraError is
+  // unexpected (500), whatever `statusCode` it carries (errors.ts).
+  const handling = new WeakSet<FastifyRequest>();
+  app.addHook("preHandler", (req, _reply, done) => {
+    handling.add(req);
+    done();
+  });
+
   app.setErrorHandler(async (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const error = toHttpError(e, `http ${req.method}`);
+    const error = toHttpError(e, `http ${req.method}`, { handling: handling.has(req) });
     const status = statusOf(error);
     metrics.countError(error.code, status);
     if (status >= 500) req.log.error({ err: e, error_code: error.code }, "request failed");

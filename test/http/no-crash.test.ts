@@ -61,6 +61,13 @@ const THROWN: Thrown[] = [
   { name: "string", make: () => "a thrown string", status: 500, generic: true },
   { name: "undefined", make: () => undefined, status: 500, generic: true },
   { name: "object", make: () => ({ code: "ECONNRESET" }), status: 500, generic: true },
+  {
+    // An SDK error that escaped its adapter: its HTTP status is the backend's, not the client's.
+    name: "Error with statusCode",
+    make: () => Object.assign(new Error("The specified blob does not exist."), { statusCode: 404 }),
+    status: 500,
+    generic: true,
+  },
 ];
 
 /**
