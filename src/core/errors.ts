@@ -162,7 +162,7 @@ export const ERROR_CODES = {
   AUTH_REQUIRED: ["Unauthenticated", "The request carries no `Authorization: Bearer <token>` header."],
   AUTH_INVALID: [
     "Unauthenticated",
-    "The bearer token is malformed, wrongly signed, uses a refused algorithm, or names another issuer or audience.",
+    "The bearer token is malformed, wrongly signed, uses a refused algorithm, names another issuer or audience, or has no exp, an iat in the future or a lifetime above auth.max_token_lifetime_seconds.",
   ],
   AUTH_EXPIRED: ["Unauthenticated", "The bearer token has expired (or is not valid yet)."],
   AUTH_KEYS_UNAVAILABLE: [
@@ -175,7 +175,7 @@ export const ERROR_CODES = {
   ],
   TENANT_UNRESOLVED: [
     "PermissionDenied",
-    "Neither the token nor the subdomain names a valid tenant for the request.",
+    "The token names no valid tenant (no tenant_id claim, or one the id rule refuses), or the subdomain is not a valid tenant id.",
   ],
   SERVER_SHUTTING_DOWN: [
     "Unavailable",
