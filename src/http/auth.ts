@@ -104,7 +104,7 @@ export async function mintToken(options: {
   if (!isValidId(options.tenant)) {
     throw new KuraError(
       "TENANT_INVALID",
-      `invalid tenant id: tenant ids match ${ID_PATTERN.source} and do not end in '.'`,
+      `invalid tenant id ${JSON.stringify(String(options.tenant).slice(0, 130))}: tenant ids match ${ID_PATTERN.source} and do not end in '.'`,
       { operation: "token" },
     );
   }
