@@ -19,34 +19,42 @@ import type { CatalogBatch, ObjectRow } from "../../src/ports/catalog.js";
 import { backendAvailable } from "../support/backends.js";
 import { eventually, type ServeChild, startServe, token } from "./support.js";
 
-const base = mkdtempSync(join(tmpdir(), "kura-fault-full-"));
-const mnt = join(base, "mnt");
-
-function mountTmpfs(): string | undefined {
+/** Mount a 16 MiB tmpfs at `mnt`; the reason when that is not possible here. */
+function mountTmpfs(mnt: string): string | undefined {
   if (process.platform !== "linux") return "tmpfs mounts need Linux";
   if (process.getuid?.() !== 0) return "mounting a tmpfs needs root";
   mkdirSync(mnt, { recursive: true });
   const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt], { encoding: "utf8" });
-  return r.status === 0 ? undefined : `mount -t tmpfs failed: ${r.stderr.trim()}`;
+  return r.status === 0 ? undefined : `mount -t tmpfs failed: ${r.stderr.trim() || r.error?.message}`;
 }
 
-const problem = mountTmpfs();
+// Probe once (mount, unmount) so a skip is decided up front; the real mount is made in
+// beforeAll, so a run that filters these tests out leaves nothing behind.
+const probeDir = mkdtempSync(join(tmpdir(), "kura-fault-probe-"));
+const problem = mountTmpfs(join(probeDir, "mnt"));
+if (problem === undefined) spawnSync("umount", [join(probeDir, "mnt")]);
+rmSync(probeDir, { recursive: true, force: true });
 const runs = backendAvailable("fault-disk-full", problem);
-if (!runs) rmSync(base, { recursive: true, force: true });
 
 describe.runIf(runs)("fault: the disk holding data_dir fills up", () => {
   let serve: ServeChild;
   let auth: string;
+  let base: string;
+  let mnt: string;
 
   beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), "kura-fault-full-"));
+    mnt = join(base, "mnt");
+    const failed = mountTmpfs(mnt);
+    if (failed) throw new Error(failed);
     serve = await startServe({ data_dir: join(mnt, "data") }, base);
     auth = `Bearer ${await token("acme")}`;
   }, 120_000);
 
   afterAll(async () => {
     await serve?.stop();
-    spawnSync("umount", ["-l", mnt]);
-    rmSync(base, { recursive: true, force: true });
+    if (mnt) spawnSync("umount", ["-l", mnt]);
+    if (base) rmSync(base, { recursive: true, force: true });
   });
 
   const call = async (method: string, path: string, body?: string | Buffer, type = "application/json") => {
