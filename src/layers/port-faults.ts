@@ -4,7 +4,7 @@
  * the armed fault says — a thrown `KuraError` of any code, a plain `Error`, a `TypeError`, a
  * thrown string or any other value — either synchronously (the method throws before returning)
  * or as a rejected promise — or, for methods whose result carries a `body` stream (a blob
- * `get`), as a stream that fails after its first chunk. Tests use it to prove that no failure of a backend, however badly
+ * `get`), as a stream that fails after its first chunk(s). Tests use it to prove that no failure of a backend, however badly
  * shaped, ends the process or escapes the error mapping.
  */
 import { Readable, Transform } from "node:stream";
@@ -18,6 +18,8 @@ export interface PortFault {
    * after its first chunk (results without one are returned as they are, uncounted).
    */
   mode: "reject" | "throw" | "midstream";
+  /** `midstream`: chunks passed before the failure; default 1. */
+  afterChunks?: number;
   /** Only these method names fail; all when omitted. */
   methods?: readonly string[];
 }
@@ -85,7 +87,7 @@ export function withPortFaults<T extends object>(port: T, faults: PortFaults): T
   });
 }
 
-/** `result` with its `body` stream replaced by one that errors after the first chunk. */
+/** `result` with its `body` stream replaced by one that errors after `afterChunks` chunks. */
 function breakBody(result: unknown, fault: PortFault, faults: PortFaults): unknown {
   const body = (result as { body?: unknown } | null)?.body;
   if (!(body instanceof Readable)) return result;
@@ -93,7 +95,7 @@ function breakBody(result: unknown, fault: PortFault, faults: PortFaults): unkno
   let chunks = 0;
   const broken = new Transform({
     transform(chunk, _encoding, done) {
-      if (chunks++ === 0) return done(null, chunk);
+      if (chunks++ < (fault.afterChunks ?? 1)) return done(null, chunk);
       body.destroy();
       done(fault.make() as Error);
     },

@@ -21,8 +21,8 @@ import { watchProcess } from "./process-watch.js";
 
 const watch = watchProcess();
 
-/** Bodies of several read chunks, so a stream can fail in the middle. */
-const BIG = "0123456789abcdef".repeat(16 * 1024);
+/** Bodies of many read chunks (4 MiB), so a stream can fail once the response is under way. */
+const BIG = "0123456789abcdef".repeat(256 * 1024);
 
 /**
  * Codes a domain gives a meaning of its own (a blob-level "already exists" is a failed
@@ -250,7 +250,9 @@ describe("no request error ends the process", () => {
           // Only reads: a write under this mode really happens, and would change what later
           // requests find.
           if (mode === "midstream" && (thrown.make() === undefined || op.method !== "GET")) continue;
-          const fault: PortFault = { make: thrown.make, mode };
+          // Mid-stream, fail late: after three of the body's four chunks, once the response
+          // has started (the socket is then cut), not before its headers.
+          const fault: PortFault = { make: thrown.make, mode, afterChunks: 3 };
           faults.resetHits();
           faults.arm(fault);
           let r: CallResult;
