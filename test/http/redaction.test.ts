@@ -7,6 +7,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isCredentialName, redactText } from "../../src/http/log-redaction.js";
 import { defaultLoggerOptions } from "../../src/http/server.js";
+import { PortFaults, withPortFaults } from "../../src/layers/port-faults.js";
 import { type Harness, startServer } from "./harness.js";
 
 /** Parameter names the logs must never show the value of, as clients spell them. */
@@ -105,5 +106,42 @@ describe.each(["trace", "info"])("request logs at %s", (level) => {
     });
     expect(out).not.toContain(token);
     expect(out).not.toContain(token.split(".")[2]);
+  });
+});
+
+describe("error logs", () => {
+  const faults = new PortFaults();
+  let h: Harness;
+  const logs = capture();
+  beforeAll(async () => {
+    h = await startServer({
+      server: { logger: { ...defaultLoggerOptions("info"), stream: logs.stream } },
+      open: { wrapStore: (s) => withPortFaults(s, faults) },
+    });
+  });
+  afterAll(async () => {
+    faults.disarm();
+    await h?.close();
+  });
+
+  it("never show a credential quoted in an error's message, stack or cause", async () => {
+    const token = await h.token("acme");
+    const signed =
+      "https://bucket.s3.example/acme/o.txt?X-Amz-Signature=SIGVALUE77&X-Amz-Credential=CREDVALUE77";
+    faults.arm({
+      mode: "reject",
+      make: () =>
+        new Error(`GET ${signed} failed with Bearer ${token}`, {
+          cause: new Error(`retrying ${signed}&api_key=KEYVALUE77`),
+        }),
+    });
+    const r = await h.call("PUT", "/v1/objects/o.txt", { token, body: "x" });
+    faults.disarm();
+    expect(r.status).toBe(500);
+    const out = logs.lines.join("");
+    expect(out).toContain("request failed"); // the error was logged…
+    expect(out).toContain("bucket.s3.example"); // …with its message
+    for (const secret of ["SIGVALUE77", "CREDVALUE77", "KEYVALUE77", token])
+      expect(out).not.toContain(secret);
   });
 });
