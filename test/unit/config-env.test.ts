@@ -9,6 +9,9 @@ import { describe, expect, it } from "vitest";
 import { type KuraConfig, loadConfig, type StorageOptionsParser } from "../../src/config/index.js";
 import { KuraError } from "../../src/core/errors.js";
 
+/** Every storage config carries the blob timeouts; these tests set none. */
+const DEFAULT_TIMEOUTS = { idle_ms: 30_000, operation_ms: 30_000 };
+
 const passthrough: StorageOptionsParser = async (_backend, options) => options;
 
 async function load(env: Record<string, string | undefined>): Promise<KuraConfig> {
@@ -43,6 +46,7 @@ describe("KURA_* variables", () => {
       KURA_SERVER__PORT: "9000",
     });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "s3",
       options: {
         bucket: "b",
@@ -60,6 +64,7 @@ describe("KURA_* variables", () => {
   it("a whole plane may be a URI, refined by deeper variables", async () => {
     const c = await load({ KURA_STORAGE: "s3://media/kura", KURA_STORAGE__OPTIONS__REGION: "eu-central-1" });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "s3",
       options: { bucket: "media", prefix: "kura", region: "eu-central-1" },
     });
@@ -109,7 +114,11 @@ describe("seed env names", () => {
 
   it("S3_BUCKET_NAME and AWS_REGION fill the s3 options; GCS_BUCKET_NAME the gcs bucket", async () => {
     const s3 = await load({ STORAGE_MODE: "cloud", S3_BUCKET_NAME: "hera", AWS_REGION: "ap-northeast-1" });
-    expect(s3.storage).toEqual({ backend: "s3", options: { bucket: "hera", region: "ap-northeast-1" } });
+    expect(s3.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
+      backend: "s3",
+      options: { bucket: "hera", region: "ap-northeast-1" },
+    });
     const gcs = await load({
       STORAGE_MODE: "cloud",
       CLOUD_STORAGE_TYPE: "gcs",
@@ -117,7 +126,11 @@ describe("seed env names", () => {
       S3_BUCKET_NAME: "ignored",
       AWS_REGION: "ignored",
     });
-    expect(gcs.storage).toEqual({ backend: "gcs", options: { bucket: "hera-gcs" } });
+    expect(gcs.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
+      backend: "gcs",
+      options: { bucket: "hera-gcs" },
+    });
   });
 
   it("bucket names apply to the backend chosen at any level, and not to other backends", async () => {
@@ -171,6 +184,7 @@ describe("seed env names", () => {
       SESSION_TTL: "86400",
     });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "s3",
       options: { bucket: "your-bucket-name", region: "ap-northeast-1" },
     });

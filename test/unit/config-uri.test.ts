@@ -13,6 +13,9 @@ import {
 } from "../../src/config/index.js";
 import { KuraError } from "../../src/core/errors.js";
 
+/** Every storage config carries the blob timeouts; these tests set none. */
+const DEFAULT_TIMEOUTS = { idle_ms: 30_000, operation_ms: 30_000 };
+
 const passthrough: StorageOptionsParser = async (_backend, options) => options;
 const CWD = "/work/app";
 
@@ -37,6 +40,7 @@ describe("storage", () => {
         "s3://mail-bodies/kura/prod?region=ap-northeast-1&endpoint=http%3A%2F%2F127.0.0.1%3A9000&force_path_style=true&multipart_chunk_mb=16",
     });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "s3",
       options: {
         bucket: "mail-bodies",
@@ -58,10 +62,12 @@ describe("storage", () => {
 
   it("gs://bucket/prefix (and gcs://)", async () => {
     expect((await resolve({ storage: "gs://hera-sessions/prod/" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "gcs",
       options: { bucket: "hera-sessions", prefix: "prod" },
     });
     expect((await resolve({ storage: "gcs://b" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "gcs",
       options: { bucket: "b" },
     });
@@ -73,6 +79,7 @@ describe("storage", () => {
         "azure://bodies/tenant-a?account_name=devstoreaccount1&endpoint=http://127.0.0.1:10000/devstoreaccount1",
     });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "azure",
       options: {
         container: "bodies",
@@ -94,15 +101,25 @@ describe("storage", () => {
       "/srv/o bjects",
     );
     expect((await resolve({ storage: "fs:" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "fs",
       options: { base_path: join(CWD, "data", "blobs"), public_url: "http://127.0.0.1:8787" },
     });
   });
 
   it("memory: and a bare backend name", async () => {
-    expect((await resolve({ storage: "memory:" })).storage).toEqual({ backend: "memory", options: {} });
-    expect((await resolve({ storage: "memory" })).storage).toEqual({ backend: "memory", options: {} });
+    expect((await resolve({ storage: "memory:" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
+      backend: "memory",
+      options: {},
+    });
+    expect((await resolve({ storage: "memory" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
+      backend: "memory",
+      options: {},
+    });
     expect((await resolve({ storage: "memory:?name=scratch" })).storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "memory",
       options: { name: "scratch" },
     });
@@ -238,6 +255,7 @@ describe("shorthand from every source", () => {
       storageOptionsParser: passthrough,
     });
     expect(c.storage).toEqual({
+      timeouts: DEFAULT_TIMEOUTS,
       backend: "s3",
       options: { bucket: "from-yaml", prefix: "q", region: "eu-west-1" },
     });
