@@ -70,11 +70,27 @@ export function searchIndexConformance(name: string, harness: SearchIndexHarness
       expect(await ids({ tenantId: t, q: "名古屋" })).toEqual([]);
     });
 
+    it("splits unspaced Japanese queries at particles; quotes ask for the phrase as written", async () => {
+      const t = tenant();
+      await index.upsert([
+        ...docs(t),
+        { tenantId: t, id: "m09", chatId: "c", role: "user", createdAt: T0 + 9000, text: "東京で会議をします" },
+        { tenantId: t, id: "m10", chatId: "c", role: "user", createdAt: T0 + 10000, text: "東京の会議は延期" },
+      ]);
+      // The words apart (m01: 会議 … 東京, m09: 東京で会議) and together (m10) are all found.
+      expect(await ids({ tenantId: t, q: "東京の会議" })).toEqual(["m01", "m09", "m10"]);
+      expect(await ids({ tenantId: t, q: "東京 会議" })).toEqual(["m01", "m09", "m10"]);
+      expect(await ids({ tenantId: t, q: '"東京の会議"' })).toEqual(["m10"]);
+      expect(await ids({ tenantId: t, q: "会議室は三階です" })).toEqual(["m03"]);
+      expect(await ids({ tenantId: t, q: "大阪に向かいました" })).toEqual(["m06"]);
+      expect(await ids({ tenantId: t, q: "京都の雨" })).toEqual([]);
+    });
+
     it("documents the bigram trade-off: a bigram may straddle two adjacent words of a CJK run", async () => {
       const t = tenant();
       await index.upsert(docs(t));
       // 会議は東京 contains は東 across the particle and the next word: a known, accepted hit.
-      expect(await ids({ tenantId: t, q: "は東" })).toEqual(["m01"]);
+      expect(await ids({ tenantId: t, q: '"は東"' })).toEqual(["m01"]);
       // Words absent from the text are never found, whatever their length.
       expect(await ids({ tenantId: t, q: "議東" })).toEqual([]);
     });

@@ -4,7 +4,9 @@
  * - Text is NFKC-normalised and lower-cased.
  * - CJK runs (Han, Hiragana, Katakana, Hangul, with `ー` and `々`) are indexed as bigrams of
  *   consecutive characters followed by unigrams, so a 1-character query matches a unigram, a
- *   2-character query a bigram, and a longer one the phrase of its consecutive bigrams. A query
+ *   2-character query a bigram, and a longer one the phrase of its consecutive bigrams. Queries
+ *   are split into words first (see `queryPieces`): `東京の会議` finds 東京 and 会議 anywhere in a
+ *   message, `"東京の会議"` (quoted) only the phrase as written. A query
  *   bigram can match across two adjacent words of the same run (e.g. the last character of one
  *   word and the first of the next): such hits are possible and accepted, as with any bigram index.
  * - Other text is split into words by `Intl.Segmenter` (word granularity); characters other than
@@ -152,28 +154,126 @@ export function indexTokens(text: string): string[] {
   return out;
 }
 
+const jaSegmenter = new Intl.Segmenter("ja", { granularity: "word" });
+const HIRAGANA_ONLY = /^[\p{Script=Hiragana}ー]+$/u;
+/** Longer hiragana function words and endings; every hiragana word of 1–2 characters counts too. */
+const FUNCTION_WORDS = new Set([
+  "から",
+  "まで",
+  "より",
+  "です",
+  "でした",
+  "ます",
+  "ました",
+  "ません",
+  "ください",
+  "して",
+  "した",
+  "という",
+  "ている",
+  "ています",
+  "でしょう",
+  "だった",
+  "ある",
+  "あります",
+  "いる",
+  "います",
+  "する",
+  "します",
+  "こと",
+  "もの",
+  "など",
+  "けど",
+  "けれど",
+  "ので",
+  "のに",
+]);
+
+/** A particle, auxiliary or ending: hiragana only, and short or a known function word. */
+function isFunctionWord(segment: string): boolean {
+  if (!HIRAGANA_ONLY.test(segment)) return false;
+  return Array.from(segment).length <= 2 || FUNCTION_WORDS.has(segment);
+}
+
+/** A piece of a query; the pieces of one quoted phrase share a `phrase` number. */
+interface QueryPiece extends Piece {
+  phrase?: number;
+}
+
+/**
+ * The pieces of a query. Outside double quotes, a CJK run is split into words
+ * (`Intl.Segmenter`, Japanese dictionary) and, when the run holds any other word, its
+ * hiragana-only words (particles, endings: の, は, です) are dropped — people type Japanese
+ * without spaces, so `東京の会議` asks for 東京 and 会議, wherever they stand. Inside quotes the
+ * text is a phrase: a CJK run must occur as written, and the words of the quote adjacent.
+ */
+function queryPieces(query: string): QueryPiece[] {
+  const out: QueryPiece[] = [];
+  const parts = query.split('"');
+  parts.forEach((part, i) => {
+    const quoted = i % 2 === 1 && i < parts.length - 1;
+    for (const p of pieces(part)) {
+      if (quoted) {
+        out.push({ ...p, phrase: i });
+        continue;
+      }
+      if (!p.cjk) {
+        out.push(p);
+        continue;
+      }
+      // Split only where a function word stands: compounds stay whole (会議室 is one term).
+      const chunks: string[] = [];
+      let chunk = "";
+      for (const { segment } of jaSegmenter.segment(p.text)) {
+        if (isFunctionWord(segment)) {
+          if (chunk) chunks.push(chunk);
+          chunk = "";
+        } else chunk += segment;
+      }
+      if (chunk) chunks.push(chunk);
+      for (const w of chunks.length > 0 ? chunks : [p.text]) out.push({ cjk: true, text: w });
+    }
+  });
+  return out;
+}
+
 /** The terms of a query; a document matches when it matches every term. */
 export function queryTerms(query: string): QueryTerm[] {
   const out: QueryTerm[] = [];
   const seen = new Set<string>();
-  for (const p of pieces(query)) {
-    let term: QueryTerm;
-    if (!p.cjk) term = [p.text];
-    else {
-      const cs = chars(p.text);
-      term = cs.length === 1 ? cs : bigrams(cs);
-    }
+  const add = (term: QueryTerm) => {
     const key = term.join(" ");
-    if (seen.has(key)) continue;
+    if (term.length === 0 || seen.has(key)) return;
     seen.add(key);
     out.push(term);
+  };
+  let phrase: { id: number; words: string[] } | undefined;
+  const flush = () => {
+    if (phrase) add(phrase.words);
+    phrase = undefined;
+  };
+  for (const p of queryPieces(query)) {
+    if (!p.cjk && p.phrase !== undefined) {
+      // Latin words of one quote are adjacent tokens in the index: one phrase.
+      if (phrase?.id !== p.phrase) flush();
+      phrase ??= { id: p.phrase, words: [] };
+      phrase.words.push(p.text);
+      continue;
+    }
+    flush();
+    if (!p.cjk) add([p.text]);
+    else {
+      const cs = chars(p.text);
+      add(cs.length === 1 ? cs : bigrams(cs));
+    }
   }
+  flush();
   return out;
 }
 
 /** Where the query's terms occur in `text` (UTF-16 offsets), sorted and merged. */
 export function matchRanges(text: string, query: string): Array<[number, number]> {
-  const terms = pieces(query);
+  const terms = queryPieces(query);
   const latinTerms = new Set(terms.filter((t) => !t.cjk).map((t) => t.text));
   const cjkTerms = terms.filter((t) => t.cjk).map((t) => t.text);
   const ranges: Array<[number, number]> = [];
