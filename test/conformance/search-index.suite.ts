@@ -74,8 +74,22 @@ export function searchIndexConformance(name: string, harness: SearchIndexHarness
       const t = tenant();
       await index.upsert([
         ...docs(t),
-        { tenantId: t, id: "m09", chatId: "c", role: "user", createdAt: T0 + 9000, text: "東京で会議をします" },
-        { tenantId: t, id: "m10", chatId: "c", role: "user", createdAt: T0 + 10000, text: "東京の会議は延期" },
+        {
+          tenantId: t,
+          id: "m09",
+          chatId: "c",
+          role: "user",
+          createdAt: T0 + 9000,
+          text: "東京で会議をします",
+        },
+        {
+          tenantId: t,
+          id: "m10",
+          chatId: "c",
+          role: "user",
+          createdAt: T0 + 10000,
+          text: "東京の会議は延期",
+        },
       ]);
       // The words apart (m01: 会議 … 東京, m09: 東京で会議) and together (m10) are all found.
       expect(await ids({ tenantId: t, q: "東京の会議" })).toEqual(["m01", "m09", "m10"]);
