@@ -4,7 +4,7 @@
  * (`auth.clock_skew_seconds`), and `kura token` refusing what the server would refuse.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runToken } from "../../src/cli/token.js";
 import { mintToken } from "../../src/http/auth.js";
-import { errorCode, type Harness, SECRET, startServer } from "./harness.js";
+import { errorCode, getWithHost, type Harness, SECRET, startServer } from "./harness.js";
 import { watchProcess } from "./process-watch.js";
 
 const watch = watchProcess();
@@ -167,23 +167,7 @@ describe.each(["HS256", "JWKS (RS256)"])("the host never grants a tenant (base_d
     jwks?.close();
   });
 
-  /** fetch cannot set Host; node:http can. */
-  const get = (host: string, path: string, token: string) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const url = new URL(h.base + path);
-      const req = request(
-        { host: url.hostname, port: url.port, path, headers: { host, authorization: `Bearer ${token}` } },
-        (res) => {
-          let body = "";
-          res.on("data", (c) => {
-            body += c;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
+  const get = (host: string, path: string, token: string) => getWithHost(h, host, path, token);
 
   it("refuses a token without tenant_id on any subdomain with 403 TENANT_UNRESOLVED", async () => {
     const acme = await sign({ tenant_id: "acme" });

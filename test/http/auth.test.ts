@@ -1,8 +1,8 @@
-import { createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode, type Harness, SECRET, startServer } from "./harness.js";
+import { errorCode, getWithHost, type Harness, SECRET, startServer } from "./harness.js";
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
 
@@ -107,23 +107,7 @@ describe("tenant from the subdomain (TEN-2)", () => {
   });
   afterAll(async () => h?.close());
 
-  /** fetch cannot set Host; node:http can. */
-  const get = (host: string, path: string, token: string) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const url = new URL(h.base + path);
-      const req = request(
-        { host: url.hostname, port: url.port, path, headers: { host, authorization: `Bearer ${token}` } },
-        (res) => {
-          let body = "";
-          res.on("data", (c) => {
-            body += c;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
+  const get = (host: string, path: string, token: string) => getWithHost(h, host, path, token);
 
   it("accepts a matching subdomain, refuses a different one with 403", async () => {
     const acme = await h.token("acme");

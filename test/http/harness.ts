@@ -3,6 +3,7 @@
  * directory (SQLite + fs), and drives it over HTTP with fetch.
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -114,4 +115,28 @@ export function errorCode(r: CallResult): string {
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field in tests
 export async function readJson(r: Response): Promise<any> {
   return r.json();
+}
+
+/** A GET with a chosen Host header (fetch cannot set Host; node:http can). */
+export function getWithHost(
+  h: Harness,
+  host: string,
+  path: string,
+  token: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(h.base + path);
+    const req = request(
+      { host: url.hostname, port: url.port, path, headers: { host, authorization: `Bearer ${token}` } },
+      (res) => {
+        let body = "";
+        res.on("data", (c) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
 }
