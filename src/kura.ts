@@ -455,7 +455,32 @@ export class Kura {
       if (failure && planes[plane].ok)
         planes[plane] = { ok: false, code: failure.code, reason: failure.message };
     }
-    return { ready: PLANES.every((p) => planes[p].ok), planes };
+    const tempBytes = await this.tempBytes(timeoutMs);
+    return {
+      ready: PLANES.every((p) => planes[p].ok),
+      planes,
+      ...(tempBytes === undefined ? {} : { tempBytes }),
+    };
+  }
+
+  /** Temp-file bytes of the blob stores that keep temp files, or undefined (none does, or too slow). */
+  private async tempBytes(timeoutMs: number): Promise<number | undefined> {
+    const stores =
+      this.state.store === this.ctx.store ? [this.ctx.store] : [this.ctx.store, this.state.store];
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    try {
+      const stats = await Promise.race([
+        Promise.all(stores.map((s) => s.stats?.().catch(() => undefined))),
+        deadline,
+      ]);
+      const known = (stats ?? []).filter((x) => x !== undefined);
+      return known.length === 0 ? undefined : known.reduce((sum, x) => sum + x.tempBytes, 0);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Finish in-flight writes and projector deliveries, then close the planes. */

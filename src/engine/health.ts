@@ -20,6 +20,11 @@ export type PlaneStatus = { ok: true; detail?: string } | { ok: false; code: str
 export interface Health {
   ready: boolean;
   planes: Record<Plane, PlaneStatus>;
+  /**
+   * Bytes in the blob stores' temp files (uploads in progress, or cut and not yet swept); only
+   * stores that keep temp files (fs) count. Absent when no store reports it.
+   */
+  tempBytes?: number;
 }
 
 /** The last write failure per plane that makes it not ready (today: STORAGE_FULL). */

@@ -119,6 +119,11 @@ describe("object key limits and blob metrics over HTTP", () => {
     await vi.waitFor(async () => expect(await tempBytes()).toBeGreaterThanOrEqual(256 * 1024), {
       timeout: 10_000,
     });
+    // Readiness reports them too.
+    const ready = await fetch(`${h.base}/readyz`);
+    expect(((await ready.json()) as { data: { temp_bytes: number } }).data.temp_bytes).toBeGreaterThanOrEqual(
+      256 * 1024,
+    );
     send(null);
     expect((await upload).status).toBeLessThan(300);
     expect(await tempBytes()).toBe(0);

@@ -39,6 +39,7 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       kv: "ok",
       search: "ok",
       vectors: "ok",
+      temp_bytes: 0,
     });
   });
 

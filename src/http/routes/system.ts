@@ -63,6 +63,13 @@ export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unkno
           kv: z.literal("ok"),
           search: z.enum(["ok", "degraded"]),
           vectors: z.literal("ok"),
+          temp_bytes: z
+            .number()
+            .int()
+            .optional()
+            .describe(
+              "Bytes in the fs blob stores' temp files: uploads in progress, or cut and not yet swept",
+            ),
         }),
       },
       503: {
@@ -79,7 +86,15 @@ export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unkno
       const search =
         health.planes.search.ok && health.planes.search.detail === "degraded" ? "degraded" : "ok";
       return {
-        data: { status: "ready", catalog: "ok", blob_store: "ok", kv: "ok", search, vectors: "ok" },
+        data: {
+          status: "ready",
+          catalog: "ok",
+          blob_store: "ok",
+          kv: "ok",
+          search,
+          vectors: "ok",
+          ...(health.tempBytes === undefined ? {} : { temp_bytes: health.tempBytes }),
+        },
       };
     },
   };
