@@ -66,6 +66,7 @@ export const DEFAULTS = Object.freeze({
   host: "127.0.0.1",
   port: 8787,
   body_timeout_ms: 30_000,
+  buffered_body_timeout_ms: 60_000,
   idle_timeout_ms: 72_000,
   shutdown_timeout_ms: 10_000,
   max_token_lifetime_seconds: 86_400,
@@ -268,6 +269,7 @@ export const serverSchema = section(
       base_domain: nullableText(),
       cors: section(z.object({ origins: originsSchema }).strict()),
       body_timeout_ms: int(1).default(DEFAULTS.body_timeout_ms),
+      buffered_body_timeout_ms: int(1).default(DEFAULTS.buffered_body_timeout_ms),
       idle_timeout_ms: int(1).default(DEFAULTS.idle_timeout_ms),
       shutdown_timeout_ms: int(0).default(DEFAULTS.shutdown_timeout_ms),
     })
@@ -420,6 +422,11 @@ export interface ServerConfig {
    * REQUEST_TIMEOUT and nothing is written. Default 30000.
    */
   readonly body_timeout_ms: number;
+  /**
+   * Longest time to receive a whole parsed body (JSON routes), however steadily it trickles;
+   * streamed uploads have no whole-transfer limit. Then 408 REQUEST_TIMEOUT. Default 60000.
+   */
+  readonly buffered_body_timeout_ms: number;
   /** How long an idle keep-alive connection stays open between requests. Default 72000. */
   readonly idle_timeout_ms: number;
   /**

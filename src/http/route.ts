@@ -77,6 +77,8 @@ declare module "fastify" {
   }
   interface FastifyContextConfig {
     auth?: boolean;
+    /** The route reads its body as a stream (uploads): no whole-body time limit applies. */
+    streamedBody?: boolean;
   }
 }
 
@@ -121,7 +123,7 @@ export function registerRoute<P, Q, B>(
   app.route({
     method: spec.method,
     url: spec.url ?? fastifyPath(spec.path),
-    config: { auth: spec.auth !== false },
+    config: { auth: spec.auth !== false, streamedBody: spec.rawBody !== undefined },
     ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       let rawParams = { ...(req.params as Record<string, string>) };

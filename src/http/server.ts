@@ -113,6 +113,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
 
   const timeouts = {
     bodyTimeoutMs: config.server.body_timeout_ms,
+    bufferedBodyTimeoutMs: config.server.buffered_body_timeout_ms,
     idleTimeoutMs: config.server.idle_timeout_ms,
   };
   const app = Fastify({

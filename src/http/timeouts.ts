@@ -17,8 +17,11 @@
  *   handler is still working on its request (a slow search is not idle; a client that stopped
  *   reading its response is).
  *
- * A client that trickles one byte just inside every `body_timeout_ms` is bounded by the route's
- * body size limit on JSON routes and by `Content-Length` elsewhere, not by time.
+ * - **Buffered bodies** (JSON, every route that parses its body; `server.buffered_body_timeout_ms`):
+ *   the whole body must arrive within this long, so a client trickling one byte just inside every
+ *   idle period cannot hold a request open. Streamed bodies (object and session-file uploads,
+ *   `messages:stream`) have no whole-transfer limit — long uploads are legitimate — and are bounded
+ *   per idle period and by their `Content-Length` / size limits.
  */
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -29,6 +32,12 @@ import { KuraError } from "../core/errors.js";
 export interface TransportTimeouts {
   /** Longest wait for the next body chunk (and for the headers), in ms. */
   bodyTimeoutMs: number;
+  /**
+   * Longest time to receive a whole buffered body (JSON and other parsed bodies, which are small
+   * and size-limited), in ms, however steadily it trickles. Streamed bodies (uploads, streamed
+   * appends) have no such limit: they are bounded per idle period only.
+   */
+  bufferedBodyTimeoutMs: number;
   /** Longest idle period of a connection with no request being worked on, in ms. */
   idleTimeoutMs: number;
 }
@@ -78,9 +87,13 @@ export class BodyGuard extends Readable {
   private armed = false;
   private attached = false;
 
+  private deadline: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly source: Readable,
     private readonly ms: number,
+    /** A limit on the whole body, counted from the first read (buffered bodies only). */
+    private readonly totalMs?: number,
   ) {
     super();
     // A consumer that gave up on the body (a 413 part-way, a handler that failed) has removed
@@ -91,6 +104,7 @@ export class BodyGuard extends Readable {
   override _read(): void {
     if (!this.attached) {
       this.attached = true;
+      if (this.totalMs !== undefined) this.deadline = setTimeout(this.tooSlow, this.totalMs);
       this.source.on("data", this.onData);
       this.source.on("end", this.onEnd);
       this.source.on("error", this.onError);
@@ -102,6 +116,7 @@ export class BodyGuard extends Readable {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.disarm();
+    clearTimeout(this.deadline);
     this.detach();
     callback(err);
   }
@@ -136,6 +151,7 @@ export class BodyGuard extends Readable {
 
   private readonly onEnd = (): void => {
     this.disarm();
+    clearTimeout(this.deadline);
     this.detach();
     this.push(null);
   };
@@ -153,6 +169,16 @@ export class BodyGuard extends Readable {
         }),
       );
     }
+  };
+
+  private readonly tooSlow = (): void => {
+    this.armed = false;
+    this.timeout = new KuraError(
+      "REQUEST_TIMEOUT",
+      `the request body did not arrive whole within ${this.totalMs} ms (server.buffered_body_timeout_ms); nothing was written`,
+      { operation: "http.body", context: { timeoutMs: this.totalMs } },
+    );
+    this.destroy(this.timeout);
   };
 
   private readonly expire = (): void => {
@@ -173,7 +199,8 @@ export class BodyGuard extends Readable {
 export function installTimeouts(app: FastifyInstance, t: TransportTimeouts): void {
   app.addHook("preParsing", (req, reply, payload, done) => {
     if (!hasBody(req)) return done(null, payload);
-    const guard = new BodyGuard(payload, t.bodyTimeoutMs);
+    const streamed = req.routeOptions.config?.streamedBody === true;
+    const guard = new BodyGuard(payload, t.bodyTimeoutMs, streamed ? undefined : t.bufferedBodyTimeoutMs);
     bodies.set(req, guard);
     // Once the response is over, nobody reads the body any more: stop its timer.
     reply.raw.once("close", () => {

@@ -15,10 +15,18 @@ let port: number;
 const BODY_TIMEOUT_MS = 1000;
 // Longer than the body timeout, as by default: request headers that stall get their 408 first.
 const IDLE_TIMEOUT_MS = 2000;
+// Shorter than the steady upload below takes in total: that one is streamed and never cut.
+const BUFFERED_BODY_TIMEOUT_MS = 1500;
 
 beforeAll(async () => {
   h = await startServer({
-    config: { server: { body_timeout_ms: BODY_TIMEOUT_MS, idle_timeout_ms: IDLE_TIMEOUT_MS } },
+    config: {
+      server: {
+        body_timeout_ms: BODY_TIMEOUT_MS,
+        buffered_body_timeout_ms: BUFFERED_BODY_TIMEOUT_MS,
+        idle_timeout_ms: IDLE_TIMEOUT_MS,
+      },
+    },
   });
   token = await h.token("acme");
   port = Number(new URL(h.base).port);
@@ -89,6 +97,30 @@ describe("request body timeouts (server.body_timeout_ms)", { timeout: 30_000 }, 
     expect(JSON.parse(r.body).error_code).toBe("REQUEST_TIMEOUT");
     const history = await h.call("GET", "/v1/chats/slow-json/messages", { token });
     expect(history.status === 404 || history.json.data.items.length === 0).toBe(true);
+  });
+
+  it("answers 408 to a JSON body that trickles in, never idle long, but never whole in time", async () => {
+    const ex = await open(
+      requestHead("POST", "/v1/chats/trickle-json/messages", {
+        "Content-Type": "application/json",
+        "Content-Length": 200,
+      }),
+    );
+    // One byte every quarter of the idle limit: the idle limit alone would wait forever.
+    let open_ = true;
+    void ex.closed.then(() => {
+      open_ = false;
+    });
+    for (let i = 0; i < 200 && open_; i++) {
+      ex.socket.write(" ");
+      await sleep(BODY_TIMEOUT_MS / 4);
+    }
+    expect(open_).toBe(false);
+    const r = parse(await ex.closed);
+    expect(r.status).toBe(408);
+    expect(JSON.parse(r.body).error_code).toBe("REQUEST_TIMEOUT");
+    const history = await h.call("GET", "/v1/chats/trickle-json/messages", { token });
+    expect(history.status).toBe(404);
   });
 
   it("answers 408 when a KV put body stalls", async () => {

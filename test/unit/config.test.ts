@@ -85,6 +85,7 @@ describe("defaults", () => {
         base_domain: null,
         cors: { origins: [] },
         body_timeout_ms: 30000,
+        buffered_body_timeout_ms: 60000,
         idle_timeout_ms: 72000,
         shutdown_timeout_ms: 10000,
       },
@@ -179,6 +180,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       base_domain: "example.com",
       cors: { origins: ["https://app.example.com"] },
       body_timeout_ms: 30000,
+      buffered_body_timeout_ms: 60000,
       idle_timeout_ms: 72000,
       shutdown_timeout_ms: 10000,
     });
