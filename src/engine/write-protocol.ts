@@ -19,7 +19,7 @@
  */
 import { isKuraError, type KuraError } from "../core/errors.js";
 import type { BlobBody, BlobStore, PutResult } from "../ports/blob-store.js";
-import type { CatalogBatch } from "../ports/catalog.js";
+import { type CatalogBatch, COMMIT_OUTCOME_UNKNOWN } from "../ports/catalog.js";
 import type { GroupCommitter } from "./group-commit.js";
 
 export interface BodyWrite {
@@ -53,8 +53,8 @@ export class WriteProtocol {
     } catch (e) {
       // Every key here was made for this attempt alone (fresh ids, per-attempt suffixes), so the
       // cleanup can never touch a body another write committed. When the outcome is unknown (the
-      // connection dropped around COMMIT) the bodies stay: a committed row may point at them, and
-      // GC removes them after the grace period if none does.
+      // connection dropped while COMMIT was in flight) the bodies stay: a committed row may point
+      // at them, and GC removes them after the grace period if none does.
       if (!outcomeUnknown(e)) await this.store.delete(bodies.map((b) => b.key)).catch(() => undefined);
       throw e;
     }
@@ -101,9 +101,9 @@ export class WriteProtocol {
 }
 
 /**
- * Whether a failed commit may still have committed: transport failures (Unavailable) and
- * failures Kura does not classify. Refusals (stale version, duplicate, invalid, full) did not.
+ * Whether a failed commit may still have committed: the catalog says so (the connection was lost
+ * while COMMIT was in flight). Every other failure was a rollback.
  */
 function outcomeUnknown(e: unknown): boolean {
-  return !isKuraError(e) || e.kind === "Unavailable" || e.kind === "Unexpected";
+  return isKuraError(e) && e.context.outcome === COMMIT_OUTCOME_UNKNOWN;
 }

@@ -101,6 +101,13 @@ export interface OutboxRecord extends OutboxEvent {
   cursor: string;
 }
 
+/**
+ * Set in a commit failure's `context.outcome` when the transaction may have committed anyway
+ * (the connection was lost while COMMIT was in flight). The write protocol then keeps the bodies
+ * it wrote: a committed row may point at them, and orphan GC removes them if none does.
+ */
+export const COMMIT_OUTCOME_UNKNOWN = "unknown";
+
 /** An event of one tenant's change feed. */
 export interface ChangeRecord extends OutboxEvent {
   /**

@@ -5,8 +5,10 @@
  * leave nothing acknowledged and nothing half-written.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { isKuraError } from "../../src/core/errors.js";
+import { isKuraError, KuraError } from "../../src/core/errors.js";
 import type { Kura } from "../../src/kura.js";
+import { PortFaults, withPortFaults } from "../../src/layers/port-faults.js";
+import { COMMIT_OUTCOME_UNKNOWN } from "../../src/ports/catalog.js";
 import { type TestKuraFactory, testKura } from "../support/kura.js";
 
 type Event = { point: string; detail: Readonly<Record<string, unknown>> };
@@ -67,6 +69,33 @@ describe("durability (DUR-1)", () => {
     expect(isKuraError(err)).toBe(true);
     expect((await k.store.list("d/")).items).toEqual([]);
     expect(await t.messages.count("c")).toBe(0);
+  });
+
+  it("keeps the body when the commit's outcome is unknown, for GC to decide; removes it on a refusal", async () => {
+    const faults = new PortFaults();
+    f = await testKura("sqlite");
+    kura = await f.open({ wrapCatalog: (c) => withPortFaults(c, faults) });
+    const t = kura.tenant("u");
+    // The connection died while COMMIT was in flight: a committed row may point at the body.
+    faults.arm({
+      methods: ["commit"],
+      mode: "reject",
+      make: () =>
+        new KuraError("CATALOG_UNAVAILABLE", "connection lost during COMMIT", {
+          context: { outcome: COMMIT_OUTCOME_UNKNOWN },
+        }),
+    });
+    await expect(t.messages.append("c", { role: "user", content: "maybe" })).rejects.toThrow();
+    expect((await kura.store.list("u/")).items).toHaveLength(1);
+    // A refusal (or a failure before COMMIT) rolled back: its body goes at once.
+    faults.arm({
+      methods: ["commit"],
+      mode: "reject",
+      make: () => new KuraError("CATALOG_UNAVAILABLE", "connection refused"),
+    });
+    await expect(t.messages.append("c", { role: "user", content: "no" })).rejects.toThrow();
+    expect((await kura.store.list("u/")).items).toHaveLength(1);
+    faults.disarm();
   });
 
   it("a failed catalog commit removes the body it wrote", async () => {

@@ -59,6 +59,14 @@ type Client = pg.PoolClient;
 
 const COLS = (cols: readonly string[]) => cols.join(", ");
 
+/** Marks an error thrown by COMMIT itself: whether the transaction committed is unknown. */
+export const COMMIT_SENT = Symbol("kura.commitSent");
+
+/** Whether `e` came from a COMMIT whose outcome is unknown. */
+export function failedDuringCommit(e: unknown): boolean {
+  return e !== null && typeof e === "object" && (e as { [COMMIT_SENT]?: boolean })[COMMIT_SENT] === true;
+}
+
 /** A multi-row insert of `columns` from one array parameter per column (types from the DSL). */
 function unnestInsert(def: TableDef, columns: readonly string[], tail = ""): string {
   const arrays = columns.map((c, i) => {
@@ -214,7 +222,14 @@ export class GroupCommit {
   }
 
   private async commitTransaction(client: Client): Promise<void> {
-    const result = await client.query("COMMIT");
+    let result: pg.QueryResult;
+    try {
+      result = await client.query("COMMIT");
+    } catch (e) {
+      // The server may have committed before the answer was lost.
+      if (e !== null && typeof e === "object") (e as { [COMMIT_SENT]?: boolean })[COMMIT_SENT] = true;
+      throw e;
+    }
     // COMMIT of a transaction in error state answers ROLLBACK instead of failing.
     if (result.command === "ROLLBACK") {
       throw new KuraError("CATALOG_ERROR", "the transaction was rolled back at commit", {

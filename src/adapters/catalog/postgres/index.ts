@@ -28,6 +28,7 @@ import type {
   OutboxRecord,
   Usage,
 } from "../../../ports/catalog.js";
+import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
 import { createPgPool, isBrokenClient } from "../../pg.js";
 import { allFailed, checkLimit, checkPosition, closedError, prefixUpperBound } from "../common.js";
@@ -50,7 +51,7 @@ import {
   toOutboxEvent,
 } from "../rows.js";
 import { SCHEMA_MIGRATIONS } from "../schema.js";
-import { GroupCommit, type Queryable } from "./commit.js";
+import { failedDuringCommit, GroupCommit, type Queryable } from "./commit.js";
 import { isConnectionError, pgError } from "./errors.js";
 import { decodeCursor, encodeCursor, OUTBOX_LAG_SQL, READ_OUTBOX_SQL } from "./outbox.js";
 
@@ -262,7 +263,17 @@ class PostgresCatalog implements Catalog {
     } catch (e) {
       if (isConnectionError(e)) broken = e as Error;
       else await client.query("ROLLBACK").catch((r: Error) => (broken = r));
-      return allFailed(batches.length, pgError(e, "catalog.commit"));
+      const error = pgError(e, "catalog.commit");
+      if (!failedDuringCommit(e)) return allFailed(batches.length, error);
+      return allFailed(
+        batches.length,
+        new KuraError(error.code, `${error.message} (during COMMIT: it may have committed)`, {
+          kind: error.kind,
+          operation: "catalog.commit",
+          cause: e,
+          context: { ...error.context, outcome: COMMIT_OUTCOME_UNKNOWN },
+        }),
+      );
     } finally {
       // A connection that died mid-commit is destroyed, never handed out again.
       client.release(broken ?? (isBrokenClient(client) ? new Error("connection failed") : undefined));
