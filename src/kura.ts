@@ -473,7 +473,14 @@ export class Kura {
     });
     try {
       const stats = await Promise.race([
-        Promise.all(stores.map((s) => s.stats?.().catch(() => undefined))),
+        // `Promise.resolve().then`: a store that throws synchronously reports nothing.
+        Promise.all(
+          stores.map((s) =>
+            Promise.resolve()
+              .then(() => s.stats?.())
+              .catch(() => undefined),
+          ),
+        ),
         deadline,
       ]);
       const known = (stats ?? []).filter((x) => x !== undefined);
