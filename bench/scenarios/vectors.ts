@@ -17,20 +17,8 @@
  * recall@10 ≥ 0.98, at what p95), and hnswlib-node against usearch at the same graph parameters
  * (ADR 0013).
  */
-import { readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, Index as LanceIndex, type Table as LanceTable } from "@lancedb/lancedb";
-import {
-  Table as ArrowTable,
-  Field,
-  FixedSizeList,
-  Float32,
-  Int32,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-} from "apache-arrow";
 import hnswlib from "hnswlib-node";
 import { exactSearch, Index, MetricKind, ScalarKind } from "usearch";
 import {
@@ -147,6 +135,7 @@ function sequentialKeys(n: number): BigUint64Array {
 
 async function serializedBytes(save: (path: string) => void, dir: string, name: string): Promise<number> {
   const path = join(dir, name);
+  await mkdir(dir, { recursive: true });
   save(path);
   const { size } = await stat(path);
   await rm(path, { force: true });
@@ -393,34 +382,56 @@ async function dirBytes(dir: string): Promise<number> {
   return total;
 }
 
-function arrowTable(data: VectorDataset): ArrowTable {
-  const { count, dimensions } = data;
-  const vectorType = new FixedSizeList(dimensions, new Field("item", new Float32(), true));
-  const schema = new Schema([new Field("id", new Int32(), false), new Field("vector", vectorType, false)]);
-  const ids = new Int32Array(count);
-  for (let i = 0; i < count; i++) ids[i] = i;
-  const values = makeData({
-    type: new Float32(),
-    length: count * dimensions,
-    nullCount: 0,
-    data: data.vectors,
-  });
-  const struct = makeData({
-    type: new Struct(schema.fields),
-    length: count,
-    nullCount: 0,
-    children: [
-      makeData({ type: new Int32(), length: count, nullCount: 0, data: ids }),
-      makeData({ type: vectorType, length: count, nullCount: 0, child: values }),
-    ],
-  });
-  return new ArrowTable([new RecordBatch(schema, struct)]);
-}
-
 interface LanceRun {
   build: number;
   bytes: number;
   modes: Record<VectorMode, Measured>;
+}
+
+/**
+ * The part of `@lancedb/lancedb` the bench uses, described structurally: LanceDB is an optional
+ * comparator, not a dependency (its builds for other platforms are not in every registry, which
+ * would keep `npm ci` from installing the project). `npm i --no-save @lancedb/lancedb` adds it.
+ */
+interface LanceQuery {
+  distanceType(type: string): LanceQuery;
+  limit(n: number): LanceQuery;
+  select(columns: string[]): LanceQuery;
+  ef(n: number): LanceQuery;
+  refineFactor(n: number): LanceQuery;
+  bypassVectorIndex(): LanceQuery;
+  toArray(): Promise<unknown[]>;
+}
+interface LanceTable {
+  add(rows: Record<string, unknown>[]): Promise<unknown>;
+  stats(): Promise<{ totalBytes: number }>;
+  createIndex(column: string, options: { config: unknown }): Promise<void>;
+  vectorSearch(vector: Float32Array): LanceQuery;
+  close(): void;
+}
+interface LanceModule {
+  connect(uri: string): Promise<{
+    createTable(name: string, rows: Record<string, unknown>[]): Promise<LanceTable>;
+    close(): void;
+  }>;
+  Index: { hnswSq(options: { distanceType: string }): unknown };
+}
+
+async function loadLance(): Promise<LanceModule | undefined> {
+  const name = "@lancedb/lancedb";
+  try {
+    return (await import(name)) as LanceModule;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rows `{id, vector}` of `[start, end)`, as LanceDB infers a `vector` column (Float32 list). */
+function lanceRows(data: VectorDataset, start: number, end: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (let i = start; i < end; i++)
+    rows.push({ id: i, vector: Array.from(row(data.vectors, data.dimensions, i)) });
+  return rows;
 }
 
 async function lance(
@@ -428,14 +439,22 @@ async function lance(
   sizes: Sizes,
   data: VectorDataset,
   truth: readonly number[][],
-): Promise<LanceRun> {
-  const db = await connect(join(ctx.dir, "lancedb"));
+): Promise<LanceRun | undefined> {
+  const lancedb = await loadLance();
+  if (!lancedb) {
+    ctx.log("LanceDB: not installed (npm i --no-save @lancedb/lancedb to compare), skipped");
+    return undefined;
+  }
+  const db = await lancedb.connect(join(ctx.dir, "lancedb"));
   let started = performance.now();
-  const table: LanceTable = await db.createTable("vectors", arrowTable(data));
+  const CHUNK = 10_000;
+  const table = await db.createTable("vectors", lanceRows(data, 0, Math.min(CHUNK, data.count)));
+  for (let i = CHUNK; i < data.count; i += CHUNK)
+    await table.add(lanceRows(data, i, Math.min(i + CHUNK, data.count)));
   const ingest = seconds(started);
   const before = (await table.stats()).totalBytes;
   started = performance.now();
-  await table.createIndex("vector", { config: LanceIndex.hnswSq({ distanceType: "cosine" }) });
+  await table.createIndex("vector", { config: lancedb.Index.hnswSq({ distanceType: "cosine" }) });
   const build = seconds(started);
   const bytes = (await table.stats()).totalBytes - before;
   ctx.log(
@@ -443,7 +462,7 @@ async function lance(
       `${build.toFixed(1)} s, ${mb(bytes).toFixed(1)} MB on disk`,
   );
   const { dimensions } = data;
-  const run = async (q: number, tune: (v: ReturnType<LanceTable["vectorSearch"]>) => typeof v) => {
+  const run = async (q: number, tune: (v: LanceQuery) => LanceQuery) => {
     const query = tune(
       table
         .vectorSearch(row(data.queries, dimensions, q))
