@@ -4,7 +4,7 @@
  * carry `x-kura-not-implemented: true`, a 501 response and a note in their description.
  */
 import { z } from "zod";
-import type { RouteSpec } from "./route.js";
+import { openApiPath, type RouteSpec } from "./route.js";
 
 type Json = Record<string, unknown>;
 
@@ -84,11 +84,15 @@ export function buildOpenApi(
     for (const [status, r] of Object.entries(spec.responses)) {
       const content = r.raw
         ? { [r.raw]: { schema: { type: "string", format: "binary" } } }
-        : status === "204"
+        : status === "204" || status === "304" || spec.method === "HEAD"
           ? undefined
-          : {
-              "application/json": { schema: envelope(r.schema ? jsonSchema(r.schema, "output") : undefined) },
-            };
+          : Number(status) >= 400
+            ? { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+            : {
+                "application/json": {
+                  schema: envelope(r.schema ? jsonSchema(r.schema, "output") : undefined),
+                },
+              };
       responses[status] = {
         description: r.description,
         ...(content ? { content } : {}),
@@ -145,8 +149,17 @@ export function buildOpenApi(
             }
           : {}),
       responses: {
-        ...responses,
         ...(spec.params || spec.query || spec.body ? COMMON_ERRORS : {}),
+        ...(spec.params && !responses["404"]
+          ? {
+              "404": {
+                description:
+                  "Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …)",
+                content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+              },
+            }
+          : {}),
+        ...responses,
         ...(auth
           ? {
               "401": {
@@ -165,22 +178,29 @@ export function buildOpenApi(
         },
       },
     };
-    const methods = paths[spec.path] ?? {};
+    const path = openApiPath(spec.path);
+    const methods = paths[path] ?? {};
     methods[spec.method.toLowerCase()] = operation;
-    paths[spec.path] = methods;
+    paths[path] = methods;
   }
   return {
     openapi: "3.1.0",
     info: {
       title: "Kura",
       version: info.version,
+      license: { name: "Apache-2.0", identifier: "Apache-2.0" },
       description:
         "Kura (蔵): messages, objects, sessions and more over object storage and a catalog database. " +
         "Every JSON response uses the envelope {success, data, timestamp, request_id}; errors " +
         "{success: false, error, error_code, timestamp, request_id}. Streams, HEAD, 204, /metrics " +
         "and /openapi.json are raw. Every response carries X-Request-Id.",
     },
-    ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
+    servers: [
+      {
+        url: info.serverUrl ?? "http://127.0.0.1:8787",
+        description: info.serverUrl ? "This server" : "`kura serve` on its defaults",
+      },
+    ],
     components: {
       securitySchemes: {
         bearer: {

@@ -99,6 +99,14 @@ function wildcardName(path: string): string | undefined {
   return /\{([A-Za-z]+)\.\.\.\}/.exec(path)?.[1];
 }
 
+/** A path segment that is an unexpanded template (`{key}`, `{key...}`): a client bug, never a name. */
+const PLACEHOLDER = /(^|\/)\{[A-Za-z_][A-Za-z0-9_]*(\.\.\.)?\}($|\/)/;
+
+/** The OpenAPI path of a route: `{name...}` (the rest of the path, `/` included) is `{name}` there. */
+export function openApiPath(path: string): string {
+  return path.replace(/\{([A-Za-z]+)\.\.\.\}/g, "{$1}");
+}
+
 export function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return undefined as T;
   const result = schema.safeParse(value);
@@ -130,6 +138,13 @@ export function registerRoute<P, Q, B>(
       if (wildcard !== undefined) {
         rawParams[wildcard] = rawParams["*"] ?? "";
         delete rawParams["*"];
+        if (PLACEHOLDER.test(rawParams[wildcard] ?? "")) {
+          throw new KuraError(
+            "REQUEST_INVALID",
+            `path: ${wildcard} is an unexpanded template (${(rawParams[wildcard] ?? "").slice(0, 64)}); fill in the value`,
+            { operation: spec.operationId },
+          );
+        }
       }
       if (spec.mapParams) rawParams = spec.mapParams(rawParams);
       if (spec.notImplemented !== undefined || !spec.handler) {

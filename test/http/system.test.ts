@@ -69,10 +69,10 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       ["POST", "/v1/messages/{id}:undelete"],
       ["GET", "/v1/search"],
       ["POST", "/v1/search"],
-      ["PUT", "/v1/objects/{key...}"],
-      ["GET", "/v1/objects/{key...}"],
-      ["HEAD", "/v1/objects/{key...}"],
-      ["DELETE", "/v1/objects/{key...}"],
+      ["PUT", "/v1/objects/{key}"],
+      ["GET", "/v1/objects/{key}"],
+      ["HEAD", "/v1/objects/{key}"],
+      ["DELETE", "/v1/objects/{key}"],
       ["GET", "/v1/objects"],
       ["POST", "/v1/objects:presign"],
       ["POST", "/v1/users/{userId}/memories"],
@@ -85,16 +85,16 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       ["POST", "/v1/mailboxes/{mailboxId}/messages"],
       ["GET", "/v1/mailboxes/{mailboxId}/messages"],
       ["PATCH", "/v1/mailboxes/{mailboxId}/messages/{id}/flags"],
-      ["PUT", "/v1/kv/{namespace}/{key...}"],
-      ["GET", "/v1/kv/{namespace}/{key...}"],
-      ["DELETE", "/v1/kv/{namespace}/{key...}"],
+      ["PUT", "/v1/kv/{namespace}/{key}"],
+      ["GET", "/v1/kv/{namespace}/{key}"],
+      ["DELETE", "/v1/kv/{namespace}/{key}"],
       ["GET", "/v1/kv/{namespace}"],
-      ["PUT", "/v1/sessions/{sessionId}/meta/{key...}"],
-      ["GET", "/v1/sessions/{sessionId}/meta/{key...}"],
-      ["DELETE", "/v1/sessions/{sessionId}/meta/{key...}"],
-      ["PUT", "/v1/sessions/{sessionId}/files/{path...}"],
-      ["GET", "/v1/sessions/{sessionId}/files/{path...}"],
-      ["DELETE", "/v1/sessions/{sessionId}/files/{path...}"],
+      ["PUT", "/v1/sessions/{sessionId}/meta/{key}"],
+      ["GET", "/v1/sessions/{sessionId}/meta/{key}"],
+      ["DELETE", "/v1/sessions/{sessionId}/meta/{key}"],
+      ["PUT", "/v1/sessions/{sessionId}/files/{path}"],
+      ["GET", "/v1/sessions/{sessionId}/files/{path}"],
+      ["DELETE", "/v1/sessions/{sessionId}/files/{path}"],
       ["DELETE", "/v1/sessions/{sessionId}"],
       ["GET", "/v1/changes"],
       ["GET", "/v1/usage"],
@@ -119,6 +119,49 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(has("POST", "/v1/chats/{chatId}/messages")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/healthz").security).toEqual([]);
     expect(has("GET", "/v1/usage").security).toEqual([{ bearer: [] }]);
+  });
+
+  it("uses standard path templates whose every parameter is declared, and declares errors as errors", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    expect(doc.info.license).toMatchObject({ name: "Apache-2.0" });
+    expect(doc.servers?.length).toBeGreaterThan(0);
+    type Op = {
+      parameters: { name: string; in: string }[];
+      responses: Record<string, { content?: unknown }>;
+    };
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
+      expect(path, path).not.toContain("...");
+      const templated = [...path.matchAll(/\{([A-Za-z]+)\}/g)].map((m) => m[1]).sort();
+      for (const [method, op] of Object.entries(ops)) {
+        const declared = op.parameters
+          .filter((p) => p.in === "path")
+          .map((p) => p.name)
+          .sort();
+        expect(declared, `${method} ${path}`).toEqual(templated);
+        if (templated.length > 0) expect(op.responses["404"], `${method} ${path} 404`).toBeDefined();
+        for (const [status, r] of Object.entries(op.responses)) {
+          if (Number(status) >= 400 && r.content)
+            expect(JSON.stringify(r.content), `${method} ${path} ${status}`).toContain(
+              "#/components/schemas/Error",
+            );
+        }
+      }
+    }
+  });
+
+  it("takes keys with '/' sent escaped (as generated clients send {key}) and refuses unexpanded templates", async () => {
+    const put = await h.call("PUT", "/v1/objects/docs%2Fa%2Fb.txt", { token: acme, body: "escaped" });
+    expect(put.status).toBe(200);
+    const got = await h.call("GET", "/v1/objects/docs/a/b.txt", { token: acme });
+    expect(got.text).toBe("escaped");
+    for (const literal of ["%7Bkey...%7D", "%7Bkey%7D", "a/%7Bkey%7D/b"]) {
+      const r = await h.call("PUT", `/v1/objects/${literal}`, { token: acme, body: "x" });
+      expect(r.status, literal).toBe(400);
+      expect(errorCode(r)).toBe("REQUEST_INVALID");
+    }
+    expect((await h.call("PUT", "/v1/kv/ns/%7Bkey%7D", { token: acme, json: 1 })).status).toBe(400);
+    const listed = await h.call("GET", "/v1/objects?prefix=%7B", { token: acme });
+    expect(listed.json.data.items).toEqual([]);
   });
 
   it("answers 501 NOT_IMPLEMENTED, in the envelope, on every route the document marks unbuilt", async () => {
@@ -251,7 +294,7 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(usage.json.data.messages).toBeGreaterThan(0);
     const audit = await h.call("GET", `/v1/audit?since=${Date.now() - 60_000}&limit=10`, { token: acme });
     expect(audit.json.data.items.length).toBeGreaterThan(0);
-    expect(audit.json.data.items[0]).toMatchObject({ action: "message.append" });
+    expect(audit.json.data.items.map((a: { action: string }) => a.action)).toContain("message.append");
     const none = await h.call("GET", "/v1/audit", { token: await h.token("nobody") });
     expect(none.json.data.items).toEqual([]);
   });
