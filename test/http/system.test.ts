@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,6 +150,28 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
             );
         }
       }
+    }
+  });
+
+  it("passes the Redocly linter with zero errors", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).text;
+    const dir = await mkdtemp(join(tmpdir(), "kura-openapi-"));
+    try {
+      const file = join(dir, "openapi.json");
+      await writeFile(file, doc);
+      const cli = join(import.meta.dirname, "../../node_modules/@redocly/cli/bin/cli.js");
+      const run = spawnSync(process.execPath, [cli, "lint", "--format=json", file], { encoding: "utf8" });
+      const report = JSON.parse(run.stdout.slice(run.stdout.indexOf("{"))) as {
+        totals: { errors: number };
+        problems: { ruleId: string; message: string; severity: string }[];
+      };
+      expect(
+        report.problems.filter((p) => p.severity === "error").map((p) => `${p.ruleId}: ${p.message}`),
+      ).toEqual([]);
+      expect(report.totals.errors).toBe(0);
+      expect(run.status).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
