@@ -307,6 +307,7 @@ export class Kura {
       undefined,
       searchOpenError,
       vectors.messageSearch(),
+      (timeoutMs) => outbox.settle(timeoutMs),
     );
     const kura = new Kura(
       resolved,

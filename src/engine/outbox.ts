@@ -76,6 +76,24 @@ export class OutboxDispatcher {
     }
   }
 
+  /**
+   * Read-your-writes for projections: resolves `true` once every event committed before the call
+   * has been delivered to every projector (a pump that starts after the call runs until the
+   * outbox is empty), `false` if that takes longer than `timeoutMs` or a projector failed.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    if (this.projectors.length === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.pump().then(() => this.errors.size === 0), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Events waiting for one projector (the lag metric). */
   async lag(name: string): Promise<number> {
     return this.catalog.outboxLag(await this.catalog.getConsumerCursor(name));

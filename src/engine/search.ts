@@ -58,6 +58,12 @@ export interface SearchOptions {
   /** Default 20, at most 100. */
   limit?: number;
   cursor?: string;
+  /**
+   * Read-your-writes: first wait (up to `consistentTimeoutMs`, default 5000) until the index has
+   * every message committed before the call; OPERATION_TIMEOUT (503) if it cannot catch up.
+   */
+  consistent?: boolean;
+  consistentTimeoutMs?: number;
 }
 
 export interface SearchResultHit extends Omit<SearchHit, "createdAt"> {
@@ -113,6 +119,8 @@ export class SearchService {
     private readonly openError?: unknown,
     /** Vector and hybrid modes, when messages are embedded. */
     private readonly vectors?: MessageVectorSearch,
+    /** Waits until the projections have every committed event (see `OutboxDispatcher.settle`). */
+    private readonly settle: (timeoutMs: number) => Promise<boolean> = async () => true,
   ) {}
 
   get backend(): string | undefined {
@@ -120,6 +128,16 @@ export class SearchService {
   }
 
   async search(tenantId: string, q: string, options: SearchOptions = {}): Promise<SearchResult> {
+    if (options.consistent === true) {
+      const timeoutMs = options.consistentTimeoutMs ?? 5000;
+      if (!(await this.settle(timeoutMs))) {
+        throw new KuraError(
+          "OPERATION_TIMEOUT",
+          `the search index did not catch up with the committed messages within ${timeoutMs} ms; retry`,
+          { operation: "search", context: { timeoutMs, retryAfterSeconds: 1 } },
+        );
+      }
+    }
     const mode = options.mode ?? "fulltext";
     if (!SEARCH_MODES.includes(mode))
       throw new KuraError("INVALID_ARGUMENT", `mode must be one of ${SEARCH_MODES.join(", ")}`, {

@@ -58,6 +58,23 @@ function searchSuite(name: string, backend: string, extra: () => Record<string, 
       extraConfig = extra;
     });
 
+    it("consistent search waits for the projectors, and says so when they cannot catch up", async () => {
+      const kura = await start();
+      const t = kura.tenant("ryw");
+      // A projector that holds delivery until released: the index cannot have the next message.
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      kura.registerProjector({ name: "held", handle: () => held });
+      const ref = await t.messages.append("c", { role: "user", content: "platypus spotted" });
+      await expect(t.search("platypus", { consistent: true, consistentTimeoutMs: 200 })).rejects.toSatisfy(
+        (e) => e instanceof KuraError && e.code === "OPERATION_TIMEOUT",
+      );
+      release();
+      expect((await t.search("platypus", { consistent: true })).hits.map((h) => h.id)).toEqual([ref.id]);
+    });
+
     it("indexes appends from the outbox and follows edits, deletes, undeletes and erasure", async () => {
       const kura = await start();
       const t = kura.tenant("acme");

@@ -59,6 +59,29 @@ describe("search over HTTP (SRCH-1…4)", () => {
     expect(next.json.data.items[0].id).not.toBe(first.json.data.items[0].id);
   });
 
+  it("consistent=true reads its own writes: every message appended before the search is found", async () => {
+    const words = Array.from({ length: 300 }, (_, i) => ({ role: "user", content: `wombat note ${i}` }));
+    const batch = await h.call("POST", "/v1/chats/ryw/messages:batch", {
+      token: acme,
+      json: { messages: words },
+    });
+    expect(batch.status).toBe(201);
+    const single = await h.call("POST", "/v1/chats/ryw/messages", {
+      token: acme,
+      json: { role: "user", content: "quokka sighting" },
+    });
+    const id = single.json.data.id as string;
+    const get = await h.call("GET", "/v1/search?q=quokka&consistent=true", { token: acme });
+    expect(get.status).toBe(200);
+    expect(get.json.data.items.map((x: { id: string }) => x.id)).toEqual([id]);
+    const post = await h.call("POST", "/v1/search", {
+      token: acme,
+      json: { q: "wombat", k: 100, consistent: true, filter: { chat_id: "ryw" } },
+    });
+    expect(post.json.data.items).toHaveLength(100);
+    expect((await h.call("GET", "/v1/search?q=x&consistent=maybe", { token: acme })).status).toBe(400);
+  });
+
   it("POST /v1/search takes {q, k, filter, mode: fulltext}", async () => {
     const r = await h.call("POST", "/v1/search", {
       token: acme,

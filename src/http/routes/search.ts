@@ -33,6 +33,15 @@ const modeSchema = z
   .optional()
   .describe("fulltext (default); vector and hybrid need vector.embed_messages (else 501)");
 
+const consistentSchema = z
+  .enum(["true", "false"])
+  .transform((v) => v === "true")
+  .optional()
+  .describe(
+    "true: read your writes — wait (up to 5 s) until the index has every message committed before " +
+      "the request; 503 OPERATION_TIMEOUT if it cannot catch up",
+  );
+
 const getQuery = z
   .object({
     q: z.string().min(1).max(1000).describe("Words to find (any language; CJK words of any length)"),
@@ -43,6 +52,7 @@ const getQuery = z
     limit: limitSchema(MAX_LIMIT),
     cursor: cursorSchema,
     mode: modeSchema,
+    consistent: consistentSchema,
   })
   .strict();
 
@@ -67,6 +77,10 @@ const postBody = z
       .optional(),
     cursor: z.string().max(2048).optional(),
     mode: modeSchema,
+    consistent: z
+      .boolean()
+      .optional()
+      .describe("true: read your writes (wait up to 5 s for the index to have every committed message)"),
   })
   .strict();
 
@@ -127,6 +141,7 @@ export function searchRoutes(): RouteSpec[] {
         until: query.until,
         limit: query.limit,
         cursor: query.cursor,
+        consistent: query.consistent,
       });
       return { status: 200, data: resultJson(await tenant.search(query.q, options)) };
     },
@@ -151,6 +166,7 @@ export function searchRoutes(): RouteSpec[] {
         until: body.filter?.until,
         limit: body.k,
         cursor: body.cursor,
+        consistent: body.consistent,
       });
       return { status: 200, data: resultJson(await tenant.search(body.q ?? "", options)) };
     },
