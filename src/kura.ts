@@ -40,6 +40,7 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
 import { OutboxDispatcher, type Projector } from "./engine/outbox.js";
+import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
 import {
   type LoadDocument,
   type SearchOptions,
@@ -489,6 +490,16 @@ export class Kura {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Announce a running server on the catalog (see `engine/presence.ts`) until `stop()`. */
+  announceServer(owner: string): Presence {
+    return announceServer(this.ctx.catalog, owner, { clock: this.ctx.clock });
+  }
+
+  /** Hold the catalog alone for a command (`kura reindex`), or SERVER_RUNNING while a server runs. */
+  claimExclusive(owner: string, what: string): Promise<Presence> {
+    return claimExclusive(this.ctx.catalog, owner, what, this.ctx.clock);
   }
 
   /** Finish in-flight writes and projector deliveries, then close the planes. */

@@ -3,6 +3,7 @@
  * The `kura` command line. Transport only: it parses flags, reads the environment (the only
  * place besides config loading that may), calls the library, and maps errors to exit codes.
  */
+import { hostname } from "node:os";
 import { Command } from "commander";
 import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
@@ -80,7 +81,11 @@ program
   .action(async (opts: { config?: string; json?: boolean; vectors?: boolean }) => {
     const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
     const kura = await Kura.open(config, { env: process.env });
+    let alone: Awaited<ReturnType<Kura["claimExclusive"]>> | undefined;
     try {
+      // A server beside the rebuild would keep serving from the index being dropped and miss
+      // messages appended meanwhile: refuse while one runs, and keep new ones out meanwhile.
+      alone = await kura.claimExclusive(`reindex:${hostname()}:${process.pid}`, "kura reindex");
       const started = performance.now();
       // Every message the outbox mentions is re-projected (live ones indexed, others removed).
       const replayed = opts.vectors ? await kura.reembedMessages() : await kura.rebuildSearch();
@@ -92,6 +97,7 @@ program
           : `rebuilt ${what} from ${replayed} message(s) in ${seconds.toFixed(1)} s\n`,
       );
     } finally {
+      await alone?.stop();
       await kura.close();
     }
   });

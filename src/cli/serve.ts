@@ -6,6 +6,7 @@
  * `server.shutdown_timeout_ms` before their connections are destroyed; then Kura closes (pending
  * writes committed) and the process exits. A second signal exits at once.
  */
+import { hostname } from "node:os";
 import { type KuraConfig, loadConfig, redactConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
@@ -88,6 +89,9 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   }
   opts.print(`API docs:     ${url}/docs  (OpenAPI: ${url}/openapi.json)`);
 
+  // Presence: commands that must not run beside a server (kura reindex) see this lease.
+  const presence = kura.announceServer(`serve:${hostname()}:${process.pid}:${port}`);
+
   // Maintenance jobs (LIFE-1): leases in the catalog make each run exactly once across nodes.
   let jobs: Promise<unknown> = Promise.resolve();
   const timer =
@@ -123,6 +127,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       // at once, in-flight requests until the deadline, then their connections destroyed. A
       // maintenance run gets the same deadline. Kura closes last (pending writes committed).
       await Promise.all([app.close(), settleWithin(jobs, drainMs)]);
+      await presence.stop();
       await kura.close();
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtExceptionMonitor", onException);

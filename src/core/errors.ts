@@ -239,6 +239,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "The client sent the request body too slowly or went idle (body/idle timeout); nothing was written.",
   ],
+  SERVER_RUNNING: [
+    "Conflict",
+    "A command that must run alone (`kura reindex`) found a `kura serve` running against the same catalog.",
+  ],
   NOT_READY: ["Unavailable", "A plane the request needs is not ready (see /readyz for which and why)."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 

@@ -93,9 +93,28 @@ describe("kura serve with no config", () => {
     for (const line of stdout.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
   });
 
-  it("shuts down gracefully on SIGTERM (exit code 0)", async () => {
+  const reindex = () =>
+    spawnSync(process.execPath, ["--import", TSX, MAIN, "reindex", "--json"], {
+      cwd,
+      env: cleanEnv,
+      encoding: "utf8",
+    });
+
+  it("refuses `kura reindex` while the server runs (SERVER_RUNNING, exit 75)", { timeout: 60_000 }, () => {
+    const r = reindex();
+    expect(r.status, r.stderr).toBe(75);
+    expect(r.stderr).toContain("SERVER_RUNNING");
+    expect(r.stdout).toBe("");
+  });
+
+  it("shuts down gracefully on SIGTERM (exit code 0), after which reindex runs", {
+    timeout: 60_000,
+  }, async () => {
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
+    const r = reindex();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ replayed: expect.any(Number) });
   });
 });
