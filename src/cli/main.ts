@@ -74,7 +74,9 @@ program
 
 program
   .command("reindex")
-  .description("rebuild the full-text search index from the catalog's outbox (SRCH-4)")
+  .description(
+    "rebuild the full-text search index from the catalog's outbox (SRCH-4); stop every kura serve first",
+  )
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
   .option("--vectors", "instead, embed every message again (after changing the embedder or its model)")
   .option("--json", "print the result as JSON")
