@@ -4,7 +4,8 @@
  * place besides config loading that may), calls the library, and maps errors to exit codes.
  */
 import { hostname } from "node:os";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
+import { stringify as stringifyYaml } from "yaml";
 import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { Kura } from "../kura.js";
@@ -16,7 +17,10 @@ import { runToken } from "./token.js";
 const program = new Command()
   .name("kura")
   .description("Kura (蔵): storage engine and service for application data")
-  .version("0.1.0");
+  .version("0.1.0")
+  // Usage errors (unknown option, missing argument) come back as CommanderErrors: exit 64.
+  .exitOverride()
+  .showHelpAfterError("(kura --help for usage)");
 
 program
   .command("demo")
@@ -28,11 +32,13 @@ program
 
 program
   .command("config")
-  .description("print the effective configuration (secrets redacted) and exit")
+  .description("print the effective configuration (secrets redacted) as YAML, and exit")
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
-  .action(async (opts: { config?: string }) => {
+  .option("--json", "print JSON instead of YAML")
+  .action(async (opts: { config?: string; json?: boolean }) => {
     const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
-    process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+    const redacted = redactConfig(config);
+    process.stdout.write(opts.json ? `${JSON.stringify(redacted, null, 2)}\n` : stringifyYaml(redacted));
   });
 
 program
@@ -105,6 +111,10 @@ program
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof CommanderError) {
+    // --help and --version end with code 0 and have printed already; usage errors too.
+    process.exit(e.exitCode === 0 ? 0 : 64);
+  }
   if (isKuraError(e)) {
     process.stderr.write(`kura: ${e.code}: ${e.message}\n`);
     process.exit(exitCodeFor(e));

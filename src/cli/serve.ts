@@ -28,6 +28,8 @@ export interface ServeOptions {
 /** The fs store signs presigned URLs for `public_url`; point it at this server unless it was set. */
 const FS_DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787";
 
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
 function serverUrl(config: KuraConfig, port = config.server.port): string {
   const host =
     config.server.host === "0.0.0.0" || config.server.host === "::" ? "127.0.0.1" : config.server.host;
@@ -41,8 +43,34 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       operation: "serve",
     });
   }
+  const requestedPort = opts.port === undefined ? undefined : Number(opts.port);
+  if (
+    requestedPort !== undefined &&
+    !(
+      Number.isInteger(requestedPort) &&
+      requestedPort >= 0 &&
+      requestedPort <= 65_535 &&
+      /^\d+$/.test(opts.port ?? "")
+    )
+  ) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `--port must be an integer from 0 to 65535, not ${JSON.stringify(opts.port)}`,
+      {
+        operation: "serve",
+      },
+    );
+  }
+  const logLevel = opts.logLevel ?? opts.env.KURA_LOG_LEVEL ?? "info";
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `${opts.logLevel === undefined ? "KURA_LOG_LEVEL" : "--log-level"} must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(logLevel)}`,
+      { operation: "serve" },
+    );
+  }
   const overrides: Record<string, unknown> = {};
-  if (opts.port !== undefined) overrides["server.port"] = opts.port;
+  if (requestedPort !== undefined) overrides["server.port"] = requestedPort;
   if (opts.host !== undefined) overrides["server.host"] = opts.host;
   const load = (extra: Record<string, unknown> = {}) =>
     loadConfig({
@@ -65,7 +93,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   const app = await buildServer(kura, {
     config,
     jwtSecret: secret?.secret,
-    logger: defaultLoggerOptions(opts.logLevel ?? opts.env.KURA_LOG_LEVEL ?? "info"),
+    logger: defaultLoggerOptions(logLevel),
   });
   app.log.info({ config: redactConfig(config) }, "configuration");
   try {
@@ -73,6 +101,20 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   } catch (e) {
     await app.close();
     await kura.close();
+    const code = (e as { code?: unknown }).code;
+    if (code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "EACCES") {
+      throw new KuraError(
+        "ADDRESS_UNAVAILABLE",
+        `cannot listen on ${config.server.host}:${config.server.port}: ${
+          code === "EADDRINUSE"
+            ? "the port is in use (another kura serve?); choose another with --port or server.port"
+            : code === "EACCES"
+              ? "permission denied (ports below 1024 need privileges)"
+              : "the address is not on this machine (server.host)"
+        }`,
+        { operation: "serve", cause: e },
+      );
+    }
     throw e;
   }
   const address = app.server.address();

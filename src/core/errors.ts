@@ -239,6 +239,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "The client sent the request body too slowly or went idle (body/idle timeout); nothing was written.",
   ],
+  ADDRESS_UNAVAILABLE: [
+    "ConfigInvalid",
+    "`kura serve` cannot listen on the configured host and port (in use, not on this machine, or privileged).",
+  ],
   SERVER_RUNNING: [
     "Conflict",
     "A command that must run alone (`kura reindex`) found a `kura serve` running against the same catalog.",

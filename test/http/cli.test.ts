@@ -93,6 +93,46 @@ describe("kura serve with no config", () => {
     for (const line of stdout.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  const kura = (...args: string[]) =>
+    spawnSync(process.execPath, ["--import", TSX, MAIN, ...args], { cwd, env: cleanEnv, encoding: "utf8" });
+
+  it("answers usage errors with exit 64 and one clear line, never a stack trace", { timeout: 60_000 }, () => {
+    const cases: [string[], RegExp][] = [
+      [["token"], /required option '-t, --tenant/],
+      [["token", "--tenant", "demo", "--bogus"], /unknown option '--bogus'/],
+      [["bogus-command"], /unknown command/],
+      [["serve", "--port", "abc"], /--port must be an integer from 0 to 65535, not "abc"/],
+      [["serve", "--log-level", "loud"], /--log-level must be one of .*not "loud"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = kura(...args);
+      expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it("says the port is in use instead of printing a stack trace (ADDRESS_UNAVAILABLE, exit 78)", {
+    timeout: 60_000,
+  }, () => {
+    const r = kura("serve", "--port", new URL(url).port);
+    expect(r.status, r.stderr).toBe(78);
+    expect(r.stderr).toContain("ADDRESS_UNAVAILABLE");
+    expect(r.stderr).toContain("in use");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("prints the effective configuration as YAML, or JSON with --json, secrets redacted", {
+    timeout: 60_000,
+  }, () => {
+    const yaml = kura("config");
+    expect(yaml.status, yaml.stderr).toBe(0);
+    expect(yaml.stdout).toMatch(/^data_dir: /m);
+    const json = kura("config", "--json");
+    expect(json.status, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ server: { port: 8787 } });
+  });
+
   const reindex = () =>
     spawnSync(process.execPath, ["--import", TSX, MAIN, "reindex", "--json"], {
       cwd,
