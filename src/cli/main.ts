@@ -9,7 +9,6 @@ import { stringify as stringifyYaml } from "yaml";
 import { loadConfig, redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { Kura } from "../kura.js";
-import { runDemo } from "./demo.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { runServe } from "./serve.js";
 import { runToken } from "./token.js";
@@ -21,14 +20,6 @@ const program = new Command()
   // Usage errors (unknown option, missing argument) come back as CommanderErrors: exit 64.
   .exitOverride()
   .showHelpAfterError("(kura --help for usage)");
-
-program
-  .command("demo")
-  .description("store and read a few objects on the embedded fs backend, printing each step")
-  .option("--data-dir <dir>", "data directory", "./data")
-  .action(async (opts: { dataDir: string }) => {
-    await runDemo({ dataDir: opts.dataDir, print: (line) => process.stdout.write(`${line}\n`) });
-  });
 
 program
   .command("config")
