@@ -107,13 +107,41 @@ export function openApiPath(path: string): string {
   return path.replace(/\{([A-Za-z]+)\.\.\.\}/g, "{$1}");
 }
 
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+}
+
+/** Zod's message, made specific where it is vague ("Invalid input" of a union or a missing field). */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  if (value === undefined && (issue.code === "invalid_type" || issue.code === "invalid_union"))
+    return "required";
+  if (issue.code === "invalid_union") {
+    const expected = new Set<string>();
+    for (const option of issue.errors) {
+      for (const i of option)
+        if (i.code === "invalid_type" && i.path.length === 0) expected.add(String(i.expected));
+    }
+    if (expected.size > 0) return `expected ${[...expected].join(" or ")}, received ${kindOf(value)}`;
+  }
+  return issue.message;
+}
+
 export function parseInput<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return undefined as T;
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues.slice(0, 20).map((issue) => ({
     path: [where, ...issue.path.map(String)].join("."),
-    message: issue.message,
+    message: describeIssue(issue, valueAt(value, issue.path)),
   }));
   const first = problems[0];
   throw new KuraError("REQUEST_INVALID", first ? `${first.path}: ${first.message}` : `invalid ${where}`, {

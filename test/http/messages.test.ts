@@ -70,6 +70,18 @@ describe("messages over HTTP", () => {
     expect(page.json.data.items[0].content).toBe(got.json.data.content);
   });
 
+  it("names the field and what it expected when a body is invalid", async () => {
+    const missing = await h.call("POST", "/v1/chats/c-bad/messages", { token: acme, json: { role: "user" } });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error).toBe("body.content: required");
+    const wrong = await h.call("POST", "/v1/chats/c-bad/messages", {
+      token: acme,
+      json: { role: "user", content: 5 },
+    });
+    expect(wrong.json.error).toBe("body.content: expected string or array, received number");
+    expect(wrong.json.details[0]).toMatchObject({ path: "body.content" });
+  });
+
   it("reads a batch back in the order it was sent", async () => {
     const words = ["first", "second", "third", "fourth", "fifth", "sixth"];
     const r = await h.call("POST", "/v1/chats/c-order/messages:batch", {
