@@ -79,6 +79,8 @@ declare module "fastify" {
     auth?: boolean;
     /** The route reads its body as a stream (uploads): no whole-body time limit applies. */
     streamedBody?: boolean;
+    /** The route's path as the API documents it (`/v1/users/{userId}/memories:search`): metrics label. */
+    template?: string;
   }
 }
 
@@ -159,7 +161,11 @@ export function registerRoute<P, Q, B>(
   app.route({
     method: spec.method,
     url: spec.url ?? fastifyPath(spec.path),
-    config: { auth: spec.auth !== false, streamedBody: spec.rawBody !== undefined },
+    config: {
+      auth: spec.auth !== false,
+      streamedBody: spec.rawBody !== undefined,
+      template: openApiPath(spec.path),
+    },
     ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       let rawParams = { ...(req.params as Record<string, string>) };

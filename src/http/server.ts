@@ -243,7 +243,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   const logRequests = ["trace", "debug", "info"].includes(app.log.level);
   app.addHook("onResponse", (req, reply, done) => {
     if (closing) app.server.closeIdleConnections();
-    const route = req.routeOptions.url ?? "(unmatched)";
+    const route = req.routeOptions.config?.template ?? req.routeOptions.url ?? "(unmatched)";
     metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (logRequests) {
       req.log.info(

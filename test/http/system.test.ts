@@ -233,13 +233,17 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       json: { role: "user", content: "measure me" },
     });
     await h.call("GET", "/v1/usage");
+    await h.call("POST", "/v1/users/alice/memories:search", { token: acme, json: { query: "x" } });
     const r = await fetch(`${h.base}/metrics`);
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toContain("text/plain");
     const text = await r.text();
+    // Routes are labelled with the documented template.
     expect(text).toMatch(
-      /kura_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/chats\/:chatId\/messages"/,
+      /kura_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/chats\/\{chatId\}\/messages"/,
     );
+    expect(text).toMatch(/route="\/v1\/users\/\{userId\}\/memories:search"/);
+    expect(text).not.toContain("::");
     expect(text).toMatch(/kura_message_size_bytes_count\{operation="append"\} [1-9]/);
     expect(text).toMatch(/kura_http_errors_total\{code="AUTH_REQUIRED",status="401"\} [1-9]/);
     expect(text).toContain('kura_outbox_lag_events{projector="search"} 3');
