@@ -32,7 +32,12 @@ export interface BodyWrite {
 
 export type Probe = (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
 
-const BODY_CONCURRENCY = 32;
+/**
+ * Bodies in flight per write. Small fs bodies are created on the thread pool; more in flight
+ * means more completions per event-loop turn (measured on ext4: 8 → 33k files/s, 32 → 55k,
+ * 128 → 70k, with main-thread cost per file falling from 18 to 8 µs).
+ */
+const BODY_CONCURRENCY = 64;
 
 export class WriteProtocol {
   constructor(
@@ -82,8 +87,10 @@ export class WriteProtocol {
         const i = next++;
         const body = bodies[i] as BodyWrite;
         try {
+          // Every key is unique to this attempt: the store may create it in place (`freshKey`).
           results[i] = await this.store.put(body.key, body.data, {
             contentType: body.contentType,
+            freshKey: true,
             ...(body.metadata ? { metadata: body.metadata } : {}),
           });
         } catch (e) {

@@ -41,6 +41,14 @@ export interface PutOptions {
   ifNoneMatch?: "*";
   /** Small user metadata (ASCII keys `[a-z0-9-]`, string values). */
   metadata?: Record<string, string>;
+  /**
+   * The key was made for this put alone (a fresh UUIDv7) and nothing reads it before the put
+   * resolves and a catalog row points at it. The adapter may then write in place, creating the
+   * object exclusively (`BLOB_ALREADY_EXISTS` if it exists), without the steps that make a
+   * replacement appear atomically (temp file + rename). A crash mid-write leaves a partial
+   * object no row references: an orphan for GC, and checksums catch any read of it.
+   */
+  freshKey?: boolean;
   signal?: AbortSignal;
 }
 

@@ -115,6 +115,21 @@ export function blobStoreConformance(
         expect(streamed.equals(data)).toBe(true);
       });
 
+      it("round-trips a put of a fresh key (freshKey) with its metadata and checksum", async () => {
+        const data = randomBytes(700);
+        const put = await store.put("rt/fresh-0193a1b2.json", data, {
+          contentType: "application/json",
+          metadata: { owner: "f1" },
+          freshKey: true,
+        });
+        expect(put).toMatchObject({ key: "rt/fresh-0193a1b2.json", size: 700, sha256: sha256Hex(data) });
+        const got = await store.getBuffer("rt/fresh-0193a1b2.json", { expectedSha256: put.sha256 });
+        expect(got.data.equals(data)).toBe(true);
+        const head = await store.head("rt/fresh-0193a1b2.json");
+        expect(head.contentType).toBe("application/json");
+        expect(head.metadata).toEqual({ owner: "f1" });
+      });
+
       it("stores an empty body", async () => {
         const put = await store.put("rt/empty", Buffer.alloc(0));
         expect(put.size).toBe(0);

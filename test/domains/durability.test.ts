@@ -38,16 +38,18 @@ describe("durability (DUR-1)", () => {
     const key = ref.contentUrl.replace("local://storage/", "");
     const at = (point: string, match: (d: Readonly<Record<string, unknown>>) => boolean) =>
       events.findIndex((e) => e.point === point && match(e.detail));
+    // A fresh key is created in place (no temp file, no rename): create, fsync the file, then
+    // its directory, then commit.
+    const created = at("fs.create", (d) => d.key === key);
     const fileSync = at("fs.fsync.file", (d) => d.key === key);
-    const rename = at("fs.rename", (d) => d.key === key);
     const dirSuffix = `/${key.slice(0, key.lastIndexOf("/"))}`;
     const dirSync = events.findIndex(
-      (e, i) => i > rename && e.point === "fs.fsync.dir" && String(e.detail.path).endsWith(dirSuffix),
+      (e, i) => i > fileSync && e.point === "fs.fsync.dir" && String(e.detail.path).endsWith(dirSuffix),
     );
     const commit = events.findIndex((e, i) => i > dirSync && e.point === "catalog.commit");
-    expect(fileSync).toBeGreaterThanOrEqual(0);
-    expect(rename).toBeGreaterThan(fileSync);
-    expect(dirSync).toBeGreaterThan(rename);
+    expect(created).toBeGreaterThanOrEqual(0);
+    expect(fileSync).toBeGreaterThan(created);
+    expect(dirSync).toBeGreaterThan(fileSync);
     expect(commit).toBeGreaterThan(dirSync);
     expect(events[commit]?.detail.synchronous).toBe("FULL");
   });

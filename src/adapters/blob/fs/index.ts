@@ -8,7 +8,18 @@
  * - Metadata in a footer at the end of the file (`footer.ts`); key ↔ path rules in `layout.ts`.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync, renameSync, writevSync } from "node:fs";
+import {
+  close as closeCb,
+  closeSync,
+  fstatSync,
+  open as openCb,
+  openSync,
+  readSync,
+  renameSync,
+  write as writeCb,
+  writev as writevCb,
+  writevSync,
+} from "node:fs";
 import {
   type FileHandle,
   link,
@@ -272,6 +283,10 @@ class FsBlobStore implements BlobStore {
     checkPutOptions(key, options);
     throwIfAborted(options.signal, "blob.put");
     const { dir, file, dirSegments } = keyPath(this.base, key);
+    // In place only when the file is named by the key itself: a partial file left by a crash
+    // must stay listable by key (for GC), and a hashed name needs the footer to be read back.
+    if (options.freshKey && body instanceof Uint8Array && !isLong(key.slice(key.lastIndexOf("/") + 1)))
+      return this.putFresh(key, body, options, dir, file, dirSegments);
     const tmp = join(this.tmpDir, `${randomUUID()}.tmp`);
     this.liveTemps.set(tmp, 0);
     let result: PutResult;
@@ -328,6 +343,51 @@ class FsBlobStore implements BlobStore {
       throw fsError(e, "blob.put", key);
     } finally {
       this.liveTemps.delete(tmp);
+    }
+  }
+
+  /**
+   * A key made for this put alone: one exclusive file creation in place, no temp file and no
+   * rename (a fifth of the cost on ext4). Small writes go through the thread pool with the
+   * callback API (three hops, no FileHandle), so many bodies are created in parallel off the
+   * event loop. A failed write removes the file it created (O_EXCL: nobody else's).
+   */
+  private async putFresh(
+    key: string,
+    body: Uint8Array,
+    options: PutOptions,
+    dir: string,
+    file: string,
+    dirSegments: string[],
+  ): Promise<PutResult> {
+    let created = false;
+    try {
+      await this.ensureDir(dir, dirSegments);
+      const sha256 = sha256Hex(body);
+      const footer = encodeFooter(this.footer(key, body.length, sha256, options));
+      throwIfAborted(options.signal, "blob.put");
+      await this.probe("fs.create", { path: file, key });
+      if (this.fsync) {
+        const handle = await open(file, "wx");
+        created = true;
+        try {
+          await handle.writev([body, footer]);
+          await this.probe("fs.fsync.file", { path: file, key });
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } else {
+        await writeExclusive(file, [body, footer], () => {
+          created = true;
+        });
+      }
+      if (this.fsync) await this.dirSyncer.sync(dir);
+      return { key, size: body.length, sha256, etag: `"${sha256.slice(0, 32)}"` };
+    } catch (e) {
+      if (created) await unlink(file).catch(() => undefined);
+      if (isErrno(e, "EEXIST")) throw alreadyExists(key);
+      throw fsError(e, "blob.put", key);
     }
   }
 
@@ -645,7 +705,21 @@ class FsBlobStore implements BlobStore {
           out.push(this.info(footer, entry.key));
         } catch (e) {
           // Deleted between readdir and open: not part of the listing.
-          if (!(e instanceof KuraError && e.code === "BLOB_NOT_FOUND")) throw e;
+          if (e instanceof KuraError && e.code === "BLOB_NOT_FOUND") continue;
+          // Damaged (a fresh key's body cut short by a crash): listed with what the file system
+          // knows and no checksum, so GC and fsck find it; reading it fails as corrupt.
+          if (!(e instanceof KuraError && e.code === "BLOB_METADATA_CORRUPT")) throw e;
+          const st = await stat(entry.path).catch(() => undefined);
+          if (st)
+            out.push({
+              key: entry.key,
+              size: st.size,
+              sha256: undefined,
+              contentType: DEFAULT_CONTENT_TYPE,
+              etag: undefined,
+              lastModified: st.mtime,
+              metadata: {},
+            });
         }
       }
     }
@@ -739,3 +813,51 @@ export const fsBlobStore: BlobStoreDefinition<FsOptions> = {
 };
 
 export type { FsBlobStore };
+
+/**
+ * open(O_CREAT|O_EXCL) + writev + close with the callback API: the cheapest way to
+ * create a small file off the event loop. `onCreated` runs once the file exists (so a failure
+ * after it knows there is a file to remove).
+ */
+function writeExclusive(path: string, chunks: Uint8Array[], onCreated: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    openCb(path, "wx", (openError, fd) => {
+      if (openError) {
+        reject(openError);
+        return;
+      }
+      onCreated();
+      const finish = (error: Error | null) => {
+        closeCb(fd, (closeError) => {
+          const e = error ?? closeError;
+          if (e) reject(e);
+          else resolve();
+        });
+      };
+      const synced = () => finish(null);
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      writevCb(fd, chunks, (writeError, written) => {
+        if (writeError) {
+          finish(writeError);
+          return;
+        }
+        if (written === total) {
+          synced();
+          return;
+        }
+        // A short write (rare on regular files): write the rest from where it stopped.
+        const rest = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.length))).subarray(
+          written,
+        );
+        const more = (offset: number) => {
+          writeCb(fd, rest, offset, rest.length - offset, null, (e, n) => {
+            if (e) finish(e);
+            else if (offset + n >= rest.length) synced();
+            else more(offset + n);
+          });
+        };
+        more(0);
+      });
+    });
+  });
+}
