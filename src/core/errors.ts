@@ -248,6 +248,10 @@ export const ERROR_CODES = {
     "A command that must run alone (`kura reindex`) found a `kura serve` running against the same catalog.",
   ],
   NOT_READY: ["Unavailable", "A plane the request needs is not ready (see /readyz for which and why)."],
+  CHANGES_CURSOR_EXPIRED: [
+    "NotFound",
+    "A change-feed cursor points before the retained tail of the feed: the events after it were pruned.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

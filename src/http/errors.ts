@@ -28,6 +28,7 @@ const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   MEDIA_TYPE_UNSUPPORTED: 415,
   RANGE_NOT_SATISFIABLE: 416,
   REQUEST_TIMEOUT: 408,
+  CHANGES_CURSOR_EXPIRED: 410,
 };
 
 export function statusOf(error: KuraError): number {
