@@ -117,6 +117,31 @@ export interface ChangeRecord extends OutboxEvent {
   seq: number;
 }
 
+/** What `pruneOutbox` should keep. */
+export interface OutboxPruneOptions {
+  /**
+   * Events created after this time (ms since the epoch) are kept: the tail the change feed
+   * serves (`outbox.retention_hours`). `before = now` keeps only what a consumer still needs.
+   */
+  before: number;
+  /**
+   * Consumers that must have passed an event before it goes, besides every consumer with a
+   * saved cursor. One that has no cursor yet has passed nothing, so nothing is pruned.
+   */
+  consumers?: readonly string[];
+}
+
+export interface OutboxPruneResult {
+  /** Events deleted. */
+  deleted: number;
+}
+
+/** A message's identity, as the catalog-wide key scan returns it. */
+export interface MessageKey {
+  tenantId: string;
+  id: string;
+}
+
 export interface AuditEntry {
   tenantId: string;
   /** Who: user id, `system`, `admin:<id>`. */
@@ -240,6 +265,15 @@ export interface Catalog {
   deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]>;
   /** Messages whose `expiresAt < now` (TTL), across tenants. */
   expiredMessages(now: number, limit: number): Promise<MessageRow[]>;
+  /**
+   * Every message's key, across tenants, in (tenantId, id) byte order after `after`, a page at a
+   * time (rebuilds of the message indexes). Deleted messages only with `includeDeleted`.
+   */
+  listMessageKeys(options: {
+    after?: MessageKey;
+    limit: number;
+    includeDeleted?: boolean;
+  }): Promise<MessageKey[]>;
 
   /**
    * Outbox events after `cursor` (undefined = from the start) in commit order, at most `limit`.
@@ -248,13 +282,37 @@ export interface Catalog {
    */
   readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]>;
   /**
-   * One tenant's change feed: its events with positions after `after` (default 0), oldest first.
+   * One tenant's change feed: its events with positions after `after`, oldest first; without
+   * `after`, from the oldest event retained.
    *
    * Behavior: positions are gap-free and in commit order per tenant, so a reader that resumes
    * from the last position it saw misses nothing and sees nothing twice; on PostgreSQL an event
-   * becomes visible only after every earlier position of the tenant has committed.
+   * becomes visible only after every earlier position of the tenant has committed. An `after`
+   * below `changesHorizon` (events after it were pruned) fails with `CHANGES_CURSOR_EXPIRED`
+   * instead of returning a partial feed.
    */
   readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]>;
+  /**
+   * The last position of a tenant's change feed that was pruned (0 if none was): a reader that
+   * resumes after a position below it would miss events. Everything after it is retained.
+   */
+  changesHorizon(tenantId: string): Promise<number>;
+  /**
+   * The cursor of the last event a reader can be handed now (commit-safe, like `readOutbox`),
+   * or undefined if the outbox holds none. Everything committed later reads after it, so a
+   * rebuild that captures it before scanning the catalog and then resumes from it misses nothing.
+   */
+  outboxHead(): Promise<string | undefined>;
+  /**
+   * Delete outbox events every consumer has passed, except the tail created after `before`
+   * (SPEC OUT-1). Works in chunks, so no transaction grows with the outbox.
+   *
+   * Behavior: an event some consumer (saved cursor, or named in `consumers`) has not passed is
+   * never deleted, nor is one of a transaction still in flight; each tenant's feed loses only a
+   * prefix (after it, `readChanges` still sees positions without gaps), and `changesHorizon`
+   * moves to the last position deleted.
+   */
+  pruneOutbox(options: OutboxPruneOptions): Promise<OutboxPruneResult>;
   /** A consumer's saved cursor (projectors resume from it after a restart). */
   getConsumerCursor(consumer: string): Promise<string | undefined>;
   setConsumerCursor(consumer: string, cursor: string): Promise<void>;

@@ -148,6 +148,68 @@ describe.skipIf(!available)(`catalog on PostgreSQL (${"kind" in db ? db.kind : "
       }
     });
 
+    it("prune never removes an event of a transaction in flight, nor of any that began after it", async () => {
+      const fresh = await harness();
+      const catalog = await fresh.open();
+      const t = `t-${randomBytes(4).toString("hex")}`;
+      const inFlight = await rawClient(fresh.schema);
+      try {
+        await catalog.commit([{ ops: [{ op: "appendOutbox", event: event(t, "done") }] }]);
+        await inFlight.query("BEGIN");
+        await inFlight.query(
+          "INSERT INTO outbox (tenant_id, type, entity_id, payload, created_at, tenant_seq) VALUES ('u', 'x', 'open', '{}', 1, 1)",
+        );
+        await catalog.commit([{ ops: [{ op: "appendOutbox", event: event(t, "later") }] }]);
+        // No consumer and every event old: only "done" is behind the oldest running transaction.
+        expect(await catalog.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 1 });
+        await inFlight.query("COMMIT");
+        const left = await fresh.query("SELECT entity_id FROM outbox ORDER BY txid, seq");
+        expect(left.map((r) => r.entity_id)).toEqual(["open", "later"]);
+        for (let i = 0; i < 100 && (await fresh.query("SELECT 1 FROM outbox")).length > 0; i++) {
+          await catalog.pruneOutbox({ before: 1e13 });
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(await fresh.query("SELECT entity_id FROM outbox")).toEqual([]);
+      } finally {
+        await inFlight.end();
+        await catalog.close();
+        await fresh.cleanup();
+      }
+    });
+
+    it("prune removes only a prefix of a tenant's feed when commit order and feed order differ", async () => {
+      const fresh = await harness();
+      const catalog = await fresh.open();
+      try {
+        // Two overlapping transactions of tenant t: the one with the smaller transaction id
+        // took its feed position last. Old transaction ids: below any live horizon.
+        await fresh.query(
+          "INSERT INTO outbox (txid, tenant_id, type, entity_id, payload, created_at, tenant_seq) VALUES " +
+            "('10', 't', 'x', 'second', '{}', 1, 2), ('11', 't', 'x', 'first', '{}', 1, 1), ('12', 'u', 'x', 'other', '{}', 1, 1)",
+        );
+        await fresh.query(
+          "INSERT INTO tenants (tenant_id, created_at, feed_seq) VALUES ('t', 1, 2), ('u', 1, 1)",
+        );
+        const rows = await catalog.readOutbox(undefined, 10);
+        expect(rows.map((e) => e.entityId)).toEqual(["second", "first", "other"]);
+        // The consumer passed "second" (position 2) but not "first" (position 1): neither goes.
+        await catalog.setConsumerCursor("c", rows[0]?.cursor as string);
+        expect(await catalog.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 0 });
+        expect(await catalog.changesHorizon("t")).toBe(0);
+        expect((await catalog.readChanges("t", { after: 0, limit: 10 })).map((e) => e.entityId)).toEqual([
+          "first",
+          "second",
+        ]);
+        await catalog.setConsumerCursor("c", rows[1]?.cursor as string);
+        expect(await catalog.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 2 });
+        expect(await catalog.changesHorizon("t")).toBe(2);
+        expect((await catalog.readOutbox(undefined, 10)).map((e) => e.entityId)).toEqual(["other"]);
+      } finally {
+        await catalog.close();
+        await fresh.cleanup();
+      }
+    });
+
     it("keeps every table in the configured schema", async () => {
       const rows = await h.query(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('messages', 'outbox', 'schema_migrations') ORDER BY table_schema, table_name",

@@ -1059,6 +1059,35 @@ export function catalogConformance(
         expect((await c.expiredMessages(100, 10)).map((m) => m.id)).toEqual([e1.id, e2.id]);
         expect(await c.expiredMessages(20, 10)).toEqual([]);
       });
+
+      it("listMessageKeys pages through every tenant's messages in (tenant, id) order, deleted ones on request", async () => {
+        const prefix = tenant("keys");
+        const [t1, t2] = [`${prefix}-a`, `${prefix}-b`];
+        const rows = [
+          message(t2, "c"),
+          message(t1, "c"),
+          message(t1, "d"),
+          message(t2, "c", { deletedAt: 5 }),
+        ];
+        await commitOk(c, rows.flatMap(appendOps));
+        const scan = async (includeDeleted: boolean) => {
+          const keys: string[] = [];
+          let after = { tenantId: prefix, id: "" };
+          for (;;) {
+            const page = await c.listMessageKeys({ after, limit: 2, includeDeleted });
+            const ours = page.filter((k) => k.tenantId.startsWith(`${prefix}-`));
+            keys.push(...ours.map((k) => `${k.tenantId}/${k.id}`));
+            if (ours.length < page.length || page.length < 2) return keys;
+            after = page[page.length - 1] as { tenantId: string; id: string };
+          }
+        };
+        const expected = (list: MessageRow[]) =>
+          list.map((r) => `${r.tenantId}/${r.id}`).sort((a, b) => compareUtf8(a, b));
+        expect(await scan(false)).toEqual(expected(rows.slice(0, 3)));
+        expect(await scan(true)).toEqual(expected(rows));
+        expect((await c.listMessageKeys({ limit: 1 })).length).toBe(1);
+        await expectKuraError(c.listMessageKeys({ limit: 0 }), "INVALID_ARGUMENT");
+      });
     });
 
     // --- outbox -------------------------------------------------------------------------------
@@ -1198,6 +1227,129 @@ export function catalogConformance(
           await expectKuraError(c.outboxLag(bad), "CURSOR_INVALID");
         }
         expect(await c.getConsumerCursor(consumer)).toBe(end);
+      });
+    });
+
+    // --- outbox pruning (global: each test on a database of its own) ---------------------------
+
+    describe("outbox pruning", () => {
+      const event = (t: string, n: number, createdAt: number): OutboxEvent => ({
+        tenantId: t,
+        type: "test.event",
+        entityId: `e${n}`,
+        payload: { n },
+        createdAt,
+      });
+      /** Every event of the outbox, once the `count` expected have become readable. */
+      const everything = async (cat: Catalog, count: number): Promise<OutboxRecord[]> => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const all: OutboxRecord[] = [];
+          let cursor: string | undefined;
+          for (;;) {
+            const page = await cat.readOutbox(cursor, 1000);
+            if (page.length === 0) break;
+            all.push(...page);
+            cursor = page[page.length - 1]?.cursor;
+          }
+          if (all.length >= count || Date.now() > deadline) return all;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      const names = (records: readonly { tenantId: string; entityId: string }[], a: string) =>
+        records.map((e) => `${e.tenantId === a ? "a" : "b"}:${e.entityId}`);
+
+      it("deletes only what every consumer has passed, keeps the tail, and the feed refuses positions it lost", async () => {
+        const fresh = await harness();
+        const cat = await fresh.open();
+        try {
+          const [a, b] = [tenant("a"), tenant("b")];
+          expect(await cat.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 0 });
+          expect(await cat.outboxHead()).toBeUndefined();
+          const plan: [string, number, number][] = [
+            [a, 1, 10],
+            [b, 1, 20],
+            [a, 2, 30],
+            [a, 3, 40],
+            [b, 2, 50],
+            [a, 4, 60],
+          ];
+          for (const [t, n, at] of plan)
+            await commitOk(cat, [{ op: "appendOutbox", event: event(t, n, at) }]);
+          const all = await everything(cat, 6);
+          expect(names(all, a)).toEqual(["a:e1", "b:e1", "a:e2", "a:e3", "b:e2", "a:e4"]);
+          expect(await cat.outboxHead()).toBe(all[5]?.cursor);
+
+          // A consumer named by the engine that has no cursor yet holds back everything.
+          await cat.setConsumerCursor("slow", all[2]?.cursor as string);
+          await cat.setConsumerCursor("fast", all[5]?.cursor as string);
+          expect(await cat.pruneOutbox({ before: 1e13, consumers: ["slow", "new"] })).toEqual({ deleted: 0 });
+          // Everything up to the slowest consumer goes, nothing after it.
+          expect(await cat.pruneOutbox({ before: 1e13, consumers: ["slow"] })).toEqual({ deleted: 3 });
+          expect(names(await everything(cat, 3), a)).toEqual(["a:e3", "b:e2", "a:e4"]);
+          expect(await cat.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 0 });
+
+          // The change feed: what is left reads on without gaps; a position before it is refused.
+          expect(await cat.changesHorizon(a)).toBe(2);
+          expect(await cat.changesHorizon(b)).toBe(1);
+          expect(await cat.changesHorizon(tenant())).toBe(0);
+          expect((await cat.readChanges(a, { limit: 10 })).map((e) => e.seq)).toEqual([3, 4]);
+          expect((await cat.readChanges(a, { after: 2, limit: 10 })).map((e) => e.seq)).toEqual([3, 4]);
+          expect((await cat.readChanges(a, { after: 3, limit: 10 })).map((e) => e.seq)).toEqual([4]);
+          const expired = await expectKuraError(
+            cat.readChanges(a, { after: 1, limit: 10 }),
+            "CHANGES_CURSOR_EXPIRED",
+          );
+          expect(expired.context).toMatchObject({ after: 1, oldest: 3 });
+          await expectKuraError(cat.readChanges(b, { after: 0, limit: 10 }), "CHANGES_CURSOR_EXPIRED");
+          expect((await cat.readChanges(b, { after: 1, limit: 10 })).map((e) => e.seq)).toEqual([2]);
+
+          // The tail: events created after `before` stay, and so does everything after the first
+          // of them in commit order (a5 is old but follows a4), so the feed loses only a prefix.
+          await commitOk(cat, [{ op: "appendOutbox", event: event(a, 5, 5) }]);
+          const head = (await everything(cat, 4)).at(-1)?.cursor as string;
+          await cat.setConsumerCursor("slow", head);
+          await cat.setConsumerCursor("fast", head);
+          expect(await cat.pruneOutbox({ before: 50 })).toEqual({ deleted: 2 });
+          expect(names(await everything(cat, 2), a)).toEqual(["a:e4", "a:e5"]);
+          expect(await cat.changesHorizon(b)).toBe(2);
+          expect(await cat.readChanges(b, { after: 2, limit: 10 })).toEqual([]);
+
+          // `before` = now keeps nothing every consumer has: the feed is empty, its positions go on.
+          expect(await cat.pruneOutbox({ before: 1e13 })).toEqual({ deleted: 2 });
+          expect(await everything(cat, 0)).toEqual([]);
+          expect(await cat.changesHorizon(a)).toBe(5);
+          expect(await cat.readChanges(a, { after: 5, limit: 10 })).toEqual([]);
+          expect(await cat.readChanges(a, { limit: 10 })).toEqual([]);
+          await expectKuraError(cat.readChanges(a, { after: 4, limit: 10 }), "CHANGES_CURSOR_EXPIRED");
+          await commitOk(cat, [{ op: "appendOutbox", event: event(a, 6, 70) }]);
+          const [next] = await everything(cat, 1);
+          expect(next?.entityId).toBe("e6");
+          // Positions are never reissued: the consumers' cursors still lead to the new event.
+          expect((await cat.readOutbox(head, 10)).map((e) => e.entityId)).toEqual(["e6"]);
+          expect((await cat.readChanges(a, { after: 5, limit: 10 })).map((e) => e.seq)).toEqual([6]);
+          await expectKuraError(cat.pruneOutbox({ before: Number.NaN }), "INVALID_ARGUMENT");
+        } finally {
+          await cat.close();
+          await fresh.cleanup();
+        }
+      });
+
+      it("with no consumer at all, only the tail decides", async () => {
+        const fresh = await harness();
+        const cat = await fresh.open();
+        try {
+          const a = tenant("a");
+          for (let n = 1; n <= 7; n++)
+            await commitOk(cat, [{ op: "appendOutbox", event: event(a, n, n * 10) }]);
+          await everything(cat, 7);
+          expect(await cat.pruneOutbox({ before: 40 })).toEqual({ deleted: 4 });
+          expect((await cat.readChanges(a, { limit: 10 })).map((e) => e.seq)).toEqual([5, 6, 7]);
+          expect(await cat.changesHorizon(a)).toBe(4);
+        } finally {
+          await cat.close();
+          await fresh.cleanup();
+        }
       });
     });
 

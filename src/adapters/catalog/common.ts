@@ -29,6 +29,31 @@ export function checkPosition(after: number | undefined, operation: string): num
   return after;
 }
 
+/**
+ * A change-feed read after `after` when the feed's events up to `horizon` were pruned: reading on
+ * would skip some, so the reader must start again (SPEC OUT-1).
+ */
+export function changesExpired(after: number, horizon: number, operation: string): KuraError {
+  return new KuraError(
+    "CHANGES_CURSOR_EXPIRED",
+    `the change feed no longer holds the events after position ${after}: the oldest retained is ${horizon + 1}`,
+    { operation, context: { after, oldest: horizon + 1 } },
+  );
+}
+
+/** Rows a prune deletes per statement: no transaction grows with the outbox. */
+export const PRUNE_CHUNK = 5_000;
+
+export function checkTime(value: number, name: string, operation: string): number {
+  if (!Number.isSafeInteger(value)) {
+    throw new KuraError("INVALID_ARGUMENT", `${name} must be an integer time in ms since the epoch`, {
+      operation,
+      context: { [name]: value },
+    });
+  }
+  return value;
+}
+
 export function closedError(operation: string): KuraError {
   return new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation, retryable: false });
 }

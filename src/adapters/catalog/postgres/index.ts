@@ -22,16 +22,28 @@ import type {
   ChangeRecord,
   ChatRow,
   HistoryQuery,
+  MessageKey,
   MessageRow,
   MessageVersionRow,
   ObjectRow,
+  OutboxPruneOptions,
+  OutboxPruneResult,
   OutboxRecord,
   Usage,
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
 import { createPgPool, isBrokenClient } from "../../pg.js";
-import { allFailed, checkLimit, checkPosition, closedError, prefixUpperBound } from "../common.js";
+import {
+  allFailed,
+  changesExpired,
+  checkLimit,
+  checkPosition,
+  checkTime,
+  closedError,
+  PRUNE_CHUNK,
+  prefixUpperBound,
+} from "../common.js";
 import { quoteIdent, renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import {
@@ -53,7 +65,20 @@ import {
 import { SCHEMA_MIGRATIONS } from "../schema.js";
 import { failedDuringCommit, GroupCommit, type Queryable } from "./commit.js";
 import { isConnectionError, pgError } from "./errors.js";
-import { decodeCursor, encodeCursor, OUTBOX_LAG_SQL, READ_OUTBOX_SQL } from "./outbox.js";
+import {
+  CHANGES_HORIZON_SQL,
+  comparePositions,
+  decodeCursor,
+  encodeCursor,
+  FIRST_YOUNG_SQL,
+  HORIZON_SQL,
+  OUTBOX_HEAD_SQL,
+  OUTBOX_LAG_SQL,
+  type OutboxPosition,
+  PRUNE_DELETE_SQL,
+  PRUNE_PLAN_SQL,
+  READ_OUTBOX_SQL,
+} from "./outbox.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -469,6 +494,30 @@ class PostgresCatalog implements Catalog {
     return rows.map(toMessageRow);
   }
 
+  async listMessageKeys(options: {
+    after?: MessageKey;
+    limit: number;
+    includeDeleted?: boolean;
+  }): Promise<MessageKey[]> {
+    const limit = await this.read("catalog.listMessageKeys", async () =>
+      checkLimit(options.limit, "catalog.listMessageKeys"),
+    );
+    const live = options.includeDeleted ? "true" : "deleted_at IS NULL";
+    const rows = options.after
+      ? await this.rows(
+          "catalog.listMessageKeys",
+          `SELECT tenant_id, id FROM messages WHERE ${live} AND (tenant_id, id) > ($1::text, $2::text) ` +
+            "ORDER BY tenant_id, id LIMIT $3",
+          [options.after.tenantId, options.after.id, limit],
+        )
+      : await this.rows(
+          "catalog.listMessageKeys",
+          `SELECT tenant_id, id FROM messages WHERE ${live} ORDER BY tenant_id, id LIMIT $1`,
+          [limit],
+        );
+    return rows.map((r) => ({ tenantId: r.tenant_id as string, id: r.id as string }));
+  }
+
   // --- outbox ------------------------------------------------------------------------------
 
   async readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]> {
@@ -495,7 +544,80 @@ class PostgresCatalog implements Catalog {
         "ORDER BY tenant_seq LIMIT $3",
       [tenantId, after, n],
     );
+    // A page that does not start right after `after` may have lost its start to a prune.
+    if (options.after !== undefined && Number(rows[0]?.tenant_seq ?? -1) !== after + 1) {
+      const horizon = await this.changesHorizon(tenantId);
+      if (after < horizon) throw changesExpired(after, horizon, "catalog.readChanges");
+    }
     return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
+  }
+
+  async changesHorizon(tenantId: string): Promise<number> {
+    const rows = await this.rows("catalog.changesHorizon", CHANGES_HORIZON_SQL, [tenantId]);
+    return Number(rows[0]?.h ?? 0);
+  }
+
+  async outboxHead(): Promise<string | undefined> {
+    const [r] = await this.rows("catalog.outboxHead", OUTBOX_HEAD_SQL, []);
+    return r ? encodeCursor(r.txid_text as string, Number(r.seq)) : undefined;
+  }
+
+  /**
+   * Prunes below one exclusive bound in commit order — the slowest consumer's cursor, the
+   * oldest transaction still running, the first event of the retained tail — then, per tenant,
+   * only the prefix of its feed below its first event that is not prunable (`PRUNE_PLAN_SQL`).
+   */
+  async pruneOutbox(options: OutboxPruneOptions): Promise<OutboxPruneResult> {
+    const operation = "catalog.pruneOutbox";
+    const before = await this.read(operation, async () => checkTime(options.before, "before", operation));
+    const saved = await this.rows(operation, "SELECT consumer, cursor FROM outbox_consumers", []);
+    const known = new Set(saved.map((r) => r.consumer as string));
+    if ((options.consumers ?? []).some((name) => !known.has(name))) return { deleted: 0 };
+    const [horizon] = await this.rows(operation, HORIZON_SQL, []);
+    // Exclusive bound: (xmin, 0) lies after every row of a finished transaction.
+    let upper: OutboxPosition = { txid: String(horizon?.xmin), seq: 0 };
+    const lower = (p: OutboxPosition) => {
+      if (comparePositions(p, upper) < 0) upper = p;
+    };
+    for (const r of saved) {
+      const passed = await this.read(operation, async () => decodeCursor(r.cursor as string, operation));
+      lower({ txid: passed.txid, seq: passed.seq + 1 });
+    }
+    const [young] = await this.rows(operation, FIRST_YOUNG_SQL, [upper.txid, upper.seq, before]);
+    if (young) lower({ txid: young.txid_text as string, seq: Number(young.seq) });
+
+    const ranges: { tenantId: string; lo: number; hi: number }[] = [];
+    for (const r of await this.rows(operation, PRUNE_PLAN_SQL, [upper.txid, upper.seq])) {
+      const lo = Number(r.lo);
+      const hi = r.blocker === null ? Number(r.hi) : Math.min(Number(r.hi), Number(r.blocker) - 1);
+      for (let from = lo; from <= hi; from += PRUNE_CHUNK)
+        ranges.push({ tenantId: r.tenant_id as string, lo: from, hi: Math.min(hi, from + PRUNE_CHUNK - 1) });
+    }
+    let deleted = 0;
+    let batch: typeof ranges = [];
+    let size = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const result = await this.read(operation, () =>
+        this.query(this.pool, PRUNE_DELETE_SQL, [
+          batch.map((r) => r.tenantId),
+          batch.map((r) => r.lo),
+          batch.map((r) => r.hi),
+          upper.txid,
+          upper.seq,
+        ]),
+      );
+      deleted += result.rowCount ?? 0;
+      batch = [];
+      size = 0;
+    };
+    for (const r of ranges) {
+      if (size + (r.hi - r.lo + 1) > PRUNE_CHUNK) await flush();
+      batch.push(r);
+      size += r.hi - r.lo + 1;
+    }
+    await flush();
+    return { deleted };
   }
 
   async getConsumerCursor(consumer: string): Promise<string | undefined> {

@@ -43,3 +43,50 @@ export const READ_OUTBOX_SQL =
 
 /** Everything after the cursor, delivered or still held back. */
 export const OUTBOX_LAG_SQL = "SELECT COUNT(*) AS n FROM outbox WHERE (txid, seq) > ($1::xid8, $2::bigint)";
+
+/** Compare two positions in commit order (txid as a number, then seq). */
+export function comparePositions(a: OutboxPosition, b: OutboxPosition): number {
+  const ta = BigInt(a.txid);
+  const tb = BigInt(b.txid);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.seq - b.seq;
+}
+
+/** The last commit-safe row: what a reader starting now could be handed last. */
+export const OUTBOX_HEAD_SQL =
+  "SELECT txid::text AS txid_text, seq FROM outbox WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) " +
+  "ORDER BY txid DESC, seq DESC LIMIT 1";
+
+/** The oldest running transaction: every one below it has finished, committed or not. */
+export const HORIZON_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin";
+
+/**
+ * The first row before `$1.$2` (exclusive) created after `$3`: the retained tail starts there.
+ * Walks the `(txid, seq)` index from the oldest row, so it reads little more than it prunes.
+ */
+export const FIRST_YOUNG_SQL =
+  "SELECT txid::text AS txid_text, seq FROM outbox WHERE (txid, seq) < ($1::xid8, $2::bigint) " +
+  "AND created_at > $3 ORDER BY txid, seq LIMIT 1";
+
+/**
+ * Per tenant, the feed positions of the rows before `$1.$2` (the prunable ones: passed by every
+ * consumer, older than the tail, of finished transactions), and the first position of the
+ * tenant that is NOT prunable. Commit order (`txid, seq`) and a tenant's feed order can differ
+ * for transactions that overlapped, so a prunable row may follow one that is not: only the
+ * positions below that one can go, or the feed would lose an event from its middle.
+ */
+export const PRUNE_PLAN_SQL =
+  "WITH c AS (SELECT tenant_id, MIN(tenant_seq) AS lo, MAX(tenant_seq) AS hi FROM outbox " +
+  "WHERE (txid, seq) < ($1::xid8, $2::bigint) AND tenant_seq IS NOT NULL GROUP BY tenant_id) " +
+  "SELECT c.tenant_id, c.lo, c.hi, (SELECT MIN(b.tenant_seq) FROM outbox b WHERE b.tenant_id = c.tenant_id " +
+  "AND b.tenant_seq <= c.hi AND (b.txid, b.seq) >= ($1::xid8, $2::bigint)) AS blocker FROM c";
+
+/** Delete feed ranges `[lo, hi]` of tenants, only rows before `$4.$5` (as planned). */
+export const PRUNE_DELETE_SQL =
+  "DELETE FROM outbox o USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(t, lo, hi) " +
+  "WHERE o.tenant_id = r.t AND o.tenant_seq BETWEEN r.lo AND r.hi AND (o.txid, o.seq) < ($4::xid8, $5::bigint)";
+
+/** A tenant's last pruned feed position (see `Catalog.changesHorizon`). */
+export const CHANGES_HORIZON_SQL =
+  "SELECT COALESCE((SELECT MIN(tenant_seq) FROM outbox WHERE tenant_id = $1) - 1, " +
+  "(SELECT feed_seq FROM tenants WHERE tenant_id = $1), 0) AS h";

@@ -25,19 +25,25 @@ import type {
   ChangeRecord,
   ChatRow,
   HistoryQuery,
+  MessageKey,
   MessageRow,
   MessageVersionRow,
   ObjectRow,
+  OutboxPruneOptions,
+  OutboxPruneResult,
   OutboxRecord,
   Usage,
 } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
 import {
   allFailed,
+  changesExpired,
   checkLimit,
   checkPosition,
+  checkTime,
   closedError,
   invalidCursor,
+  PRUNE_CHUNK,
   prefixUpperBound,
 } from "../common.js";
 import { renderCreateTable } from "../dsl.js";
@@ -448,6 +454,26 @@ class SqliteCatalog implements Catalog {
     });
   }
 
+  listMessageKeys(options: {
+    after?: MessageKey;
+    limit: number;
+    includeDeleted?: boolean;
+  }): Promise<MessageKey[]> {
+    return this.read("catalog.listMessageKeys", () => {
+      const limit = checkLimit(options.limit, "catalog.listMessageKeys");
+      const where = [options.includeDeleted ? "true" : "deleted_at IS NULL"];
+      const params: unknown[] = [];
+      if (options.after) {
+        where.push("(tenant_id, id) > (?, ?)");
+        params.push(options.after.tenantId, options.after.id);
+      }
+      const rows = this.stmt(
+        `SELECT tenant_id, id FROM messages WHERE ${where.join(" AND ")} ORDER BY tenant_id, id LIMIT ?`,
+      ).all(...params, limit) as { tenant_id: string; id: string }[];
+      return rows.map((r) => ({ tenantId: r.tenant_id, id: r.id }));
+    });
+  }
+
   // --- outbox --------------------------------------------------------------------------------
 
   readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]> {
@@ -467,8 +493,76 @@ class SqliteCatalog implements Catalog {
         `SELECT tenant_seq, ${COLS(OUTBOX_COLUMNS)} FROM outbox WHERE tenant_id = ? AND tenant_seq > ? ` +
           "ORDER BY tenant_seq LIMIT ?",
       ).all(tenantId, after, checkLimit(options.limit, "catalog.readChanges")) as DbRow[];
+      // A page that does not start right after `after` may have lost its start to a prune.
+      if (options.after !== undefined && Number(rows[0]?.tenant_seq ?? -1) !== after + 1) {
+        const horizon = this.feedHorizon(tenantId);
+        if (after < horizon) throw changesExpired(after, horizon, "catalog.readChanges");
+      }
       return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
     });
+  }
+
+  /** The last pruned position of a tenant's feed: its oldest event's, less one, else all of it. */
+  private feedHorizon(tenantId: string): number {
+    const r = this.stmt(
+      "SELECT COALESCE((SELECT MIN(tenant_seq) FROM outbox WHERE tenant_id = ?) - 1, " +
+        "(SELECT feed_seq FROM tenants WHERE tenant_id = ?), 0) AS h",
+    ).get(tenantId, tenantId) as { h: number };
+    return Number(r.h);
+  }
+
+  changesHorizon(tenantId: string): Promise<number> {
+    return this.read("catalog.changesHorizon", () => this.feedHorizon(tenantId));
+  }
+
+  outboxHead(): Promise<string | undefined> {
+    return this.read("catalog.outboxHead", () => {
+      // An empty outbox (all pruned) still has a head: AUTOINCREMENT never reissues a seq.
+      const r = this.stmt(
+        "SELECT COALESCE((SELECT MAX(seq) FROM outbox), " +
+          "(SELECT seq FROM sqlite_sequence WHERE name = 'outbox')) AS s",
+      ).get() as { s: number | null };
+      return r.s === null ? undefined : String(r.s);
+    });
+  }
+
+  /**
+   * One writer: `seq` order is commit order, for every tenant's feed too, so the events to
+   * delete are those below one bound — past no consumer, and before the first one created after
+   * `before` — and each tenant loses a prefix of its feed.
+   */
+  async pruneOutbox(options: OutboxPruneOptions): Promise<OutboxPruneResult> {
+    const operation = "catalog.pruneOutbox";
+    const upper = await this.read(operation, () => {
+      const before = checkTime(options.before, "before", operation);
+      const saved = this.stmt("SELECT consumer, cursor FROM outbox_consumers").all() as {
+        consumer: string;
+        cursor: string;
+      }[];
+      const known = new Set(saved.map((r) => r.consumer));
+      if ((options.consumers ?? []).some((name) => !known.has(name))) return 0;
+      let bound = Number.MAX_SAFE_INTEGER;
+      for (const r of saved) bound = Math.min(bound, decodeCursor(r.cursor, operation) + 1);
+      const young = this.stmt(
+        "SELECT seq FROM outbox WHERE seq < ? AND created_at > ? ORDER BY seq LIMIT 1",
+      ).get(bound, before) as { seq: number } | undefined;
+      return young ? Number(young.seq) : bound;
+    });
+    let deleted = 0;
+    while (upper > 0) {
+      const n = await this.read(
+        operation,
+        () =>
+          this.stmt(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq < ? ORDER BY seq LIMIT ?)",
+          ).run(upper, PRUNE_CHUNK).changes,
+      );
+      deleted += n;
+      if (n < PRUNE_CHUNK) break;
+      // Commits go in between chunks: the connection is the process's only writer.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { deleted };
   }
 
   getConsumerCursor(consumer: string): Promise<string | undefined> {
