@@ -3,7 +3,8 @@
  * = embedded defaults under `./data`: SQLite + fs), opens the planes, wires the engine (write
  * protocol, group commit, caches, outbox, jobs) and hands out tenant-scoped domains.
  */
-import { join } from "node:path";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
 import { createEmbedder } from "./adapters/embedder/registry.js";
@@ -39,10 +40,12 @@ import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
-import { OutboxDispatcher, type Projector } from "./engine/outbox.js";
+import { messageDocumentLoader } from "./engine/message-documents.js";
+import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
 import {
   type LoadDocument,
+  SEARCH_PROJECTOR,
   type SearchOptions,
   SearchProjector,
   type SearchResult,
@@ -50,6 +53,7 @@ import {
 } from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
 import { VECTORS_PROJECTOR, VectorPlane } from "./engine/vectors.js";
+import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
@@ -57,6 +61,7 @@ import type { Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
+import type { ProjectionWorkerData } from "./projection-worker.js";
 
 /** Keys no one writes: reading them proves a plane answers (`health`). */
 const READY_BLOB_KEY = "~kura-readyz/probe";
@@ -92,11 +97,25 @@ export interface KuraOpenOptions {
    * subscriber threw). Default: `process.emitWarning`.
    */
   onWarning?: (message: string, context?: Readonly<Record<string, unknown>>) => void;
+  /**
+   * Where the full-text projector runs: `worker` (default) — a worker thread with its own
+   * connections, when the catalog and index are files or PostgreSQL and no `wrap*` option is
+   * given — or `inline`, on this thread.
+   */
+  projectors?: "worker" | "inline";
+}
+
+/** A configuration whose catalog lives in this process's memory (a worker cannot share it). */
+function inMemory(config: KuraConfig): boolean {
+  const db = config.database;
+  return db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
 }
 
 export class Kura {
   private closed = false;
   private readonly projectorNames: string[] = [];
+  /** The full-text projector's worker thread, when it runs in one. */
+  private searchWorker: WorkerProjector | undefined;
   /** Work started by `open` that `close` waits for (re-embedding a lost messages index). */
   private background: Promise<void> = Promise.resolve();
 
@@ -253,28 +272,28 @@ export class Kura {
       searchOpenError = e;
       warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const load: LoadDocument = async (tenantId, id) => {
-      // The row comes from the catalog, never from the hot-message cache: a projector may run
-      // before a writer has evicted a stale cache entry.
-      const row = await catalog.getMessage(tenantId, id);
-      if (!row || row.deletedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock()))
-        return undefined;
-      try {
-        const content = await readMessageContent(ctx, row);
-        const text =
-          typeof content === "string"
-            ? content
-            : content
-                .map((p) => (p.type === "text" ? p.text : ""))
-                .filter(Boolean)
-                .join("\n");
-        return { tenantId, id, chatId: row.chatId, role: row.role, createdAt: row.createdAt, text };
-      } catch (e) {
-        if (e instanceof KuraError && e.code === "MESSAGE_NOT_FOUND") return undefined;
-        throw e;
-      }
-    };
-    const projector = searchIndex ? new SearchProjector(searchIndex, load) : undefined;
+    const load: LoadDocument = messageDocumentLoader(catalog, (row) => readMessageContent(ctx, row), clock);
+    // The full-text projector runs in a worker thread when its planes can be opened there too
+    // (files or PostgreSQL, not in-memory or wrapped ones): tokenizing and index writes then
+    // stay off the event loop that serves requests.
+    const inWorker =
+      searchIndex !== undefined &&
+      options.projectors !== "inline" &&
+      !options.wrapCatalog &&
+      !options.wrapStore &&
+      !inMemory(resolved);
+    const projector: MessageProjector | undefined = !searchIndex
+      ? undefined
+      : inWorker
+        ? new WorkerProjector(
+            SEARCH_PROJECTOR,
+            new URL(`./projection-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+            {
+              config: resolved,
+              storageOptions,
+            } satisfies ProjectionWorkerData,
+          )
+        : new SearchProjector(searchIndex, load);
     // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
     // configured, tenant collections; pgvector indexes share one pool, opened on first use.
     let pool: Promise<PgSqlClient> | undefined;
@@ -322,6 +341,7 @@ export class Kura {
       vectors,
       writeHealth,
     );
+    if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     if (projector) kura.registerProjector(projector);
     if (vectors.messages) {
       kura.registerProjector(vectors.messages.projector);
@@ -388,6 +408,11 @@ export class Kura {
     this.outbox.register(projector);
     this.projectorNames.push(projector.name);
     this.outbox.notify();
+  }
+
+  /** Where the full-text projector runs (`worker`: its own thread; `inline`: this one; none without an index). */
+  get searchProjection(): "worker" | "inline" | "none" {
+    return this.searchWorker ? "worker" : this.searchIndex ? "inline" : "none";
   }
 
   /** Names of the registered projectors (what the outbox-lag metric reports on). */
@@ -509,6 +534,7 @@ export class Kura {
     await this.background;
     await this.committer.close();
     await this.outbox.close();
+    await this.searchWorker?.close();
     await this.searchIndex?.close();
     await this.vectors.close();
     await this.ctx.catalog.close();

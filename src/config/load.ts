@@ -136,7 +136,14 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
 
   const database: DatabaseConfig | undefined =
     s.database?.backend === "sqlite"
-      ? { backend: "sqlite", path: path(s.database.path, DEFAULTS.database_file) }
+      ? {
+          backend: "sqlite",
+          // `:memory:` and `file:` URIs are SQLite's own names, not paths.
+          path:
+            s.database.path === ":memory:" || s.database.path?.startsWith("file:")
+              ? s.database.path
+              : path(s.database.path, DEFAULTS.database_file),
+        }
       : s.database;
   const kv: KvConfig | undefined =
     s.kv?.backend === "lmdb" ? { backend: "lmdb", path: path(s.kv.path, DEFAULTS.kv_dir) } : s.kv;

@@ -4,11 +4,18 @@
  * restart. A projector must be idempotent: after a crash it may see events again.
  */
 import type { Catalog, OutboxRecord } from "../ports/catalog.js";
+import type { MessageKey } from "./projection.js";
 
 export interface Projector {
   /** Stable name: its cursor is saved under it. */
   name: string;
   handle(events: readonly OutboxRecord[]): Promise<void>;
+}
+
+/** A projector of messages, which a rebuild can also hand messages to directly. */
+export interface MessageProjector extends Projector {
+  /** Bring the projection in line with the current state of these messages. */
+  apply(messages: readonly MessageKey[]): Promise<void>;
 }
 
 export class OutboxDispatcher {

@@ -26,7 +26,7 @@ import { decodeOffset, encodeOffset, normalize, snippet } from "../adapters/sear
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
 import type { SearchHit, SearchIndex } from "../ports/search-index.js";
-import type { Projector } from "./outbox.js";
+import type { MessageProjector } from "./outbox.js";
 import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
 import type { MessageVectorSearch } from "./vectors.js";
 
@@ -80,7 +80,7 @@ export interface SearchResult {
   mode: SearchMode;
 }
 
-export class SearchProjector implements Projector {
+export class SearchProjector implements MessageProjector {
   readonly name = SEARCH_PROJECTOR;
 
   constructor(
@@ -112,7 +112,8 @@ export class SearchService {
   constructor(
     private readonly catalog: Catalog,
     private readonly index: SearchIndex | undefined,
-    private readonly projector: SearchProjector | undefined,
+    /** In this thread, or in the projection worker (`engine/worker-projector.ts`). */
+    private readonly projector: MessageProjector | undefined,
     private readonly clock: () => number,
     /** Why the index is missing (reported once per degraded query). */
     private readonly onDegraded: (reason: unknown) => void = () => undefined,
