@@ -72,7 +72,7 @@ program
 program
   .command("reindex")
   .description(
-    "rebuild the full-text search index from the catalog's outbox (SRCH-4); stop every kura serve first",
+    "rebuild the full-text search index from the catalog's messages (SRCH-4); stop every kura serve first",
   )
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
   .option("--vectors", "instead, embed every message again (after changing the embedder or its model)")
@@ -86,14 +86,14 @@ program
       // messages appended meanwhile: refuse while one runs, and keep new ones out meanwhile.
       alone = await kura.claimExclusive(`reindex:${hostname()}:${process.pid}`, "kura reindex");
       const started = performance.now();
-      // Every message the outbox mentions is re-projected (live ones indexed, others removed).
-      const replayed = opts.vectors ? await kura.reembedMessages() : await kura.rebuildSearch();
+      // Every message of the catalog is re-projected (live ones indexed, others removed).
+      const messages = opts.vectors ? await kura.reembedMessages() : await kura.rebuildSearch();
       const seconds = (performance.now() - started) / 1000;
       const what = opts.vectors ? "the message embeddings" : "the search index";
       process.stdout.write(
         opts.json
-          ? `${JSON.stringify({ replayed, seconds })}\n`
-          : `rebuilt ${what} from ${replayed} message(s) in ${seconds.toFixed(1)} s\n`,
+          ? `${JSON.stringify({ messages, seconds })}\n`
+          : `rebuilt ${what} from ${messages} message(s) in ${seconds.toFixed(1)} s\n`,
       );
     } finally {
       await alone?.stop();

@@ -1,20 +1,17 @@
 /**
  * What the message projectors (full-text search, message embeddings) share: the messages an
- * outbox batch names, their current state loaded in parallel, and a replay of the whole outbox
- * for rebuilds. Projectors apply the current state of a message, never the event itself, so
- * re-delivered or reordered events do no harm.
+ * outbox batch names, their current state loaded in parallel, and a scan of every message in
+ * the catalog for rebuilds. Projectors apply the current state of a message, never the event
+ * itself, so re-delivered or reordered events do no harm.
  */
 import { mapLimit } from "../core/concurrency.js";
-import type { Catalog, OutboxRecord } from "../ports/catalog.js";
+import type { Catalog, MessageKey, OutboxRecord } from "../ports/catalog.js";
 import type { SearchDocument } from "../ports/search-index.js";
+
+export type { MessageKey } from "../ports/catalog.js";
 
 /** The current indexable state of a message, or undefined if it must not be indexed. */
 export type LoadDocument = (tenantId: string, id: string) => Promise<SearchDocument | undefined>;
-
-export interface MessageKey {
-  tenantId: string;
-  id: string;
-}
 
 /** Messages (catalog row + body) loaded in parallel by a projector. */
 const LOAD_CONCURRENCY = 16;
@@ -53,25 +50,34 @@ export async function loadMessages(
 }
 
 /**
- * Re-apply every message the outbox names, from its start, then move `consumer`'s cursor to the
- * end. Returns the number of messages applied.
+ * Re-apply every message of the catalog, a page at a time across tenants, then move
+ * `consumer`'s cursor to the outbox head captured BEFORE the scan began. A message committed
+ * during the scan is either seen by it or delivered after that head, so none is skipped (one
+ * applied twice is harmless). Rebuilds read the catalog, not the outbox, which is pruned
+ * (SPEC OUT-1). `includeDeleted` also hands over soft-deleted messages, for indexes that are
+ * not cleared first and must drop them. Returns the number of messages applied.
  */
-export async function replayOutbox(
+export async function rebuildFromCatalog(
   catalog: Catalog,
   consumer: string,
   apply: (messages: MessageKey[]) => Promise<void>,
+  options: { includeDeleted?: boolean; pageSize?: number } = {},
 ): Promise<number> {
-  const seen = new Set<string>();
-  let cursor: string | undefined;
+  const pageSize = options.pageSize ?? 1000;
+  const head = await catalog.outboxHead();
+  let after: MessageKey | undefined;
   let n = 0;
   for (;;) {
-    const events = await catalog.readOutbox(cursor, 1000);
-    if (events.length === 0) break;
-    const batch = messageKeys(events, seen);
-    await apply(batch);
-    n += batch.length;
-    cursor = (events.at(-1) as OutboxRecord).cursor;
+    const page = await catalog.listMessageKeys({
+      limit: pageSize,
+      includeDeleted: options.includeDeleted ?? false,
+      ...(after ? { after } : {}),
+    });
+    if (page.length > 0) await apply(page);
+    n += page.length;
+    if (page.length < pageSize) break;
+    after = page.at(-1);
   }
-  if (cursor !== undefined) await catalog.setConsumerCursor(consumer, cursor);
+  if (head !== undefined) await catalog.setConsumerCursor(consumer, head);
   return n;
 }

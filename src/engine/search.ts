@@ -27,7 +27,13 @@ import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
 import type { SearchHit, SearchIndex } from "../ports/search-index.js";
 import type { MessageProjector } from "./outbox.js";
-import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
+import {
+  type LoadDocument,
+  loadMessages,
+  type MessageKey,
+  messageKeys,
+  rebuildFromCatalog,
+} from "./projection.js";
 import type { MessageVectorSearch } from "./vectors.js";
 
 export type { LoadDocument } from "./projection.js";
@@ -407,8 +413,9 @@ export class SearchService {
   }
 
   /**
-   * Drop the index and re-project every message named in the outbox from its start, then move
-   * the projector's cursor to the end. Returns the number of messages re-projected.
+   * Drop the index and re-project every live message of the catalog (not the outbox, which is
+   * pruned), then move the projector's cursor to the outbox head taken before the scan. Returns
+   * the number of messages re-projected.
    */
   async rebuild(): Promise<number> {
     if (!this.index || !this.projector)
@@ -417,6 +424,6 @@ export class SearchService {
       });
     await this.index.clear();
     const projector = this.projector;
-    return replayOutbox(this.catalog, SEARCH_PROJECTOR, (batch) => projector.apply(batch));
+    return rebuildFromCatalog(this.catalog, SEARCH_PROJECTOR, (batch) => projector.apply(batch));
   }
 }

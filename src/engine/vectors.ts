@@ -18,7 +18,13 @@ import type { Catalog, OutboxRecord } from "../ports/catalog.js";
 import type { Embedder } from "../ports/embedder.js";
 import type { VectorHit, VectorIndex, VectorMetric } from "../ports/vector-index.js";
 import type { Projector } from "./outbox.js";
-import { type LoadDocument, loadMessages, type MessageKey, messageKeys, replayOutbox } from "./projection.js";
+import {
+  type LoadDocument,
+  loadMessages,
+  type MessageKey,
+  messageKeys,
+  rebuildFromCatalog,
+} from "./projection.js";
 
 export const VECTORS_PROJECTOR = "vectors";
 export const SAVE_INTERVAL_MS = 300_000;
@@ -207,9 +213,9 @@ export class VectorPlane {
   }
 
   /**
-   * Embed again every message the outbox names (after a change of embedder or model): each is
-   * upserted with a fresh embedding, or removed if it is no longer live. Returns the number of
-   * messages re-applied.
+   * Embed again every message of the catalog (after a change of embedder or model; the outbox
+   * is pruned, so it is not replayed): each is upserted with a fresh embedding, or removed if it
+   * is no longer live. Returns the number of messages re-applied.
    */
   async rebuildMessages(catalog: Catalog): Promise<number> {
     if (!this.messages)
@@ -217,9 +223,10 @@ export class VectorPlane {
         operation: "vectors.rebuild",
       });
     const { index, projector } = this.messages;
-    return replayOutbox(catalog, VECTORS_PROJECTOR, (batch) => projector.apply(batch)).finally(() =>
-      index.save(),
-    );
+    // Soft-deleted messages too: the index is not cleared, so their embeddings must go.
+    return rebuildFromCatalog(catalog, VECTORS_PROJECTOR, (batch) => projector.apply(batch), {
+      includeDeleted: true,
+    }).finally(() => index.save());
   }
 
   private async indexes(): Promise<VectorIndex[]> {
