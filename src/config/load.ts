@@ -179,6 +179,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     vector: vectorFor(s.vector!, database!),
     embedder: s.embedder!,
     retention: s.retention!,
+    outbox: s.outbox!,
     sessions: sessions!,
     limits: s.limits!,
     server: s.server!,

@@ -60,6 +60,7 @@ export const DEFAULTS = Object.freeze({
   embedder_timeout_ms: 30_000,
   deleted_messages_days: 30,
   session_files_days: 7,
+  outbox_retention_hours: 168,
   session_ttl_seconds: 86_400,
   sessions_dir: "sessions",
   max_message_bytes: 131_072,
@@ -234,6 +235,15 @@ export const retentionSchema = section(
     .strict(),
 );
 
+export const outboxSchema = section(
+  z
+    .object({
+      // Hours of consumed events the change feed keeps (SPEC OUT-1); 0 = none.
+      retention_hours: int(0, 1_000_000).default(DEFAULTS.outbox_retention_hours),
+    })
+    .strict(),
+);
+
 export const sessionsSchema = section(
   z
     .object({
@@ -300,6 +310,7 @@ export const SECTION_SCHEMAS = {
   vector: vectorSchema,
   embedder: embedderSchema,
   retention: retentionSchema,
+  outbox: outboxSchema,
   sessions: sessionsSchema,
   limits: limitsSchema,
   server: serverSchema,
@@ -401,6 +412,15 @@ export interface RetentionConfig {
   readonly session_files_days: number;
 }
 
+export interface OutboxConfig {
+  /**
+   * How long consumed outbox events stay for the change feed (`GET /v1/changes`); older ones
+   * that every consumer has passed are pruned, and a feed cursor before them is
+   * CHANGES_CURSOR_EXPIRED. 0 keeps nothing once every consumer has it. Default 168 (7 days).
+   */
+  readonly retention_hours: number;
+}
+
 export interface SessionsConfig {
   readonly ttl_seconds: number;
   /** Absolute directory for local session files; default `<data_dir>/sessions`. */
@@ -460,6 +480,7 @@ export interface KuraConfig {
   readonly vector: VectorConfig;
   readonly embedder: EmbedderConfig;
   readonly retention: RetentionConfig;
+  readonly outbox: OutboxConfig;
   readonly sessions: SessionsConfig;
   readonly limits: LimitsConfig;
   readonly server: ServerConfig;

@@ -77,6 +77,7 @@ describe("defaults", () => {
         timeout_ms: 30000,
       },
       retention: { deleted_messages_days: 30, session_files_days: 7 },
+      outbox: { retention_hours: 168 },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
       server: {
@@ -553,6 +554,25 @@ auth: { jwks_url: "ftp://keys" }
       storageOptionsParser: passthrough,
     }).catch((err: KuraError) => err);
     expect(problems(e as KuraError).map((p) => p.path)).toEqual(["storage.timeouts.idle_ms"]);
+  });
+
+  it("outbox.retention_hours: from the file or the environment, 0 allowed, never negative", async () => {
+    const cwd = await tempDir();
+    const file = await writeYaml(cwd, "outbox: { retention_hours: 0 }\n");
+    const c = await loadConfig({ file, cwd, env: {}, storageOptionsParser: passthrough });
+    expect(c.outbox).toEqual({ retention_hours: 0 });
+    const fromEnv = await loadConfig({
+      cwd,
+      env: { KURA_OUTBOX__RETENTION_HOURS: "24" },
+      storageOptionsParser: passthrough,
+    });
+    expect(fromEnv.outbox.retention_hours).toBe(24);
+    const e = await loadConfig({
+      cwd,
+      env: { KURA_OUTBOX__RETENTION_HOURS: "-1" },
+      storageOptionsParser: passthrough,
+    }).catch((err: KuraError) => err);
+    expect(problems(e as KuraError).map((p) => p.path)).toEqual(["outbox.retention_hours"]);
   });
 });
 
