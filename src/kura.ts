@@ -42,6 +42,7 @@ import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
+import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
 import {
   type LoadDocument,
@@ -343,13 +344,23 @@ export class Kura {
     );
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     if (projector) kura.registerProjector(projector);
+    // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
+    // that has saved no cursor yet holds everything back.
+    jobs.register(
+      outboxPruneJob(catalog, {
+        retentionHours: resolved.outbox.retention_hours,
+        consumers: () => kura.projectors,
+      }),
+    );
     if (vectors.messages) {
       kura.registerProjector(vectors.messages.projector);
-      // A lost (or newly enabled) messages index behind an advanced cursor: embed every message
-      // again, in the background; `close` waits for it.
+      // A lost messages index behind an advanced cursor, or a newly enabled one over messages
+      // whose events may be pruned: embed every message of the catalog, in the background;
+      // `close` waits for it.
       if (
         (await vectors.messages.index.count()) === 0 &&
-        (await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined
+        ((await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined ||
+          (await catalog.listMessageKeys({ limit: 1 })).length > 0)
       )
         kura.background = kura.reembedMessages().then(
           () => undefined,
@@ -429,7 +440,7 @@ export class Kura {
     return this.outbox.lag(projector);
   }
 
-  /** Run maintenance jobs once (orphan GC, purge, usage folding). */
+  /** Run maintenance jobs once (orphan GC, purge, usage folding, outbox pruning, …). */
   runJobs(now?: number): Promise<JobReport[]> {
     return this.jobs.runOnce(now);
   }
@@ -616,14 +627,22 @@ export class TenantScope {
   }
 
   /**
-   * This tenant's change feed (CONS-2): its events after position `after` (default 0), oldest
-   * first. Positions count this tenant's events only — 1, 2, 3, … in commit order, no gaps.
+   * This tenant's change feed (CONS-2): its events after position `after` (the last one seen;
+   * without it, from the oldest event retained), oldest first. Positions count this tenant's
+   * events only — 1, 2, 3, … in commit order, no gaps. Events every projector has passed are
+   * pruned after `outbox.retention_hours` (OUT-1): an `after` whose next events are gone fails
+   * with CHANGES_CURSOR_EXPIRED instead of skipping them.
    */
   changes(options: { after?: number; limit?: number } = {}): Promise<ChangeRecord[]> {
     return this.ctx.catalog.readChanges(this.id, {
       limit: options.limit ?? 100,
       ...(options.after === undefined ? {} : { after: options.after }),
     });
+  }
+
+  /** The last position pruned from this tenant's feed (0 if none): a reader may resume from it. */
+  changesHorizon(): Promise<number> {
+    return this.ctx.catalog.changesHorizon(this.id);
   }
 
   /** Read a content URL (`local://…`, `s3://…`) — only this tenant's keys (MSG-6). */

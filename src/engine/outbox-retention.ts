@@ -1,0 +1,30 @@
+/**
+ * Outbox retention (SPEC OUT-1): the `prune-outbox` maintenance job deletes the events every
+ * consumer has passed, keeping the change feed's tail of `outbox.retention_hours`. Projectors
+ * need nothing older (rebuilds scan the catalog); a change-feed reader whose cursor falls before
+ * the tail is told so (CHANGES_CURSOR_EXPIRED) instead of reading a feed with a hole in it.
+ */
+import type { Catalog } from "../ports/catalog.js";
+import type { Job } from "./jobs.js";
+
+const HOUR = 3_600_000;
+
+export function outboxPruneJob(
+  catalog: Catalog,
+  options: {
+    retentionHours: number;
+    /** Consumers that must have passed an event (the registered projectors), cursor or not. */
+    consumers: () => readonly string[];
+  },
+): Job {
+  return {
+    name: "prune-outbox",
+    async run({ now }) {
+      const { deleted } = await catalog.pruneOutbox({
+        before: now - options.retentionHours * HOUR,
+        consumers: options.consumers(),
+      });
+      return { deleted };
+    },
+  };
+}
