@@ -94,7 +94,10 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "The change feed: the calling tenant's events in commit order after a cursor",
     description:
       "Pass next_cursor back as since. A page may hold fewer items than limit (even none) while " +
-      "more events follow; keep reading until a page returns the cursor you sent.",
+      "more events follow; keep reading until a page returns the cursor you sent. Without since, " +
+      "the feed starts at its oldest retained event: events are kept for outbox.retention_hours " +
+      "once every projector has them, and a since older than that answers 410 " +
+      "CHANGES_CURSOR_EXPIRED (read the current state again, then follow the feed without since).",
     tag: TAG,
     query: changesQuery,
     responses: {
@@ -102,10 +105,17 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
         description: "Events",
         schema: z.object({ items: z.array(changeSchema), next_cursor: z.string().nullable() }),
       },
+      410: {
+        description:
+          "CHANGES_CURSOR_EXPIRED: events after since were pruned from the feed (outbox.retention_hours)",
+      },
     },
     handler: async ({ tenant, query }) => {
-      const after = query.since !== undefined ? decodeFeedCursor(query.since) : 0;
-      const records = await tenant.changes({ after, limit: query.limit ?? 100 });
+      const after = query.since !== undefined ? decodeFeedCursor(query.since) : undefined;
+      const records = await tenant.changes({
+        limit: query.limit ?? 100,
+        ...(after === undefined ? {} : { after }),
+      });
       const items = records.map((r) => ({
         seq: r.seq,
         type: r.type,
@@ -113,7 +123,8 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
         payload: r.payload,
         created_at: new Date(r.createdAt).toISOString(),
       }));
-      const last = records.at(-1)?.seq ?? after;
+      // An empty first page resumes where the retained feed starts, not before pruned events.
+      const last = records.at(-1)?.seq ?? after ?? (await tenant.changesHorizon());
       return { data: { items, next_cursor: encodeFeedCursor(last) } };
     },
   };
