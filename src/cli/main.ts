@@ -101,6 +101,50 @@ program
     }
   });
 
+program
+  .command("gc")
+  .description(
+    "run the maintenance jobs once: orphan-body GC, purge of deleted and expired messages, KV and " +
+      "session-file expiry, usage folding, and outbox pruning (outbox.retention_hours); exit 1 if a job failed",
+  )
+  .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+  .option("--json", "print the job reports as JSON")
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
+    const kura = await Kura.open(config, { env: process.env });
+    let alone: Awaited<ReturnType<Kura["claimExclusive"]>> | undefined;
+    try {
+      // A catalog that one process owns (SQLite) is a running server's to maintain: it runs
+      // these jobs itself. A shared one (PostgreSQL) takes a lease per job, so gc runs beside.
+      if (!kura.catalog.capabilities.multiProcess)
+        alone = await kura.claimExclusive(`gc:${hostname()}:${process.pid}`, "kura gc");
+      const started = performance.now();
+      // Projectors catch up first: the prune can then take every event they have passed.
+      await kura.pumpOutbox();
+      const jobs = await kura.runJobs();
+      const seconds = (performance.now() - started) / 1000;
+      if (opts.json) process.stdout.write(`${JSON.stringify({ jobs, seconds })}\n`);
+      else {
+        for (const job of jobs) process.stdout.write(`${describeJob(job)}\n`);
+        process.stdout.write(`done in ${seconds.toFixed(1)} s\n`);
+      }
+      if (jobs.some((j) => j.error !== undefined)) process.exitCode = 1;
+    } finally {
+      await alone?.stop();
+      await kura.close();
+    }
+  });
+
+type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];
+
+/** One line per job: `prune-outbox: deleted 1200`, or why it did not run. */
+function describeJob(job: JobReport): string {
+  if (!job.ran) return `${job.name}: skipped (another node holds its lease)`;
+  if (job.error !== undefined) return `${job.name}: FAILED: ${job.error}`;
+  const counts = Object.entries(job.result ?? {}).map(([k, v]) => `${k} ${v}`);
+  return `${job.name}: ${counts.length > 0 ? counts.join(", ") : "done"}`;
+}
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CommanderError) {
     // --help and --version end with code 0 and have printed already; usage errors too.

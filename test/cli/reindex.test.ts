@@ -1,6 +1,6 @@
 /**
  * `kura reindex` (SRCH-4): after the search index is lost, the command rebuilds it from the
- * catalog's outbox and search finds everything again.
+ * catalog's messages (not the outbox, which is pruned: OUT-1) and search finds everything again.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -22,14 +22,19 @@ describe("kura reindex", () => {
     await rm(cwd, { recursive: true, force: true });
   });
 
-  it("rebuilds a lost index from the outbox", { timeout: 60_000 }, async () => {
-    const config = { data_dir: join(cwd, "data") };
+  it("rebuilds a lost index from the catalog, with the outbox pruned to nothing", {
+    timeout: 60_000,
+  }, async () => {
+    const config = { data_dir: join(cwd, "data"), outbox: { retention_hours: 0 } };
     let kura = await Kura.open(config);
     const t = kura.tenant("acme");
     await t.messages.append("c", { role: "user", content: "明日の会議は東京で" });
     await t.messages.append("c", { role: "user", content: "rain in Osaka" });
     const gone = await t.messages.append("c", { role: "user", content: "東京 deleted" });
     await t.messages.delete(gone.id);
+    await kura.pumpOutbox();
+    await kura.runJobs();
+    expect(await kura.catalog.readOutbox(undefined, 10)).toEqual([]);
     await kura.close();
     await rm(join(cwd, "data", "search.db"), { force: true });
     await rm(join(cwd, "data", "search.db-wal"), { force: true });
@@ -62,11 +67,13 @@ describe("kura reindex", () => {
   }, async () => {
     const dataDir = join(cwd, "vec");
     const vector = { dimensions: 64, metric: "cosine", embed_messages: true };
-    let kura = await Kura.open({ data_dir: dataDir, vector });
+    let kura = await Kura.open({ data_dir: dataDir, vector, outbox: { retention_hours: 0 } });
     const t = kura.tenant("acme");
     const a = await t.messages.append("c", { role: "user", content: "quarterly budget review" });
     await t.messages.append("c", { role: "user", content: "weekend hiking trip" });
     await kura.pumpOutbox();
+    await kura.runJobs();
+    expect(await kura.catalog.readOutbox(undefined, 10)).toEqual([]);
     await kura.close();
     await rm(join(dataDir, "vectors", "messages"), { recursive: true, force: true });
 
