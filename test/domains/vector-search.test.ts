@@ -185,7 +185,7 @@ describe("vector and hybrid search over messages", () => {
     expect(r.hits[0]?.id).toBe(ids[6]);
   });
 
-  it("rebuild re-embeds every message the outbox names", async () => {
+  it("rebuild re-embeds every message of the catalog, and drops the deleted one", async () => {
     const n = await kura.vectors.rebuildMessages(kura.catalog);
     expect(n).toBe(TEXTS.length + 1);
     expect(await kura.vectors.messages?.index.count("acme")).toBe(TEXTS.length);
