@@ -87,4 +87,21 @@ describe("outbox retention", () => {
     expect(seen).toEqual([a.id, b.id, c.id]);
     expect(pruned(await kura.runJobs())).toBe(1);
   });
+
+  it("message embeddings enabled after the outbox was pruned embed the catalog's messages", async () => {
+    const config = { outbox: { retention_hours: 0 } };
+    kura = await factory.open({ config });
+    const t = kura.tenant("acme");
+    await t.messages.append("c", { role: "user", content: "quarterly budget review" });
+    await t.messages.append("c", { role: "user", content: "weekend hiking trip" });
+    await kura.pumpOutbox();
+    expect(pruned(await kura.runJobs())).toBe(2);
+    await kura.close();
+
+    const vector = { dimensions: 64, metric: "cosine", embed_messages: true };
+    kura = await factory.open({ config: { ...config, vector } });
+    await kura.close(); // waits for the background embedding
+    kura = await factory.open({ config: { ...config, vector } });
+    expect(await kura.vectors.messages?.index.count("acme")).toBe(2);
+  });
 });
