@@ -399,7 +399,7 @@ export class Kura {
     return this.searchService;
   }
 
-  /** Drop the search index and re-project every message from the outbox (SRCH-4). */
+  /** Drop the search index and re-project every live message of the catalog (SRCH-4). */
   async rebuildSearch(): Promise<number> {
     this.assertOpen();
     return this.searchService.rebuild();
