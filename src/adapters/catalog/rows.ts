@@ -34,6 +34,8 @@ export function jsonText(value: Record<string, unknown>, what: string): string {
 
 function parseJson(text: unknown): Record<string, unknown> {
   if (typeof text !== "string") return {};
+  // Most rows carry no metadata: skip the parser for them.
+  if (text === "{}") return {};
   return JSON.parse(text) as Record<string, unknown>;
 }
 
@@ -226,6 +228,60 @@ export function toMessageRow(r: DbRow): MessageRow {
     expiresAt: numOrNull(r.expires_at),
     idempotencyKey: strOrNull(r.idempotency_key),
     metadata: parseJson(r.metadata),
+  };
+}
+
+/**
+ * What a message read selects, in the order {@link messageFromValues} expects: every column of
+ * a {@link MessageRow} but the tenant (always in the WHERE clause, so known). Selected as arrays
+ * (better-sqlite3's raw mode), which spares a keyed object per row.
+ */
+export const MESSAGE_READ_COLUMNS = [
+  "chat_id",
+  "id",
+  "role",
+  "content_type",
+  "preview",
+  "size_bytes",
+  "checksum",
+  "store_id",
+  "blob_key",
+  "version",
+  "created_at",
+  "updated_at",
+  "deleted_at",
+  "expires_at",
+  "idempotency_key",
+  "metadata",
+] as const;
+
+/** {@link MESSAGE_READ_COLUMNS} without `chat_id`, for reads of one chat (history). */
+export const CHAT_MESSAGE_READ_COLUMNS = MESSAGE_READ_COLUMNS.slice(1);
+
+/**
+ * A message row from the values of {@link MESSAGE_READ_COLUMNS}, or of
+ * {@link CHAT_MESSAGE_READ_COLUMNS} when `chatId` is given (the chat the query named).
+ */
+export function messageFromValues(v: readonly unknown[], tenantId: string, chatId?: string): MessageRow {
+  const o = chatId === undefined ? 1 : 0;
+  return {
+    tenantId,
+    id: v[o] as string,
+    chatId: chatId ?? (v[0] as string),
+    role: v[o + 1] as string,
+    contentType: v[o + 2] as string,
+    preview: v[o + 3] as string,
+    sizeBytes: num(v[o + 4]),
+    checksum: v[o + 5] as string,
+    storeId: v[o + 6] as string,
+    blobKey: v[o + 7] as string,
+    version: num(v[o + 8]),
+    createdAt: num(v[o + 9]),
+    updatedAt: num(v[o + 10]),
+    deletedAt: numOrNull(v[o + 11]),
+    expiresAt: numOrNull(v[o + 12]),
+    idempotencyKey: strOrNull(v[o + 13]),
+    metadata: parseJson(v[o + 14]),
   };
 }
 

@@ -51,9 +51,12 @@ import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "..
 import {
   AUDIT_COLUMNS,
   BLOB_REF_COLUMNS,
+  CHAT_MESSAGE_READ_COLUMNS,
   type DbRow,
   MESSAGE_COLUMNS,
+  MESSAGE_READ_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
+  messageFromValues,
   OBJECT_COLUMNS,
   OUTBOX_COLUMNS,
   toAuditEntry,
@@ -88,6 +91,10 @@ type Statement = Database.Statement;
 
 const COLS = (cols: readonly string[]) => cols.join(", ");
 const MESSAGE_SELECT = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
+/** Reads of a tenant's messages select arrays in the order `messageFromValues` maps (`rawStmt`). */
+const MESSAGE_READ_SELECT = `SELECT ${COLS(MESSAGE_READ_COLUMNS)} FROM messages`;
+const CHAT_MESSAGE_READ_SELECT = `SELECT ${COLS(CHAT_MESSAGE_READ_COLUMNS)} FROM messages`;
+const GET_MESSAGE_SQL = `${MESSAGE_READ_SELECT} WHERE tenant_id = ? AND id = ?`;
 const VERSION_SELECT = `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions`;
 const OBJECT_SELECT = `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects`;
 const BLOB_REF_SELECT = `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs`;
@@ -130,6 +137,29 @@ export const sqliteCatalog: CatalogDefinition<SqliteOptions> = Object.freeze({
   create: (options: SqliteOptions, deps?: CatalogDeps) => openSqliteCatalog(options, deps),
 });
 
+/** Which clauses a history query has: one prepared statement per shape. */
+function historyShape(q: HistoryQuery): number {
+  return (
+    (q.order === "desc" ? 1 : 0) |
+    (q.includeDeleted ? 2 : 0) |
+    (q.since !== undefined ? 4 : 0) |
+    (q.until !== undefined ? 8 : 0) |
+    (q.after ? 16 : 0)
+  );
+}
+
+/** The history statement of a query's shape; parameters in the order `history` binds them. */
+function historySql(q: HistoryQuery): string {
+  const desc = q.order === "desc";
+  const where = ["tenant_id = ?", "chat_id = ?"];
+  if (!q.includeDeleted) where.push("deleted_at IS NULL");
+  if (q.since !== undefined) where.push("created_at >= ?");
+  if (q.until !== undefined) where.push("created_at < ?");
+  if (q.after) where.push(desc ? "(created_at, id) < (?, ?)" : "(created_at, id) > (?, ?)");
+  const dir = desc ? "DESC" : "ASC";
+  return `${CHAT_MESSAGE_READ_SELECT} WHERE ${where.join(" AND ")} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`;
+}
+
 function decodeCursor(cursor: string | undefined, operation: string): number {
   if (cursor === undefined) return 0;
   if (!/^(0|[1-9][0-9]{0,15})$/.test(cursor)) throw invalidCursor(cursor, operation);
@@ -140,6 +170,10 @@ class SqliteCatalog implements Catalog {
   readonly dialect = "sqlite" as const;
   readonly capabilities = CAPABILITIES;
   private readonly statements = new Map<string, Statement>();
+  /** Statements in raw mode (rows as arrays), by SQL text. */
+  private readonly rawStatements = new Map<string, Statement>();
+  /** History statements by query shape (`historyShape`), so a page builds no SQL text. */
+  private readonly historyStatements = new Map<number, Statement>();
   private closed = false;
   private readonly writer: GroupCommit;
 
@@ -157,6 +191,16 @@ class SqliteCatalog implements Catalog {
     if (!s) {
       s = this.db.prepare(sql);
       this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** A statement that returns rows as arrays of column values, in the order selected. */
+  private rawStmt(sql: string): Statement {
+    let s = this.rawStatements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.rawStatements.set(sql, s);
     }
     return s;
   }
@@ -205,8 +249,14 @@ class SqliteCatalog implements Catalog {
       throw sqliteError(e, "catalog.migrate");
     } finally {
       // Cached statements may refer to a schema that changed.
-      this.statements.clear();
+      this.clearStatements();
     }
+  }
+
+  private clearStatements(): void {
+    this.statements.clear();
+    this.rawStatements.clear();
+    this.historyStatements.clear();
   }
 
   private currentVersion(): number {
@@ -278,55 +328,50 @@ class SqliteCatalog implements Catalog {
 
   getMessage(tenantId: string, id: string): Promise<MessageRow | undefined> {
     return this.read("catalog.getMessage", () => {
-      const r = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND id = ?`).get(tenantId, id) as
-        | DbRow
-        | undefined;
-      return r ? toMessageRow(r) : undefined;
+      const v = this.rawStmt(GET_MESSAGE_SQL).get(tenantId, id) as unknown[] | undefined;
+      return v ? messageFromValues(v, tenantId) : undefined;
     });
   }
 
   getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]> {
     return this.read("catalog.getMessages", () => {
       if (ids.length === 0) return [];
-      const rows = this.stmt(
-        `${MESSAGE_SELECT} WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`,
-      ).all(tenantId, JSON.stringify(ids)) as DbRow[];
-      return rows.map(toMessageRow);
+      const rows = this.rawStmt(
+        `${MESSAGE_READ_SELECT} WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))`,
+      ).all(tenantId, JSON.stringify(ids)) as unknown[][];
+      return rows.map((v) => messageFromValues(v, tenantId));
     });
   }
 
   findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined> {
     return this.read("catalog.findMessageByIdempotencyKey", () => {
-      const r = this.stmt(`${MESSAGE_SELECT} WHERE tenant_id = ? AND idempotency_key = ?`).get(
+      const v = this.rawStmt(`${MESSAGE_READ_SELECT} WHERE tenant_id = ? AND idempotency_key = ?`).get(
         tenantId,
         key,
-      ) as DbRow | undefined;
-      return r ? toMessageRow(r) : undefined;
+      ) as unknown[] | undefined;
+      return v ? messageFromValues(v, tenantId) : undefined;
     });
   }
 
   history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]> {
     return this.read("catalog.history", () => {
       const limit = checkLimit(query.limit, "catalog.history");
-      const desc = query.order === "desc";
-      const where = ["tenant_id = ?", "chat_id = ?"];
+      const shape = historyShape(query);
+      let statement = this.historyStatements.get(shape);
+      if (!statement) {
+        statement = this.db.prepare(historySql(query)).raw(true);
+        this.historyStatements.set(shape, statement);
+      }
       const params: unknown[] = [tenantId, chatId];
-      if (!query.includeDeleted) where.push("deleted_at IS NULL");
-      if (query.since !== undefined) {
-        where.push("created_at >= ?");
-        params.push(query.since);
-      }
-      if (query.until !== undefined) {
-        where.push("created_at < ?");
-        params.push(query.until);
-      }
-      if (query.after) {
-        where.push(desc ? "(created_at, id) < (?, ?)" : "(created_at, id) > (?, ?)");
-        params.push(query.after.createdAt, query.after.id);
-      }
-      const dir = desc ? "DESC" : "ASC";
-      const sql = `${MESSAGE_SELECT} WHERE ${where.join(" AND ")} ORDER BY created_at ${dir}, id ${dir} LIMIT ?`;
-      return (this.stmt(sql).all(...params, limit) as DbRow[]).map(toMessageRow);
+      if (query.since !== undefined) params.push(query.since);
+      if (query.until !== undefined) params.push(query.until);
+      if (query.after) params.push(query.after.createdAt, query.after.id);
+      params.push(limit);
+      const rows = statement.all(params) as unknown[][];
+      const out = new Array<MessageRow>(rows.length);
+      for (let i = 0; i < rows.length; i++)
+        out[i] = messageFromValues(rows[i] as unknown[], tenantId, chatId);
+      return out;
     });
   }
 
@@ -659,7 +704,7 @@ class SqliteCatalog implements Catalog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.statements.clear();
+    this.clearStatements();
     this.db.close();
   }
 }
