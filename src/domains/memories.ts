@@ -3,17 +3,20 @@
  * category, created_at, updated_at}` — embedded automatically and searchable by similarity,
  * scoped per tenant and user.
  *
- * Storage: the record lives in the KV plane under `{tenant}:memory:{userId}:{memoryId}` (the
- * source of truth; list is a KV prefix scan in id order), its embedding in the `memories` vector
- * index under id `{userId}/{memoryId}` with the `userId` and `category` filter fields. A put
- * writes the record first, then the vector; a delete removes the vector first, then the record,
- * so a failure in between never leaves a vector whose record is gone unnoticed (search skips
- * hits without a record).
+ * Storage: the record lives in the KV plane under `{tenant}:memory:{userId}:{memoryId}` with its
+ * embedding — the record of truth; list is a KV prefix scan in id order — and is projected into
+ * the `memories` vector index under id `{userId}/{memoryId}` with the `userId` and `category`
+ * filter fields. Puts and deletes go through one write protocol across the two planes
+ * (`engine/memory-index.ts`, ADR 0022): a crash or a failure between the record and the index
+ * leaves an intent that a recovery pass completes, so a memory is searchable exactly when its
+ * record exists, with the embedding of its current content. A put or delete that fails is undone
+ * in the record when nothing wrote it since. Search also skips hits whose record is gone.
  */
 import { KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
 import { assertStorableValue } from "../core/values.js";
+import { encodeEmbedding, MEMORY_INTENT_PREFIX, MemoryIndex } from "../engine/memory-index.js";
 import type { Embedder } from "../ports/embedder.js";
 import type { KvStore } from "../ports/kv-store.js";
 import type { VectorIndex, VectorMode } from "../ports/vector-index.js";
@@ -51,6 +54,17 @@ export interface MemoryHit {
   distance: number;
 }
 
+/** A record as stored: the memory and its embedding (float32 bytes, see `engine/memory-index.ts`). */
+interface StoredMemory extends Memory {
+  embedding?: Uint8Array;
+}
+
+/** The memory without what only the store keeps. */
+function visible(stored: StoredMemory): Memory {
+  const { embedding: _, ...memory } = stored;
+  return memory;
+}
+
 export interface MemoriesContext {
   kv: KvStore;
   index: VectorIndex;
@@ -63,12 +77,14 @@ const CATEGORY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class Memories {
   private readonly kv: KvNamespace;
+  private readonly index: MemoryIndex;
 
   constructor(
     private readonly ctx: MemoriesContext,
     readonly tenantId: string,
   ) {
     this.kv = tenantKv(ctx.kv, tenantId).sub("memory:");
+    this.index = MemoryIndex.for(ctx);
     if (ctx.embedder.dimensions !== ctx.index.dimensions)
       throw new KuraError(
         "VECTOR_DIMENSIONS_MISMATCH",
@@ -98,33 +114,26 @@ export class Memories {
       });
     const [vector] = await this.ctx.embedder.embed([input.content]);
     const now = new Date(this.ctx.clock()).toISOString();
-    const key = `${userId}:${memoryId}`;
-    const previous = await this.kv.get<Memory>(key);
-    const memory: Memory = {
-      user_id: userId,
-      memory_id: memoryId,
-      content: input.content,
-      category,
-      created_at: previous?.created_at ?? now,
-      updated_at: now,
-    };
-    await this.kv.set(key, memory);
-    await this.ctx.index.upsert([
-      {
-        tenantId: this.tenantId,
-        id: `${userId}/${memoryId}`,
-        vector: vector as Float32Array,
-        userId,
-        ...(category === null ? {} : { category }),
-      },
-    ]);
-    return memory;
+    await this.index.ready(this.tenantId, this.kv.prefix);
+    const { current } = await this.index
+      .change<StoredMemory>(`${this.kv.prefix}${userId}:${memoryId}`, (previous) => ({
+        user_id: userId,
+        memory_id: memoryId,
+        content: input.content,
+        category,
+        created_at: previous?.created_at ?? now,
+        updated_at: now,
+        embedding: encodeEmbedding(vector as Float32Array),
+      }))
+      .catch((e: unknown) => this.hideKeys(e));
+    return visible(current as StoredMemory);
   }
 
   async get(userId: string, memoryId: string): Promise<Memory | undefined> {
     assertValidId(userId, "user id", "memories.get");
     assertValidId(memoryId, "memory id", "memories.get");
-    return this.kv.get<Memory>(`${userId}:${memoryId}`);
+    const stored = await this.kv.get<StoredMemory>(`${userId}:${memoryId}`);
+    return stored && visible(stored);
   }
 
   /** A user's memories in id order (creation order for generated ids). */
@@ -133,12 +142,12 @@ export class Memories {
     options: { cursor?: string; limit?: number } = {},
   ): Promise<{ items: Memory[]; cursor?: string }> {
     assertValidId(userId, "user id", "memories.list");
-    const page = await this.kv.scan<Memory>(`${userId}:`, {
+    const page = await this.kv.scan<StoredMemory>(`${userId}:`, {
       limit: options.limit ?? 100,
       ...(options.cursor ? { cursor: options.cursor } : {}),
     });
     return {
-      items: page.items.map((e) => e.value as Memory),
+      items: page.items.map((e) => visible(e.value as StoredMemory)),
       ...(page.cursor ? { cursor: page.cursor } : {}),
     };
   }
@@ -147,8 +156,11 @@ export class Memories {
   async delete(userId: string, memoryId: string): Promise<boolean> {
     assertValidId(userId, "user id", "memories.delete");
     assertValidId(memoryId, "memory id", "memories.delete");
-    await this.ctx.index.remove(this.tenantId, [`${userId}/${memoryId}`]);
-    return this.kv.delete(`${userId}:${memoryId}`);
+    await this.index.ready(this.tenantId, this.kv.prefix);
+    const { previous } = await this.index
+      .change<StoredMemory>(`${this.kv.prefix}${userId}:${memoryId}`, () => undefined)
+      .catch((e: unknown) => this.hideKeys(e));
+    return previous !== undefined;
   }
 
   /** The user's memories nearest to a text (embedded with the configured embedder) or a vector. */
@@ -163,6 +175,7 @@ export class Memories {
         throw new KuraError("INVALID_ARGUMENT", "query must be non-empty text", { operation });
       [vector] = await this.ctx.embedder.embed([search.query]);
     }
+    await this.index.ready(this.tenantId, this.kv.prefix);
     const hits = await this.ctx.index.query({
       tenantId: this.tenantId,
       vector: vector as Float32Array,
@@ -170,14 +183,28 @@ export class Memories {
       filter: { userId, ...(search.category ? { category: search.category } : {}) },
       ...(search.mode ? { mode: search.mode } : {}),
     });
-    const memories = await this.kv.getMany<Memory>(
+    const memories = await this.kv.getMany<StoredMemory>(
       hits.map((h) => `${userId}:${h.id.slice(userId.length + 1)}`),
     );
     const out: MemoryHit[] = [];
     for (const [i, hit] of hits.entries()) {
       const memory = memories[i];
-      if (memory) out.push({ memory, distance: hit.distance });
+      if (memory) out.push({ memory: visible(memory), distance: hit.distance });
     }
     return out;
+  }
+
+  /** Errors name the caller's ids, never Kura's stored keys (the tenant's prefix, intents). */
+  private hideKeys(e: unknown): never {
+    if (!(e instanceof KuraError)) throw e;
+    const hide = (v: unknown) =>
+      typeof v === "string" ? v.split(this.kv.prefix).join("").split(MEMORY_INTENT_PREFIX).join("") : v;
+    throw new KuraError(e.code, hide(e.message) as string, {
+      kind: e.kind,
+      retryable: e.retryable,
+      cause: e.cause,
+      ...(e.operation === undefined ? {} : { operation: e.operation }),
+      context: Object.fromEntries(Object.entries(e.context).map(([k, v]) => [k, hide(v)])),
+    });
   }
 }
