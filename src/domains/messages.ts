@@ -11,7 +11,7 @@ import { isMessageId, newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
 import type { PutResult } from "../ports/blob-store.js";
-import type { CatalogOp, MessageRow, MessageVersionRow } from "../ports/catalog.js";
+import type { CatalogOp, HistoryQuery, MessageRow, MessageVersionRow } from "../ports/catalog.js";
 import {
   type AppendInput,
   assertWithinLimit,
@@ -324,11 +324,12 @@ export class Messages {
     const hotKey = `${this.tenantId}\u0000${id}`;
     const hot = this.ctx.messageCache?.get(hotKey);
     if (hot && isLive(hot.row, this.ctx.clock()))
-      return { ...this.toRef(hot.row), content: hot.content as MessageContent };
+      return this.toMessage(hot.row, hot.content as MessageContent);
     const row = await this.liveRow(id, "messages.get");
-    const content = await this.content(row);
+    const body = messageBody(this.ctx, row.storeId, row.blobKey, row.checksum, bodyCacheKey(row));
+    const content = contentOf(body instanceof Promise ? await body : body);
     this.ctx.messageCache?.set(hotKey, { row, content });
-    return { ...this.toRef(row), content };
+    return this.toMessage(row, content);
   }
 
   private forget(id: string): void {
@@ -375,22 +376,25 @@ export class Messages {
     }
     const after =
       options.cursor === undefined ? undefined : decodeHistoryCursor(options.cursor, chatId, order);
-    if (!(await this.ctx.catalog.getChat(this.tenantId, chatId))) {
+    const query: HistoryQuery = { order, limit: limit + 1 };
+    if (after) query.after = after;
+    if (options.since !== undefined) query.since = toMs(options.since, "since");
+    if (options.until !== undefined) query.until = toMs(options.until, "until");
+    const rows = await this.ctx.catalog.history(this.tenantId, chatId, query);
+    // A chat with messages exists (chats are never deleted); only an empty page asks.
+    if (rows.length === 0 && !(await this.ctx.catalog.getChat(this.tenantId, chatId))) {
       throw new KuraError("CHAT_NOT_FOUND", `no chat ${chatId}`, { operation: op, context: { chatId } });
     }
-    const rows = await this.ctx.catalog.history(this.tenantId, chatId, {
-      order,
-      limit: limit + 1,
-      ...(after ? { after } : {}),
-      ...(options.since !== undefined ? { since: toMs(options.since, "since") } : {}),
-      ...(options.until !== undefined ? { until: toMs(options.until, "until") } : {}),
-    });
     const now = this.ctx.clock();
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     const nextCursor = rows.length > limit && last ? encodeHistoryCursor(chatId, order, last) : undefined;
     const live = page.filter((r) => isLive(r, now));
-    if (!options.includeContent) return { items: live.map((r) => this.toRef(r)), nextCursor };
+    if (!options.includeContent) {
+      const items = new Array<MessageRef>(live.length);
+      for (let i = 0; i < live.length; i++) items[i] = this.toRef(live[i] as MessageRow);
+      return { items, nextCursor };
+    }
     const contents = await mapLimit(live, READ_CONCURRENCY, (r) => this.content(r));
     return {
       items: live.map((r, i) => ({ ...this.toRef(r), content: contents[i] as MessageContent })),
@@ -644,12 +648,7 @@ export class Messages {
   }
 
   private content(row: MessageRow): Promise<MessageContent> {
-    return this.readBody(
-      row.storeId,
-      row.blobKey,
-      row.checksum,
-      `${this.tenantId}\u0000${row.id}\u0000v${row.version}`,
-    );
+    return this.readBody(row.storeId, row.blobKey, row.checksum, bodyCacheKey(row));
   }
 
   private async readBody(
@@ -658,12 +657,13 @@ export class Messages {
     checksum: string,
     cacheKey: string,
   ): Promise<MessageContent> {
-    let data = await this.ctx.bodyCache.get(cacheKey);
-    if (!data) {
-      data = (await storeFor(this.ctx, storeId).getBuffer(key, { expectedSha256: checksum })).data;
-      await this.ctx.bodyCache.set(cacheKey, data);
-    }
-    return (JSON.parse(data.toString("utf8")) as BodyDocument).content;
+    return contentOf(await messageBody(this.ctx, storeId, key, checksum, cacheKey));
+  }
+
+  private toMessage(row: MessageRow, content: MessageContent): Message {
+    const message = this.toRef(row) as Message;
+    message.content = content;
+    return message;
   }
 
   private toRef(row: MessageRow): MessageRef {
@@ -798,11 +798,54 @@ function toMs(value: string | number, name: string): number {
  * checksum (for engine-side readers such as the search projector, which already hold the row).
  */
 export async function readMessageContent(ctx: EngineContext, row: MessageRow): Promise<MessageContent> {
-  const cacheKey = `${row.tenantId}\u0000${row.id}\u0000v${row.version}`;
-  let data = await ctx.bodyCache.get(cacheKey);
-  if (!data) {
-    data = (await storeFor(ctx, row.storeId).getBuffer(row.blobKey, { expectedSha256: row.checksum })).data;
-    await ctx.bodyCache.set(cacheKey, data);
+  return contentOf(await messageBody(ctx, row.storeId, row.blobKey, row.checksum, bodyCacheKey(row)));
+}
+
+/** Where the body cache keeps a version's body: tenant, id and version, never shared. */
+function bodyCacheKey(row: MessageRow): string {
+  return `${row.tenantId}\u0000${row.id}\u0000v${row.version}`;
+}
+
+function contentOf(body: Buffer): MessageContent {
+  return (JSON.parse(body.toString("utf8")) as BodyDocument).content;
+}
+
+/**
+ * A body verified against the catalog's checksum: from the body cache, else from the store —
+ * read on this thread when the store offers it for small objects (`getBufferSync`: local files,
+ * where that is cheaper than the thread pool and the layers' timers), else through `getBuffer`.
+ * Answers without a promise when nothing had to wait, so a cold get of a small body costs one
+ * turn of the event loop for the catalog and none for the body.
+ */
+function messageBody(
+  ctx: EngineContext,
+  storeId: string,
+  key: string,
+  checksum: string,
+  cacheKey: string,
+): Buffer | Promise<Buffer> {
+  const cached = ctx.bodyCache.get(cacheKey);
+  if (cached instanceof Promise)
+    return cached.then((hit) => hit ?? fetchBody(ctx, storeId, key, checksum, cacheKey));
+  return cached ?? fetchBody(ctx, storeId, key, checksum, cacheKey);
+}
+
+function fetchBody(
+  ctx: EngineContext,
+  storeId: string,
+  key: string,
+  checksum: string,
+  cacheKey: string,
+): Buffer | Promise<Buffer> {
+  const store = storeFor(ctx, storeId);
+  const options = { expectedSha256: checksum };
+  const small = store.getBufferSync?.(key, options);
+  if (small) {
+    const stored = ctx.bodyCache.set(cacheKey, small.data);
+    return stored instanceof Promise ? stored.then(() => small.data) : small.data;
   }
-  return (JSON.parse(data.toString("utf8")) as BodyDocument).content;
+  return store.getBuffer(key, options).then(async ({ data }) => {
+    await ctx.bodyCache.set(cacheKey, data);
+    return data;
+  });
 }

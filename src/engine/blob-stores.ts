@@ -1,7 +1,8 @@
 /**
  * Opening a blob store from config: the adapter from the registry, wrapped in the standard
  * layers (outermost first): metrics → retry → timeout → adapter. Retries see timeouts as
- * retryable failures; metrics see each call once, retries included.
+ * retryable failures; metrics see each call once, retries included. Small synchronous reads
+ * (`getBufferSync`) pass every layer but metrics as they are.
  */
 import { blobStoreDefinition } from "../adapters/blob/registry.js";
 import { type BlobOperationEvent, withMetrics } from "../layers/metrics.js";
@@ -26,7 +27,12 @@ export interface OpenBlobStoreOptions {
 export async function openBlobStore(o: OpenBlobStoreOptions): Promise<BlobStore> {
   const definition = await blobStoreDefinition(o.backend);
   let store = await definition.create(definition.parseOptions(o.options), o.deps);
-  if (o.timeouts !== false) store = withTimeout(store, o.timeouts ?? {});
+  if (o.timeouts !== false) {
+    const adapter = store;
+    store = withTimeout(adapter, o.timeouts ?? {});
+    // A synchronous read cannot be interrupted by a timer: it passes the timeout layer as it is.
+    if (adapter.getBufferSync) store.getBufferSync = adapter.getBufferSync.bind(adapter);
+  }
   if (o.retry !== false) store = withRetry(store, o.retry ?? {});
   if (o.onOperation) store = withMetrics(store, o.onOperation);
   return store;

@@ -16,13 +16,13 @@ export interface BlobOperationEvent {
 }
 
 export function withMetrics(store: BlobStore, record: (event: BlobOperationEvent) => void): BlobStore {
-  return wrapBlobStore(store, async (info, call) => {
+  const reporter = (operation: BlobOperation) => {
     const started = performance.now();
-    const report = (ok: boolean, errorCode?: string) => {
+    return (ok: boolean, errorCode?: string) => {
       try {
         record({
           scheme: store.scheme,
-          operation: info.operation,
+          operation,
           durationMs: performance.now() - started,
           ok,
           errorCode,
@@ -31,13 +31,31 @@ export function withMetrics(store: BlobStore, record: (event: BlobOperationEvent
         // A failing metrics sink must never fail the operation.
       }
     };
-    try {
-      const result = await call(info.signal);
-      report(true);
-      return result;
-    } catch (e) {
-      report(false, isKuraError(e) ? e.code : "UNEXPECTED");
-      throw e;
-    }
-  });
+  };
+  return wrapBlobStore(
+    store,
+    async (info, call) => {
+      const report = reporter(info.operation);
+      try {
+        const result = await call(info.signal);
+        report(true);
+        return result;
+      } catch (e) {
+        report(false, isKuraError(e) ? e.code : "UNEXPECTED");
+        throw e;
+      }
+    },
+    (info, call) => {
+      // A read the adapter declines is not an operation: the caller's `getBuffer` is counted.
+      const report = reporter(info.operation);
+      try {
+        const result = call();
+        if (result !== undefined) report(true);
+        return result;
+      } catch (e) {
+        report(false, isKuraError(e) ? e.code : "UNEXPECTED");
+        throw e;
+      }
+    },
+  );
 }

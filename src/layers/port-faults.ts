@@ -73,11 +73,14 @@ export function withPortFaults<T extends object>(port: T, faults: PortFaults): T
           if (!fault) return method.apply(this === receiver ? target : this, args);
           if (fault.mode === "midstream") {
             faults.hits--; // counted when a stream is actually broken
+            // A synchronous result has no stream to break.
+            if (property.endsWith("Sync")) return method.apply(this === receiver ? target : this, args);
             return Promise.resolve(method.apply(this === receiver ? target : this, args)).then((result) =>
               breakBody(result, fault, faults),
             );
           }
-          if (fault.mode === "throw") throw fault.make();
+          // A synchronous method (`getBufferSync`) has no promise to reject: it throws.
+          if (fault.mode === "throw" || property.endsWith("Sync")) throw fault.make();
           return Promise.reject(fault.make());
         };
         wrapped.set(property, fn);

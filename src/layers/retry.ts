@@ -35,28 +35,41 @@ export function withRetry(store: BlobStore, options: RetryOptions = {}): BlobSto
   const max = options.maxDelayMs ?? 2000;
   const random = options.random ?? Math.random;
   const sleep = options.sleep ?? defaultSleep;
-  return wrapBlobStore(store, async (info, call) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await call(info.signal);
-      } catch (e) {
-        const retryable = e instanceof KuraError && e.retryable && info.repeatable && !info.signal?.aborted;
-        if (!retryable || attempt >= maxRetries) {
-          if (e instanceof KuraError && attempt > 0) {
-            throw new KuraError(e.code, e.message, {
-              kind: e.kind,
-              operation: e.operation ?? `blob.${info.operation}`,
-              context: { ...e.context, attempts: attempt + 1 },
-              cause: e.cause,
-              retryable: e.retryable,
-            });
+  return wrapBlobStore(
+    store,
+    async (info, call) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await call(info.signal);
+        } catch (e) {
+          const retryable = e instanceof KuraError && e.retryable && info.repeatable && !info.signal?.aborted;
+          if (!retryable || attempt >= maxRetries) {
+            if (e instanceof KuraError && attempt > 0) {
+              throw new KuraError(e.code, e.message, {
+                kind: e.kind,
+                operation: e.operation ?? `blob.${info.operation}`,
+                context: { ...e.context, attempts: attempt + 1 },
+                cause: e.cause,
+                retryable: e.retryable,
+              });
+            }
+            throw e;
           }
-          throw e;
+          const delayMs = backoffDelay(attempt + 1, base, max, random);
+          options.onRetry?.({ operation: info.operation, attempt: attempt + 1, delayMs, error: e });
+          await sleep(delayMs);
         }
-        const delayMs = backoffDelay(attempt + 1, base, max, random);
-        options.onRetry?.({ operation: info.operation, attempt: attempt + 1, delayMs, error: e });
-        await sleep(delayMs);
       }
-    }
-  });
+    },
+    (_info, call) => {
+      // One attempt on the calling thread; a failure worth retrying sends the caller to
+      // `getBuffer`, which retries it with backoff.
+      try {
+        return call();
+      } catch (e) {
+        if (e instanceof KuraError && e.retryable && maxRetries > 0) return undefined;
+        throw e;
+      }
+    },
+  );
 }

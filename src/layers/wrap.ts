@@ -30,11 +30,22 @@ export interface CallInfo {
 /** Runs `call` (possibly several times, possibly not at all) and returns its result. */
 export type Around = <T>(info: CallInfo, call: (signal: AbortSignal | undefined) => Promise<T>) => Promise<T>;
 
+/**
+ * The same for a synchronous read (`getBufferSync`): runs `call` at most once, or answers
+ * undefined to send the caller to `getBuffer` (through the asynchronous `Around`).
+ */
+export type AroundSync = <T>(info: CallInfo, call: () => T | undefined) => T | undefined;
+
 type SignalOpts = { signal?: AbortSignal } | undefined;
 const withSignal = <O extends SignalOpts>(options: O, signal: AbortSignal | undefined): O =>
   (signal === undefined ? options : { ...(options ?? {}), signal }) as O;
 
-export function wrapBlobStore(inner: BlobStore, around: Around): BlobStore {
+/**
+ * `inner` with `around` applied to every operation. `getBufferSync` is kept only when the layer
+ * gives `aroundSync`: a layer that must see, delay or repeat every read leaves it out, and
+ * callers then read through `getBuffer`.
+ */
+export function wrapBlobStore(inner: BlobStore, around: Around, aroundSync?: AroundSync): BlobStore {
   const info = (
     operation: BlobOperation,
     key: string | undefined,
@@ -70,6 +81,12 @@ export function wrapBlobStore(inner: BlobStore, around: Around): BlobStore {
       around(info("copy", source, options), (s) => inner.copy(source, target, withSignal(options, s))),
     presign: (key, options: PresignOptions) =>
       around(info("presign", key), () => inner.presign(key, options)),
+    ...(inner.getBufferSync && aroundSync
+      ? {
+          getBufferSync: (key: string, options?: Parameters<NonNullable<BlobStore["getBufferSync"]>>[1]) =>
+            aroundSync(info("getBuffer", key), () => inner.getBufferSync?.(key, options)),
+        }
+      : {}),
     ...(inner.stats ? { stats: () => (inner.stats as () => Promise<BlobStoreStats>).call(inner) } : {}),
     close: () => inner.close(),
   };

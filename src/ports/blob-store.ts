@@ -168,6 +168,25 @@ export interface BlobStore {
    */
   getBuffer(key: string, options?: Omit<GetOptions, "range">): Promise<{ info: BlobInfo; data: Buffer }>;
 
+  /**
+   * Optional: `getBuffer` on the calling thread, for objects small enough that a synchronous
+   * read costs less than the round trip through the thread pool (and the layers' timers) it
+   * saves — local files. Reads of message bodies try it first.
+   *
+   * Behavior:
+   * - like `getBuffer` (verified; `BLOB_NOT_FOUND`, `BLOB_CHECKSUM_MISMATCH`), but errors are
+   *   thrown, never returned as a rejected promise;
+   * - returns undefined when the adapter declines (the object is too large, or synchronous I/O is
+   *   off): the caller then uses `getBuffer`.
+   *
+   * Layers made with `wrapBlobStore` forward it only through a synchronous hook of their own;
+   * one without (fault injection) leaves it out, so every read reaches it through `getBuffer`.
+   */
+  getBufferSync?(
+    key: string,
+    options?: Omit<GetOptions, "range" | "signal">,
+  ): { info: BlobInfo; data: Buffer } | undefined;
+
   /** Behavior: metadata of an object; a missing key fails with `BLOB_NOT_FOUND`. */
   head(key: string, options?: { signal?: AbortSignal }): Promise<BlobInfo>;
 

@@ -229,6 +229,57 @@ export function blobStoreConformance(
       });
     });
 
+    describe("synchronous small reads (getBufferSync, where offered)", () => {
+      /** The error `fn` throws synchronously (a returned promise is a failure of the contract). */
+      const thrown = (fn: () => unknown): KuraError => {
+        let result: unknown;
+        try {
+          result = fn();
+        } catch (e) {
+          if (!isKuraError(e)) throw new Error(`expected a KuraError, got ${String(e)}`, { cause: e });
+          return e;
+        }
+        throw new Error(`expected a synchronous throw, got ${String(result)}`);
+      };
+
+      it("reads what getBuffer reads, or declines", async (ctx) => {
+        if (!store.getBufferSync) return ctx.skip();
+        const data = randomBytes(900);
+        const put = await store.put("sync/a.json", data, { contentType: "application/json" });
+        const got = store.getBufferSync("sync/a.json", { expectedSha256: put.sha256 });
+        if (got === undefined) return;
+        expect(got).not.toBeInstanceOf(Promise);
+        expect(got.data.equals(data)).toBe(true);
+        expect(got.info).toEqual((await store.getBuffer("sync/a.json")).info);
+      });
+
+      it("throws for a missing key, a wrong checksum and a bad key", async (ctx) => {
+        const read = store.getBufferSync?.bind(store);
+        if (!read) return ctx.skip();
+        await store.put("sync/b.json", Buffer.from("checked"));
+        expect(thrown(() => read("sync/missing.json")).code).toBe("BLOB_NOT_FOUND");
+        const wrong = thrown(() => read("sync/b.json", { expectedSha256: sha256Hex("other") }));
+        expect(wrong.code).toBe("BLOB_CHECKSUM_MISMATCH");
+        expect(thrown(() => read("../escape")).code).toBe("KEY_INVALID");
+      });
+
+      it("detects bytes changed in the backend", async (ctx) => {
+        const read = store.getBufferSync?.bind(store);
+        if (!read || !h.corrupt) return ctx.skip();
+        const put = await store.put("sync/flip.json", randomBytes(2000));
+        await h.corrupt("sync/flip.json");
+        // Either it declines (undefined) or it throws Corrupt: it never returns the bytes.
+        let result: unknown;
+        try {
+          result = read("sync/flip.json", { expectedSha256: put.sha256 });
+        } catch (e) {
+          expect(isKuraError(e) && e.kind).toBe("Corrupt");
+          return;
+        }
+        expect(result).toBeUndefined();
+      });
+    });
+
     describe("range reads", () => {
       const data = Buffer.from("0123456789abcdefghijklmnopqrstuvwxyz");
       beforeAll(async () => {

@@ -7,7 +7,7 @@
  *   and the directory after it, with concurrent writers sharing directory fsyncs.
  * - Metadata in a footer at the end of the file (`footer.ts`); key ↔ path rules in `layout.ts`.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   close as closeCb,
   closeSync,
@@ -36,6 +36,7 @@ import { join, resolve } from "node:path";
 import { finished, Readable } from "node:stream";
 import { z } from "zod";
 import {
+  checksumMismatch,
   HashingStream,
   sha256Hex,
   toReadable,
@@ -512,25 +513,50 @@ class FsBlobStore implements BlobStore {
     }
   }
 
-  async getBuffer(
+  /**
+   * Objects up to `sync_io_max_bytes` are read with synchronous calls (open, fstat, read, close:
+   * a few microseconds on a warm cache, where a thread-pool round trip per call costs more).
+   */
+  getBufferSync(
     key: string,
-    options: Omit<GetOptions, "range"> = {},
-  ): Promise<{ info: BlobInfo; data: Buffer }> {
+    options: Omit<GetOptions, "range" | "signal"> = {},
+  ): { info: BlobInfo; data: Buffer } | undefined {
     this.assertOpen("blob.get");
     checkGetOptions(key, options);
-    const { file } = keyPath(this.base, key);
-    let raw: Buffer;
+    let raw: Buffer | undefined;
     try {
-      raw = this.readSmallSync(file) ?? (await readFile(file));
+      raw = this.readSmallSync(keyPath(this.base, key).file);
     } catch (e) {
       if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
       throw fsError(e, "blob.get", key);
     }
+    if (raw === undefined) return undefined;
     const footer = decodeFooter(raw, raw.length, key);
     if ("need" in footer) throw fsError(new Error("footer longer than file"), "blob.get", key);
     const data = raw.subarray(0, footer.size);
     verifyBuffer(data, options.expectedSha256 ?? footer.sha256, key, "blob.get");
     return { info: this.info(footer, key), data };
+  }
+
+  /** Larger objects: the footer first, then the body in chunks, each hashed as it arrives. */
+  async getBuffer(
+    key: string,
+    options: Omit<GetOptions, "range"> = {},
+  ): Promise<{ info: BlobInfo; data: Buffer }> {
+    const small = this.getBufferSync(key, options);
+    if (small) return small;
+    const { handle, footer } = await this.openObject(key, "blob.get");
+    let read: { data: Buffer; sha256: string };
+    try {
+      read = await readHashed(handle, footer.size);
+    } catch (e) {
+      throw fsError(e, "blob.get", key);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    const expected = options.expectedSha256 ?? footer.sha256;
+    if (read.sha256 !== expected) throw checksumMismatch(key, expected, read.sha256, "blob.get");
+    return { info: this.info(footer, key), data: read.data };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
@@ -568,10 +594,9 @@ class FsBlobStore implements BlobStore {
       }
       const expected = options.expectedSha256 ?? footer.sha256;
       if (footer.size <= this.options.small_object_bytes) {
-        const data = Buffer.alloc(footer.size);
-        if (footer.size > 0) await handle.read(data, 0, footer.size, 0);
+        const read = await readHashed(handle, footer.size);
         await handle.close();
-        return { info, body: verifiedReadable(data, expected, key), range: undefined };
+        return { info, body: checkedReadable(read, expected, key), range: undefined };
       }
       const stream = handle.createReadStream({ start: 0, end: footer.size - 1 });
       const verifying = new VerifyingStream(expected, key, footer.size);
@@ -789,16 +814,50 @@ class FsBlobStore implements BlobStore {
 
 /** A stream of already-read bytes that errors instead of ending when they fail the checksum. */
 function verifiedReadable(data: Buffer, expected: string, key: string): Readable {
-  try {
-    verifyBuffer(data, expected, key, "blob.get");
-  } catch (e) {
+  return checkedReadable({ data, sha256: sha256Hex(data) }, expected, key);
+}
+
+/** {@link verifiedReadable} for bytes whose SHA-256 is already known. */
+function checkedReadable(read: { data: Buffer; sha256: string }, expected: string, key: string): Readable {
+  if (read.sha256 !== expected) {
+    const e = checksumMismatch(key, expected, read.sha256, "blob.get");
     return new Readable({
       read() {
-        this.destroy(e as Error);
+        this.destroy(e);
       },
     });
   }
-  return Readable.from(data.length ? [data] : []);
+  return Readable.from(read.data.length ? [read.data] : []);
+}
+
+/** Bytes read from an object file per call when a body is read whole. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The first `size` bytes of a file and their SHA-256, hashed while reading: each chunk is
+ * hashed on this thread while the next one is read on the thread pool, so a large read costs
+ * about the longer of the two rather than their sum.
+ */
+async function readHashed(handle: FileHandle, size: number): Promise<{ data: Buffer; sha256: string }> {
+  const data = Buffer.allocUnsafe(size);
+  const hash = createHash("sha256");
+  const readAt = async (offset: number): Promise<number> => {
+    const { bytesRead } = await handle.read(data, offset, Math.min(READ_CHUNK_BYTES, size - offset), offset);
+    if (bytesRead === 0) throw new Error(`file ended at byte ${offset} of a ${size}-byte body`);
+    return bytesRead;
+  };
+  let offset = 0;
+  let next = size > 0 ? readAt(0) : undefined;
+  while (next) {
+    const n = await next;
+    const start = offset;
+    offset += n;
+    next = offset < size ? readAt(offset) : undefined;
+    // A rejected read that is not awaited yet must not count as unhandled.
+    next?.catch(() => undefined);
+    hash.update(data.subarray(start, offset));
+  }
+  return { data, sha256: hash.digest("hex") };
 }
 
 export const fsBlobStore: BlobStoreDefinition<FsOptions> = {
