@@ -13,9 +13,10 @@ import { http } from "./scenarios/http.js";
 import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
+import { messagesReads } from "./scenarios/messages-reads.js";
 import { vectors } from "./scenarios/vectors.js";
 
-const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesPgS3, kv, http, fts, vectors];
+const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesReads, messagesPgS3, kv, http, fts, vectors];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
