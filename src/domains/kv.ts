@@ -37,16 +37,33 @@ export function tenantKvKey(tenantId: string, key: string): string {
  * follow the KV key rule (`kvKeyProblem`) and the prefixed key must fit it too.
  */
 export class KvNamespace {
+  /** UTF-8 bytes of the prefix. */
+  private readonly prefixBytes: number;
+  /** Rethrows a store error in the caller's terms (one function for every call). */
+  private readonly rethrow = (e: unknown): never => this.relative(e);
+
   constructor(
     readonly store: KvStore,
     readonly prefix: string,
-  ) {}
+  ) {
+    this.prefixBytes = Buffer.byteLength(prefix, "utf8");
+  }
+
+  /**
+   * Whether the prefixed form of a valid relative key keeps the key rule. Two valid keys
+   * concatenate to well-formed text without control characters, so only the length can break
+   * it; a UTF-16 unit is at most 3 bytes of UTF-8, which settles most keys without counting.
+   */
+  private fits(key: string): boolean {
+    if (this.prefixBytes + 3 * key.length <= MAX_KV_KEY_BYTES) return true;
+    return this.prefixBytes + Buffer.byteLength(key, "utf8") <= MAX_KV_KEY_BYTES;
+  }
 
   private full(key: string, operation: string): string {
     let problem = kvKeyProblem(key);
-    if (problem === undefined && kvKeyProblem(this.prefix + key) !== undefined) {
+    if (problem === undefined && !this.fits(key)) {
       // Fits the rule alone but not with the prefix: name the limit that applies here.
-      const scope = Buffer.byteLength(this.prefix);
+      const scope = this.prefixBytes;
       problem = `key must be at most ${MAX_KV_KEY_BYTES - scope} bytes of UTF-8 here (${MAX_KV_KEY_BYTES} bytes minus ${scope} for the tenant and namespace)`;
     }
     if (problem !== undefined) {
@@ -84,40 +101,47 @@ export class KvNamespace {
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.store.get<T>(this.full(key, "kv.get")).catch((e) => this.relative(e));
+    return this.store.get<T>(this.full(key, "kv.get")).catch(this.rethrow);
   }
 
   async getEntry<T = unknown>(key: string): Promise<KvEntry<T> | undefined> {
-    const entry = await this.store.getEntry<T>(this.full(key, "kv.get")).catch((e) => this.relative(e));
+    const entry = await this.store.getEntry<T>(this.full(key, "kv.get")).catch(this.rethrow);
     return entry && this.strip(entry);
   }
 
   async set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
-    return this.store.set(this.full(key, "kv.set"), value, options).catch((e) => this.relative(e));
+    return this.store.set(this.full(key, "kv.set"), value, options).catch(this.rethrow);
   }
 
   async delete(key: string, options?: { ifVersion?: number }): Promise<boolean> {
-    return this.store.delete(this.full(key, "kv.delete"), options).catch((e) => this.relative(e));
+    return this.store.delete(this.full(key, "kv.delete"), options).catch(this.rethrow);
   }
 
   async incr(key: string, options?: KvIncrOptions): Promise<{ value: number; version: number }> {
-    return this.store.incr(this.full(key, "kv.incr"), options).catch((e) => this.relative(e));
+    return this.store.incr(this.full(key, "kv.incr"), options).catch(this.rethrow);
   }
 
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    return this.store.getMany<T>(keys.map((k) => this.full(k, "kv.getMany"))).catch((e) => this.relative(e));
+    const full: string[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) full[i] = this.full(keys[i] as string, "kv.getMany");
+    return this.store.getMany<T>(full).catch(this.rethrow);
   }
 
   async setMany(items: readonly { key: string; value: unknown; ttlMs?: number }[]): Promise<KvWriteResult[]> {
-    return this.store
-      .setMany(items.map((item) => ({ ...item, key: this.full(item.key, "kv.setMany") })))
-      .catch((e) => this.relative(e));
+    const full = new Array<{ key: string; value: unknown; ttlMs?: number }>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as { key: string; value: unknown; ttlMs?: number };
+      const key = this.full(item.key, "kv.setMany");
+      full[i] =
+        item.ttlMs === undefined ? { key, value: item.value } : { key, value: item.value, ttlMs: item.ttlMs };
+    }
+    return this.store.setMany(full).catch(this.rethrow);
   }
 
   /** Keys under `prefix` (relative; may be empty) a page at a time; see `KvStore.scan`. */
   async scan<T = unknown>(prefix = "", options?: KvScanOptions): Promise<KvScanPage<T>> {
     if (prefix !== "") this.full(prefix, "kv.scan");
-    const page = await this.store.scan<T>(this.prefix + prefix, options).catch((e) => this.relative(e));
+    const page = await this.store.scan<T>(this.prefix + prefix, options).catch(this.rethrow);
     return { items: page.items.map((e) => this.strip(e)), cursor: page.cursor };
   }
 

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { KuraError } from "../../core/errors.js";
-import { assertStorableValue } from "../../core/values.js";
+import { assertStorableValue, MAX_VALUE_DEPTH, MAX_VALUE_NODES } from "../../core/values.js";
 import type { KvScanOptions, KvSetManyItem, KvSetOptions } from "../../ports/kv-store.js";
 import { kvKeyProblem } from "../../ports/kv-store.js";
 import { lz4Compress, lz4Decompress } from "./lz4.js";
@@ -77,14 +77,50 @@ export function checkSet(
       },
     );
   }
-  checkTtl(options.ttlMs, operation, key);
-  checkVersion(options.ifVersion, operation, key);
-  assertStorableValue(value, "the KV value", operation);
+  if (options !== NO_OPTIONS) {
+    checkTtl(options.ttlMs, operation, key);
+    checkVersion(options.ifVersion, operation, key);
+  }
+  checkValue(value, operation);
+}
+
+/** The options of a call made without any: adapters default to it, so no object is made per call. */
+export const NO_OPTIONS: KvSetOptions = Object.freeze({});
+
+let nodesLeft = 0;
+
+/**
+ * Whether `value` plainly keeps the stored-value rule of `core/values.ts` (well-formed strings,
+ * depth and node budget), by a recursive walk that allocates nothing. Conservative: `false` only
+ * means "let the full check decide" (it is also the answer for a `Map`). Recursion stops at
+ * {@link MAX_VALUE_DEPTH}, so hostile depth cannot overflow the stack here either.
+ */
+function plainlyStorable(v: unknown, depth: number): boolean {
+  if (--nodesLeft < 0) return false;
+  if (typeof v === "string") return v.isWellFormed();
+  if (v === null || typeof v !== "object" || ArrayBuffer.isView(v) || v instanceof Date) return true;
+  if (depth > MAX_VALUE_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!plainlyStorable(v[i], depth + 1)) return false;
+    return true;
+  }
+  if (v instanceof Map) return false;
+  // for…in also visits inherited enumerable keys: a superset of what the full check visits.
+  for (const k in v) {
+    if (!k.isWellFormed() || !plainlyStorable((v as Record<string, unknown>)[k], depth + 1)) return false;
+  }
+  return true;
+}
+
+/** `assertStorableValue` for KV values, with a fast path for the values that plainly pass. */
+export function checkValue(value: unknown, operation: string): void {
+  nodesLeft = MAX_VALUE_NODES;
+  if (!plainlyStorable(value, 1)) assertStorableValue(value, "the KV value", operation);
 }
 
 export function checkSetMany(items: readonly KvSetManyItem[], operation: string): void {
   if (!Array.isArray(items)) throw new KuraError("INVALID_ARGUMENT", "items must be an array", { operation });
-  for (const item of items) checkSet(item?.key, item?.value, item ?? {}, operation);
+  for (const item of items) checkSet(item?.key, item?.value, item ?? NO_OPTIONS, operation);
 }
 
 export function checkIncrBy(by: unknown, operation: string, key: string): number {
@@ -186,41 +222,59 @@ const FLAG_INTEGER = 0x6e;
 
 /** Encode a value as a framed payload: compressed when that saves at least an eighth. */
 export function encodeFramed(key: string, value: unknown, maxBytes: number, operation: string): Buffer {
+  const integer = integerFrame(value);
+  if (integer !== undefined) return integer;
+  const packed = packValue(key, value, maxBytes, operation);
+  return compressedFrame(packed) ?? plainFrame(packed);
+}
+
+/** The `n` frame of a safe integer (not −0), else undefined. */
+export function integerFrame(value: unknown): Buffer | undefined {
   if (typeof value === "number" && Number.isSafeInteger(value) && !Object.is(value, -0)) {
     return Buffer.from(`n${value}`, "latin1");
   }
-  const packed = packValue(key, value, maxBytes, operation);
-  if (packed.length >= COMPRESS_MIN_BYTES) {
-    const compressed = lz4Compress(packed);
-    if (compressed.length + 5 <= packed.length - (packed.length >>> 3)) {
-      const out = Buffer.allocUnsafe(5 + compressed.length);
-      out[0] = FLAG_LZ4;
-      out.writeUInt32LE(packed.length, 1);
-      compressed.copy(out, 5);
-      return out;
-    }
-  }
-  const out = Buffer.allocUnsafe(1 + packed.length);
-  out[0] = FLAG_MSGPACK;
-  packed.copy(out, 1);
+  return undefined;
+}
+
+/** The `z` frame of MessagePack bytes when LZ4 saves at least an eighth of them, else undefined. */
+export function compressedFrame(packed: Buffer): Buffer | undefined {
+  if (packed.length < COMPRESS_MIN_BYTES) return undefined;
+  const compressed = lz4Compress(packed);
+  if (compressed.length + 5 > packed.length - (packed.length >>> 3)) return undefined;
+  const out = Buffer.allocUnsafe(5 + compressed.length);
+  out[0] = FLAG_LZ4;
+  out.writeUInt32LE(packed.length, 1);
+  out.set(compressed, 5);
   return out;
 }
 
-/** Decode a framed payload (a view of a larger buffer is fine). */
-export function decodeFramed(key: string, frame: Buffer, operation: string): unknown {
+/** The `m` frame of MessagePack bytes (stored as they are). */
+export function plainFrame(packed: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(1 + packed.length);
+  out[0] = FLAG_MSGPACK;
+  out.set(packed, 1);
+  return out;
+}
+
+/**
+ * Decode the framed payload stored in `frame` from byte `start` on (a view of a larger buffer is
+ * fine): the payload is read in place, without a sub-view per value.
+ */
+export function decodeFramed(key: string, frame: Buffer, operation: string, start = 0): unknown {
   try {
-    switch (frame[0]) {
+    switch (frame[start]) {
       case FLAG_MSGPACK:
-        return packr.unpack(frame.subarray(1));
+        if (frame.length <= start + 1) throw new Error("empty MessagePack payload");
+        return packr.unpack(frame, { start: start + 1, end: frame.length });
       case FLAG_LZ4:
-        return packr.unpack(lz4Decompress(frame.subarray(5), frame.readUInt32LE(1)));
+        return packr.unpack(lz4Decompress(frame.subarray(start + 5), frame.readUInt32LE(start + 1)));
       case FLAG_INTEGER: {
-        const n = Number(frame.toString("latin1", 1));
+        const n = Number(frame.toString("latin1", start + 1));
         if (!Number.isSafeInteger(n)) throw new Error("bad integer");
         return n;
       }
       default:
-        throw new Error(`unknown value flag ${frame[0]}`);
+        throw new Error(`unknown value flag ${frame[start]}`);
     }
   } catch (e) {
     throw corrupt(key, e, operation);

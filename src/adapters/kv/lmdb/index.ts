@@ -6,15 +6,19 @@
  * - `expiry`: `[expiresAt, key]` → empty, so the sweep job visits only keys that expire;
  * - `meta`: the high-water mark of versions.
  *
- * Atomicity: lmdb-js applies plain `put`/`remove` calls in the order they are issued, in
- * batched write transactions. Every decision (compare-and-set, increment) is taken
- * synchronously against the latest *issued* state — committed data overlaid with the writes
- * still in flight — and issued right away, so within this process no two writers can act on the
- * same version. (lmdb-js's transaction callbacks are not used: they run after the plain writes of
- * their batch, which would reorder writes.) One Kura process owns an environment; see ADR 0008.
+ * Atomicity: every decision (compare-and-set, increment) is taken synchronously against the
+ * latest *issued* state — committed data overlaid with the writes not committed yet — and its
+ * writes are queued right away, so within this process no two writers can act on the same
+ * version. The writes queued during one turn of the event loop are committed together, in the
+ * order they were queued, when the turn ends (ADR 0023): with `durability: os` in one synchronous
+ * write transaction on the calling thread (a commit that does not fsync costs microseconds, less
+ * than handing the writes to lmdb-js's write thread), with `durability: fsync` through lmdb-js's
+ * asynchronous writes, so the fsync never blocks the event loop. (lmdb-js's transaction
+ * callbacks are not used: they run after the plain writes of their batch, which would reorder
+ * writes.) One Kura process owns an environment; see ADR 0008.
  */
 import { mkdirSync } from "node:fs";
-import type { Database, RootDatabase } from "lmdb";
+import type { Database, Key, RootDatabase } from "lmdb";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
@@ -47,6 +51,7 @@ import {
   corrupt,
   decodeScanCursor,
   encodeScanCursor,
+  NO_OPTIONS,
   packr,
   scanLimit,
   tooLarge,
@@ -71,6 +76,11 @@ const VERSION_BLOCK = 10_000;
 const EMPTY = Buffer.alloc(0);
 const SWEEP_CHUNK = 1000;
 const noop = () => undefined;
+/** The queued value of a delete. */
+const REMOVE = Symbol("remove");
+
+/** Any of the three databases, as the write queue holds them. */
+type AnyDatabase = Database<unknown, Key>;
 
 /** A decoded record; `expiresAt` 0 = never. */
 interface Record {
@@ -79,8 +89,15 @@ interface Record {
   value: unknown;
 }
 
+/** The version counter of one scope (see `versionScope`), reserving blocks in `meta`. */
+interface Counter {
+  readonly scope: string;
+  seq: number;
+  reserved: number;
+}
+
 /**
- * Overlay entries: the latest issued record of a key whose write is not committed yet, or a
+ * Overlay entries: the latest queued record of a key whose write is not committed yet, or a
  * tombstone (a fresh object per delete, `expiresAt` −1) for a delete. Entries are compared by
  * identity when their batch commits, so a newer write of the same key is never dropped early.
  */
@@ -90,11 +107,43 @@ function tombstone(): Record {
   return { version: 0, expiresAt: TOMBSTONE_EXPIRY, value: undefined };
 }
 
-/** A write to issue: a record with its encoding, or a delete (`record` undefined). */
-interface Write {
-  key: string;
-  record: Record | undefined;
-  bytes: Buffer | undefined;
+/**
+ * The writes queued during one turn of the event loop, committed together. Kept as parallel
+ * arrays (database, key, value or {@link REMOVE}) so queuing a write allocates no object.
+ */
+class Batch {
+  readonly dbs: AnyDatabase[] = [];
+  readonly keys: Key[] = [];
+  readonly values: unknown[] = [];
+  /**
+   * Whether the batch holds writes that are not in the overlay ("blind" writes: set without
+   * `ifVersion`, setMany). With synchronous commits they are left out of it, and a decision or a
+   * read commits the batch first instead.
+   */
+  blind = false;
+  /** Overlay entries of this batch (asynchronous commits only): key, entry, key, entry, … */
+  readonly entries: (string | Record)[] = [];
+  /** Counters whose reservation mark this batch writes. */
+  readonly marks: Counter[] = [];
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (e: unknown) => void;
+  private quiet: Promise<void> | undefined;
+
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Every writer awaits `done`; this keeps a batch nobody awaits from an unhandled rejection.
+    this.done.catch(noop);
+  }
+
+  /** Settles with the batch, never rejects (for readers that only wait for it). */
+  settled(): Promise<void> {
+    this.quiet ??= this.done.then(noop, noop);
+    return this.quiet;
+  }
 }
 
 /**
@@ -118,16 +167,23 @@ class LmdbKvStore implements KvStore {
   readonly maxValueBytes: number;
   private readonly now: () => number;
   private readonly pending = new Map<string, Record>();
-  /** The lmdb-js promise of the batch being filled, and the overlay entries written into it. */
-  private batch: PromiseLike<unknown> | undefined;
-  /** Keys and overlay entries of that batch, flattened: key, entry, key, entry, … */
-  private batchEntries: (string | Record)[] = [];
-  /** Version counters by scope (see `versionScope`), each reserving blocks in `meta`. */
-  private readonly counters = new Map<string, { seq: number; reserved: number; scope: string }>();
+  /** The batch filling during this turn, committed when the turn ends. */
+  private filling: Batch | undefined;
+  /** The newest batch handed to LMDB and not settled yet (batches commit in order). */
+  private latest: Batch | undefined;
+  /** Commit each batch in one synchronous transaction (`durability: os`), else asynchronously. */
+  private readonly syncCommits: boolean;
+  /** Version counters by scope (see `versionScope`). */
+  private readonly counters = new Map<string, Counter>();
+  /** The counter of the last scope used: most calls in a row write under the same tenant. */
+  private lastScope = "\u0000";
+  private lastCounter: Counter | undefined;
   /** The store-wide counter of earlier releases: every scope's versions start above it. */
   private readonly floor: number;
   private closed = false;
   private readonly path: string;
+  private readonly flushNow = () => this.flush();
+  private readonly record: [number, number, unknown] = [0, 0, undefined];
 
   constructor(
     private readonly env: RootDatabase,
@@ -140,6 +196,7 @@ class LmdbKvStore implements KvStore {
     this.maxValueBytes = options.max_value_bytes;
     this.path = options.path;
     this.now = deps.now ?? Date.now;
+    this.syncCommits = deps.durability !== "fsync";
     this.floor = meta.get("version") ?? 0;
   }
 
@@ -147,7 +204,10 @@ class LmdbKvStore implements KvStore {
     if (this.closed) throw closedError(operation);
   }
 
-  private counter(key: string): { seq: number; reserved: number; scope: string } {
+  private counter(key: string): Counter {
+    const colon = key.indexOf(":");
+    if (colon === this.lastScope.length - 1 && key.startsWith(this.lastScope))
+      return this.lastCounter as Counter;
     const scope = versionScope(key);
     let c = this.counters.get(scope);
     if (c === undefined) {
@@ -155,27 +215,166 @@ class LmdbKvStore implements KvStore {
       c = { seq, reserved: seq, scope };
       this.counters.set(scope, c);
     }
+    this.lastScope = scope;
+    this.lastCounter = c;
     return c;
   }
 
-  /** The version the next write of `key` will get, without spending it. */
-  private peekVersion(key: string): number {
-    return this.counter(key).seq + 1;
-  }
-
-  private nextVersion(key: string): number {
-    const c = this.counter(key);
+  /** Spend the next version of a counter; a new reservation mark is queued before the write. */
+  private spend(c: Counter): number {
     c.seq++;
     if (c.seq > c.reserved) {
       c.reserved = c.seq + VERSION_BLOCK;
-      const mark = this.meta.put(`version:${c.scope}`, c.reserved);
-      // If the mark does not commit (disk full), write it again with the next version.
-      mark.then(undefined, (e: unknown) => {
-        guardCommitError(e);
-        c.reserved = Math.min(c.reserved, c.seq);
-      });
+      const batch = this.batch();
+      this.queue(batch, this.meta as AnyDatabase, `version:${c.scope}`, c.reserved);
+      batch.marks.push(c);
     }
     return c.seq;
+  }
+
+  /** The batch of this turn, opened (and its commit scheduled) by the first write. */
+  private batch(): Batch {
+    let batch = this.filling;
+    if (batch === undefined) {
+      batch = new Batch();
+      this.filling = batch;
+      process.nextTick(this.flushNow);
+    }
+    return batch;
+  }
+
+  private queue(batch: Batch, db: AnyDatabase, key: Key, value: unknown): void {
+    batch.dbs.push(db);
+    batch.keys.push(key);
+    batch.values.push(value);
+  }
+
+  /**
+   * Queue a put of `key` (a delete when `bytes` is undefined). Until it commits, the overlay
+   * holds it — with synchronous commits only when a later decision may need it (`decided`:
+   * compare-and-set, delete, incr), since a blind write is committed before any decision or
+   * read looks (see `beforeDecision`, `beforeRead`).
+   */
+  private write(
+    key: string,
+    bytes: Buffer | undefined,
+    version: number,
+    expiresAt: number,
+    value: unknown,
+    decided: boolean,
+  ): Batch {
+    const batch = this.batch();
+    if (bytes === undefined) {
+      this.queue(batch, this.db as AnyDatabase, key, REMOVE);
+    } else {
+      this.queue(batch, this.db as AnyDatabase, key, bytes);
+      if (expiresAt !== 0) this.queue(batch, this.expiry as AnyDatabase, [expiresAt, key], EMPTY);
+    }
+    if (this.syncCommits && !decided) {
+      batch.blind = true;
+      return batch;
+    }
+    const entry: Record = bytes === undefined ? tombstone() : { version, expiresAt, value };
+    this.pending.set(key, entry);
+    // A synchronous commit settles the whole overlay at once (see `settle`).
+    if (!this.syncCommits) batch.entries.push(key, entry);
+    return batch;
+  }
+
+  /** Before a decision on stored state: blind writes of this turn are committed first. */
+  private beforeDecision(): void {
+    if (this.filling?.blind) this.flush();
+  }
+
+  /**
+   * Before a read of `keys`: reads see committed data only, after the writes of these keys not
+   * committed yet — so a reader never sees a value that might not become durable, and sees its
+   * own acknowledged writes. With synchronous commits the batch of this turn is committed now;
+   * otherwise the read waits for the newest batch in flight that writes one of the keys
+   * (batches commit in order: once the newest one settled, every earlier write has too).
+   */
+  private beforeRead(keys: readonly string[]): Promise<void> | undefined {
+    if (this.syncCommits) {
+      if (this.filling !== undefined) this.flush();
+      return undefined;
+    }
+    if (this.pending.size === 0) return undefined;
+    for (const key of keys) {
+      if (this.pending.has(key)) return (this.filling ?? this.latest)?.settled();
+    }
+    return undefined;
+  }
+
+  /** Commit the batch of this turn (see the file comment). */
+  private flush(): void {
+    const batch = this.filling;
+    if (batch === undefined) return;
+    this.filling = undefined;
+    this.latest = batch;
+    const { dbs, keys, values } = batch;
+    if (this.syncCommits) {
+      let failure: unknown;
+      try {
+        this.env.transactionSync(() => {
+          for (let i = 0; i < dbs.length; i++) {
+            const db = dbs[i] as AnyDatabase;
+            const value = values[i];
+            if (value === REMOVE) db.removeSync(keys[i] as Key);
+            else db.putSync(keys[i] as Key, value);
+          }
+        });
+      } catch (e) {
+        failure = e ?? new Error("commit failed");
+      }
+      this.settle(batch, failure);
+      return;
+    }
+    // lmdb-js commits writes in the order they are issued, settling every write of one of its
+    // transactions with one shared promise: waiting for each distinct promise covers them all.
+    const commits: PromiseLike<unknown>[] = [];
+    let last: PromiseLike<unknown> | undefined;
+    for (let i = 0; i < dbs.length; i++) {
+      const db = dbs[i] as AnyDatabase;
+      const value = values[i];
+      const p = value === REMOVE ? db.remove(keys[i] as Key) : db.put(keys[i] as Key, value);
+      if (p !== last) {
+        p.then(undefined, guardCommitError);
+        commits.push(p);
+        last = p;
+      }
+    }
+    Promise.all(commits).then(
+      () => this.settle(batch, undefined),
+      (e: unknown) => this.settle(batch, e ?? new Error("commit failed")),
+    );
+  }
+
+  /** A batch committed (or failed): drop its overlay entries, then tell its writers. */
+  private settle(batch: Batch, failure: unknown): void {
+    if (this.syncCommits) {
+      // Committed synchronously, nothing queued meanwhile: the overlay holds this batch only.
+      this.pending.clear();
+    } else {
+      const { entries } = batch;
+      for (let i = 0; i < entries.length; i += 2) {
+        const key = entries[i] as string;
+        if (this.pending.get(key) === entries[i + 1]) this.pending.delete(key);
+      }
+    }
+    if (this.latest === batch) this.latest = undefined;
+    if (failure === undefined) {
+      batch.resolve();
+      return;
+    }
+    // A reservation that did not commit is written again with the next version.
+    for (const c of batch.marks) c.reserved = Math.min(c.reserved, c.seq);
+    batch.reject(failure);
+  }
+
+  /** Why a batch failed, as the caller's error. */
+  private async failure(e: unknown, operation: string, key?: string): Promise<KuraError> {
+    const { cause, full } = await commitFailure(e, this.path);
+    return lmdbError(e, operation, key, cause, full);
   }
 
   private decode(key: string, bytes: Uint8Array, operation: string): Record {
@@ -191,8 +390,9 @@ class LmdbKvStore implements KvStore {
     return { version: decoded[0], expiresAt: decoded[1] as number, value: decoded[2] };
   }
 
-  /** The latest issued record of `key` (in-flight writes first), expired or not. */
+  /** The latest queued record of `key` (uncommitted writes first), expired or not. */
   private current(key: string, operation: string): Record | undefined {
+    this.beforeDecision();
     const pending = this.pending.get(key);
     if (pending !== undefined) return pending.expiresAt === TOMBSTONE_EXPIRY ? undefined : pending;
     const bytes = this.db.getBinaryFast(key);
@@ -201,24 +401,6 @@ class LmdbKvStore implements KvStore {
 
   private isLive(record: Record | undefined, now: number): record is Record {
     return record !== undefined && (record.expiresAt === 0 || record.expiresAt > now);
-  }
-
-  /**
-   * Reads see committed data after waiting for a write of the same key still in flight, so a
-   * reader never sees a value that might not become durable, and sees its own acknowledged
-   * writes (a read-modify-write loop also yields to the commit this way).
-   */
-  private async settled(keys: readonly string[]): Promise<void> {
-    // Batches commit in order: once the latest one settled, every earlier write has too.
-    if (this.batch && keys.some((key) => this.pending.has(key)))
-      await Promise.resolve(this.batch).then(noop, noop);
-  }
-
-  /** Whether a read of these keys must wait for writes in flight (cheap when nothing is). */
-  private mustSettle(keys: readonly string[]): boolean {
-    if (this.pending.size === 0) return false;
-    for (const key of keys) if (this.pending.has(key)) return true;
-    return false;
   }
 
   /** Committed state only. */
@@ -230,68 +412,31 @@ class LmdbKvStore implements KvStore {
   }
 
   private encode(key: string, version: number, expiresAt: number, value: unknown, operation: string): Buffer {
-    const bytes = packr.pack([version, expiresAt, value]);
+    // One record array, refilled per call (`pack` is synchronous and keeps no reference to it).
+    const record = this.record;
+    record[0] = version;
+    record[1] = expiresAt;
+    record[2] = value;
+    const bytes = packr.pack(record);
+    record[2] = undefined;
     const valueBytes = bytes.length - 1 - uintBytes(version) - uintBytes(expiresAt);
     if (valueBytes > this.maxValueBytes) throw tooLarge(key, valueBytes, this.maxValueBytes, operation);
     return bytes;
   }
 
-  /**
-   * Issue writes now, in order; the promise settles when all are committed. Until then the
-   * overlay holds them, so decisions see them. lmdb-js commits in issue order and settles every
-   * write of a batch with one shared promise, so the last write settling means all of them did,
-   * and one callback per batch clears the batch's overlay entries (unless a later write of the
-   * same key replaced them).
-   */
-  private issue(writes: readonly Write[]): PromiseLike<unknown> {
-    let last: PromiseLike<unknown> | undefined;
-    for (const { key, record, bytes } of writes) {
-      last = record === undefined || bytes === undefined ? this.db.remove(key) : this.db.put(key, bytes);
-      if (record !== undefined && record.expiresAt !== 0)
-        this.expiry.put([record.expiresAt, key], EMPTY).then(undefined, guardCommitError);
-      const entry = record ?? tombstone();
-      this.pending.set(key, entry);
-      if (last !== this.batch) {
-        const entries: (string | Record)[] = [];
-        const settle = () => {
-          for (let i = 0; i < entries.length; i += 2) {
-            const k = entries[i] as string;
-            if (this.pending.get(k) === entries[i + 1]) this.pending.delete(k);
-          }
-        };
-        last.then(settle, (e: unknown) => {
-          guardCommitError(e);
-          settle();
-        });
-        this.batch = last;
-        this.batchEntries = entries;
-      }
-      this.batchEntries.push(key, entry);
-    }
-    return last ?? Promise.resolve();
-  }
-
-  /** Issue writes and wait for their commit, with errors translated. */
-  private async commit(writes: readonly Write[], operation: string): Promise<void> {
-    try {
-      await this.issue(writes);
-    } catch (e) {
-      const { cause, full } = await commitFailure(e, this.path);
-      throw lmdbError(e, operation, writes.length === 1 ? writes[0]?.key : undefined, cause, full);
-    }
-  }
-
   async get<T>(key: string): Promise<T | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
-    if (this.mustSettle([key])) await this.settled([key]);
+    const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
+    if (wait !== undefined) await wait;
     return this.committedLive(key, this.now(), "kv.get")?.value as T | undefined;
   }
 
   async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
-    if (this.mustSettle([key])) await this.settled([key]);
+    const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
+    if (wait !== undefined) await wait;
     const record = this.committedLive(key, this.now(), "kv.get");
     if (!record) return undefined;
     return {
@@ -302,25 +447,31 @@ class LmdbKvStore implements KvStore {
     };
   }
 
-  async set(key: string, value: unknown, options: KvSetOptions = {}): Promise<KvWriteResult> {
+  async set(key: string, value: unknown, options: KvSetOptions = NO_OPTIONS): Promise<KvWriteResult> {
     this.open("kv.set");
     checkSet(key, value, options, "kv.set");
-    const now = this.now();
-    if (options.ifVersion !== undefined) {
+    const { ttlMs, ifVersion } = options;
+    const now = ttlMs === undefined && ifVersion === undefined ? 0 : this.now();
+    if (ifVersion !== undefined) {
       const current = this.current(key, "kv.set");
       const actual = this.isLive(current, now) ? current.version : 0;
-      if (actual !== options.ifVersion) throw versionConflict(key, options.ifVersion, actual, "kv.set");
+      if (actual !== ifVersion) throw versionConflict(key, ifVersion, actual, "kv.set");
     }
-    const expiresAt = options.ttlMs === undefined ? 0 : now + options.ttlMs;
-    // Encode with a provisional version to check the size before a version is spent.
-    const version = this.peekVersion(key);
-    const bytes = this.encode(key, version, expiresAt, value, "kv.set");
-    this.nextVersion(key);
-    await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.set");
+    const expiresAt = ttlMs === undefined ? 0 : now + ttlMs;
+    const c = this.counter(key);
+    // Encode with the version to come, so the size is checked before a version is spent.
+    const bytes = this.encode(key, c.seq + 1, expiresAt, value, "kv.set");
+    const version = this.spend(c);
+    const batch = this.write(key, bytes, version, expiresAt, value, ifVersion !== undefined);
+    try {
+      await batch.done;
+    } catch (e) {
+      throw await this.failure(e, "kv.set", key);
+    }
     return { version };
   }
 
-  async delete(key: string, options: { ifVersion?: number } = {}): Promise<boolean> {
+  async delete(key: string, options: { ifVersion?: number } = NO_OPTIONS): Promise<boolean> {
     this.open("kv.delete");
     checkKey(key, "kv.delete");
     checkVersion(options.ifVersion, "kv.delete", key);
@@ -330,11 +481,17 @@ class LmdbKvStore implements KvStore {
     if (options.ifVersion !== undefined && actual !== options.ifVersion) {
       throw versionConflict(key, options.ifVersion, actual, "kv.delete");
     }
-    if (current !== undefined) await this.commit([{ key, record: undefined, bytes: undefined }], "kv.delete");
+    if (current === undefined) return false;
+    const batch = this.write(key, undefined, 0, 0, undefined, true);
+    try {
+      await batch.done;
+    } catch (e) {
+      throw await this.failure(e, "kv.delete", key);
+    }
     return live;
   }
 
-  async incr(key: string, options: KvIncrOptions = {}): Promise<{ value: number; version: number }> {
+  async incr(key: string, options: KvIncrOptions = NO_OPTIONS): Promise<{ value: number; version: number }> {
     this.open("kv.incr");
     checkKey(key, "kv.incr");
     const by = checkIncrBy(options.by, "kv.incr", key);
@@ -344,37 +501,74 @@ class LmdbKvStore implements KvStore {
     const live = this.isLive(current, now);
     const value = addToCounter(live ? current.value : undefined, by, key);
     const expiresAt = live ? current.expiresAt : options.ttlMs === undefined ? 0 : now + options.ttlMs;
-    const version = this.nextVersion(key);
+    const version = this.spend(this.counter(key));
     const bytes = this.encode(key, version, expiresAt, value, "kv.incr");
-    await this.commit([{ key, record: { version, expiresAt, value }, bytes }], "kv.incr");
+    const batch = this.write(key, bytes, version, expiresAt, value, true);
+    try {
+      await batch.done;
+    } catch (e) {
+      throw await this.failure(e, "kv.incr", key);
+    }
     return { value, version };
   }
 
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     this.open("kv.getMany");
     for (const key of keys) checkKey(key, "kv.getMany");
-    if (this.mustSettle(keys)) await this.settled(keys);
+    const wait = this.beforeRead(keys);
+    if (wait !== undefined) await wait;
     const now = this.now();
-    return keys.map((key) => this.committedLive(key, now, "kv.getMany")?.value as T | undefined);
+    const values: (T | undefined)[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      values[i] = this.committedLive(key, now, "kv.getMany")?.value as T | undefined;
+    }
+    return values;
   }
 
   async setMany(items: readonly KvSetManyItem[]): Promise<KvWriteResult[]> {
     this.open("kv.setMany");
     checkSetMany(items, "kv.setMany");
-    const now = this.now();
-    // Encode (and size-check) everything before the first write is issued.
-    const provisional = new Map<string, number>();
-    const writes: Write[] = items.map((item) => {
-      const scope = versionScope(item.key);
-      const version = (provisional.get(scope) ?? this.peekVersion(item.key) - 1) + 1;
-      provisional.set(scope, version);
+    const now = items.some((item) => item.ttlMs !== undefined) ? this.now() : 0;
+    // Encode (and size-check) everything before the first write is queued: the versions to come
+    // are counted per counter, and spent only once every item fits.
+    const encoded: Buffer[] = new Array(items.length);
+    const counters: Counter[] = new Array(items.length);
+    let single: Counter | undefined;
+    let ahead: Map<Counter, number> | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as KvSetManyItem;
+      const c = this.counter(item.key);
+      counters[i] = c;
+      let offset: number;
+      if (ahead === undefined && (single === undefined || single === c)) {
+        single = c;
+        offset = i + 1;
+      } else {
+        ahead ??= new Map([[single as Counter, i]]);
+        offset = (ahead.get(c) ?? 0) + 1;
+        ahead.set(c, offset);
+      }
       const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
-      const bytes = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
-      return { key: item.key, record: { version, expiresAt, value: item.value }, bytes };
-    });
-    for (const item of items) this.nextVersion(item.key);
-    await this.commit(writes, "kv.setMany");
-    return writes.map((w) => ({ version: (w.record as Record).version }));
+      encoded[i] = this.encode(item.key, c.seq + offset, expiresAt, item.value, "kv.setMany");
+    }
+    let batch: Batch | undefined;
+    const results: KvWriteResult[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as KvSetManyItem;
+      const version = this.spend(counters[i] as Counter);
+      results[i] = { version };
+      const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
+      batch = this.write(item.key, encoded[i], version, expiresAt, item.value, false);
+    }
+    if (batch !== undefined) {
+      try {
+        await batch.done;
+      } catch (e) {
+        throw await this.failure(e, "kv.setMany");
+      }
+    }
+    return results;
   }
 
   async scan<T>(prefix: string, options: KvScanOptions = {}): Promise<KvScanPage<T>> {
@@ -417,21 +611,22 @@ class LmdbKvStore implements KvStore {
         if (due.length >= SWEEP_CHUNK) break;
       }
       if (due.length === 0) return removed;
-      const removals: Write[] = [];
-      let indexRemoved: PromiseLike<unknown> | undefined;
+      const batch = this.batch();
       for (const indexKey of due) {
         const [expiresAt, key] = indexKey;
         // Remove only what still carries this expiry: a key rewritten since keeps living.
         const current = this.current(key, "kv.sweep");
         if (current !== undefined && current.expiresAt === expiresAt && removed < limit) {
-          removals.push({ key, record: undefined, bytes: undefined });
+          this.write(key, undefined, 0, 0, undefined, true);
           removed++;
         }
-        indexRemoved = this.expiry.remove(indexKey);
-        indexRemoved.then(undefined, guardCommitError);
+        this.queue(batch, this.expiry as AnyDatabase, indexKey, REMOVE);
       }
-      await this.commit(removals, "kv.sweep");
-      await indexRemoved;
+      try {
+        await batch.done;
+      } catch (e) {
+        throw await this.failure(e, "kv.sweep");
+      }
       if (removed >= limit) return removed;
     }
   }
@@ -439,6 +634,9 @@ class LmdbKvStore implements KvStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.flush();
+    const last = this.latest;
+    if (last !== undefined) await last.settled();
     await this.env.close();
   }
 }

@@ -21,46 +21,85 @@ local function nextVersion(counter, legacy, n)
 end
 `;
 
-/** KEYS: key, scope counter, legacy counter. ARGV: frame, ttl ms or '', expected version or ''. → {1, version} | {0, actual}. */
-export const SET = `${NEXT_VERSION}
-if ARGV[3] ~= '' then
-  local cur = redis.call('GETRANGE', KEYS[1], 0, 15)
-  local actual = 0
-  if cur ~= '' then actual = tonumber(cur, 16) end
-  if actual ~= tonumber(ARGV[3]) then return {0, actual} end
+/**
+ * Writes of `set` and `setMany`, applied in order (ADR 0023). KEYS: legacy counter, the m scope
+ * counters the items use, then key1…keyN. ARGV: m; how many items use each counter (versions
+ * are reserved with one INCRBY per counter); s, the number of special items, and for each its
+ * index and spec 'counter,ttl ms or empty,expected version or empty'; then per item its frame.
+ * An item without a spec — the common case — uses the first counter, has no TTL and no
+ * condition, and its frame is plain MessagePack sent without its `m` flag (added here).
+ * Runs of such plain items are written with one MSET; a special item first writes the run, so a
+ * compare-and-set sees every earlier item. → per item its new version, or −1 − the actual version
+ * for a failed compare-and-set (the version reserved for it stays unused); when every item is
+ * plain, only the version before the first (the items get first+1…first+N).
+ */
+export const WRITE = `${NEXT_VERSION}
+local m = tonumber(ARGV[1])
+local nextv = {}
+for c = 1, m do
+  local count = tonumber(ARGV[1 + c])
+  nextv[c] = nextVersion(KEYS[1 + c], KEYS[1], count) - count
 end
-local v = nextVersion(KEYS[2], KEYS[3], 1)
-local data = string.format('%016x', v) .. ARGV[1]
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], data, 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], data)
+local s = tonumber(ARGV[m + 2])
+local special = {}
+for j = 1, s do special[tonumber(ARGV[m + 1 + 2 * j])] = ARGV[m + 2 + 2 * j] end
+local base = m + 2 + 2 * s
+local n = #KEYS - 1 - m
+if m == 1 and s == 0 then
+  local first = nextv[1]
+  local run = {}
+  for i = 1, n do
+    run[2 * i - 1] = KEYS[2 + i]
+    run[2 * i] = string.format('%016xm', first + i) .. ARGV[base + i]
+  end
+  redis.call('MSET', unpack(run, 1, 2 * n))
+  return first
 end
-return {1, v}
-`;
-
-/** The common case of SET: no TTL, no condition. KEYS: key, scope counter, legacy counter. ARGV: frame. → version. */
-export const PUT = `${NEXT_VERSION}
-local v = nextVersion(KEYS[2], KEYS[3], 1)
-redis.call('SET', KEYS[1], string.format('%016x', v) .. ARGV[1])
-return v
-`;
-
-/** KEYS: scope counter, legacy counter, key1…keyN (one scope). ARGV: ttl1, frame1, … → the version before the first (versions are first+1…first+N). */
-export const SET_MANY = `${NEXT_VERSION}
-local n = #KEYS - 2
-local last = nextVersion(KEYS[1], KEYS[2], n)
-local first = last - n
+local out = {}
+local run = {}
+local r = 0
 for i = 1, n do
-  local data = string.format('%016x', first + i) .. ARGV[2 * i]
-  local ttl = ARGV[2 * i - 1]
-  if ttl ~= '' then
-    redis.call('SET', KEYS[i + 2], data, 'PX', ttl)
+  local key = KEYS[1 + m + i]
+  local frame = ARGV[base + i]
+  local spec = special[i]
+  if spec == nil then
+    local v = nextv[1] + 1
+    nextv[1] = v
+    run[r + 1] = key
+    run[r + 2] = string.format('%016xm', v) .. frame
+    r = r + 2
+    out[i] = v
   else
-    redis.call('SET', KEYS[i + 2], data)
+    if r > 0 then
+      redis.call('MSET', unpack(run, 1, r))
+      r = 0
+    end
+    local c, ttl, expected = string.match(spec, '^(%d+),(%d*),(%d*)$')
+    c = tonumber(c)
+    local actual = nil
+    if expected ~= '' then
+      local cur = redis.call('GETRANGE', key, 0, 15)
+      actual = 0
+      if cur ~= '' then actual = tonumber(cur, 16) end
+      if actual == tonumber(expected) then actual = nil end
+    end
+    if actual then
+      out[i] = -1 - actual
+    else
+      local v = nextv[c] + 1
+      nextv[c] = v
+      local data = string.format('%016x', v) .. frame
+      if ttl ~= '' then
+        redis.call('SET', key, data, 'PX', ttl)
+      else
+        redis.call('SET', key, data)
+      end
+      out[i] = v
+    end
   end
 end
-return first
+if r > 0 then redis.call('MSET', unpack(run, 1, r)) end
+return out
 `;
 
 /** KEYS: key. ARGV: expected version. → {1, deleted} | {0, actual}. */
