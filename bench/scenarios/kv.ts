@@ -3,11 +3,11 @@
  * get/set ops/s, single (16 concurrent callers) and batched (×100, 4 concurrent), through the
  * tenant KV namespace (`domains/kv.ts`, what the public API hands out) over Kura's lmdb and redis
  * adapters, beside the fastest plain use of each library with the same MessagePack values:
- * - lmdb-js: `put` (its own write batching; faster here than `putSync`, a commit per call) and
+ * - lmdb-js: the faster of `put` (its own write batching) and `putSync` (a commit per call);
  *   `get`; batched, the faster of 100 `put`s awaited together and one `transactionSync` of 100
  *   `putSync`s; `get` ×100;
- * - ioredis: `SET` and `GET` (auto-pipelining was measured and is no faster); batched, the faster
- *   of a pipeline of 100 `SET`s and one `MSET`; one `MGET`.
+ * - ioredis: the faster of `SET`/`GET` on a plain client and on an auto-pipelining one; batched,
+ *   the faster of a pipeline of 100 `SET`s and one `MSET`; one `MGET`.
  * Kura does more on each write — validation, a version for compare-and-set, framing — and keeps
  * doing it here. Each row runs in rounds, Kura and the library alternating (who goes first
  * alternates too), and reports the median of each, so machine noise hits both alike. Then the
@@ -55,12 +55,16 @@ interface KuraOps {
   getBatch: Op;
 }
 
+/** Plain library calls; where there are several ways, variants by name (the fastest is the baseline). */
 interface RawOps {
-  set: Op;
-  get: Op;
-  /** Batched-set variants by name; the row's baseline is the fastest. */
+  set: Record<string, Op>;
+  get: Record<string, Op>;
   setBatch: Record<string, Op>;
   getBatch: Op;
+}
+
+function variants(ops: Record<string, Op>, run: (op: Op) => () => Promise<number>) {
+  return Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, run(op)]));
 }
 
 function median(values: number[]): number {
@@ -101,16 +105,12 @@ async function compare(
     (await throughput(batches, BATCH_CONCURRENCY, (b) => op(b * BATCH), 2)) * BATCH;
   // Writes first (so the reads find every key).
   const rows: [string, string, { kura: number; raw: Record<string, number> }][] = [
-    ["set", "set", await rounds(sizes.rounds, single(kura.set), { set: single(raw.set) })],
-    ["get", "get", await rounds(sizes.rounds, single(kura.get), { get: single(raw.get) })],
+    ["set", "set", await rounds(sizes.rounds, single(kura.set), variants(raw.set, single))],
+    ["get", "get", await rounds(sizes.rounds, single(kura.get), variants(raw.get, single))],
     [
       `set batched ×${BATCH}`,
       "batched set",
-      await rounds(
-        sizes.rounds,
-        batched(kura.setBatch),
-        Object.fromEntries(Object.entries(raw.setBatch).map(([name, op]) => [name, batched(op)])),
-      ),
+      await rounds(sizes.rounds, batched(kura.setBatch), variants(raw.setBatch, batched)),
     ],
     [
       `get batched ×${BATCH}`,
@@ -157,8 +157,11 @@ async function lmdbRows(ctx: BenchContext, sizes: Sizes): Promise<void> {
   const env = open({ path: join(ctx.dir, "lmdb-raw"), noSync: true });
   const key = (i: number) => `acme:session:${i % keys}`;
   const raw: RawOps = {
-    set: (i) => env.put(key(i), sessionValue(i)),
-    get: async (i) => env.get(key(i)),
+    set: {
+      put: (i) => env.put(key(i), sessionValue(i)),
+      putSync: async (i) => env.putSync(key(i), sessionValue(i)),
+    },
+    get: { get: async (i) => env.get(key(i)) },
     setBatch: {
       put: async (start) => {
         let last: Promise<boolean> | undefined;
@@ -180,9 +183,10 @@ async function lmdbRows(ctx: BenchContext, sizes: Sizes): Promise<void> {
   }
 }
 
-async function redisClient(): Promise<RedisClient | undefined> {
+async function redisClient(enableAutoPipelining = false): Promise<RedisClient | undefined> {
   const { Redis } = await import("ioredis");
   const client = new Redis(REDIS_URL, {
+    enableAutoPipelining,
     lazyConnect: true,
     connectTimeout: 1000,
     maxRetriesPerRequest: 1,
@@ -209,7 +213,10 @@ async function dropPrefix(client: RedisClient, prefix: string): Promise<void> {
 
 async function redisRows(ctx: BenchContext, sizes: Sizes): Promise<void> {
   const client = await redisClient();
-  if (!client) {
+  const piped = await redisClient(true);
+  if (!client || !piped) {
+    client?.disconnect();
+    piped?.disconnect();
     ctx.log(`redis not reachable at ${REDIS_URL}: skipping the kv redis rows`);
     return;
   }
@@ -220,10 +227,19 @@ async function redisRows(ctx: BenchContext, sizes: Sizes): Promise<void> {
   const kv = await redisKvStore.create(redisKvStore.parseOptions({ url: REDIS_URL, key_prefix: kuraPrefix }));
   const key = (i: number) => `${rawPrefix}acme:session:${i % keys}`;
   const raw: RawOps = {
-    set: (i) => client.set(key(i), pack(sessionValue(i))),
-    get: async (i) => {
-      const b = await client.getBuffer(key(i));
-      return b && unpack(b);
+    set: {
+      SET: (i) => client.set(key(i), pack(sessionValue(i))),
+      "SET, auto-pipelined": (i) => piped.set(key(i), pack(sessionValue(i))),
+    },
+    get: {
+      GET: async (i) => {
+        const b = await client.getBuffer(key(i));
+        return b && unpack(b);
+      },
+      "GET, auto-pipelined": async (i) => {
+        const b = await piped.getBuffer(key(i));
+        return b && unpack(b);
+      },
     },
     setBatch: {
       pipeline: (start) => {
@@ -249,6 +265,7 @@ async function redisRows(ctx: BenchContext, sizes: Sizes): Promise<void> {
     await dropPrefix(client, kuraPrefix);
     await dropPrefix(client, rawPrefix);
     client.disconnect();
+    piped.disconnect();
   }
 }
 

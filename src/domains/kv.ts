@@ -100,8 +100,15 @@ export class KvNamespace {
     return new KvNamespace(this.store, this.full(prefix, "kv.namespace"));
   }
 
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.store.get<T>(this.full(key, "kv.get")).catch(this.rethrow);
+  // The hot calls are not `async` (one promise less per call); an invalid key still rejects.
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    let full: string;
+    try {
+      full = this.full(key, "kv.get");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.store.get<T>(full).catch(this.rethrow);
   }
 
   async getEntry<T = unknown>(key: string): Promise<KvEntry<T> | undefined> {
@@ -109,8 +116,14 @@ export class KvNamespace {
     return entry && this.strip(entry);
   }
 
-  async set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
-    return this.store.set(this.full(key, "kv.set"), value, options).catch(this.rethrow);
+  set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
+    let full: string;
+    try {
+      full = this.full(key, "kv.set");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.store.set(full, value, options).catch(this.rethrow);
   }
 
   async delete(key: string, options?: { ifVersion?: number }): Promise<boolean> {

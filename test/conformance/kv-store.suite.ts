@@ -375,6 +375,53 @@ export function kvStoreConformance(
       ).toEqual([k("sweep:live"), k("sweep:rewritten")]);
     });
 
+    it("calls issued without awaiting take effect in call order (reads, decisions and sweeps see earlier writes)", async () => {
+      // Stores may group the writes of one turn (ADR 0023); none of this may tell.
+      const w1 = kv.set(k("order:a"), "first");
+      const read = kv.get(k("order:a"));
+      const cas = kv.set(k("order:a"), "second", { ifVersion: 0 });
+      const w2 = kv.setMany([
+        { key: k("order:a"), value: "third" },
+        { key: k("order:b"), value: 1 },
+      ]);
+      const entry = kv.getEntry(k("order:a"));
+      const inc = kv.incr(k("order:b"));
+      const many = kv.getMany([k("order:a"), k("order:b"), k("order:none")]);
+      const del = kv.delete(k("order:a"));
+      const gone = kv.get(k("order:a"));
+      const v1 = (await w1).version;
+      expect(await read).toBe("first");
+      await expectKuraError(cas, "KV_VERSION_CONFLICT");
+      const [va] = (await w2).map((r) => r.version);
+      expect(va).toBeGreaterThan(v1);
+      expect(await entry).toMatchObject({ value: "third", version: va });
+      expect((await inc).value).toBe(2);
+      expect(await many).toEqual(["third", 2, undefined]);
+      expect(await del).toBe(true);
+      expect(await gone).toBeUndefined();
+      // A compare-and-set right after an unawaited write holds that write's version.
+      const w3 = kv.set(k("order:c"), 1);
+      const w4 = kv.set(k("order:c"), 2, { ifVersion: 0 });
+      await w3;
+      await expectKuraError(w4, "KV_VERSION_CONFLICT");
+      const { version } = (await kv.getEntry(k("order:c"))) as KvEntry;
+      const winner = kv.set(k("order:c"), 3, { ifVersion: version });
+      const loser = kv.set(k("order:c"), 4, { ifVersion: version });
+      expect((await winner).version).toBeGreaterThan(version);
+      await expectKuraError(loser, "KV_VERSION_CONFLICT");
+      expect(await kv.get(k("order:c"))).toBe(3);
+      if (!kv.capabilities.nativeTtl) {
+        await kv.set(k("order:ttl"), "short", { ttlMs: h.ttlMs });
+        await h.advance(h.ttlMs + 300);
+        const blind = kv.set(k("order:other"), "written in the same turn");
+        const swept = kv.sweepExpired();
+        await blind;
+        expect(await swept).toBeGreaterThanOrEqual(1);
+        expect(await kv.get(k("order:ttl"))).toBeUndefined();
+        expect(await kv.get(k("order:other"))).toBe("written in the same turn");
+      }
+    });
+
     it("scan pages over 10,000 keys visit each key; ordered stores give byte order, no repeats, at most limit per page", async () => {
       const total = 10_000;
       const prefix = k("big:");

@@ -256,6 +256,9 @@ export function plainFrame(packed: Buffer): Buffer {
   return out;
 }
 
+/** The byte range `unpack` reads, refilled per call (it is read before `unpack` returns). */
+const UNPACK_RANGE = { start: 0, end: 0 };
+
 /**
  * Decode the framed payload stored in `frame` from byte `start` on (a view of a larger buffer is
  * fine): the payload is read in place, without a sub-view per value.
@@ -265,7 +268,9 @@ export function decodeFramed(key: string, frame: Buffer, operation: string, star
     switch (frame[start]) {
       case FLAG_MSGPACK:
         if (frame.length <= start + 1) throw new Error("empty MessagePack payload");
-        return packr.unpack(frame, { start: start + 1, end: frame.length });
+        UNPACK_RANGE.start = start + 1;
+        UNPACK_RANGE.end = frame.length;
+        return packr.unpack(frame, UNPACK_RANGE);
       case FLAG_LZ4:
         return packr.unpack(lz4Decompress(frame.subarray(start + 5), frame.readUInt32LE(start + 1)));
       case FLAG_INTEGER: {

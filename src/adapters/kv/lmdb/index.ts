@@ -108,13 +108,19 @@ function tombstone(): Record {
 }
 
 /**
- * The writes queued during one turn of the event loop, committed together. Kept as parallel
- * arrays (database, key, value or {@link REMOVE}) so queuing a write allocates no object.
+ * The writes queued during one turn of the event loop, committed together. Kept in flat arrays
+ * so queuing a write allocates no object.
  */
 class Batch {
-  readonly dbs: AnyDatabase[] = [];
-  readonly keys: Key[] = [];
+  /** Writes of the `kv` database, in order: keys and values ({@link REMOVE} for a delete). */
+  readonly keys: string[] = [];
   readonly values: unknown[] = [];
+  /**
+   * Writes of `expiry` and `meta`: database, key, value, … — committed before the `kv` writes
+   * (a version reservation mark is then never later than a write that uses it; index entries do
+   * not depend on the order).
+   */
+  readonly side: unknown[] = [];
   /**
    * Whether the batch holds writes that are not in the overlay ("blind" writes: set without
    * `ifVersion`, setMany). With synchronous commits they are left out of it, and a decision or a
@@ -226,7 +232,7 @@ class LmdbKvStore implements KvStore {
     if (c.seq > c.reserved) {
       c.reserved = c.seq + VERSION_BLOCK;
       const batch = this.batch();
-      this.queue(batch, this.meta as AnyDatabase, `version:${c.scope}`, c.reserved);
+      batch.side.push(this.meta, `version:${c.scope}`, c.reserved);
       batch.marks.push(c);
     }
     return c.seq;
@@ -241,12 +247,6 @@ class LmdbKvStore implements KvStore {
       process.nextTick(this.flushNow);
     }
     return batch;
-  }
-
-  private queue(batch: Batch, db: AnyDatabase, key: Key, value: unknown): void {
-    batch.dbs.push(db);
-    batch.keys.push(key);
-    batch.values.push(value);
   }
 
   /**
@@ -264,11 +264,12 @@ class LmdbKvStore implements KvStore {
     decided: boolean,
   ): Batch {
     const batch = this.batch();
+    batch.keys.push(key);
     if (bytes === undefined) {
-      this.queue(batch, this.db as AnyDatabase, key, REMOVE);
+      batch.values.push(REMOVE);
     } else {
-      this.queue(batch, this.db as AnyDatabase, key, bytes);
-      if (expiresAt !== 0) this.queue(batch, this.expiry as AnyDatabase, [expiresAt, key], EMPTY);
+      batch.values.push(bytes);
+      if (expiresAt !== 0) batch.side.push(this.expiry, [expiresAt, key], EMPTY);
     }
     if (this.syncCommits && !decided) {
       batch.blind = true;
@@ -311,16 +312,21 @@ class LmdbKvStore implements KvStore {
     if (batch === undefined) return;
     this.filling = undefined;
     this.latest = batch;
-    const { dbs, keys, values } = batch;
+    const { keys, values, side } = batch;
+    const db = this.db as AnyDatabase;
     if (this.syncCommits) {
       let failure: unknown;
       try {
         this.env.transactionSync(() => {
-          for (let i = 0; i < dbs.length; i++) {
-            const db = dbs[i] as AnyDatabase;
+          for (let i = 0; i < side.length; i += 3) {
+            const sideDb = side[i] as AnyDatabase;
+            if (side[i + 2] === REMOVE) sideDb.removeSync(side[i + 1] as Key);
+            else sideDb.putSync(side[i + 1] as Key, side[i + 2]);
+          }
+          for (let i = 0; i < keys.length; i++) {
             const value = values[i];
-            if (value === REMOVE) db.removeSync(keys[i] as Key);
-            else db.putSync(keys[i] as Key, value);
+            if (value === REMOVE) db.removeSync(keys[i] as string);
+            else db.putSync(keys[i] as string, value);
           }
         });
       } catch (e) {
@@ -333,15 +339,21 @@ class LmdbKvStore implements KvStore {
     // transactions with one shared promise: waiting for each distinct promise covers them all.
     const commits: PromiseLike<unknown>[] = [];
     let last: PromiseLike<unknown> | undefined;
-    for (let i = 0; i < dbs.length; i++) {
-      const db = dbs[i] as AnyDatabase;
-      const value = values[i];
-      const p = value === REMOVE ? db.remove(keys[i] as Key) : db.put(keys[i] as Key, value);
+    const issued = (p: PromiseLike<unknown>) => {
       if (p !== last) {
         p.then(undefined, guardCommitError);
         commits.push(p);
         last = p;
       }
+    };
+    for (let i = 0; i < side.length; i += 3) {
+      const sideDb = side[i] as AnyDatabase;
+      const value = side[i + 2];
+      issued(value === REMOVE ? sideDb.remove(side[i + 1] as Key) : sideDb.put(side[i + 1] as Key, value));
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i];
+      issued(value === REMOVE ? db.remove(keys[i] as string) : db.put(keys[i] as string, value));
     }
     Promise.all(commits).then(
       () => this.settle(batch, undefined),
@@ -404,6 +416,23 @@ class LmdbKvStore implements KvStore {
   }
 
   /** Committed state only. */
+  /** The committed value of a live key (no record object: the read path of `get`/`getMany`). */
+  private committedValue(key: string, now: number, operation: string): unknown {
+    const bytes = this.db.getBinaryFast(key);
+    if (bytes === undefined) return undefined;
+    let decoded: unknown;
+    try {
+      decoded = readPackr.unpack(bytes);
+    } catch (e) {
+      throw corrupt(key, e, operation);
+    }
+    if (!Array.isArray(decoded) || decoded.length !== 3 || typeof decoded[0] !== "number") {
+      throw corrupt(key, new Error("not a Kura record"), operation);
+    }
+    const expiresAt = decoded[1] as number;
+    return expiresAt === 0 || expiresAt > (now === 0 ? this.now() : now) ? decoded[2] : undefined;
+  }
+
   private committedLive(key: string, now: number, operation: string): Record | undefined {
     const bytes = this.db.getBinaryFast(key);
     if (bytes === undefined) return undefined;
@@ -429,7 +458,7 @@ class LmdbKvStore implements KvStore {
     checkKey(key, "kv.get");
     const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
     if (wait !== undefined) await wait;
-    return this.committedLive(key, this.now(), "kv.get")?.value as T | undefined;
+    return this.committedValue(key, 0, "kv.get") as T | undefined;
   }
 
   async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
@@ -520,8 +549,7 @@ class LmdbKvStore implements KvStore {
     const now = this.now();
     const values: (T | undefined)[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
-      values[i] = this.committedLive(key, now, "kv.getMany")?.value as T | undefined;
+      values[i] = this.committedValue(keys[i] as string, now, "kv.getMany") as T | undefined;
     }
     return values;
   }
@@ -529,7 +557,13 @@ class LmdbKvStore implements KvStore {
   async setMany(items: readonly KvSetManyItem[]): Promise<KvWriteResult[]> {
     this.open("kv.setMany");
     checkSetMany(items, "kv.setMany");
-    const now = items.some((item) => item.ttlMs !== undefined) ? this.now() : 0;
+    let now = 0;
+    for (const item of items) {
+      if (item.ttlMs !== undefined) {
+        now = this.now();
+        break;
+      }
+    }
     // Encode (and size-check) everything before the first write is queued: the versions to come
     // are counted per counter, and spent only once every item fits.
     const encoded: Buffer[] = new Array(items.length);
@@ -605,6 +639,9 @@ class LmdbKvStore implements KvStore {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     let removed = 0;
     for (;;) {
+      // Blind writes of this turn are committed first, so neither the index nor a record read
+      // below is stale, and no decision below commits the batch this chunk is queued in.
+      this.beforeDecision();
       const due: [number, string][] = [];
       for (const { key } of this.expiry.getRange({ start: [0, ""], end: [now + 1, ""] })) {
         due.push(key);
@@ -620,7 +657,7 @@ class LmdbKvStore implements KvStore {
           this.write(key, undefined, 0, 0, undefined, true);
           removed++;
         }
-        this.queue(batch, this.expiry as AnyDatabase, indexKey, REMOVE);
+        batch.side.push(this.expiry, indexKey, REMOVE);
       }
       try {
         await batch.done;
