@@ -120,6 +120,42 @@ describe.skipIf(!available)("redis adapter: start-up checks and failures", () =>
     }
   });
 
+  it("two clients writing one scope: versions keep growing, values read back whoever stamped them", async () => {
+    const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
+    const open = () => redisKvStore.create(redisKvStore.parseOptions({ url: URL, key_prefix: prefix }));
+    const [a, b] = await Promise.all([open(), open()]);
+    try {
+      let last = 0;
+      for (let round = 0; round < 6; round++) {
+        // Each client predicts the scope's counter from its own writes; the other one (and incr)
+        // moves it behind its back, so predictions go stale and the script restamps.
+        for (const store of round % 3 === 2 ? [a, a, b] : [a, b]) {
+          const results = await Promise.all([
+            store.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `t:k${i}`, value: { round, i } }))),
+            store.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `t:j${i}`, value: [round, i] }))),
+            store.set("t:single", round),
+          ]);
+          const versions = [
+            ...(results[0] as { version: number }[]),
+            ...(results[1] as { version: number }[]),
+            results[2] as { version: number },
+          ].map((r) => r.version);
+          for (const v of versions) expect(v).toBeGreaterThan(last);
+          expect(new Set(versions).size).toBe(versions.length);
+          last = Math.max(...versions);
+          if (round === 3) last = (await store.incr("t:count")).version;
+        }
+        const entries = await Promise.all([a.getEntry("t:k4"), b.getEntry("t:j0"), a.getEntry("t:single")]);
+        expect(entries.map((e) => e?.value)).toEqual([{ round, i: 4 }, [round, 0], round]);
+        for (const e of entries) expect(e?.version).toBeLessThanOrEqual(last);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      await dropPrefix(prefix);
+    }
+  });
+
   it("a server that cannot be reached fails with KV_UNAVAILABLE (retryable)", async () => {
     const err = await expectKuraError(
       redisKvStore.create(

@@ -109,6 +109,45 @@ function payload(key: string, value: unknown, maxBytes: number, operation: strin
   return compressed === undefined ? [packed, true] : [compressed, false];
 }
 
+/**
+ * What a client knows of a scope counter, so it can stamp versions into plain values itself and
+ * spare the server a string operation per value. Only a guess: the script writes the stamped
+ * values only if its reservation starts at the predicted version (another client, or an `incr`,
+ * may have moved the counter), else it stamps them again. `last` is the counter after every
+ * plain group sent so far, valid while `known`; `inflight` counts the items of plain groups sent
+ * and not answered; `epoch` moves with every command that moves the counter unpredicted, so an
+ * older answer does not make the counter known again.
+ */
+interface Prediction {
+  last: number;
+  known: boolean;
+  inflight: number;
+  epoch: number;
+}
+
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+
+/** Plain MessagePack values stamped as stored: 16 hex digits of version, `m`, the bytes. */
+function stamped(frames: readonly Buffer[], first: number): Buffer[] {
+  const out: Buffer[] = new Array(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    const packed = frames[i] as Buffer;
+    const value = Buffer.allocUnsafe(17 + packed.length);
+    const v = first + i;
+    // Two 32-bit halves, so the digits come from integer shifts (versions stay below 2^53).
+    const high = Math.floor(v / 0x1_0000_0000);
+    const low = v % 0x1_0000_0000;
+    for (let d = 0; d < 8; d++) {
+      value[7 - d] = HEX[(high >>> (4 * d)) & 15] as number;
+      value[15 - d] = HEX[(low >>> (4 * d)) & 15] as number;
+    }
+    value[16] = 0x6d;
+    value.set(packed, 17);
+    out[i] = value;
+  }
+  return out;
+}
+
 /** A reply the callers of a group wait for: settled when the group's one command answers. */
 class Group<T> {
   readonly done: Promise<T>;
@@ -193,6 +232,7 @@ class RedisKvStore implements KvStore {
   /** The counter of the last scope used: most calls in a row write under the same tenant. */
   private lastScope = "\u0000";
   private lastCounter = "";
+  private readonly predictions = new Map<string, Prediction>();
 
   constructor(
     private readonly client: RedisClient,
@@ -247,27 +287,80 @@ class RedisKvStore implements KvStore {
     this.write(group);
   }
 
+  /** What this client knows of a scope counter (see `Prediction`). */
+  private prediction(counter: string): Prediction {
+    let p = this.predictions.get(counter);
+    if (p === undefined) {
+      p = { last: 0, known: false, inflight: 0, epoch: 0 };
+      this.predictions.set(counter, p);
+    }
+    return p;
+  }
+
+  /** A command that moves `counter` in a way not predicted: the next plain group learns it again. */
+  private unpredicted(counter: string): void {
+    const p = this.prediction(counter);
+    p.known = false;
+    p.epoch++;
+  }
+
   private write(group: WriteGroup): void {
-    const { counters, counts, keys, specials, frames } = group;
+    const { counters, counts, keys, specials } = group;
+    let { frames } = group;
     const m = counters.length;
-    const all: (string | Buffer | number)[] = new Array(4 + 2 * m + 2 * keys.length + specials.length);
+    const n = keys.length;
+    let predicted: Prediction | undefined;
+    let expected = 0;
+    let epoch = 0;
+    if (m === 1 && specials.length === 0) {
+      // Every item plain: stamp the versions here when the counter is known (see `Prediction`).
+      predicted = this.prediction(counters[0] as string);
+      if (predicted.known) {
+        expected = predicted.last + 1;
+        frames = stamped(frames, expected);
+        predicted.last += n;
+      }
+      predicted.inflight += n;
+      epoch = predicted.epoch;
+    } else {
+      for (const counter of counters) this.unpredicted(counter);
+    }
+    const all: (string | Buffer | number)[] = new Array(5 + 2 * m + 2 * n + specials.length);
     let i = 0;
-    all[i++] = 1 + m + keys.length;
+    all[i++] = 1 + m + n;
     all[i++] = this.versionKey;
     for (const counter of counters) all[i++] = counter;
     for (const key of keys) all[i++] = key;
     all[i++] = m;
     for (const count of counts) all[i++] = count;
+    all[i++] = expected === 0 ? "" : expected;
     all[i++] = specials.length / 2;
     for (const special of specials) all[i++] = special;
     for (const frame of frames) all[i++] = frame;
-    this.scripts.kvWrite(...all).then((reply) => {
-      if (typeof reply !== "number") return group.resolve(reply as number[]);
-      // Every item plain: versions follow the one before the first.
-      const versions: number[] = new Array(keys.length);
-      for (let k = 0; k < keys.length; k++) versions[k] = reply + k + 1;
-      group.resolve(versions);
-    }, group.reject);
+    this.scripts.kvWrite(...all).then(
+      (reply) => {
+        if (typeof reply !== "number") return group.resolve(reply as number[]);
+        // Every item plain: versions follow the one before the first.
+        const p = predicted as Prediction;
+        p.inflight -= n;
+        if (reply + 1 !== expected && p.epoch === epoch) {
+          // Learn the counter: this reservation ended at reply + n, and plain groups sent since
+          // reserve `inflight` more.
+          p.last = reply + n + p.inflight;
+          p.known = true;
+        }
+        const versions: number[] = new Array(n);
+        for (let k = 0; k < n; k++) versions[k] = reply + k + 1;
+        group.resolve(versions);
+      },
+      (e: unknown) => {
+        if (predicted !== undefined) {
+          predicted.inflight -= n;
+          this.unpredicted(counters[0] as string);
+        }
+        group.reject(e);
+      },
+    );
   }
 
   private sendReads(): void {
@@ -365,6 +458,7 @@ class RedisKvStore implements KvStore {
     checkKey(key, "kv.incr");
     const by = checkIncrBy(options.by, "kv.incr", key);
     checkIncrTtl(options.ttlMs, "kv.incr", key);
+    this.unpredicted(this.counterOf(key));
     const reply = (await this.call(
       "kv.incr",
       () =>

@@ -24,10 +24,13 @@ end
 /**
  * Writes of `set` and `setMany`, applied in order (ADR 0023). KEYS: legacy counter, the m scope
  * counters the items use, then key1…keyN. ARGV: m; how many items use each counter (versions
- * are reserved with one INCRBY per counter); s, the number of special items, and for each its
- * index and spec 'counter,ttl ms or empty,expected version or empty'; then per item its frame.
- * An item without a spec — the common case — uses the first counter, has no TTL and no
- * condition, and its frame is plain MessagePack sent without its `m` flag (added here).
+ * are reserved with one INCRBY per counter); the predicted first version or ''; s, the number of
+ * special items, and for each its index and spec 'counter,ttl ms or empty,expected version or
+ * empty'; then per item its frame. An item without a spec — the common case — uses the first
+ * counter, has no TTL and no condition, and its frame is plain MessagePack sent without its `m`
+ * flag (added here). When every item is plain and the client predicted the first version, the
+ * values come already stamped (16 hex digits, `m`, MessagePack): if the reservation starts there
+ * they are written as they are, else they are stamped again with the versions reserved.
  * Runs of such plain items are written with one MSET; a special item first writes the run, so a
  * compare-and-set sees every earlier item. → per item its new version, or −1 − the actual version
  * for a failed compare-and-set (the version reserved for it stays unused); when every item is
@@ -40,17 +43,30 @@ for c = 1, m do
   local count = tonumber(ARGV[1 + c])
   nextv[c] = nextVersion(KEYS[1 + c], KEYS[1], count) - count
 end
-local s = tonumber(ARGV[m + 2])
+local expected = ARGV[m + 2]
+local s = tonumber(ARGV[m + 3])
 local special = {}
-for j = 1, s do special[tonumber(ARGV[m + 1 + 2 * j])] = ARGV[m + 2 + 2 * j] end
-local base = m + 2 + 2 * s
+for j = 1, s do special[tonumber(ARGV[m + 2 + 2 * j])] = ARGV[m + 3 + 2 * j] end
+local base = m + 3 + 2 * s
 local n = #KEYS - 1 - m
 if m == 1 and s == 0 then
   local first = nextv[1]
   local run = {}
-  for i = 1, n do
-    run[2 * i - 1] = KEYS[2 + i]
-    run[2 * i] = string.format('%016xm', first + i) .. ARGV[base + i]
+  if expected == '' then
+    for i = 1, n do
+      run[2 * i - 1] = KEYS[2 + i]
+      run[2 * i] = string.format('%016xm', first + i) .. ARGV[base + i]
+    end
+  elseif tonumber(expected) == first + 1 then
+    for i = 1, n do
+      run[2 * i - 1] = KEYS[2 + i]
+      run[2 * i] = ARGV[base + i]
+    end
+  else
+    for i = 1, n do
+      run[2 * i - 1] = KEYS[2 + i]
+      run[2 * i] = string.format('%016x', first + i) .. string.sub(ARGV[base + i], 17)
+    end
   end
   redis.call('MSET', unpack(run, 1, 2 * n))
   return first
