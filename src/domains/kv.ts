@@ -134,9 +134,13 @@ export class KvNamespace {
     return this.store.incr(this.full(key, "kv.incr"), options).catch(this.rethrow);
   }
 
-  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+  getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     const full: string[] = new Array(keys.length);
-    for (let i = 0; i < keys.length; i++) full[i] = this.full(keys[i] as string, "kv.getMany");
+    try {
+      for (let i = 0; i < keys.length; i++) full[i] = this.full(keys[i] as string, "kv.getMany");
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.store.getMany<T>(full).catch(this.rethrow);
   }
 

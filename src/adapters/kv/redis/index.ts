@@ -484,12 +484,21 @@ class RedisKvStore implements KvStore {
 
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     this.open("kv.getMany");
-    for (const key of keys) checkKey(key, "kv.getMany");
-    if (keys.length === 0) return [];
-    // A batch is one MGET of its own: concurrent batches stay pipelined.
     const full: string[] = new Array(keys.length);
-    for (let i = 0; i < keys.length; i++) full[i] = this.prefix + (keys[i] as string);
-    const stored = await this.call("kv.getMany", () => this.client.mgetBuffer(...full));
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      checkKey(key, "kv.getMany");
+      full[i] = this.prefix + key;
+    }
+    if (keys.length === 0) return [];
+    // A batch is one MGET of its own (after the open group): concurrent batches stay pipelined.
+    this.send();
+    let stored: (Buffer | null)[];
+    try {
+      stored = await this.client.mgetBuffer(...full);
+    } catch (e) {
+      throw redisError(e, "kv.getMany");
+    }
     const values: (T | undefined)[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const s = stored[i];
