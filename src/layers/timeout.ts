@@ -58,29 +58,80 @@ interface Timed {
   discardLate?: (value: never) => void;
 }
 
+interface Deadline {
+  /** `performance.now()` time at which `fire` runs, unless removed first. */
+  at: number;
+  fire: () => void;
+}
+
+/**
+ * One timer for the deadlines of every operation in flight: a `setTimeout` + `clearTimeout`
+ * per call (and per chunk, for idle limits) cost more than a small local put. The timer wakes
+ * at the earliest deadline known when it was set; a deadline pushed later (progress) needs no
+ * new timer, and one that is removed is simply not found. The timer does not keep the process
+ * alive by itself; operations in flight hold their own handles.
+ */
+class Deadlines {
+  private readonly entries = new Set<Deadline>();
+  private timer: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
+
+  add(d: Deadline): void {
+    this.entries.add(d);
+    if (d.at < this.wakeAt) this.schedule(d.at);
+  }
+
+  delete(d: Deadline): void {
+    this.entries.delete(d);
+  }
+
+  private schedule(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    this.wakeAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const d of this.entries) {
+      if (d.at <= now) {
+        this.entries.delete(d);
+        d.fire();
+      } else if (d.at < next) next = d.at;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.schedule(next);
+  }
+}
+
+const deadlines = new Deadlines();
+
 /** Runs `run` under a limit; `touch` (progress) restarts an idle limit. */
 async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const signal = t.callerSignal ? AbortSignal.any([t.callerSignal, controller.signal]) : controller.signal;
-  let timer: NodeJS.Timeout | undefined;
   let expired: KuraError | undefined;
   let rejectExpired: (e: KuraError) => void = () => undefined;
   const expiry = new Promise<never>((_, reject) => {
     rejectExpired = reject;
   });
-  const fire = () => {
-    expired = timeoutError(t.operation, t.key, t.limitMs, t.idle);
-    t.onTimeout?.(expired);
-    controller.abort(expired);
-    rejectExpired(expired);
+  const deadline: Deadline = {
+    at: performance.now() + t.limitMs,
+    fire: () => {
+      expired = timeoutError(t.operation, t.key, t.limitMs, t.idle);
+      t.onTimeout?.(expired);
+      controller.abort(expired);
+      rejectExpired(expired);
+    },
   };
-  const arm = () => {
-    if (expired) return;
-    clearTimeout(timer);
-    timer = setTimeout(fire, t.limitMs);
+  deadlines.add(deadline);
+  const touch = () => {
+    deadline.at = performance.now() + t.limitMs;
   };
-  arm();
-  const running = run(signal, t.idle ? arm : () => undefined);
+  const running = run(signal, t.idle ? touch : () => undefined);
   try {
     return await Promise.race([running, expiry]);
   } catch (e) {
@@ -104,7 +155,7 @@ async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) 
     }
     throw expired;
   } finally {
-    clearTimeout(timer);
+    deadlines.delete(deadline);
     running.catch(() => undefined);
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fsBlobStore } from "../../src/adapters/blob/fs/index.js";
-import { keyPath } from "../../src/adapters/blob/fs/layout.js";
+import { keyPath, objectFile } from "../../src/adapters/blob/fs/layout.js";
 import type { BlobStore, BlobStoreDeps } from "../../src/ports/blob-store.js";
 
 let base: string;
@@ -40,6 +40,31 @@ describe("fs layout", () => {
     expect(keyPath(base, "t1/messages/2026/11/23/c1/m.json").file).toBe(
       join(base, "t1/messages/2026/11/23/c1/m.json.obj"),
     );
+  });
+
+  it("finds a key's file by the read-side shortcut exactly where the full encoding puts it", () => {
+    const keys = [
+      "a",
+      "t1/messages/2026/11/23/c1/m.json",
+      "x.obj",
+      "x.obj/y",
+      "x.obj_/z",
+      "a/x.obj__/b",
+      "y.obj.obj",
+      "~tilde",
+      "a/~tilde/b",
+      "a/b~c",
+      "~kura/x",
+      "~h-abc",
+      `long/${"s".repeat(300)}`,
+      `${"d".repeat(250)}/leaf`,
+      `${"é".repeat(66)}/${"é".repeat(67)}`, // 134 bytes: plain, though past the shortcut's sure-short bound
+      `${"日".repeat(66)}/${"日".repeat(67)}`, // 201 bytes: hashed
+      `k/${"x".repeat(200)}`,
+      `k/${"x".repeat(201)}`,
+    ];
+    for (const b of [base, `${base}/`])
+      for (const k of keys) expect(objectFile(b, k), k).toBe(keyPath(b, k).file);
   });
 
   it("never lists temp files or Kura's own files", async () => {

@@ -80,7 +80,16 @@ import {
 import { DirSyncer } from "./dir-sync.js";
 import { fsError, isErrno } from "./errors.js";
 import { decodeFooter, encodeFooter, FOOTER_READ_BYTES, type Footer } from "./footer.js";
-import { DIR_NAME_FILE, decodeDir, decodeFile, encodeDir, isLong, keyPath, RESERVED_DIR } from "./layout.js";
+import {
+  DIR_NAME_FILE,
+  decodeDir,
+  decodeFile,
+  encodeDir,
+  isLong,
+  keyPath,
+  objectFile,
+  RESERVED_DIR,
+} from "./layout.js";
 import { defaultSecretFile, readOrCreateSecretFile } from "./secret.js";
 
 export const fsOptionsSchema = z
@@ -456,7 +465,7 @@ class FsBlobStore implements BlobStore {
 
   /** Open an object and read its footer. The caller closes the handle. */
   private async openObject(key: string, operation: string): Promise<{ handle: FileHandle; footer: Footer }> {
-    const { file } = keyPath(this.base, key);
+    const file = objectFile(this.base, key);
     let handle: FileHandle;
     try {
       handle = await open(file, "r");
@@ -525,7 +534,7 @@ class FsBlobStore implements BlobStore {
     checkGetOptions(key, options);
     let raw: Buffer | undefined;
     try {
-      raw = this.readSmallSync(keyPath(this.base, key).file);
+      raw = this.readSmallSync(objectFile(this.base, key));
     } catch (e) {
       if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
       throw fsError(e, "blob.get", key);
@@ -565,7 +574,7 @@ class FsBlobStore implements BlobStore {
     if (!options.range) {
       let raw: Buffer | undefined;
       try {
-        raw = this.readSmallSync(keyPath(this.base, key).file);
+        raw = this.readSmallSync(objectFile(this.base, key));
       } catch (e) {
         if (isErrno(e, "ENOENT", "ENOTDIR")) throw notFound(key, "blob.get");
         throw fsError(e, "blob.get", key);

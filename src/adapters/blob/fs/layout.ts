@@ -11,7 +11,7 @@
  *   `~name` file inside (directories).
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 
 export const MAX_PLAIN_SEGMENT = 200;
 export const OBJECT_SUFFIX = ".obj";
@@ -71,4 +71,33 @@ export function keyPath(base: string, key: string): { dir: string; file: string;
   const leaf = segments.pop() as string;
   const dir = join(base, ...segments.map(encodeDir));
   return { dir, file: join(dir, encodeFile(leaf)), dirSegments: segments };
+}
+
+/** Segments this short are at most {@link MAX_PLAIN_SEGMENT} bytes of UTF-8 (≤ 3 bytes a unit). */
+const SURELY_SHORT = Math.floor(MAX_PLAIN_SEGMENT / 3);
+/** A directory segment that gets a `_` appended (`a.obj/`, `a.obj_/`, …). */
+const OBJ_DIR_SEGMENT = /\.obj_*\//;
+
+/**
+ * The file of a valid key: `keyPath(base, key).file`, without building it segment by segment
+ * when no segment needs encoding (every message key): reads look it up on each call.
+ */
+export function objectFile(base: string, key: string): string {
+  if (sep === "/" && isPlainPath(key))
+    return `${base.endsWith("/") ? base : `${base}/`}${key}${OBJECT_SUFFIX}`;
+  return keyPath(base, key).file;
+}
+
+/** Whether every segment of a valid key is stored under its own name. */
+function isPlainPath(key: string): boolean {
+  if (key.startsWith("~") || key.includes("/~") || OBJ_DIR_SEGMENT.test(key)) return false;
+  if (key.length <= SURELY_SHORT) return true;
+  let start = 0;
+  for (;;) {
+    const end = key.indexOf("/", start);
+    const segment = end < 0 ? key.slice(start) : key.slice(start, end);
+    if (segment.length > SURELY_SHORT && isLong(segment)) return false;
+    if (end < 0) return true;
+    start = end + 1;
+  }
 }
