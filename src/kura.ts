@@ -220,20 +220,27 @@ export class Kura {
     const committer = new GroupCommitter(catalog);
     const outbox = new OutboxDispatcher(catalog);
     const storeId = "primary";
+    const stores = new Map([[storeId, store]]);
     const ctx: EngineContext = {
       store,
       storeId,
-      stores: new Map([[storeId, store]]),
+      stores,
       urls: new ContentUrls({ [storeId]: store }),
       catalog,
-      protocol: new WriteProtocol(store, committer, options.probe),
+      protocol: new WriteProtocol({
+        store,
+        storeId,
+        stores,
+        committer,
+        wake: () => outbox.notify(),
+        probe: options.probe,
+      }),
       bodyCache,
       messageCache: catalog.capabilities.multiProcess || options.cache ? undefined : new HotMessages(50_000),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
       presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),
-      onOutbox: () => outbox.notify(),
     };
     const jobs = new JobRunner(catalog, clock);
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));

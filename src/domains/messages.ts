@@ -10,8 +10,9 @@ import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
-import type { PutResult } from "../ports/blob-store.js";
-import type { CatalogOp, HistoryQuery, MessageRow, MessageVersionRow } from "../ports/catalog.js";
+import { eraseMessages } from "../engine/erase.js";
+import type { InsertMessage } from "../engine/write-protocol.js";
+import type { HistoryQuery, MessageRow, MessageVersionRow } from "../ports/catalog.js";
 import {
   type AppendInput,
   assertWithinLimit,
@@ -176,61 +177,75 @@ export class Messages {
       await Promise.all(
         [...earlier].map(([i, row]) => this.assertSameRequest(row, prepared[i] as Prepared, op)),
       );
-      const fresh = prepared.map((p, i) => ({ ...p, i })).filter((p) => !earlier.has(p.i));
       const now = this.ctx.clock();
-      const rows = new Map<number, MessageRow>();
-      const bodies = fresh.map((p) => {
+      const fresh: number[] = [];
+      const changes: InsertMessage[] = [];
+      // Shared by the batch's audit entries: the protocol records each one's size beside it.
+      const details = { chatId };
+      for (let i = 0; i < prepared.length; i++) {
+        if (earlier.has(i)) continue;
+        const p = prepared[i] as Prepared;
         const id = newMessageId(now);
-        const key = this.bodyKey(chatId, id, now, 1);
-        const doc = firstVersionDocument(chatId, id, now, p);
-        rows.set(p.i, {
-          tenantId: this.tenantId,
-          id,
-          chatId,
-          role: p.input.role,
-          contentType: p.contentType,
-          preview: previewOf(p.input.content),
-          sizeBytes: 0,
-          checksum: "",
-          storeId: this.ctx.storeId,
-          blobKey: key,
-          version: 1,
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-          expiresAt: p.input.ttlSeconds === undefined ? null : now + p.input.ttlSeconds * 1000,
-          idempotencyKey: p.input.idempotencyKey ?? null,
-          metadata: p.input.metadata ?? {},
+        fresh.push(i);
+        changes.push({
+          kind: "message",
+          row: {
+            tenantId: this.tenantId,
+            id,
+            chatId,
+            role: p.input.role,
+            contentType: p.contentType,
+            preview: previewOf(p.input.content),
+            blobKey: this.bodyKey(chatId, id, now, 1),
+            version: 1,
+            createdAt: now,
+            updatedAt: now,
+            deletedAt: null,
+            expiresAt: p.input.ttlSeconds === undefined ? null : now + p.input.ttlSeconds * 1000,
+            idempotencyKey: p.input.idempotencyKey ?? null,
+            metadata: p.input.metadata ?? {},
+          },
+          data: Buffer.from(JSON.stringify(firstVersionDocument(chatId, id, now, p)), "utf8"),
+          contentType: "application/json",
+          bodyFacts: "audit",
+          messages: 1,
+          event: "message.appended",
+          entityId: id,
+          payload: { chatId, version: 1, role: p.input.role },
+          action: "message.append",
+          details,
         });
-        return { key, data: Buffer.from(JSON.stringify(doc), "utf8"), contentType: "application/json" };
-      });
-      if (bodies.length > 0) {
+      }
+      const rows: MessageRow[] = new Array(prepared.length);
+      if (changes.length > 0) {
+        let recorded: MessageRow[];
         try {
-          await this.ctx.protocol.write(bodies, (results) =>
-            this.appendBatch(
-              chatId,
-              fresh.map((p) => rows.get(p.i) as MessageRow),
-              results,
-              now,
-            ),
-          );
-          // Write-through: projectors (search) and read-after-write find the bodies in memory.
-          fresh.forEach((p, k) => {
-            const row = rows.get(p.i) as MessageRow;
-            const cached = this.ctx.bodyCache.set(
-              `${this.tenantId}\u0000${row.id}\u0000v1`,
-              bodies[k]?.data as Buffer,
-            );
-            if (cached instanceof Promise) cached.catch(() => undefined);
+          recorded = await this.ctx.protocol.write({
+            at: now,
+            actor: this.actor,
+            ops: [
+              { op: "ensureTenant", tenantId: this.tenantId, at: now },
+              { op: "touchChat", tenantId: this.tenantId, chatId, at: now },
+            ],
+            changes,
           });
-          this.ctx.onOutbox();
         } catch (e) {
           // A concurrent append with the same idempotency key won: return its result instead.
           if (e instanceof KuraError && e.code === "IDEMPOTENCY_CONFLICT" && attempt === 0) continue;
           throw e;
         }
+        // Write-through: projectors (search) and read-after-write find the bodies in memory.
+        for (let k = 0; k < recorded.length; k++) {
+          const row = recorded[k] as MessageRow;
+          rows[fresh[k] as number] = row;
+          const cached = this.ctx.bodyCache.set(
+            `${this.tenantId}\u0000${row.id}\u0000v1`,
+            (changes[k] as InsertMessage).data as Buffer,
+          );
+          if (cached instanceof Promise) cached.catch(() => undefined);
+        }
       }
-      return prepared.map((_, i) => this.toRef((earlier.get(i) ?? rows.get(i)) as MessageRow));
+      return prepared.map((_, i) => this.toRef((earlier.get(i) ?? rows[i]) as MessageRow));
     }
   }
 
@@ -262,61 +277,6 @@ export class Messages {
         { operation, context: { idempotencyKey: p.input.idempotencyKey, messageId: row.id } },
       );
     }
-  }
-
-  private appendBatch(chatId: string, rows: MessageRow[], results: PutResult[], now: number) {
-    const ops: CatalogOp[] = [
-      { op: "ensureTenant", tenantId: this.tenantId, at: now },
-      { op: "touchChat", tenantId: this.tenantId, chatId, at: now },
-    ];
-    let bytes = 0;
-    rows.forEach((row, i) => {
-      const put = results[i] as PutResult;
-      row.sizeBytes = put.size;
-      row.checksum = put.sha256;
-      bytes += put.size;
-      ops.push(
-        { op: "insertMessage", row },
-        {
-          op: "putBlobRef",
-          row: {
-            tenantId: this.tenantId,
-            storeId: row.storeId,
-            blobKey: row.blobKey,
-            sizeBytes: put.size,
-            checksum: put.sha256,
-            kind: "message",
-            createdAt: now,
-          },
-        },
-        {
-          op: "appendOutbox",
-          event: {
-            tenantId: this.tenantId,
-            type: "message.appended",
-            entityId: row.id,
-            payload: { chatId, version: 1, role: row.role },
-            createdAt: now,
-          },
-        },
-        {
-          op: "appendAudit",
-          entry: {
-            tenantId: this.tenantId,
-            actor: this.actor,
-            action: "message.append",
-            target: row.id,
-            at: now,
-            details: { chatId, size: put.size },
-          },
-        },
-      );
-    });
-    ops.push({
-      op: "addUsage",
-      delta: { tenantId: this.tenantId, bytes, objects: rows.length, messages: rows.length },
-    });
-    return { ops };
   }
 
   /** A message with its content; deleted and expired messages are not found. */
@@ -435,81 +395,39 @@ export class Messages {
         created_at: new Date(row.createdAt).toISOString(),
       };
       const preview = previewOf(content);
-      let versionRow: MessageVersionRow | undefined;
+      let recorded: MessageVersionRow;
       try {
-        await this.ctx.protocol.write(
-          [{ key, data: Buffer.from(JSON.stringify(doc)), contentType: "application/json" }],
-          ([put]) => {
-            const p = put as PutResult;
-            versionRow = {
-              tenantId: this.tenantId,
-              messageId: id,
-              version,
-              storeId: this.ctx.storeId,
-              blobKey: key,
-              sizeBytes: p.size,
-              checksum: p.sha256,
-              preview,
-              createdAt: now,
-            };
-            return {
-              ops: [
-                { op: "addMessageVersion", row: versionRow, expectVersion: row.version, updatedAt: now },
-                {
-                  op: "putBlobRef",
-                  row: {
-                    tenantId: this.tenantId,
-                    storeId: this.ctx.storeId,
-                    blobKey: key,
-                    sizeBytes: p.size,
-                    checksum: p.sha256,
-                    kind: "message-version",
-                    createdAt: now,
-                  },
-                },
-                {
-                  op: "appendOutbox",
-                  event: {
-                    tenantId: this.tenantId,
-                    type: "message.edited",
-                    entityId: id,
-                    payload: { chatId: row.chatId, version },
-                    createdAt: now,
-                  },
-                },
-                {
-                  op: "appendAudit",
-                  entry: {
-                    tenantId: this.tenantId,
-                    actor: this.actor,
-                    action: "message.edit",
-                    target: id,
-                    at: now,
-                    details: { version },
-                  },
-                },
-                {
-                  op: "addUsage",
-                  delta: { tenantId: this.tenantId, bytes: p.size, objects: 1, messages: 0 },
-                },
-              ],
-            };
-          },
-        );
+        [recorded] = (await this.ctx.protocol.write({
+          at: now,
+          actor: this.actor,
+          changes: [
+            {
+              kind: "message-version",
+              row: { tenantId: this.tenantId, messageId: id, version, blobKey: key, preview, createdAt: now },
+              expectVersion: row.version,
+              updatedAt: now,
+              data: Buffer.from(JSON.stringify(doc)),
+              contentType: "application/json",
+              event: "message.edited",
+              entityId: id,
+              payload: { chatId: row.chatId, version },
+              action: "message.edit",
+              details: { version },
+            },
+          ],
+        })) as [MessageVersionRow];
       } catch (e) {
         if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION" && attempt < 3) continue;
         throw e;
       }
       this.forget(id);
-      this.ctx.onOutbox();
-      const v = versionRow as MessageVersionRow;
       return this.toRef({
         ...row,
         version,
         blobKey: key,
-        storeId: v.storeId,
-        sizeBytes: v.sizeBytes,
-        checksum: v.checksum,
+        storeId: recorded.storeId,
+        sizeBytes: recorded.sizeBytes,
+        checksum: recorded.checksum,
         preview,
         contentType,
         updatedAt: now,
@@ -562,34 +480,29 @@ export class Messages {
     if (deleted === (row.deletedAt !== null)) return;
     const now = this.ctx.clock();
     this.forget(id);
-    await this.ctx.protocol.commit({
-      ops: [
+    await this.ctx.protocol.write({
+      at: now,
+      actor: this.actor,
+      changes: [
         {
-          op: "setMessageDeleted",
-          tenantId: this.tenantId,
-          id,
-          deletedAt: deleted ? now : null,
-          updatedAt: now,
-        },
-        {
-          op: "appendOutbox",
-          event: {
+          kind: "catalog",
+          op: {
+            op: "setMessageDeleted",
             tenantId: this.tenantId,
-            type: deleted ? "message.deleted" : "message.undeleted",
-            entityId: id,
-            payload: { chatId: row.chatId },
-            createdAt: now,
+            id,
+            deletedAt: deleted ? now : null,
+            updatedAt: now,
           },
-        },
-        {
-          op: "appendAudit",
-          entry: { tenantId: this.tenantId, actor: this.actor, action: op, target: id, at: now, details: {} },
+          event: deleted ? "message.deleted" : "message.undeleted",
+          entityId: id,
+          payload: { chatId: row.chatId },
+          action: op,
+          details: {},
         },
       ],
     });
     // Again after the commit: a get racing with it may have cached the old row.
     this.forget(id);
-    this.ctx.onOutbox();
   }
 
   /**
@@ -689,74 +602,6 @@ export class Messages {
 
 function isLive(row: MessageRow, now: number): boolean {
   return row.deletedAt === null && (row.expiresAt === null || row.expiresAt > now);
-}
-
-/**
- * Remove messages for good (purge, TTL expiry, erase): catalog rows, refs and usage in one
- * batch, then every version's body, then cached bodies.
- */
-export async function eraseMessages(
-  ctx: EngineContext,
-  rows: readonly MessageRow[],
-  eventType: string,
-  actor = "system",
-): Promise<void> {
-  if (rows.length === 0) return;
-  const now = ctx.clock();
-  const ops: CatalogOp[] = [];
-  const bodies: { storeId: string; key: string }[] = [];
-  for (const row of rows) {
-    const versions = await ctx.catalog.listMessageVersions(row.tenantId, row.id);
-    const blobs =
-      versions.length > 0
-        ? versions
-        : [{ storeId: row.storeId, blobKey: row.blobKey, sizeBytes: row.sizeBytes }];
-    const bytes = blobs.reduce((n, v) => n + v.sizeBytes, 0);
-    ops.push({ op: "deleteMessage", tenantId: row.tenantId, id: row.id });
-    for (const v of blobs) {
-      ops.push({ op: "deleteBlobRef", tenantId: row.tenantId, storeId: v.storeId, blobKey: v.blobKey });
-      bodies.push({ storeId: v.storeId, key: v.blobKey });
-    }
-    ops.push(
-      {
-        op: "addUsage",
-        delta: { tenantId: row.tenantId, bytes: -bytes, objects: -blobs.length, messages: -1 },
-      },
-      {
-        op: "appendOutbox",
-        event: {
-          tenantId: row.tenantId,
-          type: eventType,
-          entityId: row.id,
-          payload: { chatId: row.chatId },
-          createdAt: now,
-        },
-      },
-      {
-        op: "appendAudit",
-        entry: {
-          tenantId: row.tenantId,
-          actor,
-          action: eventType,
-          target: row.id,
-          at: now,
-          details: { versions: blobs.length },
-        },
-      },
-    );
-  }
-  await ctx.protocol.commit({ ops });
-  ctx.onOutbox();
-  const byStore = new Map<string, string[]>();
-  for (const b of bodies) byStore.set(b.storeId, [...(byStore.get(b.storeId) ?? []), b.key]);
-  for (const [storeId, keys] of byStore)
-    await storeFor(ctx, storeId)
-      .delete(keys)
-      .catch(() => undefined);
-  for (const row of rows) {
-    ctx.messageCache?.delete(`${row.tenantId}\u0000${row.id}`);
-    await ctx.bodyCache.deletePrefix(`${row.tenantId}\u0000${row.id}\u0000`);
-  }
 }
 
 function encodeHistoryCursor(chatId: string, order: string, row: MessageRow): string {

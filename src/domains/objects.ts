@@ -13,7 +13,7 @@ import { KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { keyProblem, MAX_KEY_BYTES } from "../core/keys.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
-import type { BlobBody, PresignResult, PutResult } from "../ports/blob-store.js";
+import type { BlobBody, PresignResult } from "../ports/blob-store.js";
 import type { ObjectRow } from "../ports/catalog.js";
 
 export interface ObjectInfo {
@@ -82,80 +82,37 @@ export class Objects {
     const now = this.ctx.clock();
     const blobKey = this.blobKey(key, newMessageId(now));
     const contentType = options.contentType ?? "application/octet-stream";
-    let row: ObjectRow | undefined;
+    let row: ObjectRow;
     try {
-      await this.ctx.protocol.write([{ key: blobKey, data: body, contentType }], ([put]) => {
-        const p = put as PutResult;
-        row = {
-          tenantId: this.tenantId,
-          key,
-          storeId: this.ctx.storeId,
-          blobKey,
-          sizeBytes: p.size,
-          checksum: p.sha256,
-          contentType,
-          createdAt: previous?.createdAt ?? now,
-          updatedAt: now,
-        };
-        return {
-          ops: [
-            { op: "ensureTenant", tenantId: this.tenantId, at: now },
-            { op: "putObject", row, expectBlobKey: previous?.blobKey ?? null },
-            {
-              op: "putBlobRef",
-              row: {
-                tenantId: this.tenantId,
-                storeId: this.ctx.storeId,
-                blobKey,
-                sizeBytes: p.size,
-                checksum: p.sha256,
-                kind: "object",
-                createdAt: now,
-              },
+      [row] = (await this.ctx.protocol.write({
+        at: now,
+        actor: this.actor,
+        ops: [{ op: "ensureTenant", tenantId: this.tenantId, at: now }],
+        changes: [
+          {
+            kind: "object",
+            row: {
+              tenantId: this.tenantId,
+              key,
+              blobKey,
+              contentType,
+              createdAt: previous?.createdAt ?? now,
+              updatedAt: now,
             },
-            ...(previous
-              ? [
-                  {
-                    op: "deleteBlobRef" as const,
-                    tenantId: this.tenantId,
-                    storeId: previous.storeId,
-                    blobKey: previous.blobKey,
-                  },
-                ]
-              : []),
-            {
-              op: "addUsage",
-              delta: {
-                tenantId: this.tenantId,
-                bytes: p.size - (previous?.sizeBytes ?? 0),
-                objects: previous ? 0 : 1,
-                messages: 0,
-              },
-            },
-            {
-              op: "appendOutbox",
-              event: {
-                tenantId: this.tenantId,
-                type: "object.put",
-                entityId: key,
-                payload: { size: p.size, sha256: p.sha256 },
-                createdAt: now,
-              },
-            },
-            {
-              op: "appendAudit",
-              entry: {
-                tenantId: this.tenantId,
-                actor: this.actor,
-                action: "object.put",
-                target: key,
-                at: now,
-                details: { size: p.size },
-              },
-            },
-          ],
-        };
-      });
+            expectBlobKey: previous?.blobKey ?? null,
+            // The replaced body: its ref and bytes go with this commit, the body after it.
+            drops: previous ? [previous] : undefined,
+            data: body,
+            contentType,
+            bodyFacts: "audit+event",
+            event: "object.put",
+            entityId: key,
+            payload: {},
+            action: "object.put",
+            details: {},
+          },
+        ],
+      })) as [ObjectRow];
     } catch (e) {
       if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION") {
         throw new KuraError("CONDITION_FAILED_CONCURRENT", `another write to ${key} landed first; retry`, {
@@ -166,12 +123,7 @@ export class Objects {
       }
       throw e;
     }
-    this.ctx.onOutbox();
-    if (previous)
-      await storeFor(this.ctx, previous.storeId)
-        .delete(previous.blobKey)
-        .catch(() => undefined);
-    return this.info(row as ObjectRow);
+    return this.info(row);
   }
 
   async head(key: string): Promise<ObjectInfo> {
@@ -205,41 +157,22 @@ export class Objects {
     const row = await this.ctx.catalog.getObject(this.tenantId, key);
     if (!row) return;
     const now = this.ctx.clock();
-    await this.ctx.protocol.remove(
-      {
-        ops: [
-          { op: "deleteObject", tenantId: this.tenantId, key, expectBlobKey: row.blobKey },
-          { op: "deleteBlobRef", tenantId: this.tenantId, storeId: row.storeId, blobKey: row.blobKey },
-          {
-            op: "addUsage",
-            delta: { tenantId: this.tenantId, bytes: -row.sizeBytes, objects: -1, messages: 0 },
-          },
-          {
-            op: "appendOutbox",
-            event: {
-              tenantId: this.tenantId,
-              type: "object.deleted",
-              entityId: key,
-              payload: {},
-              createdAt: now,
-            },
-          },
-          {
-            op: "appendAudit",
-            entry: {
-              tenantId: this.tenantId,
-              actor: this.actor,
-              action: "object.delete",
-              target: key,
-              at: now,
-              details: {},
-            },
-          },
-        ],
-      },
-      [row.blobKey],
-    );
-    this.ctx.onOutbox();
+    await this.ctx.protocol.write({
+      at: now,
+      actor: this.actor,
+      changes: [
+        {
+          kind: "catalog",
+          op: { op: "deleteObject", tenantId: this.tenantId, key, expectBlobKey: row.blobKey },
+          drops: [row],
+          event: "object.deleted",
+          entityId: key,
+          payload: {},
+          action: "object.delete",
+          details: {},
+        },
+      ],
+    });
   }
 
   /** Objects whose key starts with `prefix`, in key order, a page at a time. */

@@ -1,5 +1,6 @@
 /**
- * What the domains share: the planes, the write protocol, caches, clock and limits.
+ * What the domains share: the planes, the write protocol (which also wakes the projectors after
+ * each commit), caches, clock and limits.
  * Built once by `Kura.open` (src/kura.ts).
  */
 import type { BlobStore } from "../ports/blob-store.js";
@@ -31,8 +32,6 @@ export interface EngineContext {
   retention: { deletedMessagesDays: number };
   /** The secret of Kura-signed presigned URLs (fs stores), for the server that verifies them. */
   presignSecret: Buffer | undefined;
-  /** Called after each successful commit that appended outbox events (wakes projectors). */
-  onOutbox: () => void;
 }
 
 export function storeFor(ctx: EngineContext, storeId: string): BlobStore {

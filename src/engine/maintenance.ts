@@ -2,8 +2,8 @@
  * Maintenance jobs of the message store: orphan GC (CONS-1's safety net), purge of soft-deleted
  * messages after retention (MSG-5), TTL expiry, and folding usage deltas (TEN-4).
  */
-import { eraseMessages } from "../domains/messages.js";
 import type { EngineContext } from "./context.js";
+import { eraseMessages } from "./erase.js";
 import type { Job } from "./jobs.js";
 
 /** Second key segment of bodies the catalog tracks; anything else (session files) is not ours to collect. */

@@ -16,21 +16,151 @@
  *
  * Removal runs the other way round: catalog rows first, bodies after; a body whose delete fails
  * is an orphan for GC, never a dangling row.
+ *
+ * Domains describe a write ({@link WriteDescription}): the rows it inserts or changes (each with
+ * the body it stores), the bodies it stops pointing at, and per change an outbox event, an audit
+ * entry and the change in the tenant's message count. This file alone turns that into the
+ * catalog batch: it writes the bodies, fills each row's store, size and checksum from its put
+ * (into rows of its own), records a blob ref per stored body and removes those of dropped ones,
+ * counts usage from the sizes the store reported, appends the events and audit entries, commits,
+ * wakes the projectors, deletes the dropped bodies, and returns the rows it recorded.
  */
 import { isKuraError, type KuraError } from "../core/errors.js";
-import type { BlobBody, BlobStore, PutResult } from "../ports/blob-store.js";
-import { type CatalogBatch, COMMIT_OUTCOME_UNKNOWN } from "../ports/catalog.js";
+import type { BlobBody, BlobStore, PutOptions, PutResult } from "../ports/blob-store.js";
+import {
+  type CatalogOp,
+  COMMIT_OUTCOME_UNKNOWN,
+  type MessageRow,
+  type MessageVersionRow,
+  type ObjectRow,
+  type UsageDelta,
+} from "../ports/catalog.js";
 import type { GroupCommitter } from "./group-commit.js";
 
-export interface BodyWrite {
-  key: string;
+export type Probe = (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
+
+/** A row as a domain describes it: where its body is stored and what it holds is the protocol's to fill. */
+export type Unfilled<Row> = Omit<Row, "storeId" | "sizeBytes" | "checksum">;
+
+/** A stored body, as the catalog knows it. */
+export interface BodyRef {
+  storeId: string;
+  blobKey: string;
+  sizeBytes: number;
+}
+
+/**
+ * Catalog operations a domain may name itself. Rows that point at bodies, blob refs, outbox
+ * events, audit entries and usage are recorded by the protocol from the description, never
+ * written by hand.
+ */
+export type PlainOp = Exclude<
+  CatalogOp,
+  {
+    op:
+      | "insertMessage"
+      | "addMessageVersion"
+      | "putObject"
+      | "putBlobRef"
+      | "deleteBlobRef"
+      | "appendOutbox"
+      | "appendAudit"
+      | "addUsage";
+  }
+>;
+
+/** What every change records: one outbox event and one audit entry about `entityId`. */
+interface Recorded {
+  /** Outbox event type (`message.appended`, `object.deleted`, …). */
+  event: string;
+  /** The message id, object key, … the event and the audit entry are about. */
+  entityId: string;
+  payload: Record<string, unknown>;
+  /** Audit action (`message.append`, …). */
+  action: string;
+  details: Record<string, unknown>;
+  /**
+   * Bodies this change stops pointing at (the versions of an erased message, an object's
+   * replaced body): their refs leave the catalog and their bytes the usage in the same batch,
+   * and the bodies are deleted after the commit (best effort: a leftover is an orphan for GC).
+   */
+  drops?: readonly BodyRef[];
+  /** Change in the tenant's message count (+1 append, −1 erase); bytes and objects follow the bodies. */
+  messages?: number;
+}
+
+/** The body a change stores, under its row's `blobKey`, in the protocol's store. */
+interface StoresBody {
   /** Bytes, or a stream (which is consumed once: such writes are never retried). */
   data: BlobBody;
   contentType: string;
   metadata?: Record<string, string>;
+  /**
+   * What the entries record of the body as its put reported it: `audit` adds its `size` to the
+   * audit details; `audit+event` also adds `size` and `sha256` to the event payload.
+   */
+  bodyFacts?: "audit" | "audit+event";
 }
 
-export type Probe = (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
+/** A new message and its first version (`insertMessage`); its blob ref is of kind `message`. */
+export interface InsertMessage extends Recorded, StoresBody {
+  kind: "message";
+  row: Unfilled<MessageRow>;
+}
+
+/** A new version made current (`addMessageVersion`, CATALOG_STALE_VERSION unless the current one is `expectVersion`). */
+export interface AddMessageVersion extends Recorded, StoresBody {
+  kind: "message-version";
+  row: Unfilled<MessageVersionRow>;
+  expectVersion: number;
+  updatedAt: number;
+}
+
+/** An object row created or moved to a new body (`putObject`, compare-and-set on `expectBlobKey`). */
+export interface PutObject extends Recorded, StoresBody {
+  kind: "object";
+  row: Unfilled<ObjectRow>;
+  expectBlobKey: string | null;
+}
+
+/** A change that stores no body: soft delete and undelete, erase and purge, object delete. */
+export interface CatalogChange extends Recorded {
+  kind: "catalog";
+  op: PlainOp;
+}
+
+export type Change = InsertMessage | AddMessageVersion | PutObject | CatalogChange;
+
+/** The row the protocol recorded for a change: filled from the put of its body. */
+export type RecordedRow<C extends Change> = C extends InsertMessage
+  ? MessageRow
+  : C extends AddMessageVersion
+    ? MessageVersionRow
+    : C extends PutObject
+      ? ObjectRow
+      : undefined;
+
+export interface WriteDescription<C extends Change = Change> {
+  /** When: every row, ref, event and audit entry of the write carries this time. */
+  at: number;
+  /** Recorded as the audit entries' actor (SEC-3). */
+  actor: string;
+  /** Applied before the changes' own operations (ensureTenant, touchChat, …). */
+  ops?: readonly PlainOp[];
+  changes: readonly C[];
+}
+
+export interface WriteProtocolOptions {
+  /** Where new bodies go, and its id in the catalog. */
+  store: BlobStore;
+  storeId: string;
+  /** Every configured store by id: dropped bodies are deleted from theirs. */
+  stores: ReadonlyMap<string, BlobStore>;
+  committer: GroupCommitter;
+  /** Called after every commit (each one appends outbox events): wakes the projectors. */
+  wake: () => void;
+  probe?: Probe | undefined;
+}
 
 /**
  * Bodies in flight per write. Small fs bodies are created on the thread pool; more in flight
@@ -39,72 +169,242 @@ export type Probe = (point: string, detail: Readonly<Record<string, unknown>>) =
  */
 const BODY_CONCURRENCY = 64;
 
-export class WriteProtocol {
-  constructor(
-    private readonly store: BlobStore,
-    private readonly committer: GroupCommitter,
-    private readonly probe?: Probe,
-  ) {}
+type Stored = InsertMessage | AddMessageVersion | PutObject;
 
-  /** Steps 2–4. `build` turns the put results into the catalog batch. */
-  async write(
-    bodies: readonly BodyWrite[],
-    build: (results: PutResult[]) => CatalogBatch,
-  ): Promise<PutResult[]> {
-    const results = await this.putAll(bodies);
-    await this.probe?.("protocol.bodies-written", { keys: bodies.map((b) => b.key) });
+export class WriteProtocol {
+  private readonly store: BlobStore;
+  private readonly storeId: string;
+  private readonly stores: ReadonlyMap<string, BlobStore>;
+  private readonly committer: GroupCommitter;
+  private readonly wake: () => void;
+  private readonly probe: Probe | undefined;
+
+  constructor(options: WriteProtocolOptions) {
+    this.store = options.store;
+    this.storeId = options.storeId;
+    this.stores = options.stores;
+    this.committer = options.committer;
+    this.wake = options.wake;
+    this.probe = options.probe;
+  }
+
+  /**
+   * Steps 2–4 for a described write; resolves with the recorded rows, one per change (undefined
+   * for catalog-only changes), once the batch is committed.
+   */
+  async write<C extends Change>(description: WriteDescription<C>): Promise<RecordedRow<C>[]> {
+    const { changes } = description;
+    if (changes.length === 0 && !description.ops?.length) return [];
+    const stored: Stored[] = [];
+    const keys: string[] = [];
+    for (const c of changes) {
+      if (c.kind !== "catalog") {
+        stored.push(c);
+        keys.push(c.row.blobKey);
+      }
+    }
+    const results = stored.length > 0 ? await this.putAll(stored, keys) : [];
+    if (stored.length > 0) await this.probe?.("protocol.bodies-written", { keys });
+    const rows: RecordedRow<C>[] = new Array(changes.length);
+    const ops = this.batch(description, results, rows as (MessageRow | MessageVersionRow | ObjectRow)[]);
     try {
-      await this.committer.commit(build(results));
+      await this.committer.commit({ ops });
     } catch (e) {
       // Every key here was made for this attempt alone (fresh ids, per-attempt suffixes), so the
       // cleanup can never touch a body another write committed. When the outcome is unknown (the
       // connection dropped while COMMIT was in flight) the bodies stay: a committed row may point
       // at them, and GC removes them after the grace period if none does.
-      if (!outcomeUnknown(e)) await this.store.delete(bodies.map((b) => b.key)).catch(() => undefined);
+      if (stored.length > 0 && !outcomeUnknown(e)) await this.store.delete(keys).catch(() => undefined);
       throw e;
     }
-    await this.probe?.("protocol.committed", { keys: bodies.map((b) => b.key) });
-    return results;
+    if (stored.length > 0) await this.probe?.("protocol.committed", { keys });
+    this.wake();
+    await this.deleteDropped(changes);
+    return rows;
   }
 
-  /** Catalog first, then bodies (best effort; leftovers are orphans for GC). */
-  async remove(batch: CatalogBatch, keys: readonly string[]): Promise<void> {
-    await this.committer.commit(batch);
-    if (keys.length > 0) await this.store.delete(keys).catch(() => undefined);
+  /**
+   * The catalog batch of a write, in one pass over its changes: the described operations, then
+   * per change its row (filled from `results`, in the order of the stored changes, and put in
+   * `rows`), the refs it adds and removes, its event and audit entry; last, usage per tenant.
+   */
+  private batch(
+    description: WriteDescription,
+    results: readonly PutResult[],
+    rows: (MessageRow | MessageVersionRow | ObjectRow | undefined)[],
+  ): CatalogOp[] {
+    const { at, actor, changes } = description;
+    const ops: CatalogOp[] = description.ops ? description.ops.slice() : [];
+    const usage: UsageDelta[] = [];
+    let delta: UsageDelta | undefined;
+    let put = 0;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as Change;
+      const tenantId = c.kind === "catalog" ? c.op.tenantId : c.row.tenantId;
+      if (delta?.tenantId !== tenantId) {
+        delta = usage.find((u) => u.tenantId === tenantId);
+        if (delta === undefined) {
+          delta = { tenantId, bytes: 0, objects: 0, messages: 0 };
+          usage.push(delta);
+        }
+      }
+      let payload = c.payload;
+      let details = c.details;
+      if (c.kind === "catalog") {
+        ops.push(c.op);
+      } else {
+        const result = results[put++] as PutResult;
+        const { size, sha256 } = result;
+        if (c.kind === "message") {
+          const row = messageRow(c.row, this.storeId, result);
+          rows[i] = row;
+          ops.push({ op: "insertMessage", row });
+        } else if (c.kind === "message-version") {
+          const row = versionRow(c.row, this.storeId, result);
+          rows[i] = row;
+          ops.push({ op: "addMessageVersion", row, expectVersion: c.expectVersion, updatedAt: c.updatedAt });
+        } else {
+          const row = objectRow(c.row, this.storeId, result);
+          rows[i] = row;
+          ops.push({ op: "putObject", row, expectBlobKey: c.expectBlobKey });
+        }
+        ops.push({
+          op: "putBlobRef",
+          row: {
+            tenantId,
+            storeId: this.storeId,
+            blobKey: c.row.blobKey,
+            sizeBytes: size,
+            checksum: sha256,
+            kind: c.kind,
+            createdAt: at,
+          },
+        });
+        delta.bytes += size;
+        delta.objects += 1;
+        if (c.bodyFacts !== undefined) {
+          details = { ...details, size };
+          if (c.bodyFacts === "audit+event") payload = { ...payload, size, sha256 };
+        }
+      }
+      if (c.drops !== undefined) {
+        for (const d of c.drops) {
+          ops.push({ op: "deleteBlobRef", tenantId, storeId: d.storeId, blobKey: d.blobKey });
+          delta.bytes -= d.sizeBytes;
+          delta.objects -= 1;
+        }
+      }
+      if (c.messages !== undefined) delta.messages += c.messages;
+      ops.push(
+        {
+          op: "appendOutbox",
+          event: { tenantId, type: c.event, entityId: c.entityId, payload, createdAt: at },
+        },
+        {
+          op: "appendAudit",
+          entry: { tenantId, actor, action: c.action, target: c.entityId, at, details },
+        },
+      );
+    }
+    for (const u of usage) {
+      if (u.bytes !== 0 || u.objects !== 0 || u.messages !== 0) ops.push({ op: "addUsage", delta: u });
+    }
+    return ops;
   }
 
-  /** A catalog-only change (soft delete, flags): no bodies involved. */
-  commit(batch: CatalogBatch): Promise<void> {
-    return this.committer.commit(batch);
-  }
-
-  private async putAll(bodies: readonly BodyWrite[]): Promise<PutResult[]> {
-    const results: PutResult[] = new Array(bodies.length);
+  private async putAll(stored: readonly Stored[], keys: readonly string[]): Promise<PutResult[]> {
+    const results: PutResult[] = new Array(stored.length);
     let next = 0;
     let failure: KuraError | undefined;
     const worker = async () => {
-      while (failure === undefined && next < bodies.length) {
+      while (failure === undefined && next < stored.length) {
         const i = next++;
-        const body = bodies[i] as BodyWrite;
+        const body = stored[i] as Stored;
+        // Every key is unique to this attempt: the store may create it in place (`freshKey`).
+        const options: PutOptions = { contentType: body.contentType, freshKey: true };
+        if (body.metadata) options.metadata = body.metadata;
         try {
-          // Every key is unique to this attempt: the store may create it in place (`freshKey`).
-          results[i] = await this.store.put(body.key, body.data, {
-            contentType: body.contentType,
-            freshKey: true,
-            ...(body.metadata ? { metadata: body.metadata } : {}),
-          });
+          results[i] = await this.store.put(keys[i] as string, body.data, options);
         } catch (e) {
           failure ??= e as KuraError;
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(BODY_CONCURRENCY, bodies.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(BODY_CONCURRENCY, stored.length) }, worker));
     if (failure !== undefined) {
-      await this.store.delete(bodies.map((b) => b.key)).catch(() => undefined);
+      await this.store.delete(keys).catch(() => undefined);
       throw failure;
     }
     return results;
   }
+
+  /** After the commit: the bodies the write stopped pointing at, from their stores (best effort). */
+  private async deleteDropped(changes: readonly Change[]): Promise<void> {
+    let byStore: Map<string, string[]> | undefined;
+    for (const c of changes) {
+      if (c.drops === undefined) continue;
+      for (const d of c.drops) {
+        byStore ??= new Map();
+        const keys = byStore.get(d.storeId);
+        if (keys) keys.push(d.blobKey);
+        else byStore.set(d.storeId, [d.blobKey]);
+      }
+    }
+    if (byStore === undefined) return;
+    for (const [storeId, keys] of byStore) {
+      await (this.stores.get(storeId) ?? this.store).delete(keys).catch(() => undefined);
+    }
+  }
+}
+
+function messageRow(r: Unfilled<MessageRow>, storeId: string, put: PutResult): MessageRow {
+  return {
+    tenantId: r.tenantId,
+    id: r.id,
+    chatId: r.chatId,
+    role: r.role,
+    contentType: r.contentType,
+    preview: r.preview,
+    sizeBytes: put.size,
+    checksum: put.sha256,
+    storeId,
+    blobKey: r.blobKey,
+    version: r.version,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    deletedAt: r.deletedAt,
+    expiresAt: r.expiresAt,
+    idempotencyKey: r.idempotencyKey,
+    metadata: r.metadata,
+  };
+}
+
+function versionRow(r: Unfilled<MessageVersionRow>, storeId: string, put: PutResult): MessageVersionRow {
+  return {
+    tenantId: r.tenantId,
+    messageId: r.messageId,
+    version: r.version,
+    storeId,
+    blobKey: r.blobKey,
+    sizeBytes: put.size,
+    checksum: put.sha256,
+    preview: r.preview,
+    createdAt: r.createdAt,
+  };
+}
+
+function objectRow(r: Unfilled<ObjectRow>, storeId: string, put: PutResult): ObjectRow {
+  return {
+    tenantId: r.tenantId,
+    key: r.key,
+    storeId,
+    blobKey: r.blobKey,
+    sizeBytes: put.size,
+    checksum: put.sha256,
+    contentType: r.contentType,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
 }
 
 /**
