@@ -109,7 +109,130 @@ class Deadlines {
 
 const deadlines = new Deadlines();
 
-/** Runs `run` under a limit; `touch` (progress) restarts an idle limit. */
+/**
+ * The controller and deadline shared by whole-operation limits that started close together.
+ * An AbortController per call (and the signal's collection) cost as much as a small local put;
+ * operations that start within {@link SHARE_WINDOW_MS} of each other with the same limit share
+ * one, armed for the window's end plus the limit, so each is given at least its limit (and at
+ * most the window more). When it fires, every operation still running in the window has
+ * outlived its limit, so aborting them together is what each would have done alone.
+ */
+const SHARE_WINDOW_MS = 20;
+
+interface SharedLimit {
+  limitMs: number;
+  /** Calls of the window still running. */
+  active: number;
+  /** When the window stops taking new calls. */
+  closesAt: number;
+  expired: boolean;
+  controller: AbortController;
+  expiry: Promise<never>;
+  reject: (e: unknown) => void;
+  deadline: Deadline;
+}
+
+const EXPIRED = Symbol("expired");
+/** Open windows by limit (ms). */
+const openWindows = new Map<number, SharedLimit>();
+
+function joinWindow(limitMs: number): SharedLimit {
+  const now = performance.now();
+  const open = openWindows.get(limitMs);
+  if (open !== undefined && now < open.closesAt && !open.expired) {
+    open.active++;
+    return open;
+  }
+  let reject: (e: unknown) => void = () => undefined;
+  const expiry = new Promise<never>((_, r) => {
+    reject = r;
+  });
+  expiry.catch(() => undefined);
+  const closesAt = now + SHARE_WINDOW_MS;
+  const shared: SharedLimit = {
+    limitMs,
+    active: 1,
+    closesAt,
+    expired: false,
+    controller: new AbortController(),
+    expiry,
+    reject,
+    deadline: {
+      at: closesAt + limitMs,
+      fire: () => {
+        shared.expired = true;
+        if (openWindows.get(limitMs) === shared) openWindows.delete(limitMs);
+        if (shared.active === 0) return;
+        shared.controller.abort(
+          new KuraError("OPERATION_TIMEOUT", `blob operation did not finish within ${limitMs} ms`, {
+            operation: "blob",
+            context: { timeoutMs: limitMs, idle: false },
+          }),
+        );
+        shared.reject(EXPIRED);
+      },
+    },
+  };
+  deadlines.add(shared.deadline);
+  openWindows.set(limitMs, shared);
+  return shared;
+}
+
+function leaveWindow(shared: SharedLimit): void {
+  shared.active--;
+  // A window nobody uses any more, and that takes no new calls, needs no timer.
+  if (shared.active === 0 && (shared.expired || performance.now() >= shared.closesAt)) {
+    deadlines.delete(shared.deadline);
+    if (openWindows.get(shared.limitMs) === shared) openWindows.delete(shared.limitMs);
+  }
+}
+
+/**
+ * Runs `run` under a whole-operation limit shared with the calls that started with it. Adapters
+ * get the window's signal (or, when the caller passed one, a signal that follows both).
+ */
+async function timedWhole<T>(t: Timed, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const shared = joinWindow(t.limitMs);
+  const own = shared.controller.signal;
+  const signal = t.callerSignal ? AbortSignal.any([t.callerSignal, own]) : own;
+  const running = run(signal);
+  try {
+    return await Promise.race([running, shared.expiry]);
+  } catch (e) {
+    if (e !== EXPIRED) throw e;
+    const expired = timeoutError(t.operation, t.key, t.limitMs, false);
+    const outcome = await settleWithin(running, t.limitMs);
+    if (outcome.ok) {
+      if (!t.discardLate) return outcome.value;
+      (t.discardLate as (value: T) => void)(outcome.value);
+    }
+    throw expired;
+  } finally {
+    leaveWindow(shared);
+    running.catch(() => undefined);
+  }
+}
+
+/** Let the adapter finish reacting to the signal (cleanup), within a bound. */
+async function settleWithin<T>(
+  running: Promise<T>,
+  limitMs: number,
+): Promise<{ ok: true; value: T } | { ok: false }> {
+  let grace: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    running.then(
+      (value) => ({ ok: true as const, value }),
+      () => ({ ok: false as const }),
+    ),
+    new Promise<{ ok: false }>((resolve) => {
+      grace = setTimeout(() => resolve({ ok: false }), Math.min(limitMs, MAX_CLEANUP_GRACE_MS));
+    }),
+  ]);
+  clearTimeout(grace);
+  return outcome;
+}
+
+/** Runs `run` under its own idle limit; `touch` (progress) restarts it. */
 async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const signal = t.callerSignal ? AbortSignal.any([t.callerSignal, controller.signal]) : controller.signal;
@@ -136,18 +259,7 @@ async function timed<T>(t: Timed, run: (signal: AbortSignal, touch: () => void) 
     return await Promise.race([running, expiry]);
   } catch (e) {
     if (!expired) throw e;
-    // Let the adapter finish reacting to the signal (cleanup), within a bound.
-    let grace: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      running.then(
-        (value) => ({ ok: true as const, value }),
-        () => ({ ok: false as const }),
-      ),
-      new Promise<{ ok: false }>((resolve) => {
-        grace = setTimeout(() => resolve({ ok: false }), Math.min(t.limitMs, MAX_CLEANUP_GRACE_MS));
-      }),
-    ]);
-    clearTimeout(grace);
+    const outcome = await settleWithin(running, t.limitMs);
     if (outcome.ok) {
       // The backend finished after all: the truth is that the operation succeeded.
       if (!t.discardLate) return outcome.value;
@@ -199,7 +311,7 @@ export function withTimeout(store: BlobStore, options: TimeoutOptions = {}): Blo
   const idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
   const operationMs = options.operationMs ?? DEFAULT_OPERATION_MS;
   const wrapped = wrapBlobStore(store, (info, call) =>
-    timed(
+    timedWhole(
       {
         operation: info.operation,
         key: info.key,
@@ -207,7 +319,7 @@ export function withTimeout(store: BlobStore, options: TimeoutOptions = {}): Blo
         limitMs: operationMs,
         idle: false,
       },
-      (signal) => call(signal),
+      call,
     ),
   );
   const withSignal = <O extends { signal?: AbortSignal }>(o: O | undefined, signal: AbortSignal): O =>

@@ -70,6 +70,52 @@ describe("timeout layer", () => {
     });
   });
 
+  it("times out only the calls that outlive the limit among calls that started together", async () => {
+    const faults = new FaultController().add({
+      operations: ["head"],
+      keyMatches: (k) => k === "slow",
+      delayMs: 400,
+    });
+    const inner = await memory();
+    await inner.put("fast", Buffer.from("v"));
+    await inner.put("slow", Buffer.from("v"));
+    const store = withTimeout(withFaults(inner, faults), { operationMs: 60 });
+    const slow = store.head("slow");
+    const fast = store.head("fast");
+    await expect(fast).resolves.toMatchObject({ size: 1 });
+    await expect(slow).rejects.toMatchObject({
+      code: "OPERATION_TIMEOUT",
+      context: { key: "slow", timeoutMs: 60, idle: false },
+    });
+    // A call that starts after that limit expired gets a whole limit of its own.
+    const faults2 = new FaultController().add({ operations: ["head"], delayMs: 30 });
+    const later = withTimeout(withFaults(inner, faults2), { operationMs: 60 });
+    const first = later.head("slow");
+    await new Promise((r) => setTimeout(r, 45));
+    await expect(Promise.all([first, later.head("fast")])).resolves.toHaveLength(2);
+  });
+
+  it("aborts a call's signal when its limit expires, and the caller's own signal still works", async () => {
+    const seen: AbortSignal[] = [];
+    const inner = await memory();
+    const hanging = {
+      ...inner,
+      head: (_key: string, options?: { signal?: AbortSignal }) => {
+        if (options?.signal) seen.push(options.signal);
+        return new Promise<never>((_, reject) =>
+          options?.signal?.addEventListener("abort", () => reject(options.signal?.reason)),
+        );
+      },
+    };
+    const store = withTimeout(hanging, { operationMs: 40 });
+    await expect(store.head("k")).rejects.toMatchObject({ code: "OPERATION_TIMEOUT" });
+    expect(seen[0]?.aborted).toBe(true);
+    const caller = new AbortController();
+    const aborted = store.head("k", { signal: caller.signal });
+    caller.abort(new Error("caller gave up"));
+    await expect(aborted).rejects.toThrow("caller gave up");
+  });
+
   it("lets fast operations through", async () => {
     const store = withTimeout(await memory(), { idleMs: 1000, operationMs: 1000 });
     await store.put("k", Buffer.from("v"));
