@@ -129,6 +129,14 @@ export interface CatalogChange extends Recorded {
   op: PlainOp;
 }
 
+/**
+ * One change of a write. Messages: an append batch is one `message` change per message, an edit
+ * one `message-version`; soft delete and undelete are `catalog` changes (`setMessageDeleted`);
+ * erase, purge and expiry are `catalog` changes (`deleteMessage`) dropping every version's body.
+ * Objects: a put is an `object` change dropping the body it replaces, a delete a `catalog` change
+ * (`deleteObject`) dropping its body. A plane whose rows point at bodies of their own (session
+ * files, mail, completed uploads) adds a kind here with its row type, and a case in `batch`.
+ */
 export type Change = InsertMessage | AddMessageVersion | PutObject | CatalogChange;
 
 /** The row the protocol recorded for a change: filled from the put of its body. */
@@ -141,7 +149,7 @@ export type RecordedRow<C extends Change> = C extends InsertMessage
       : undefined;
 
 export interface WriteDescription<C extends Change = Change> {
-  /** When: every row, ref, event and audit entry of the write carries this time. */
+  /** When: the blob refs, events and audit entries of the write carry this time (rows their own). */
   at: number;
   /** Recorded as the audit entries' actor (SEC-3). */
   actor: string;
