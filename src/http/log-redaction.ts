@@ -58,8 +58,16 @@ const QUERY_PAIR = /([?&;])([^=&?#\s"'<>;]+)=([^&#\s"'<>;]*)/g;
 const JWT_SHAPE = /\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer(?:\s+|%20|\+))[A-Za-z0-9._~+/=-]+/gi;
 
+/**
+ * What every redacted shape contains: a query pair has `=`, a JWT starts with `eyJ`, a bearer
+ * credential follows `Bearer`. Text with none of them (most of what a log line carries: methods,
+ * route templates, ids) is returned as it is without running the three replacements.
+ */
+const MAYBE_CREDENTIAL = /=|eyJ|bearer/i;
+
 /** `text` with credential-looking query values, JWTs and bearer credentials replaced. */
 export function redactText(text: string): string {
+  if (!MAYBE_CREDENTIAL.test(text)) return text;
   return text
     .replace(QUERY_PAIR, (whole, sep: string, name: string) =>
       isCredentialName(name) ? `${sep}${name}=${REDACTED}` : whole,
@@ -101,9 +109,18 @@ export function redactLogValue(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => redactLogValue(v, depth + 1));
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) out[key] = redactLogValue(v, depth + 1);
-  return out;
+  // Copied only when a value changes: most logged objects have nothing to redact.
+  let out: Record<string, unknown> | undefined;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const v = record[key];
+    const redacted = redactLogValue(v, depth + 1);
+    if (redacted !== v) {
+      out ??= { ...record };
+      out[key] = redacted;
+    }
+  }
+  return out ?? value;
 }
 
 type LoggerOptions = Record<string, unknown> & {

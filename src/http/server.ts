@@ -21,6 +21,7 @@ import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
 import { registerBodyParsers } from "./json-body.js";
 import { redactUrl, withLogRedaction } from "./log-redaction.js";
+import { batchedStdout } from "./log-stream.js";
 import { blobTempBytesOf, HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi } from "./openapi.js";
 import { type RouteSpec, registerRoute } from "./route.js";
@@ -79,10 +80,16 @@ export function defaultLoggerOptions(level = "info"): Record<string, unknown> {
  * (`log-redaction.ts`); a ready logger instance or `false` as given.
  */
 function loggerOf(logger: ServerOptions["logger"]): ServerOptions["logger"] {
-  if (logger === undefined) return defaultLoggerOptions();
+  if (logger === undefined) return toStdout(defaultLoggerOptions());
   if (typeof logger !== "object" || logger === null) return logger;
   if (typeof (logger as { info?: unknown }).info === "function") return logger;
-  return withLogRedaction(logger);
+  return toStdout(withLogRedaction(logger));
+}
+
+/** Options that name no destination log to stdout in batches of one event-loop turn (log-stream.ts). */
+function toStdout<T extends object>(options: T): T {
+  const o = options as { stream?: unknown; file?: unknown };
+  return o.stream !== undefined || o.file !== undefined ? options : { ...options, stream: batchedStdout() };
 }
 
 /** Response headers kept when an error replaces a half-prepared response. */

@@ -197,15 +197,13 @@ export class BodyGuard extends Readable {
  * plugins are registered, so every route (raw-body scopes included) inherits the hooks.
  */
 export function installTimeouts(app: FastifyInstance, t: TransportTimeouts): void {
-  app.addHook("preParsing", (req, reply, payload, done) => {
+  app.addHook("preParsing", (req, _reply, payload, done) => {
     if (!hasBody(req)) return done(null, payload);
     const streamed = req.routeOptions.config?.streamedBody === true;
     const guard = new BodyGuard(payload, t.bodyTimeoutMs, streamed ? undefined : t.bufferedBodyTimeoutMs);
+    // Once the response is over, nobody reads the body any more: the response's close
+    // listener (onRequest below) stops its timer.
     bodies.set(req, guard);
-    // Once the response is over, nobody reads the body any more: stop its timer.
-    reply.raw.once("close", () => {
-      if (!guard.readableEnded) guard.destroy();
-    });
     done(null, guard);
   });
 
@@ -219,6 +217,8 @@ export function installTimeouts(app: FastifyInstance, t: TransportTimeouts): voi
     working.set(socket, res);
     res.once("close", () => {
       if (working.get(socket) === res) working.delete(socket);
+      const guard = bodies.get(req);
+      if (guard && !guard.readableEnded) guard.destroy();
     });
     done();
   });
