@@ -17,6 +17,8 @@ export interface BenchResult {
 
 export interface BenchContext {
   quick: boolean;
+  /** The command line's arguments, for scenario options such as `--quantizations=i8`. */
+  args: readonly string[];
   /** Scratch directory for this run (removed afterwards). */
   dir: string;
   record(result: Omit<BenchResult, "ratio"> & { ratio?: number | null }): void;

@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only name,name]`: runs the scenarios, prints a table and
- * writes bench-results.json (SPEC §4c).
+ * `npm run bench [-- --quick] [-- --only=name,name]`: runs the scenarios, prints a table and
+ * writes bench-results.json (SPEC §4c). Scenarios read options of their own from the arguments
+ * (`vectors`: `--quantizations=f16,i8`, `--no-sweep`).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       const scenarioDir = join(dir, scenario.name);
       await scenario.run({
         quick,
+        args,
         dir: scenarioDir,
         record: (r) => results.push({ ...r, ratio: r.ratio ?? null }),
         log: (line) => process.stdout.write(`  ${line}\n`),

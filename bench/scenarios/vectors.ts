@@ -16,6 +16,9 @@
  * Then a sweep of candidate counts on usearch alone at the adapter's graph degree and half of it (which reaches
  * recall@10 ≥ 0.98, at what p95), and hnswlib-node against usearch at the same graph parameters
  * (ADR 0013).
+ *
+ * Options: `--quantizations=f16,i8` measures only those (default all three); `--no-sweep` skips
+ * the sweep and hnswlib-node (the comparison of Kura with usearch alone stays).
  */
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -153,6 +156,8 @@ interface KuraRun extends UsearchRun {
   /** The adapter's LMDB item store (ids, filter fields, f32 vectors) on disk. */
   storeBytes: number;
   save: number;
+  /** Growth of the process's resident set from before the adapter opened to after its queries. */
+  rssBytes: number;
 }
 
 async function measureModes(
@@ -343,6 +348,7 @@ async function kuraUsearch(
 ): Promise<KuraRun> {
   const { dimensions, count } = data;
   const dir = join(ctx.dir, `kura-${quantization}`);
+  const rssBefore = process.memoryUsage().rss;
   const index = await openUsearchVectorIndex({ dimensions, metric: "cosine", quantization, dir });
   const items = Array.from({ length: count }, (_, i) => ({
     tenantId: "bench",
@@ -366,13 +372,17 @@ async function kuraUsearch(
     });
     return hits.map((h) => Number(h.id));
   });
+  // Includes the LMDB pages the queries touched (mapped from the item store) and whatever the
+  // garbage collector has not yet returned.
+  const rssBytes = process.memoryUsage().rss - rssBefore;
   await index.drop();
   ctx.log(
     `Kura usearch ${quantization}: build ${build.toFixed(1)} s, save ${save.toFixed(1)} s, ` +
-      `graph file ${mb(bytes).toFixed(1)} MB, LMDB item store ${mb(storeBytes).toFixed(1)} MB on disk`,
+      `graph file ${mb(bytes).toFixed(1)} MB, LMDB item store ${mb(storeBytes).toFixed(1)} MB on disk, ` +
+      `process RSS grew ${mb(rssBytes).toFixed(0)} MB (build and queries)`,
   );
   for (const mode of MODES) ctx.log(`  ${mode} (${describeMode(mode, quantization)}): ${fmtMs(modes[mode])}`);
-  return { build, bytes, storeBytes, save, modes };
+  return { build, bytes, storeBytes, save, rssBytes, modes };
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -626,6 +636,15 @@ function recordQuantization(
     });
   ctx.record({
     scenario,
+    metric: "process RSS growth (adapter build and queries)",
+    value: mb(kura.rssBytes),
+    unit: "MB",
+    baseline: null,
+    baseline_value: null,
+    ratio: null,
+  });
+  ctx.record({
+    scenario,
     metric: "LMDB item store (f32 vectors, on disk)",
     value: mb(kura.storeBytes),
     unit: "MB",
@@ -709,6 +728,9 @@ export const vectors: Scenario = {
   name: "vectors",
   async run(ctx) {
     const sizes = ctx.quick ? QUICK : FULL;
+    const only = ctx.args.find((a) => a.startsWith("--quantizations="))?.slice("--quantizations=".length);
+    const quantizations = only ? QUANTIZATIONS.filter((q) => only.split(",").includes(q)) : QUANTIZATIONS;
+    const sweeps = !ctx.args.includes("--no-sweep");
     const { mixture } = sizes;
     let started = performance.now();
     const data = gaussianMixture(mixture);
@@ -724,11 +746,12 @@ export const vectors: Scenario = {
     const lancedb = await lance(ctx, sizes, data, truth);
 
     let f32: (UsearchRun & { index: Index }) | undefined;
-    for (const quantization of QUANTIZATIONS) {
+    for (const quantization of quantizations) {
       const raw = await rawUsearch(ctx, sizes, data, truth, quantization);
       const kura = await kuraUsearch(ctx, sizes, data, truth, quantization);
       recordQuantization(ctx, quantization, kura, raw, lancedb);
       if (!ctx.quick) logTargets(ctx, quantization, kura);
+      if (!sweeps) continue;
       await sweep(ctx, data, truth, raw, quantization);
       if (quantization === "f32") f32 = raw;
     }
