@@ -10,8 +10,7 @@ import { catalogDefinition } from "./adapters/catalog/registry.js";
 import { createEmbedder } from "./adapters/embedder/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
-import type { PgSqlClient } from "./adapters/vector/pgvector/pg-client.js";
-import { openVectorIndex } from "./adapters/vector/registry.js";
+import { VECTOR_BACKEND_DEFINITIONS, vectorIndexOpener } from "./adapters/vector/registry.js";
 import { type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
@@ -53,7 +52,7 @@ import {
   SearchService,
 } from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
-import { VECTORS_PROJECTOR, VectorPlane } from "./engine/vectors.js";
+import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
@@ -73,7 +72,10 @@ const READY_TENANT = "~kura-readyz";
 const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
 
 export interface KuraOpenOptions {
-  /** Embeds memories and messages (VEC-5); default the embedder of `config.embedder`. */
+  /**
+   * Embeds memories and messages (VEC-5); default the embedder of `config.embedder`. An object
+   * given here cannot reach a worker thread: messages are then embedded on this thread.
+   */
   embedder?: Embedder;
   /** Environment for `env:VAR` references in the config (the library never reads process.env). */
   env?: Readonly<Record<string, string | undefined>>;
@@ -99,9 +101,10 @@ export interface KuraOpenOptions {
    */
   onWarning?: (message: string, context?: Readonly<Record<string, unknown>>) => void;
   /**
-   * Where the full-text projector runs: `worker` (default) — a worker thread with its own
-   * connections, when the catalog and index are files or PostgreSQL and no `wrap*` option is
-   * given — or `inline`, on this thread.
+   * Where the message projectors (full-text; embeddings with `vector.embed_messages`) run:
+   * `worker` (default) — a worker thread each, with its own connections, when the catalog and
+   * index are files or PostgreSQL and no `wrap*` option is given (and, for embeddings, no
+   * `embedder` object) — or `inline`, on this thread.
    */
   projectors?: "worker" | "inline";
 }
@@ -117,6 +120,8 @@ export class Kura {
   private readonly projectorNames: string[] = [];
   /** The full-text projector's worker thread, when it runs in one. */
   private searchWorker: WorkerProjector | undefined;
+  /** The message-embedding projector's worker thread, when it runs in one. */
+  private vectorsWorker: WorkerProjector | undefined;
   /** Work started by `open` that `close` waits for (re-embedding a lost messages index). */
   private background: Promise<void> = Promise.resolve();
 
@@ -281,51 +286,69 @@ export class Kura {
       warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
     }
     const load: LoadDocument = messageDocumentLoader(catalog, (row) => readMessageContent(ctx, row), clock);
-    // The full-text projector runs in a worker thread when its planes can be opened there too
-    // (files or PostgreSQL, not in-memory or wrapped ones): tokenizing and index writes then
-    // stay off the event loop that serves requests.
-    const inWorker =
-      searchIndex !== undefined &&
-      options.projectors !== "inline" &&
-      !options.wrapCatalog &&
-      !options.wrapStore &&
-      !inMemory(resolved);
+    // The message projectors run in worker threads when their planes can be opened there too
+    // (files or PostgreSQL, not in-memory or wrapped ones): tokenizing, embedding and index
+    // writes then stay off the event loop that serves requests.
+    const workers =
+      options.projectors !== "inline" && !options.wrapCatalog && !options.wrapStore && !inMemory(resolved);
+    const workerEntry = new URL(
+      `./projection-worker${extname(fileURLToPath(import.meta.url))}`,
+      import.meta.url,
+    );
     const projector: MessageProjector | undefined = !searchIndex
       ? undefined
-      : inWorker
-        ? new WorkerProjector(
-            SEARCH_PROJECTOR,
-            new URL(`./projection-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
-            {
-              config: resolved,
-              storageOptions,
-            } satisfies ProjectionWorkerData,
-          )
+      : workers
+        ? new WorkerProjector(SEARCH_PROJECTOR, workerEntry, {
+            config: resolved,
+            storageOptions,
+            projector: SEARCH_PROJECTOR,
+          } satisfies ProjectionWorkerData)
         : new SearchProjector(searchIndex, load);
+    // Message embeddings too, with the embedder of `config.embedder` (an object given to `open`
+    // stays on this thread). An index that lives in this process (usearch, exact) is then the
+    // worker's alone, and this thread queries it through the worker; over a shared server
+    // (pgvector) this thread opens its own instance for queries.
+    let kura: Kura | undefined;
+    const vectorBackend = VECTOR_BACKEND_DEFINITIONS[resolved.vector.backend];
+    const vectorsWorker =
+      workers && resolved.vector.embed_messages && !options.embedder
+        ? new WorkerProjector(
+            VECTORS_PROJECTOR,
+            workerEntry,
+            { config: resolved, storageOptions, projector: VECTORS_PROJECTOR } satisfies ProjectionWorkerData,
+            {
+              unavailable: "VECTOR_UNAVAILABLE",
+              // A replacement worker of an index that does not persist starts it empty.
+              ...(vectorBackend.capabilities.persistent
+                ? {}
+                : { onRestart: () => kura?.onVectorsWorkerRestart() }),
+            },
+          )
+        : undefined;
+    const messageWorker: MessageWorker | undefined = vectorsWorker && {
+      projector: vectorsWorker,
+      close: () => vectorsWorker.close(),
+      ...(vectorBackend.capabilities.shared
+        ? {}
+        : {
+            index: new WorkerVectorIndex(
+              vectorsWorker,
+              vectorBackend.index,
+              resolved.vector.dimensions,
+              resolved.vector.metric,
+            ),
+          }),
+    };
     // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
     // configured, tenant collections; pgvector indexes share one pool, opened on first use.
-    let pool: Promise<PgSqlClient> | undefined;
-    const vectorUrl = resolved.vector.url;
+    const indexes = vectorIndexOpener(resolved);
     const vectors = await VectorPlane.open(resolved, {
       embedder: options.embedder ?? createEmbedder(resolved),
       load,
       warn,
-      openIndex: (place) =>
-        openVectorIndex(resolved, place, {
-          ...(vectorUrl === null
-            ? {}
-            : {
-                sql: () => {
-                  pool ??= import("./adapters/vector/pgvector/pg-client.js").then((m) =>
-                    m.openPgSqlClient({ url: vectorUrl, maxConnections: resolved.vector.max_connections }),
-                  );
-                  return pool;
-                },
-              }),
-        }),
-      release: async () => {
-        if (pool) await (await pool.catch(() => undefined))?.close();
-      },
+      openIndex: indexes.open,
+      release: indexes.release,
+      ...(messageWorker ? { messageWorker } : {}),
     });
     const searchService = new SearchService(
       catalog,
@@ -337,7 +360,7 @@ export class Kura {
       vectors.messageSearch(),
       (timeoutMs) => outbox.settle(timeoutMs),
     );
-    const kura = new Kura(
+    kura = new Kura(
       resolved,
       ctx,
       committer,
@@ -350,6 +373,7 @@ export class Kura {
       writeHealth,
     );
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
+    kura.vectorsWorker = vectorsWorker;
     if (projector) kura.registerProjector(projector);
     // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
     // that has saved no cursor yet holds everything back.
@@ -361,20 +385,46 @@ export class Kura {
     );
     if (vectors.messages) {
       kura.registerProjector(vectors.messages.projector);
+      kura.warn = warn;
       // A lost messages index behind an advanced cursor, or a newly enabled one over messages
       // whose events may be pruned: embed every message of the catalog, in the background;
       // `close` waits for it.
-      if (
-        (await vectors.messages.index.count()) === 0 &&
-        ((await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined ||
-          (await catalog.listMessageKeys({ limit: 1 })).length > 0)
-      )
-        kura.background = kura.reembedMessages().then(
-          () => undefined,
-          (e: unknown) => warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
-        );
+      if (await kura.messagesIndexLost()) kura.embedAllMessages();
     }
     return kura;
+  }
+
+  private warn: (message: string) => void = () => undefined;
+
+  /** Whether the messages index is empty while the catalog has messages it should hold. */
+  private async messagesIndexLost(): Promise<boolean> {
+    const index = this.vectors.messages?.index;
+    const catalog = this.ctx.catalog;
+    return (
+      index !== undefined &&
+      (await index.count()) === 0 &&
+      ((await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined ||
+        (await catalog.listMessageKeys({ limit: 1 })).length > 0)
+    );
+  }
+
+  /** Embed every message of the catalog in the background (after the work already there). */
+  private embedAllMessages(): void {
+    this.background = this.background
+      .then(() => this.reembedMessages())
+      .then(
+        () => undefined,
+        (e: unknown) =>
+          this.warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
+  }
+
+  /** A replacement worker of an index that does not persist holds nothing: embed it all again. */
+  private onVectorsWorkerRestart(): void {
+    if (this.closed) return;
+    this.background = this.background.then(async () => {
+      if (!this.closed && (await this.messagesIndexLost().catch(() => false))) this.embedAllMessages();
+    });
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
@@ -431,6 +481,14 @@ export class Kura {
   /** Where the full-text projector runs (`worker`: its own thread; `inline`: this one; none without an index). */
   get searchProjection(): "worker" | "inline" | "none" {
     return this.searchWorker ? "worker" : this.searchIndex ? "inline" : "none";
+  }
+
+  /**
+   * Where the message-embedding projector runs (`worker`: its own thread; `inline`: this one;
+   * none without `vector.embed_messages`).
+   */
+  get vectorProjection(): "worker" | "inline" | "none" {
+    return this.vectorsWorker ? "worker" : this.vectors.messages ? "inline" : "none";
   }
 
   /** Names of the registered projectors (what the outbox-lag metric reports on). */

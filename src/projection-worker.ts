@@ -1,28 +1,47 @@
 /**
- * The projection worker: a worker thread that keeps the full-text index in step with the
- * outbox, so tokenizing and index writes never run on the event loop that serves requests
+ * The projection worker: a worker thread that keeps one message projection in step with the
+ * outbox — the full-text index (`search`) or the message embeddings (`vectors`) — so tokenizing,
+ * embedding and index writes never run on the event loop that serves requests
  * (`engine/worker-projector.ts` is the main thread's side). Like `kura.ts` it is a composition
  * root: it opens its own catalog connection (message rows), blob store (bodies, verified against
- * the row's checksum) and search index from the same configuration, and applies the messages
- * the main thread's outbox dispatcher hands it.
+ * the row's checksum) and index from the same configuration (and, for `vectors`, the embedder of
+ * `config.embedder`), and applies the messages the main thread's outbox dispatcher hands it.
+ *
+ * The `vectors` worker also answers calls of its index (`WorkerVectorIndex` in
+ * `engine/vectors.ts`): when the index lives in this process (usearch, exact) the worker is its
+ * only holder, so the main thread's queries, counts and saves come here; it saves the index
+ * every `SAVE_INTERVAL_MS`, and on close.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
+import { createEmbedder } from "./adapters/embedder/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
+import { vectorIndexOpener } from "./adapters/vector/registry.js";
 import type { KuraConfig } from "./config/index.js";
+import { KuraError } from "./core/errors.js";
 import { openBlobStore } from "./engine/blob-stores.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
-import { SearchProjector } from "./engine/search.js";
+import type { MessageProjector } from "./engine/outbox.js";
+import { SEARCH_PROJECTOR, SearchProjector } from "./engine/search.js";
+import {
+  MessageVectorProjector,
+  SAVE_INTERVAL_MS,
+  type VECTORS_PROJECTOR,
+  WORKER_INDEX_METHODS,
+  type WorkerIndexMethod,
+} from "./engine/vectors.js";
 import type { FromWorker, ToWorker } from "./engine/worker-projector.js";
 import { serializeError } from "./engine/worker-projector.js";
 import type { BlobStore } from "./ports/blob-store.js";
 import type { Catalog } from "./ports/catalog.js";
-import type { SearchIndex } from "./ports/search-index.js";
+import type { VectorIndex } from "./ports/vector-index.js";
 
 export interface ProjectionWorkerData {
   config: KuraConfig;
   /** `storage.options` as the main thread resolved them (the fs presign secret filled in). */
   storageOptions: unknown;
+  /** The projection this worker keeps. */
+  projector: typeof SEARCH_PROJECTOR | typeof VECTORS_PROJECTOR;
 }
 
 if (!parentPort) throw new Error("projection-worker runs in a worker thread");
@@ -30,7 +49,14 @@ const port = parentPort;
 const data = workerData as ProjectionWorkerData;
 const send = (m: FromWorker) => port.postMessage(m);
 
-async function open(): Promise<{ catalog: Catalog; store: BlobStore; index: SearchIndex }> {
+/** What the worker applies messages with, the index it answers calls of, and how it closes. */
+interface Projection {
+  projector: MessageProjector;
+  index?: VectorIndex;
+  close(): Promise<void>;
+}
+
+async function openPlanes(): Promise<{ catalog: Catalog; store: BlobStore }> {
   const { config } = data;
   const db = config.database;
   const definition = await catalogDefinition(db.backend);
@@ -41,9 +67,8 @@ async function open(): Promise<{ catalog: Catalog; store: BlobStore; index: Sear
     ),
     { durability: config.durability },
   );
-  let store: BlobStore | undefined;
   try {
-    store = await openBlobStore({
+    const store = await openBlobStore({
       backend: config.storage.backend,
       // Only the main thread sweeps temp files on a timer.
       options:
@@ -56,48 +81,113 @@ async function open(): Promise<{ catalog: Catalog; store: BlobStore; index: Sear
         operationMs: config.storage.timeouts.operation_ms,
       },
     });
-    const index = await openSearchIndex(config);
-    return { catalog, store, index };
+    return { catalog, store };
   } catch (e) {
-    await store?.close().catch(() => undefined);
     await catalog.close().catch(() => undefined);
     throw e;
   }
 }
 
-async function main(): Promise<void> {
-  let planes: Awaited<ReturnType<typeof open>>;
-  try {
-    planes = await open();
-  } catch (e) {
-    send({ type: "failed", error: serializeError(e) });
-    return;
-  }
-  const { catalog, store, index } = planes;
+async function open(): Promise<Projection> {
+  const { config } = data;
+  const { catalog, store } = await openPlanes();
+  const closePlanes = async () => {
+    await store.close().catch(() => undefined);
+    await catalog.close().catch(() => undefined);
+  };
   // The body document is `{content, metadata, created_at}` (domains/messages.ts); only rows of
   // this configuration's store are written by it, and every read is checked against the row.
   const readContent = async (row: { blobKey: string; checksum: string }): Promise<IndexableContent> => {
     const { data: body } = await store.getBuffer(row.blobKey, { expectedSha256: row.checksum });
     return (JSON.parse(body.toString("utf8")) as { content: IndexableContent }).content;
   };
-  const projector = new SearchProjector(index, messageDocumentLoader(catalog, readContent, Date.now));
-  // Deliveries run one after another, in the order the dispatcher sent them.
+  const load = messageDocumentLoader(catalog, readContent, Date.now);
+  try {
+    if (data.projector === SEARCH_PROJECTOR) {
+      const index = await openSearchIndex(config);
+      return {
+        projector: new SearchProjector(index, load),
+        close: async () => {
+          await index.close().catch(() => undefined);
+          await closePlanes();
+        },
+      };
+    }
+    const { dimensions, metric } = config.vector;
+    // A pool of its own over a shared server; writes go one batch at a time.
+    const indexes = vectorIndexOpener(config, {
+      maxConnections: Math.min(2, config.vector.max_connections),
+    });
+    let index: VectorIndex;
+    try {
+      index = await indexes.open({ name: "messages", dimensions, metric });
+    } catch (e) {
+      await indexes.release();
+      throw e;
+    }
+    // The persistent indexes acknowledge writes once durable; a save only spares a rebuild on
+    // reopening (the ANN graph written out).
+    const timer = setInterval(() => {
+      void index.save().catch(() => undefined);
+    }, SAVE_INTERVAL_MS);
+    timer.unref();
+    return {
+      projector: new MessageVectorProjector(index, createEmbedder(config), load),
+      index,
+      close: async () => {
+        clearInterval(timer);
+        await index.close().catch(() => undefined);
+        await indexes.release();
+        await closePlanes();
+      },
+    };
+  } catch (e) {
+    await closePlanes();
+    throw e;
+  }
+}
+
+/** Reads of the index answer at once; writes and saves wait for the deliveries before them. */
+const READS: ReadonlySet<WorkerIndexMethod> = new Set(["query", "count"]);
+
+async function callIndex(index: VectorIndex | undefined, method: string, args: unknown[]): Promise<unknown> {
+  if (!index || !(WORKER_INDEX_METHODS as readonly string[]).includes(method))
+    throw new KuraError("INVALID_ARGUMENT", `the projection worker has no index method ${method}`, {
+      operation: "projection-worker",
+    });
+  const fn = index[method as WorkerIndexMethod] as (...a: unknown[]) => Promise<unknown>;
+  return fn.apply(index, args);
+}
+
+async function main(): Promise<void> {
+  let projection: Projection;
+  try {
+    projection = await open();
+  } catch (e) {
+    send({ type: "failed", error: serializeError(e) });
+    return;
+  }
+  const { projector, index } = projection;
+  // Deliveries (and index writes) run one after another, in the order the dispatcher sent them.
   let chain: Promise<void> = Promise.resolve();
+  const answer = async (id: number, run: () => Promise<unknown>) => {
+    try {
+      const value = await run();
+      send(value === undefined ? { type: "done", id } : { type: "done", id, value });
+    } catch (e) {
+      send({ type: "done", id, error: serializeError(e) });
+    }
+  };
   port.on("message", (m: ToWorker) => {
     if (m.type === "apply") {
-      chain = chain.then(async () => {
-        try {
-          await projector.apply(m.keys);
-          send({ type: "done", id: m.id });
-        } catch (e) {
-          send({ type: "done", id: m.id, error: serializeError(e) });
-        }
-      });
+      chain = chain.then(() => answer(m.id, () => projector.apply(m.keys)));
+    } else if (m.type === "call") {
+      const run = () => callIndex(index, m.method, m.args);
+      if (READS.has(m.method as WorkerIndexMethod)) void answer(m.id, run);
+      else chain = chain.then(() => answer(m.id, run));
     } else if (m.type === "close") {
       chain = chain.then(async () => {
-        await index.close().catch(() => undefined);
-        await store.close().catch(() => undefined);
-        await catalog.close().catch(() => undefined);
+        await projection.close();
         send({ type: "closed" });
         port.close();
       });

@@ -7,6 +7,10 @@
  * message's current state (as the search projector does) and upserts the embedding of its text
  * — or removes it when the message is deleted, expired or gone. An embedder failure leaves the
  * cursor where it was, so the batch is embedded again on the next pump (lag grows meanwhile).
+ * The projector runs in a worker thread when `kura.ts` can start one (`src/projection-worker.ts`):
+ * then, for a backend whose index lives in this process (usearch, exact), the worker owns the
+ * `messages` index and this thread reaches it through `WorkerVectorIndex`; over a shared server
+ * (pgvector) each thread has its own instance.
  *
  * Saving: the persistent indexes acknowledge writes only once durable, so a save is only about
  * reopening fast (the ANN graph written out, VEC-3). They are saved every `SAVE_INTERVAL_MS`
@@ -16,8 +20,8 @@ import type { KuraConfig } from "../config/index.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, OutboxRecord } from "../ports/catalog.js";
 import type { Embedder } from "../ports/embedder.js";
-import type { VectorHit, VectorIndex, VectorMetric } from "../ports/vector-index.js";
-import type { Projector } from "./outbox.js";
+import type { VectorHit, VectorIndex, VectorItem, VectorMetric, VectorQuery } from "../ports/vector-index.js";
+import type { MessageProjector } from "./outbox.js";
 import {
   type LoadDocument,
   loadMessages,
@@ -39,7 +43,7 @@ export type IndexOpener = (place: {
   metric: VectorMetric;
 }) => Promise<VectorIndex>;
 
-export class MessageVectorProjector implements Projector {
+export class MessageVectorProjector implements MessageProjector {
   readonly name = VECTORS_PROJECTOR;
 
   constructor(
@@ -75,6 +79,61 @@ export class MessageVectorProjector implements Projector {
     }
     for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
   }
+}
+
+/** The methods of an index a worker thread answers for the thread that does not hold it. */
+export const WORKER_INDEX_METHODS = ["upsert", "remove", "query", "count", "save", "drop"] as const;
+export type WorkerIndexMethod = (typeof WORKER_INDEX_METHODS)[number];
+
+/**
+ * An index held by a worker thread, used from this one: every call crosses by message passing
+ * (vectors as `Float32Array`s, hits and errors as they are), with the results and errors of the
+ * index itself. `close` does nothing: the index closes with its worker.
+ */
+export class WorkerVectorIndex implements VectorIndex {
+  constructor(
+    private readonly worker: { call(method: WorkerIndexMethod, args: unknown[]): Promise<unknown> },
+    readonly backend: string,
+    readonly dimensions: number,
+    readonly metric: VectorMetric,
+  ) {}
+
+  async upsert(items: readonly VectorItem[]): Promise<void> {
+    await this.worker.call("upsert", [items]);
+  }
+
+  async remove(tenantId: string, ids: readonly string[]): Promise<void> {
+    await this.worker.call("remove", [tenantId, ids]);
+  }
+
+  async query(query: VectorQuery): Promise<VectorHit[]> {
+    return (await this.worker.call("query", [query])) as VectorHit[];
+  }
+
+  async count(tenantId?: string): Promise<number> {
+    return (await this.worker.call("count", tenantId === undefined ? [] : [tenantId])) as number;
+  }
+
+  async save(): Promise<void> {
+    await this.worker.call("save", []);
+  }
+
+  async drop(): Promise<void> {
+    await this.worker.call("drop", []);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Message embeddings projected in a worker thread: its projector, the worker's index when only
+ * the worker may hold it (absent when this thread opens an instance of its own), and `close`,
+ * which drains the worker and closes its planes.
+ */
+export interface MessageWorker {
+  projector: MessageProjector;
+  index?: VectorIndex;
+  close(): Promise<void>;
 }
 
 /** Nearest messages of a tenant to a text or a vector (the `messages` index). */
@@ -115,8 +174,10 @@ export class VectorPlane {
     /** Kura's own `memories` index, or why it could not be opened. */
     private readonly memoriesIndex: VectorIndex | { error: unknown },
     /** Set when messages are embedded. */
-    readonly messages: { index: VectorIndex; projector: MessageVectorProjector } | undefined,
+    readonly messages: { index: VectorIndex; projector: MessageProjector } | undefined,
     private readonly release: () => Promise<void>,
+    /** Set when the messages projector runs in a worker thread. */
+    private readonly messageWorker: MessageWorker | undefined,
   ) {
     this.timer = setInterval(() => {
       void this.saveAll().catch(() => undefined);
@@ -136,6 +197,8 @@ export class VectorPlane {
       load: LoadDocument;
       release?: () => Promise<void>;
       warn: (message: string) => void;
+      /** The messages projector's worker thread, when it runs in one. */
+      messageWorker?: MessageWorker;
     },
   ): Promise<VectorPlane> {
     const { dimensions, metric } = config.vector;
@@ -155,9 +218,13 @@ export class VectorPlane {
       );
     }
     let messages: VectorPlane["messages"];
+    const worker = config.vector.embed_messages ? deps.messageWorker : undefined;
     if (config.vector.embed_messages) {
-      const index = await deps.openIndex({ name: "messages", dimensions, metric });
-      messages = { index, projector: new MessageVectorProjector(index, deps.embedder, deps.load) };
+      const index = worker?.index ?? (await deps.openIndex({ name: "messages", dimensions, metric }));
+      messages = {
+        index,
+        projector: worker?.projector ?? new MessageVectorProjector(index, deps.embedder, deps.load),
+      };
     }
     return new VectorPlane(
       deps.embedder,
@@ -165,6 +232,7 @@ export class VectorPlane {
       memories,
       messages,
       deps.release ?? (async () => {}),
+      worker,
     );
   }
 
@@ -223,16 +291,18 @@ export class VectorPlane {
         operation: "vectors.rebuild",
       });
     const { index, projector } = this.messages;
-    // Soft-deleted messages too: the index is not cleared, so their embeddings must go.
+    // Soft-deleted messages too: the index is not cleared, so their embeddings must go. With a
+    // worker, the batches are embedded there, in turn with the outbox's deliveries.
     return rebuildFromCatalog(catalog, VECTORS_PROJECTOR, (batch) => projector.apply(batch), {
       includeDeleted: true,
     }).finally(() => index.save());
   }
 
+  /** The indexes this thread holds (a worker saves and closes its own). */
   private async indexes(): Promise<VectorIndex[]> {
     const out: VectorIndex[] = [];
     if (!("error" in this.memoriesIndex)) out.push(this.memoriesIndex);
-    if (this.messages) out.push(this.messages.index);
+    if (this.messages && this.messages.index !== this.messageWorker?.index) out.push(this.messages.index);
     for (const p of this.collections.values()) {
       const index = await p.catch(() => undefined);
       if (index) out.push(index);
@@ -254,6 +324,7 @@ export class VectorPlane {
     clearInterval(this.timer);
     const all = await this.indexes();
     this.closed = true;
+    await this.messageWorker?.close();
     for (const index of all) await index.close();
     this.collections.clear();
     await this.release();

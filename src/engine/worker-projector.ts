@@ -1,46 +1,69 @@
 /**
- * A message projector that runs in a worker thread (issue: nothing but the write protocol on
- * the request's event loop). The outbox dispatcher on the main thread still reads the outbox,
- * orders delivery and saves the cursor; what costs CPU — loading each message's row and body,
- * tokenizing, writing the index — happens in `src/projection-worker.ts` on its own connections.
+ * A message projector that runs in a worker thread: nothing but the write protocol on the
+ * request's event loop. The outbox dispatcher on the main thread still reads the outbox, orders
+ * delivery and saves the cursor; what costs CPU — loading each message's row and body,
+ * tokenizing or embedding, writing the index — happens in `src/projection-worker.ts` on its own
+ * connections. Besides deliveries, the main thread may call the worker's index (`call`): the
+ * message-embedding index, when only one thread may hold it, is owned by its worker and queried
+ * through it (`WorkerVectorIndex` in `engine/vectors.ts`).
  *
- * The worker is started on first use and again after it dies; a delivery that was in flight
- * when it died fails, so the dispatcher keeps the cursor and delivers the events again
+ * The worker is started on first use and again after it dies; a delivery or call that was in
+ * flight when it died fails, so the dispatcher keeps the cursor and delivers the events again
  * (projectors are idempotent). `close` lets the worker finish and close its planes.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { ERROR_CODES, type ErrorCode, KuraError } from "../core/errors.js";
+import { ERROR_CODES, type ErrorCode, type ErrorKind, KuraError } from "../core/errors.js";
 import type { OutboxRecord } from "../ports/catalog.js";
 import type { MessageProjector } from "./outbox.js";
 import { type MessageKey, messageKeys } from "./projection.js";
 
-/** Messages sent to the worker. */
-export type ToWorker = { type: "apply"; id: number; keys: MessageKey[] } | { type: "close" };
-/** Messages the worker sends back. */
+/**
+ * Messages sent to the worker: deliveries (`apply`), calls of its index (`call`: a method and
+ * structured-cloneable arguments), and `close`.
+ */
+export type ToWorker =
+  | { type: "apply"; id: number; keys: MessageKey[] }
+  | { type: "call"; id: number; method: string; args: unknown[] }
+  | { type: "close" };
+/** Messages the worker sends back: `done` answers an `apply` or a `call` (with its value). */
 export type FromWorker =
   | { type: "ready" }
   | { type: "failed"; error: SerializedError }
-  | { type: "done"; id: number; error?: SerializedError }
+  | { type: "done"; id: number; value?: unknown; error?: SerializedError }
   | { type: "closed" };
 
 export interface SerializedError {
   code?: string;
   message: string;
+  kind?: string;
+  operation?: string;
   context?: Record<string, unknown>;
 }
 
 export function serializeError(e: unknown): SerializedError {
-  if (e instanceof KuraError) return { code: e.code, message: e.message, context: { ...e.context } };
+  if (e instanceof KuraError)
+    return {
+      code: e.code,
+      message: e.message,
+      kind: e.kind,
+      ...(e.operation !== undefined ? { operation: e.operation } : {}),
+      context: { ...e.context },
+    };
   return { message: e instanceof Error ? e.message : String(e) };
 }
 
-function deserializeError(e: SerializedError, operation: string): KuraError {
-  const code: ErrorCode =
-    e.code !== undefined && Object.hasOwn(ERROR_CODES, e.code) ? (e.code as ErrorCode) : "SEARCH_UNAVAILABLE";
-  return new KuraError(code, e.message, { operation, ...(e.context ? { context: e.context } : {}) });
+/** The worker's error as the main thread throws it: the same code, kind, operation and context. */
+function deserializeError(e: SerializedError, operation: string, fallback: ErrorCode): KuraError {
+  const known = e.code !== undefined && Object.hasOwn(ERROR_CODES, e.code);
+  const code: ErrorCode = known ? (e.code as ErrorCode) : fallback;
+  return new KuraError(code, e.message, {
+    operation: e.operation ?? operation,
+    ...(known && e.kind !== undefined ? { kind: e.kind as ErrorKind } : {}),
+    ...(e.context ? { context: e.context } : {}),
+  });
 }
 
 /** tsx's API module, found from here (a worker's eval code resolves from the working directory). */
@@ -50,22 +73,40 @@ function tsxApi(): string {
 }
 
 interface Pending {
-  resolve: () => void;
+  resolve: (value: unknown) => void;
   reject: (e: KuraError) => void;
 }
 
+/** A started worker and what was sent to it and not answered yet. */
+interface Live {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+export interface WorkerProjectorOptions {
+  /** The code of failures of the worker itself (it stopped, could not start, is closed). */
+  unavailable?: ErrorCode;
+  /** Called when a worker replaces one that had started (its in-memory state is new). */
+  onRestart?: () => void;
+}
+
 export class WorkerProjector implements MessageProjector {
-  private worker: Promise<Worker> | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private worker: Promise<Live> | undefined;
   private nextId = 1;
   private closed = false;
+  /** Workers that became ready so far. */
+  private started = 0;
+  private readonly unavailable: ErrorCode;
 
   constructor(
     readonly name: string,
     /** The worker's module and what it needs to open its planes (structured-cloneable). */
     private readonly entry: URL,
     private readonly workerData: unknown,
-  ) {}
+    private readonly options: WorkerProjectorOptions = {},
+  ) {
+    this.unavailable = options.unavailable ?? "SEARCH_UNAVAILABLE";
+  }
 
   handle(events: readonly OutboxRecord[]): Promise<void> {
     return this.apply(messageKeys(events));
@@ -73,19 +114,29 @@ export class WorkerProjector implements MessageProjector {
 
   async apply(messages: readonly MessageKey[]): Promise<void> {
     if (messages.length === 0) return;
+    await this.send((id) => ({ type: "apply", id, keys: [...messages] }));
+  }
+
+  /** Call a method of the worker's index; its arguments and result cross by structured clone. */
+  call(method: string, args: unknown[]): Promise<unknown> {
+    return this.send((id) => ({ type: "call", id, method, args }));
+  }
+
+  private async send(message: (id: number) => ToWorker): Promise<unknown> {
     if (this.closed)
-      throw new KuraError("SEARCH_UNAVAILABLE", "the projection worker is closed", { operation: this.name });
-    const worker = await this.start();
+      throw new KuraError(this.unavailable, "the projection worker is closed", { operation: this.name });
+    const { worker, pending } = await this.start();
     const id = this.nextId++;
-    await new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ type: "apply", id, keys: [...messages] } satisfies ToWorker);
+    return new Promise<unknown>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage(message(id));
     });
   }
 
   /** Start the worker (once; again after it died) and wait until its planes are open. */
-  private start(): Promise<Worker> {
-    this.worker ??= new Promise<Worker>((resolve, reject) => {
+  private start(): Promise<Live> {
+    if (this.worker) return this.worker;
+    const started = new Promise<Live>((resolve, reject) => {
       // From TypeScript sources (tests, bench) the worker module is .ts: load it through tsx.
       const worker = this.entry.pathname.endsWith(".ts")
         ? new Worker(
@@ -93,43 +144,49 @@ export class WorkerProjector implements MessageProjector {
             { eval: true, workerData: this.workerData },
           )
         : new Worker(this.entry, { workerData: this.workerData });
+      const live: Live = { worker, pending: new Map() };
       let ready = false;
+      let gone = false;
       worker.on("message", (m: FromWorker) => {
         if (m.type === "ready") {
           ready = true;
-          resolve(worker);
+          resolve(live);
+          if (this.started++ > 0) this.options.onRestart?.();
         } else if (m.type === "failed") {
-          reject(deserializeError(m.error, `${this.name}.worker`));
+          reject(deserializeError(m.error, `${this.name}.worker`, this.unavailable));
         } else if (m.type === "done") {
-          const p = this.pending.get(m.id);
-          this.pending.delete(m.id);
-          if (m.error) p?.reject(deserializeError(m.error, this.name));
-          else p?.resolve();
+          const p = live.pending.get(m.id);
+          live.pending.delete(m.id);
+          if (m.error) p?.reject(deserializeError(m.error, this.name, this.unavailable));
+          else p?.resolve(m.value);
         }
       });
       const died = (reason: string) => {
-        this.worker = undefined;
-        const error = new KuraError("SEARCH_UNAVAILABLE", `the projection worker stopped: ${reason}`, {
+        if (gone) return;
+        gone = true;
+        if (this.worker === started) this.worker = undefined;
+        const error = new KuraError(this.unavailable, `the projection worker stopped: ${reason}`, {
           operation: this.name,
         });
         if (!ready) reject(error);
-        for (const p of this.pending.values()) p.reject(error);
-        this.pending.clear();
+        for (const p of live.pending.values()) p.reject(error);
+        live.pending.clear();
       };
       worker.on("error", (e) => died(e.message));
       worker.on("exit", (code) => died(`exit code ${code}`));
     });
+    this.worker = started;
     // A failed start is retried on the next delivery.
-    this.worker.catch(() => {
-      this.worker = undefined;
+    started.catch(() => {
+      if (this.worker === started) this.worker = undefined;
     });
-    return this.worker;
+    return started;
   }
 
   /** Stop the worker at once, as if it had crashed (tests); the next delivery starts another. */
   async terminate(): Promise<void> {
-    const worker = await this.worker?.catch(() => undefined);
-    await worker?.terminate();
+    const live = await this.worker?.catch(() => undefined);
+    await live?.worker.terminate();
   }
 
   /** Let in-flight deliveries finish, close the worker's planes and stop it. */
@@ -137,8 +194,9 @@ export class WorkerProjector implements MessageProjector {
     this.closed = true;
     const started = this.worker;
     if (!started) return;
-    const worker = await started.catch(() => undefined);
-    if (!worker) return;
+    const live = await started.catch(() => undefined);
+    if (!live) return;
+    const { worker } = live;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 10_000);
       worker.once("exit", () => {

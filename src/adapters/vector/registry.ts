@@ -8,16 +8,44 @@
  * - `pgvector` → a table `kura_vectors_<name>` or `kura_vc_<hash of tenant and collection>` in
  *   `vector.schema` of the database at `vector.url`, through one shared pool;
  * - `exact` → the brute-force reference index, in memory only (nothing persists a restart).
+ *
+ * {@link VECTOR_BACKEND_DEFINITIONS} says what each backend lets the engine do: whether another
+ * thread may open a second live instance of the same index (only over a shared server), and
+ * whether an index outlives the instance that wrote it.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { KuraConfig } from "../../config/index.js";
+import type { KuraConfig, VectorBackend } from "../../config/index.js";
 import { KuraError } from "../../core/errors.js";
 import type { VectorIndex, VectorMetric } from "../../ports/vector-index.js";
 import type { SqlClient } from "./pgvector/index.js";
 import type { Quantization } from "./usearch/index.js";
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+export interface VectorBackendCapabilities {
+  /**
+   * The index lives in a server (pgvector): every thread or process may open its own instance
+   * of it. Otherwise it lives in this process — usearch's graph over an LMDB directory, the exact
+   * index in memory — and two live instances of one index would each hold (and write) their own
+   * copy: one thread owns it and the others reach it through that thread.
+   */
+  readonly shared: boolean;
+  /** What it holds outlives the instance that wrote it (exact: a new instance starts empty). */
+  readonly persistent: boolean;
+}
+
+export interface VectorBackendDefinition {
+  /** What its indexes report as `VectorIndex.backend`. */
+  readonly index: string;
+  readonly capabilities: VectorBackendCapabilities;
+}
+
+export const VECTOR_BACKEND_DEFINITIONS: Readonly<Record<VectorBackend, VectorBackendDefinition>> = {
+  embedded: { index: "usearch", capabilities: { shared: false, persistent: true } },
+  exact: { index: "exact", capabilities: { shared: false, persistent: false } },
+  pgvector: { index: "pgvector", capabilities: { shared: true, persistent: true } },
+};
 
 export interface VectorPlace {
   /** Kura's own index (`memories`, `messages`) or the tenant's collection name. */
@@ -91,4 +119,37 @@ export async function openVectorIndex(
               : join(config.data_dir, "vectors", "tenants", tenantId, name),
         }),
   });
+}
+
+/**
+ * An opener of this configuration's indexes and what releases what they share: pgvector indexes
+ * share one pool, opened on first use with at most `maxConnections` (default
+ * `vector.max_connections`).
+ */
+export function vectorIndexOpener(
+  config: KuraConfig,
+  options: { maxConnections?: number } = {},
+): { open: (place: VectorPlace) => Promise<VectorIndex>; release: () => Promise<void> } {
+  const url = config.vector.url;
+  let pool: Promise<import("./pgvector/pg-client.js").PgSqlClient> | undefined;
+  const deps: VectorIndexDeps =
+    url === null
+      ? {}
+      : {
+          sql: () => {
+            pool ??= import("./pgvector/pg-client.js").then((m) =>
+              m.openPgSqlClient({
+                url,
+                maxConnections: options.maxConnections ?? config.vector.max_connections,
+              }),
+            );
+            return pool;
+          },
+        };
+  return {
+    open: (place) => openVectorIndex(config, place, deps),
+    release: async () => {
+      if (pool) await (await pool.catch(() => undefined))?.close();
+    },
+  };
 }
