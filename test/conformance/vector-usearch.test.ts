@@ -3,9 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openExactVectorIndex } from "../../src/adapters/vector/exact/index.js";
-import { openUsearchVectorIndex, type Quantization } from "../../src/adapters/vector/usearch/index.js";
+import {
+  openUsearchVectorIndex,
+  type Quantization,
+  rerankWidth,
+} from "../../src/adapters/vector/usearch/index.js";
 import { isKuraError } from "../../src/core/errors.js";
-import type { VectorMode } from "../../src/ports/vector-index.js";
+import type { VectorHit, VectorIndex, VectorMetric, VectorMode } from "../../src/ports/vector-index.js";
 import { gaussianMixture, vectorIndexConformance } from "./vector-index.suite.js";
 
 const dirs: string[] = [];
@@ -95,5 +99,117 @@ describe("usearch specifics", () => {
     const c = await openUsearchVectorIndex({ dimensions: 4, metric: "l2", dir });
     expect(await c.query(q)).toEqual(before);
     await c.close();
+  });
+
+  it("accurate scans in chunks and answers as the exact index does: same ids in the same order, ties by id, filters", async () => {
+    // 2,600 items per tenant (three chunks of the scan), a third of them duplicates of others
+    // (equal distances, ordered by id), filter fields on every item.
+    const dims = 16;
+    const base = gaussianMixture(7, 1800, dims, 6);
+    const vectorOf = (i: number) => base[i < 1800 ? i : (i * 7) % 1800] as Float32Array;
+    const queries = gaussianMixture(8, 12, dims, 6);
+    for (const metric of ["cosine", "l2", "ip"] as VectorMetric[]) {
+      const items = ["a", "b"].flatMap((tenantId) =>
+        Array.from({ length: 2600 }, (_, i) => ({
+          tenantId,
+          id: `${tenantId}${String(i).padStart(4, "0")}`,
+          vector: vectorOf(i),
+          category: i % 3 === 0 ? "x" : "y",
+        })),
+      );
+      const truth = openExactVectorIndex({ dimensions: dims, metric });
+      await truth.upsert(items);
+      const compare = async (index: VectorIndex) => {
+        for (const vector of queries)
+          for (const query of [
+            { tenantId: "a", vector, k: 25 },
+            { tenantId: "b", vector, k: 7, filter: { category: "x" } },
+          ]) {
+            const want = await truth.query({ ...query, mode: "accurate" });
+            const got = await index.query({ ...query, mode: "accurate" });
+            expect(got.map((h) => h.id)).toEqual(want.map((h) => h.id));
+            for (const [i, h] of got.entries())
+              expect(h.distance).toBeCloseTo((want[i] as VectorHit).distance, 4);
+            if (query.filter) expect(got.every((h) => h.category === "x")).toBe(true);
+          }
+      };
+      const memory = await openUsearchVectorIndex({ dimensions: dims, metric });
+      await memory.upsert(items);
+      await compare(memory);
+      await memory.close();
+      const dir = tempDir();
+      const persistent = await openUsearchVectorIndex({ dimensions: dims, metric, dir, quantization: "f16" });
+      await persistent.upsert(items);
+      await compare(persistent);
+      await persistent.close();
+      const reopened = await openUsearchVectorIndex({ dimensions: dims, metric, dir, quantization: "f16" });
+      await compare(reopened);
+      await reopened.close();
+    }
+  }, 120_000);
+
+  it("re-ranked hits carry the exact distance of the stored vector, also after upserts, removes and a reopen", async () => {
+    const dims = 32;
+    const data = gaussianMixture(11, 700, dims, 5);
+    const items = data.slice(0, 600).map((vector, i) => ({ tenantId: "t", id: `r${i}`, vector }));
+    const queries = data.slice(600);
+    for (const quantization of ["f16", "i8"] as Quantization[]) {
+      const dir = tempDir();
+      const truth = openExactVectorIndex({ dimensions: dims, metric: "cosine" });
+      let index = await openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization, dir });
+      await truth.upsert(items);
+      await index.upsert(items);
+      // Every hit's distance is the exact one of its item; hits are ordered by (distance, id).
+      const check = async () => {
+        for (const vector of queries.slice(0, 20))
+          for (const mode of ["fast", "balanced"] as VectorMode[]) {
+            const hits = await index.query({ tenantId: "t", vector, k: 10, mode });
+            expect(hits).toHaveLength(10);
+            const exact = new Map(
+              (await truth.query({ tenantId: "t", vector, k: 600, mode: "accurate" })).map((h) => [
+                h.id,
+                h.distance,
+              ]),
+            );
+            for (const h of hits) expect(h.distance).toBeCloseTo(exact.get(h.id) as number, 5);
+            for (let i = 1; i < hits.length; i++) {
+              const [a, b] = [hits[i - 1] as VectorHit, hits[i] as VectorHit];
+              expect(a.distance < b.distance || (a.distance === b.distance && a.id < b.id)).toBe(true);
+            }
+          }
+      };
+      await check();
+      // Replace the vectors of 100 items (each moved onto a query) and remove 100 others.
+      const moved = items
+        .slice(0, 100)
+        .map((item, i) => ({ ...item, vector: queries[i % 100] as Float32Array }));
+      const gone = items.slice(100, 200).map((item) => item.id);
+      for (const target of [truth, index]) {
+        await target.upsert(moved);
+        await target.remove("t", gone);
+      }
+      await check();
+      const nearest = await index.query({
+        tenantId: "t",
+        vector: queries[3] as Float32Array,
+        k: 1,
+        mode: "fast",
+      });
+      expect(nearest[0]?.distance).toBeCloseTo(0, 5);
+      for (const vector of queries.slice(0, 20))
+        for (const h of await index.query({ tenantId: "t", vector, k: 10, mode: "fast" }))
+          expect(gone).not.toContain(h.id);
+      await index.close();
+      index = await openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization, dir });
+      await check();
+      await index.close();
+    }
+  }, 120_000);
+
+  it("re-ranks every candidate of an i8 graph and the first max(2k, 16) of an f16 graph", () => {
+    expect(rerankWidth("i8", 10, 64)).toBe(64);
+    expect(rerankWidth("f16", 10, 64)).toBe(20);
+    expect(rerankWidth("f16", 1, 64)).toBe(16);
+    expect(rerankWidth("f16", 10, 12)).toBe(12);
   });
 });
