@@ -1,11 +1,12 @@
 /**
  * Operational routes (API-1, API-5): liveness, readiness (every plane reachable, disks not full),
- * Prometheus metrics, the OpenAPI document and its docs page. None needs a token.
+ * Prometheus metrics, the OpenAPI document and its reference page (`/docs`, with the files it
+ * loads). None needs a token.
  */
 import { z } from "zod";
 import { type ErrorCode, KuraError } from "../../core/errors.js";
 import type { Health } from "../../engine/health.js";
-import { DOCS_PAGE } from "../docs-page.js";
+import { docsRoutes } from "../docs-page.js";
 import { type RouteSpec, SENT } from "../route.js";
 import type { HttpDeps } from "./deps.js";
 
@@ -127,19 +128,5 @@ export function systemRoutes(deps: HttpDeps, openapi: () => Record<string, unkno
     },
   };
 
-  const docs: RouteSpec = {
-    method: "GET",
-    path: "/docs",
-    operationId: "docs",
-    summary: "A page listing every route of the OpenAPI document",
-    tag: TAG,
-    auth: false,
-    responses: { 200: { description: "HTML", raw: "text/html" } },
-    handler: async ({ reply }) => {
-      reply.header("content-type", "text/html; charset=utf-8").send(DOCS_PAGE);
-      return SENT;
-    },
-  };
-
-  return [healthz, readyz, metrics, openapiJson, docs];
+  return [healthz, readyz, metrics, openapiJson, ...docsRoutes(TAG)];
 }
