@@ -138,9 +138,11 @@ export class WorkerProjector implements MessageProjector {
     if (this.worker) return this.worker;
     const started = new Promise<Live>((resolve, reject) => {
       // From TypeScript sources (tests, bench) the worker module is .ts: load it through tsx.
+      // Evaluated code gets globals `__dirname` (".") and `__filename`, which ES modules would
+      // take for their own (usearch looks for its native build from `__dirname`): remove them.
       const worker = this.entry.pathname.endsWith(".ts")
         ? new Worker(
-            `import(${JSON.stringify(tsxApi())}).then((m) => m.tsImport(${JSON.stringify(this.entry.href)}, ${JSON.stringify(import.meta.url)}))`,
+            `delete globalThis.__dirname; delete globalThis.__filename; import(${JSON.stringify(tsxApi())}).then((m) => m.tsImport(${JSON.stringify(this.entry.href)}, ${JSON.stringify(import.meta.url)}))`,
             { eval: true, workerData: this.workerData },
           )
         : new Worker(this.entry, { workerData: this.workerData });
