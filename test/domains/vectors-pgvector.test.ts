@@ -48,6 +48,8 @@ describe("pgvector selected by configuration", () => {
     const a = await t.messages.append("c1", { role: "user", content: "quarterly budget review meeting" });
     await t.messages.append("c1", { role: "user", content: "weekend hiking photos" });
     await kura.pumpOutbox();
+    // Embedded by the projection worker over its own connection; queried over this thread's.
+    expect(kura.vectorProjection).toBe("worker");
     const r = await t.search("budget review", { mode: "vector", limit: 1 });
     expect(r.backend).toBe("pgvector");
     expect(r.hits.map((h) => h.id)).toEqual([a.id]);
