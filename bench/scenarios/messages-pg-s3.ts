@@ -220,14 +220,22 @@ export const messagesPgS3: Scenario = {
         best.kuraSingle = Math.max(best.kuraSingle, kuraSingle);
         best.baseSingle = Math.max(best.baseSingle, baseSingle);
       }
-      const cold = await throughput(Math.floor(n / 2), 16, (i) =>
+      let phase = performance.now();
+      const cold = await throughput(ctx.quick ? 500 : 1000, 16, (i) =>
         t.messages.get(ids[(i * 7919) % ids.length] as string),
       );
-      const page = await latencies(ctx.quick ? 300 : 3000, () =>
+      const getsMs = performance.now() - phase;
+      phase = performance.now();
+      const page = await latencies(ctx.quick ? 300 : 1000, () =>
         t.messages.history("chat-0-0", { limit: 50 }),
       );
+      const historyMs = performance.now() - phase;
+      phase = performance.now();
       await kura.close();
       await baseline.close();
+      ctx.log(
+        `gets ${Math.round(getsMs)} ms, history pages ${Math.round(historyMs)} ms, close ${Math.round(performance.now() - phase)} ms`,
+      );
 
       const s = `messages (PostgreSQL + ${name})`;
       const batchedRatio = ratioOf(best.kura, best.base);
