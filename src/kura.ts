@@ -408,23 +408,29 @@ export class Kura {
     );
   }
 
-  /** Embed every message of the catalog in the background (after the work already there). */
+  /**
+   * Embed every message of the catalog in the background, after the work already there; `close`
+   * waits for it (so the planes stay open while it runs).
+   */
   private embedAllMessages(): void {
-    this.background = this.background
-      .then(() => this.reembedMessages())
-      .then(
-        () => undefined,
-        (e: unknown) =>
-          this.warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
-      );
+    this.inBackground(() => this.vectors.rebuildMessages(this.ctx.catalog));
   }
 
   /** A replacement worker of an index that does not persist holds nothing: embed it all again. */
   private onVectorsWorkerRestart(): void {
     if (this.closed) return;
-    this.background = this.background.then(async () => {
-      if (!this.closed && (await this.messagesIndexLost().catch(() => false))) this.embedAllMessages();
+    this.inBackground(async () => {
+      if ((await this.messagesIndexLost()) && !this.closed)
+        await this.vectors.rebuildMessages(this.ctx.catalog);
     });
+  }
+
+  private inBackground(work: () => Promise<unknown>): void {
+    this.background = this.background.then(work).then(
+      () => undefined,
+      (e: unknown) =>
+        this.warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
