@@ -29,9 +29,8 @@
  *
  * Exact distances (re-ranking, `accurate`) are computed natively: the vectors compared are copied
  * from LMDB into one reused matrix and handed with the query to usearch's `exactSearch` (SIMD, one
- * thread). Measured on 100k × 768 (ADR 0013): reading and copying a candidate's vector costs
- * ~0.5 µs, a dot product of 768 components in a JavaScript loop ~1–3 µs — the loop, not LMDB,
- * was the cost of re-ranking, so no copy of the vectors is kept in memory.
+ * thread). The reads themselves remain the larger part of re-ranking (~1.4 µs per vector when its
+ * pages are mapped, several µs on first touch; ADR 0013).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
