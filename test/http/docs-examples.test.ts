@@ -65,7 +65,7 @@ if (( rc != 0 )); then
     printf 'curl'; printf ' %q' "$@"
     printf '\\n  → exit %d; the response body:\\n' "$rc"
     head -c 4000 "$body"; echo
-  } | sed -E 's/(Bearer )[A-Za-z0-9._~+\\/-]+=*/\\1<token>/g' >&2
+  } | sed -E 's/eyJ[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*/<token>/g' >&2
 fi
 rm -f "$body"
 exit "$rc"
@@ -230,7 +230,7 @@ class Session {
     const stdout = Buffer.concat(out).toString("utf8");
     if (status !== 0) {
       throw new Error(
-        `${example.file}:${example.line}: the block exited ${status}\n${err.trim()}\n--- what it printed:\n${stdout.slice(-4000)}`,
+        `${example.file}:${example.line}: the block exited ${status}\n${err.trim()}\n--- what it printed:\n${stdout.slice(-1500)}`,
       );
     }
     return stdout;
@@ -259,6 +259,82 @@ describe("the documents' shell examples", () => {
         `${DOCUMENTS[i]} has runnable examples`,
       ).toBeGreaterThan(0);
     }
+  });
+});
+
+describe("the markers", () => {
+  const fence = "```";
+  it("refuse a skip without its reason, unknown markers, stray markers and unlabeled fences", () => {
+    const md = [
+      "<!-- example: skip -->",
+      `${fence}sh`,
+      "npm start",
+      fence,
+      "<!-- example: later -->",
+      `${fence}sh`,
+      "curl -s $K/v1/usage",
+      fence,
+      "<!-- example: skip (starts the server) -->",
+      "",
+      "Some prose.",
+      fence,
+      "text",
+      fence,
+    ].join("\n");
+    expect(parseShellExamples("x.md", md).problems).toEqual([
+      "x.md:1: a skip needs its reason in parentheses: `example: skip (why)`",
+      "x.md:5: unknown marker `example: later` (skip (why), server NAME=value …, output)",
+      "x.md:9: marker not right before a fenced block",
+      "x.md:12: a fenced block without a language (label it, e.g. ```sh or ```text)",
+    ]);
+  });
+
+  it("attach an output to the runnable block right before it, and a server restart to its block", () => {
+    const md = [
+      "<!-- example: server KURA_VECTOR__EMBED_MESSAGES=true -->",
+      `${fence}console`,
+      "$ curl -s $K/v1/usage \\",
+      '    -H "$H"',
+      '{"success": true}',
+      fence,
+      "",
+      "<!-- example: output -->",
+      `${fence}json`,
+      '{"success": true, "data": {"n": 1}}',
+      fence,
+      "",
+      "<!-- example: skip (shows a failure) -->",
+      `${fence}sh`,
+      "curl -s $K/v1/nothing",
+      fence,
+      "<!-- example: output -->",
+      `${fence}json`,
+      "{}",
+      fence,
+    ].join("\n");
+    const { examples, problems } = parseShellExamples("x.md", md);
+    expect(problems).toEqual(["x.md:17: an output block must follow a runnable shell block"]);
+    expect(examples[0]).toMatchObject({
+      line: 2,
+      code: 'curl -s $K/v1/usage \\\n    -H "$H"\n\n',
+      serverEnv: { KURA_VECTOR__EMBED_MESSAGES: "true" },
+      output: { line: 9, text: '{"success": true, "data": {"n": 1}}' },
+    });
+    expect(examples[1]).toMatchObject({ skip: "shows a failure" });
+  });
+
+  it("compare outputs by keys, types and lengths, not by values", () => {
+    const printed = splitJsonValues('{"a":"x","b":[1,2]}\n{"c":null}{"d":{"e":true}}');
+    expect(printed).toHaveLength(3);
+    expect(shapeDifferences({ a: "y", b: [3, 4] }, printed[0])).toEqual([]);
+    expect(shapeDifferences({ a: 1, b: [3], f: 0 }, printed[0])).toEqual([
+      '$.a: documented number, got string "x"',
+      "$.b: documented 1 items, got 2",
+      "$.f: documented, missing from the answer",
+    ]);
+    expect(shapeDifferences({ c: "id" }, printed[1])).toEqual(["$.c: documented string, got null"]);
+    expect(shapeDifferences({ d: {} }, printed[2])).toEqual(["$.d.e: in the answer, not documented"]);
+    expect(() => splitJsonValues('{"a":1} %PDF')).toThrow(/not a JSON object or array/);
   });
 });
 

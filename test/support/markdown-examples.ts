@@ -213,7 +213,10 @@ function jsonType(v: unknown): string {
 export function shapeDifferences(documented: unknown, actual: unknown, path = "$"): string[] {
   const t = jsonType(documented);
   const u = jsonType(actual);
-  if (t !== u) return [`${path}: documented ${t}, got ${u} ${JSON.stringify(actual)?.slice(0, 80)}`];
+  if (t !== u) {
+    const value = u === "null" || u === "undefined" ? "" : ` ${JSON.stringify(actual).slice(0, 80)}`;
+    return [`${path}: documented ${t}, got ${u}${value}`];
+  }
   const out: string[] = [];
   if (t === "array") {
     const d = documented as unknown[];
