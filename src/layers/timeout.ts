@@ -16,6 +16,7 @@
  * (delete its temp file, abort its multipart upload), so "failed" means "nothing left behind"
  * for adapters that honour the signal.
  */
+import { setMaxListeners } from "node:events";
 import { finished, type Readable, Transform } from "node:stream";
 import { toReadable } from "../core/checksum.js";
 import { KuraError } from "../core/errors.js";
@@ -173,6 +174,8 @@ function joinWindow(limitMs: number): SharedLimit {
       },
     },
   };
+  // Every call of the window may listen to its signal (an SDK adds one listener per request).
+  setMaxListeners(0, shared.controller.signal);
   deadlines.add(shared.deadline);
   openWindows.set(limitMs, shared);
   return shared;

@@ -116,6 +116,30 @@ describe("timeout layer", () => {
     await expect(aborted).rejects.toThrow("caller gave up");
   });
 
+  it("lets many calls of one window listen to the shared signal without a listener-leak warning", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const inner = await memory();
+      const listening = {
+        ...inner,
+        head: async (key: string, options?: { signal?: AbortSignal }) => {
+          options?.signal?.addEventListener("abort", () => undefined);
+          await new Promise((r) => setTimeout(r, 5));
+          return inner.head(key);
+        },
+      };
+      const store = withTimeout(listening as typeof inner, { operationMs: 1000 });
+      for (let i = 0; i < 50; i++) await inner.put(`k${i}`, Buffer.from("v"));
+      await Promise.all(Array.from({ length: 50 }, (_, i) => store.head(`k${i}`)));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+  });
+
   it("lets fast operations through", async () => {
     const store = withTimeout(await memory(), { idleMs: 1000, operationMs: 1000 });
     await store.put("k", Buffer.from("v"));
