@@ -4,10 +4,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openExactVectorIndex } from "../../src/adapters/vector/exact/index.js";
 import {
+  defaultRerankCopy,
   openUsearchVectorIndex,
   type Quantization,
+  type RerankCopy,
   rerankWidth,
 } from "../../src/adapters/vector/usearch/index.js";
+import { f16Values, toBf16, toF16, VectorCopy } from "../../src/adapters/vector/usearch/vector-copy.js";
 import { isKuraError } from "../../src/core/errors.js";
 import type { VectorHit, VectorIndex, VectorMetric, VectorMode } from "../../src/ports/vector-index.js";
 import { gaussianMixture, vectorIndexConformance } from "./vector-index.suite.js";
@@ -148,7 +151,7 @@ describe("usearch specifics", () => {
     }
   }, 120_000);
 
-  it("re-ranked hits carry the exact distance of the stored vector, also after upserts, removes and a reopen", async () => {
+  it("re-ranked hits carry the exact distance of the stored vector without a copy, also after upserts, removes and a reopen", async () => {
     const dims = 32;
     const data = gaussianMixture(11, 700, dims, 5);
     const items = data.slice(0, 600).map((vector, i) => ({ tenantId: "t", id: `r${i}`, vector }));
@@ -156,7 +159,9 @@ describe("usearch specifics", () => {
     for (const quantization of ["f16", "i8"] as Quantization[]) {
       const dir = tempDir();
       const truth = openExactVectorIndex({ dimensions: dims, metric: "cosine" });
-      let index = await openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization, dir });
+      const open = () =>
+        openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization, dir, rerankCopy: "none" });
+      let index = await open();
       await truth.upsert(items);
       await index.upsert(items);
       // Every hit's distance is the exact one of its item; hits are ordered by (distance, id).
@@ -200,11 +205,155 @@ describe("usearch specifics", () => {
         for (const h of await index.query({ tenantId: "t", vector, k: 10, mode: "fast" }))
           expect(gone).not.toContain(h.id);
       await index.close();
-      index = await openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization, dir });
+      index = await open();
       await check();
       await index.close();
     }
   }, 120_000);
+
+  it("re-ranking from the 16-bit copy answers as re-ranking from LMDB: after upserts, removes and a reopen", async () => {
+    // 60 items per tenant: `fast` asks for 64 candidates, so every item of the tenant is a
+    // candidate whatever the graph, and the two indexes differ only in what re-ranking reads.
+    const dims = 64;
+    const data = gaussianMixture(21, 120, dims, 120);
+    const items = ["a", "b"].flatMap((tenantId) =>
+      data.slice(0, 60).map((vector, i) => ({
+        tenantId,
+        id: `${tenantId}${String(i).padStart(2, "0")}`,
+        vector,
+        category: i % 2 ? "x" : "y",
+      })),
+    );
+    const queries = data.slice(60);
+    for (const format of ["f16", "bf16"] as RerankCopy[]) {
+      const copyDir = tempDir();
+      const open = (rerankCopy: RerankCopy, dir: string) =>
+        openUsearchVectorIndex({ dimensions: dims, metric: "cosine", quantization: "i8", dir, rerankCopy });
+      let withCopy = await open(format, copyDir);
+      const without = await open("none", tempDir());
+      expect(without.rerankCopyBytes()).toBe(0);
+      for (const index of [withCopy, without]) await index.upsert(items);
+      expect(withCopy.rerankCopyBytes()).toBeGreaterThanOrEqual(120 * dims * 2);
+      const tolerance = format === "f16" ? 1e-3 : 1e-2;
+      const asked = (vector: Float32Array) => [
+        { tenantId: "a", vector, k: 10 },
+        { tenantId: "b", vector, k: 5, filter: { category: "x" } },
+      ];
+      const answers = async (index: VectorIndex, k?: number) => {
+        const out: VectorHit[][] = [];
+        for (const vector of queries)
+          for (const query of asked(vector))
+            out.push(await index.query({ ...query, ...(k ? { k } : {}), mode: "fast" }));
+        return out;
+      };
+      // Same ids in the same order, except where two items' exact distances differ by less than
+      // the copy's rounding; distances within it.
+      const same = async () => {
+        const got = await answers(withCopy);
+        const want = await answers(without);
+        const all = await answers(without, 60);
+        let positions = 0;
+        let equal = 0;
+        for (const [i, hits] of got.entries()) {
+          const exact = want[i] as VectorHit[];
+          const exactOf = new Map((all[i] as VectorHit[]).map((h) => [h.id, h.distance]));
+          expect(hits).toHaveLength(exact.length);
+          for (const [j, h] of hits.entries()) {
+            const w = exact[j] as VectorHit;
+            positions++;
+            if (h.id === w.id) equal++;
+            else expect(Math.abs((exactOf.get(h.id) as number) - w.distance)).toBeLessThan(tolerance);
+            expect(Math.abs(h.distance - w.distance)).toBeLessThan(tolerance);
+          }
+        }
+        console.info(`${format} copy: ${equal} of ${positions} positions identical`);
+        expect(equal / positions).toBeGreaterThanOrEqual(0.98);
+        return got;
+      };
+      await same();
+      // Move 10 items of tenant a onto queries (each must now come first for its query, at
+      // distance ~0) and remove 10 others.
+      const moved = items.slice(0, 10).map((item, i) => ({ ...item, vector: queries[i] as Float32Array }));
+      const gone = items.slice(10, 20).map((item) => item.id);
+      for (const index of [withCopy, without]) {
+        await index.upsert(moved);
+        await index.remove("a", gone);
+      }
+      const after = await same();
+      for (let i = 0; i < 10; i++) {
+        const first = (after[2 * i] as VectorHit[])[0] as VectorHit;
+        expect(first.id).toBe(moved[i]?.id);
+        expect(first.distance).toBeLessThan(format === "f16" ? 1e-3 : 1e-2);
+      }
+      for (const hits of after) for (const h of hits) expect(gone).not.toContain(h.id);
+      // Removed slots are reused by new items; the removed ids stay gone.
+      const added = data.slice(100, 110).map((vector, i) => ({ tenantId: "a", id: `n${i}`, vector }));
+      for (const index of [withCopy, without]) await index.upsert(added);
+      const before = await same();
+      for (const hits of before) for (const h of hits) expect(gone).not.toContain(h.id);
+      // The copy is rebuilt from LMDB on open: the same answers.
+      await withCopy.close();
+      withCopy = await open(format, copyDir);
+      expect(withCopy.rerankCopyBytes()).toBeGreaterThan(0);
+      expect(await answers(withCopy)).toEqual(before);
+      await withCopy.close();
+      await without.close();
+    }
+  }, 60_000);
+
+  it("keeps a re-ranking copy by default only where re-ranking reads every candidate (i8), never without a directory", async () => {
+    expect(defaultRerankCopy("i8")).toBe("f16");
+    expect(defaultRerankCopy("f16")).toBe("none");
+    expect(defaultRerankCopy("f32")).toBe("none");
+    const vector = [1, 0, 0, 0];
+    for (const [quantization, dir, copied] of [
+      ["i8", tempDir(), true],
+      ["i8", undefined, false],
+      ["f16", tempDir(), false],
+      ["f32", tempDir(), false],
+    ] as Array<[Quantization, string | undefined, boolean]>) {
+      const index = await openUsearchVectorIndex({
+        dimensions: 4,
+        metric: "cosine",
+        quantization,
+        ...(dir ? { dir } : {}),
+      });
+      await index.upsert([{ tenantId: "t", id: "x", vector }]);
+      expect(index.rerankCopyBytes() > 0).toBe(copied);
+      await index.close();
+    }
+  });
+
+  it("encodes f16 and bf16 as IEEE half and the rounded upper half of the f32", () => {
+    expect(toF16(1)).toBe(0x3c00);
+    expect(toF16(-2)).toBe(0xc000);
+    expect(toF16(65504)).toBe(0x7bff);
+    expect(toF16(1e6)).toBe(0x7c00);
+    expect(toF16(2 ** -24)).toBe(1);
+    expect(toF16(2 ** -26)).toBe(0);
+    expect(toF16(1 + 2 ** -11)).toBe(0x3c00); // a tie rounds to even
+    expect(toF16(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    const values = f16Values();
+    for (const x of [0.036, -0.5, 1 / 3, 2 ** -20, 1000.5])
+      expect(Math.abs((values[toF16(x)] as number) - x)).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11);
+    expect(toBf16(1)).toBe(0x3f80);
+    expect(toBf16(-1)).toBe(0xbf80);
+    expect(toBf16(1 + 2 ** -8)).toBe(0x3f80); // a tie rounds to even
+    expect(toBf16(1 + 3 * 2 ** -8)).toBe(0x3f82);
+    for (const format of ["f16", "bf16"] as const) {
+      const copy = new VectorCopy(format, 3);
+      copy.put(5, Float32Array.from([0.25, -1, 0.1]));
+      const matrix = new Float32Array(6);
+      const words = new Uint32Array(matrix.buffer);
+      expect(copy.decodeInto(5, matrix, words, 1)).toBe(true);
+      expect(matrix[3]).toBe(0.25);
+      expect(matrix[4]).toBe(-1);
+      expect(Math.abs((matrix[5] as number) - 0.1)).toBeLessThan(format === "f16" ? 1e-4 : 1e-3);
+      copy.delete(5);
+      expect(copy.decodeInto(5, matrix, words, 0)).toBe(false);
+      expect(copy.size).toBe(0);
+    }
+  });
 
   it("re-ranks every candidate of an i8 graph and the first max(2k, 16) of an f16 graph", () => {
     expect(rerankWidth("i8", 10, 64)).toBe(64);

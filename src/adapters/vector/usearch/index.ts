@@ -19,8 +19,8 @@
  * candidates (see {@link candidates}). `accurate` is exact: it compares the query with every
  * vector of the tenant — a graph walk, even one as wide as the index, can miss nodes the graph
  * no longer reaches (measured: 2 in 1,457 after interleaved adds and removes).
- * With `f16` and `i8` the candidates are re-ranked by their exact `f32` distance (read from
- * LMDB): 8-bit components alone cap recall@10 near 0.6 at 768 dimensions, re-ranking restores it
+ * With `f16` and `i8` the candidates are re-ranked by their `f32` distance (read from LMDB, or
+ * from the 16-bit copy below): 8-bit components alone cap recall@10 near 0.6 at 768 dimensions, re-ranking restores it
  * while the graph stays at one byte per component (`f16` re-ranks only the first candidates in
  * the graph's order, see {@link rerankWidth}). Tenant scope and filters are checked on the
  * candidates; when fewer than k match, the width is multiplied by 4 and the search repeated, and
@@ -28,9 +28,14 @@
  * items exist.
  *
  * Exact distances (re-ranking, `accurate`) are computed natively: the vectors compared are copied
- * from LMDB into one reused matrix and handed with the query to usearch's `exactSearch` (SIMD, one
- * thread). The reads themselves remain the larger part of re-ranking (~1.4 µs per vector when its
- * pages are mapped, several µs on first touch; ADR 0013).
+ * into one reused matrix and handed with the query to usearch's `exactSearch` (SIMD, one thread).
+ * `accurate` copies them from LMDB. Re-ranking an `i8` graph's candidates reads, by default, an
+ * in-memory 16-bit copy of every vector (`rerankCopy`, see `vector-copy.ts`) instead: reading
+ * each candidate from LMDB (~1.4 µs per vector when its pages are mapped, several µs on first
+ * touch) was most of a re-ranked query (ADR 0013). The copy costs 2 bytes per component, is
+ * written with each upsert, cleared with each remove and rebuilt from LMDB on open; hits
+ * re-ranked from it carry the distance of the copy's values (within its rounding of the exact
+ * one).
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
@@ -53,8 +58,24 @@ import {
   type VectorQuery,
 } from "../../../ports/vector-index.js";
 import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
+import { VectorCopy } from "./vector-copy.js";
 
 export type Quantization = "f32" | "f16" | "i8";
+
+/**
+ * The in-memory copy re-ranking reads: `f16` (IEEE half), `bf16` (the upper half of the f32) or
+ * `none` (each candidate's f32 vector read from LMDB).
+ */
+export type RerankCopy = "f16" | "bf16" | "none";
+
+/**
+ * The copy kept unless `rerankCopy` says otherwise: `f16` for an `i8` graph (re-ranking reads all
+ * its candidates; ADR 0013), none for `f16` (its graph already ranks at 16 bits and re-ranks 20
+ * exact vectors) and `f32` (nothing is re-ranked).
+ */
+export function defaultRerankCopy(quantization: Quantization): RerankCopy {
+  return quantization === "i8" ? "f16" : "none";
+}
 
 export interface UsearchOptions extends VectorIndexOptions {
   quantization?: Quantization;
@@ -64,6 +85,17 @@ export interface UsearchOptions extends VectorIndexOptions {
   durability?: "os" | "fsync";
   /** HNSW graph degree (usearch `connectivity`); default 32. */
   connectivity?: number;
+  /**
+   * The copy of the vectors re-ranking reads (kept when the index has a directory and its
+   * quantization re-ranks); default {@link defaultRerankCopy}.
+   */
+  rerankCopy?: RerankCopy;
+}
+
+/** The usearch adapter's index, with the memory of its re-ranking copy. */
+export interface UsearchVectorIndex extends VectorIndex {
+  /** Bytes held by the in-memory copy re-ranking reads (0 without one). */
+  rerankCopyBytes(): number;
 }
 
 interface Entry extends VectorFilter {
@@ -185,12 +217,15 @@ function fromBytes(b: Buffer): Float32Array {
   return out;
 }
 
-export async function openUsearchVectorIndex(options: UsearchOptions): Promise<VectorIndex> {
+export async function openUsearchVectorIndex(options: UsearchOptions): Promise<UsearchVectorIndex> {
   const { dimensions, metric, dir } = options;
   const quantization = options.quantization ?? "f32";
   const defaultMode = options.mode ?? "balanced";
   const connectivity = options.connectivity ?? DEFAULT_CONNECTIVITY;
   const rerank = quantization !== "f32";
+  const copyFormat = options.rerankCopy ?? defaultRerankCopy(quantization);
+  // Without a directory the f32 vectors are in memory already: no copy.
+  const copy = rerank && dir && copyFormat !== "none" ? new VectorCopy(copyFormat, dimensions) : undefined;
   // usearch's i8 scales components by 127 and clips them to [-1, 1]: it is only faithful for
   // normalized vectors, which is what the cosine metric compares.
   if (quantization === "i8" && metric !== "cosine")
@@ -247,6 +282,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
   const queryRow = new Float32Array(dimensions);
   let matrix = new Float32Array(dimensions * 64);
   let matrixBytes = new Uint8Array(matrix.buffer);
+  let matrixWords = new Uint32Array(matrix.buffer);
   let rowKeys = new Float64Array(64);
   const rowBytes = dimensions * 4;
   const reserve = (rows: number) => {
@@ -255,6 +291,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
     while (capacity < rows) capacity *= 2;
     matrix = new Float32Array(capacity * dimensions);
     matrixBytes = new Uint8Array(matrix.buffer);
+    matrixWords = new Uint32Array(matrix.buffer);
     rowKeys = new Float64Array(capacity);
   };
   /** Copies the stored vector of `key` into row `row` of the matrix; false if it has none. */
@@ -270,6 +307,13 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
       if (!v) return false;
       matrix.set(v, row * dimensions);
     }
+    rowKeys[row] = key;
+    return true;
+  };
+  /** Row `row` of the matrix from the re-ranking copy when there is one, else as {@link gather}. */
+  const gatherCandidate = (key: number, row: number): boolean => {
+    if (!copy) return gather(key, row);
+    if (!copy.decodeInto(key, matrix, matrixWords, row)) return false;
     rowKeys[row] = key;
     return true;
   };
@@ -385,6 +429,11 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
       }
       graphDirty = true;
     }
+    if (copy && vectors) {
+      // The re-ranking copy is derived: rebuilt from the vectors of record on every open.
+      for (const { key, value } of vectors.getRange())
+        if (entries.has(key) && value.length === rowBytes) copy.put(key, fromBytes(value));
+    }
   }
 
   const assertOpen = (operation: string) => {
@@ -421,6 +470,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
     index.remove(BigInt(key));
     entries.delete(key);
     memoryVectors.delete(key);
+    copy?.delete(key);
     keys.delete(tenantKey(entry.tenantId, entry.id));
     const set = byTenant.get(entry.tenantId);
     set?.delete(key);
@@ -509,6 +559,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
               if (r.old !== undefined) forget(r.old);
               track(r.key, { tenantId: r.item.tenantId, id: r.item.id, ...filterFields(r.item) });
               if (!vectors) memoryVectors.set(r.key, r.vector);
+              copy?.put(r.key, r.vector);
             }
             index.add(
               BigUint64Array.from(rows.map((r) => BigInt(r.key))),
@@ -560,7 +611,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
             const entry = entries.get(key);
             if (!entry || entry.tenantId !== query.tenantId || !matchesFilter(entry, query.filter)) continue;
             matched++;
-            if (gather(key, rows)) rows++;
+            if (gatherCandidate(key, rows)) rows++;
           }
           if (matched >= query.k) {
             const ranked: Ranked[] = [];
@@ -581,6 +632,9 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
         want = Math.min(size, want * 4);
       }
     },
+    rerankCopyBytes() {
+      return copy?.bytes ?? 0;
+    },
     async count(tenantId?: string) {
       return tenantId === undefined ? entries.size : (byTenant.get(tenantId)?.size ?? 0);
     },
@@ -594,6 +648,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
         await chain;
         await env?.close();
         index = build();
+        copy?.clear();
       }
       if (dir) await rm(dir, { recursive: true, force: true });
     },
@@ -603,6 +658,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<V
       closed = true;
       await env?.close();
       index = build();
+      copy?.clear();
     },
   };
 }
