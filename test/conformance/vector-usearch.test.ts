@@ -301,7 +301,7 @@ describe("usearch specifics", () => {
     }
   }, 60_000);
 
-  it("keeps a re-ranking copy by default only where re-ranking reads every candidate (i8), never without a directory", async () => {
+  it("keeps a re-ranking copy by default only where re-ranking reads every candidate (i8), never without a directory; f16 keeps one when asked", async () => {
     expect(defaultRerankCopy("i8")).toBe("f16");
     expect(defaultRerankCopy("f16")).toBe("none");
     expect(defaultRerankCopy("f32")).toBe("none");
@@ -322,6 +322,30 @@ describe("usearch specifics", () => {
       expect(index.rerankCopyBytes() > 0).toBe(copied);
       await index.close();
     }
+    // Asked for, an f16 graph keeps one too; with l2 the copy decodes through its table.
+    const data = gaussianMixture(31, 70, 16, 70);
+    for (const metric of ["l2", "ip"] as VectorMetric[]) {
+      const index = await openUsearchVectorIndex({
+        dimensions: 16,
+        metric,
+        quantization: "f16",
+        dir: tempDir(),
+        rerankCopy: "f16",
+      });
+      await index.upsert(data.slice(0, 60).map((vector, i) => ({ tenantId: "t", id: `x${i}`, vector })));
+      expect(index.rerankCopyBytes()).toBeGreaterThan(0);
+      for (const vector of data.slice(60)) {
+        const exact = await index.query({ tenantId: "t", vector, k: 60, mode: "accurate" });
+        const exactOf = new Map(exact.map((h) => [h.id, h.distance]));
+        const hits = await index.query({ tenantId: "t", vector, k: 5, mode: "fast" });
+        expect(hits[0]?.id).toBe(exact[0]?.id);
+        for (const h of hits)
+          expect(Math.abs(h.distance - (exactOf.get(h.id) as number))).toBeLessThan(
+            1e-3 * Math.max(1, Math.abs(h.distance)),
+          );
+      }
+      await index.close();
+    }
   });
 
   it("encodes f16 and bf16 as IEEE half and the rounded upper half of the f32", () => {
@@ -340,15 +364,23 @@ describe("usearch specifics", () => {
     expect(toBf16(-1)).toBe(0xbf80);
     expect(toBf16(1 + 2 ** -8)).toBe(0x3f80); // a tie rounds to even
     expect(toBf16(1 + 3 * 2 ** -8)).toBe(0x3f82);
-    for (const format of ["f16", "bf16"] as const) {
-      const copy = new VectorCopy(format, 3);
-      copy.put(5, Float32Array.from([0.25, -1, 0.1]));
-      const matrix = new Float32Array(6);
+    for (const [format, shift] of [
+      ["f16", false],
+      ["f16", true],
+      ["bf16", false],
+    ] as const) {
+      const copy = new VectorCopy(format, 4, { shift });
+      // 1e-5 is an f16 subnormal: the copy keeps it as zero.
+      copy.put(5, Float32Array.from([0.25, -1, 0.1, 1e-5]));
+      const matrix = new Float32Array(8);
       const words = new Uint32Array(matrix.buffer);
       expect(copy.decodeInto(5, matrix, words, 1)).toBe(true);
-      expect(matrix[3]).toBe(0.25);
-      expect(matrix[4]).toBe(-1);
-      expect(Math.abs((matrix[5] as number) - 0.1)).toBeLessThan(format === "f16" ? 1e-4 : 1e-3);
+      const decoded = Array.from(matrix.subarray(4), (x) => x * copy.queryScale);
+      expect(copy.queryScale).toBe(format === "f16" && shift ? 2 ** 112 : 1);
+      expect(decoded[0]).toBe(0.25);
+      expect(decoded[1]).toBe(-1);
+      expect(Math.abs((decoded[2] as number) - 0.1)).toBeLessThan(format === "f16" ? 1e-4 : 1e-3);
+      expect(Math.abs((decoded[3] as number) - 1e-5)).toBeLessThan(format === "f16" ? 1.1e-5 : 1e-7);
       copy.delete(5);
       expect(copy.decodeInto(5, matrix, words, 0)).toBe(false);
       expect(copy.size).toBe(0);

@@ -225,7 +225,10 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
   const rerank = quantization !== "f32";
   const copyFormat = options.rerankCopy ?? defaultRerankCopy(quantization);
   // Without a directory the f32 vectors are in memory already: no copy.
-  const copy = rerank && dir && copyFormat !== "none" ? new VectorCopy(copyFormat, dimensions) : undefined;
+  const copy =
+    rerank && dir && copyFormat !== "none"
+      ? new VectorCopy(copyFormat, dimensions, { shift: metric === "cosine" })
+      : undefined;
   // usearch's i8 scales components by 127 and clips them to [-1, 1]: it is only faithful for
   // normalized vectors, which is what the cosine metric compares.
   if (quantization === "i8" && metric !== "cosine")
@@ -280,6 +283,8 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
   // Stored and query vectors are both prepared, so cosine is 1 − a·b like ip.
   const exactMetric = metric === "l2" ? MetricKind.L2sq : MetricKind.IP;
   const queryRow = new Float32Array(dimensions);
+  /** The query as rows decoded from the copy are compared with (see `VectorCopy.queryScale`). */
+  const copyQueryRow = new Float32Array(dimensions);
   let matrix = new Float32Array(dimensions * 64);
   let matrixBytes = new Uint8Array(matrix.buffer);
   let matrixWords = new Uint32Array(matrix.buffer);
@@ -318,14 +323,15 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
     return true;
   };
   /**
-   * The `rows` gathered rows ranked by exact distance to `queryRow`, nearest first: those within
-   * the first `k`, and any beyond tied with the k-th (ties are broken by id afterwards).
+   * The `rows` gathered rows ranked by exact distance to `against` (the query as the rows hold
+   * it), nearest first: those within the first `k`, and any beyond tied with the k-th (ties are
+   * broken by id afterwards).
    */
-  const rankGathered = (rows: number, k: number, out: Ranked[]) => {
+  const rankGathered = (rows: number, k: number, out: Ranked[], against = queryRow) => {
     if (rows === 0) return;
     const found = exactSearch(
       matrix.subarray(0, rows * dimensions),
-      queryRow,
+      against,
       dimensions,
       rows,
       exactMetric,
@@ -596,6 +602,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
       queryRow.set(q);
       const mode = query.mode ?? defaultMode;
       if (mode === "accurate") return exactScan(query);
+      if (copy) for (let i = 0; i < dimensions; i++) copyQueryRow[i] = (q[i] as number) * copy.queryScale;
       let want = Math.min(size, candidates(mode, query.k, quantization));
       for (;;) {
         const found = index.search(q, want, 1);
@@ -615,7 +622,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
           }
           if (matched >= query.k) {
             const ranked: Ranked[] = [];
-            rankGathered(rows, query.k, ranked);
+            rankGathered(rows, query.k, ranked, copy ? copyQueryRow : queryRow);
             if (ranked.length >= query.k) return hitsOf(ranked, query.k);
           }
         } else {

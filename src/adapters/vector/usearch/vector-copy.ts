@@ -3,8 +3,14 @@
  * each candidate's f32 vector in LMDB (ADR 0013: the LMDB reads, ~1.4 µs per vector when mapped
  * and several µs on first touch, were most of a re-ranked query).
  *
- * Formats: `f16` (IEEE half: 1 sign, 5 exponent, 10 fraction bits; decoded through a 65,536-entry
- * table) and `bf16` (the upper half of the f32, rounded to nearest even; decoded by a shift).
+ * Formats: `f16` (IEEE half: 1 sign, 5 exponent, 10 fraction bits; components below 2^-14 in
+ * magnitude, the half's subnormals, are kept as zero) and `bf16` (the upper half of the f32, rounded
+ * to nearest even). Both decode to f32 rows with integer operations only: a bf16 is the upper half
+ * of its f32; an f16's sign, exponent and fraction moved into an f32's places (a shift) give its
+ * value times 2^-112, which the query makes up for by being multiplied by 2^112
+ * ({@link VectorCopy.queryScale}): each product of a dot is then exact, with every operand a normal
+ * f32. That scaling needs a query of bounded components, so it is used for the cosine metric
+ * (unit vectors); otherwise an f16 copy decodes through a 65,536-entry table.
  * Rows live in pages of {@link PAGE_ROWS} rows so that growing never copies what is held; a slot
  * freed by a remove is zeroed and reused. LMDB stays the store of record: the copy is derived,
  * written with each upsert, cleared with each remove and rebuilt from LMDB on open.
@@ -22,7 +28,11 @@ const scratchBits = new Uint32Array(scratch.buffer);
 /** The IEEE half nearest `x` (ties to even; overflow to ±∞, NaN kept). */
 export function toF16(x: number): number {
   scratch[0] = x;
-  const bits = scratchBits[0] as number;
+  return f16OfBits(scratchBits[0] as number);
+}
+
+/** {@link toF16} of the f32 whose bits are `bits`. */
+function f16OfBits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exponent = (bits >>> 23) & 0xff;
   let fraction = bits & 0x7fffff;
@@ -50,12 +60,25 @@ export function toF16(x: number): number {
 /** The bfloat16 nearest `x`: the upper 16 bits of its f32, rounded to nearest even (NaN kept). */
 export function toBf16(x: number): number {
   scratch[0] = x;
-  const bits = scratchBits[0] as number;
+  return bf16OfBits(scratchBits[0] as number);
+}
+
+/** {@link toBf16} of the f32 whose bits are `bits`. */
+function bf16OfBits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return (bits >>> 16) | 0x40;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 let f16Table: Float32Array | undefined;
+
+/** The f16 kept in the copy for the f32 of `bits`: {@link toF16}, its subnormals as zero. */
+function f16KeptOfBits(bits: number): number {
+  const half = f16OfBits(bits);
+  return (half & 0x7c00) === 0 ? half & 0x8000 : half;
+}
+
+/** The power of two an f16 row decoded by a shift is scaled by (2^-112), and its inverse. */
+const F16_SHIFT_SCALE = 2 ** 112;
 
 /** The f32 value of every IEEE half (built once, 256 KB). */
 export function f16Values(): Float32Array {
@@ -85,14 +108,26 @@ export class VectorCopy {
   private readonly slots = new Map<number, number>();
   private readonly free: number[] = [];
   private nextSlot = 0;
-  private readonly encode: (x: number) => number;
+  private readonly encode: (bits: number) => number;
+  /** f16 decoded through the table (not by a shift and a scaled query). */
   private readonly table: Float32Array | undefined;
+  /**
+   * What the query must be multiplied by before it is compared with decoded rows: 2^112 for an
+   * f16 copy decoded by a shift, else 1.
+   */
+  readonly queryScale: number;
 
-  constructor(format: CopyFormat, dimensions: number) {
+  /**
+   * `shift`: decode f16 by a shift, the query scaled by {@link queryScale} (for unit-length
+   * queries; ignored by bf16, which always decodes by a shift).
+   */
+  constructor(format: CopyFormat, dimensions: number, options: { shift?: boolean } = {}) {
     this.format = format;
     this.dimensions = dimensions;
-    this.encode = format === "f16" ? toF16 : toBf16;
-    this.table = format === "f16" ? f16Values() : undefined;
+    this.encode = format === "f16" ? f16KeptOfBits : bf16OfBits;
+    const shift = format === "bf16" || options.shift === true;
+    this.table = shift ? undefined : f16Values();
+    this.queryScale = format === "f16" && shift ? F16_SHIFT_SCALE : 1;
   }
 
   /** Vectors held. */
@@ -115,7 +150,8 @@ export class VectorCopy {
     const page = this.page(slot);
     const offset = (slot & (PAGE_ROWS - 1)) * this.dimensions;
     const encode = this.encode;
-    for (let i = 0; i < this.dimensions; i++) page[offset + i] = encode(vector[i] as number);
+    const bits = new Uint32Array(vector.buffer, vector.byteOffset, this.dimensions);
+    for (let i = 0; i < this.dimensions; i++) page[offset + i] = encode(bits[i] as number);
   }
 
   /** Forgets the vector of `key`: its row is zeroed and its slot reused. */
@@ -134,7 +170,7 @@ export class VectorCopy {
 
   /**
    * Decodes the vector of `key` into row `row` of `matrix` (`words` is the same buffer seen as
-   * 32-bit words); false when the copy has no vector for `key`.
+   * 32-bit words), scaled by 1 / {@link queryScale}; false when the copy has no vector for `key`.
    */
   decodeInto(key: number, matrix: Float32Array, words: Uint32Array, row: number): boolean {
     const slot = this.slots.get(key);
@@ -145,7 +181,13 @@ export class VectorCopy {
     const to = row * dims;
     const table = this.table;
     if (table) for (let i = 0; i < dims; i++) matrix[to + i] = table[page[from + i] as number] as number;
-    else for (let i = 0; i < dims; i++) words[to + i] = (page[from + i] as number) << 16;
+    else if (this.format === "bf16")
+      for (let i = 0; i < dims; i++) words[to + i] = (page[from + i] as number) << 16;
+    else
+      for (let i = 0; i < dims; i++) {
+        const half = page[from + i] as number;
+        words[to + i] = ((half & 0x8000) << 16) | ((half & 0x7fff) << 13);
+      }
     return true;
   }
 
