@@ -19,7 +19,8 @@
  * (ADR 0013).
  *
  * Options: `--quantizations=f16,i8` measures only those (default all three); `--no-sweep` skips
- * the sweep and hnswlib-node (the comparison of Kura with usearch alone stays).
+ * the sweep and hnswlib-node (the comparison of Kura with usearch alone stays);
+ * `--rerank-copy=f16|bf16|none` sets the adapter's re-ranking copy (default: the adapter's).
  */
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -31,6 +32,7 @@ import {
   defaultRerankCopy,
   openUsearchVectorIndex,
   type Quantization,
+  type RerankCopy,
   rerankWidth,
 } from "../../src/adapters/vector/usearch/index.js";
 import type { VectorMode } from "../../src/ports/vector-index.js";
@@ -64,6 +66,7 @@ const LANCE_SETTINGS: Record<VectorMode, string> = {
   balanced: "ef 128",
   accurate: "flat (bypassVectorIndex)",
 };
+const RERANK_COPIES: RerankCopy[] = ["f16", "bf16", "none"];
 const TARGET = { p95: 1, recall: 0.98, memoryMb: 120, buildS: 40 };
 
 interface Sizes {
@@ -285,14 +288,15 @@ async function rawUsearch(
   return { index, build, bytes, modes };
 }
 
-function describeMode(mode: VectorMode, quantization: Quantization): string {
+/** `by`: what re-ranking reads (f32 vectors, or the adapter's 16-bit copy). */
+function describeMode(mode: VectorMode, quantization: Quantization, by = "f32"): string {
   if (mode === "accurate") return "exact";
   const width = candidates(mode, K, quantization);
   if (quantization === "f32") return `${width} candidates`;
   const reranked = rerankWidth(quantization, K, width);
   return reranked === width
-    ? `${width} candidates re-ranked by f32`
-    : `${width} candidates, the first ${reranked} re-ranked by f32`;
+    ? `${width} candidates re-ranked by ${by}`
+    : `${width} candidates, the first ${reranked} re-ranked by ${by}`;
 }
 
 /**
@@ -387,11 +391,18 @@ async function kuraUsearch(
   data: VectorDataset,
   truth: readonly number[][],
   quantization: Quantization,
+  rerankCopy: RerankCopy | undefined,
 ): Promise<KuraRun> {
   const { dimensions, count } = data;
   const dir = join(ctx.dir, `kura-${quantization}`);
   const rssBefore = process.memoryUsage().rss;
-  const index = await openUsearchVectorIndex({ dimensions, metric: "cosine", quantization, dir });
+  const index = await openUsearchVectorIndex({
+    dimensions,
+    metric: "cosine",
+    quantization,
+    dir,
+    ...(rerankCopy ? { rerankCopy } : {}),
+  });
   const items = Array.from({ length: count }, (_, i) => ({
     tenantId: "bench",
     id: String(i),
@@ -423,12 +434,15 @@ async function kuraUsearch(
     `Kura usearch ${quantization}: build ${build.toFixed(1)} s, save ${save.toFixed(1)} s, ` +
       `graph file ${mb(bytes).toFixed(1)} MB, ` +
       (copyBytes
-        ? `${defaultRerankCopy(quantization)} re-ranking copy ${mb(copyBytes).toFixed(1)} MB in memory, `
+        ? `${rerankCopy ?? defaultRerankCopy(quantization)} re-ranking copy ${mb(copyBytes).toFixed(1)} MB in memory, `
         : "") +
       `LMDB item store ${mb(storeBytes).toFixed(1)} MB on disk, ` +
       `process RSS grew ${mb(rssBytes).toFixed(0)} MB (build and queries)`,
   );
-  for (const mode of MODES) ctx.log(`  ${mode} (${describeMode(mode, quantization)}): ${fmtMs(modes[mode])}`);
+  const copyFormat = rerankCopy ?? defaultRerankCopy(quantization);
+  const by = copyBytes ? `the ${copyFormat} copy` : "f32 from LMDB";
+  for (const mode of MODES)
+    ctx.log(`  ${mode} (${describeMode(mode, quantization, by)}): ${fmtMs(modes[mode])}`);
   return { build, bytes, storeBytes, save, rssBytes, copyBytes, modes };
 }
 
@@ -796,6 +810,8 @@ export const vectors: Scenario = {
     const only = ctx.args.find((a) => a.startsWith("--quantizations="))?.slice("--quantizations=".length);
     const quantizations = only ? QUANTIZATIONS.filter((q) => only.split(",").includes(q)) : QUANTIZATIONS;
     const sweeps = !ctx.args.includes("--no-sweep");
+    const copyArg = ctx.args.find((a) => a.startsWith("--rerank-copy="))?.slice("--rerank-copy=".length);
+    const rerankCopy = RERANK_COPIES.find((c) => c === copyArg);
     const { mixture } = sizes;
     let started = performance.now();
     const data = gaussianMixture(mixture);
@@ -813,7 +829,7 @@ export const vectors: Scenario = {
     let f32: (UsearchRun & { index: Index }) | undefined;
     for (const quantization of quantizations) {
       const raw = await rawUsearch(ctx, sizes, data, truth, quantization);
-      const kura = await kuraUsearch(ctx, sizes, data, truth, quantization);
+      const kura = await kuraUsearch(ctx, sizes, data, truth, quantization, rerankCopy);
       recordQuantization(ctx, quantization, kura, raw, lancedb);
       if (!ctx.quick) logTargets(ctx, quantization, kura);
       if (!sweeps) continue;
