@@ -334,16 +334,25 @@ describe("usearch specifics", () => {
       });
       await index.upsert(data.slice(0, 60).map((vector, i) => ({ tenantId: "t", id: `x${i}`, vector })));
       expect(index.rerankCopyBytes()).toBeGreaterThan(0);
-      for (const vector of data.slice(60)) {
+      // The graph is approximate (its first 16 candidates are re-ranked), so the nearest is
+      // required for most queries, not all; every distance reported must be the exact one.
+      let nearestFound = 0;
+      const queries = data.slice(60);
+      for (const vector of queries) {
         const exact = await index.query({ tenantId: "t", vector, k: 60, mode: "accurate" });
         const exactOf = new Map(exact.map((h) => [h.id, h.distance]));
         const hits = await index.query({ tenantId: "t", vector, k: 5, mode: "fast" });
-        expect(hits[0]?.id).toBe(exact[0]?.id);
+        if (hits[0]?.id === exact[0]?.id) nearestFound++;
+        for (let i = 1; i < hits.length; i++)
+          expect((hits[i] as { distance: number }).distance).toBeGreaterThanOrEqual(
+            (hits[i - 1] as { distance: number }).distance,
+          );
         for (const h of hits)
           expect(Math.abs(h.distance - (exactOf.get(h.id) as number))).toBeLessThan(
             1e-3 * Math.max(1, Math.abs(h.distance)),
           );
       }
+      expect(nearestFound).toBeGreaterThanOrEqual(queries.length - 2);
       await index.close();
     }
   });
@@ -375,8 +384,7 @@ describe("usearch specifics", () => {
       const matrix = new Float32Array(8);
       const words = new Uint32Array(matrix.buffer);
       expect(copy.decodeInto(5, matrix, words, 1)).toBe(true);
-      const decoded = Array.from(matrix.subarray(4), (x) => x * copy.queryScale);
-      expect(copy.queryScale).toBe(format === "f16" && shift ? 2 ** 112 : 1);
+      const decoded = Array.from(matrix.subarray(4));
       expect(decoded[0]).toBe(0.25);
       expect(decoded[1]).toBe(-1);
       expect(Math.abs((decoded[2] as number) - 0.1)).toBeLessThan(format === "f16" ? 1e-4 : 1e-3);
@@ -385,6 +393,36 @@ describe("usearch specifics", () => {
       expect(copy.decodeInto(5, matrix, words, 0)).toBe(false);
       expect(copy.size).toBe(0);
     }
+  });
+
+  it("decodes f16 with integer operations to exactly the values the table gives", () => {
+    const dims = 2048;
+    const vector = new Float32Array(dims);
+    let seed = 7;
+    for (let i = 0; i < dims; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      // Magnitudes from 2^-16 to 1, both signs: normal halves, subnormals (kept as zero), ±1.
+      vector[i] = (seed & 1 ? -1 : 1) * 2 ** (-16 * ((seed >>> 8) / 2 ** 24));
+    }
+    vector[0] = 0;
+    vector[1] = -0;
+    vector[2] = 1;
+    const decode = (shift: boolean) => {
+      const copy = new VectorCopy("f16", dims, { shift });
+      copy.put(1, vector);
+      const matrix = new Float32Array(dims);
+      copy.decodeInto(1, matrix, new Uint32Array(matrix.buffer), 0);
+      return matrix;
+    };
+    const byShift = decode(true);
+    const byTable = decode(false);
+    for (let i = 0; i < dims; i++) expect(byShift[i], `component ${i}`).toBe(byTable[i]);
+    // Every decoded component is zero or a normal f32 near the original (no scaled-down values).
+    for (let i = 3; i < dims; i++)
+      if (byShift[i] !== 0)
+        expect(Math.abs((byShift[i] as number) - (vector[i] as number))).toBeLessThanOrEqual(
+          Math.abs(vector[i] as number) * 2 ** -11,
+        );
   });
 
   it("re-ranks every candidate of an i8 graph and the first max(2k, 16) of an f16 graph", () => {

@@ -283,8 +283,6 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
   // Stored and query vectors are both prepared, so cosine is 1 − a·b like ip.
   const exactMetric = metric === "l2" ? MetricKind.L2sq : MetricKind.IP;
   const queryRow = new Float32Array(dimensions);
-  /** The query as rows decoded from the copy are compared with (see `VectorCopy.queryScale`). */
-  const copyQueryRow = new Float32Array(dimensions);
   let matrix = new Float32Array(dimensions * 64);
   let matrixBytes = new Uint8Array(matrix.buffer);
   let matrixWords = new Uint32Array(matrix.buffer);
@@ -602,7 +600,6 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
       queryRow.set(q);
       const mode = query.mode ?? defaultMode;
       if (mode === "accurate") return exactScan(query);
-      if (copy) for (let i = 0; i < dimensions; i++) copyQueryRow[i] = (q[i] as number) * copy.queryScale;
       let want = Math.min(size, candidates(mode, query.k, quantization));
       for (;;) {
         const found = index.search(q, want, 1);
@@ -622,7 +619,7 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
           }
           if (matched >= query.k) {
             const ranked: Ranked[] = [];
-            rankGathered(rows, query.k, ranked, copy ? copyQueryRow : queryRow);
+            rankGathered(rows, query.k, ranked, queryRow);
             if (ranked.length >= query.k) return hitsOf(ranked, query.k);
           }
         } else {

@@ -5,12 +5,12 @@
  *
  * Formats: `f16` (IEEE half: 1 sign, 5 exponent, 10 fraction bits; components below 2^-14 in
  * magnitude, the half's subnormals, are kept as zero) and `bf16` (the upper half of the f32, rounded
- * to nearest even). Both decode to f32 rows with integer operations only: a bf16 is the upper half
- * of its f32; an f16's sign, exponent and fraction moved into an f32's places (a shift) give its
- * value times 2^-112, which the query makes up for by being multiplied by 2^112
- * ({@link VectorCopy.queryScale}): each product of a dot is then exact, with every operand a normal
- * f32. That scaling needs a query of bounded components, so it is used for the cosine metric
- * (unit vectors); otherwise an f16 copy decodes through a 65,536-entry table.
+ * to nearest even). Both decode to the exact f32 of the kept value with integer operations only: a
+ * bf16 is the upper half of its f32; an f16's sign, exponent and fraction move into an f32's
+ * places with the exponent rebiased (+112), zero staying zero. (Moving the bits without the
+ * rebias gives the value times 2^-112, which the native kernels' norms square into f32 underflow
+ * on some builds: never do that.) The integer decode serves finite halves only, so it is used for
+ * the cosine metric (unit vectors); otherwise an f16 copy decodes through a 65,536-entry table.
  * Rows live in pages of {@link PAGE_ROWS} rows so that growing never copies what is held; a slot
  * freed by a remove is zeroed and reused. LMDB stays the store of record: the copy is derived,
  * written with each upsert, cleared with each remove and rebuilt from LMDB on open.
@@ -77,8 +77,8 @@ function f16KeptOfBits(bits: number): number {
   return (half & 0x7c00) === 0 ? half & 0x8000 : half;
 }
 
-/** The power of two an f16 row decoded by a shift is scaled by (2^-112), and its inverse. */
-const F16_SHIFT_SCALE = 2 ** 112;
+/** `(127 − 15) << 23`: the f32 exponent bias less the f16 one, in an f32's exponent field. */
+const F16_REBIAS = 0x38000000;
 
 /** The f32 value of every IEEE half (built once, 256 KB). */
 export function f16Values(): Float32Array {
@@ -109,17 +109,12 @@ export class VectorCopy {
   private readonly free: number[] = [];
   private nextSlot = 0;
   private readonly encode: (bits: number) => number;
-  /** f16 decoded through the table (not by a shift and a scaled query). */
+  /** f16 decoded through the table (not by integer operations). */
   private readonly table: Float32Array | undefined;
-  /**
-   * What the query must be multiplied by before it is compared with decoded rows: 2^112 for an
-   * f16 copy decoded by a shift, else 1.
-   */
-  readonly queryScale: number;
 
   /**
-   * `shift`: decode f16 by a shift, the query scaled by {@link queryScale} (for unit-length
-   * queries; ignored by bf16, which always decodes by a shift).
+   * `shift`: decode f16 with integer operations (finite values only: unit vectors; ignored by
+   * bf16, which always decodes so).
    */
   constructor(format: CopyFormat, dimensions: number, options: { shift?: boolean } = {}) {
     this.format = format;
@@ -127,7 +122,6 @@ export class VectorCopy {
     this.encode = format === "f16" ? f16KeptOfBits : bf16OfBits;
     const shift = format === "bf16" || options.shift === true;
     this.table = shift ? undefined : f16Values();
-    this.queryScale = format === "f16" && shift ? F16_SHIFT_SCALE : 1;
   }
 
   /** Vectors held. */
@@ -170,7 +164,7 @@ export class VectorCopy {
 
   /**
    * Decodes the vector of `key` into row `row` of `matrix` (`words` is the same buffer seen as
-   * 32-bit words), scaled by 1 / {@link queryScale}; false when the copy has no vector for `key`.
+   * 32-bit words); false when the copy has no vector for `key`.
    */
   decodeInto(key: number, matrix: Float32Array, words: Uint32Array, row: number): boolean {
     const slot = this.slots.get(key);
@@ -186,7 +180,8 @@ export class VectorCopy {
     else
       for (let i = 0; i < dims; i++) {
         const half = page[from + i] as number;
-        words[to + i] = ((half & 0x8000) << 16) | ((half & 0x7fff) << 13);
+        const magnitude = half & 0x7fff;
+        words[to + i] = ((half & 0x8000) << 16) | (magnitude === 0 ? 0 : (magnitude << 13) + F16_REBIAS);
       }
     return true;
   }
