@@ -46,6 +46,11 @@ function guard(client: pg.ClientBase): void {
 }
 
 /** A pool whose idle and checked-out clients can die without an unhandled `'error'` event. */
+/** A PostgreSQL identifier (schema, table) quoted for SQL text. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 export function createPgPool(config: pg.PoolConfig): pg.Pool {
   const pool = new pg.Pool(config);
   pool.on("error", (_e, client) => broken.add(client));

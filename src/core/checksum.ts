@@ -9,11 +9,6 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-export function isSha256Hex(s: unknown): s is string {
-  return typeof s === "string" && SHA256_HEX.test(s);
-}
-
 /** A pass-through stream that hashes and counts what flows through it. */
 export class HashingStream extends Transform {
   private readonly hash: Hash = createHash("sha256");

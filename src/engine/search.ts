@@ -21,11 +21,10 @@
  * time) are applied to the fetched candidates, over-fetching to keep pages full.
  */
 
-import { MAX_SEARCH_LIMIT } from "../adapters/search/common.js";
-import { decodeOffset, encodeOffset, normalize, snippet } from "../adapters/search/tokenize.js";
 import { isKuraError, KuraError } from "../core/errors.js";
+import { decodeOffset, encodeOffset, normalize, snippet } from "../core/tokenize.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
-import type { SearchHit, SearchIndex } from "../ports/search-index.js";
+import { MAX_SEARCH_LIMIT, type SearchHit, type SearchIndex } from "../ports/search-index.js";
 import type { MessageProjector } from "./outbox.js";
 import {
   type LoadDocument,

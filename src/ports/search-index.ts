@@ -30,6 +30,9 @@ export interface SearchDocument {
   text: string;
 }
 
+/** The most hits one search page may ask for. */
+export const MAX_SEARCH_LIMIT = 100;
+
 export interface SearchQuery {
   tenantId: string;
   q: string;

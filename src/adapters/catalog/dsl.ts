@@ -78,10 +78,6 @@ export function index(
 }
 
 /** Quote an identifier for either dialect (both use double quotes). */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
 function columnSql(name: string, type: ColumnType, dialect: Dialect): string | undefined {
   const nullable = type.endsWith("?");
   const base = nullable ? type.slice(0, -1) : type;

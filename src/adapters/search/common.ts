@@ -1,9 +1,7 @@
 /** Helpers shared by the search adapters. */
 import { isKuraError, KuraError } from "../../core/errors.js";
+import { encodeOffset, snippet } from "../../core/tokenize.js";
 import type { SearchHit, SearchPage } from "../../ports/search-index.js";
-import { encodeOffset, snippet } from "./tokenize.js";
-
-export const MAX_SEARCH_LIMIT = 100;
 
 /** Every failure of the index is `SEARCH_UNAVAILABLE` (kind Unavailable): the caller falls back. */
 export function unavailable(e: unknown, operation: string): KuraError {

@@ -33,7 +33,7 @@ import type {
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
 import { parseOptions } from "../../options.js";
-import { createPgPool, isBrokenClient } from "../../pg.js";
+import { createPgPool, isBrokenClient, quoteIdent } from "../../pg.js";
 import {
   allFailed,
   changesExpired,
@@ -44,7 +44,7 @@ import {
   PRUNE_CHUNK,
   prefixUpperBound,
 } from "../common.js";
-import { quoteIdent, renderCreateTable } from "../dsl.js";
+import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import {
   AUDIT_COLUMNS,

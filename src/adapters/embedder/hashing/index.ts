@@ -11,8 +11,8 @@
  */
 import { createHash } from "node:crypto";
 import { KuraError } from "../../../core/errors.js";
+import { indexTokens } from "../../../core/tokenize.js";
 import type { Embedder } from "../../../ports/embedder.js";
-import { indexTokens } from "../../search/tokenize.js";
 
 export function createHashingEmbedder(options: { dimensions: number }): Embedder {
   const { dimensions } = options;

@@ -10,11 +10,10 @@
  * `tenant_id` is part of the primary key and of every query's WHERE clause.
  */
 import type pg from "pg";
+import { decodeOffset, indexTokens, queryTerms } from "../../../core/tokenize.js";
 import type { SearchDocument, SearchIndex, SearchPage, SearchQuery } from "../../../ports/search-index.js";
-import { quoteIdent } from "../../catalog/dsl.js";
-import { createPgPool } from "../../pg.js";
+import { createPgPool, quoteIdent } from "../../pg.js";
 import { badCursor, type RawHit, toPage, unavailable } from "../common.js";
-import { decodeOffset, indexTokens, queryTerms } from "../tokenize.js";
 
 export interface PostgresFtsOptions {
   url: string;

@@ -18,9 +18,9 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { KuraError } from "../../../core/errors.js";
+import { decodeOffset, indexTokens, normalize, type QueryTerm, queryTerms } from "../../../core/tokenize.js";
 import type { SearchDocument, SearchIndex, SearchPage, SearchQuery } from "../../../ports/search-index.js";
 import { badCursor, type RawHit, toPage, unavailable } from "../common.js";
-import { decodeOffset, indexTokens, normalize, type QueryTerm, queryTerms } from "../tokenize.js";
 
 export interface SqliteFtsOptions {
   /** Database file, or `:memory:`. */

@@ -1,5 +1,6 @@
 /**
- * The tokenizer both search adapters share (SRCH-2), applied at index and at query time.
+ * The tokenizer (SRCH-2) the search adapters apply at index and at query time, and the
+ * hashing embedder uses for its features: pure text functions, hence in core.
  *
  * - Text is NFKC-normalised and lower-cased.
  * - CJK runs (Han, Hiragana, Katakana, Hangul, with `ー` and `々`) are indexed as bigrams of
@@ -331,17 +332,6 @@ export function snippet(text: string, query: string, width = 160): Snippet {
     highlights.push([Math.max(a, start) - start, Math.min(b, end) - start]);
   }
   return { text: text.slice(start, end), highlights };
-}
-
-/** `text` with each highlight wrapped in `<mark>…</mark>` (the text itself is not escaped). */
-export function markSnippet(s: Snippet): string {
-  let out = "";
-  let at = 0;
-  for (const [a, b] of s.highlights) {
-    out += `${s.text.slice(at, a)}<mark>${s.text.slice(a, b)}</mark>`;
-    at = b;
-  }
-  return out + s.text.slice(at);
 }
 
 /** Opaque offset cursor of a result page. */
