@@ -226,9 +226,14 @@ export interface Catalog {
   readonly dialect: "sqlite" | "postgres";
   readonly capabilities: CatalogCapabilities;
 
-  /** Applies pending migrations (CAT-1). Called by `open`; idempotent. */
+  /**
+   * Applies pending migrations (CAT-1). Called by `open`; idempotent.
+   * Behavior: a migration applies whole or not at all (a failing one leaves the previous
+   * version); a database whose version is newer than the code's is refused; every table of the
+   * schema definition exists afterwards, with `tenant_id` where rows belong to a tenant.
+   */
   migrate(): Promise<void>;
-  /** Current schema version (the highest applied migration). */
+  /** Current schema version (the highest applied migration). Behavior: re-opening changes nothing. */
   schemaVersion(): Promise<number>;
 
   /**
@@ -238,32 +243,53 @@ export interface Catalog {
    */
   commit(batches: CatalogBatch[]): Promise<BatchOutcome[]>;
 
+  /**
+   * One message row, deleted or not; undefined if the tenant has no such message.
+   * Behavior: the row reads back exactly as inserted (metadata, unicode and SQL metacharacters
+   * verbatim); another tenant's message of the same id is never returned (TEN-1).
+   */
   getMessage(tenantId: string, id: string): Promise<MessageRow | undefined>;
-  /** Rows for the ids that exist, in no particular order. */
+  /** Behavior: the rows for the ids that exist, in no particular order; a thousand ids in one call. */
   getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]>;
+  /** Behavior: finds the message appended with this key in this tenant; keys of other tenants never match. */
   findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined>;
-  /** A chat's messages ordered by (createdAt, id). Deleted ones only with `includeDeleted`. */
+  /**
+   * A chat's messages ordered by (createdAt, id).
+   * Behavior: pages both ways from `after` without skipping or repeating a row; `since` is
+   * inclusive and `until` exclusive; deleted rows only with `includeDeleted`.
+   */
   history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]>;
+  /** Behavior: counts the chat's live messages (deleted ones too with `includeDeleted`). */
   countMessages(tenantId: string, chatId: string, options?: { includeDeleted?: boolean }): Promise<number>;
-  /** Every version of a message (version 1 included), oldest first; [] if there is no such message. */
+  /** Behavior: every version of a message (version 1 included), oldest first; [] if there is no such message. */
   listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]>;
+  /** Behavior: the chat `touchChat` created, with the latest `lastMessageAt` it was given. */
   getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined>;
+  /** Behavior: a tenant's chats in chat-id byte order after `afterChatId`, at most `limit`. */
   listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]>;
 
+  /** Behavior: the current row of an object key; undefined after `deleteObject`. */
   getObject(tenantId: string, key: string): Promise<ObjectRow | undefined>;
+  /**
+   * Behavior: a tenant's objects whose key starts with `prefix` (taken literally: `%` and `_` are
+   * not wildcards), in UTF-8 byte order after `afterKey`, at most `limit`.
+   */
   listObjects(
     tenantId: string,
     options: { prefix: string; afterKey?: string; limit: number },
   ): Promise<ObjectRow[]>;
 
-  /** Which of these blob keys (in one store) have a ref. For GC and fsck. */
+  /** Behavior: which of these blob keys (in one store) have a ref, whatever the tenant. For GC and fsck. */
   existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;
-  /** All refs in one store, every tenant's, in key order (fsck, backup), a page at a time. */
+  /** Behavior: all refs in one store, every tenant's, in key order after `afterKey` (fsck, backup). */
   listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
 
-  /** Soft-deleted messages with `deletedAt < before`, oldest first, across tenants or of one (purge). */
+  /**
+   * Behavior: soft-deleted messages with `deletedAt < before`, oldest deletion first, across
+   * tenants or of one (purge); live messages never.
+   */
   deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]>;
-  /** Messages whose `expiresAt < now` (TTL), across tenants. */
+  /** Behavior: messages whose `expiresAt < now` (TTL), across tenants, soonest expiry first. */
   expiredMessages(now: number, limit: number): Promise<MessageRow[]>;
   /**
    * Every message's key, across tenants, in (tenantId, id) byte order after `after`, a page at a
@@ -313,28 +339,37 @@ export interface Catalog {
    * moves to the last position deleted.
    */
   pruneOutbox(options: OutboxPruneOptions): Promise<OutboxPruneResult>;
-  /** A consumer's saved cursor (projectors resume from it after a restart). */
+  /** Behavior: a consumer's saved cursor, undefined before its first save (projectors resume from it). */
   getConsumerCursor(consumer: string): Promise<string | undefined>;
+  /** Behavior: saves or overwrites the cursor; a malformed cursor is `CURSOR_INVALID` and saves nothing. */
   setConsumerCursor(consumer: string, cursor: string): Promise<void>;
-  /** How many events wait after `cursor` (lag metric). */
+  /** Behavior: how many events wait after `cursor` (all of them for undefined): the lag metric. */
   outboxLag(cursor: string | undefined): Promise<number>;
 
+  /** Behavior: a tenant's audit entries oldest first, from `since` (inclusive), at most `limit`. */
   auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]>;
 
-  /** Usage = folded totals + pending deltas. */
+  /**
+   * Usage = folded totals + pending deltas.
+   * Behavior: exact through negative deltas, folding and concurrent commits; zeros for a tenant
+   * with none.
+   */
   usage(tenantId: string): Promise<Usage>;
-  /** Fold delta rows into totals; returns how many deltas were folded. */
+  /** Behavior: folds delta rows into totals without changing any tenant's `usage`; returns how many were folded. */
   foldUsage(): Promise<number>;
 
   /**
    * A named lease for jobs (exactly-once across nodes, LIFE-1/DIST-1): true if `owner` now holds
    * `name` until `now + ttlMs` (it was free, expired, or already held by `owner`).
+   * Behavior: one owner at a time; of concurrent attempts on a free lease exactly one wins.
    */
   tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Behavior: frees the lease if `owner` holds it; another owner's lease is left alone. */
   releaseLease(name: string, owner: string): Promise<void>;
 
-  /** Reachability check for /readyz. */
+  /** Behavior: resolves while the catalog is reachable (/readyz); `CATALOG_UNAVAILABLE` once closed. */
   ping(): Promise<void>;
+  /** Behavior: idempotent; afterwards reads reject and commits fail with `CATALOG_UNAVAILABLE`. */
   close(): Promise<void>;
 }
 
