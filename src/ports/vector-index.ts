@@ -23,7 +23,6 @@
  *   reopening needs no rebuild (VEC-3); `close` saves and releases the index; `drop` deletes it
  *   and everything it persisted.
  */
-import { KuraError } from "../core/errors.js";
 
 export type VectorMetric = "l2" | "cosine" | "ip";
 export type VectorMode = "fast" | "balanced" | "accurate";
@@ -77,82 +76,4 @@ export interface VectorIndexOptions {
   metric: VectorMetric;
   /** Default mode of queries that name none. */
   mode?: VectorMode;
-}
-
-/** Checks one vector and returns it as a `Float32Array`. */
-export function checkVector(
-  vector: Float32Array | readonly number[],
-  dimensions: number,
-  operation: string,
-): Float32Array {
-  if (vector.length !== dimensions)
-    throw new KuraError(
-      "VECTOR_DIMENSIONS_MISMATCH",
-      `vector has ${vector.length} dimensions, the index has ${dimensions}`,
-      { operation, context: { got: vector.length, expected: dimensions } },
-    );
-  const out = vector instanceof Float32Array ? vector : Float32Array.from(vector);
-  for (let i = 0; i < out.length; i++)
-    if (!Number.isFinite(out[i]))
-      throw new KuraError("VECTOR_INVALID", `vector component ${i} is not a finite number`, {
-        operation,
-        context: { index: i },
-      });
-  return out;
-}
-
-/** Checks `k` and the tenant of a query. */
-export function checkQuery(query: VectorQuery, operation: string): void {
-  if (!Number.isInteger(query.k) || query.k < 1 || query.k > 10_000)
-    throw new KuraError("INVALID_ARGUMENT", `k must be an integer in [1, 10000], got ${query.k}`, {
-      operation,
-    });
-  if (typeof query.tenantId !== "string" || query.tenantId === "")
-    throw new KuraError("INVALID_ARGUMENT", "a vector query needs a tenantId", { operation });
-}
-
-/** The distance of the port's convention (see the module doc). */
-export function distance(metric: VectorMetric, a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  if (metric === "l2") {
-    let sum = 0;
-    for (let i = 0; i < a.length; i++) {
-      const d = (a[i] as number) - (b[i] as number);
-      sum += d * d;
-    }
-    return sum;
-  }
-  if (metric === "ip") {
-    for (let i = 0; i < a.length; i++) dot += (a[i] as number) * (b[i] as number);
-    return 1 - dot;
-  }
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  if (na === 0 || nb === 0) return 1;
-  return 1 - dot / Math.sqrt(na * nb);
-}
-
-/** Whether an item's fields satisfy a filter (every given field equal). */
-export function matchesFilter(item: VectorFilter, filter: VectorFilter | undefined): boolean {
-  if (!filter) return true;
-  if (filter.userId !== undefined && item.userId !== filter.userId) return false;
-  if (filter.chatId !== undefined && item.chatId !== filter.chatId) return false;
-  if (filter.category !== undefined && item.category !== filter.category) return false;
-  return true;
-}
-
-/** The filter fields of an item, without absent keys. */
-export function filterFields(item: VectorFilter): VectorFilter {
-  const out: VectorFilter = {};
-  if (item.userId !== undefined) out.userId = item.userId;
-  if (item.chatId !== undefined) out.chatId = item.chatId;
-  if (item.category !== undefined) out.category = item.category;
-  return out;
 }

@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHashingEmbedder } from "../../src/adapters/embedder/hashing/index.js";
 import { createOpenAiEmbedder } from "../../src/adapters/embedder/openai/index.js";
+import { distance } from "../../src/adapters/vector/common.js";
 import { isKuraError } from "../../src/core/errors.js";
-import { distance } from "../../src/ports/vector-index.js";
 
 describe("hashing embedder", () => {
   const embedder = createHashingEmbedder({ dimensions: 256 });

@@ -9,8 +9,8 @@
  * once. Vectors of the wrong length are `VECTOR_DIMENSIONS_MISMATCH`.
  */
 import { KuraError } from "../../../core/errors.js";
+import { checkVector } from "../../../core/vectors.js";
 import type { Embedder } from "../../../ports/embedder.js";
-import { checkVector } from "../../../ports/vector-index.js";
 
 export interface OpenAiEmbedderOptions {
   /** e.g. `https://api.openai.com/v1`. */

@@ -3,19 +3,17 @@
  * reference every other adapter is measured against (recall@10 = 1 by construction) and the
  * `accurate` mode's definition. Nothing is persisted.
  */
-import {
-  checkQuery,
-  checkVector,
-  distance,
-  filterFields,
-  matchesFilter,
-  type VectorFilter,
-  type VectorHit,
-  type VectorIndex,
-  type VectorIndexOptions,
-  type VectorItem,
-  type VectorQuery,
+
+import { checkVector } from "../../../core/vectors.js";
+import type {
+  VectorFilter,
+  VectorHit,
+  VectorIndex,
+  VectorIndexOptions,
+  VectorItem,
+  VectorQuery,
 } from "../../../ports/vector-index.js";
+import { checkQuery, distance, filterFields, matchesFilter } from "../common.js";
 
 interface Stored extends VectorFilter {
   id: string;

@@ -17,18 +17,17 @@
  * with few rows is searched exactly); upserts of 1,000+ rows refresh the table's statistics.
  */
 import { KuraError } from "../../../core/errors.js";
-import {
-  checkQuery,
-  checkVector,
-  filterFields,
-  type VectorHit,
-  type VectorIndex,
-  type VectorIndexOptions,
-  type VectorItem,
-  type VectorMetric,
-  type VectorMode,
-  type VectorQuery,
+import { checkVector } from "../../../core/vectors.js";
+import type {
+  VectorHit,
+  VectorIndex,
+  VectorIndexOptions,
+  VectorItem,
+  VectorMetric,
+  VectorMode,
+  VectorQuery,
 } from "../../../ports/vector-index.js";
+import { checkQuery, filterFields } from "../common.js";
 
 export interface SqlRunner {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;

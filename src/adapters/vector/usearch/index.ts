@@ -43,21 +43,19 @@ import { join } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
 import { exactSearch, Index, MetricKind, ScalarKind } from "usearch";
 import { KuraError } from "../../../core/errors.js";
-import {
-  checkQuery,
-  checkVector,
-  filterFields,
-  matchesFilter,
-  type VectorFilter,
-  type VectorHit,
-  type VectorIndex,
-  type VectorIndexOptions,
-  type VectorItem,
-  type VectorMetric,
-  type VectorMode,
-  type VectorQuery,
+import { checkVector } from "../../../core/vectors.js";
+import type {
+  VectorFilter,
+  VectorHit,
+  VectorIndex,
+  VectorIndexOptions,
+  VectorItem,
+  VectorMetric,
+  VectorMode,
+  VectorQuery,
 } from "../../../ports/vector-index.js";
 import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
+import { checkQuery, filterFields, matchesFilter } from "../common.js";
 import { VectorCopy } from "./vector-copy.js";
 
 export type Quantization = "f32" | "f16" | "i8";
