@@ -15,6 +15,8 @@
  *   whitespace-free run of letters and digits, safe for FTS5 and for a tsvector/tsquery literal.
  */
 
+import { decodeCursor, encodeCursor } from "./cursor.js";
+
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}ー々〆]+/gu;
 const NON_WORD = /[^\p{L}\p{M}\p{N}]+/gu;
 const segmenter = new Intl.Segmenter("en", { granularity: "word" });
@@ -336,11 +338,12 @@ export function snippet(text: string, query: string, width = 160): Snippet {
 
 /** Opaque offset cursor of a result page. */
 export function encodeOffset(offset: number): string {
-  return Buffer.from(`o:${offset}`).toString("base64url");
+  return encodeCursor({ k: "o", o: offset });
 }
 
+/** The offset of a cursor `encodeOffset` made (0 for none); undefined for anything else. */
 export function decodeOffset(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return 0;
-  const m = /^o:(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
-  return m ? Number(m[1]) : undefined;
+  const o = decodeCursor(cursor, { k: "o" })?.o;
+  return typeof o === "number" && Number.isSafeInteger(o) && o >= 0 && o < 1e9 ? o : undefined;
 }

@@ -6,11 +6,14 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { mapLimit } from "../core/concurrency.js";
+import { decodeCursor, encodeCursor } from "../core/cursor.js";
 import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
+import { toMs } from "../core/time.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
 import { eraseMessages } from "../engine/erase.js";
+import { bodyCacheKey, hotMessageKey, isLive } from "../engine/message-rows.js";
 import type { InsertMessage } from "../engine/write-protocol.js";
 import type { HistoryQuery, MessageRow, MessageVersionRow } from "../ports/catalog.js";
 import {
@@ -239,7 +242,7 @@ export class Messages {
           const row = recorded[k] as MessageRow;
           rows[fresh[k] as number] = row;
           const cached = this.ctx.bodyCache.set(
-            `${this.tenantId}\u0000${row.id}\u0000v1`,
+            bodyCacheKey(this.tenantId, row.id, 1),
             (changes[k] as InsertMessage).data as Buffer,
           );
           if (cached instanceof Promise) cached.catch(() => undefined);
@@ -281,19 +284,25 @@ export class Messages {
 
   /** A message with its content; deleted and expired messages are not found. */
   async get(id: string): Promise<Message> {
-    const hotKey = `${this.tenantId}\u0000${id}`;
+    const hotKey = hotMessageKey(this.tenantId, id);
     const hot = this.ctx.messageCache?.get(hotKey);
     if (hot && isLive(hot.row, this.ctx.clock()))
       return this.toMessage(hot.row, hot.content as MessageContent);
     const row = await this.liveRow(id, "messages.get");
-    const body = messageBody(this.ctx, row.storeId, row.blobKey, row.checksum, bodyCacheKey(row));
+    const body = messageBody(
+      this.ctx,
+      row.storeId,
+      row.blobKey,
+      row.checksum,
+      bodyCacheKey(row.tenantId, row.id, row.version),
+    );
     const content = contentOf(body instanceof Promise ? await body : body);
     this.ctx.messageCache?.set(hotKey, { row, content });
     return this.toMessage(row, content);
   }
 
   private forget(id: string): void {
-    this.ctx.messageCache?.delete(`${this.tenantId}\u0000${id}`);
+    this.ctx.messageCache?.delete(hotMessageKey(this.tenantId, id));
   }
 
   /** Several messages by id, read in parallel (bounded); ids not found are listed in `missing`. */
@@ -338,8 +347,8 @@ export class Messages {
       options.cursor === undefined ? undefined : decodeHistoryCursor(options.cursor, chatId, order);
     const query: HistoryQuery = { order, limit: limit + 1 };
     if (after) query.after = after;
-    if (options.since !== undefined) query.since = toMs(options.since, "since");
-    if (options.until !== undefined) query.until = toMs(options.until, "until");
+    if (options.since !== undefined) query.since = toMs(options.since, "since", "messages.history");
+    if (options.until !== undefined) query.until = toMs(options.until, "until", "messages.history");
     const rows = await this.ctx.catalog.history(this.tenantId, chatId, query);
     // A chat with messages exists (chats are never deleted); only an empty page asks.
     if (rows.length === 0 && !(await this.ctx.catalog.getChat(this.tenantId, chatId))) {
@@ -461,7 +470,7 @@ export class Messages {
       throw new KuraError("MESSAGE_NOT_FOUND", `message ${id} has no version ${version}`, {
         operation: "messages.versions",
       });
-    return this.readBody(v.storeId, v.blobKey, v.checksum, `${this.tenantId}\u0000${id}\u0000v${version}`);
+    return this.readBody(v.storeId, v.blobKey, v.checksum, bodyCacheKey(this.tenantId, id, version));
   }
 
   /** Soft delete: hidden from reads and search, purged after the retention period (MSG-5). */
@@ -561,7 +570,12 @@ export class Messages {
   }
 
   private content(row: MessageRow): Promise<MessageContent> {
-    return this.readBody(row.storeId, row.blobKey, row.checksum, bodyCacheKey(row));
+    return this.readBody(
+      row.storeId,
+      row.blobKey,
+      row.checksum,
+      bodyCacheKey(row.tenantId, row.id, row.version),
+    );
   }
 
   private async readBody(
@@ -600,14 +614,8 @@ export class Messages {
   }
 }
 
-function isLive(row: MessageRow, now: number): boolean {
-  return row.deletedAt === null && (row.expiresAt === null || row.expiresAt > now);
-}
-
 function encodeHistoryCursor(chatId: string, order: string, row: MessageRow): string {
-  return Buffer.from(JSON.stringify({ k: "h1", ch: chatId, o: order, c: row.createdAt, i: row.id })).toString(
-    "base64url",
-  );
+  return encodeCursor({ k: "h1", ch: chatId, o: order, c: row.createdAt, i: row.id });
 }
 
 function decodeHistoryCursor(
@@ -615,27 +623,12 @@ function decodeHistoryCursor(
   chatId: string,
   order: string,
 ): { createdAt: number; id: string } {
-  try {
-    if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error("shape");
-    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, unknown>;
-    if (c.k !== "h1" || c.ch !== chatId || c.o !== order || !Number.isSafeInteger(c.c) || !isMessageId(c.i))
-      throw new Error("fields");
-    return { createdAt: c.c as number, id: c.i as string };
-  } catch (cause) {
+  const c = decodeCursor(cursor, { k: "h1", ch: chatId, o: order });
+  if (c === undefined || !Number.isSafeInteger(c.c) || !isMessageId(c.i))
     throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this history query", {
       operation: "messages.history",
-      cause,
     });
-  }
-}
-
-function toMs(value: string | number, name: string): number {
-  const ms = typeof value === "number" ? value : Date.parse(value);
-  if (!Number.isFinite(ms))
-    throw new KuraError("INVALID_ARGUMENT", `${name} must be an ISO time or milliseconds`, {
-      operation: "messages.history",
-    });
-  return ms;
+  return { createdAt: c.c as number, id: c.i as string };
 }
 
 /**
@@ -643,12 +636,15 @@ function toMs(value: string | number, name: string): number {
  * checksum (for engine-side readers such as the search projector, which already hold the row).
  */
 export async function readMessageContent(ctx: EngineContext, row: MessageRow): Promise<MessageContent> {
-  return contentOf(await messageBody(ctx, row.storeId, row.blobKey, row.checksum, bodyCacheKey(row)));
-}
-
-/** Where the body cache keeps a version's body: tenant, id and version, never shared. */
-function bodyCacheKey(row: MessageRow): string {
-  return `${row.tenantId}\u0000${row.id}\u0000v${row.version}`;
+  return contentOf(
+    await messageBody(
+      ctx,
+      row.storeId,
+      row.blobKey,
+      row.checksum,
+      bodyCacheKey(row.tenantId, row.id, row.version),
+    ),
+  );
 }
 
 function contentOf(body: Buffer): MessageContent {

@@ -9,6 +9,7 @@
  */
 import type { Readable } from "node:stream";
 import { sha256Hex } from "../core/checksum.js";
+import { decodeCursor, encodeCursor } from "../core/cursor.js";
 import { KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { keyProblem, MAX_KEY_BYTES } from "../core/keys.js";
@@ -189,19 +190,12 @@ export class Objects {
     }
     let afterKey: string | undefined;
     if (options.cursor !== undefined) {
-      try {
-        const c = JSON.parse(Buffer.from(options.cursor, "base64url").toString("utf8")) as {
-          k?: string;
-          a?: unknown;
-        };
-        if (c.k !== "o1" || typeof c.a !== "string") throw new Error("shape");
-        afterKey = c.a;
-      } catch (cause) {
+      const c = decodeCursor(options.cursor, { k: "o1" });
+      if (c === undefined || typeof c.a !== "string")
         throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
           operation: "objects.list",
-          cause,
         });
-      }
+      afterKey = c.a;
     }
     const rows = await this.ctx.catalog.listObjects(this.tenantId, {
       prefix,
@@ -212,10 +206,7 @@ export class Objects {
     const last = page.at(-1);
     return {
       items: page.map((r) => this.info(r)),
-      nextCursor:
-        rows.length > limit && last
-          ? Buffer.from(JSON.stringify({ k: "o1", a: last.key })).toString("base64url")
-          : undefined,
+      nextCursor: rows.length > limit && last ? encodeCursor({ k: "o1", a: last.key }) : undefined,
     };
   }
 

@@ -5,6 +5,7 @@
  */
 import type { MessageRow } from "../ports/catalog.js";
 import type { EngineContext } from "./context.js";
+import { bodyCachePrefix, hotMessageKey } from "./message-rows.js";
 import type { CatalogChange } from "./write-protocol.js";
 
 /** Erase `rows` (of any tenants); `eventType` names the outbox event and the audit action. */
@@ -34,7 +35,7 @@ export async function eraseMessages(
   }
   await ctx.protocol.write({ at, actor, changes });
   for (const row of rows) {
-    ctx.messageCache?.delete(`${row.tenantId}\u0000${row.id}`);
-    await ctx.bodyCache.deletePrefix(`${row.tenantId}\u0000${row.id}\u0000`);
+    ctx.messageCache?.delete(hotMessageKey(row.tenantId, row.id));
+    await ctx.bodyCache.deletePrefix(bodyCachePrefix(row.tenantId, row.id));
   }
 }

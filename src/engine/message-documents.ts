@@ -5,6 +5,7 @@
  */
 import { KuraError } from "../core/errors.js";
 import type { Catalog, MessageRow } from "../ports/catalog.js";
+import { isLive } from "./message-rows.js";
 import type { LoadDocument } from "./projection.js";
 
 /** A message body's content: text, or parts of which the `text` ones are indexed. */
@@ -19,8 +20,7 @@ export function messageDocumentLoader(
     // The row comes from the catalog, never from a hot-message cache: a projector may run
     // before a writer has evicted a stale cache entry.
     const row = await catalog.getMessage(tenantId, id);
-    if (!row || row.deletedAt !== null || (row.expiresAt !== null && row.expiresAt <= clock()))
-      return undefined;
+    if (!row || !isLive(row, clock())) return undefined;
     try {
       const content = await readContent(row);
       const text =

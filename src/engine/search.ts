@@ -22,9 +22,11 @@
  */
 
 import { isKuraError, KuraError } from "../core/errors.js";
+import { toMs } from "../core/time.js";
 import { decodeOffset, encodeOffset, normalize, snippet } from "../core/tokenize.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
 import { MAX_SEARCH_LIMIT, type SearchHit, type SearchIndex } from "../ports/search-index.js";
+import { isLive } from "./message-rows.js";
 import type { MessageProjector } from "./outbox.js";
 import {
   type LoadDocument,
@@ -105,14 +107,6 @@ export class SearchProjector implements MessageProjector {
   }
 }
 
-function toMs(v: string | number | undefined, name: string, operation: string): number | undefined {
-  if (v === undefined) return undefined;
-  const ms = typeof v === "number" ? v : Date.parse(v);
-  if (!Number.isFinite(ms))
-    throw new KuraError("INVALID_ARGUMENT", `${name} must be an ISO time or ms since epoch`, { operation });
-  return ms;
-}
-
 export class SearchService {
   constructor(
     private readonly catalog: Catalog,
@@ -165,8 +159,8 @@ export class SearchService {
       throw new KuraError("INVALID_ARGUMENT", `limit must be an integer in 1..${MAX_SEARCH_LIMIT}`, {
         operation,
       });
-    const since = toMs(options.since, "since", operation);
-    const until = toMs(options.until, "until", operation);
+    const since = options.since === undefined ? undefined : toMs(options.since, "since", operation);
+    const until = options.until === undefined ? undefined : toMs(options.until, "until", operation);
     return {
       tenantId,
       q,
@@ -194,7 +188,7 @@ export class SearchService {
               page.hits.map((h) => h.id),
             )
           )
-            .filter((r) => r.deletedAt === null && (r.expiresAt === null || r.expiresAt > now))
+            .filter((r) => isLive(r, now))
             .map((r) => r.id),
         );
         return {
@@ -259,7 +253,7 @@ export class SearchService {
         });
         for (const r of rows) {
           if (++scanned > FALLBACK_SCAN_ROWS) break outer;
-          if (r.deletedAt !== null || (r.expiresAt !== null && r.expiresAt <= now)) continue;
+          if (!isLive(r, now)) continue;
           if (query.role !== undefined && r.role !== query.role) continue;
           if (normalize(r.preview).includes(needle)) found.push(r);
         }
@@ -379,8 +373,7 @@ export class SearchService {
     const ranked = rows
       .filter(
         (r) =>
-          r.deletedAt === null &&
-          (r.expiresAt === null || r.expiresAt > now) &&
+          isLive(r, now) &&
           (query.chatId === undefined || r.chatId === query.chatId) &&
           (query.role === undefined || r.role === query.role) &&
           (query.since === undefined || r.createdAt >= query.since) &&

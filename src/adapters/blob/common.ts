@@ -2,6 +2,8 @@
  * Helpers every blob adapter shares: option checks, cursors, metadata conventions.
  * Adapters import this file and `core/`, never each other.
  */
+
+import { decodeCursor as decodeTagged, encodeCursor as encodeTagged } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import { assertValidKey } from "../../core/keys.js";
 import type {
@@ -141,29 +143,19 @@ export function checkPresign(
  * another store or an edited one is refused with `CURSOR_INVALID`.
  */
 export function encodeCursor(scheme: string, state: Record<string, string>): string {
-  return Buffer.from(JSON.stringify({ s: scheme, ...state }), "utf8").toString("base64url");
+  return encodeTagged({ s: scheme, ...state });
 }
 
 export function decodeCursor(scheme: string, cursor: string | undefined): Record<string, string> | undefined {
   if (cursor === undefined) return undefined;
-  try {
-    if (typeof cursor !== "string" || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error("not base64url");
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof parsed !== "object" || parsed === null || (parsed as { s?: unknown }).s !== scheme) {
-      throw new Error("foreign cursor");
-    }
-    const state: Record<string, string> = {};
-    for (const [k, v] of Object.entries(parsed)) {
-      if (typeof v !== "string") throw new Error("bad field");
-      if (k !== "s") state[k] = v;
-    }
-    return state;
-  } catch (cause) {
+  const parsed = decodeTagged(cursor, { s: scheme });
+  const state: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed ?? {})) if (k !== "s" && typeof v === "string") state[k] = v;
+  if (parsed === undefined || Object.keys(state).length !== Object.keys(parsed).length - 1)
     throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this store", {
       operation: "blob.list",
-      cause,
     });
-  }
+  return state;
 }
 
 /** Split stored metadata into Kura's checksum and the user's own entries. */

@@ -3,6 +3,7 @@
  * history, get, batch get, edit, versions, soft delete / erase, undelete, chat list.
  */
 import { z } from "zod";
+import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import type { AppendInput, MessageContent } from "../../domains/messages.js";
 import { actionSuffix, type RouteSpec, SENT } from "../route.js";
@@ -258,10 +259,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
       return {
         data: {
           items: page.map(chatJson),
-          next_cursor:
-            rows.length > limit && last
-              ? Buffer.from(JSON.stringify({ k: "c1", a: last.chatId })).toString("base64url")
-              : null,
+          next_cursor: rows.length > limit && last ? encodeCursor({ k: "c1", a: last.chatId }) : null,
         },
       };
     },
@@ -406,14 +404,10 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
 }
 
 function decodeChatCursor(cursor: string): string {
-  try {
-    const c = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { k?: unknown; a?: unknown };
-    if (c.k !== "c1" || typeof c.a !== "string") throw new Error("shape");
-    return c.a;
-  } catch (cause) {
+  const c = decodeCursor(cursor, { k: "c1" });
+  if (c === undefined || typeof c.a !== "string")
     throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
       operation: "chats.list",
-      cause,
     });
-  }
+  return c.a;
 }

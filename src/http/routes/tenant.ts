@@ -3,6 +3,7 @@
  * the outbox read from a cursor, filtered to the calling tenant.
  */
 import { z } from "zod";
+import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import type { RouteSpec } from "../route.js";
 import { auditJson, auditSchema, cursorSchema, limitSchema, usageJson, usageSchema } from "../schemas.js";
@@ -25,22 +26,18 @@ const changeSchema = z.object({
 
 /** The change feed's cursor: the last position read in the tenant's own feed. */
 function encodeFeedCursor(position: number): string {
-  return Buffer.from(JSON.stringify({ k: "f2", p: position })).toString("base64url");
+  return encodeCursor({ k: "f2", p: position });
 }
 
 function decodeFeedCursor(token: string): number {
-  try {
-    const c = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { k?: unknown; p?: unknown };
-    if (c.k !== "f2" || typeof c.p !== "number" || !Number.isSafeInteger(c.p) || c.p < 0)
-      throw new Error("shape");
-    return c.p;
-  } catch (cause) {
+  const c = decodeCursor(token, { k: "f2" });
+  if (c === undefined || typeof c.p !== "number" || !Number.isSafeInteger(c.p) || c.p < 0)
     throw new KuraError(
       "CURSOR_INVALID",
       "the cursor was not produced by this change feed (cursors of earlier releases: read again from the start)",
-      { operation: "changes.read", cause },
+      { operation: "changes.read" },
     );
-  }
+  return c.p;
 }
 
 export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
