@@ -38,6 +38,10 @@ export const ERROR_CODES = {
   UNEXPECTED: ["Unexpected", "A failure Kura did not anticipate; the cause is attached."],
   OPERATION_TIMEOUT: ["Unavailable", "The operation did not finish within its timeout."],
   OPERATION_ABORTED: ["Unavailable", "The caller aborted the operation."],
+  CLOSED: [
+    "Unavailable",
+    "The store, index or Kura instance was closed: this instance will not serve again (not retryable here; another instance may).",
+  ],
   // config
   CONFIG_INVALID: ["ConfigInvalid", "The configuration has one or more problems, each listed with its path."],
   CONFIG_FILE_UNREADABLE: ["ConfigInvalid", "The configuration file could not be read or parsed."],
