@@ -11,7 +11,7 @@ import { createEmbedder } from "./adapters/embedder/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { openSearchIndex } from "./adapters/search/registry.js";
 import { VECTOR_BACKEND_DEFINITIONS, vectorIndexOpener } from "./adapters/vector/registry.js";
-import { type KuraConfig, resolveConfig } from "./config/index.js";
+import { configuredServerUrl, type KuraConfig, resolveConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
@@ -124,6 +124,8 @@ export class Kura {
   private vectorsWorker: WorkerProjector | undefined;
   /** Work started by `open` that `close` waits for (re-embedding a lost messages index). */
   private background: Promise<void> = Promise.resolve();
+  /** Where the server is reachable: from the settings, then as the server says (`setServerUrl`). */
+  private server: { url?: string | undefined } = {};
 
   private constructor(
     readonly config: KuraConfig,
@@ -147,9 +149,12 @@ export class Kura {
     });
     const clock = options.clock ?? Date.now;
     const durability = resolved.durability;
+    // Kura-signed presigned URLs point at the server: configured, or told by it once it listens.
+    const server: { url?: string | undefined } = { url: configuredServerUrl(resolved.server) };
     const blobDeps: BlobStoreDeps = {
       durability,
       now: clock,
+      serverUrl: () => server.url,
       ...(options.probe ? { probe: options.probe } : {}),
     };
     // fs stores sign presigned URLs with one secret (configured, or generated into a file once),
@@ -374,6 +379,7 @@ export class Kura {
     );
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     kura.vectorsWorker = vectorsWorker;
+    kura.server = server;
     if (projector) kura.registerProjector(projector);
     // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
     // that has saved no cursor yet holds everything back.
@@ -528,6 +534,21 @@ export class Kura {
   /** The secret of Kura-signed presigned URLs (fs backend), or undefined when the backend signs. */
   get presignSecret(): Buffer | undefined {
     return this.ctx.presignSecret;
+  }
+
+  /**
+   * Where the server is reachable, the base of Kura-signed presigned URLs unless
+   * `storage.options.public_url` names another: `server.public_url`, else where the server
+   * listens — by the settings until a server says otherwise (`setServerUrl`); undefined with
+   * port 0 until one does.
+   */
+  get serverUrl(): string | undefined {
+    return this.server.url;
+  }
+
+  /** Say where the server serving this instance is reachable (`buildServer` does once it listens). */
+  setServerUrl(url: string): void {
+    this.server.url = url;
   }
 
   /** Where session files live: the blob store, or an fs store at `sessions.dir` with the fs backend. */

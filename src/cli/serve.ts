@@ -7,10 +7,10 @@
  * writes committed) and the process exits. A second signal exits at once.
  */
 import { hostname } from "node:os";
-import { type KuraConfig, loadConfig, redactConfig } from "../config/index.js";
+import { listenUrl, loadConfig, redactConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
-import { buildServer, defaultLoggerOptions } from "../http/server.js";
+import { buildServer, defaultLoggerOptions, listeningUrl } from "../http/server.js";
 import { Kura } from "../kura.js";
 
 export interface ServeOptions {
@@ -25,16 +25,7 @@ export interface ServeOptions {
   print: (line: string) => void;
 }
 
-/** The fs store signs presigned URLs for `public_url`; point it at this server unless it was set. */
-const FS_DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787";
-
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
-function serverUrl(config: KuraConfig, port = config.server.port): string {
-  const host =
-    config.server.host === "0.0.0.0" || config.server.host === "::" ? "127.0.0.1" : config.server.host;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-}
 
 export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<void>; url: string }> {
   const intervalSeconds = Number(opts.jobsInterval ?? 60);
@@ -72,21 +63,12 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   const overrides: Record<string, unknown> = {};
   if (requestedPort !== undefined) overrides["server.port"] = requestedPort;
   if (opts.host !== undefined) overrides["server.host"] = opts.host;
-  const load = (extra: Record<string, unknown> = {}) =>
-    loadConfig({
-      env: opts.env,
-      overrides: { ...overrides, ...extra },
-      ...(opts.config ? { file: opts.config } : {}),
-    });
-  let config = await load();
-  if (
-    config.storage.backend === "fs" &&
-    config.storage.options.public_url === FS_DEFAULT_PUBLIC_URL &&
-    serverUrl(config) !== FS_DEFAULT_PUBLIC_URL &&
-    config.server.port !== 0
-  ) {
-    config = await load({ "storage.options.public_url": serverUrl(config) });
-  }
+  // Presigned fs URLs follow --host/--port (the config layer), or the bound port (buildServer).
+  const config = await loadConfig({
+    env: opts.env,
+    overrides,
+    ...(opts.config ? { file: opts.config } : {}),
+  });
 
   const secret = await resolveJwtSecret(config, { create: true });
   const kura = await Kura.open(config);
@@ -119,7 +101,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.server.port;
-  const url = serverUrl(config, port);
+  const url = listeningUrl(app) ?? listenUrl(config.server.host, port);
   opts.print(`kura serve listening on ${url}`);
   if (secret?.generated) opts.print(`generated a JWT secret in ${secret.path} (mode 0600)`);
   if (secret) {

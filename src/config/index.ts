@@ -35,3 +35,4 @@ export type {
 export { DEFAULTS } from "./schema.js";
 export type { Env } from "./secrets.js";
 export { maskUrlSecrets, REDACTED, redactConfig, SECRET_KEYS } from "./secrets.js";
+export { configuredServerUrl, listenUrl } from "./server-url.js";

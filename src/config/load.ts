@@ -161,7 +161,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
         "CONFIG_CONFLICT",
       ),
     );
-  const storageOptions = s.storage && (await storageOptionsFor(s.storage, s.server, dataDir, ctx, problems));
+  const storageOptions = s.storage && (await storageOptionsFor(s.storage, dataDir, ctx, problems));
 
   if (problems.length > 0)
     throw configError(
@@ -225,7 +225,6 @@ function crossPlaneConflicts(database: DatabaseConfig | undefined, s: Partial<Pa
 /** The adapter's own validation of `storage.options`, after the defaults only this layer can know. */
 async function storageOptionsFor(
   storage: Parsed["storage"],
-  server: Parsed["server"] | undefined,
   dataDir: string,
   ctx: FinishContext,
   problems: ConfigIssue[],
@@ -237,8 +236,6 @@ async function storageOptionsFor(
       typeof raw.base_path === "string"
         ? resolve(ctx.cwd, raw.base_path)
         : (raw.base_path ?? join(dataDir, DEFAULTS.storage_dir));
-    // Presigned fs URLs point at `kura serve`, so they follow server.host/port unless set.
-    if (raw.public_url === undefined && server && server.port !== 0) raw.public_url = serverUrl(server);
   }
   try {
     const parser = ctx.parser ?? registryParser;
@@ -300,11 +297,6 @@ async function readYamlFile(file: string): Promise<unknown> {
       },
     );
   }
-}
-
-function serverUrl(server: { host: string; port: number }): string {
-  const host = server.host === "0.0.0.0" || server.host === "::" ? "127.0.0.1" : server.host;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -107,6 +107,31 @@ function nullableText() {
   return text().nullable().default(null);
 }
 
+/**
+ * Where clients reach the server (behind a proxy or load balancer): an http(s) origin, with no
+ * path, query or fragment, since presigned URLs put their own path on it. Kept as its origin
+ * (`https://kura.example.com`, no trailing slash).
+ */
+function publicUrl() {
+  return urlWithScheme(["https", "http"])
+    .refine(
+      (v) => {
+        try {
+          const u = new URL(v);
+          return (
+            u.pathname === "/" && u.search === "" && u.hash === "" && u.username === "" && u.password === ""
+          );
+        } catch {
+          return false;
+        }
+      },
+      { message: "must be an origin such as https://kura.example.com (no path, query or credentials)" },
+    )
+    .transform((v) => new URL(v).origin)
+    .nullable()
+    .default(null);
+}
+
 function urlWithScheme(schemes: readonly string[]) {
   const list = schemes.map((s) => `${s}://`).join(" or ");
   return text().refine((v) => schemes.some((s) => v.toLowerCase().startsWith(`${s}://`)), {
@@ -276,6 +301,7 @@ export const serverSchema = section(
     .object({
       host: text().default(DEFAULTS.host),
       port: int(0, 65_535).default(DEFAULTS.port),
+      public_url: publicUrl(),
       base_domain: nullableText(),
       cors: section(z.object({ origins: originsSchema }).strict()),
       body_timeout_ms: int(1).default(DEFAULTS.body_timeout_ms),
@@ -433,7 +459,14 @@ export interface LimitsConfig {
 
 export interface ServerConfig {
   readonly host: string;
+  /** 0: a port the system chooses when the server starts. */
   readonly port: number;
+  /**
+   * The origin clients reach the server at (a proxy's, a load balancer's): the OpenAPI
+   * document's server and the base of Kura-signed presigned URLs. Null: the address the server
+   * listens on (`http://<host>:<bound port>`, 127.0.0.1 for a wildcard host).
+   */
+  readonly public_url: string | null;
   readonly base_domain: string | null;
   readonly cors: { readonly origins: readonly string[] };
   /**

@@ -69,14 +69,14 @@ function expand(plane: Plane, text: string): Record<string, unknown> {
       return { backend: "memory", options: emptyLocation(split(scheme, rest)) };
     case "database:postgres":
     case "database:postgresql":
-      return { backend: "postgres", ...serverUrl(text, ["schema", "max_connections"]) };
+      return { backend: "postgres", ...splitOwnParams(text, ["schema", "max_connections"]) };
     case "database:sqlite": {
       const parts = split(scheme, rest);
       return { ...withPath(parts.query, "path", localPath(parts)), backend: "sqlite" };
     }
     case "kv:redis":
     case "kv:rediss":
-      return { backend: "redis", ...serverUrl(text, ["key_prefix"]) };
+      return { backend: "redis", ...splitOwnParams(text, ["key_prefix"]) };
     case "kv:lmdb": {
       const parts = split(scheme, rest);
       return { ...withPath(parts.query, "path", localPath(parts)), backend: "lmdb" };
@@ -191,7 +191,7 @@ function emptyLocation(parts: Parts): Record<string, unknown> {
  * except the parameters Kura itself reads. The query is looked for after the userinfo, where a
  * password may contain `?`.
  */
-function serverUrl(url: string, ownKeys: readonly string[]): Record<string, unknown> {
+function splitOwnParams(url: string, ownKeys: readonly string[]): Record<string, unknown> {
   const at = url.lastIndexOf("@");
   const q = url.indexOf("?", at); // from 0 when there is no "@"
   if (q < 0) return { url };

@@ -29,9 +29,9 @@ const INIT_SCRIPT = `"use strict";
       return r.json();
     })
     .then(function (spec) {
-      // The document names the default address; requests from this page go to this server.
+      // Requests from this page go to the server that served it ("/" in the document).
       var here = { url: location.origin, description: "This server" };
-      spec.servers = [here].concat((spec.servers || []).filter(function (s) { return s.url !== here.url; }));
+      spec.servers = [here].concat((spec.servers || []).filter(function (s) { return s.url !== here.url && s.url !== "/"; }));
       window.ui = SwaggerUIBundle({
         spec: spec,
         dom_id: "#swagger-ui",

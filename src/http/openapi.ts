@@ -74,9 +74,30 @@ const COMMON_ERRORS: Record<string, Json> = {
   },
 };
 
+/**
+ * The document's `servers`. A configured public URL is where clients go. Without one, first `/`
+ * (the server the document was fetched from, whatever name or proxy reached it), then the
+ * address the server listens on. The request's Host header is never used: the client
+ * chooses it, and an absolute URL built from it could send "Try it out" and generated
+ * clients, with their tokens, to another host.
+ */
+function servers(serverUrl: string | undefined, configured: boolean): Json[] {
+  if (serverUrl !== undefined && configured) return [{ url: serverUrl, description: "This server" }];
+  return [
+    { url: "/", description: "The server this document was fetched from" },
+    ...(serverUrl !== undefined ? [{ url: serverUrl, description: "Where this server listens" }] : []),
+  ];
+}
+
 export function buildOpenApi(
   specs: readonly RouteSpec[],
-  info: { version: string; serverUrl?: string },
+  info: {
+    version: string;
+    /** Where clients reach the server, when known (configured, or the bound address). */
+    serverUrl?: string | undefined;
+    /** True when `serverUrl` is the configured public URL. */
+    configured?: boolean;
+  },
 ): Json {
   const paths: Record<string, Record<string, Json>> = {};
   for (const spec of specs) {
@@ -195,12 +216,7 @@ export function buildOpenApi(
         "{success: false, error, error_code, timestamp, request_id}. Streams, HEAD, 204, /metrics " +
         "and /openapi.json are raw. Every response carries X-Request-Id.",
     },
-    servers: [
-      {
-        url: info.serverUrl ?? "http://127.0.0.1:8787",
-        description: info.serverUrl ? "This server" : "`kura serve` on its defaults",
-      },
-    ],
+    servers: servers(info.serverUrl, info.configured ?? false),
     components: {
       securitySchemes: {
         bearer: {

@@ -13,7 +13,7 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from "fastify";
-import type { KuraConfig } from "../config/index.js";
+import { type KuraConfig, listenUrl } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import type { Kura, TenantScope } from "../kura.js";
 import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
@@ -314,13 +314,32 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     return reply.code(404).send(failure(req.id, error, clock()));
   });
 
+  // Where clients reach this server: the configured public URL, else the address it listens
+  // on, known once it does (port 0). Never the request's Host, which the client chooses.
+  let bound: string | undefined;
+  const serverUrl = () => config.server.public_url ?? bound;
+  app.addHook("onListen", async () => {
+    bound = listeningUrl(app);
+    const url = serverUrl();
+    if (url !== undefined) kura.setServerUrl(url);
+  });
   const deps: HttpDeps = { kura, config, metrics, clock };
-  let document: Record<string, unknown> | undefined;
+  let document: { serverUrl: string | undefined; body: Record<string, unknown> } | undefined;
   const specs: RouteSpec[] = [];
   specs.push(
     ...systemRoutes(deps, () => {
-      document ??= buildOpenApi(specs, { version: API_VERSION });
-      return document;
+      const url = serverUrl();
+      if (!document || document.serverUrl !== url) {
+        document = {
+          serverUrl: url,
+          body: buildOpenApi(specs, {
+            version: API_VERSION,
+            serverUrl: url,
+            configured: config.server.public_url !== null,
+          }),
+        };
+      }
+      return document.body;
     }),
     ...messageRoutes(deps),
     ...objectRoutes(deps),
@@ -354,6 +373,15 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   });
   if (options.closeKura) app.addHook("onClose", async () => kura.close());
   return app;
+}
+
+/**
+ * The URL of the address `app` listens on (`http://127.0.0.1:40123`; a wildcard address is
+ * reached through the loopback one), or undefined while it does not listen.
+ */
+export function listeningUrl(app: FastifyInstance): string | undefined {
+  const address = app.server.address();
+  return typeof address === "object" && address ? listenUrl(address.address, address.port) : undefined;
 }
 
 /** The audit actor of a request: `user:<sub>` (printable, bounded), or `token` without a sub. */

@@ -263,4 +263,10 @@ export interface BlobStoreDeps {
   probe?: (point: string, detail: Readonly<Record<string, unknown>>) => void | Promise<void>;
   /** Declare less than the adapter could (an emulator lacking a feature); never more. */
   capabilityOverrides?: Partial<BlobCapabilities>;
+  /**
+   * Where the server that serves Kura-signed presigned URLs is reachable, asked at each presign:
+   * a server on a port the system chooses knows it only once it listens. A `public_url` in the
+   * store's options wins; undefined while no server has said.
+   */
+  serverUrl?: () => string | undefined;
 }

@@ -93,6 +93,39 @@ describe("kura serve with no config", () => {
     for (const line of stdout.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  it("presigns URLs and documents itself at the port it listens on, not the default one", async () => {
+    const r = spawnSync(process.execPath, ["--import", TSX, MAIN, "token", "--tenant", "demo"], {
+      cwd,
+      env: cleanEnv,
+      encoding: "utf8",
+    });
+    const auth = { authorization: `Bearer ${r.stdout.trim()}` };
+    const put = await fetch(`${url}/v1/objects/shared/note.txt`, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: "shared without a token",
+    });
+    expect(put.status).toBe(200);
+    const presign = async (method: "GET" | "PUT", key: string) => {
+      const res = await fetch(`${url}/v1/objects:presign`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ key, method }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { data: { url: string } }).data.url;
+    };
+    const get = await presign("GET", "shared/note.txt");
+    expect(get.startsWith(`${url}/v1/presigned/`), get).toBe(true);
+    expect(await (await fetch(get)).text()).toBe("shared without a token");
+    const upload = await presign("PUT", "shared/upload.txt");
+    expect(upload.startsWith(`${url}/v1/presigned/`), upload).toBe(true);
+    expect((await fetch(upload, { method: "PUT", body: "uploaded" })).status).toBe(200);
+
+    const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { servers: { url: string }[] };
+    expect(doc.servers.map((s) => s.url)).toEqual(["/", url]);
+  });
+
   const kura = (...args: string[]) =>
     spawnSync(process.execPath, ["--import", TSX, MAIN, ...args], { cwd, env: cleanEnv, encoding: "utf8" });
 

@@ -6,7 +6,8 @@ import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultLoggerOptions } from "../../src/http/server.js";
-import { errorCode, type Harness, startServer } from "./harness.js";
+import { Kura } from "../../src/kura.js";
+import { errorCode, getWithHost, type Harness, startServer } from "./harness.js";
 
 describe("operational routes, OpenAPI, metrics, logs", () => {
   let h: Harness;
@@ -370,6 +371,75 @@ describe("outbox lag of registered projectors", () => {
     const text = await (await fetch(`${h.base}/metrics`)).text();
     expect(text).toContain('kura_outbox_lag_events{projector="stuck"} 3');
     await h.close();
+  });
+});
+
+describe("where the server is reachable (OpenAPI servers, presigned URLs)", () => {
+  let h: Harness | undefined;
+  afterAll(async () => h?.close());
+
+  const presign = async (h: Harness, token: string) => {
+    await h.call("PUT", "/v1/objects/a.txt", { token, body: "a" });
+    const get = await h.call("POST", "/v1/objects:presign", { token, json: { key: "a.txt" } });
+    const put = await h.call("POST", "/v1/objects:presign", { token, json: { key: "b.txt", method: "PUT" } });
+    const file = await h.call("POST", "/v1/sessions/s1/files:presign", {
+      token,
+      json: { path: "f.bin", method: "PUT" },
+    });
+    return [get, put, file].map((r) => {
+      expect(r.status, r.text).toBe(200);
+      return r.json.data.url as string;
+    });
+  };
+
+  it("without server.public_url: the document's own server and the port it listens on; URLs work as given", async () => {
+    h = await startServer();
+    expect(h.base).not.toContain(":8787");
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    expect(doc.servers.map((s: { url: string }) => s.url)).toEqual(["/", h.base]);
+    // A Host header names no server of the document.
+    const other = await getWithHost(h, "evil.example", "/openapi.json", "");
+    expect(other.body).not.toContain("evil.example");
+    const acme = await h.token("acme");
+    const [get, put, file] = (await presign(h, acme)) as [string, string, string];
+    for (const url of [get, put, file]) expect(url.startsWith(`${h.base}/v1/presigned/`), url).toBe(true);
+    expect(await (await fetch(get)).text()).toBe("a");
+    expect((await fetch(put, { method: "PUT", body: "b" })).status).toBe(200);
+    expect((await fetch(file, { method: "PUT", body: "f" })).status).toBe(200);
+    await h.close();
+    h = undefined;
+  });
+
+  it("with no server in the process, Kura signs for the configured public URL, else host and port", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kura-server-url-"));
+    try {
+      const signed = async (server: Record<string, unknown>) => {
+        const kura = await Kura.open({ data_dir: dir, server });
+        try {
+          await kura.tenant("acme").objects.put("a.txt", Buffer.from("a"));
+          return (await kura.tenant("acme").objects.presign("a.txt", { expiresIn: 60 })).url;
+        } finally {
+          await kura.close();
+        }
+      };
+      expect(await signed({ host: "0.0.0.0", port: 9300 })).toMatch(
+        /^http:\/\/127\.0\.0\.1:9300\/v1\/presigned\//,
+      );
+      expect(await signed({ port: 9300, public_url: "https://kura.example.com" })).toMatch(
+        /^https:\/\/kura\.example\.com\/v1\/presigned\//,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("server.public_url wins: it is the document's server and the base of presigned URLs", async () => {
+    h = await startServer({ config: { server: { public_url: "https://kura.example.com/" } } });
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    expect(doc.servers).toEqual([{ url: "https://kura.example.com", description: "This server" }]);
+    const acme = await h.token("acme");
+    for (const url of await presign(h, acme))
+      expect(url.startsWith("https://kura.example.com/v1/presigned/"), url).toBe(true);
   });
 });
 

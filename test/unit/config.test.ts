@@ -51,7 +51,7 @@ describe("defaults", () => {
       database: { backend: "sqlite", path: join(cwd, "data", "kura.db") },
       storage: {
         backend: "fs",
-        options: { base_path: join(cwd, "data", "blobs"), public_url: "http://127.0.0.1:8787" },
+        options: { base_path: join(cwd, "data", "blobs") },
         timeouts: { idle_ms: 30_000, operation_ms: 30_000 },
       },
       kv: { backend: "lmdb", path: join(cwd, "data", "kv") },
@@ -83,6 +83,7 @@ describe("defaults", () => {
       server: {
         host: "127.0.0.1",
         port: 8787,
+        public_url: null,
         base_domain: null,
         cors: { origins: [] },
         body_timeout_ms: 30000,
@@ -113,7 +114,8 @@ describe("defaults", () => {
     const c = await loadConfig({ cwd, env: {} });
     expect(c.storage.backend).toBe("fs");
     expect(c.storage.options.base_path).toBe(join(cwd, "data", "blobs"));
-    expect(c.storage.options.public_url).toBe("http://127.0.0.1:8787");
+    // Unset: presigned URLs follow the server (server.public_url, else where it listens).
+    expect(c.storage.options.public_url).toBeUndefined();
   });
 });
 
@@ -178,6 +180,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
     expect(c.server).toEqual({
       host: "0.0.0.0",
       port: 9000,
+      public_url: null,
       base_domain: "example.com",
       cors: { origins: ["https://app.example.com"] },
       body_timeout_ms: 30000,
@@ -378,14 +381,25 @@ describe("precedence: defaults < YAML < seed env names < KURA_* < overrides", ()
     expect(c.kv).toEqual({ backend: "redis", url: "redis://cache:6379/0", key_prefix: "kura:" });
   });
 
-  it("the fs public URL follows server.host and server.port unless set", async () => {
+  it("server.public_url is an http(s) origin, kept without a trailing slash; fs public_url only when set", async () => {
     const cwd = await tempDir();
     const c = await loadConfig({
       cwd,
-      env: { KURA_SERVER__PORT: "9300", KURA_SERVER__HOST: "0.0.0.0" },
+      env: { KURA_SERVER__PUBLIC_URL: "https://kura.example.com/" },
       storageOptionsParser: passthrough,
     });
-    expect(c.storage.options.public_url).toBe("http://127.0.0.1:9300");
+    expect(c.server.public_url).toBe("https://kura.example.com");
+    expect(c.storage.options.public_url).toBeUndefined();
+    for (const bad of [
+      "ftp://kura.example.com",
+      "https://kura.example.com/api",
+      "https://u:p@kura.example.com",
+    ]) {
+      const e = await failure(
+        loadConfig({ cwd, env: { KURA_SERVER__PUBLIC_URL: bad }, storageOptionsParser: passthrough }),
+      );
+      expect(problems(e).map((p) => p.path)).toEqual(["server.public_url"]);
+    }
     const d = await loadConfig({
       cwd,
       env: { KURA_STORAGE__OPTIONS__PUBLIC_URL: "https://files.example.com" },

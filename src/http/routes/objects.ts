@@ -4,6 +4,7 @@
  * the request stream goes straight to the write protocol and the stored stream straight out.
  */
 import { z } from "zod";
+import { listenUrl } from "../../config/index.js";
 import { isKuraError, KuraError } from "../../core/errors.js";
 import { buildPresignedUrl } from "../../core/presign.js";
 import type { ObjectInfo } from "../../domains/objects.js";
@@ -226,8 +227,7 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
         };
       }
       const secret = await kuraPresignSecret(deps);
-      const publicUrl = deps.config.storage.options.public_url;
-      if (!secret || typeof publicUrl !== "string") {
+      if (!secret) {
         throw new KuraError(
           "NOT_IMPLEMENTED",
           "presigned PUT is only offered where Kura serves the URL (fs backend)",
@@ -242,7 +242,13 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       });
       const expires = Math.floor(deps.clock() / 1000) + body.expires_in;
       if (body.content_type !== undefined) contentTypeOf(body.content_type);
-      const url = buildPresignedUrl(publicUrl, secret, {
+      // The base the fs store signs its own URLs with: its public_url, else this server's URL.
+      const configured = deps.config.storage.options.public_url;
+      const base =
+        typeof configured === "string"
+          ? configured
+          : (deps.kura.serverUrl ?? listenUrl(deps.config.server.host, deps.config.server.port));
+      const url = buildPresignedUrl(base, secret, {
         method: "PUT",
         key: `${tenant.id}/objects/${body.key}`,
         expires,

@@ -92,12 +92,18 @@ import {
 } from "./layout.js";
 import { defaultSecretFile, readOrCreateSecretFile } from "./secret.js";
 
+/** Where `kura serve` listens on its defaults: presigned URLs of a store no server has claimed. */
+const DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787";
+
 export const fsOptionsSchema = z
   .object({
     /** Directory holding the objects. Default `./data/blobs` (the config layer resolves it). */
     base_path: z.string().min(1).default("./data/blobs"),
-    /** Base URL of `kura serve`, used in presigned URLs. Default `http://127.0.0.1:8787`. */
-    public_url: z.url().default("http://127.0.0.1:8787"),
+    /**
+     * Base URL of `kura serve`, used in presigned URLs. Default: the URL the server announces
+     * (`deps.serverUrl`), else `http://127.0.0.1:8787` (`kura serve` on its defaults).
+     */
+    public_url: z.url().optional(),
     /** Secret for presigned URLs (use `env:VAR`). Default: generated once into `base_path/~kura/presign.key`. */
     presign_secret: z.string().min(16).optional(),
     /**
@@ -806,7 +812,8 @@ class FsBlobStore implements BlobStore {
     checkPresign(key, options, this.capabilities, this.scheme);
     const nowMs = this.deps.now?.() ?? Date.now();
     const expires = Math.floor(nowMs / 1000) + options.expiresIn;
-    const url = buildPresignedUrl(this.options.public_url, await this.secret(), {
+    const base = this.options.public_url ?? this.deps.serverUrl?.() ?? DEFAULT_PUBLIC_URL;
+    const url = buildPresignedUrl(base, await this.secret(), {
       method: options.method,
       key,
       expires,
