@@ -752,11 +752,12 @@ async function openKvStore(
 ): Promise<KvStore> {
   const kv = config.kv;
   const definition = await kvStoreDefinition(kv.backend);
+  const retention = { tombstone_retention_ms: config.retention.kv_tombstone_days * 86_400_000 };
   const options =
     kv.backend === "lmdb"
-      ? { path: kv.path }
+      ? { path: kv.path, ...retention }
       : kv.backend === "redis"
-        ? { url: kv.url, key_prefix: kv.key_prefix }
-        : {};
+        ? { url: kv.url, key_prefix: kv.key_prefix, ...retention }
+        : retention;
   return definition.create(definition.parseOptions(options), { durability, now: clock, warn });
 }

@@ -60,6 +60,7 @@ export const DEFAULTS = Object.freeze({
   embedder_timeout_ms: 30_000,
   deleted_messages_days: 30,
   session_files_days: 7,
+  kv_tombstone_days: 7,
   outbox_retention_hours: 168,
   session_ttl_seconds: 86_400,
   sessions_dir: "sessions",
@@ -256,6 +257,8 @@ export const retentionSchema = section(
     .object({
       deleted_messages_days: int(0).default(DEFAULTS.deleted_messages_days),
       session_files_days: int(0).default(DEFAULTS.session_files_days),
+      // Days a deleted or expired KV key's last version is kept (ADR 0025); at most 10 years.
+      kv_tombstone_days: int(1, 3650).default(DEFAULTS.kv_tombstone_days),
     })
     .strict(),
 );
@@ -436,6 +439,11 @@ export interface EmbedderConfig {
 export interface RetentionConfig {
   readonly deleted_messages_days: number;
   readonly session_files_days: number;
+  /**
+   * How long a deleted or expired KV key's tombstone (its last version) is kept: a key written
+   * again within it continues above that version (ADR 0025); default 7.
+   */
+  readonly kv_tombstone_days: number;
 }
 
 export interface OutboxConfig {

@@ -13,12 +13,14 @@
  * `Map` reads back as a plain object. Encoded values larger than the store's `maxValueBytes`
  * fail with `KV_VALUE_TOO_LARGE`; values that compress well are stored LZ4-compressed.
  *
- * Versions: every write (set, incr) gives the key a new version, a positive integer larger than
- * any version the key had before — also across a delete and re-create, so a version read long
- * ago never matches a newer value (no ABA). Version `0` means "absent". Versions are counted
- * per scope — the key up to its first `:`, which is the tenant prefix of every key Kura writes —
- * so writes under one scope never change the versions issued under another (a tenant cannot
- * learn from its versions how busy other tenants are).
+ * Versions (ADR 0025) are counted per key: a key's first write gives it version 1, and every later
+ * write (set, incr, each item of setMany) its previous version + 1. Version `0` means "absent".
+ * A delete, and an expiry, leave a *tombstone* holding the key's last version for
+ * `tombstoneRetentionMs`; a key written again meanwhile continues above it, so a version read
+ * before the delete or expiry never matches a later value (no ABA). Only a key that stayed absent
+ * for longer than the retention may start again at 1. Tombstones are never seen: every read,
+ * scan and condition treats the key as absent. Versions of different keys are unrelated, so
+ * nothing one tenant writes changes the versions another sees.
  */
 
 /** What a store can do. Tests and the engine branch on these, never on the adapter's name. */
@@ -87,6 +89,11 @@ export interface KvStore {
   readonly capabilities: KvCapabilities;
   /** Largest encoded value accepted, in bytes. */
   readonly maxValueBytes: number;
+  /**
+   * How long a deleted or expired key's tombstone (its last version) is kept, in ms, counted from
+   * the delete or the expiry: a key written again within it continues above its last version.
+   */
+  readonly tombstoneRetentionMs: number;
 
   /**
    * Behavior: the value stored under `key`, or undefined when the key is absent or expired
@@ -101,7 +108,9 @@ export interface KvStore {
    * Store `value` under `key`.
    *
    * Behavior:
-   * - returns the new version, larger than any earlier version of the key;
+   * - returns the new version: 1 for a key never written, else the key's previous version + 1 —
+   *   also when the key was deleted or expired less than `tombstoneRetentionMs` ago (a key absent
+   *   for longer may start again at 1);
    * - without `ttlMs` the key does not expire, even if it had a TTL before;
    * - `ifVersion` makes the write conditional and atomic: of concurrent writers holding the same
    *   version exactly one succeeds, the others fail with `KV_VERSION_CONFLICT` and change nothing;
@@ -116,14 +125,16 @@ export interface KvStore {
    *
    * Behavior: returns whether a (live) key was deleted; deleting an absent key succeeds with
    * `false`. With `ifVersion` the delete happens only if the version matches, else
-   * `KV_VERSION_CONFLICT` (an absent key has version 0).
+   * `KV_VERSION_CONFLICT` (an absent key has version 0). The key's last version stays behind as a
+   * tombstone for `tombstoneRetentionMs` (see `set`); no read, scan or condition sees it.
    */
   delete(key: string, options?: { ifVersion?: number }): Promise<boolean>;
 
   /**
    * Atomically add `by` to the integer stored under `key` (absent = 0) and return the result.
    *
-   * Behavior: concurrent increments never lose an update; the key gets a new version; a value
+   * Behavior: concurrent increments never lose an update; the key gets its next version (as with
+   * `set`); a value
    * that is not a safe integer, or a result beyond ±(2^53−1), fails with `KV_NOT_A_COUNTER` and
    * changes nothing.
    */
@@ -139,7 +150,8 @@ export interface KvStore {
   /**
    * Store many values; returns their new versions in order.
    *
-   * Behavior: like `set` without `ifVersion` for each item; all items are validated (key, value,
+   * Behavior: like `set` without `ifVersion` for each item, in order (an item repeating an
+   * earlier item's key gets the version after that item's); all items are validated (key, value,
    * size) before any is written. The batch is not one transaction across backends: a failure
    * midway may leave earlier items written.
    */
@@ -159,10 +171,12 @@ export interface KvStore {
   scan<T = unknown>(prefix: string, options?: KvScanOptions): Promise<KvScanPage<T>>;
 
   /**
-   * Remove expired keys now (backends without native TTL keep them on disk until swept).
+   * Remove expired keys now (backends without native TTL keep them on disk until swept), each
+   * leaving its tombstone, and drop tombstones older than `tombstoneRetentionMs`.
    *
-   * Behavior: returns how many keys were removed; never removes a live key, even one rewritten
-   * while the sweep runs. With `nativeTtl` it returns 0.
+   * Behavior: returns how many keys were removed (dropped tombstones are not counted); never
+   * removes a live key, even one rewritten while the sweep runs, nor a tombstone younger than
+   * the retention. With `nativeTtl` it returns 0 (the backend expires keys and tombstones).
    */
   sweepExpired(options?: { now?: number; limit?: number }): Promise<number>;
 
@@ -192,6 +206,8 @@ export interface KvStoreDeps {
 export const MAX_KV_KEY_BYTES = 1024;
 /** Default largest encoded value (1 MiB): the KV plane holds state, not bodies. */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+/** Default tombstone retention (7 days; `retention.kv_tombstone_days`). */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 7 * 86_400_000;
 
 // C0 controls, DEL and C1 controls.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { globEscape, redisKvStore } from "../../src/adapters/kv/redis/index.js";
 import { isKuraError } from "../../src/core/errors.js";
@@ -49,17 +50,32 @@ async function dropPrefix(prefix: string): Promise<number> {
 
 const available = backendAvailable("kv-redis", await problem());
 
+/** A short tombstone retention, so the suite can wait it out on Redis's real clock. */
+const RETENTION_MS = 2000;
+
 kvStoreConformance(
   "redis",
   async () => {
     const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
-    const store = await redisKvStore.create(
-      redisKvStore.parseOptions({ url: URL, key_prefix: prefix, max_value_bytes: 256 * 1024 }),
-    );
+    const open = () =>
+      redisKvStore.create(
+        redisKvStore.parseOptions({
+          url: URL,
+          key_prefix: prefix,
+          max_value_bytes: 256 * 1024,
+          tombstone_retention_ms: RETENTION_MS,
+        }),
+      );
+    let store: KvStore = await open();
     return {
       store,
       ttlMs: 1000,
       advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      reopen: async () => {
+        await store.close();
+        store = await open();
+        return store;
+      },
       cleanup: async () => {
         await store.close();
         await dropPrefix(prefix);
@@ -120,38 +136,85 @@ describe.skipIf(!available)("redis adapter: start-up checks and failures", () =>
     }
   });
 
-  it("two clients writing one scope: versions keep growing, values read back whoever stamped them", async () => {
+  it("two clients writing the same keys: each key counts every write of both, once", async () => {
     const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
     const open = () => redisKvStore.create(redisKvStore.parseOptions({ url: URL, key_prefix: prefix }));
     const [a, b] = await Promise.all([open(), open()]);
     try {
-      let last = 0;
+      const seen = new Map<string, number[]>();
+      const note = (key: string, version: number) => seen.set(key, [...(seen.get(key) ?? []), version]);
       for (let round = 0; round < 6; round++) {
-        // Each client predicts the scope's counter from its own writes; the other one (and incr)
-        // moves it behind its back, so predictions go stale and the script restamps.
-        for (const store of round % 3 === 2 ? [a, a, b] : [a, b]) {
-          const results = await Promise.all([
-            store.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `t:k${i}`, value: { round, i } }))),
-            store.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `t:j${i}`, value: [round, i] }))),
-            store.set("t:single", round),
-          ]);
-          const versions = [
-            ...(results[0] as { version: number }[]),
-            ...(results[1] as { version: number }[]),
-            results[2] as { version: number },
-          ].map((r) => r.version);
-          for (const v of versions) expect(v).toBeGreaterThan(last);
-          expect(new Set(versions).size).toBe(versions.length);
-          last = Math.max(...versions);
-          if (round === 3) last = (await store.incr("t:count")).version;
+        const writes = [a, b, round % 2 === 0 ? a : b].flatMap((store) => [
+          store.setMany(Array.from({ length: 5 }, (_, i) => ({ key: `t:k${i}`, value: { round, i } }))),
+          store.set("t:single", round),
+          store.set("t:ttl", round, { ttlMs: 60_000 }),
+        ]);
+        const results = await Promise.all(writes);
+        for (let w = 0; w < results.length; w += 3) {
+          for (const [i, r] of (results[w] as { version: number }[]).entries()) note(`t:k${i}`, r.version);
+          note("t:single", (results[w + 1] as { version: number }).version);
+          note("t:ttl", (results[w + 2] as { version: number }).version);
         }
-        const entries = await Promise.all([a.getEntry("t:k4"), b.getEntry("t:j0"), a.getEntry("t:single")]);
-        expect(entries.map((e) => e?.value)).toEqual([{ round, i: 4 }, [round, 0], round]);
-        for (const e of entries) expect(e?.version).toBeLessThanOrEqual(last);
+        note("t:count", (await (round % 2 === 0 ? a : b).incr("t:count")).version);
+      }
+      for (const [key, versions] of seen) {
+        const sorted = [...versions].sort((x, y) => x - y);
+        expect(sorted, key).toEqual(Array.from({ length: versions.length }, (_, i) => i + 1));
+        expect((await b.getEntry(key))?.version, key).toBe(versions.length);
       }
     } finally {
       await a.close();
       await b.close();
+      await dropPrefix(prefix);
+    }
+  });
+
+  it("upgrade from per-tenant counters: values keep their versions and count on; a key without one starts above its tenant's old counter for one retention period", async () => {
+    const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
+    // The earlier release's layout, written with ioredis directly: `{16 hex digits of version}`
+    // and the frame (`m` + MessagePack, `n` + a decimal counter); its counters per scope.
+    const admin = new Redis(URL);
+    const stored = (version: number, frame: Buffer) =>
+      Buffer.concat([Buffer.from(version.toString(16).padStart(16, "0"), "latin1"), frame]);
+    const retention = 1500;
+    const open = () =>
+      redisKvStore.create(
+        redisKvStore.parseOptions({ url: URL, key_prefix: prefix, tombstone_retention_ms: retention }),
+      );
+    let store: KvStore | undefined;
+    try {
+      await admin.set(`${prefix}acme:kv:a`, stored(5000, Buffer.concat([Buffer.from("m"), pack("old")])));
+      await admin.set(`${prefix}acme:kv:n`, stored(7, Buffer.from("n3")));
+      await admin.set(`${prefix}globex:x`, stored(100, Buffer.concat([Buffer.from("m"), pack("g")])));
+      await admin.set(`${prefix}\u0000version\u0000acme:`, "20000");
+      await admin.set(`${prefix}\u0000version\u0000globex:`, "10100");
+      await admin.set(`${prefix}\u0000version`, "150");
+
+      store = await open();
+      expect(await store.getEntry("acme:kv:a")).toMatchObject({ value: "old", version: 5000 });
+      expect((await store.set("acme:kv:a", "new")).version).toBe(5001);
+      expect(await store.incr("acme:kv:n")).toEqual({ value: 4, version: 8 });
+      expect((await store.setMany([{ key: "globex:x", value: "g2" }]))[0]?.version).toBe(101);
+      // It may have existed (and been deleted) under the earlier release: it starts above.
+      expect((await store.set("acme:kv:gone", 1)).version).toBe(20_001);
+      expect(await store.incr("globex:n")).toEqual({ value: 1, version: 10_101 });
+      expect((await store.set("initech:y", 1, { ttlMs: 60_000 })).version).toBe(151);
+      expect(await store.delete("acme:kv:a")).toBe(true);
+      expect((await store.set("acme:kv:a", "again")).version).toBe(5002);
+      // A reconnect within the upgrade period keeps it.
+      await store.close();
+      store = await open();
+      expect((await store.set("acme:kv:other", 1, { ifVersion: 0 })).version).toBe(20_001);
+      await store.close();
+      // Once it is over, new keys start at 1.
+      await new Promise((r) => setTimeout(r, retention + 200));
+      store = await open();
+      expect((await store.set("acme:kv:fresh", 1)).version).toBe(1);
+      expect((await store.setMany([{ key: "acme:kv:fresh2", value: 1 }]))[0]?.version).toBe(1);
+      expect((await store.set("acme:kv:a", "later")).version).toBe(5003);
+    } finally {
+      await store?.close();
+      admin.disconnect();
       await dropPrefix(prefix);
     }
   });

@@ -145,47 +145,151 @@ export function kvStoreConformance(
       expect(await kv.get(key1024)).toBe("long");
     });
 
-    it("gives every write a larger version, also across delete and re-create", async () => {
-      const a = await kv.set(k("ver:a"), 1);
-      const b = await kv.set(k("ver:b"), 1);
-      const a2 = await kv.set(k("ver:a"), 2);
-      expect(a.version).toBeGreaterThan(0);
-      expect(b.version).toBeGreaterThan(a.version);
-      expect(a2.version).toBeGreaterThan(b.version);
-      const entry = await kv.getEntry(k("ver:a"));
-      expect(entry).toMatchObject({ key: k("ver:a"), value: 2, version: a2.version, expiresAt: undefined });
-      expect(await kv.delete(k("ver:a"))).toBe(true);
-      const a3 = await kv.set(k("ver:a"), 3);
-      expect(a3.version).toBeGreaterThan(a2.version);
-      const n = await kv.incr(k("ver:a"));
-      expect(n).toEqual({ value: 4, version: expect.any(Number) });
-      expect(n.version).toBeGreaterThan(a3.version);
+    const versionOf = async (key: string) => (await kv.getEntry(key))?.version;
+
+    it("versions are per key: a new key is 1 and every write adds 1 (set, incr, setMany)", async () => {
+      // Other keys of the same scope written first move nothing.
+      for (let i = 0; i < 3; i++) await kv.set(k("ver:other"), i);
+      expect((await kv.set(k("ver:a"), 1)).version).toBe(1);
+      expect(await kv.getEntry(k("ver:a"))).toMatchObject({ key: k("ver:a"), value: 1, version: 1 });
+      expect((await kv.set(k("ver:a"), 2)).version).toBe(2);
+      expect(await kv.incr(k("ver:a"))).toEqual({ value: 3, version: 3 });
+      expect(await kv.incr(k("ver:counter"))).toEqual({ value: 1, version: 1 });
+      const many = await kv.setMany([
+        { key: k("ver:a"), value: 4 },
+        { key: k("ver:b"), value: 1 },
+        { key: k("ver:c"), value: 1, ttlMs: h.ttlMs * 100 },
+        { key: k("ver:b"), value: 2 },
+      ]);
+      expect(many.map((r) => r.version)).toEqual([4, 1, 1, 2]);
+      expect(await versionOf(k("ver:a"))).toBe(4);
+      expect(await versionOf(k("ver:b"))).toBe(2);
+      expect(await versionOf(k("ver:other"))).toBe(3);
+      // Conditional writes count the same way.
+      expect((await kv.set(k("ver:d"), 1, { ifVersion: 0 })).version).toBe(1);
+      expect((await kv.set(k("ver:d"), 2, { ifVersion: 1 })).version).toBe(2);
+      // Writes issued in one turn, some to the same key, count in call order.
+      const turn = await Promise.all([
+        kv.set(k("ver:e"), 1),
+        kv.set(k("ver:f"), 1, { ttlMs: h.ttlMs * 100 }),
+        kv.set(k("ver:e"), 2),
+        kv.set(k("ver:e"), 3, { ifVersion: 2 }),
+      ]);
+      expect(turn.map((r) => r.version)).toEqual([1, 1, 2, 3]);
     });
 
-    it("counts versions per scope (tenant prefix): other scopes' writes never move them", async () => {
-      const a = (key: string) => `c${run}a:${key}`;
-      const b = (key: string) => `c${run}b:${key}`;
-      const first = await kv.set(a("x"), 1);
-      for (let i = 0; i < 5; i++) await kv.set(b(`y${i}`), i);
-      await kv.incr(b("n"));
-      await kv.setMany([
-        { key: b("m1"), value: 1 },
-        { key: a("m"), value: 1 },
-        { key: b("m2"), value: 2 },
-      ]);
-      const [ma] = [await kv.getEntry(a("m"))];
-      expect(ma?.version).toBe(first.version + 1);
-      expect((await kv.set(a("x"), 2)).version).toBe(first.version + 2);
-      expect((await kv.incr(a("n"))).version).toBe(first.version + 3);
-      const mixed = await kv.setMany([
-        { key: a("p"), value: 1 },
-        { key: b("p"), value: 1 },
-        { key: a("q"), value: 1 },
-      ]);
-      expect(mixed[0]?.version).toBe(first.version + 4);
-      expect(mixed[2]?.version).toBe(first.version + 5);
-      expect(await kv.getEntry(a("q"))).toMatchObject({ version: first.version + 5 });
-      expect(await kv.getEntry(b("p"))).toMatchObject({ version: mixed[1]?.version });
+    it("delete then re-create continues above the deleted version; an old version never matches again", async () => {
+      const key = k("tomb:a");
+      await kv.set(key, "first");
+      const held = await kv.set(key, "second");
+      expect(held.version).toBe(2);
+      expect(await kv.delete(key)).toBe(true);
+      expect(await kv.getEntry(key)).toBeUndefined();
+      expect((await kv.set(key, "again")).version).toBe(3);
+      await expectKuraError(kv.set(key, "stale", { ifVersion: held.version }), "KV_VERSION_CONFLICT");
+      await expectKuraError(kv.delete(key, { ifVersion: held.version }), "KV_VERSION_CONFLICT");
+      expect(await kv.delete(key, { ifVersion: 3 })).toBe(true);
+      expect(await kv.incr(key)).toEqual({ value: 1, version: 4 });
+      expect(await kv.delete(key)).toBe(true);
+      expect((await kv.setMany([{ key, value: 1 }]))[0]?.version).toBe(5);
+      expect(await kv.delete(key)).toBe(true);
+      expect((await kv.set(key, "created", { ifVersion: 0 })).version).toBe(6);
+      // A tombstone is never seen: absent to every read, scan and condition.
+      const gone = k("tomb:gone");
+      await kv.set(gone, 1);
+      await kv.set(gone, 2);
+      await kv.delete(gone);
+      expect(await kv.get(gone)).toBeUndefined();
+      expect(await kv.getMany([gone])).toEqual([undefined]);
+      expect((await scanAll(kv, gone, 10)).flat()).toEqual([]);
+      expect(await kv.delete(gone)).toBe(false);
+      await expectKuraError(kv.set(gone, 3, { ifVersion: 2 }), "KV_VERSION_CONFLICT");
+      expect((await kv.set(gone, 3, { ifVersion: 0 })).version).toBe(3);
+      // Deleting an absent key leaves nothing behind.
+      expect(await kv.delete(k("tomb:never"))).toBe(false);
+      expect((await kv.set(k("tomb:never"), 1)).version).toBe(1);
+    });
+
+    it("expiry then re-create continues above the expired version (before and after a sweep)", async () => {
+      const ttl = h.ttlMs;
+      await kv.set(k("exp:a"), 1, { ttlMs: ttl });
+      const held = await kv.set(k("exp:a"), 2, { ttlMs: ttl });
+      await kv.set(k("exp:b"), 1, { ttlMs: ttl });
+      await kv.setMany([{ key: k("exp:c"), value: 1, ttlMs: ttl }]);
+      await kv.incr(k("exp:n"), { ttlMs: ttl });
+      await kv.incr(k("exp:n"));
+      await kv.set(k("exp:d"), 1);
+      await kv.incr(k("exp:d"), { ttlMs: ttl }); // an existing key keeps "never"
+      await h.advance(ttl + 300);
+      expect(await kv.getEntry(k("exp:a"))).toBeUndefined();
+      expect((await kv.set(k("exp:a"), 3)).version).toBe(3);
+      await expectKuraError(kv.set(k("exp:a"), 4, { ifVersion: held.version }), "KV_VERSION_CONFLICT");
+      await kv.sweepExpired();
+      expect((await kv.set(k("exp:b"), 2, { ifVersion: 0 })).version).toBe(2);
+      expect((await kv.setMany([{ key: k("exp:c"), value: 2 }]))[0]?.version).toBe(2);
+      expect(await kv.incr(k("exp:n"))).toEqual({ value: 1, version: 3 });
+      expect(await versionOf(k("exp:d"))).toBe(2);
+    });
+
+    it("concurrent conditional writes on one key holding its version: exactly one wins, with the next version", async () => {
+      const key = k("cas:one");
+      for (let i = 1; i <= 3; i++) await kv.set(key, i);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          i % 3 === 2 ? kv.delete(key, { ifVersion: 3 }) : kv.set(key, `w${i}`, { ifVersion: 3 }),
+        ),
+      );
+      const won = outcomes.filter((o) => o.status === "fulfilled");
+      expect(won).toHaveLength(1);
+      for (const o of outcomes) {
+        if (o.status === "rejected") {
+          expect((o.reason as KuraError).code).toBe("KV_VERSION_CONFLICT");
+          expect((o.reason as KuraError).context.expected).toBe(3);
+        }
+      }
+      const winner = (won[0] as PromiseFulfilledResult<unknown>).value;
+      if (winner === true) {
+        // The delete won: the key is absent, and its next write continues above.
+        expect(await kv.getEntry(key)).toBeUndefined();
+        expect((await kv.set(key, "next")).version).toBe(4);
+      } else {
+        expect(winner).toEqual({ version: 4 });
+        expect(await versionOf(key)).toBe(4);
+      }
+    });
+
+    it("scopes (tenants) count independently: the same key starts at 1 in each", async () => {
+      const a = tenantKv(kv, `s${run}a`);
+      const b = tenantKv(kv, `s${run}b`);
+      await b.set("first", 1);
+      for (let i = 0; i < 5; i++) await a.set("x", i);
+      await a.incr("n");
+      await a.delete("n");
+      expect((await b.set("x", "b")).version).toBe(1);
+      expect((await a.set("x", 5)).version).toBe(6);
+      expect((await b.set("x", "b2")).version).toBe(2);
+      expect(await b.incr("n")).toEqual({ value: 1, version: 1 });
+      expect((await a.getEntry("x"))?.version).toBe(6);
+    });
+
+    it("tombstones are dropped after the retention (by the sweep without native TTL): the key may start again at 1", async () => {
+      const retention = kv.tombstoneRetentionMs;
+      expect(retention).toBeGreaterThan(0);
+      await kv.set(k("prune:deleted"), 1);
+      await kv.set(k("prune:deleted"), 2);
+      await kv.delete(k("prune:deleted"));
+      await kv.set(k("prune:kept"), 1);
+      await kv.delete(k("prune:kept"));
+      await kv.set(k("prune:expired"), 1, { ttlMs: h.ttlMs });
+      await h.advance(h.ttlMs + 300);
+      // Within the retention the tombstones stay, sweep or not.
+      await kv.sweepExpired();
+      expect((await kv.set(k("prune:kept"), 2)).version).toBe(2);
+      await h.advance(retention + 300);
+      await kv.sweepExpired();
+      expect((await kv.set(k("prune:deleted"), "new")).version).toBe(1);
+      expect((await kv.set(k("prune:expired"), "new")).version).toBe(1);
+      expect((await kv.set(k("prune:kept"), 3)).version).toBe(3);
     });
 
     it("compare-and-set: a matching version writes, a stale one fails and changes nothing; 0 = create only", async () => {
@@ -286,8 +390,7 @@ export function kvStoreConformance(
     it("getMany and setMany keep order; setMany validates every item before writing any", async () => {
       const items = Array.from({ length: 30 }, (_, i) => ({ key: k(`many:${i}`), value: { i } }));
       const versions = await kv.setMany(items);
-      expect(versions).toHaveLength(30);
-      expect(new Set(versions.map((v) => v.version)).size).toBe(30);
+      expect(versions).toEqual(items.map(() => ({ version: 1 })));
       const read = await kv.getMany([k("many:3"), k("many:missing"), k("many:29"), k("many:0")]);
       expect(read).toEqual([{ i: 3 }, undefined, { i: 29 }, { i: 0 }]);
       expect(await kv.getMany([])).toEqual([]);
@@ -373,6 +476,19 @@ export function kvStoreConformance(
           .map((e) => e.key)
           .sort(),
       ).toEqual([k("sweep:live"), k("sweep:rewritten")]);
+    });
+
+    it("a sweep with a limit removes that many and leaves the rest for the next sweep", async () => {
+      if (kv.capabilities.nativeTtl) return;
+      await kv.sweepExpired();
+      await kv.setMany(
+        Array.from({ length: 25 }, (_, i) => ({ key: k(`limit:${i}`), value: i, ttlMs: h.ttlMs })),
+      );
+      await h.advance(h.ttlMs + 300);
+      expect(await kv.sweepExpired({ limit: 10 })).toBe(10);
+      expect(await kv.sweepExpired({ limit: 10 })).toBe(10);
+      expect(await kv.sweepExpired()).toBe(5);
+      expect(await kv.sweepExpired()).toBe(0);
     });
 
     it("calls issued without awaiting take effect in call order (reads, decisions and sweeps see earlier writes)", async () => {
@@ -501,13 +617,25 @@ export function kvStoreConformance(
       expect(() => tenantKv(kv, "../x")).toThrow(/tenant id/);
     });
 
-    it("persistent stores keep values and keep versions growing across a reopen", async () => {
+    it("persistent stores keep values, versions and tombstones across a reopen", async () => {
       if (!kv.capabilities.persistent || !h.reopen) return;
+      await kv.set(k("persist"), { kept: true });
       const { version } = await kv.set(k("persist"), { kept: true });
+      expect(version).toBe(2);
+      await kv.set(k("persist:deleted"), 1);
+      await kv.set(k("persist:deleted"), 2);
+      await kv.delete(k("persist:deleted"));
+      await kv.set(k("persist:expiring"), 1, { ttlMs: h.ttlMs });
       kv = await h.reopen();
       h.store = kv;
       expect(await kv.getEntry(k("persist"))).toMatchObject({ value: { kept: true }, version });
-      expect((await kv.set(k("persist"), 2)).version).toBeGreaterThan(version);
+      expect((await kv.set(k("persist"), 2)).version).toBe(3);
+      expect((await kv.set(k("persist:deleted"), 3)).version).toBe(3);
+      await h.advance(h.ttlMs + 300);
+      await kv.sweepExpired();
+      kv = await h.reopen();
+      h.store = kv;
+      expect((await kv.set(k("persist:expiring"), 2)).version).toBe(2);
     });
 
     it("a closed store refuses every operation", async () => {

@@ -100,12 +100,26 @@ describe("KV over HTTP (KV-1)", () => {
     ).toBe("REQUEST_INVALID");
   });
 
-  it("numbers versions per tenant: another tenant's writes never move them", async () => {
-    const v = async (token: string, key: string) =>
-      (await h.call("PUT", `/v1/kv/seq/${key}`, { token, json: 1 })).json.data.version as number;
-    const first = await v(acme, "a");
-    for (let i = 0; i < 10; i++) await v(globex, `g${i}`);
-    expect(await v(acme, "b")).toBe(first + 1);
+  it('numbers versions per key: a new key is 1 (ETag "1"), If-Match: "1" writes 2; a re-created key continues', async () => {
+    const put = (token: string, key: string, headers: Record<string, string> = {}) =>
+      h.call("PUT", `/v1/kv/seq/${key}`, { token, json: 1, headers });
+    for (let i = 0; i < 3; i++) await put(acme, "other");
+    const first = await put(acme, "a");
+    expect(first.json.data.version).toBe(1);
+    expect(first.headers.get("etag")).toBe('"1"');
+    for (let i = 0; i < 10; i++) await put(globex, `g${i}`);
+    expect((await put(globex, "a")).json.data.version).toBe(1);
+    const second = await put(acme, "a", { "if-match": '"1"' });
+    expect(second.status).toBe(200);
+    expect(second.json.data.version).toBe(2);
+    expect(second.headers.get("etag")).toBe('"2"');
+    expect((await put(acme, "a", { "if-match": '"1"' })).status).toBe(412);
+    expect(
+      (await h.call("DELETE", "/v1/kv/seq/a", { token: acme, headers: { "if-match": '"2"' } })).status,
+    ).toBe(204);
+    const again = await put(acme, "a", { "if-none-match": "*" });
+    expect(again.json.data.version).toBe(3);
+    expect((await put(acme, "a", { "if-match": '"2"' })).status).toBe(412);
   });
 
   it("expires values after ?ttl seconds", async () => {

@@ -5,10 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
+import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
 import { assertStorableValue, MAX_VALUE_DEPTH, MAX_VALUE_NODES } from "../../core/values.js";
 import type { KvScanOptions, KvSetManyItem, KvSetOptions } from "../../ports/kv-store.js";
-import { kvKeyProblem } from "../../ports/kv-store.js";
+import { DEFAULT_TOMBSTONE_RETENTION_MS, kvKeyProblem } from "../../ports/kv-store.js";
 import { lz4Compress, lz4Decompress } from "./lz4.js";
 
 export const DEFAULT_SCAN_LIMIT = 100;
@@ -164,14 +165,23 @@ export function notACounter(key: string, why: string): KuraError {
 }
 
 /**
- * The version scope of a key: the key up to and including its first `:` (Kura's tenant prefix,
- * `{tenant}:`), or `""` for a key without one. Versions are counted per scope, so one tenant's
- * writes never move the version numbers another tenant sees.
+ * The scope of a key under the per-tenant version counters of earlier releases (ADR 0020): the
+ * key up to and including its first `:` (Kura's tenant prefix, `{tenant}:`), or `""` for a key
+ * without one. Versions are per key now (ADR 0025); a scope's old counter is only read while a
+ * store upgrades, as the floor of keys that may have existed under it.
  */
 export function versionScope(key: string): string {
   const i = key.indexOf(":");
   return i < 0 ? "" : key.slice(0, i + 1);
 }
+
+/** The `tombstone_retention_ms` option every adapter takes (see `KvStore.tombstoneRetentionMs`). */
+export const tombstoneRetentionOption = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_TTL_MS)
+  .default(DEFAULT_TOMBSTONE_RETENTION_MS);
 
 export function versionConflict(key: string, expected: number, actual: number, operation: string): KuraError {
   return new KuraError(

@@ -2,9 +2,16 @@
  * `lmdb`: the embedded KV store (lmdb-js). One LMDB environment under `path` with three
  * databases:
  * - `kv`: key → MessagePack `[version, expiresAt (0 = never), value]`, LZ4-compressed by
- *   lmdb-js's native compression when larger than its threshold;
- * - `expiry`: `[expiresAt, key]` → empty, so the sweep job visits only keys that expire;
- * - `meta`: the high-water mark of versions.
+ *   lmdb-js's native compression when larger than its threshold; a deleted or expired (and
+ *   swept) key leaves a tombstone `[version, −1, pruneAt]` that keeps its last version until
+ *   `pruneAt` (ADR 0025) — to every read it is an expired record, also to earlier releases;
+ * - `expiry`: `[time, key]` → empty, so the sweep job visits only keys that expire and
+ *   tombstones due for pruning;
+ * - `meta`: while a store written by an earlier release upgrades, that release's version
+ *   counters (`version`, `version:{scope}`) and when the upgrade began.
+ *
+ * Versions are per key: a write reads the key's record (or tombstone) for its version first —
+ * the committed one, or the one queued and not committed yet (see below).
  *
  * Atomicity: every decision (compare-and-set, increment) is taken synchronously against the
  * latest *issued* state — committed data overlaid with the writes not committed yet — and its
@@ -54,6 +61,7 @@ import {
   NO_OPTIONS,
   packr,
   scanLimit,
+  tombstoneRetentionOption,
   tooLarge,
   versionConflict,
   versionScope,
@@ -65,14 +73,18 @@ export const lmdbKvOptionsSchema = z
     path: z.string().min(1),
     /** Largest encoded value in bytes; default 1 MiB. */
     max_value_bytes: z.number().int().min(1).default(DEFAULT_MAX_VALUE_BYTES),
+    /** How long a deleted or expired key's last version is kept, in ms; default 7 days. */
+    tombstone_retention_ms: tombstoneRetentionOption,
   })
   .strict();
 export type LmdbKvOptions = z.infer<typeof lmdbKvOptionsSchema>;
 
 const CAPABILITIES: KvCapabilities = Object.freeze({ orderedScan: true, nativeTtl: false, persistent: true });
 
-/** Versions are reserved in blocks, so a restart never reuses one (the mark is written first). */
-const VERSION_BLOCK = 10_000;
+/** `meta` key of the time (ms) this store first opened with per-key versions, while it upgrades. */
+const UPGRADE_MARK = "per-key-versions-since";
+/** `meta` keys of the earlier releases' counters: `version` and `version:{scope}`. */
+const LEGACY_COUNTERS = { start: "version", end: "version;" } as const;
 const EMPTY = Buffer.alloc(0);
 const SWEEP_CHUNK = 1000;
 const noop = () => undefined;
@@ -82,29 +94,41 @@ const REMOVE = Symbol("remove");
 /** Any of the three databases, as the write queue holds them. */
 type AnyDatabase = Database<unknown, Key>;
 
-/** A decoded record; `expiresAt` 0 = never. */
+/**
+ * A decoded record; `expiresAt` 0 = never. A tombstone has `expiresAt` {@link TOMBSTONE} and
+ * its prune time as `value`.
+ */
 interface Record {
   version: number;
   expiresAt: number;
   value: unknown;
 }
 
-/** The version counter of one scope (see `versionScope`), reserving blocks in `meta`. */
-interface Counter {
-  readonly scope: string;
-  seq: number;
-  reserved: number;
-}
+/**
+ * Overlay entries: the latest queued record of a key whose write is not committed yet — a fresh
+ * object per write, tombstones included; a pruned tombstone is version 0. Entries are compared
+ * by identity when their batch commits, so a newer write of the same key is never dropped early.
+ */
+const TOMBSTONE = -1;
 
 /**
- * Overlay entries: the latest queued record of a key whose write is not committed yet, or a
- * tombstone (a fresh object per delete, `expiresAt` −1) for a delete. Entries are compared by
- * identity when their batch commits, so a newer write of the same key is never dropped early.
+ * The version of an encoded record, read from its MessagePack header (`[version, …]`) without
+ * decoding the value; undefined when the header is not one of the plain integer forms.
  */
-const TOMBSTONE_EXPIRY = -1;
-
-function tombstone(): Record {
-  return { version: 0, expiresAt: TOMBSTONE_EXPIRY, value: undefined };
+function headerVersion(bytes: Buffer): number | undefined {
+  if (bytes[0] !== 0x93 || bytes.length < 2) return undefined;
+  const b = bytes[1] as number;
+  if (b < 0x80) return b;
+  switch (b) {
+    case 0xcc:
+      return bytes.length > 2 ? bytes.readUInt8(2) : undefined;
+    case 0xcd:
+      return bytes.length > 3 ? bytes.readUInt16BE(2) : undefined;
+    case 0xce:
+      return bytes.length > 5 ? bytes.readUInt32BE(2) : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -112,13 +136,12 @@ function tombstone(): Record {
  * so queuing a write allocates no object.
  */
 class Batch {
-  /** Writes of the `kv` database, in order: keys and values ({@link REMOVE} for a delete). */
+  /** Writes of the `kv` database, in order: keys and values ({@link REMOVE} for a removal). */
   readonly keys: string[] = [];
   readonly values: unknown[] = [];
   /**
-   * Writes of `expiry` and `meta`: database, key, value, … — committed before the `kv` writes
-   * (a version reservation mark is then never later than a write that uses it; index entries do
-   * not depend on the order).
+   * Writes of the `expiry` index: database, key, value, … — committed before the `kv` writes,
+   * in their own order (an entry and the removal of another never share a key).
    */
   readonly side: unknown[] = [];
   /**
@@ -129,8 +152,6 @@ class Batch {
   blind = false;
   /** Overlay entries of this batch (asynchronous commits only): key, entry, key, entry, … */
   readonly entries: (string | Record)[] = [];
-  /** Counters whose reservation mark this batch writes. */
-  readonly marks: Counter[] = [];
   readonly done: Promise<void>;
   resolve!: () => void;
   reject!: (e: unknown) => void;
@@ -171,21 +192,27 @@ class LmdbKvStore implements KvStore {
   readonly scheme = "lmdb";
   readonly capabilities = CAPABILITIES;
   readonly maxValueBytes: number;
+  readonly tombstoneRetentionMs: number;
   private readonly now: () => number;
   private readonly pending = new Map<string, Record>();
+  /**
+   * Versions of the blind writes in the open batch (synchronous commits only: they are not in
+   * the overlay), so a later write of the same key in this turn counts on from them.
+   */
+  private readonly issued = new Map<string, number>();
   /** The batch filling during this turn, committed when the turn ends. */
   private filling: Batch | undefined;
   /** The newest batch handed to LMDB and not settled yet (batches commit in order). */
   private latest: Batch | undefined;
   /** Commit each batch in one synchronous transaction (`durability: os`), else asynchronously. */
   private readonly syncCommits: boolean;
-  /** Version counters by scope (see `versionScope`). */
-  private readonly counters = new Map<string, Counter>();
-  /** The counter of the last scope used: most calls in a row write under the same tenant. */
-  private lastScope = "\u0000";
-  private lastCounter: Counter | undefined;
-  /** The store-wide counter of earlier releases: every scope's versions start above it. */
-  private readonly floor: number;
+  /**
+   * Until when (ms) a key without a record starts above its scope's counter of the earlier
+   * release (it may have existed then, see `legacyFloor`); 0 once the upgrade is over.
+   */
+  private legacyUntil: number;
+  /** The earlier release's counters by scope, read as needed during the upgrade. */
+  private readonly legacyFloors = new Map<string, number>();
   private closed = false;
   private readonly path: string;
   private readonly flushNow = () => this.flush();
@@ -203,39 +230,83 @@ class LmdbKvStore implements KvStore {
     this.path = options.path;
     this.now = deps.now ?? Date.now;
     this.syncCommits = deps.durability !== "fsync";
-    this.floor = meta.get("version") ?? 0;
+    this.tombstoneRetentionMs = options.tombstone_retention_ms;
+    this.legacyUntil = this.upgrade();
   }
 
   private open(operation: string): void {
     if (this.closed) throw closedError(operation);
   }
 
-  private counter(key: string): Counter {
-    const colon = key.indexOf(":");
-    if (colon === this.lastScope.length - 1 && key.startsWith(this.lastScope))
-      return this.lastCounter as Counter;
-    const scope = versionScope(key);
-    let c = this.counters.get(scope);
-    if (c === undefined) {
-      const seq = Math.max(this.meta.get(`version:${scope}`) ?? 0, this.floor);
-      c = { seq, reserved: seq, scope };
-      this.counters.set(scope, c);
+  /**
+   * Upgrade from per-scope counters (ADR 0025): records keep their versions, and a key deleted
+   * under the earlier release left no tombstone, so for one retention period from the first open
+   * a key without a record starts above its scope's old counter (every version that release
+   * issued in the scope is at most that). Then the counters are removed. Returns when the
+   * upgrade ends (0: nothing to upgrade).
+   */
+  private upgrade(): number {
+    const meta = this.meta;
+    const counters = [...meta.getKeys(LEGACY_COUNTERS)];
+    const now = this.now();
+    let since = meta.get(UPGRADE_MARK);
+    if (counters.length === 0) {
+      if (since !== undefined) meta.removeSync(UPGRADE_MARK);
+      return 0;
     }
-    this.lastScope = scope;
-    this.lastCounter = c;
-    return c;
+    if (since === undefined) {
+      since = now;
+      meta.putSync(UPGRADE_MARK, since);
+    }
+    const until = since + this.tombstoneRetentionMs;
+    if (now < until) return until;
+    this.env.transactionSync(() => {
+      for (const key of counters) meta.removeSync(key);
+      meta.removeSync(UPGRADE_MARK);
+    });
+    return 0;
   }
 
-  /** Spend the next version of a counter; a new reservation mark is queued before the write. */
-  private spend(c: Counter): number {
-    c.seq++;
-    if (c.seq > c.reserved) {
-      c.reserved = c.seq + VERSION_BLOCK;
-      const batch = this.batch();
-      batch.side.push(this.meta, `version:${c.scope}`, c.reserved);
-      batch.marks.push(c);
+  /** The version a key without a record counts from: 0, or during an upgrade its old scope counter. */
+  private legacyFloor(key: string): number {
+    if (this.legacyUntil === 0) return 0;
+    if (this.now() >= this.legacyUntil) {
+      this.legacyUntil = 0;
+      this.legacyFloors.clear();
+      return 0;
     }
-    return c.seq;
+    const scope = versionScope(key);
+    let floor = this.legacyFloors.get(scope);
+    if (floor === undefined) {
+      // A scope without its own counter counted on from the store-wide one of still earlier releases.
+      floor = Math.max(this.meta.get(`version:${scope}`) ?? 0, this.meta.get("version") ?? 0);
+      this.legacyFloors.set(scope, floor);
+    }
+    return floor;
+  }
+
+  /**
+   * The latest version `key` was given — its queued write, its record or its tombstone — for a
+   * blind write (no decision: nothing is committed first). See `legacyFloor` for a key without.
+   */
+  private lastVersion(key: string, operation: string): number {
+    if (this.issued.size !== 0) {
+      // Newer than an overlay entry: a decision would have committed the blind writes first.
+      const issued = this.issued.get(key);
+      if (issued !== undefined) return issued;
+    }
+    if (this.pending.size !== 0) {
+      const pending = this.pending.get(key);
+      if (pending !== undefined) return pending.version === 0 ? this.legacyFloor(key) : pending.version;
+    }
+    const bytes = this.db.getBinaryFast(key);
+    if (bytes === undefined) return this.legacyFloor(key);
+    return headerVersion(bytes) ?? this.decode(key, bytes, operation).version;
+  }
+
+  /** The version of a write queued in this turn's batch or in flight, if there is one. */
+  private queuedVersion(key: string): number | undefined {
+    return (this.issued.size === 0 ? undefined : this.issued.get(key)) ?? this.pending.get(key)?.version;
   }
 
   /** The batch of this turn, opened (and its commit scheduled) by the first write. */
@@ -250,10 +321,11 @@ class LmdbKvStore implements KvStore {
   }
 
   /**
-   * Queue a put of `key` (a delete when `bytes` is undefined). Until it commits, the overlay
+   * Queue a put of `key` (a record, or a tombstone when `expiresAt` is {@link TOMBSTONE}; the
+   * removal of a pruned tombstone when `bytes` is undefined). Until it commits, the overlay
    * holds it — with synchronous commits only when a later decision may need it (`decided`:
-   * compare-and-set, delete, incr), since a blind write is committed before any decision or
-   * read looks (see `beforeDecision`, `beforeRead`).
+   * compare-and-set, delete, incr, sweep), since a blind write is committed before any decision
+   * or read looks (see `beforeDecision`, `beforeRead`); its version is kept in `issued`.
    */
   private write(
     key: string,
@@ -269,13 +341,17 @@ class LmdbKvStore implements KvStore {
       batch.values.push(REMOVE);
     } else {
       batch.values.push(bytes);
-      if (expiresAt !== 0) batch.side.push(this.expiry, [expiresAt, key], EMPTY);
+      // Records that expire, and tombstones (at their prune time), are visited by the sweep.
+      const due = expiresAt === TOMBSTONE ? (value as number) : expiresAt;
+      if (due !== 0) batch.side.push(this.expiry, [due, key], EMPTY);
     }
     if (this.syncCommits && !decided) {
       batch.blind = true;
+      this.issued.set(key, version);
       return batch;
     }
-    const entry: Record = bytes === undefined ? tombstone() : { version, expiresAt, value };
+    const entry: Record =
+      bytes === undefined ? { version: 0, expiresAt: TOMBSTONE, value: 0 } : { version, expiresAt, value };
     this.pending.set(key, entry);
     // A synchronous commit settles the whole overlay at once (see `settle`).
     if (!this.syncCommits) batch.entries.push(key, entry);
@@ -366,6 +442,7 @@ class LmdbKvStore implements KvStore {
     if (this.syncCommits) {
       // Committed synchronously, nothing queued meanwhile: the overlay holds this batch only.
       this.pending.clear();
+      this.issued.clear();
     } else {
       const { entries } = batch;
       for (let i = 0; i < entries.length; i += 2) {
@@ -378,8 +455,6 @@ class LmdbKvStore implements KvStore {
       batch.resolve();
       return;
     }
-    // A reservation that did not commit is written again with the next version.
-    for (const c of batch.marks) c.reserved = Math.min(c.reserved, c.seq);
     batch.reject(failure);
   }
 
@@ -402,11 +477,14 @@ class LmdbKvStore implements KvStore {
     return { version: decoded[0], expiresAt: decoded[1] as number, value: decoded[2] };
   }
 
-  /** The latest queued record of `key` (uncommitted writes first), expired or not. */
+  /**
+   * The latest queued record of `key` (uncommitted writes first), expired or not, or its
+   * tombstone; undefined when there is neither.
+   */
   private current(key: string, operation: string): Record | undefined {
     this.beforeDecision();
     const pending = this.pending.get(key);
-    if (pending !== undefined) return pending.expiresAt === TOMBSTONE_EXPIRY ? undefined : pending;
+    if (pending !== undefined) return pending.version === 0 ? undefined : pending;
     const bytes = this.db.getBinaryFast(key);
     return bytes === undefined ? undefined : this.decode(key, bytes, operation);
   }
@@ -481,16 +559,17 @@ class LmdbKvStore implements KvStore {
     checkSet(key, value, options, "kv.set");
     const { ttlMs, ifVersion } = options;
     const now = ttlMs === undefined && ifVersion === undefined ? 0 : this.now();
+    let version: number;
     if (ifVersion !== undefined) {
       const current = this.current(key, "kv.set");
       const actual = this.isLive(current, now) ? current.version : 0;
       if (actual !== ifVersion) throw versionConflict(key, ifVersion, actual, "kv.set");
+      version = (current === undefined ? this.legacyFloor(key) : current.version) + 1;
+    } else {
+      version = this.lastVersion(key, "kv.set") + 1;
     }
     const expiresAt = ttlMs === undefined ? 0 : now + ttlMs;
-    const c = this.counter(key);
-    // Encode with the version to come, so the size is checked before a version is spent.
-    const bytes = this.encode(key, c.seq + 1, expiresAt, value, "kv.set");
-    const version = this.spend(c);
+    const bytes = this.encode(key, version, expiresAt, value, "kv.set");
     const batch = this.write(key, bytes, version, expiresAt, value, ifVersion !== undefined);
     try {
       await batch.done;
@@ -505,13 +584,17 @@ class LmdbKvStore implements KvStore {
     checkKey(key, "kv.delete");
     checkVersion(options.ifVersion, "kv.delete", key);
     const current = this.current(key, "kv.delete");
-    const live = this.isLive(current, this.now());
+    const now = this.now();
+    const live = this.isLive(current, now);
     const actual = live ? current.version : 0;
     if (options.ifVersion !== undefined && actual !== options.ifVersion) {
       throw versionConflict(key, options.ifVersion, actual, "kv.delete");
     }
-    if (current === undefined) return false;
-    const batch = this.write(key, undefined, 0, 0, undefined, true);
+    if (current === undefined || current.expiresAt === TOMBSTONE) return false;
+    // The record (live, or expired and not swept yet) becomes a tombstone with its version.
+    const pruneAt = now + this.tombstoneRetentionMs;
+    const bytes = this.encode(key, current.version, TOMBSTONE, pruneAt, "kv.delete");
+    const batch = this.write(key, bytes, current.version, TOMBSTONE, pruneAt, true);
     try {
       await batch.done;
     } catch (e) {
@@ -530,7 +613,7 @@ class LmdbKvStore implements KvStore {
     const live = this.isLive(current, now);
     const value = addToCounter(live ? current.value : undefined, by, key);
     const expiresAt = live ? current.expiresAt : options.ttlMs === undefined ? 0 : now + options.ttlMs;
-    const version = this.spend(this.counter(key));
+    const version = (current === undefined ? this.legacyFloor(key) : current.version) + 1;
     const bytes = this.encode(key, version, expiresAt, value, "kv.incr");
     const batch = this.write(key, bytes, version, expiresAt, value, true);
     try {
@@ -564,35 +647,30 @@ class LmdbKvStore implements KvStore {
         break;
       }
     }
-    // Encode (and size-check) everything before the first write is queued: the versions to come
-    // are counted per counter, and spent only once every item fits.
+    // Encode (and size-check) everything before the first write is queued, with each key's next
+    // version; an item repeating an earlier item's key is encoded again below with the version
+    // after that item's (the value's size does not depend on the version).
     const encoded: Buffer[] = new Array(items.length);
-    const counters: Counter[] = new Array(items.length);
-    let single: Counter | undefined;
-    let ahead: Map<Counter, number> | undefined;
+    const versions: number[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as KvSetManyItem;
-      const c = this.counter(item.key);
-      counters[i] = c;
-      let offset: number;
-      if (ahead === undefined && (single === undefined || single === c)) {
-        single = c;
-        offset = i + 1;
-      } else {
-        ahead ??= new Map([[single as Counter, i]]);
-        offset = (ahead.get(c) ?? 0) + 1;
-        ahead.set(c, offset);
-      }
+      const version = this.lastVersion(item.key, "kv.setMany") + 1;
+      versions[i] = version;
       const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
-      encoded[i] = this.encode(item.key, c.seq + offset, expiresAt, item.value, "kv.setMany");
+      encoded[i] = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
     }
     let batch: Batch | undefined;
     const results: KvWriteResult[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as KvSetManyItem;
-      const version = this.spend(counters[i] as Counter);
-      results[i] = { version };
       const expiresAt = item.ttlMs === undefined ? 0 : now + item.ttlMs;
+      let version = versions[i] as number;
+      const queued = i === 0 ? undefined : this.queuedVersion(item.key);
+      if (queued !== undefined && queued >= version) {
+        version = queued + 1;
+        encoded[i] = this.encode(item.key, version, expiresAt, item.value, "kv.setMany");
+      }
+      results[i] = { version };
       batch = this.write(item.key, encoded[i], version, expiresAt, item.value, false);
     }
     if (batch !== undefined) {
@@ -649,12 +727,27 @@ class LmdbKvStore implements KvStore {
       }
       if (due.length === 0) return removed;
       const batch = this.batch();
+      let stopped = false;
       for (const indexKey of due) {
-        const [expiresAt, key] = indexKey;
-        // Remove only what still carries this expiry: a key rewritten since keeps living.
+        const [at, key] = indexKey;
         const current = this.current(key, "kv.sweep");
-        if (current !== undefined && current.expiresAt === expiresAt && removed < limit) {
-          this.write(key, undefined, 0, 0, undefined, true);
+        if (current !== undefined && current.expiresAt === TOMBSTONE) {
+          // A tombstone due for pruning (not one written since with a later prune time).
+          if (current.value === at) this.write(key, undefined, 0, TOMBSTONE, 0, true);
+        } else if (current !== undefined && current.expiresAt === at) {
+          // An expired record (a key rewritten since keeps living): its tombstone is kept for
+          // the retention from the expiry on.
+          if (removed >= limit) {
+            stopped = true;
+            break;
+          }
+          const pruneAt = at + this.tombstoneRetentionMs;
+          if (pruneAt <= now) {
+            this.write(key, undefined, 0, TOMBSTONE, 0, true);
+          } else {
+            const bytes = this.encode(key, current.version, TOMBSTONE, pruneAt, "kv.sweep");
+            this.write(key, bytes, current.version, TOMBSTONE, pruneAt, true);
+          }
           removed++;
         }
         batch.side.push(this.expiry, indexKey, REMOVE);
@@ -664,7 +757,7 @@ class LmdbKvStore implements KvStore {
       } catch (e) {
         throw await this.failure(e, "kv.sweep");
       }
-      if (removed >= limit) return removed;
+      if (stopped || removed >= limit) return removed;
     }
   }
 

@@ -2,6 +2,8 @@
  * `memory`: the reference KV store. Everything the port promises, held in a Map of encoded
  * values (so a value reads back exactly as it would from lmdb or redis, and callers cannot
  * mutate what is stored). Used by tests and as the model the conformance suite is checked on.
+ * A deleted or expired key's slot stays as a tombstone (no value, its last version) until the
+ * sweep drops it, `tombstone_retention_ms` after the delete or expiry (ADR 0025).
  */
 import { z } from "zod";
 import { compareUtf8 } from "../../../core/keys.js";
@@ -35,14 +37,16 @@ import {
   encodeFramed,
   encodeScanCursor,
   scanLimit,
+  tombstoneRetentionOption,
   versionConflict,
-  versionScope,
 } from "../common.js";
 
 export const memoryKvOptionsSchema = z
   .object({
     /** Largest encoded value in bytes; default 1 MiB. */
     max_value_bytes: z.number().int().min(1).default(DEFAULT_MAX_VALUE_BYTES),
+    /** How long a deleted or expired key's last version is kept, in ms; default 7 days. */
+    tombstone_retention_ms: tombstoneRetentionOption,
   })
   .strict();
 export type MemoryKvOptions = z.infer<typeof memoryKvOptionsSchema>;
@@ -53,24 +57,37 @@ const CAPABILITIES: KvCapabilities = Object.freeze({
   persistent: false,
 });
 
+/**
+ * A key's slot: its value, or a tombstone (`frame` undefined) that keeps the key's last version
+ * until `pruneAt`. An expired slot still holding its value is dead too, and keeps its version.
+ */
 interface Slot {
-  frame: Buffer;
+  frame: Buffer | undefined;
   version: number;
   expiresAt: number | undefined;
+  /** Tombstones only: when the sweep may drop it. */
+  pruneAt: number;
+}
+
+type LiveSlot = Slot & { frame: Buffer };
+
+/** A slot holding a value that has not expired. */
+function isLive(slot: Slot, now: number): slot is LiveSlot {
+  return slot.frame !== undefined && (slot.expiresAt === undefined || slot.expiresAt > now);
 }
 
 class MemoryKvStore implements KvStore {
   readonly scheme = "memory";
   readonly capabilities = CAPABILITIES;
   readonly maxValueBytes: number;
+  readonly tombstoneRetentionMs: number;
   private readonly slots = new Map<string, Slot>();
   private readonly now: () => number;
-  /** Version counters by scope (see `versionScope`). */
-  private readonly seqs = new Map<string, number>();
   private closed = false;
 
   constructor(options: MemoryKvOptions, deps: KvStoreDeps) {
     this.maxValueBytes = options.max_value_bytes;
+    this.tombstoneRetentionMs = options.tombstone_retention_ms;
     this.now = deps.now ?? Date.now;
   }
 
@@ -78,23 +95,21 @@ class MemoryKvStore implements KvStore {
     if (this.closed) throw closedError(operation);
   }
 
-  /** The live slot under `key`, or undefined when absent or expired. */
-  private live(key: string, now = this.now()): Slot | undefined {
+  /** The live slot under `key`, or undefined when absent, deleted or expired. */
+  private live(key: string, now = this.now()): LiveSlot | undefined {
     const slot = this.slots.get(key);
-    if (slot === undefined || (slot.expiresAt !== undefined && slot.expiresAt <= now)) return undefined;
-    return slot;
+    return slot === undefined || !isLive(slot, now) ? undefined : slot;
   }
 
+  /** The next version of `key`: above its value's, or its tombstone's (ADR 0025). */
   private nextVersion(key: string): number {
-    const scope = versionScope(key);
-    const version = (this.seqs.get(scope) ?? 0) + 1;
-    this.seqs.set(scope, version);
-    return version;
+    return (this.slots.get(key)?.version ?? 0) + 1;
   }
 
   private write(key: string, frame: Buffer, ttlMs: number | undefined): number {
     const version = this.nextVersion(key);
-    this.slots.set(key, { frame, version, expiresAt: ttlMs === undefined ? undefined : this.now() + ttlMs });
+    const expiresAt = ttlMs === undefined ? undefined : this.now() + ttlMs;
+    this.slots.set(key, { frame, version, expiresAt, pruneAt: 0 });
     return version;
   }
 
@@ -137,7 +152,16 @@ class MemoryKvStore implements KvStore {
     if (options.ifVersion !== undefined && (slot?.version ?? 0) !== options.ifVersion) {
       throw versionConflict(key, options.ifVersion, slot?.version ?? 0, "kv.delete");
     }
-    this.slots.delete(key);
+    const last = this.slots.get(key);
+    if (last !== undefined && last.frame !== undefined) {
+      // A value (live or expired) becomes a tombstone; a tombstone stays as it is.
+      this.slots.set(key, {
+        frame: undefined,
+        version: last.version,
+        expiresAt: undefined,
+        pruneAt: this.now() + this.tombstoneRetentionMs,
+      });
+    }
     return slot !== undefined;
   }
 
@@ -160,7 +184,7 @@ class MemoryKvStore implements KvStore {
           ? undefined
           : this.now() + options.ttlMs
         : slot.expiresAt;
-    this.slots.set(key, { frame, version, expiresAt });
+    this.slots.set(key, { frame, version, expiresAt, pruneAt: 0 });
     return { value, version };
   }
 
@@ -196,7 +220,7 @@ class MemoryKvStore implements KvStore {
       const slot = this.slots.get(key) as Slot;
       return {
         key,
-        value: (options.keysOnly ? undefined : decodeFramed(key, slot.frame, "kv.scan")) as T,
+        value: (options.keysOnly ? undefined : decodeFramed(key, slot.frame as Buffer, "kv.scan")) as T,
         version: slot.version,
         expiresAt: slot.expiresAt,
       };
@@ -215,9 +239,13 @@ class MemoryKvStore implements KvStore {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     let removed = 0;
     for (const [key, slot] of this.slots) {
-      if (removed >= limit) break;
-      if (slot.expiresAt !== undefined && slot.expiresAt <= now) {
-        this.slots.delete(key);
+      if (slot.frame === undefined) {
+        if (slot.pruneAt <= now) this.slots.delete(key);
+      } else if (slot.expiresAt !== undefined && slot.expiresAt <= now && removed < limit) {
+        // The tombstone of an expiry is kept for the retention from the expiry on.
+        const pruneAt = slot.expiresAt + this.tombstoneRetentionMs;
+        if (pruneAt <= now) this.slots.delete(key);
+        else this.slots.set(key, { frame: undefined, version: slot.version, expiresAt: undefined, pruneAt });
         removed++;
       }
     }

@@ -1,9 +1,12 @@
 /**
  * `redis`: the shared KV store for several Kura nodes (ioredis). Every key is
  * `{key_prefix}{key}`; TTLs are Redis's own (`PX`), so nothing needs sweeping; scans use
- * `SCAN … MATCH` (never `KEYS`); writes, compare-and-set and increment are Lua scripts (run
- * with EVALSHA, EVAL on a cold script cache), atomic against every client. The writes of one
- * turn of the event loop go to Redis as one script call, and its reads as one MGET (ADR 0023).
+ * `SCAN … MATCH` (never `KEYS`); writes, deletes, compare-and-set and increment are Lua scripts
+ * (run with EVALSHA, EVAL on a cold script cache), atomic against every client. The writes of
+ * one turn of the event loop go to Redis as one script call, and its reads as one MGET
+ * (ADR 0023). Versions are per key; a deleted or expired key's version outlives it in a floor
+ * key that expires after the tombstone retention (scripts.ts, ADR 0025). Kura's own keys
+ * (floors, the earlier release's counters) are `{key_prefix}\0…`, which no Kura key can be.
  *
  * At start it reads `CONFIG GET maxmemory-policy` and warns unless it is `noeviction`: any
  * eviction policy may drop drafts and CAS state under memory pressure (SPEC KV-1).
@@ -46,10 +49,11 @@ import {
   packValue,
   plainFrame,
   scanLimit,
+  tombstoneRetentionOption,
   versionConflict,
   versionScope,
 } from "../common.js";
-import { DELETE_IF, GET_WITH_TTL, INCR, WRITE } from "./scripts.js";
+import { DELETE, GET_WITH_TTL, INCR, WRITE } from "./scripts.js";
 
 export const redisKvOptionsSchema = z
   .object({
@@ -63,6 +67,8 @@ export const redisKvOptionsSchema = z
     connect_timeout_ms: z.number().int().min(1).default(5000),
     /** Time one command may take before it fails with `KV_UNAVAILABLE`, in ms; default 5000. */
     command_timeout_ms: z.number().int().min(1).default(5000),
+    /** How long a deleted or expired key's last version is kept, in ms; default 7 days. */
+    tombstone_retention_ms: tombstoneRetentionOption,
   })
   .strict();
 export type RedisKvOptions = z.infer<typeof redisKvOptionsSchema>;
@@ -85,7 +91,7 @@ type Script = (...args: (string | Buffer | number)[]) => Promise<unknown>;
 
 interface ScriptedClient {
   kvWrite: Script;
-  kvDeleteIf: Script;
+  kvDelete: Script;
   kvIncr: Script;
   kvGetWithTtlBuffer: Script;
 }
@@ -109,45 +115,6 @@ function payload(key: string, value: unknown, maxBytes: number, operation: strin
   return compressed === undefined ? [packed, true] : [compressed, false];
 }
 
-/**
- * What a client knows of a scope counter, so it can stamp versions into plain values itself and
- * spare the server a string operation per value. Only a guess: the script writes the stamped
- * values only if its reservation starts at the predicted version (another client, or an `incr`,
- * may have moved the counter), else it stamps them again. `last` is the counter after every
- * plain group sent so far, valid while `known`; `inflight` counts the items of plain groups sent
- * and not answered; `epoch` moves with every command that moves the counter unpredicted, so an
- * older answer does not make the counter known again.
- */
-interface Prediction {
-  last: number;
-  known: boolean;
-  inflight: number;
-  epoch: number;
-}
-
-const HEX = Buffer.from("0123456789abcdef", "latin1");
-
-/** Plain MessagePack values stamped as stored: 16 hex digits of version, `m`, the bytes. */
-function stamped(frames: readonly Buffer[], first: number): Buffer[] {
-  const out: Buffer[] = new Array(frames.length);
-  for (let i = 0; i < frames.length; i++) {
-    const packed = frames[i] as Buffer;
-    const value = Buffer.allocUnsafe(17 + packed.length);
-    const v = first + i;
-    // Two 32-bit halves, so the digits come from integer shifts (versions stay below 2^53).
-    const high = Math.floor(v / 0x1_0000_0000);
-    const low = v % 0x1_0000_0000;
-    for (let d = 0; d < 8; d++) {
-      value[7 - d] = HEX[(high >>> (4 * d)) & 15] as number;
-      value[15 - d] = HEX[(low >>> (4 * d)) & 15] as number;
-    }
-    value[16] = 0x6d;
-    value.set(packed, 17);
-    out[i] = value;
-  }
-  return out;
-}
-
 /** A reply the callers of a group wait for: settled when the group's one command answers. */
 class Group<T> {
   readonly done: Promise<T>;
@@ -166,25 +133,27 @@ class Group<T> {
 
 /** Writes sent as one `WRITE` script call (see scripts.ts): the `set`s of one turn, or a `setMany`. */
 class WriteGroup extends Group<number[]> {
+  /** During an upgrade, the earlier release's scope counters the items use (see scripts.ts). */
   readonly counters: string[] = [];
-  readonly counts: number[] = [];
   readonly keys: string[] = [];
   readonly frames: Buffer[] = [];
   /** Items that are not plain: 1-based index, spec, … */
   readonly specials: (number | string)[] = [];
   bytes = 0;
 
-  /** Queue one write; returns its index in the reply. */
+  /** Queue one write (`counter`: its scope's, during an upgrade); returns its index in the reply. */
   add(
     key: string,
-    counter: string,
+    counter: string | undefined,
     [bytes, bare]: Payload,
     ttlMs: number | undefined,
     ifVersion: number | undefined,
   ): number {
-    let c = this.counters.indexOf(counter);
-    if (c < 0) c = this.counters.push(counter) - 1;
-    this.counts[c] = (this.counts[c] ?? 0) + 1;
+    let c = 0;
+    if (counter !== undefined) {
+      c = this.counters.indexOf(counter);
+      if (c < 0) c = this.counters.push(counter) - 1;
+    }
     const i = this.keys.push(key) - 1;
     let frame = bytes;
     if (c !== 0 || ttlMs !== undefined || ifVersion !== undefined || !bare) {
@@ -213,12 +182,19 @@ class RedisKvStore implements KvStore {
   readonly scheme = "redis";
   readonly capabilities = CAPABILITIES;
   readonly maxValueBytes: number;
+  readonly tombstoneRetentionMs: number;
   private readonly prefix: string;
+  /** UTF-8 bytes of the prefix, as the scripts count them. */
+  private readonly prefixBytes: number;
+  /** `{key_prefix}\0floor\0`: a key's floor is this followed by the key (see scripts.ts). */
+  private readonly floorPrefix: string;
   /**
-   * The store-wide version counter of earlier releases (a floor for every scope's counter); scope
-   * counters are `{versionKey}\u0000{scope}`. Their names hold a NUL, which no Kura key may contain.
+   * The store-wide version counter of still earlier releases; the scope counters of the release
+   * before this one are `{versionKey}\u0000{scope}`. Read only during an upgrade (see scripts.ts).
    */
   private readonly versionKey: string;
+  /** Until when (ms) the earlier release's counters are read (0: no longer). */
+  private legacyUntil: number;
   private readonly scripts: ScriptedClient;
   private closed = false;
   /**
@@ -232,20 +208,36 @@ class RedisKvStore implements KvStore {
   /** The counter of the last scope used: most calls in a row write under the same tenant. */
   private lastScope = "\u0000";
   private lastCounter = "";
-  private readonly predictions = new Map<string, Prediction>();
+  /** The script arguments every write starts with: floor prefix, prefix bytes, retention. */
+  private readonly head: [string, number, number];
 
   constructor(
     private readonly client: RedisClient,
     options: RedisKvOptions,
+    upgradeUntil: number,
   ) {
     this.maxValueBytes = options.max_value_bytes;
+    this.tombstoneRetentionMs = options.tombstone_retention_ms;
     this.prefix = options.key_prefix;
+    this.prefixBytes = Buffer.byteLength(options.key_prefix, "utf8");
+    this.floorPrefix = `${options.key_prefix}\u0000floor\u0000`;
     this.versionKey = `${options.key_prefix}\u0000version`;
+    this.legacyUntil = upgradeUntil;
+    this.head = [this.floorPrefix, this.prefixBytes, this.tombstoneRetentionMs];
     this.scripts = client as unknown as ScriptedClient;
   }
 
-  /** The version counter of `key`'s scope (see `versionScope`). */
-  private counterOf(key: string): string {
+  /** Whether a store written by an earlier release is still upgrading (see scripts.ts). */
+  private upgrading(): boolean {
+    if (this.legacyUntil === 0) return false;
+    if (Date.now() < this.legacyUntil) return true;
+    this.legacyUntil = 0;
+    return false;
+  }
+
+  /** The earlier release's version counter of `key`'s scope, during an upgrade (see `versionScope`). */
+  private counterOf(key: string): string | undefined {
+    if (!this.upgrading()) return undefined;
     const colon = key.indexOf(":");
     if (colon === this.lastScope.length - 1 && key.startsWith(this.lastScope)) return this.lastCounter;
     this.lastScope = versionScope(key);
@@ -287,80 +279,25 @@ class RedisKvStore implements KvStore {
     this.write(group);
   }
 
-  /** What this client knows of a scope counter (see `Prediction`). */
-  private prediction(counter: string): Prediction {
-    let p = this.predictions.get(counter);
-    if (p === undefined) {
-      p = { last: 0, known: false, inflight: 0, epoch: 0 };
-      this.predictions.set(counter, p);
-    }
-    return p;
-  }
-
-  /** A command that moves `counter` in a way not predicted: the next plain group learns it again. */
-  private unpredicted(counter: string): void {
-    const p = this.prediction(counter);
-    p.known = false;
-    p.epoch++;
-  }
-
   private write(group: WriteGroup): void {
-    const { counters, counts, keys, specials } = group;
-    let { frames } = group;
+    const { counters, keys, specials, frames } = group;
     const m = counters.length;
     const n = keys.length;
-    let predicted: Prediction | undefined;
-    let expected = 0;
-    let epoch = 0;
-    if (m === 1 && specials.length === 0) {
-      // Every item plain: stamp the versions here when the counter is known (see `Prediction`).
-      predicted = this.prediction(counters[0] as string);
-      if (predicted.known) {
-        expected = predicted.last + 1;
-        frames = stamped(frames, expected);
-        predicted.last += n;
-      }
-      predicted.inflight += n;
-      epoch = predicted.epoch;
-    } else {
-      for (const counter of counters) this.unpredicted(counter);
-    }
-    const all: (string | Buffer | number)[] = new Array(5 + 2 * m + 2 * n + specials.length);
+    const legacy = m === 0 ? 0 : 1 + m;
+    const all: (string | Buffer | number)[] = new Array(6 + n + legacy + specials.length + n);
     let i = 0;
-    all[i++] = 1 + m + n;
-    all[i++] = this.versionKey;
-    for (const counter of counters) all[i++] = counter;
+    all[i++] = n + legacy;
     for (const key of keys) all[i++] = key;
+    if (m > 0) {
+      all[i++] = this.versionKey;
+      for (const counter of counters) all[i++] = counter;
+    }
+    for (const arg of this.head) all[i++] = arg;
     all[i++] = m;
-    for (const count of counts) all[i++] = count;
-    all[i++] = expected === 0 ? "" : expected;
     all[i++] = specials.length / 2;
     for (const special of specials) all[i++] = special;
     for (const frame of frames) all[i++] = frame;
-    this.scripts.kvWrite(...all).then(
-      (reply) => {
-        if (typeof reply !== "number") return group.resolve(reply as number[]);
-        // Every item plain: versions follow the one before the first.
-        const p = predicted as Prediction;
-        p.inflight -= n;
-        if (reply + 1 !== expected && p.epoch === epoch) {
-          // Learn the counter: this reservation ended at reply + n, and plain groups sent since
-          // reserve `inflight` more.
-          p.last = reply + n + p.inflight;
-          p.known = true;
-        }
-        const versions: number[] = new Array(n);
-        for (let k = 0; k < n; k++) versions[k] = reply + k + 1;
-        group.resolve(versions);
-      },
-      (e: unknown) => {
-        if (predicted !== undefined) {
-          predicted.inflight -= n;
-          this.unpredicted(counters[0] as string);
-        }
-        group.reject(e);
-      },
-    );
+    this.scripts.kvWrite(...all).then((reply) => group.resolve(reply as number[]), group.reject);
   }
 
   private sendReads(): void {
@@ -440,16 +377,13 @@ class RedisKvStore implements KvStore {
     this.open("kv.delete");
     checkKey(key, "kv.delete");
     checkVersion(options.ifVersion, "kv.delete", key);
-    if (options.ifVersion === undefined) {
-      return (await this.call("kv.delete", () => this.client.del(this.prefix + key), key)) > 0;
-    }
     const expected = options.ifVersion;
     const [ok, result] = (await this.call(
       "kv.delete",
-      () => this.scripts.kvDeleteIf(this.prefix + key, String(expected)),
+      () => this.scripts.kvDelete(this.prefix + key, ...this.head, expected === undefined ? "" : expected),
       key,
     )) as [number, number];
-    if (ok !== 1) throw versionConflict(key, expected, result, "kv.delete");
+    if (ok !== 1) throw versionConflict(key, expected ?? 0, result, "kv.delete");
     return result > 0;
   }
 
@@ -458,14 +392,15 @@ class RedisKvStore implements KvStore {
     checkKey(key, "kv.incr");
     const by = checkIncrBy(options.by, "kv.incr", key);
     checkIncrTtl(options.ttlMs, "kv.incr", key);
-    this.unpredicted(this.counterOf(key));
+    const counter = this.counterOf(key);
+    const keys = counter === undefined ? [this.prefix + key] : [this.prefix + key, this.versionKey, counter];
     const reply = (await this.call(
       "kv.incr",
       () =>
         this.scripts.kvIncr(
-          this.prefix + key,
-          this.counterOf(key),
-          this.versionKey,
+          keys.length,
+          ...keys,
+          ...this.head,
           String(by),
           options.ttlMs === undefined ? "" : String(options.ttlMs),
         ),
@@ -570,7 +505,8 @@ class RedisKvStore implements KvStore {
         this.client.scan(position, "MATCH", pattern, "COUNT", Math.max(limit, 100)),
       );
       position = next;
-      const keys = batch.filter((k) => !k.startsWith(this.versionKey));
+      // Kura's own keys (`{key_prefix}\0…`) match an empty prefix: they are not entries.
+      const keys = batch.filter((k) => k.charCodeAt(this.prefix.length) !== 0);
       if (keys.length > 0) items.push(...(await this.fetch<T>(keys, options.keysOnly === true)));
     } while (items.length === 0 && position !== "0");
     return { items, cursor: position === "0" ? undefined : encodeScanCursor(this.scheme, prefix, position) };
@@ -639,8 +575,8 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       scripts: {
         kvWrite: { lua: WRITE },
-        kvDeleteIf: { numberOfKeys: 1, lua: DELETE_IF },
-        kvIncr: { numberOfKeys: 3, lua: INCR },
+        kvDelete: { numberOfKeys: 1, lua: DELETE },
+        kvIncr: { lua: INCR },
         kvGetWithTtl: { lua: GET_WITH_TTL },
       },
     });
@@ -653,9 +589,31 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
       throw redisError(e, "kv.open");
     }
     await checkEvictionPolicy(client, deps.warn);
-    return new RedisKvStore(client, options);
+    let upgradeUntil: number;
+    try {
+      upgradeUntil = await upgradeWindow(client, options);
+    } catch (e) {
+      client.disconnect();
+      throw redisError(e, "kv.open");
+    }
+    return new RedisKvStore(client, options, upgradeUntil);
   },
 };
+
+/**
+ * When the upgrade from per-scope counters ends (ADR 0025): one tombstone retention after the
+ * first start of a release with per-key versions against this store, recorded in
+ * `{key_prefix}\0per-key-versions-since` by whichever node started first. Until then a key with
+ * neither value nor floor counts on from its scope's earlier counter, if it has one; after it
+ * those counters are no longer read (they are left in place: one small key per tenant).
+ */
+async function upgradeWindow(client: RedisClient, options: RedisKvOptions): Promise<number> {
+  const mark = `${options.key_prefix}\u0000per-key-versions-since`;
+  await client.set(mark, String(Date.now()), "NX");
+  const since = Number(await client.get(mark));
+  const until = (Number.isSafeInteger(since) ? since : Date.now()) + options.tombstone_retention_ms;
+  return Date.now() < until ? until : 0;
+}
 
 /** Warn unless `maxmemory-policy` is `noeviction` (eviction would drop drafts and CAS state). */
 async function checkEvictionPolicy(client: RedisClient, warn: KvStoreDeps["warn"]): Promise<void> {

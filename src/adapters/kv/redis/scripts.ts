@@ -1,86 +1,88 @@
 /**
  * Lua scripts of the redis adapter. A stored value is `[16 hex digits of version][frame]`
  * (frame: see `encodeFramed` in ../common.ts), so a script reads a version with
- * `GETRANGE key 0 15` without copying the value. Versions come from one counter per version
- * scope (the tenant prefix, see `versionScope`), so a key's version grows across delete and
- * re-create and one tenant's writes never move another's versions. A scope's counter starts
- * above the store-wide counter of earlier releases (the `legacy` key), so versions issued before
- * per-scope counting are never issued again. Scripts run atomically, which is what makes
+ * `GETRANGE key 0 15` without copying the value. Versions are per key (ADR 0025): a write gives
+ * the key its latest version + 1. Redis drops a deleted or expired key with its version, so the
+ * version outlives it in the key's *floor*, `{floor prefix}{key}` (its name holds a NUL, which no
+ * Kura key may contain): written by a delete (expiring after the tombstone retention) and by
+ * every write that gives the key a TTL (expiring the retention after the key does). A key
+ * without a value counts on from its floor. Scripts run atomically, which is what makes
  * compare-and-set and increment safe against every other client.
+ *
+ * While a store written by an earlier release upgrades (one retention period from the first
+ * start of this one), a key with neither value nor floor counts on from its scope's version
+ * counter of that release (`legacy`): it may have existed then, with any version up to it.
+ * The floor keys are built here from the key (`{floor prefix}` .. key without the key prefix):
+ * the adapter serves one Redis, not a cluster.
  */
 
-/** `nextVersion(counter, legacy, n)`: spend n versions of a scope; → the last one. */
-const NEXT_VERSION = `
-local function nextVersion(counter, legacy, n)
-  local v = redis.call('INCRBY', counter, n)
-  if v == n then
-    local base = tonumber(redis.call('GET', legacy) or '0') or 0
-    if base > 0 then v = redis.call('INCRBY', counter, base) end
+/**
+ * What every writing script shares. `lastVersion(key, c)`: the latest version of `key` — its
+ * value's, its floor's, or during an upgrade its scope counter's (`c`: the index of the scope
+ * among the counters passed) — 0 for none. Expects `fprefix`, `plen`, `nlegacy` (index of the
+ * store-wide legacy counter in KEYS, 0 = no upgrade) set by the script.
+ */
+const LAST_VERSION = `
+local legacyFloors = {}
+local function legacy(c)
+  if nlegacy == 0 then return 0 end
+  local f = legacyFloors[c]
+  if f == nil then
+    f = tonumber(redis.call('GET', KEYS[nlegacy + c]) or redis.call('GET', KEYS[nlegacy]) or '0') or 0
+    legacyFloors[c] = f
   end
-  return v
+  return f
+end
+local function floorKey(key)
+  return fprefix .. string.sub(key, plen + 1)
+end
+local function lastVersion(key, c)
+  local cur = redis.call('GETRANGE', key, 0, 15)
+  if cur ~= '' then return tonumber(cur, 16) end
+  local f = redis.call('GET', floorKey(key))
+  if f then return tonumber(f) end
+  return legacy(c)
 end
 `;
 
 /**
- * Writes of `set` and `setMany`, applied in order (ADR 0023). KEYS: legacy counter, the m scope
- * counters the items use, then key1…keyN. ARGV: m; how many items use each counter (versions
- * are reserved with one INCRBY per counter); the predicted first version or ''; s, the number of
- * special items, and for each its index and spec 'counter,ttl ms or empty,expected version or
- * empty'; then per item its frame. An item without a spec — the common case — uses the first
+ * Writes of `set` and `setMany`, applied in order (ADR 0023). KEYS: key1…keyN, then during an
+ * upgrade the store-wide legacy counter and the m scope counters the items use. ARGV: floor
+ * prefix, key prefix length in bytes, tombstone retention ms, m (0: no upgrade), s, the number
+ * of special items, and for each its index and spec 'counter,ttl ms or empty,expected version
+ * or empty'; then per item its frame. An item without a spec — the common case — uses the first
  * counter, has no TTL and no condition, and its frame is plain MessagePack sent without its `m`
- * flag (added here). When every item is plain and the client predicted the first version, the
- * values come already stamped (16 hex digits, `m`, MessagePack): if the reservation starts there
- * they are written as they are, else they are stamped again with the versions reserved.
- * Runs of such plain items are written with one MSET; a special item first writes the run, so a
- * compare-and-set sees every earlier item. → per item its new version, or −1 − the actual version
- * for a failed compare-and-set (the version reserved for it stays unused); when every item is
- * plain, only the version before the first (the items get first+1…first+N).
+ * flag (added here). Runs of such plain items are written with one MSET; a special item first
+ * writes the run. An item repeating an earlier item's key counts on from that item's version.
+ * → per item its new version, or −1 − the actual version for a failed compare-and-set.
  */
-export const WRITE = `${NEXT_VERSION}
-local m = tonumber(ARGV[1])
-local nextv = {}
-for c = 1, m do
-  local count = tonumber(ARGV[1 + c])
-  nextv[c] = nextVersion(KEYS[1 + c], KEYS[1], count) - count
+export const WRITE = `
+local n = #KEYS
+local fprefix = ARGV[1]
+local plen = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local m = tonumber(ARGV[4])
+local nlegacy = 0
+if m > 0 then
+  n = n - 1 - m
+  nlegacy = n + 1
 end
-local expected = ARGV[m + 2]
-local s = tonumber(ARGV[m + 3])
+${LAST_VERSION}
+local s = tonumber(ARGV[5])
 local special = {}
-for j = 1, s do special[tonumber(ARGV[m + 2 + 2 * j])] = ARGV[m + 3 + 2 * j] end
-local base = m + 3 + 2 * s
-local n = #KEYS - 1 - m
-if m == 1 and s == 0 then
-  local first = nextv[1]
-  local run = {}
-  if expected == '' then
-    for i = 1, n do
-      run[2 * i - 1] = KEYS[2 + i]
-      run[2 * i] = string.format('%016xm', first + i) .. ARGV[base + i]
-    end
-  elseif tonumber(expected) == first + 1 then
-    for i = 1, n do
-      run[2 * i - 1] = KEYS[2 + i]
-      run[2 * i] = ARGV[base + i]
-    end
-  else
-    for i = 1, n do
-      run[2 * i - 1] = KEYS[2 + i]
-      run[2 * i] = string.format('%016x', first + i) .. string.sub(ARGV[base + i], 17)
-    end
-  end
-  redis.call('MSET', unpack(run, 1, 2 * n))
-  return first
-end
+for j = 1, s do special[tonumber(ARGV[4 + 2 * j])] = ARGV[5 + 2 * j] end
+local base = 5 + 2 * s
+local seen = {}
 local out = {}
 local run = {}
 local r = 0
 for i = 1, n do
-  local key = KEYS[1 + m + i]
+  local key = KEYS[i]
   local frame = ARGV[base + i]
   local spec = special[i]
   if spec == nil then
-    local v = nextv[1] + 1
-    nextv[1] = v
+    local v = (seen[key] or lastVersion(key, 1)) + 1
+    seen[key] = v
     run[r + 1] = key
     run[r + 2] = string.format('%016xm', v) .. frame
     r = r + 2
@@ -92,21 +94,30 @@ for i = 1, n do
     end
     local c, ttl, expected = string.match(spec, '^(%d+),(%d*),(%d*)$')
     c = tonumber(c)
-    local actual = nil
-    if expected ~= '' then
+    local last = seen[key]
+    local actual = last
+    if last == nil then
       local cur = redis.call('GETRANGE', key, 0, 15)
-      actual = 0
-      if cur ~= '' then actual = tonumber(cur, 16) end
-      if actual == tonumber(expected) then actual = nil end
+      if cur ~= '' then
+        actual = tonumber(cur, 16)
+        last = actual
+      else
+        actual = 0
+      end
     end
-    if actual then
+    if expected ~= '' and actual ~= tonumber(expected) then
       out[i] = -1 - actual
     else
-      local v = nextv[c] + 1
-      nextv[c] = v
+      if last == nil then
+        local f = redis.call('GET', floorKey(key))
+        if f then last = tonumber(f) else last = legacy(c) end
+      end
+      local v = last + 1
+      seen[key] = v
       local data = string.format('%016x', v) .. frame
       if ttl ~= '' then
         redis.call('SET', key, data, 'PX', ttl)
+        redis.call('SET', floorKey(key), string.format('%d', v), 'PX', tonumber(ttl) + retention)
       else
         redis.call('SET', key, data)
       end
@@ -118,37 +129,61 @@ if r > 0 then redis.call('MSET', unpack(run, 1, r)) end
 return out
 `;
 
-/** KEYS: key. ARGV: expected version. → {1, deleted} | {0, actual}. */
-export const DELETE_IF = `
+/**
+ * KEYS: key. ARGV: floor prefix, key prefix length, tombstone retention ms, expected version or
+ * ''. The key's version is kept in its floor for the retention. → {1, deleted} | {0, actual}.
+ */
+export const DELETE = `
 local cur = redis.call('GETRANGE', KEYS[1], 0, 15)
 local actual = 0
 if cur ~= '' then actual = tonumber(cur, 16) end
-if actual ~= tonumber(ARGV[1]) then return {0, actual} end
-return {1, redis.call('DEL', KEYS[1])}
+if ARGV[4] ~= '' and actual ~= tonumber(ARGV[4]) then return {0, actual} end
+if actual == 0 then return {1, 0} end
+redis.call('DEL', KEYS[1])
+redis.call('SET', ARGV[1] .. string.sub(KEYS[1], tonumber(ARGV[2]) + 1), string.format('%d', actual), 'PX', ARGV[3])
+return {1, 1}
 `;
 
 /**
- * KEYS: key, scope counter, legacy counter. ARGV: by, ttl ms or '' (for a new key). Counters are stored with
- * the 'n' frame (ASCII decimal). → {1, version, 'result'} | {0, 'type'} | {0, 'range'}.
+ * KEYS: key, then during an upgrade the store-wide legacy counter and the key's scope counter.
+ * ARGV: floor prefix, key prefix length, tombstone retention ms, by, ttl ms or '' (for a new
+ * key). Counters are stored with the 'n' frame (ASCII decimal).
+ * → {1, version, 'result'} | {0, 'type'} | {0, 'range'}.
  */
-export const INCR = `${NEXT_VERSION}
-local cur = redis.call('GET', KEYS[1])
+export const INCR = `
+local fprefix = ARGV[1]
+local plen = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local nlegacy = 0
+if #KEYS > 1 then nlegacy = 2 end
+${LAST_VERSION}
+local key = KEYS[1]
+local cur = redis.call('GET', key)
 local n = 0
+local last
 if cur then
   if string.sub(cur, 17, 17) ~= 'n' then return {0, 'type'} end
   n = tonumber(string.sub(cur, 18))
   if n == nil then return {0, 'type'} end
+  last = tonumber(string.sub(cur, 1, 16), 16)
 end
-local r = n + tonumber(ARGV[1])
+local r = n + tonumber(ARGV[4])
 if r > 9007199254740991 or r < -9007199254740991 then return {0, 'range'} end
-local v = nextVersion(KEYS[2], KEYS[3], 1)
+if last == nil then
+  local f = redis.call('GET', floorKey(key))
+  if f then last = tonumber(f) else last = legacy(1) end
+end
+local v = last + 1
 local data = string.format('%016x', v) .. 'n' .. string.format('%d', r)
 if cur then
-  redis.call('SET', KEYS[1], data, 'KEEPTTL')
-elseif ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], data, 'PX', ARGV[2])
+  redis.call('SET', key, data, 'KEEPTTL')
+  local ttl = redis.call('PTTL', key)
+  if ttl > 0 then redis.call('SET', floorKey(key), string.format('%d', v), 'PX', ttl + retention) end
+elseif ARGV[5] ~= '' then
+  redis.call('SET', key, data, 'PX', ARGV[5])
+  redis.call('SET', floorKey(key), string.format('%d', v), 'PX', tonumber(ARGV[5]) + retention)
 else
-  redis.call('SET', KEYS[1], data)
+  redis.call('SET', key, data)
 end
 return {1, v, string.format('%d', r)}
 `;
