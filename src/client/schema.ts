@@ -813,7 +813,10 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Seconds to wait before retrying */
+        RetryAfter: number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -836,9 +839,19 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Error */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -850,7 +863,12 @@ export interface operations {
     docsAsset: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description gzip: the file is sent gzipped (its own ETag) */
+                "Accept-Encoding"?: string;
+                /** @description Entity tags (weak comparison): a match → 304 */
+                "If-None-Match"?: string;
+            };
             path: {
                 file: string;
             };
@@ -861,6 +879,8 @@ export interface operations {
             /** @description The file */
             200: {
                 headers: {
+                    /** @description The file's content tag (another for its gzipped form) */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -870,11 +890,13 @@ export interface operations {
             /** @description If-None-Match matched the ETag */
             304: {
                 headers: {
+                    /** @description The file's content tag (another for its gzipped form) */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -892,9 +914,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -931,9 +954,19 @@ export interface operations {
                     };
                 };
             };
-            /** @description Error */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -960,9 +993,19 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description Error */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -989,9 +1032,19 @@ export interface operations {
                     "application/json": string;
                 };
             };
-            /** @description Error */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1040,8 +1093,8 @@ export interface operations {
                     };
                 };
             };
-            /** @description A plane does not answer within its check's timeout, or its disk is full: the message names each such plane and why (`not ready: kv: …; catalog storage full`), `details` lists them as `{plane, code, reason}`. One unreachable plane keeps its own code (CATALOG_UNAVAILABLE, KV_UNAVAILABLE, …); otherwise NOT_READY. */
-            503: {
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1049,9 +1102,20 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description A plane does not answer within its check's timeout, or its disk is full: the message names each such plane and why (`not ready: kv: …; catalog storage full`), `details` lists them as `{plane, code, reason}`. One unreachable plane keeps its own code (CATALOG_UNAVAILABLE, KV_UNAVAILABLE, …); otherwise NOT_READY. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1069,6 +1133,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Missing, invalid or expired token */
             401: {
                 headers: {
@@ -1096,9 +1169,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1116,6 +1190,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Missing, invalid or expired token */
             401: {
                 headers: {
@@ -1143,9 +1226,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1163,6 +1247,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Missing, invalid or expired token */
             401: {
                 headers: {
@@ -1190,9 +1283,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1212,7 +1306,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1257,9 +1351,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1279,7 +1374,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1324,9 +1419,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1346,7 +1442,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1391,9 +1487,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1443,7 +1540,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1470,9 +1567,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1524,7 +1622,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1560,9 +1658,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1610,7 +1709,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1637,9 +1736,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1666,7 +1766,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1711,9 +1811,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1821,7 +1922,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1857,9 +1958,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1945,7 +2047,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1981,6 +2083,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description idempotency_key already names a different request (IDEMPOTENCY_MISMATCH) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Content above the message size limit (MESSAGE_TOO_LARGE); nothing stored */
             413: {
                 headers: {
@@ -1990,9 +2101,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2082,7 +2194,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2118,9 +2230,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description An idempotency_key already names a different request (IDEMPOTENCY_MISMATCH) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2189,7 +2311,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2225,9 +2347,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2278,7 +2401,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2314,9 +2437,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2340,6 +2464,8 @@ export interface operations {
             /** @description The entry */
             200: {
                 headers: {
+                    /** @description The version, quoted ("7") */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2359,7 +2485,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2395,9 +2521,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,7 +2539,12 @@ export interface operations {
                 /** @description Seconds until the value expires */
                 ttl?: number;
             };
-            header?: never;
+            header?: {
+                /** @description A version ETag ("7"): write only that version, else 412 */
+                "If-Match"?: string;
+                /** @description Only *: write only if there is no value, else 412 */
+                "If-None-Match"?: string;
+            };
             path: {
                 key: string;
                 namespace: string;
@@ -2428,6 +2560,8 @@ export interface operations {
             /** @description Stored; the new version is also the ETag */
             200: {
                 headers: {
+                    /** @description The version, quoted ("7") */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2444,7 +2578,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2489,9 +2623,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2503,7 +2638,12 @@ export interface operations {
     kvDelete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A version ETag ("7"): write only that version, else 412 */
+                "If-Match"?: string;
+                /** @description Only *: write only if there is no value, else 412 */
+                "If-None-Match"?: string;
+            };
             path: {
                 key: string;
                 namespace: string;
@@ -2519,7 +2659,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2555,9 +2695,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description The version did not match (KV_VERSION_CONFLICT) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,7 +2727,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2622,9 +2772,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2644,7 +2795,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2689,9 +2840,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2712,7 +2864,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2757,9 +2909,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2836,7 +2989,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2863,9 +3016,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2935,7 +3089,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2971,9 +3125,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3003,7 +3158,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3039,9 +3194,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3117,7 +3273,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3153,9 +3309,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Another edit came first (CATALOG_STALE_VERSION): retry from the current version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3213,7 +3379,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3249,9 +3415,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3297,7 +3464,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3333,9 +3500,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3391,7 +3559,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3418,9 +3586,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description delimiter was given (NOT_IMPLEMENTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3480,7 +3658,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,9 +3685,28 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description No object under the key (OBJECT_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PUT on a backend that serves its own presigned URLs (NOT_IMPLEMENTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3521,7 +3718,20 @@ export interface operations {
     getObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200) */
+                "If-Range"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+                /** @description One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200) */
+                Range?: string;
+            };
             path: {
                 /** @description Object key (BLOB-7 rules) */
                 key: string;
@@ -3533,6 +3743,14 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3542,22 +3760,38 @@ export interface operations {
             /** @description The requested range */
             206: {
                 headers: {
-                    /** @description bytes start-end/size */
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description bytes first-last/size */
                     "Content-Range"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
             };
-            /** @description If-None-Match matched the ETag (or If-Modified-Since: not modified) */
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
             304: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3605,15 +3839,18 @@ export interface operations {
             /** @description The range starts at or beyond the end (RANGE_NOT_SATISFIABLE) */
             416: {
                 headers: {
+                    /** @description bytes *\/size */
+                    "Content-Range"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3625,7 +3862,12 @@ export interface operations {
     putObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Not supported yet: 501 */
+                "If-Match"?: string;
+                /** @description Only *: store only if no object has the key, else 412 (anything else is 400) */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description Object key (BLOB-7 rules) */
                 key: string;
@@ -3668,7 +3910,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3713,9 +3955,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description If-Match was sent (NOT_IMPLEMENTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3743,7 +3995,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3779,9 +4031,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3793,7 +4046,16 @@ export interface operations {
     headObject: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+            };
             path: {
                 /** @description Object key (BLOB-7 rules) */
                 key: string;
@@ -3802,21 +4064,37 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Exists (no body) */
+            /** @description The body's headers (no body) */
             200: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description If-None-Match matched the ETag */
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
             304: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3850,16 +4128,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description If-Match or If-Unmodified-Since does not hold */
+            /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
             412: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3871,7 +4150,20 @@ export interface operations {
     getPresigned: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200) */
+                "If-Range"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+                /** @description One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200) */
+                Range?: string;
+            };
             path: {
                 key: string;
             };
@@ -3882,6 +4174,14 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3891,20 +4191,38 @@ export interface operations {
             /** @description The requested range */
             206: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description bytes first-last/size */
+                    "Content-Range"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
             };
-            /** @description If-None-Match or If-Modified-Since: not modified */
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
             304: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3913,7 +4231,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED) */
+            /** @description Tampered or not signed here (PRESIGN_INVALID), or expired (PRESIGN_EXPIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3943,15 +4261,18 @@ export interface operations {
             /** @description The range starts at or beyond the end (RANGE_NOT_SATISFIABLE) */
             416: {
                 headers: {
+                    /** @description bytes *\/size */
+                    "Content-Range"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3979,6 +4300,8 @@ export interface operations {
             /** @description Stored (an object, or a session file) */
             200: {
                 headers: {
+                    /** @description Quoted SHA-256 of the body */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4007,8 +4330,17 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tampered or not signed here (PRESIGN_INVALID), or expired (PRESIGN_EXPIRED) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4025,9 +4357,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4039,7 +4372,16 @@ export interface operations {
     headPresigned: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+            };
             path: {
                 key: string;
             };
@@ -4047,14 +4389,37 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Exists (no body) */
+            /** @description The body's headers (no body) */
             200: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
+            304: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4062,6 +4427,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+            /** @description Tampered or not signed here (PRESIGN_INVALID), or expired (PRESIGN_EXPIRED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
@@ -4072,9 +4444,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4145,7 +4525,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4172,9 +4552,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4253,7 +4643,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4280,9 +4670,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4321,7 +4721,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4357,9 +4757,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4405,7 +4806,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4441,9 +4842,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4501,7 +4903,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4537,9 +4939,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4551,7 +4954,20 @@ export interface operations {
     sessionGetFile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200) */
+                "If-Range"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+                /** @description One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200) */
+                Range?: string;
+            };
             path: {
                 path: string;
                 sessionId: string;
@@ -4563,6 +4979,14 @@ export interface operations {
             /** @description The bytes */
             200: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4572,20 +4996,38 @@ export interface operations {
             /** @description The requested range */
             206: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description bytes first-last/size */
+                    "Content-Range"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
                 };
             };
-            /** @description If-None-Match or If-Modified-Since: not modified */
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
             304: {
                 headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4633,15 +5075,18 @@ export interface operations {
             /** @description The range starts at or beyond the end (RANGE_NOT_SATISFIABLE) */
             416: {
                 headers: {
+                    /** @description bytes *\/size */
+                    "Content-Range"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4670,6 +5115,8 @@ export interface operations {
             /** @description Stored */
             200: {
                 headers: {
+                    /** @description Quoted SHA-256 of the body */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4687,7 +5134,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4723,9 +5170,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4753,7 +5201,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4789,9 +5237,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4829,7 +5278,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4865,9 +5314,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4891,6 +5341,8 @@ export interface operations {
             /** @description The entry */
             200: {
                 headers: {
+                    /** @description The version, quoted ("7") */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4910,7 +5362,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4946,9 +5398,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4963,7 +5416,12 @@ export interface operations {
                 /** @description Seconds until the value expires */
                 ttl?: number;
             };
-            header?: never;
+            header?: {
+                /** @description A version ETag ("7"): write only that version, else 412 */
+                "If-Match"?: string;
+                /** @description Only *: write only if there is no value, else 412 */
+                "If-None-Match"?: string;
+            };
             path: {
                 key: string;
                 sessionId: string;
@@ -4979,6 +5437,8 @@ export interface operations {
             /** @description Stored */
             200: {
                 headers: {
+                    /** @description The version, quoted ("7") */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4995,7 +5455,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5031,9 +5491,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description The version did not match (KV_VERSION_CONFLICT) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5061,7 +5531,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5097,9 +5567,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5138,6 +5609,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Missing, invalid or expired token */
             401: {
                 headers: {
@@ -5156,9 +5636,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5209,7 +5690,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5245,9 +5726,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5299,7 +5781,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5335,9 +5817,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5396,7 +5879,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5432,9 +5915,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5482,7 +5966,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5509,9 +5993,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5554,7 +6039,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5590,9 +6075,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5667,7 +6153,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5703,9 +6189,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description It exists with another definition (VECTOR_COLLECTION_CONFLICT) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5743,7 +6239,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5779,9 +6275,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5841,7 +6338,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5877,9 +6374,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5927,7 +6425,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5963,9 +6461,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6004,7 +6503,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request */
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6040,9 +6539,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error */
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -153,6 +153,8 @@ function acceptsGzip(header: string | string[] | undefined): boolean {
   });
 }
 
+const ASSET_ETAG = "The file's content tag (another for its gzipped form)";
+
 /** `GET /docs` (the page) and `GET /docs/{file}` (what it loads). Neither needs a token. */
 export function docsRoutes(tag: string): RouteSpec[] {
   const page: RouteSpec = {
@@ -185,9 +187,13 @@ export function docsRoutes(tag: string): RouteSpec[] {
     tag,
     auth: false,
     params: z.object({ file: z.string().max(64) }),
+    headers: {
+      "If-None-Match": "Entity tags (weak comparison): a match → 304",
+      "Accept-Encoding": "gzip: the file is sent gzipped (its own ETag)",
+    },
     responses: {
-      200: { description: "The file", raw: "application/octet-stream" },
-      304: { description: "If-None-Match matched the ETag" },
+      200: { description: "The file", raw: "application/octet-stream", headers: { ETag: ASSET_ETAG } },
+      304: { description: "If-None-Match matched the ETag", headers: { ETag: ASSET_ETAG } },
       404: { description: "Not a file of the page (ROUTE_NOT_FOUND)" },
     },
     handler: async ({ params, req, reply }) => {

@@ -4,7 +4,7 @@
  * carry `x-kura-not-implemented: true`, a 501 response and a note in their description.
  */
 import { z } from "zod";
-import { openApiPath, type RouteSpec } from "./route.js";
+import { type HeaderSpec, openApiPath, type RouteSpec, type RouteUse } from "./route.js";
 
 type Json = Record<string, unknown>;
 
@@ -44,6 +44,11 @@ function envelope(data: Json | undefined): Json {
   };
 }
 
+function headerObject(h: string | HeaderSpec): Json {
+  const spec = typeof h === "string" ? { description: h } : h;
+  return { description: spec.description, schema: spec.schema ?? { type: "string" } };
+}
+
 function parameters(spec: RouteSpec): Json[] {
   const out: Json[] = [];
   const add = (schema: z.ZodType | undefined, where: "path" | "query") => {
@@ -64,15 +69,142 @@ function parameters(spec: RouteSpec): Json[] {
   };
   add(spec.params, "path");
   add(spec.query, "query");
+  for (const [name, h] of Object.entries(spec.headers ?? {})) {
+    out.push({ name, in: "header", required: false, ...headerObject(h) });
+  }
   return out;
 }
 
-const COMMON_ERRORS: Record<string, Json> = {
-  "400": {
-    description: "Invalid request",
-    content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-  },
-};
+const ERROR_CONTENT = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
+const RETRY_AFTER = { "Retry-After": { $ref: "#/components/headers/RetryAfter" } };
+
+/**
+ * Statuses any route may answer, whatever it does, documented once by every operation's
+ * `default` response: a stalled (408) or oversized (413) body, an unsupported media type (415),
+ * rate limiting (429), oversized headers (431), a server fault (500), an unavailable backend
+ * or a server shutting down (503), a full disk or quota (507). Any other status a route
+ * answers is declared on the route.
+ */
+export const TRANSPORT_STATUSES: ReadonlySet<number> = new Set([408, 413, 415, 429, 431, 500, 503, 507]);
+
+/** Statuses whose errors say when to retry (`Retry-After`). */
+const RETRY_STATUSES = new Set(["429", "503", "507"]);
+
+/** The `responses` of a route's operation: what it declares, plus what every route of its kind answers. */
+function responsesOf(spec: RouteSpec): Record<string, Json> {
+  const own: Record<string, Json> = {};
+  for (const [status, r] of Object.entries(spec.responses)) {
+    const content = r.raw
+      ? { [r.raw]: { schema: { type: "string", format: "binary" } } }
+      : status === "204" || status === "304" || spec.method === "HEAD"
+        ? undefined
+        : Number(status) >= 400
+          ? ERROR_CONTENT
+          : {
+              "application/json": { schema: envelope(r.schema ? jsonSchema(r.schema, "output") : undefined) },
+            };
+    const headers = {
+      ...Object.fromEntries(Object.entries(r.headers ?? {}).map(([h, d]) => [h, headerObject(d)])),
+      ...(RETRY_STATUSES.has(status) ? RETRY_AFTER : {}),
+    };
+    own[status] = {
+      description: r.description,
+      ...(content ? { content } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    };
+  }
+  if (spec.notImplemented !== undefined) {
+    own["501"] = {
+      description: `Not implemented yet (error_code NOT_IMPLEMENTED): ${spec.notImplemented}`,
+      content: ERROR_CONTENT,
+    };
+  }
+  const auth = spec.auth !== false;
+  return {
+    "400": {
+      description: "Invalid request (error_code says what: REQUEST_INVALID, …)",
+      content: ERROR_CONTENT,
+    },
+    ...(spec.params && !own["404"]
+      ? {
+          "404": {
+            description: "Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …)",
+            content: ERROR_CONTENT,
+          },
+        }
+      : {}),
+    ...own,
+    ...(auth
+      ? {
+          "401": { description: "Missing, invalid or expired token", content: ERROR_CONTENT },
+          "403": { description: "Token and subdomain name different tenants", content: ERROR_CONTENT },
+        }
+      : {}),
+    default: {
+      description: `Error. Any route may answer ${[...TRANSPORT_STATUSES].join(", ")}; Retry-After comes with errors a retry may cure.`,
+      content: ERROR_CONTENT,
+      headers: RETRY_AFTER,
+    },
+  };
+}
+
+/**
+ * Request headers a route may read without declaring them: the security scheme's
+ * `Authorization`, the body's `Content-Type` (its media type) and framing, and `Host`.
+ */
+const UNDECLARED_REQUEST_HEADERS = new Set([
+  "authorization",
+  "content-type",
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "connection",
+]);
+
+/** Response headers the document must declare where a route sends them. */
+export const DECLARED_RESPONSE_HEADERS = [
+  "etag",
+  "last-modified",
+  "accept-ranges",
+  "content-range",
+  "content-disposition",
+  "retry-after",
+] as const;
+
+const documented = new WeakMap<RouteSpec, { responses: Record<string, Json>; headers: Set<string> }>();
+
+/**
+ * What `use` did that the route's operation in the document does not declare: a status that is
+ * neither declared nor a transport status (`TRANSPORT_STATUSES`), a request header read but
+ * not a parameter, a response header (`DECLARED_RESPONSE_HEADERS`) sent but not declared for
+ * that status. Empty when the document tells the truth.
+ */
+export function undocumentedUse(spec: RouteSpec, use: RouteUse): string[] {
+  let doc = documented.get(spec);
+  if (!doc) {
+    doc = {
+      responses: responsesOf(spec),
+      headers: new Set(Object.keys(spec.headers ?? {}).map((h) => h.toLowerCase())),
+    };
+    documented.set(spec, doc);
+  }
+  const where = `${spec.method} ${openApiPath(spec.path)}`;
+  const problems: string[] = [];
+  const response =
+    doc.responses[String(use.status)] ??
+    (TRANSPORT_STATUSES.has(use.status) ? doc.responses.default : undefined);
+  if (!response) problems.push(`${where} answered ${use.status}, which its operation does not declare`);
+  for (const h of use.requestHeaders) {
+    if (!UNDECLARED_REQUEST_HEADERS.has(h) && !doc.headers.has(h))
+      problems.push(`${where} reads the request header ${h}, which its operation does not declare`);
+  }
+  const declared = new Set(Object.keys((response?.headers ?? {}) as Json).map((h) => h.toLowerCase()));
+  for (const h of use.responseHeaders) {
+    if ((DECLARED_RESPONSE_HEADERS as readonly string[]).includes(h) && response && !declared.has(h))
+      problems.push(`${where} sent ${h} with ${use.status}, which its operation does not declare`);
+  }
+  return problems;
+}
 
 /**
  * The document's `servers`. A configured public URL is where clients go. Without one, first `/`
@@ -101,40 +233,6 @@ export function buildOpenApi(
 ): Json {
   const paths: Record<string, Record<string, Json>> = {};
   for (const spec of specs) {
-    const responses: Record<string, Json> = {};
-    for (const [status, r] of Object.entries(spec.responses)) {
-      const content = r.raw
-        ? { [r.raw]: { schema: { type: "string", format: "binary" } } }
-        : status === "204" || status === "304" || spec.method === "HEAD"
-          ? undefined
-          : Number(status) >= 400
-            ? { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
-            : {
-                "application/json": {
-                  schema: envelope(r.schema ? jsonSchema(r.schema, "output") : undefined),
-                },
-              };
-      responses[status] = {
-        description: r.description,
-        ...(content ? { content } : {}),
-        ...(r.headers
-          ? {
-              headers: Object.fromEntries(
-                Object.entries(r.headers).map(([h, d]) => [
-                  h,
-                  { description: d, schema: { type: "string" } },
-                ]),
-              ),
-            }
-          : {}),
-      };
-    }
-    if (spec.notImplemented !== undefined) {
-      responses["501"] = {
-        description: `Not implemented yet (error_code NOT_IMPLEMENTED): ${spec.notImplemented}`,
-        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-      };
-    }
     const auth = spec.auth !== false;
     const operation: Json = {
       operationId: spec.operationId,
@@ -169,35 +267,7 @@ export function buildOpenApi(
               },
             }
           : {}),
-      responses: {
-        ...(spec.params || spec.query || spec.body ? COMMON_ERRORS : {}),
-        ...(spec.params && !responses["404"]
-          ? {
-              "404": {
-                description:
-                  "Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …)",
-                content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-              },
-            }
-          : {}),
-        ...responses,
-        ...(auth
-          ? {
-              "401": {
-                description: "Missing, invalid or expired token",
-                content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-              },
-              "403": {
-                description: "Token and subdomain name different tenants",
-                content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-              },
-            }
-          : {}),
-        default: {
-          description: "Error",
-          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-        },
-      },
+      responses: responsesOf(spec),
     };
     const path = openApiPath(spec.path);
     const methods = paths[path] ?? {};
@@ -228,6 +298,12 @@ export function buildOpenApi(
         },
       },
       schemas: { Error: ERROR_SCHEMA },
+      headers: {
+        RetryAfter: {
+          description: "Seconds to wait before retrying",
+          schema: { type: "integer", minimum: 1 },
+        },
+      },
     },
     paths,
   };

@@ -27,7 +27,82 @@
 import { Readable } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { KuraError } from "../core/errors.js";
-import { SENT } from "./route.js";
+import { type HeaderSpec, type ResponseSpec, SENT } from "./route.js";
+
+const ENTITY_TAG = "The body's entity tag (its SHA-256, quoted)";
+
+/** The conditional headers `serveBody` reads, for GET and HEAD alike (RFC 9110 §13.2.2 order). */
+const CONDITIONAL: Record<string, HeaderSpec> = {
+  "If-Match": { description: "Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED" },
+  "If-Unmodified-Since": {
+    description: "An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED",
+  },
+  "If-None-Match": { description: "Entity tags (weak comparison) or *: a match → 304" },
+  "If-Modified-Since": { description: "An HTTP-date, read without If-None-Match: unchanged since → 304" },
+};
+
+/**
+ * The request headers `serveBody` reads: a route that serves a body through it declares these
+ * (`headers`), so its OpenAPI operation lists them.
+ */
+export function servedBodyHeaders(method: "GET" | "HEAD"): Record<string, HeaderSpec> {
+  if (method === "HEAD") return CONDITIONAL;
+  return {
+    ...CONDITIONAL,
+    Range: {
+      description:
+        "One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200)",
+    },
+    "If-Range": {
+      description:
+        "An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200)",
+    },
+  };
+}
+
+/** The headers of every body `serveBody` sends (200, 206, HEAD). */
+const BODY_HEADERS: Record<string, string> = {
+  ETag: ENTITY_TAG,
+  "Last-Modified": "When the body was stored (HTTP-date)",
+  "Accept-Ranges": "bytes",
+  "Content-Disposition":
+    "attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types)",
+};
+
+/**
+ * The responses `serveBody` gives, with the headers it sends: a route that serves a body
+ * through it declares these next to its own (a 403, a 404).
+ */
+export function servedBodyResponses(method: "GET" | "HEAD"): Record<number, ResponseSpec> {
+  const notModified: ResponseSpec = {
+    description: "If-None-Match matched, or not modified since If-Modified-Since (no body)",
+    headers: BODY_HEADERS,
+  };
+  const failed: ResponseSpec = {
+    description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)",
+  };
+  if (method === "HEAD") {
+    return {
+      200: { description: "The body's headers (no body)", headers: BODY_HEADERS },
+      304: notModified,
+      412: failed,
+    };
+  }
+  return {
+    200: { description: "The bytes", raw: "application/octet-stream", headers: BODY_HEADERS },
+    206: {
+      description: "The requested range",
+      raw: "application/octet-stream",
+      headers: { ...BODY_HEADERS, "Content-Range": "bytes first-last/size" },
+    },
+    304: notModified,
+    412: failed,
+    416: {
+      description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)",
+      headers: { "Content-Range": "bytes */size" },
+    },
+  };
+}
 
 export interface ByteRangeRequest {
   start: number;

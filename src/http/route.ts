@@ -14,14 +14,21 @@ import { bodyTimeoutOf } from "./timeouts.js";
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
+/** A request or response header as the document describes it (a bare string: its description). */
+export interface HeaderSpec {
+  description: string;
+  /** JSON Schema of the value; default a string. */
+  schema?: Record<string, unknown>;
+}
+
 export interface ResponseSpec {
   description: string;
   /** Schema of `data` inside the success envelope. */
   schema?: z.ZodType;
   /** A raw (not enveloped) body of this media type: streams, /metrics, /openapi.json. */
   raw?: string;
-  /** Response headers worth documenting. */
-  headers?: Record<string, string>;
+  /** Headers the route sends with this status (`ETag`, `Content-Range`, …), by name. */
+  headers?: Record<string, string | HeaderSpec>;
 }
 
 export interface RouteContext<P, Q, B> {
@@ -59,6 +66,11 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /**
+   * Request headers the handler reads (`If-Match`, `Range`, …), by name: documented as header
+   * parameters. `Authorization`, `Content-Type` and the body's framing need no entry.
+   */
+  headers?: Record<string, string | HeaderSpec>;
   /** The request body is read as a stream by the handler (objects, streamed messages). */
   rawBody?: { contentType: string; description: string };
   /** Largest JSON body accepted, in bytes. */
@@ -87,6 +99,34 @@ declare module "fastify" {
 export interface RegisterOptions {
   /** Check every success response against its schema (tests). */
   validateResponses?: boolean;
+  /**
+   * Told, after each response, its status, the request headers the handler read and the
+   * response headers sent, to compare with the route's documentation (tests).
+   */
+  audit?: (spec: RouteSpec, use: RouteUse) => void;
+}
+
+/** What a route did while answering one request. */
+export interface RouteUse {
+  status: number;
+  /** Request headers the handler read, lower case. */
+  requestHeaders: ReadonlySet<string>;
+  /** Response headers sent, lower case. */
+  responseHeaders: readonly string[];
+}
+
+/** While the handler runs, `req.headers` notes every header it reads (for `audit`). */
+function watchHeaderReads(req: FastifyRequest): { read: Set<string>; stop(): void } {
+  const read = new Set<string>();
+  const headers = req.headers;
+  const watched = new Proxy(headers, {
+    get(target, name, receiver) {
+      if (typeof name === "string") read.add(name.toLowerCase());
+      return Reflect.get(target, name, receiver);
+    },
+  });
+  Object.defineProperty(req, "headers", { configurable: true, get: () => watched });
+  return { read, stop: () => delete (req as { headers?: unknown }).headers };
 }
 
 /** `/v1/chats/{chatId}/messages:batch` → `/v1/chats/:chatId/messages::batch`; `{key...}` → `*`. */
@@ -158,6 +198,8 @@ export function registerRoute<P, Q, B>(
   options: RegisterOptions = {},
 ): void {
   const wildcard = wildcardName(spec.path);
+  const audit = options.audit;
+  const headersRead = new WeakMap<FastifyRequest, Set<string>>();
   app.route({
     method: spec.method,
     url: spec.url ?? fastifyPath(spec.path),
@@ -167,6 +209,17 @@ export function registerRoute<P, Q, B>(
       template: openApiPath(spec.path),
     },
     ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
+    ...(audit
+      ? {
+          onResponse: async (req: FastifyRequest, reply: FastifyReply) => {
+            audit(spec as RouteSpec, {
+              status: reply.statusCode,
+              requestHeaders: headersRead.get(req) ?? new Set(),
+              responseHeaders: Object.keys(reply.getHeaders()).map((h) => h.toLowerCase()),
+            });
+          },
+        }
+      : {}),
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
       let rawParams = { ...(req.params as Record<string, string>) };
       if (wildcard !== undefined) {
@@ -194,6 +247,8 @@ export function registerRoute<P, Q, B>(
       const query = parseInput(spec.query, req.query ?? {}, "query");
       const body = spec.rawBody ? (undefined as B) : parseInput(spec.body, req.body, "body");
       let result: RouteResult;
+      const watch = audit ? watchHeaderReads(req) : undefined;
+      if (watch) headersRead.set(req, watch.read);
       try {
         result = await spec.handler({
           req,
@@ -208,6 +263,8 @@ export function registerRoute<P, Q, B>(
         // A body that timed out surfaces in the handler as whatever the consumer made of it
         // (an aborted write, a stream error): report it as the timeout it was.
         throw bodyTimeoutOf(req) ?? e;
+      } finally {
+        watch?.stop();
       }
       if (result === SENT) return reply;
       const status = result.status ?? 200;

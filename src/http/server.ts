@@ -23,8 +23,8 @@ import { registerBodyParsers } from "./json-body.js";
 import { redactUrl, withLogRedaction } from "./log-redaction.js";
 import { batchedStdout } from "./log-stream.js";
 import { blobTempBytesOf, HttpMetrics, type MetricsOptions } from "./metrics.js";
-import { buildOpenApi } from "./openapi.js";
-import { type RouteSpec, registerRoute } from "./route.js";
+import { buildOpenApi, undocumentedUse } from "./openapi.js";
+import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -52,6 +52,11 @@ export interface ServerOptions {
   clock?: () => number;
   /** Check success responses against their documented schemas (tests). */
   validateResponses?: boolean;
+  /**
+   * Told of every status, request header and response header a route uses that its operation
+   * in the OpenAPI document does not declare (tests).
+   */
+  onUndocumented?: (problem: string) => void;
   /** Close the Kura instance when the server closes; default false. */
   closeKura?: boolean;
   /** Body limit of JSON routes without their own; default 1 MiB. */
@@ -351,7 +356,17 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...unimplementedRoutes(),
   );
 
-  const registerOptions = { validateResponses: options.validateResponses ?? false };
+  const onUndocumented = options.onUndocumented;
+  const registerOptions: RegisterOptions = {
+    validateResponses: options.validateResponses ?? false,
+    ...(onUndocumented
+      ? {
+          audit: (spec, use) => {
+            for (const problem of undocumentedUse(spec, use)) onUndocumented(problem);
+          },
+        }
+      : {}),
+  };
   for (const spec of specs) if (!spec.rawBody) registerRoute(app, spec, registerOptions);
   // Routes that read their body as a stream: no parser may consume it first.
   await app.register(async (scope) => {

@@ -26,6 +26,11 @@ export interface Harness {
     options?: { secret?: string; expiresIn?: number | string; header?: Record<string, unknown> },
   ): Promise<string>;
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /**
+   * What the routes did that the OpenAPI document does not declare (a status, a request header
+   * read, a response header sent); `close` fails when there is any.
+   */
+  undocumented: string[];
   close(): Promise<void>;
 }
 
@@ -56,7 +61,15 @@ export async function startServer(
     },
     options.open ?? {},
   );
-  const app = await buildServer(kura, { logger: false, validateResponses: true, ...(options.server ?? {}) });
+  const undocumented: string[] = [];
+  const app = await buildServer(kura, {
+    logger: false,
+    validateResponses: true,
+    onUndocumented: (problem) => {
+      if (!undocumented.includes(problem)) undocumented.push(problem);
+    },
+    ...(options.server ?? {}),
+  });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : 0;
@@ -90,10 +103,16 @@ export async function startServer(
       }
       return { status: res.status, headers: res.headers, json, text };
     },
+    undocumented,
     close: async () => {
       await app.close();
       await kura.close();
       await rm(dir, { recursive: true, force: true });
+      if (undocumented.length > 0) {
+        throw new Error(
+          `the OpenAPI document does not declare what the server did:\n${undocumented.join("\n")}`,
+        );
+      }
     },
   };
   return h;

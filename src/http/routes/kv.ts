@@ -30,6 +30,15 @@ export function kvEntryJson(e: KvEntry): z.infer<typeof kvEntrySchema> {
 
 export const versionEtag = (version: number) => `"${version}"`;
 
+/** The ETag of a versioned entry, as the document describes it. */
+export const VERSION_ETAG = 'The version, quoted ("7")';
+
+/** The conditions `expectedVersion` reads, as the document describes them. */
+export const VERSION_CONDITIONS = {
+  "If-Match": 'A version ETag ("7"): write only that version, else 412',
+  "If-None-Match": "Only *: write only if there is no value, else 412",
+};
+
 /**
  * The version a write must find: `If-Match: "7"` → 7, `If-None-Match: *` → 0 (absent),
  * neither → undefined (unconditional).
@@ -85,10 +94,12 @@ export function kvRoutes(): RouteSpec[] {
     params: keyParams,
     query: ttlQuery,
     body: jsonValue,
+    headers: VERSION_CONDITIONS,
     responses: {
       200: {
         description: "Stored; the new version is also the ETag",
         schema: z.object({ key: z.string(), version: z.number().int() }),
+        headers: { ETag: VERSION_ETAG },
       },
       412: { description: "The version did not match (KV_VERSION_CONFLICT)" },
     },
@@ -111,7 +122,7 @@ export function kvRoutes(): RouteSpec[] {
     tag: TAG,
     params: keyParams,
     responses: {
-      200: { description: "The entry", schema: kvEntrySchema },
+      200: { description: "The entry", schema: kvEntrySchema, headers: { ETag: VERSION_ETAG } },
       404: { description: "KV_KEY_NOT_FOUND" },
     },
     handler: async ({ tenant, params, reply }) => {
@@ -134,7 +145,11 @@ export function kvRoutes(): RouteSpec[] {
       "Delete a value (If-Match: version to delete only that version); deleting a missing key succeeds",
     tag: TAG,
     params: keyParams,
-    responses: { 204: { description: "Deleted (or was not there)" } },
+    headers: VERSION_CONDITIONS,
+    responses: {
+      204: { description: "Deleted (or was not there)" },
+      412: { description: "The version did not match (KV_VERSION_CONFLICT)" },
+    },
     handler: async ({ tenant, params, req, reply }) => {
       const ifVersion = expectedVersion(req);
       await tenant.kv(params.namespace).delete(params.key, ifVersion !== undefined ? { ifVersion } : {});

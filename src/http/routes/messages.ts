@@ -115,6 +115,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     bodyLimit: appendLimit,
     responses: {
       201: { description: "Stored", schema: messageRefSchema },
+      409: { description: "idempotency_key already names a different request (IDEMPOTENCY_MISMATCH)" },
       413: { description: "Content above the message size limit (MESSAGE_TOO_LARGE); nothing stored" },
     },
     handler: async ({ tenant, params, body }) => {
@@ -134,7 +135,10 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     params: chatParams,
     body: batchBody,
     bodyLimit: 32 * 1024 * 1024,
-    responses: { 201: { description: "All stored", schema: z.object({ items: z.array(messageRefSchema) }) } },
+    responses: {
+      201: { description: "All stored", schema: z.object({ items: z.array(messageRefSchema) }) },
+      409: { description: "An idempotency_key already names a different request (IDEMPOTENCY_MISMATCH)" },
+    },
     handler: async ({ tenant, params, body }) => {
       const refs = await tenant.messages.appendMany(params.chatId, body.messages.map(toAppendInput));
       for (const r of refs) deps.metrics.observeMessage("append", r.sizeBytes);
@@ -336,7 +340,10 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     params: messageParams,
     body: editBody,
     bodyLimit: appendLimit,
-    responses: { 200: { description: "The new version's index entry", schema: messageRefSchema } },
+    responses: {
+      200: { description: "The new version's index entry", schema: messageRefSchema },
+      409: { description: "Another edit came first (CATALOG_STALE_VERSION): retry from the current version" },
+    },
     handler: async ({ tenant, params, body }) => {
       const ref = await tenant.messages.edit(
         params.id,

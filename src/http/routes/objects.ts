@@ -9,7 +9,7 @@ import { isKuraError, KuraError } from "../../core/errors.js";
 import { buildPresignedUrl } from "../../core/presign.js";
 import type { ObjectInfo } from "../../domains/objects.js";
 import type { TenantScope } from "../../kura.js";
-import { type BodySource, filenameOf, serveBody } from "../ranges.js";
+import { type BodySource, filenameOf, serveBody, servedBodyHeaders, servedBodyResponses } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { cursorSchema, limitSchema, objectJson, objectSchema, pageSchema } from "../schemas.js";
 import { requestBody } from "../timeouts.js";
@@ -61,9 +61,14 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       contentType: "application/octet-stream",
       description: "The bytes; any Content-Type is stored as given",
     },
+    headers: {
+      "If-None-Match": "Only *: store only if no object has the key, else 412 (anything else is 400)",
+      "If-Match": "Not supported yet: 501",
+    },
     responses: {
       200: { description: "Stored", schema: objectSchema, headers: { ETag: "Quoted SHA-256 of the body" } },
       412: { description: "If-None-Match: * and an object exists (PRECONDITION_FAILED)" },
+      501: { description: "If-Match was sent (NOT_IMPLEMENTED)" },
     },
     handler: async ({ tenant, params, req, reply }) => {
       const ifNoneMatch = req.headers["if-none-match"];
@@ -106,12 +111,8 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "An object's headers: Content-Length, Content-Type, ETag, Last-Modified",
     tag: TAG,
     params: keyParams,
-    responses: {
-      200: { description: "Exists (no body)" },
-      304: { description: "If-None-Match matched the ETag" },
-      404: { description: "No such object (no body)" },
-      412: { description: "If-Match or If-Unmodified-Since does not hold" },
-    },
+    headers: servedBodyHeaders("HEAD"),
+    responses: { ...servedBodyResponses("HEAD"), 404: { description: "No such object (no body)" } },
     handler: async ({ tenant, params, req, reply }) => serveBody(req, reply, source(tenant, params.key)),
   };
 
@@ -128,17 +129,8 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       "XML, JavaScript, …) are sent with Content-Disposition: attachment.",
     tag: TAG,
     params: keyParams,
-    responses: {
-      200: { description: "The bytes", raw: "application/octet-stream" },
-      206: {
-        description: "The requested range",
-        raw: "application/octet-stream",
-        headers: { "Content-Range": "bytes start-end/size" },
-      },
-      304: { description: "If-None-Match matched the ETag (or If-Modified-Since: not modified)" },
-      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
-      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
-    },
+    headers: servedBodyHeaders("GET"),
+    responses: servedBodyResponses("GET"),
     handler: async ({ tenant, params, req, reply }) => serveBody(req, reply, source(tenant, params.key)),
   };
 
@@ -172,7 +164,10 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "Objects whose key starts with prefix, in key order, a page at a time",
     tag: TAG,
     query: listQuery,
-    responses: { 200: { description: "A page of objects", schema: pageSchema(objectSchema) } },
+    responses: {
+      200: { description: "A page of objects", schema: pageSchema(objectSchema) },
+      501: { description: "delimiter was given (NOT_IMPLEMENTED)" },
+    },
     handler: async ({ tenant, query }) => {
       if (query.delimiter !== undefined) {
         throw new KuraError("NOT_IMPLEMENTED", "listing with a delimiter is not supported yet", {
@@ -218,6 +213,8 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
           headers: z.record(z.string(), z.string()),
         }),
       },
+      404: { description: "No object under the key (OBJECT_NOT_FOUND)" },
+      501: { description: "PUT on a backend that serves its own presigned URLs (NOT_IMPLEMENTED)" },
     },
     handler: async ({ tenant, body }) => {
       if (body.method === "GET") {

@@ -3,7 +3,14 @@ import { KuraError } from "../../core/errors.js";
 import { ID_PATTERN } from "../../core/keys.js";
 import { verifyPresignedRequest } from "../../core/presign.js";
 import type { BlobInfo } from "../../ports/blob-store.js";
-import { type BodyInfo, type BodySource, filenameOf, serveBody } from "../ranges.js";
+import {
+  type BodyInfo,
+  type BodySource,
+  filenameOf,
+  serveBody,
+  servedBodyHeaders,
+  servedBodyResponses,
+} from "../ranges.js";
 import type { RouteSpec } from "../route.js";
 import { objectJson, objectSchema } from "../schemas.js";
 import { requestBody } from "../timeouts.js";
@@ -11,6 +18,10 @@ import type { HttpDeps } from "./deps.js";
 import { sessionFileOf } from "./sessions.js";
 
 const TAG = "objects";
+
+const PRESIGN_REFUSED = {
+  description: "Tampered or not signed here (PRESIGN_INVALID), or expired (PRESIGN_EXPIRED)",
+};
 
 /**
  * The secret the fs stores sign presigned URLs with, for the server that verifies them;
@@ -73,14 +84,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     tag: TAG,
     auth: false,
     params: keyParams,
-    responses: {
-      200: { description: "The bytes", raw: "application/octet-stream" },
-      206: { description: "The requested range", raw: "application/octet-stream" },
-      304: { description: "If-None-Match or If-Modified-Since: not modified" },
-      403: { description: "Tampered (PRESIGN_INVALID) or expired (PRESIGN_EXPIRED)" },
-      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
-      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
-    },
+    headers: servedBodyHeaders("GET"),
+    responses: { ...servedBodyResponses("GET"), 403: PRESIGN_REFUSED },
     handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("GET", req.url)),
   };
 
@@ -92,7 +97,8 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     tag: TAG,
     auth: false,
     params: keyParams,
-    responses: { 200: { description: "Exists (no body)" } },
+    headers: servedBodyHeaders("HEAD"),
+    responses: { ...servedBodyResponses("HEAD"), 403: PRESIGN_REFUSED },
     handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("HEAD", req.url)),
   };
 
@@ -106,8 +112,10 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     params: keyParams,
     rawBody: { contentType: "application/octet-stream", description: "The bytes" },
     responses: {
+      403: PRESIGN_REFUSED,
       200: {
         description: "Stored (an object, or a session file)",
+        headers: { ETag: "Quoted SHA-256 of the body" },
         schema: z.union([
           objectSchema,
           z.object({ path: z.string(), size: z.number().int(), sha256: z.string() }),

@@ -120,6 +120,11 @@ function resultJson(r: SearchResult) {
   };
 }
 
+const SEARCH_RESPONSES = {
+  200: { description: "Ranked hits with highlighted snippets", schema: resultSchema },
+  501: { description: "mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED)" },
+};
+
 const defined = <T extends object>(o: T) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
@@ -131,7 +136,7 @@ export function searchRoutes(): RouteSpec[] {
     summary: "Search messages (fulltext, vector or hybrid)",
     tag: TAG,
     query: getQuery,
-    responses: { 200: { description: "Ranked hits with highlighted snippets", schema: resultSchema } },
+    responses: SEARCH_RESPONSES,
     handler: async ({ tenant, query }) => {
       const options: SearchOptions = defined({
         mode: query.mode,
@@ -153,7 +158,7 @@ export function searchRoutes(): RouteSpec[] {
     summary: "Search with a query body (fulltext, vector or hybrid; or by a vector)",
     tag: TAG,
     body: postBody,
-    responses: { 200: { description: "Ranked hits with highlighted snippets", schema: resultSchema } },
+    responses: SEARCH_RESPONSES,
     handler: async ({ tenant, body }) => {
       if (body.q === undefined && body.vector === undefined)
         throw new KuraError("REQUEST_INVALID", "give q, vector or both", { operation: "searchPost" });

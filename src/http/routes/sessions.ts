@@ -8,11 +8,20 @@ import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
 import type { SessionFile } from "../../domains/sessions.js";
 import type { BlobInfo } from "../../ports/blob-store.js";
-import { type BodyInfo, filenameOf, serveBody } from "../ranges.js";
+import { type BodyInfo, filenameOf, serveBody, servedBodyHeaders, servedBodyResponses } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { idSchema } from "../schemas.js";
 import { requestBody } from "../timeouts.js";
-import { expectedVersion, jsonValue, kvEntryJson, kvEntrySchema, ttlQuery, versionEtag } from "./kv.js";
+import {
+  expectedVersion,
+  jsonValue,
+  kvEntryJson,
+  kvEntrySchema,
+  ttlQuery,
+  VERSION_CONDITIONS,
+  VERSION_ETAG,
+  versionEtag,
+} from "./kv.js";
 
 const TAG = "sessions";
 
@@ -52,8 +61,14 @@ export function sessionRoutes(): RouteSpec[] {
     params: metaParams,
     query: ttlQuery,
     body: jsonValue,
+    headers: VERSION_CONDITIONS,
     responses: {
-      200: { description: "Stored", schema: z.object({ key: z.string(), version: z.number().int() }) },
+      200: {
+        description: "Stored",
+        schema: z.object({ key: z.string(), version: z.number().int() }),
+        headers: { ETag: VERSION_ETAG },
+      },
+      412: { description: "The version did not match (KV_VERSION_CONFLICT)" },
     },
     handler: async ({ tenant, params, query, body, req, reply }) => {
       const ifVersion = expectedVersion(req);
@@ -73,7 +88,7 @@ export function sessionRoutes(): RouteSpec[] {
     summary: "A metadata entry with its version and expiry",
     tag: TAG,
     params: metaParams,
-    responses: { 200: { description: "The entry", schema: kvEntrySchema } },
+    responses: { 200: { description: "The entry", schema: kvEntrySchema, headers: { ETag: VERSION_ETAG } } },
     handler: async ({ tenant, params, reply }) => {
       const entry = await tenant.sessions.getMetaEntry(params.sessionId, params.key);
       if (!entry) {
@@ -128,6 +143,7 @@ export function sessionRoutes(): RouteSpec[] {
       200: {
         description: "Stored",
         schema: z.object({ path: z.string(), size: z.number().int(), sha256: z.string() }),
+        headers: { ETag: "Quoted SHA-256 of the body" },
       },
     },
     handler: async ({ tenant, params, req, reply }) => {
@@ -150,13 +166,8 @@ export function sessionRoutes(): RouteSpec[] {
     summary: "Download a session file (streamed; Range and conditional requests as for objects)",
     tag: TAG,
     params: fileParams,
-    responses: {
-      200: { description: "The bytes", raw: "application/octet-stream" },
-      206: { description: "The requested range", raw: "application/octet-stream" },
-      304: { description: "If-None-Match or If-Modified-Since: not modified" },
-      412: { description: "If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED)" },
-      416: { description: "The range starts at or beyond the end (RANGE_NOT_SATISFIABLE)" },
-    },
+    headers: servedBodyHeaders("GET"),
+    responses: servedBodyResponses("GET"),
     handler: async ({ tenant, params, req, reply }) => {
       const infoOf = (info: BlobInfo): BodyInfo => ({
         size: info.size,

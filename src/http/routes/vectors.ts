@@ -79,6 +79,7 @@ export function vectorRoutes(): RouteSpec[] {
     responses: {
       200: { description: "It existed with the same definition", schema: collectionSchema },
       201: { description: "Created", schema: collectionSchema },
+      409: { description: "It exists with another definition (VECTOR_COLLECTION_CONFLICT)" },
     },
     handler: async ({ tenant, params, body }) => {
       const { collection, created } = await tenant.vectors.create(params.collection, {
