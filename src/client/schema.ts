@@ -4503,7 +4503,7 @@ export interface operations {
                             items: {
                                 chat_id: string;
                                 created_at: string;
-                                /** @description [start, end) in snippet */
+                                /** @description [start, end) in snippet of each query word; for a hit only the vector half found, those its preview holds (often none: a message can be near in meaning without sharing a word) */
                                 highlights: [
                                     number,
                                     number
@@ -4511,6 +4511,7 @@ export interface operations {
                                 id: string;
                                 role: string;
                                 score: number;
+                                /** @description Text around the first match; for a hit only the vector half of vector or hybrid found, the message's preview */
                                 snippet: string;
                             }[];
                             /** @enum {string} */
@@ -4621,7 +4622,7 @@ export interface operations {
                             items: {
                                 chat_id: string;
                                 created_at: string;
-                                /** @description [start, end) in snippet */
+                                /** @description [start, end) in snippet of each query word; for a hit only the vector half found, those its preview holds (often none: a message can be near in meaning without sharing a word) */
                                 highlights: [
                                     number,
                                     number
@@ -4629,6 +4630,7 @@ export interface operations {
                                 id: string;
                                 role: string;
                                 score: number;
+                                /** @description Text around the first match; for a hit only the vector half of vector or hybrid found, the message's preview */
                                 snippet: string;
                             }[];
                             /** @enum {string} */

@@ -90,8 +90,17 @@ const hitSchema = z.object({
   role: z.string(),
   created_at: z.string(),
   score: z.number(),
-  snippet: z.string(),
-  highlights: z.array(z.tuple([z.number().int(), z.number().int()])).describe("[start, end) in snippet"),
+  snippet: z
+    .string()
+    .describe(
+      "Text around the first match; for a hit only the vector half of vector or hybrid found, the message's preview",
+    ),
+  highlights: z
+    .array(z.tuple([z.number().int(), z.number().int()]))
+    .describe(
+      "[start, end) in snippet of each query word; for a hit only the vector half found, those its preview " +
+        "holds (often none: a message can be near in meaning without sharing a word)",
+    ),
 });
 
 const resultSchema = z.object({
