@@ -94,3 +94,56 @@ describe("lmdb adapter: upgrade from the per-tenant version counters of the earl
     }
   });
 });
+
+describe("lmdb adapter: versions with durability fsync (asynchronous commits, every queued write in the overlay)", () => {
+  it("count per key from 1 across writes of one turn, deletes, sweeps and a reopen", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kura-kv-lmdb-fsync-"));
+    let now = Date.now();
+    const open = () =>
+      lmdbKvStore.create(lmdbKvStore.parseOptions({ path: join(dir, "kv") }), {
+        now: () => now,
+        durability: "fsync",
+      });
+    let store = await open();
+    try {
+      // One turn: blind and conditional writes, a batch repeating a key, an increment.
+      const turn = await Promise.all([
+        store.set("t:a", 1),
+        store.set("t:a", 2),
+        store.setMany([
+          { key: "t:a", value: 3 },
+          { key: "t:b", value: 1 },
+          { key: "t:a", value: 4 },
+        ]),
+        store.set("t:a", 5, { ifVersion: 4 }),
+        store.incr("t:n"),
+      ]);
+      expect(turn).toEqual([
+        { version: 1 },
+        { version: 2 },
+        [{ version: 3 }, { version: 1 }, { version: 4 }],
+        { version: 5 },
+        { value: 1, version: 1 },
+      ]);
+      const racing = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.set("t:a", i, { ifVersion: 5 })),
+      );
+      expect(racing.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const [deleted, recreated] = await Promise.all([store.delete("t:a"), store.set("t:a", "again")]);
+      expect(deleted).toBe(true);
+      expect(recreated.version).toBe(7);
+      await store.set("t:ttl", 1, { ttlMs: 1000 });
+      now += 1300;
+      expect(await store.sweepExpired()).toBe(1);
+      await store.delete("t:b");
+      await store.close();
+      store = await open();
+      expect((await store.set("t:ttl", 2)).version).toBe(2);
+      expect((await store.setMany([{ key: "t:b", value: 2 }]))[0]?.version).toBe(2);
+      expect((await store.set("t:a", "later")).version).toBe(8);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

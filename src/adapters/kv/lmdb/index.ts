@@ -304,9 +304,12 @@ class LmdbKvStore implements KvStore {
     return headerVersion(bytes) ?? this.decode(key, bytes, operation).version;
   }
 
-  /** The version of a write queued in this turn's batch or in flight, if there is one. */
+  /**
+   * The version of a blind write of `key` queued since `lastVersion` was asked (blind writes go
+   * to `issued` with synchronous commits, to the overlay otherwise), if there is one.
+   */
   private queuedVersion(key: string): number | undefined {
-    return (this.issued.size === 0 ? undefined : this.issued.get(key)) ?? this.pending.get(key)?.version;
+    return this.syncCommits ? this.issued.get(key) : this.pending.get(key)?.version;
   }
 
   /** The batch of this turn, opened (and its commit scheduled) by the first write. */
