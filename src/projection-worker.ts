@@ -19,7 +19,6 @@ import { openSearchIndex } from "./adapters/search/registry.js";
 import { vectorIndexOpener } from "./adapters/vector/registry.js";
 import type { KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
-import { openBlobStore } from "./engine/blob-stores.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
 import type { MessageProjector } from "./engine/outbox.js";
 import { SEARCH_PROJECTOR, SearchProjector } from "./engine/search.js";
@@ -32,6 +31,7 @@ import {
 } from "./engine/vectors.js";
 import type { FromWorker, ToWorker } from "./engine/worker-projector.js";
 import { serializeError } from "./engine/worker-projector.js";
+import { openBlobStore } from "./open/blob.js";
 import type { BlobStore } from "./ports/blob-store.js";
 import type { Catalog } from "./ports/catalog.js";
 import type { VectorIndex } from "./ports/vector-index.js";

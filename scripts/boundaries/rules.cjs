@@ -5,12 +5,13 @@
  *   http | cli  →  domains  →  engine  →  ports  ←  adapters
  *   layers: port in → port out      core: pure, imports nothing of Kura
  *   config: parses the file format; knows no adapter, engine or domain
- *   kura.ts, index.ts, projection-worker.ts: composition roots, may import anything
+ *   kura.ts, index.ts, projection-worker.ts and open/ (the per-plane openers): composition roots,
+ *   may import anything; below them only cli/ may import them
  *
  * Type-only imports follow the same rules except where a rule says otherwise: a type is a
  * dependency too.
  */
-const ROOTS = "^src/(kura|index|projection-worker)[.]ts$";
+const ROOTS = "^src/(kura|index|projection-worker)[.]ts$|^src/open/";
 
 module.exports = {
   forbidden: [
@@ -73,7 +74,7 @@ module.exports = {
       comment: "domains use the engine and ports, never adapters or transports",
       severity: "error",
       from: { path: "^src/domains/" },
-      to: { path: "^src/(adapters|http|cli|client)/|^src/(index|projection-worker)[.]ts$" },
+      to: { path: "^src/(adapters|http|cli|client|open)/|^src/(index|projection-worker)[.]ts$" },
     },
     {
       name: "config-knows-the-format-only",
@@ -81,6 +82,13 @@ module.exports = {
       severity: "error",
       from: { path: "^src/config/" },
       to: { path: "^src/", pathNot: "^src/(core|config)/" },
+    },
+    {
+      name: "composition-roots-on-top",
+      comment: "open/ picks adapters and wires layers; only the roots and the CLI reach for it",
+      severity: "error",
+      from: { path: "^src/(core|ports|layers|adapters|engine|domains|config|http|client)/" },
+      to: { path: "^src/open/" },
     },
     {
       name: "transports-call-domains",

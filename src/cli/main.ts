@@ -6,9 +6,10 @@
 import { hostname } from "node:os";
 import { Command, CommanderError } from "commander";
 import { stringify as stringifyYaml } from "yaml";
-import { loadConfig, redactConfig } from "../config/index.js";
+import { redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { Kura } from "../kura.js";
+import { loadConfig } from "../open/config.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { runServe } from "./serve.js";
 import { runToken } from "./token.js";

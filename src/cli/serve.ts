@@ -7,11 +7,12 @@
  * writes committed) and the process exits. A second signal exits at once.
  */
 import { hostname } from "node:os";
-import { listenUrl, loadConfig, redactConfig } from "../config/index.js";
+import { listenUrl, redactConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
 import { buildServer, defaultLoggerOptions, listeningUrl } from "../http/server.js";
 import { Kura } from "../kura.js";
+import { loadConfig } from "../open/config.js";
 
 export interface ServeOptions {
   config?: string;

@@ -4,9 +4,10 @@
  * tenant ids the id rule refuses (TENANT_INVALID) and lifetimes above
  * `auth.max_token_lifetime_seconds` (INVALID_ARGUMENT): the server would refuse such tokens.
  */
-import { loadConfig } from "../config/index.js";
+
 import { KuraError } from "../core/errors.js";
 import { mintToken, parseTtl, resolveJwtSecret } from "../http/auth.js";
+import { loadConfig } from "../open/config.js";
 
 export async function runToken(opts: {
   tenant: string;

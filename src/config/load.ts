@@ -44,7 +44,10 @@ export interface LoadConfigOptions {
   overrides?: Record<string, unknown>;
   /** Directory relative paths are resolved against; default `process.cwd()`. */
   cwd?: string;
-  /** How `storage.options` are validated; default: the blob adapter registry. */
+  /**
+   * How `storage.options` are validated (this layer knows no adapter): `src/open/config.ts`
+   * passes the blob adapters' own parsers; without one the options pass through as given.
+   */
   storageOptionsParser?: StorageOptionsParser;
 }
 
@@ -238,8 +241,9 @@ async function storageOptionsFor(
         : (raw.base_path ?? join(dataDir, DEFAULTS.storage_dir));
   }
   try {
-    const parser = ctx.parser ?? registryParser;
-    return ((await parser(storage.backend, raw)) ?? {}) as Record<string, unknown>;
+    // Without a parser the options pass as given: the adapter validates them when the store opens.
+    if (!ctx.parser) return raw;
+    return ((await ctx.parser(storage.backend, raw)) ?? {}) as Record<string, unknown>;
   } catch (e) {
     const found = problemsOf(e);
     if (!found) {
@@ -257,11 +261,6 @@ async function storageOptionsFor(
 }
 
 type Parsed = { [K in keyof typeof SECTION_SCHEMAS]: z.output<(typeof SECTION_SCHEMAS)[K]> };
-
-const registryParser: StorageOptionsParser = async (backend, options) => {
-  const { blobStoreDefinition } = await import("../adapters/blob/registry.js");
-  return (await blobStoreDefinition(backend)).parseOptions(options);
-};
 
 /** "… (from KURA_SERVER__PORT)": the source that set the offending value, when one did. */
 function withSource(p: ConfigIssue, merged: Merged): ConfigIssue {

@@ -3,8 +3,8 @@
  * problem in one `CONFIG_INVALID` error so a user fixes their configuration in one pass.
  */
 import type { z } from "zod";
-import { zodProblems } from "../adapters/options.js";
 import { KuraError } from "../core/errors.js";
+import { zodProblems } from "../core/options.js";
 
 export type ConfigProblemCode = "CONFIG_INVALID" | "CONFIG_CONFLICT" | "CONFIG_ENV_MISSING";
 

@@ -7,12 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  loadConfig,
   redactConfig,
-  resolveConfig,
+  resolveConfig as resolveConfigFormat,
   type StorageOptionsParser,
 } from "../../src/config/index.js";
 import { KuraError } from "../../src/core/errors.js";
+// As Kura's entry points load it: the format, and each adapter's section checked by the adapter.
+import { loadConfig, resolveConfig } from "../../src/open/config.js";
 
 /** Hands the options through unchanged, so assertions see exactly what the loader built. */
 const passthrough: StorageOptionsParser = async (_backend, options) => options;
@@ -523,6 +524,15 @@ auth: { jwks_url: "ftp://keys" }
       resolveConfig({ storage: { backend: "s3", options: { bucket: "Not_A_Bucket" } } }, { cwd }),
     );
     expect(problems(s3).map((p) => p.path)).toContain("storage.options.bucket");
+  });
+
+  it("the config layer alone knows no adapter: storage options pass through to be checked when the store opens", async () => {
+    const cwd = await tempDir();
+    const config = await resolveConfigFormat(
+      { storage: { backend: "memory", options: { nmae: "x" } } },
+      { cwd },
+    );
+    expect(config.storage.options).toEqual({ nmae: "x" });
   });
 
   it("the injected parser sees the backend and options; its CONFIG_INVALID problems are merged in", async () => {

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openBlobStore } from "../../src/engine/blob-stores.js";
 import { ContentUrls, parseContentUrl } from "../../src/engine/content-url.js";
+import { openBlobStore } from "../../src/open/blob.js";
 import type { BlobStore } from "../../src/ports/blob-store.js";
 
 describe("content URLs (MSG-6)", () => {

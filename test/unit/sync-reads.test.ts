@@ -11,12 +11,12 @@ import { fsBlobStore } from "../../src/adapters/blob/fs/index.js";
 import { keyPath } from "../../src/adapters/blob/fs/layout.js";
 import { memoryBlobStore } from "../../src/adapters/blob/memory/index.js";
 import { KuraError } from "../../src/core/errors.js";
-import { openBlobStore } from "../../src/engine/blob-stores.js";
 import { LruCache } from "../../src/engine/lru-cache.js";
 import { Kura } from "../../src/kura.js";
 import { FaultController, withFaults } from "../../src/layers/fault-injection.js";
 import { type BlobOperationEvent, withMetrics } from "../../src/layers/metrics.js";
 import { withRetry } from "../../src/layers/retry.js";
+import { openBlobStore } from "../../src/open/blob.js";
 import type { BlobStore } from "../../src/ports/blob-store.js";
 
 /** A memory store whose `getBufferSync` answers what the test says. */

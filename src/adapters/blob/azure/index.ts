@@ -23,6 +23,7 @@ import type {
 import { collect, peek, sha256Hex, VerifyingStream, verifyBuffer } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix } from "../../../core/keys.js";
+import { configInvalid } from "../../../core/options.js";
 import type {
   BlobBody,
   BlobCapabilities,
@@ -39,7 +40,6 @@ import type {
   PutOptions,
   PutResult,
 } from "../../../ports/blob-store.js";
-import { configInvalid } from "../../options.js";
 import {
   checkGetOptions,
   checkPresign,

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { keyProblem } from "../../../core/keys.js";
-import { parseOptions } from "../../options.js";
+import { parseOptions } from "../../../core/options.js";
 
 // Azure container names: 3-63 of lowercase letters, digits and single hyphens, starting and
 // ending with a letter or digit.

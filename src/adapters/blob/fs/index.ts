@@ -45,6 +45,7 @@ import {
 } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix, compareUtf8 } from "../../../core/keys.js";
+import { parseOptions } from "../../../core/options.js";
 import { buildPresignedUrl } from "../../../core/presign.js";
 import type {
   BlobBody,
@@ -62,7 +63,6 @@ import type {
   PutOptions,
   PutResult,
 } from "../../../ports/blob-store.js";
-import { parseOptions } from "../../options.js";
 import {
   alreadyExists,
   checkGetOptions,

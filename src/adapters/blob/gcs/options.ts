@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { keyProblem } from "../../../core/keys.js";
-import { parseOptions } from "../../options.js";
+import { parseOptions } from "../../../core/options.js";
 
 // Bucket names: 3-63 characters of lowercase letters, digits, `-`, `_` and `.` (dotted names
 // up to 222 in total, with dot-separated parts of at most 63).

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { collect, sha256Hex, toReadable, VerifyingStream, verifyBuffer } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix, compareUtf8 } from "../../../core/keys.js";
+import { parseOptions } from "../../../core/options.js";
 import type {
   BlobBody,
   BlobCapabilities,
@@ -23,7 +24,6 @@ import type {
   PutOptions,
   PutResult,
 } from "../../../ports/blob-store.js";
-import { parseOptions } from "../../options.js";
 import {
   alreadyExists,
   checkGetOptions,

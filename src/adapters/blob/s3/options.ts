@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { keyProblem } from "../../../core/keys.js";
-import { parseOptions } from "../../options.js";
+import { parseOptions } from "../../../core/options.js";
 
 // DNS-compatible bucket names (what AWS requires of new buckets and radosgw accepts).
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

@@ -10,6 +10,7 @@
 import pg from "pg";
 import { z } from "zod";
 import { KuraError, toKuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import type {
   AuditEntry,
   BatchOutcome,
@@ -32,7 +33,6 @@ import type {
   Usage,
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
-import { parseOptions } from "../../options.js";
 import { createPgPool, isBrokenClient, quoteIdent } from "../../pg.js";
 import {
   allFailed,

@@ -13,6 +13,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { z } from "zod";
 import { KuraError, toKuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import type {
   AuditEntry,
   BatchOutcome,
@@ -34,7 +35,6 @@ import type {
   OutboxRecord,
   Usage,
 } from "../../../ports/catalog.js";
-import { parseOptions } from "../../options.js";
 import {
   allFailed,
   changesExpired,

@@ -29,6 +29,7 @@ import type { Database, Key, RootDatabase } from "lmdb";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import {
   DEFAULT_MAX_VALUE_BYTES,
   type KvCapabilities,
@@ -44,7 +45,6 @@ import {
   type KvWriteResult,
 } from "../../../ports/kv-store.js";
 import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
-import { parseOptions } from "../../options.js";
 import {
   addToCounter,
   checkIncrBy,

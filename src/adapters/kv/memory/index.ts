@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { compareUtf8 } from "../../../core/keys.js";
+import { parseOptions } from "../../../core/options.js";
 import {
   DEFAULT_MAX_VALUE_BYTES,
   type KvCapabilities,
@@ -21,7 +22,6 @@ import {
   type KvStoreDeps,
   type KvWriteResult,
 } from "../../../ports/kv-store.js";
-import { parseOptions } from "../../options.js";
 import {
   addToCounter,
   checkIncrBy,

@@ -14,6 +14,7 @@
 import type { Redis as RedisClient } from "ioredis";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import {
   DEFAULT_MAX_VALUE_BYTES,
   type KvCapabilities,
@@ -28,7 +29,6 @@ import {
   type KvStoreDeps,
   type KvWriteResult,
 } from "../../../ports/kv-store.js";
-import { parseOptions } from "../../options.js";
 import {
   checkIncrBy,
   checkIncrTtl,

@@ -3,7 +3,7 @@
  * path, so a user fixes their config in one pass.
  */
 import type { z } from "zod";
-import { KuraError } from "../core/errors.js";
+import { KuraError } from "./errors.js";
 
 export interface ConfigProblem {
   path: string;
