@@ -14,6 +14,7 @@ import { VECTOR_BACKEND_DEFINITIONS, vectorIndexOpener } from "./adapters/vector
 import { configuredServerUrl, type KuraConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
+import { closedError } from "./core/lifecycle.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
 import { Memories, type MemoriesContext } from "./domains/memories.js";
 import { Messages, readMessageContent } from "./domains/messages.js";
@@ -648,7 +649,7 @@ export class Kura {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "Kura is closed", { operation: "kura" });
+    if (this.closed) throw closedError("Kura", "kura");
   }
 }
 

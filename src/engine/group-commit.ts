@@ -4,6 +4,7 @@
  * for many acknowledgements). Each batch keeps its own outcome (savepoints in the catalog).
  */
 import { KuraError, toKuraError } from "../core/errors.js";
+import { closedError } from "../core/lifecycle.js";
 import type { Catalog, CatalogBatch } from "../ports/catalog.js";
 
 interface Pending {
@@ -26,9 +27,7 @@ export class GroupCommitter {
   /** Resolves once the batch is durably committed (per the catalog's durability setting). */
   commit(batch: CatalogBatch): Promise<void> {
     if (this.closed) {
-      return Promise.reject(
-        new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation: "catalog.commit" }),
-      );
+      return Promise.reject(closedError("the catalog", "catalog.commit"));
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });

@@ -230,7 +230,10 @@ export interface BlobStore {
    */
   stats?(): Promise<BlobStoreStats>;
 
-  /** Release connections and handles. Using the store afterwards is an error. */
+  /**
+   * Release connections and handles.
+   * Behavior: idempotent; afterwards every operation fails with `CLOSED` (not retryable).
+   */
   close(): Promise<void>;
 }
 

@@ -367,9 +367,9 @@ export interface Catalog {
   /** Behavior: frees the lease if `owner` holds it; another owner's lease is left alone. */
   releaseLease(name: string, owner: string): Promise<void>;
 
-  /** Behavior: resolves while the catalog is reachable (/readyz); `CATALOG_UNAVAILABLE` once closed. */
+  /** Behavior: resolves while the catalog is reachable (/readyz); `CLOSED` once closed. */
   ping(): Promise<void>;
-  /** Behavior: idempotent; afterwards reads reject and commits fail with `CATALOG_UNAVAILABLE`. */
+  /** Behavior: idempotent; afterwards reads reject and commits fail with `CLOSED`. */
   close(): Promise<void>;
 }
 

@@ -180,7 +180,10 @@ export interface KvStore {
    */
   sweepExpired(options?: { now?: number; limit?: number }): Promise<number>;
 
-  /** Release handles and connections. Using the store afterwards fails with `INVALID_ARGUMENT`. */
+  /**
+   * Release handles and connections.
+   * Behavior: idempotent; afterwards every operation fails with `CLOSED` (not retryable).
+   */
   close(): Promise<void>;
 }
 

@@ -559,6 +559,33 @@ export function blobStoreConformance(
       });
     });
 
+    describe("lifecycle", () => {
+      it("a closed store refuses every operation with CLOSED, and closing twice is fine", async () => {
+        const closing = await h.create();
+        await closing.put("life/x", Buffer.from("x"));
+        await closing.close();
+        await closing.close();
+        const calls: Array<[string, () => Promise<unknown>]> = [
+          ["put", () => closing.put("life/y", Buffer.from("y"))],
+          ["getBuffer", () => closing.getBuffer("life/x")],
+          ["head", () => closing.head("life/x")],
+          ["exists", () => closing.exists("life/x")],
+          ["list", () => closing.list("life/")],
+          ["delete", () => closing.delete(["life/x"])],
+        ];
+        for (const [name, call] of calls) {
+          const err = await call().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isKuraError(err) && { code: err.code, retryable: err.retryable }, name).toEqual({
+            code: "CLOSED",
+            retryable: false,
+          });
+        }
+      });
+    });
+
     describe("outages (BLOB-8)", () => {
       it("fails with Unavailable while the server is down and keeps no partial object", async (ctx) => {
         if (!h.stopServer || !h.startServer) return ctx.skip();

@@ -1606,10 +1606,10 @@ export function catalogConformance(
         expect(other.capabilities.multiProcess).toBeTypeOf("boolean");
         await other.close();
         await other.close();
-        await expectKuraError(other.ping(), "CATALOG_UNAVAILABLE");
-        await expectKuraError(other.getMessage("t", "x"), "CATALOG_UNAVAILABLE");
+        await expectKuraError(other.ping(), "CLOSED");
+        await expectKuraError(other.getMessage("t", "x"), "CLOSED");
         const outcomes = await other.commit([{ ops: [{ op: "ensureTenant", tenantId: "t", at: 1 }] }]);
-        expectFailed(outcomes[0], "CATALOG_UNAVAILABLE");
+        expectFailed(outcomes[0], "CLOSED");
       });
     });
   });

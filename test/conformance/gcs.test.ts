@@ -206,7 +206,7 @@ describe.skipIf(!available)("gcs on the firebase-tools storage emulator", () => 
         code: "KEY_INVALID",
       });
       await store.close();
-      await expect(store.head("a")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      await expect(store.head("a")).rejects.toMatchObject({ code: "CLOSED" });
     });
 
     it("reports every option problem at once", () => {

@@ -640,8 +640,8 @@ export function kvStoreConformance(
 
     it("a closed store refuses every operation", async () => {
       await kv.close();
-      await expectKuraError(kv.get(k("closed")), "INVALID_ARGUMENT");
-      await expectKuraError(kv.set(k("closed"), 1), "INVALID_ARGUMENT");
+      await expectKuraError(kv.get(k("closed")), "CLOSED");
+      await expectKuraError(kv.set(k("closed"), 1), "CLOSED");
       await kv.close(); // idempotent
     });
   });

@@ -3,6 +3,7 @@
  * rules of the port, and key-range arithmetic for prefix listings.
  */
 import { KuraError } from "../../core/errors.js";
+import { closedError as closed } from "../../core/lifecycle.js";
 import type { BatchOutcome, MessageRow } from "../../ports/catalog.js";
 
 export const MAX_LIMIT = 100_000;
@@ -55,7 +56,7 @@ export function checkTime(value: number, name: string, operation: string): numbe
 }
 
 export function closedError(operation: string): KuraError {
-  return new KuraError("CATALOG_UNAVAILABLE", "the catalog is closed", { operation, retryable: false });
+  return closed("the catalog", operation);
 }
 
 export function messageNotFound(tenantId: string, id: string, operation = "catalog.commit"): KuraError {

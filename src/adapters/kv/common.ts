@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
+import { closedError as closed } from "../../core/lifecycle.js";
 import { assertStorableValue, MAX_VALUE_DEPTH, MAX_VALUE_NODES } from "../../core/values.js";
 import type { KvScanOptions, KvSetManyItem, KvSetOptions } from "../../ports/kv-store.js";
 import { DEFAULT_TOMBSTONE_RETENTION_MS, kvKeyProblem } from "../../ports/kv-store.js";
@@ -203,7 +204,7 @@ export function tooLarge(key: string, bytes: number, max: number, operation: str
 }
 
 export function closedError(operation: string): KuraError {
-  return new KuraError("INVALID_ARGUMENT", "the KV store is closed", { operation });
+  return closed("the KV store", operation);
 }
 
 export function corrupt(key: string, cause: unknown, operation: string): KuraError {

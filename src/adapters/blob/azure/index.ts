@@ -23,6 +23,7 @@ import type {
 import { collect, peek, sha256Hex, VerifyingStream, verifyBuffer } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix } from "../../../core/keys.js";
+import { closedError } from "../../../core/lifecycle.js";
 import { configInvalid } from "../../../core/options.js";
 import type {
   BlobBody,
@@ -108,7 +109,7 @@ class AzureBlobStore implements BlobStore {
   }
 
   private open(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+    if (this.closed) throw closedError("the blob store", operation);
   }
 
   /** The blob name for a key (store prefix applied), refusing names Azure would not take. */

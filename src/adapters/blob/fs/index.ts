@@ -45,6 +45,7 @@ import {
 } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix, compareUtf8 } from "../../../core/keys.js";
+import { closedError } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { buildPresignedUrl } from "../../../core/presign.js";
 import type {
@@ -257,7 +258,7 @@ class FsBlobStore implements BlobStore {
   }
 
   private assertOpen(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+    if (this.closed) throw closedError("the blob store", operation);
   }
 
   /** mkdir -p, remembering what exists; names of hashed (overlong) segments go in `~name`. */

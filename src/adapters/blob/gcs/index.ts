@@ -27,6 +27,7 @@ import {
 } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix } from "../../../core/keys.js";
+import { closedError } from "../../../core/lifecycle.js";
 import type {
   BlobBody,
   BlobCapabilities,
@@ -98,7 +99,7 @@ class GcsBlobStore implements BlobStore {
   }
 
   private open(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+    if (this.closed) throw closedError("the blob store", operation);
   }
 
   /** The object name for a key (store prefix applied), refusing names GCS would not take. */

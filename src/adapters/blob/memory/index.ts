@@ -7,6 +7,7 @@ import { z } from "zod";
 import { collect, sha256Hex, toReadable, VerifyingStream, verifyBuffer } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix, compareUtf8 } from "../../../core/keys.js";
+import { closedError } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import type {
   BlobBody,
@@ -79,7 +80,7 @@ class MemoryBlobStore implements BlobStore {
   }
 
   private open(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+    if (this.closed) throw closedError("the blob store", operation);
   }
 
   async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<PutResult> {

@@ -23,6 +23,7 @@ import {
 } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
 import { assertValidKey, assertValidPrefix } from "../../../core/keys.js";
+import { closedError } from "../../../core/lifecycle.js";
 import type {
   BlobBody,
   BlobCapabilities,
@@ -126,7 +127,7 @@ class S3BlobStore implements BlobStore {
   }
 
   private open(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the store is closed", { operation });
+    if (this.closed) throw closedError("the blob store", operation);
   }
 
   private objectKey(key: string): string {
