@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { z } from "zod";
+import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import { closedError as closed } from "../../core/lifecycle.js";
 import { assertStorableValue, MAX_VALUE_DEPTH, MAX_VALUE_NODES } from "../../core/values.js";
@@ -305,9 +306,7 @@ function prefixTag(prefix: string): string {
 }
 
 export function encodeScanCursor(scheme: string, prefix: string, position: string): string {
-  return Buffer.from(JSON.stringify({ s: scheme, p: prefixTag(prefix), c: position }), "utf8").toString(
-    "base64url",
-  );
+  return encodeCursor({ s: scheme, p: prefixTag(prefix), c: position });
 }
 
 export function decodeScanCursor(
@@ -316,24 +315,10 @@ export function decodeScanCursor(
   cursor: string | undefined,
 ): string | undefined {
   if (cursor === undefined) return undefined;
-  const invalid = () =>
-    new KuraError("CURSOR_INVALID", "the scan cursor was not made by this store for this prefix", {
+  const position = decodeCursor(cursor, { s: scheme, p: prefixTag(prefix) })?.c;
+  if (typeof position !== "string")
+    throw new KuraError("CURSOR_INVALID", "the scan cursor was not made by this store for this prefix", {
       operation: "kv.scan",
     });
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalid();
-  }
-  if (
-    typeof parsed !== "object" ||
-    parsed === null ||
-    (parsed as { s?: unknown }).s !== scheme ||
-    (parsed as { p?: unknown }).p !== prefixTag(prefix) ||
-    typeof (parsed as { c?: unknown }).c !== "string"
-  ) {
-    throw invalid();
-  }
-  return (parsed as { c: string }).c;
+  return position;
 }
