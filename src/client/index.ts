@@ -6,8 +6,8 @@
  *
  * ```ts
  * const kura = createKuraClient({ baseUrl: "http://127.0.0.1:8787", token });
- * const { data, error } = await kura.POST("/v1/chats/{chatId}/messages", {
- *   params: { path: { chatId: "chat-1" } },
+ * const { data, error } = await kura.POST("/v1/chats/{chat_id}/messages", {
+ *   params: { path: { chat_id: "chat-1" } },
  *   body: { role: "user", content: "hello" },
  * });
  * ```

@@ -238,7 +238,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/chats/{chatId}": {
+    "/v1/chats/{chat_id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -258,7 +258,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/chats/{chatId}/messages": {
+    "/v1/chats/{chat_id}/messages": {
         parameters: {
             query?: never;
             header?: never;
@@ -276,7 +276,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/chats/{chatId}/messages:batch": {
+    "/v1/chats/{chat_id}/messages:batch": {
         parameters: {
             query?: never;
             header?: never;
@@ -293,7 +293,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/chats/{chatId}/messages:stream": {
+    "/v1/chats/{chat_id}/messages:stream": {
         parameters: {
             query?: never;
             header?: never;
@@ -349,7 +349,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/mailboxes/{mailboxId}/messages": {
+    "/v1/mailboxes/{mailbox_id}/messages": {
         parameters: {
             query?: never;
             header?: never;
@@ -373,7 +373,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/mailboxes/{mailboxId}/messages/{id}/flags": {
+    "/v1/mailboxes/{mailbox_id}/messages/{id}/flags": {
         parameters: {
             query?: never;
             header?: never;
@@ -560,7 +560,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}": {
+    "/v1/sessions/{session_id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -577,7 +577,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}/files": {
+    "/v1/sessions/{session_id}/files": {
         parameters: {
             query?: never;
             header?: never;
@@ -594,7 +594,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}/files:presign": {
+    "/v1/sessions/{session_id}/files:presign": {
         parameters: {
             query?: never;
             header?: never;
@@ -611,7 +611,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}/files/{path}": {
+    "/v1/sessions/{session_id}/files/{path}": {
         parameters: {
             query?: never;
             header?: never;
@@ -630,7 +630,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}/meta": {
+    "/v1/sessions/{session_id}/meta": {
         parameters: {
             query?: never;
             header?: never;
@@ -647,7 +647,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/sessions/{sessionId}/meta/{key}": {
+    "/v1/sessions/{session_id}/meta/{key}": {
         parameters: {
             query?: never;
             header?: never;
@@ -683,7 +683,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users/{userId}/memories": {
+    "/v1/users/{user_id}/memories": {
         parameters: {
             query?: never;
             header?: never;
@@ -701,7 +701,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users/{userId}/memories:search": {
+    "/v1/users/{user_id}/memories:search": {
         parameters: {
             query?: never;
             header?: never;
@@ -744,7 +744,7 @@ export interface paths {
         };
         /** A vector collection's definition and how many vectors it holds */
         get: operations["getCollection"];
-        /** Create a vector collection {dims, metric} */
+        /** Create a vector collection {dimensions, metric} */
         put: operations["createCollection"];
         post?: never;
         /** Drop a vector collection and every vector in it */
@@ -1753,7 +1753,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                chatId: string;
+                chat_id: string;
             };
             cookie?: never;
         };
@@ -1841,7 +1841,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                chatId: string;
+                chat_id: string;
             };
             cookie?: never;
         };
@@ -1975,7 +1975,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                chatId: string;
+                chat_id: string;
             };
             cookie?: never;
         };
@@ -2118,7 +2118,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                chatId: string;
+                chat_id: string;
             };
             cookie?: never;
         };
@@ -2262,7 +2262,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                chatId: string;
+                chat_id: string;
             };
             cookie?: never;
         };
@@ -2721,7 +2721,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                mailboxId: string;
+                mailbox_id: string;
             };
             cookie?: never;
         };
@@ -2789,7 +2789,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                mailboxId: string;
+                mailbox_id: string;
             };
             cookie?: never;
         };
@@ -2858,7 +2858,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                mailboxId: string;
+                mailbox_id: string;
             };
             cookie?: never;
         };
@@ -4466,6 +4466,9 @@ export interface operations {
     search: {
         parameters: {
             query: {
+                /** @description Only this chat's messages */
+                chat_id?: string;
+                /** @description Deprecated: the earlier name of chat_id, still accepted */
                 chatId?: string;
                 /** @description true: read your writes — wait (up to 5 s) until the index has every message committed before the request; 503 OPERATION_TIMEOUT if it cannot catch up */
                 consistent?: "true" | "false";
@@ -4698,7 +4701,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -4776,7 +4779,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -4861,7 +4864,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -4972,7 +4975,7 @@ export interface operations {
             };
             path: {
                 path: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5103,7 +5106,7 @@ export interface operations {
             header?: never;
             path: {
                 path: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5190,7 +5193,7 @@ export interface operations {
             header?: never;
             path: {
                 path: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5256,7 +5259,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5334,7 +5337,7 @@ export interface operations {
             header?: never;
             path: {
                 key: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5426,7 +5429,7 @@ export interface operations {
             };
             path: {
                 key: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5520,7 +5523,7 @@ export interface operations {
             header?: never;
             path: {
                 key: string;
-                sessionId: string;
+                session_id: string;
             };
             cookie?: never;
         };
@@ -5660,7 +5663,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                userId: string;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -5745,7 +5748,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                userId: string;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -5836,7 +5839,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                userId: string;
+                user_id: string;
             };
             cookie?: never;
         };
@@ -5953,6 +5956,11 @@ export interface operations {
                         data: {
                             items: {
                                 created_at: string;
+                                dimensions: number;
+                                /**
+                                 * @deprecated
+                                 * @description Deprecated: the same as dimensions, answered for one more release
+                                 */
                                 dims: number;
                                 /** @enum {string} */
                                 metric: "l2" | "cosine" | "ip";
@@ -6028,6 +6036,11 @@ export interface operations {
                         data: {
                             count: number;
                             created_at: string;
+                            dimensions: number;
+                            /**
+                             * @deprecated
+                             * @description Deprecated: the same as dimensions, answered for one more release
+                             */
                             dims: number;
                             /** @enum {string} */
                             metric: "l2" | "cosine" | "ip";
@@ -6101,7 +6114,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    dims: number;
+                    /** @description How many numbers each vector holds (required) */
+                    dimensions?: number;
+                    /**
+                     * @deprecated
+                     * @description Deprecated: the earlier name of dimensions, still accepted
+                     */
+                    dims?: number;
                     /**
                      * @description Default l2
                      * @enum {string}
@@ -6120,6 +6139,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             created_at: string;
+                            dimensions: number;
+                            /**
+                             * @deprecated
+                             * @description Deprecated: the same as dimensions, answered for one more release
+                             */
                             dims: number;
                             /** @enum {string} */
                             metric: "l2" | "cosine" | "ip";
@@ -6142,6 +6166,11 @@ export interface operations {
                     "application/json": {
                         data: {
                             created_at: string;
+                            dimensions: number;
+                            /**
+                             * @deprecated
+                             * @description Deprecated: the same as dimensions, answered for one more release
+                             */
                             dims: number;
                             /** @enum {string} */
                             metric: "l2" | "cosine" | "ip";

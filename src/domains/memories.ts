@@ -1,6 +1,6 @@
 /**
- * Memories (MEM-1): short texts a user's assistant keeps — `{user_id, memory_id, content,
- * category, created_at, updated_at}` — embedded automatically and searchable by similarity,
+ * Memories (MEM-1): short texts a user's assistant keeps — `{userId, memoryId, content,
+ * category, createdAt, updatedAt}` — embedded automatically and searchable by similarity,
  * scoped per tenant and user.
  *
  * Storage: the record lives in the KV plane under `{tenant}:memory:{userId}:{memoryId}` with its
@@ -11,6 +11,10 @@
  * leaves an intent that a recovery pass completes, so a memory is searchable exactly when its
  * record exists, with the embedding of its current content. A put or delete that fails is undone
  * in the record when nothing wrote it since. Search also skips hits whose record is gone.
+ *
+ * The record keeps the snake_case names it has always been stored with (`user_id`, `memory_id`,
+ * `created_at`, `updated_at`; ADR 0027): this module maps them to the library's camelCase, so
+ * records written by any release read the same and nothing is migrated.
  */
 import { KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
@@ -23,20 +27,20 @@ import type { VectorIndex, VectorMode } from "../ports/vector-index.js";
 import { type KvNamespace, tenantKv } from "./kv.js";
 
 export interface Memory {
-  user_id: string;
-  memory_id: string;
+  userId: string;
+  memoryId: string;
   content: string;
   category: string | null;
   /** ISO 8601. */
-  created_at: string;
-  updated_at: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface MemoryInput {
   content: string;
   category?: string | null;
   /** Default: a new UUIDv7 (IDS-1). Putting an existing id replaces the memory. */
-  memory_id?: string;
+  memoryId?: string;
 }
 
 export interface MemorySearch {
@@ -54,15 +58,30 @@ export interface MemoryHit {
   distance: number;
 }
 
-/** A record as stored: the memory and its embedding (float32 bytes, see `engine/memory-index.ts`). */
-interface StoredMemory extends Memory {
+/**
+ * A record as stored in the KV plane: the memory under its stored (snake_case) names, and its
+ * embedding (float32 bytes, see `engine/memory-index.ts`).
+ */
+interface StoredMemory {
+  user_id: string;
+  memory_id: string;
+  content: string;
+  category: string | null;
+  created_at: string;
+  updated_at: string;
   embedding?: Uint8Array;
 }
 
-/** The memory without what only the store keeps. */
+/** The memory as the library returns it: camelCase, without what only the store keeps. */
 function visible(stored: StoredMemory): Memory {
-  const { embedding: _, ...memory } = stored;
-  return memory;
+  return {
+    userId: stored.user_id,
+    memoryId: stored.memory_id,
+    content: stored.content,
+    category: stored.category,
+    createdAt: stored.created_at,
+    updatedAt: stored.updated_at,
+  };
 }
 
 export interface MemoriesContext {
@@ -96,7 +115,10 @@ export class Memories {
   async put(userId: string, input: MemoryInput): Promise<Memory> {
     const operation = "memories.put";
     assertValidId(userId, "user id", operation);
-    const memoryId = input.memory_id ?? newMessageId(this.ctx.clock());
+    // The input's earlier name: ignoring it would store a new memory instead of replacing one.
+    if (typeof input === "object" && input !== null && "memory_id" in input)
+      throw new KuraError("INVALID_ARGUMENT", "memory_id is now memoryId", { operation });
+    const memoryId = input.memoryId ?? newMessageId(this.ctx.clock());
     assertValidId(memoryId, "memory id", operation);
     if (
       typeof input.content !== "string" ||

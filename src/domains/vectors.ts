@@ -5,6 +5,9 @@
  * (usearch under `<data_dir>/vectors/tenants/<tenant>/<collection>/` by default). Dropping a
  * collection deletes its index first, then its definition: a crash in between leaves a
  * definition whose index reopens empty, and dropping again finishes the job.
+ *
+ * The definition is stored as it always was, `{name, dimensions, metric, created_at}`; this
+ * module maps `created_at` to the library's `createdAt` (ADR 0027), so nothing is migrated.
  */
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
@@ -22,8 +25,31 @@ export interface VectorCollection {
   name: string;
   dimensions: number;
   metric: VectorMetric;
+  /** ISO 8601. */
+  createdAt: string;
+}
+
+/** A collection's definition as stored in the KV plane (the stored name of its time). */
+interface StoredCollection {
+  name: string;
+  dimensions: number;
+  metric: VectorMetric;
   created_at: string;
 }
+
+const stored = (c: VectorCollection): StoredCollection => ({
+  name: c.name,
+  dimensions: c.dimensions,
+  metric: c.metric,
+  created_at: c.createdAt,
+});
+
+const visible = (s: StoredCollection): VectorCollection => ({
+  name: s.name,
+  dimensions: s.dimensions,
+  metric: s.metric,
+  createdAt: s.created_at,
+});
 
 /** Where collections' indexes are opened and dropped (the engine's `VectorPlane`). */
 export interface CollectionIndexes {
@@ -56,10 +82,10 @@ export class VectorCollections {
     assertValidId(name, "collection", operation);
     if (!Number.isInteger(def.dimensions) || def.dimensions < 1 || def.dimensions > 65_536)
       throw new KuraError("INVALID_ARGUMENT", "dimensions must be an integer in [1, 65536]", { operation });
-    const existing = await this.kv.get<VectorCollection>(name);
+    const existing = await this.kv.get<StoredCollection>(name);
     if (existing) {
       if (existing.dimensions === def.dimensions && existing.metric === def.metric)
-        return { collection: existing, created: false };
+        return { collection: visible(existing), created: false };
       throw new KuraError(
         "VECTOR_COLLECTION_CONFLICT",
         `collection ${name} exists with ${existing.dimensions} dimensions and metric ${existing.metric}`,
@@ -70,10 +96,10 @@ export class VectorCollections {
       name,
       dimensions: def.dimensions,
       metric: def.metric,
-      created_at: new Date(this.ctx.clock()).toISOString(),
+      createdAt: new Date(this.ctx.clock()).toISOString(),
     };
     try {
-      await this.kv.set(name, collection, { ifVersion: 0 });
+      await this.kv.set(name, stored(collection), { ifVersion: 0 });
     } catch (e) {
       // Created concurrently: answer as if it had existed.
       if (e instanceof KuraError && e.code === "KV_VERSION_CONFLICT") return this.create(name, def);
@@ -84,13 +110,13 @@ export class VectorCollections {
 
   async get(name: string): Promise<VectorCollection> {
     assertValidId(name, "collection", "vectors.get");
-    const collection = await this.kv.get<VectorCollection>(name);
+    const collection = await this.kv.get<StoredCollection>(name);
     if (!collection)
       throw new KuraError("VECTOR_COLLECTION_NOT_FOUND", `no vector collection ${name}`, {
         operation: "vectors.get",
         context: { collection: name },
       });
-    return collection;
+    return visible(collection);
   }
 
   /** The tenant's collections in name order, a page at a time. */
@@ -98,12 +124,12 @@ export class VectorCollections {
     items: VectorCollection[];
     cursor?: string;
   }> {
-    const page = await this.kv.scan<VectorCollection>("", {
+    const page = await this.kv.scan<StoredCollection>("", {
       limit: options.limit ?? 100,
       ...(options.cursor ? { cursor: options.cursor } : {}),
     });
     return {
-      items: page.items.map((e) => e.value as VectorCollection),
+      items: page.items.map((e) => visible(e.value as StoredCollection)),
       ...(page.cursor ? { cursor: page.cursor } : {}),
     };
   }
@@ -111,9 +137,9 @@ export class VectorCollections {
   /** Delete a collection and every vector in it; false when there was none. */
   async drop(name: string): Promise<boolean> {
     assertValidId(name, "collection", "vectors.drop");
-    const collection = await this.kv.get<VectorCollection>(name);
+    const collection = await this.kv.get<StoredCollection>(name);
     if (!collection) return false;
-    await this.ctx.plane.dropCollection(this.tenantId, collection);
+    await this.ctx.plane.dropCollection(this.tenantId, visible(collection));
     await this.kv.delete(name);
     return true;
   }

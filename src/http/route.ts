@@ -91,7 +91,7 @@ declare module "fastify" {
     auth?: boolean;
     /** The route reads its body as a stream (uploads): no whole-body time limit applies. */
     streamedBody?: boolean;
-    /** The route's path as the API documents it (`/v1/users/{userId}/memories:search`): metrics label. */
+    /** The route's path as the API documents it (`/v1/users/{user_id}/memories:search`): metrics label. */
     template?: string;
   }
 }
@@ -129,12 +129,12 @@ function watchHeaderReads(req: FastifyRequest): { read: Set<string>; stop(): voi
   return { read, stop: () => delete (req as { headers?: unknown }).headers };
 }
 
-/** `/v1/chats/{chatId}/messages:batch` → `/v1/chats/:chatId/messages::batch`; `{key...}` → `*`. */
+/** `/v1/chats/{chat_id}/messages:batch` → `/v1/chats/:chat_id/messages::batch`; `{key...}` → `*`. */
 export function fastifyPath(path: string): string {
   return path
     .replaceAll(":", "::")
     .replace(/\{([A-Za-z]+)\.\.\.\}/g, "*")
-    .replace(/\{([A-Za-z]+)\}/g, ":$1");
+    .replace(/\{([A-Za-z_]+)\}/g, ":$1");
 }
 
 function wildcardName(path: string): string | undefined {

@@ -38,16 +38,16 @@ describe("memories: one write across the KV record and the vector index", () => 
     const faults = new PortFaults();
     const ctx = { kv, index: withPortFaults(index, faults), embedder, clock };
     const m = new Memories(ctx, "acme");
-    await m.put("alice", { memory_id: "m1", content: OLD, category: "work" });
+    await m.put("alice", { memoryId: "m1", content: OLD, category: "work" });
     faults.arm({
       mode: "reject",
       methods: ["upsert", "remove"],
       make: () => new KuraError("VECTOR_UNAVAILABLE", "index down"),
     });
-    await expect(m.put("alice", { memory_id: "m1", content: NEW })).rejects.toThrow(/index down/);
+    await expect(m.put("alice", { memoryId: "m1", content: NEW })).rejects.toThrow(/index down/);
     // The failed put was undone in the record: the memory is as it was.
     expect((await m.get("alice", "m1"))?.content).toBe(OLD);
-    await expect(m.put("alice", { memory_id: "m2", content: NEW })).rejects.toThrow(/index down/);
+    await expect(m.put("alice", { memoryId: "m2", content: NEW })).rejects.toThrow(/index down/);
     expect(await m.get("alice", "m2")).toBeUndefined();
     await expect(m.delete("alice", "m1")).rejects.toThrow(/index down/);
     expect((await m.get("alice", "m1"))?.content).toBe(OLD);
@@ -68,7 +68,7 @@ describe("memories through Kura.open", () => {
     const faults = new PortFaults();
     let kura = await Kura.open({ data_dir: dir }, { wrapKv: (kv) => withPortFaults(kv, faults) });
     const m = kura.tenant("acme").memories;
-    await m.put("alice", { memory_id: "m1", content: OLD });
+    await m.put("alice", { memoryId: "m1", content: OLD });
     faults.arm({
       mode: "reject",
       methods: ["delete"],
@@ -82,7 +82,7 @@ describe("memories through Kura.open", () => {
     const again = kura.tenant("acme").memories;
     expect((await again.get("alice", "m1"))?.content).toBe(OLD);
     const [hit] = await again.search("alice", { query: OLD, k: 1 });
-    expect(hit?.memory.memory_id).toBe("m1");
+    expect(hit?.memory.memoryId).toBe("m1");
     expect(await again.delete("alice", "m1")).toBe(true);
     expect(await again.search("alice", { query: OLD, k: 1 })).toEqual([]);
     await kura.close();
@@ -93,13 +93,13 @@ describe("memories through Kura.open", () => {
     dirs.push(dir);
     const config = { data_dir: dir, vector: { backend: "exact" } };
     let kura = await Kura.open(config, { projectors: "inline" });
-    await kura.tenant("acme").memories.put("alice", { memory_id: "m1", content: OLD, category: "work" });
-    await kura.tenant("acme").memories.put("bob", { memory_id: "b1", content: NEW });
+    await kura.tenant("acme").memories.put("alice", { memoryId: "m1", content: OLD, category: "work" });
+    await kura.tenant("acme").memories.put("bob", { memoryId: "b1", content: NEW });
     await kura.close();
 
     kura = await Kura.open(config, { projectors: "inline" });
     const [hit] = await kura.tenant("acme").memories.search("alice", { query: OLD, k: 1, category: "work" });
-    expect(hit?.memory).toMatchObject({ memory_id: "m1", content: OLD });
+    expect(hit?.memory).toMatchObject({ memoryId: "m1", content: OLD });
     expect(hit?.distance).toBeLessThan(1e-3);
     expect(hit?.memory).not.toHaveProperty("embedding");
     expect(await kura.vectors.memories().count("acme")).toBe(2);

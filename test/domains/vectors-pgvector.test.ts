@@ -43,7 +43,7 @@ describe("pgvector selected by configuration", () => {
     await t.memories.put("alice", { content: "The project deadline is in March" });
     await t.memories.put("bob", { content: "Bob likes green tea too" });
     const found = await t.memories.search("alice", { query: "green tea", k: 1 });
-    expect(found.map((h) => h.memory.memory_id)).toEqual([m.memory_id]);
+    expect(found.map((h) => h.memory.memoryId)).toEqual([m.memoryId]);
 
     const a = await t.messages.append("c1", { role: "user", content: "quarterly budget review meeting" });
     await t.messages.append("c1", { role: "user", content: "weekend hiking photos" });

@@ -103,57 +103,57 @@ describe("kura/client over a live server", () => {
   });
 
   it("sessions: meta and a file under a nested path", async () => {
-    const meta = await kura.PUT("/v1/sessions/{sessionId}/meta/{key}", {
-      params: { path: { sessionId: "s-1", key: "user" } },
+    const meta = await kura.PUT("/v1/sessions/{session_id}/meta/{key}", {
+      params: { path: { session_id: "s-1", key: "user" } },
       body: { id: "alice" },
     });
     expect(meta.error).toBeUndefined();
-    const metaBack = await kura.GET("/v1/sessions/{sessionId}/meta/{key}", {
-      params: { path: { sessionId: "s-1", key: "user" } },
+    const metaBack = await kura.GET("/v1/sessions/{session_id}/meta/{key}", {
+      params: { path: { session_id: "s-1", key: "user" } },
     });
     expect(metaBack.data?.data).toMatchObject({ value: { id: "alice" } });
 
-    const file = { sessionId: "s-1", path: "uploads/notes.txt" };
-    const put = await kura.PUT("/v1/sessions/{sessionId}/files/{path}", {
+    const file = { session_id: "s-1", path: "uploads/notes.txt" };
+    const put = await kura.PUT("/v1/sessions/{session_id}/files/{path}", {
       params: { path: file },
       body: "session notes",
       headers: { "content-type": "text/plain" },
     });
     expect(put.data?.data).toMatchObject({ path: "uploads/notes.txt", size: 13 });
-    const got = await kura.GET("/v1/sessions/{sessionId}/files/{path}", {
+    const got = await kura.GET("/v1/sessions/{session_id}/files/{path}", {
       params: { path: file },
       parseAs: "text",
     });
     expect(got.data).toBe("session notes");
-    const files = await kura.GET("/v1/sessions/{sessionId}/files", {
-      params: { path: { sessionId: "s-1" } },
+    const files = await kura.GET("/v1/sessions/{session_id}/files", {
+      params: { path: { session_id: "s-1" } },
     });
     expect(files.data?.data.items.map((f) => f.path)).toEqual(["uploads/notes.txt"]);
     expect(
-      (await kura.DELETE("/v1/sessions/{sessionId}/files/{path}", { params: { path: file } })).response
+      (await kura.DELETE("/v1/sessions/{session_id}/files/{path}", { params: { path: file } })).response
         .status,
     ).toBe(204);
-    const gone = await kura.GET("/v1/sessions/{sessionId}/files/{path}", { params: { path: file } });
+    const gone = await kura.GET("/v1/sessions/{session_id}/files/{path}", { params: { path: file } });
     expect(gone.response.status).toBe(404);
   });
 
   it("messages: append, history, get; search finds them", async () => {
     const chatId = "chat-client";
-    const appended = await kura.POST("/v1/chats/{chatId}/messages", {
-      params: { path: { chatId } },
+    const appended = await kura.POST("/v1/chats/{chat_id}/messages", {
+      params: { path: { chat_id: chatId } },
       body: { role: "user", content: "会議は東京で quokka", idempotency_key: "req-1" },
     });
     expect(appended.error).toBeUndefined();
     const id = appended.data?.data.id as string;
     expect(appended.data?.data).toMatchObject({ chat_id: chatId, role: "user" });
-    const batch = await kura.POST("/v1/chats/{chatId}/messages:batch", {
-      params: { path: { chatId } },
+    const batch = await kura.POST("/v1/chats/{chat_id}/messages:batch", {
+      params: { path: { chat_id: chatId } },
       body: { messages: [{ role: "assistant", content: "了解 quokka" }] },
     });
     expect(batch.error).toBeUndefined();
 
-    const history = await kura.GET("/v1/chats/{chatId}/messages", {
-      params: { path: { chatId }, query: { order: "asc", include: "content", limit: 10 } },
+    const history = await kura.GET("/v1/chats/{chat_id}/messages", {
+      params: { path: { chat_id: chatId }, query: { order: "asc", include: "content", limit: 10 } },
     });
     expect(history.data?.data.items.map((m) => ("content" in m ? m.content : m.preview))).toEqual([
       "会議は東京で quokka",

@@ -58,6 +58,35 @@ describe("memories over HTTP (MEM-1)", () => {
     expect(byVector.json.data.items).toHaveLength(2);
   });
 
+  it("names a memory's fields in snake_case on the wire, whatever the library calls them", async () => {
+    const wire = {
+      user_id: "carol",
+      memory_id: "c1",
+      content: "Carol drinks green tea",
+      category: "food",
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+    };
+    const put = await h.call("POST", "/v1/users/carol/memories", {
+      token: acme,
+      json: { memory_id: "c1", content: "Carol drinks green tea", category: "food" },
+    });
+    expect(put.json.data).toEqual(wire);
+    expect((await h.call("GET", "/v1/users/carol/memories", { token: acme })).json.data.items).toEqual([
+      wire,
+    ]);
+    const found = await h.call("POST", "/v1/users/carol/memories:search", {
+      token: acme,
+      json: { query: "tea", k: 1 },
+    });
+    expect(found.json.data.items).toEqual([{ ...wire, distance: expect.any(Number) }]);
+    const camel = await h.call("POST", "/v1/users/carol/memories", {
+      token: acme,
+      json: { memoryId: "c2", content: "x" },
+    });
+    expect(camel.status).toBe(400);
+  });
+
   it("answers 400 on bad input", async () => {
     const both = await h.call("POST", "/v1/users/alice/memories:search", {
       token: acme,

@@ -183,7 +183,7 @@ describe("no request error ends the process", () => {
       searchPost: { json: { q: "hello" } },
       addMemory: { json: { content: "likes tea" } },
       searchMemories: { json: { query: "tea" } },
-      createCollection: { json: { dims: 3 } },
+      createCollection: { json: { dimensions: 3 } },
       putVector: { json: { vector: [1, 2, 3] } },
       queryVectors: { json: { vector: [1, 2, 3] } },
     } satisfies Record<string, Sample>);
@@ -210,19 +210,19 @@ describe("no request error ends the process", () => {
   function requestOf(op: Operation): { path: string; init: Parameters<Harness["call"]>[2] } {
     const sample = samples[op.operationId] ?? {};
     const values: Record<string, string> = {
-      chatId: "c1",
+      chat_id: "c1",
       id: "v1",
       key: op.path.startsWith("/v1/kv/") ? "k1" : op.path.includes("/meta/") ? "m1" : "o.txt",
       namespace: "ns",
-      sessionId: "s1",
+      session_id: "s1",
       path: "f.txt",
-      userId: "u1",
+      user_id: "u1",
       collection: "col",
-      mailboxId: "mb1",
+      mailbox_id: "mb1",
     };
     const path =
       sample.path ??
-      op.path.replace(/\{([A-Za-z]+)(?:\.\.\.)?\}/g, (_, name: string) => values[name] ?? "x1");
+      op.path.replace(/\{([A-Za-z_]+)(?:\.\.\.)?\}/g, (_, name: string) => values[name] ?? "x1");
     const query = sample.query ? `?${sample.query}` : "";
     return {
       path: path + query,

@@ -40,7 +40,7 @@ describe("search over HTTP (SRCH-1…4)", () => {
   });
 
   it("filters by chat and role, and pages with a cursor", async () => {
-    const byChat = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京")}&chatId=c2`, {
+    const byChat = await h.call("GET", `/v1/search?q=${encodeURIComponent("東京")}&chat_id=c2`, {
       token: acme,
     });
     expect(byChat.json.data.items.map((i: { id: string }) => i.id)).toEqual([ids[2]]);
@@ -57,6 +57,27 @@ describe("search over HTTP (SRCH-1…4)", () => {
     );
     expect(next.json.data.items).toHaveLength(1);
     expect(next.json.data.items[0].id).not.toBe(first.json.data.items[0].id);
+  });
+
+  it("filters by chat_id; chatId, its deprecated earlier name, is still accepted", async () => {
+    const q = `q=${encodeURIComponent("東京")}`;
+    const ids2 = (r: { json: { data: { items: { id: string }[] } } }) => r.json.data.items.map((i) => i.id);
+    const old = await h.call("GET", `/v1/search?${q}&chatId=c2`, { token: acme });
+    expect(old.status).toBe(200);
+    expect(ids2(old)).toEqual([ids[2]]);
+    expect(ids2(await h.call("GET", `/v1/search?${q}&chat_id=c2&chatId=c2`, { token: acme }))).toEqual([
+      ids[2],
+    ]);
+    const both = await h.call("GET", `/v1/search?${q}&chat_id=c2&chatId=c1`, { token: acme });
+    expect(both.status).toBe(400);
+    expect(both.json.error).toContain("query.chatId");
+    const doc = (await h.call("GET", "/openapi.json")).json;
+    const params = doc.paths["/v1/search"].get.parameters as {
+      name: string;
+      schema: { deprecated?: boolean };
+    }[];
+    expect(params.find((p) => p.name === "chat_id")?.schema.deprecated).toBeUndefined();
+    expect(params.find((p) => p.name === "chatId")?.schema.deprecated).toBe(true);
   });
 
   it("consistent=true reads its own writes: every message appended before the search is found", async () => {

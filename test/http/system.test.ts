@@ -61,12 +61,12 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       ["GET", "/readyz"],
       ["GET", "/metrics"],
       ["GET", "/openapi.json"],
-      ["POST", "/v1/chats/{chatId}/messages"],
-      ["POST", "/v1/chats/{chatId}/messages:batch"],
-      ["POST", "/v1/chats/{chatId}/messages:stream"],
-      ["GET", "/v1/chats/{chatId}/messages"],
+      ["POST", "/v1/chats/{chat_id}/messages"],
+      ["POST", "/v1/chats/{chat_id}/messages:batch"],
+      ["POST", "/v1/chats/{chat_id}/messages:stream"],
+      ["GET", "/v1/chats/{chat_id}/messages"],
       ["GET", "/v1/chats"],
-      ["DELETE", "/v1/chats/{chatId}"],
+      ["DELETE", "/v1/chats/{chat_id}"],
       ["GET", "/v1/messages/{id}"],
       ["POST", "/v1/messages:batchGet"],
       ["PATCH", "/v1/messages/{id}"],
@@ -80,27 +80,27 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       ["DELETE", "/v1/objects/{key}"],
       ["GET", "/v1/objects"],
       ["POST", "/v1/objects:presign"],
-      ["POST", "/v1/users/{userId}/memories"],
-      ["GET", "/v1/users/{userId}/memories"],
-      ["POST", "/v1/users/{userId}/memories:search"],
+      ["POST", "/v1/users/{user_id}/memories"],
+      ["GET", "/v1/users/{user_id}/memories"],
+      ["POST", "/v1/users/{user_id}/memories:search"],
       ["PUT", "/v1/vectors/{collection}"],
       ["PUT", "/v1/vectors/{collection}/{id}"],
       ["DELETE", "/v1/vectors/{collection}/{id}"],
       ["POST", "/v1/vectors/{collection}:query"],
-      ["POST", "/v1/mailboxes/{mailboxId}/messages"],
-      ["GET", "/v1/mailboxes/{mailboxId}/messages"],
-      ["PATCH", "/v1/mailboxes/{mailboxId}/messages/{id}/flags"],
+      ["POST", "/v1/mailboxes/{mailbox_id}/messages"],
+      ["GET", "/v1/mailboxes/{mailbox_id}/messages"],
+      ["PATCH", "/v1/mailboxes/{mailbox_id}/messages/{id}/flags"],
       ["PUT", "/v1/kv/{namespace}/{key}"],
       ["GET", "/v1/kv/{namespace}/{key}"],
       ["DELETE", "/v1/kv/{namespace}/{key}"],
       ["GET", "/v1/kv/{namespace}"],
-      ["PUT", "/v1/sessions/{sessionId}/meta/{key}"],
-      ["GET", "/v1/sessions/{sessionId}/meta/{key}"],
-      ["DELETE", "/v1/sessions/{sessionId}/meta/{key}"],
-      ["PUT", "/v1/sessions/{sessionId}/files/{path}"],
-      ["GET", "/v1/sessions/{sessionId}/files/{path}"],
-      ["DELETE", "/v1/sessions/{sessionId}/files/{path}"],
-      ["DELETE", "/v1/sessions/{sessionId}"],
+      ["PUT", "/v1/sessions/{session_id}/meta/{key}"],
+      ["GET", "/v1/sessions/{session_id}/meta/{key}"],
+      ["DELETE", "/v1/sessions/{session_id}/meta/{key}"],
+      ["PUT", "/v1/sessions/{session_id}/files/{path}"],
+      ["GET", "/v1/sessions/{session_id}/files/{path}"],
+      ["DELETE", "/v1/sessions/{session_id}/files/{path}"],
+      ["DELETE", "/v1/sessions/{session_id}"],
       ["GET", "/v1/changes"],
       ["GET", "/v1/usage"],
       ["GET", "/v1/audit"],
@@ -113,15 +113,15 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     ] as const;
     for (const [method, path] of spec) expect(has(method, path), `${method} ${path}`).toBeTruthy();
     expect(
-      has("POST", "/v1/chats/{chatId}/messages").requestBody.content["application/json"].schema.properties
+      has("POST", "/v1/chats/{chat_id}/messages").requestBody.content["application/json"].schema.properties
         .role,
     ).toBeTruthy();
-    expect(has("GET", "/v1/mailboxes/{mailboxId}/messages")["x-kura-not-implemented"]).toBe(true);
-    expect(has("GET", "/v1/mailboxes/{mailboxId}/messages").responses["501"]).toBeTruthy();
+    expect(has("GET", "/v1/mailboxes/{mailbox_id}/messages")["x-kura-not-implemented"]).toBe(true);
+    expect(has("GET", "/v1/mailboxes/{mailbox_id}/messages").responses["501"]).toBeTruthy();
     expect(has("PUT", "/v1/vectors/{collection}")["x-kura-not-implemented"]).toBeUndefined();
-    expect(has("GET", "/v1/users/{userId}/memories")["x-kura-not-implemented"]).toBeUndefined();
+    expect(has("GET", "/v1/users/{user_id}/memories")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/v1/search")["x-kura-not-implemented"]).toBeUndefined();
-    expect(has("POST", "/v1/chats/{chatId}/messages")["x-kura-not-implemented"]).toBeUndefined();
+    expect(has("POST", "/v1/chats/{chat_id}/messages")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/healthz").security).toEqual([]);
     expect(has("GET", "/v1/usage").security).toEqual([{ bearer: [] }]);
   });
@@ -136,7 +136,7 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     };
     for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
       expect(path, path).not.toContain("...");
-      const templated = [...path.matchAll(/\{([A-Za-z]+)\}/g)].map((m) => m[1]).sort();
+      const templated = [...path.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => m[1]).sort();
       for (const [method, op] of Object.entries(ops)) {
         const declared = op.parameters
           .filter((p) => p.in === "path")
@@ -241,9 +241,9 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     const text = await r.text();
     // Routes are labelled with the documented template.
     expect(text).toMatch(
-      /kura_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/chats\/\{chatId\}\/messages"/,
+      /kura_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/chats\/\{chat_id\}\/messages"/,
     );
-    expect(text).toMatch(/route="\/v1\/users\/\{userId\}\/memories:search"/);
+    expect(text).toMatch(/route="\/v1\/users\/\{user_id\}\/memories:search"/);
     expect(text).not.toContain("::");
     expect(text).toMatch(/kura_message_size_bytes_count\{operation="append"\} [1-9]/);
     expect(text).toMatch(/kura_http_errors_total\{code="AUTH_REQUIRED",status="401"\} [1-9]/);

@@ -97,17 +97,17 @@ type Change = {
 const CHANGES: Change[] = [
   {
     name: "a put of a new memory",
-    setup: (m) => m.put("alice", { memory_id: "other", content: "an unrelated memory about cycling" }),
-    run: (m) => m.put("alice", { memory_id: "m1", content: NEW, category: "food" }),
+    setup: (m) => m.put("alice", { memoryId: "other", content: "an unrelated memory about cycling" }),
+    run: (m) => m.put("alice", { memoryId: "m1", content: NEW, category: "food" }),
   },
   {
     name: "an update (new text and category)",
-    setup: (m) => m.put("alice", { memory_id: "m1", content: OLD, category: "work" }),
-    run: (m) => m.put("alice", { memory_id: "m1", content: NEW, category: "food" }),
+    setup: (m) => m.put("alice", { memoryId: "m1", content: OLD, category: "work" }),
+    run: (m) => m.put("alice", { memoryId: "m1", content: NEW, category: "food" }),
   },
   {
     name: "a delete",
-    setup: (m) => m.put("alice", { memory_id: "m1", content: OLD, category: "work" }),
+    setup: (m) => m.put("alice", { memoryId: "m1", content: OLD, category: "work" }),
     run: (m) => m.delete("alice", "m1"),
   },
 ];
@@ -118,12 +118,12 @@ export async function expectAgreement(m: Memories, index: VectorIndex, label: st
   const records = (await m.list("alice")).items.length;
   if (record) {
     const [hit] = await m.search("alice", { query: record.content, k: 1, mode: "accurate" });
-    expect(hit?.memory.memory_id, `${label}: the record is found by its own text`).toBe("m1");
+    expect(hit?.memory.memoryId, `${label}: the record is found by its own text`).toBe("m1");
     expect(hit?.distance, `${label}: with the embedding of its current text`).toBeLessThan(1e-3);
     if (record.category !== null) {
       const byCategory = await m.search("alice", { query: record.content, k: 5, category: record.category });
       expect(
-        byCategory.map((h) => h.memory.memory_id),
+        byCategory.map((h) => h.memory.memoryId),
         `${label}: under its category`,
       ).toContain("m1");
     }
@@ -131,7 +131,7 @@ export async function expectAgreement(m: Memories, index: VectorIndex, label: st
     for (const text of [OLD, NEW]) {
       const hits = await m.search("alice", { query: text, k: 5, mode: "accurate" });
       expect(
-        hits.map((h) => h.memory.memory_id),
+        hits.map((h) => h.memory.memoryId),
         `${label}: no record, no hit`,
       ).not.toContain("m1");
     }

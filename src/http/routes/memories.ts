@@ -1,7 +1,8 @@
 /**
- * Memories over HTTP (MEM-1): `POST /v1/users/{userId}/memories` stores one (embedded with the
+ * Memories over HTTP (MEM-1): `POST /v1/users/{user_id}/memories` stores one (embedded with the
  * configured embedder), `GET` lists a user's memories in id order, and
- * `POST /v1/users/{userId}/memories:search` finds the nearest by `query` text or by `vector`.
+ * `POST /v1/users/{user_id}/memories:search` finds the nearest by `query` text or by `vector`.
+ * The wire's snake_case names are mapped to the library's camelCase here.
  */
 import { z } from "zod";
 import type { Memory } from "../../domains/memories.js";
@@ -9,7 +10,7 @@ import type { RouteSpec } from "../route.js";
 import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
 
 const TAG = "memories";
-const user = z.object({ userId: idSchema });
+const user = z.object({ user_id: idSchema });
 type User = z.infer<typeof user>;
 
 const memorySchema = z.object({
@@ -44,12 +45,19 @@ const searchBody = z
     message: "give exactly one of query and vector",
   });
 
-const memoryJson = (m: Memory) => ({ ...m });
+const memoryJson = (m: Memory): z.infer<typeof memorySchema> => ({
+  user_id: m.userId,
+  memory_id: m.memoryId,
+  content: m.content,
+  category: m.category,
+  created_at: m.createdAt,
+  updated_at: m.updatedAt,
+});
 
 export function memoryRoutes(): RouteSpec[] {
   const add: RouteSpec<User, unknown, z.infer<typeof putBody>> = {
     method: "POST",
-    path: "/v1/users/{userId}/memories",
+    path: "/v1/users/{user_id}/memories",
     operationId: "addMemory",
     summary: "Store a memory",
     tag: TAG,
@@ -57,17 +65,17 @@ export function memoryRoutes(): RouteSpec[] {
     body: putBody,
     responses: { 201: { description: "The stored memory", schema: memorySchema } },
     handler: async ({ tenant, params, body }) => {
-      const memory = await tenant.memories.put(params.userId, {
+      const memory = await tenant.memories.put(params.user_id, {
         content: body.content,
         ...(body.category !== undefined ? { category: body.category } : {}),
-        ...(body.memory_id !== undefined ? { memory_id: body.memory_id } : {}),
+        ...(body.memory_id !== undefined ? { memoryId: body.memory_id } : {}),
       });
       return { status: 201, data: memoryJson(memory) };
     },
   };
   const list: RouteSpec<User, z.infer<typeof listQuery>, unknown> = {
     method: "GET",
-    path: "/v1/users/{userId}/memories",
+    path: "/v1/users/{user_id}/memories",
     operationId: "listMemories",
     summary: "A user's memories",
     tag: TAG,
@@ -80,7 +88,7 @@ export function memoryRoutes(): RouteSpec[] {
       },
     },
     handler: async ({ tenant, params, query }) => {
-      const page = await tenant.memories.list(params.userId, {
+      const page = await tenant.memories.list(params.user_id, {
         ...(query.limit !== undefined ? { limit: query.limit } : {}),
         ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
       });
@@ -89,7 +97,7 @@ export function memoryRoutes(): RouteSpec[] {
   };
   const search: RouteSpec<User, unknown, z.infer<typeof searchBody>> = {
     method: "POST",
-    path: "/v1/users/{userId}/memories:search",
+    path: "/v1/users/{user_id}/memories:search",
     operationId: "searchMemories",
     summary: "Similar memories",
     tag: TAG,
@@ -104,7 +112,7 @@ export function memoryRoutes(): RouteSpec[] {
       },
     },
     handler: async ({ tenant, params, body }) => {
-      const hits = await tenant.memories.search(params.userId, {
+      const hits = await tenant.memories.search(params.user_id, {
         ...(body.query !== undefined ? { query: body.query } : {}),
         ...(body.vector !== undefined ? { vector: body.vector } : {}),
         ...(body.k !== undefined ? { k: body.k } : {}),

@@ -65,7 +65,7 @@ function toAppendInput(b: AppendBody): AppendInput {
   };
 }
 
-const chatParams = z.object({ chatId: idSchema });
+const chatParams = z.object({ chat_id: idSchema });
 const messageParams = z.object({ id: z.string().max(64) });
 const time = z
   .union([
@@ -106,7 +106,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
 
   const append: RouteSpec<z.infer<typeof chatParams>, unknown, AppendBody> = {
     method: "POST",
-    path: "/v1/chats/{chatId}/messages",
+    path: "/v1/chats/{chat_id}/messages",
     operationId: "appendMessage",
     summary: "Append a message (the chat is created on first use)",
     tag: TAG,
@@ -119,7 +119,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
       413: { description: "Content above the message size limit (MESSAGE_TOO_LARGE); nothing stored" },
     },
     handler: async ({ tenant, params, body }) => {
-      const ref = await tenant.messages.append(params.chatId, toAppendInput(body));
+      const ref = await tenant.messages.append(params.chat_id, toAppendInput(body));
       deps.metrics.observeMessage("append", ref.sizeBytes);
       return { status: 201, data: messageRefJson(ref) };
     },
@@ -128,7 +128,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
   const batchBody = z.object({ messages: z.array(appendBody).min(1).max(MAX_HTTP_BATCH) }).strict();
   const batch: RouteSpec<z.infer<typeof chatParams>, unknown, z.infer<typeof batchBody>> = {
     method: "POST",
-    path: "/v1/chats/{chatId}/messages:batch",
+    path: "/v1/chats/{chat_id}/messages:batch",
     operationId: "appendMessages",
     summary: `Append up to ${MAX_HTTP_BATCH} messages, all or nothing`,
     tag: TAG,
@@ -140,7 +140,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
       409: { description: "An idempotency_key already names a different request (IDEMPOTENCY_MISMATCH)" },
     },
     handler: async ({ tenant, params, body }) => {
-      const refs = await tenant.messages.appendMany(params.chatId, body.messages.map(toAppendInput));
+      const refs = await tenant.messages.appendMany(params.chat_id, body.messages.map(toAppendInput));
       for (const r of refs) deps.metrics.observeMessage("append", r.sizeBytes);
       return { status: 201, data: { items: refs.map(messageRefJson) } };
     },
@@ -148,7 +148,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
 
   const stream: RouteSpec<z.infer<typeof chatParams>, z.infer<typeof streamQuery>, unknown> = {
     method: "POST",
-    path: "/v1/chats/{chatId}/messages:stream",
+    path: "/v1/chats/{chat_id}/messages:stream",
     operationId: "streamMessage",
     summary: "Append a message whose text arrives as a chunked request body (MSG-7)",
     description:
@@ -195,7 +195,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
         throw notUtf8(e);
       }
       const text = parts.join("");
-      const ref = await tenant.messages.append(params.chatId, {
+      const ref = await tenant.messages.append(params.chat_id, {
         role: query.role ?? "assistant",
         content: text,
         ...(query.content_type ? { contentType: query.content_type } : {}),
@@ -209,7 +209,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
 
   const history: RouteSpec<z.infer<typeof chatParams>, z.infer<typeof historyQuery>, unknown> = {
     method: "GET",
-    path: "/v1/chats/{chatId}/messages",
+    path: "/v1/chats/{chat_id}/messages",
     operationId: "chatHistory",
     summary: "A chat's messages, newest first by default, a page at a time",
     tag: TAG,
@@ -222,7 +222,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
       },
     },
     handler: async ({ tenant, params, query }) => {
-      const page = await tenant.messages.history(params.chatId, {
+      const page = await tenant.messages.history(params.chat_id, {
         ...(query.limit !== undefined ? { limit: query.limit } : {}),
         ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
         ...(query.order !== undefined ? { order: query.order } : {}),
@@ -271,7 +271,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
 
   const deleteChat: RouteSpec = {
     method: "DELETE",
-    path: "/v1/chats/{chatId}",
+    path: "/v1/chats/{chat_id}",
     operationId: "deleteChat",
     summary: "Delete a chat and its messages",
     tag: TAG,

@@ -45,7 +45,10 @@ const consistentSchema = z
 const getQuery = z
   .object({
     q: z.string().min(1).max(1000).describe("Words to find (any language; CJK words of any length)"),
-    chatId: idSchema.optional(),
+    chat_id: idSchema.optional().describe("Only this chat's messages"),
+    chatId: idSchema
+      .optional()
+      .meta({ deprecated: true, description: "Deprecated: the earlier name of chat_id, still accepted" }),
     role: z.string().max(32).optional(),
     since: time.describe("ISO time or epoch ms: messages created at or after"),
     until: time.describe("ISO time or epoch ms: messages created before"),
@@ -54,7 +57,11 @@ const getQuery = z
     mode: modeSchema,
     consistent: consistentSchema,
   })
-  .strict();
+  .strict()
+  .refine((q) => q.chat_id === undefined || q.chatId === undefined || q.chat_id === q.chatId, {
+    message: "chatId (the deprecated name of chat_id) differs from chat_id",
+    path: ["chatId"],
+  });
 
 const postBody = z
   .object({
@@ -149,7 +156,7 @@ export function searchRoutes(): RouteSpec[] {
     handler: async ({ tenant, query }) => {
       const options: SearchOptions = defined({
         mode: query.mode,
-        chatId: query.chatId,
+        chatId: query.chat_id ?? query.chatId,
         role: query.role,
         since: query.since,
         until: query.until,

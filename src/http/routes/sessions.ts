@@ -46,15 +46,15 @@ function fileJson(f: SessionFile): z.infer<typeof fileSchema> {
 }
 
 export function sessionRoutes(): RouteSpec[] {
-  const sid = z.object({ sessionId: idSchema });
-  const metaParams = z.object({ sessionId: idSchema, key: z.string().min(1).max(1024) });
-  const fileParams = z.object({ sessionId: idSchema, path: z.string().min(1).max(4096) });
+  const sid = z.object({ session_id: idSchema });
+  const metaParams = z.object({ session_id: idSchema, key: z.string().min(1).max(1024) });
+  const fileParams = z.object({ session_id: idSchema, path: z.string().min(1).max(4096) });
   type MetaParams = z.infer<typeof metaParams>;
   type FileParams = z.infer<typeof fileParams>;
 
   const putMeta: RouteSpec<MetaParams, z.infer<typeof ttlQuery>, unknown> = {
     method: "PUT",
-    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    path: "/v1/sessions/{session_id}/meta/{key...}",
     operationId: "sessionPutMeta",
     summary: "Store a metadata entry with the session TTL (?ttl= seconds overrides; If-Match for CAS)",
     tag: TAG,
@@ -72,7 +72,7 @@ export function sessionRoutes(): RouteSpec[] {
     },
     handler: async ({ tenant, params, query, body, req, reply }) => {
       const ifVersion = expectedVersion(req);
-      const { version } = await tenant.sessions.setMeta(params.sessionId, params.key, body, {
+      const { version } = await tenant.sessions.setMeta(params.session_id, params.key, body, {
         ...(query.ttl !== undefined ? { ttlSeconds: query.ttl } : {}),
         ...(ifVersion !== undefined ? { ifVersion } : {}),
       });
@@ -83,18 +83,18 @@ export function sessionRoutes(): RouteSpec[] {
 
   const getMeta: RouteSpec<MetaParams> = {
     method: "GET",
-    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    path: "/v1/sessions/{session_id}/meta/{key...}",
     operationId: "sessionGetMeta",
     summary: "A metadata entry with its version and expiry",
     tag: TAG,
     params: metaParams,
     responses: { 200: { description: "The entry", schema: kvEntrySchema, headers: { ETag: VERSION_ETAG } } },
     handler: async ({ tenant, params, reply }) => {
-      const entry = await tenant.sessions.getMetaEntry(params.sessionId, params.key);
+      const entry = await tenant.sessions.getMetaEntry(params.session_id, params.key);
       if (!entry) {
         throw new KuraError(
           "KV_KEY_NOT_FOUND",
-          `session ${params.sessionId} has no metadata ${params.key.slice(0, 200)}`,
+          `session ${params.session_id} has no metadata ${params.key.slice(0, 200)}`,
           {
             operation: "sessions.getMeta",
           },
@@ -107,14 +107,14 @@ export function sessionRoutes(): RouteSpec[] {
 
   const deleteMeta: RouteSpec<MetaParams> = {
     method: "DELETE",
-    path: "/v1/sessions/{sessionId}/meta/{key...}",
+    path: "/v1/sessions/{session_id}/meta/{key...}",
     operationId: "sessionDeleteMeta",
     summary: "Delete a metadata entry (deleting a missing one succeeds)",
     tag: TAG,
     params: metaParams,
     responses: { 204: { description: "Deleted" } },
     handler: async ({ tenant, params, reply }) => {
-      await tenant.sessions.deleteMeta(params.sessionId, params.key);
+      await tenant.sessions.deleteMeta(params.session_id, params.key);
       reply.code(204).send();
       return SENT;
     },
@@ -122,18 +122,18 @@ export function sessionRoutes(): RouteSpec[] {
 
   const listMeta: RouteSpec<z.infer<typeof sid>> = {
     method: "GET",
-    path: "/v1/sessions/{sessionId}/meta",
+    path: "/v1/sessions/{session_id}/meta",
     operationId: "sessionListMeta",
     summary: "All live metadata of a session by key",
     tag: TAG,
     params: sid,
     responses: { 200: { description: "Metadata", schema: z.record(z.string(), z.unknown()) } },
-    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.listMeta(params.sessionId) }),
+    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.listMeta(params.session_id) }),
   };
 
   const putFile: RouteSpec<FileParams> = {
     method: "PUT",
-    path: "/v1/sessions/{sessionId}/files/{path...}",
+    path: "/v1/sessions/{session_id}/files/{path...}",
     operationId: "sessionPutFile",
     summary: "Store a session file (streamed)",
     tag: TAG,
@@ -149,7 +149,7 @@ export function sessionRoutes(): RouteSpec[] {
     handler: async ({ tenant, params, req, reply }) => {
       const contentType = req.headers["content-type"];
       const r = await tenant.sessions.putFile(
-        params.sessionId,
+        params.session_id,
         params.path,
         requestBody(req),
         contentType ? { contentType } : {},
@@ -161,7 +161,7 @@ export function sessionRoutes(): RouteSpec[] {
 
   const getFile: RouteSpec<FileParams> = {
     method: "GET",
-    path: "/v1/sessions/{sessionId}/files/{path...}",
+    path: "/v1/sessions/{session_id}/files/{path...}",
     operationId: "sessionGetFile",
     summary: "Download a session file (streamed; Range and conditional requests as for objects)",
     tag: TAG,
@@ -179,12 +179,12 @@ export function sessionRoutes(): RouteSpec[] {
         filename: filenameOf(params.path),
         // The domain offers no stat: open the file for its info and close it unread.
         info: async () => {
-          const probe = await tenant.sessions.openFile(params.sessionId, params.path);
+          const probe = await tenant.sessions.openFile(params.session_id, params.path);
           probe.body.destroy();
           return infoOf(probe.info);
         },
         open: async (range) => {
-          const got = await tenant.sessions.openFile(params.sessionId, params.path, range ? { range } : {});
+          const got = await tenant.sessions.openFile(params.session_id, params.path, range ? { range } : {});
           return { info: infoOf(got.info), body: got.body, range: got.range };
         },
       });
@@ -193,14 +193,14 @@ export function sessionRoutes(): RouteSpec[] {
 
   const deleteFile: RouteSpec<FileParams> = {
     method: "DELETE",
-    path: "/v1/sessions/{sessionId}/files/{path...}",
+    path: "/v1/sessions/{session_id}/files/{path...}",
     operationId: "sessionDeleteFile",
     summary: "Delete a session file (deleting a missing one succeeds)",
     tag: TAG,
     params: fileParams,
     responses: { 204: { description: "Deleted" } },
     handler: async ({ tenant, params, reply }) => {
-      await tenant.sessions.deleteFile(params.sessionId, params.path);
+      await tenant.sessions.deleteFile(params.session_id, params.path);
       reply.code(204).send();
       return SENT;
     },
@@ -208,14 +208,14 @@ export function sessionRoutes(): RouteSpec[] {
 
   const listFiles: RouteSpec<z.infer<typeof sid>> = {
     method: "GET",
-    path: "/v1/sessions/{sessionId}/files",
+    path: "/v1/sessions/{session_id}/files",
     operationId: "sessionListFiles",
     summary: "Every file of the session, in path order",
     tag: TAG,
     params: sid,
     responses: { 200: { description: "Files", schema: z.object({ items: z.array(fileSchema) }) } },
     handler: async ({ tenant, params }) => ({
-      data: { items: (await tenant.sessions.listFiles(params.sessionId)).map(fileJson) },
+      data: { items: (await tenant.sessions.listFiles(params.session_id)).map(fileJson) },
     }),
   };
 
@@ -229,7 +229,7 @@ export function sessionRoutes(): RouteSpec[] {
     .strict();
   const presign: RouteSpec<z.infer<typeof sid>, unknown, z.infer<typeof presignBody>> = {
     method: "POST",
-    path: "/v1/sessions/{sessionId}/files:presign",
+    path: "/v1/sessions/{session_id}/files:presign",
     operationId: "sessionPresignFile",
     summary: "A URL to upload (PUT) or download (GET) a session file without credentials",
     tag: TAG,
@@ -250,11 +250,11 @@ export function sessionRoutes(): RouteSpec[] {
     handler: async ({ tenant, params, body }) => {
       const r =
         body.method === "PUT"
-          ? await tenant.sessions.presignUpload(params.sessionId, body.path, {
+          ? await tenant.sessions.presignUpload(params.session_id, body.path, {
               expiresIn: body.expires_in,
               ...(body.content_type !== undefined ? { contentType: body.content_type } : {}),
             })
-          : await tenant.sessions.presignDownload(params.sessionId, body.path, {
+          : await tenant.sessions.presignDownload(params.session_id, body.path, {
               expiresIn: body.expires_in,
             });
       return {
@@ -265,7 +265,7 @@ export function sessionRoutes(): RouteSpec[] {
 
   const deleteSession: RouteSpec<z.infer<typeof sid>> = {
     method: "DELETE",
-    path: "/v1/sessions/{sessionId}",
+    path: "/v1/sessions/{session_id}",
     operationId: "sessionDelete",
     summary: "Delete a session's metadata and files",
     tag: TAG,
@@ -276,7 +276,7 @@ export function sessionRoutes(): RouteSpec[] {
         schema: z.object({ metadata: z.number().int(), files: z.number().int() }),
       },
     },
-    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.delete(params.sessionId) }),
+    handler: async ({ tenant, params }) => ({ data: await tenant.sessions.delete(params.session_id) }),
   };
 
   return [

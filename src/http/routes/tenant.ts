@@ -24,6 +24,17 @@ const changeSchema = z.object({
   created_at: z.string(),
 });
 
+/**
+ * An event's payload or an audit entry's details as the wire names them: the catalog stores, and
+ * the library hands out, Kura's own keys in camelCase (`chatId`, `version`, `size`; no caller data
+ * goes into either), sent here in snake_case (`chat_id`).
+ */
+function wireKeys(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(fields).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
+  );
+}
+
 /** The change feed's cursor: the last position read in the tenant's own feed. */
 function encodeFeedCursor(position: number): string {
   return encodeCursor({ k: "f2", p: position });
@@ -79,7 +90,7 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
         limit: query.limit ?? 100,
         ...(query.since !== undefined ? { since: query.since } : {}),
       });
-      return { data: { items: entries.map(auditJson) } };
+      return { data: { items: entries.map((e) => auditJson({ ...e, details: wireKeys(e.details) })) } };
     },
   };
 
@@ -117,7 +128,7 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
         seq: r.seq,
         type: r.type,
         entity_id: r.entityId,
-        payload: r.payload,
+        payload: wireKeys(r.payload),
         created_at: new Date(r.createdAt).toISOString(),
       }));
       // An empty first page resumes where the retained feed starts, not before pruned events.

@@ -23,11 +23,11 @@ const MAIL = "mail storage (MAIL-1) is not built yet";
 const ADMIN = "the tenant registry and admin API (TEN-3) are not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
-  const mailbox = { params: z.object({ mailboxId: idSchema }) };
+  const mailbox = { params: z.object({ mailbox_id: idSchema }) };
   return [
     pending(
       "POST",
-      "/v1/mailboxes/{mailboxId}/messages",
+      "/v1/mailboxes/{mailbox_id}/messages",
       "storeMail",
       "Store an RFC 5322 message",
       "mail",
@@ -36,7 +36,7 @@ export function unimplementedRoutes(): RouteSpec[] {
     ),
     pending(
       "GET",
-      "/v1/mailboxes/{mailboxId}/messages",
+      "/v1/mailboxes/{mailbox_id}/messages",
       "listMail",
       "A mailbox's messages",
       "mail",
@@ -45,13 +45,13 @@ export function unimplementedRoutes(): RouteSpec[] {
     ),
     pending(
       "PATCH",
-      "/v1/mailboxes/{mailboxId}/messages/{id}/flags",
+      "/v1/mailboxes/{mailbox_id}/messages/{id}/flags",
       "setMailFlags",
       "Change flags and tags",
       "mail",
       MAIL,
       {
-        params: z.object({ mailboxId: idSchema, id: z.string() }),
+        params: z.object({ mailbox_id: idSchema, id: z.string() }),
       },
     ),
     pending("GET", "/v1/admin/tenants", "listTenants", "Tenants", "admin", ADMIN),

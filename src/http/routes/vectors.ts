@@ -1,9 +1,11 @@
 /**
- * Vector collections over HTTP (VEC-1): `PUT /v1/vectors/{collection}` `{dims, metric}` creates
- * one, `PUT|DELETE /v1/vectors/{collection}/{id}` stores or removes a vector with optional filter
- * fields, `POST /v1/vectors/{collection}:query` returns the nearest, smallest distance first.
- * `GET /v1/vectors` lists the tenant's collections, `GET /v1/vectors/{collection}` shows one with
- * its vector count, `DELETE /v1/vectors/{collection}` drops it with all its vectors.
+ * Vector collections over HTTP (VEC-1): `PUT /v1/vectors/{collection}` `{dimensions, metric}`
+ * creates one, `PUT|DELETE /v1/vectors/{collection}/{id}` stores or removes a vector with
+ * optional filter fields, `POST /v1/vectors/{collection}:query` returns the nearest, smallest
+ * distance first. `GET /v1/vectors` lists the tenant's collections, `GET /v1/vectors/{collection}`
+ * shows one with its vector count, `DELETE /v1/vectors/{collection}` drops it with all its
+ * vectors. `dims`, the earlier name of `dimensions`, is still accepted and answered for one
+ * release, declared deprecated (docs/http.md, "Naming").
  */
 import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
@@ -20,17 +22,34 @@ type ItemParams = z.infer<typeof itemParams>;
 
 const collectionSchema = z.object({
   name: z.string(),
-  dims: z.number().int(),
+  dimensions: z.number().int(),
+  dims: z.number().int().meta({
+    deprecated: true,
+    description: "Deprecated: the same as dimensions, answered for one more release",
+  }),
   metric: z.enum(["l2", "cosine", "ip"]),
   created_at: z.string(),
 });
 
+const dimensionsSchema = z.number().int().min(1).max(65_536);
+
 const createBody = z
   .object({
-    dims: z.number().int().min(1).max(65_536),
+    dimensions: dimensionsSchema.optional().describe("How many numbers each vector holds (required)"),
+    dims: dimensionsSchema
+      .optional()
+      .meta({ deprecated: true, description: "Deprecated: the earlier name of dimensions, still accepted" }),
     metric: z.enum(["l2", "cosine", "ip"]).optional().describe("Default l2"),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.dimensions !== undefined || b.dims !== undefined, {
+    message: "required",
+    path: ["dimensions"],
+  })
+  .refine((b) => b.dimensions === undefined || b.dims === undefined || b.dimensions === b.dims, {
+    message: "dims (the deprecated name of dimensions) differs from dimensions",
+    path: ["dims"],
+  });
 
 const filterFields = {
   user_id: idSchema.optional(),
@@ -63,8 +82,14 @@ const toFilter = (f: { user_id?: string; chat_id?: string; category?: string }):
   ...(f.category !== undefined ? { category: f.category } : {}),
 });
 
-function collectionJson(c: VectorCollection) {
-  return { name: c.name, dims: c.dimensions, metric: c.metric, created_at: c.created_at };
+function collectionJson(c: VectorCollection): z.infer<typeof collectionSchema> {
+  return {
+    name: c.name,
+    dimensions: c.dimensions,
+    dims: c.dimensions,
+    metric: c.metric,
+    created_at: c.createdAt,
+  };
 }
 
 export function vectorRoutes(): RouteSpec[] {
@@ -72,7 +97,7 @@ export function vectorRoutes(): RouteSpec[] {
     method: "PUT",
     path: "/v1/vectors/{collection}",
     operationId: "createCollection",
-    summary: "Create a vector collection {dims, metric}",
+    summary: "Create a vector collection {dimensions, metric}",
     tag: TAG,
     params: collectionParams,
     body: createBody,
@@ -83,7 +108,7 @@ export function vectorRoutes(): RouteSpec[] {
     },
     handler: async ({ tenant, params, body }) => {
       const { collection, created } = await tenant.vectors.create(params.collection, {
-        dimensions: body.dims,
+        dimensions: (body.dimensions ?? body.dims) as number,
         metric: body.metric ?? "l2",
       });
       return { status: created ? 201 : 200, data: collectionJson(collection) };
