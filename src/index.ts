@@ -17,12 +17,12 @@ export type {
   MessageVersion,
 } from "./domains/messages.js";
 export type { ObjectInfo } from "./domains/objects.js";
-export { type OpenBlobStoreOptions, openBlobStore } from "./open/blob.js";
 export { ContentUrls, parseContentUrl } from "./engine/content-url.js";
 export { Kura, type KuraOpenOptions, TenantScope } from "./kura.js";
 export { FaultController, type FaultRule, withFaults } from "./layers/fault-injection.js";
 export { type BlobOperationEvent, withMetrics } from "./layers/metrics.js";
 export { type RetryOptions, withRetry } from "./layers/retry.js";
 export { withTimeout } from "./layers/timeout.js";
+export { type OpenBlobStoreOptions, openBlobStore } from "./open/blob.js";
 export { loadConfig, resolveConfig } from "./open/config.js";
 export type * from "./ports/blob-store.js";

@@ -25,7 +25,9 @@
  * counts usage from the sizes the store reported, appends the events and audit entries, commits,
  * wakes the projectors, deletes the dropped bodies, and returns the rows it recorded.
  */
-import { isKuraError, type KuraError } from "../core/errors.js";
+
+import { mapLimit } from "../core/concurrency.js";
+import { isKuraError } from "../core/errors.js";
 import type { BlobBody, BlobStore, PutOptions, PutResult } from "../ports/blob-store.js";
 import {
   type CatalogOp,
@@ -321,29 +323,18 @@ export class WriteProtocol {
   }
 
   private async putAll(stored: readonly Stored[], keys: readonly string[]): Promise<PutResult[]> {
-    const results: PutResult[] = new Array(stored.length);
-    let next = 0;
-    let failure: KuraError | undefined;
-    const worker = async () => {
-      while (failure === undefined && next < stored.length) {
-        const i = next++;
-        const body = stored[i] as Stored;
+    try {
+      return await mapLimit(stored, BODY_CONCURRENCY, (body, i) => {
         // Every key is unique to this attempt: the store may create it in place (`freshKey`).
         const options: PutOptions = { contentType: body.contentType, freshKey: true };
         if (body.metadata) options.metadata = body.metadata;
-        try {
-          results[i] = await this.store.put(keys[i] as string, body.data, options);
-        } catch (e) {
-          failure ??= e as KuraError;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(BODY_CONCURRENCY, stored.length) }, worker));
-    if (failure !== undefined) {
+        return this.store.put(keys[i] as string, body.data, options);
+      });
+    } catch (failure) {
+      // Every put has ended: remove what this attempt wrote (its keys are its own).
       await this.store.delete(keys).catch(() => undefined);
       throw failure;
     }
-    return results;
   }
 
   /** After the commit: the bodies the write stopped pointing at, from their stores (best effort). */
