@@ -516,7 +516,9 @@ describe("graceful shutdown and readiness", () => {
     const r = await h.call("GET", "/readyz");
     expect(r.status).toBe(503);
     expect(r.headers.get("retry-after")).toBeTruthy();
-    expect(errorCode(r)).toMatch(/UNAVAILABLE/);
+    // A closed catalog is CLOSED, not an outage: the answer is the general NOT_READY naming it.
+    expect(errorCode(r)).toBe("NOT_READY");
+    expect(r.json.error).toMatch(/^not ready: catalog: .*closed/);
     expect((await h.call("GET", "/healthz")).status).toBe(200);
     await h.app.close();
   });
