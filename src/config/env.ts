@@ -6,7 +6,7 @@
  *   lower-cased, values are parsed (`true`/`false`, numbers, else text). A single-segment name
  *   that is not a top-level key (`KURA_JWT_SECRET`) is not a setting: such variables are what
  *   `env:VAR` references point at. `KURA_CONFIG` names the YAML file.
- * - Seed env names (SPEC CFG-1): `USE_S3`, `STORAGE_MODE`, `CLOUD_STORAGE_TYPE`, `S3_BUCKET_NAME`,
+ * - Seed env names (CFG-1): `USE_S3`, `STORAGE_MODE`, `CLOUD_STORAGE_TYPE`, `S3_BUCKET_NAME`,
  *   `GCS_BUCKET_NAME`, `AWS_REGION`, `REDIS_URL`, `SESSION_TYPE`, `SESSION_TTL`, `SESSIONS_DIR`,
  *   as the source systems used them. Contradictions are `CONFIG_CONFLICT` problems.
  *

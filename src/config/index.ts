@@ -1,6 +1,6 @@
 /**
  * Kura's configuration: one frozen `KuraConfig` from a YAML file, the environment and flags
- * (SPEC CFG-1, CFG-2, §4b, SEC-4). See docs/configuration.md.
+ * (CFG-1, CFG-2, §4b, SEC-4). See docs/configuration.md.
  */
 export { CONFIG_FILE_VAR, SEED_ENV_NAMES } from "./env.js";
 export type { LoadConfigOptions, ResolveConfigOptions, StorageOptionsParser } from "./load.js";

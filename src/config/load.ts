@@ -61,7 +61,7 @@ export interface ResolveConfigOptions {
 /** Configs this module produced: handing one back to `resolveConfig` returns it as is. */
 const RESOLVED = new WeakSet<object>();
 
-/** Load from file, environment and flags, with the precedence of SPEC CFG-1. */
+/** Load from file, environment and flags, with the precedence of CFG-1. */
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<KuraConfig> {
   const cwd = opts.cwd ?? process.cwd();
   const env = opts.env ?? {};

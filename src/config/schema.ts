@@ -1,5 +1,5 @@
 /**
- * The shape of Kura's configuration (SPEC §4b): the zod schemas that validate each section and
+ * The shape of Kura's configuration (docs/configuration.md): the zod schemas that validate each section and
  * the `KuraConfig` type the rest of the code receives. Keys are snake_case, as in `kura.yaml`.
  *
  * Paths that depend on `data_dir` (`database.path`, `kv.path`, `sessions.dir`, the fs
@@ -266,7 +266,7 @@ export const retentionSchema = section(
 export const outboxSchema = section(
   z
     .object({
-      // Hours of consumed events the change feed keeps (SPEC OUT-1); 0 = none.
+      // Hours of consumed events the change feed keeps (OUT-1); 0 = none.
       retention_hours: int(0, 1_000_000).default(DEFAULTS.outbox_retention_hours),
     })
     .strict(),

@@ -1,5 +1,5 @@
 /**
- * Object key rules (SPEC BLOB-7), identical for every backend, and the id rule (IDS-1).
+ * Object key rules (BLOB-7), identical for every backend, and the id rule (IDS-1).
  * Pure functions: no I/O.
  */
 import { KuraError } from "./errors.js";

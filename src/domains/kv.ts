@@ -1,5 +1,5 @@
 /**
- * Tenant-scoped views of the KV store (SPEC KV-1, TEN-1). Every full KV key is
+ * Tenant-scoped views of the KV store (KV-1, TEN-1). Every full KV key is
  * `{tenant}:{kind}:{…}`, built here and only here: the tenant comes from the scope Kura
  * resolved, never from a key the caller passed. Tenant ids cannot contain `:` (IDS-1), so one
  * tenant's prefix never covers another's (`a:` vs `ab:`).

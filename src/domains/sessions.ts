@@ -1,5 +1,5 @@
 /**
- * User sessions (SPEC SESS-1, seed 002): metadata in the KV store under
+ * User sessions (SESS-1, seed 002): metadata in the KV store under
  * `{tenant}:session:{id}:meta:{key}` with a TTL (`sessions.ttl_seconds`, SESSION_TTL, default
  * 86,400 s), and files in the blob store under `{tenant}/sessions/{id}/{path}`, removed by the
  * `session-files-expiry` job `retention.session_files_days` (default 7) after they were written.

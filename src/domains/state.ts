@@ -1,5 +1,5 @@
 /**
- * The state kinds of seed 004 beside session state (SPEC SESS-2), each a thin, tenant-scoped
+ * The state kinds of seed 004 beside session state (SESS-2), each a thin, tenant-scoped
  * view of the KV store:
  * - `config`: config values and feature flags (`{tenant}:config:{name}`), with change
  *   notification to subscribers in this process;

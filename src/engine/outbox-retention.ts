@@ -1,5 +1,5 @@
 /**
- * Outbox retention (SPEC OUT-1): the `prune-outbox` maintenance job deletes the events every
+ * Outbox retention (OUT-1): the `prune-outbox` maintenance job deletes the events every
  * consumer has passed, keeping the change feed's tail of `outbox.retention_hours`. Projectors
  * need nothing older (rebuilds scan the catalog); a change-feed reader whose cursor falls before
  * the tail is told so (CHANGES_CURSOR_EXPIRED) instead of reading a feed with a hole in it.

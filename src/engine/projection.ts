@@ -54,7 +54,7 @@ export async function loadMessages(
  * `consumer`'s cursor to the outbox head captured BEFORE the scan began. A message committed
  * during the scan is either seen by it or delivered after that head, so none is skipped (one
  * applied twice is harmless). Rebuilds read the catalog, not the outbox, which is pruned
- * (SPEC OUT-1). `includeDeleted` also hands over soft-deleted messages, for indexes that are
+ * (OUT-1). `includeDeleted` also hands over soft-deleted messages, for indexes that are
  * not cleared first and must drop them. Returns the number of messages applied.
  */
 export async function rebuildFromCatalog(

@@ -1,5 +1,5 @@
 /**
- * The wire shapes of the HTTP API. JSON over HTTP is snake_case, as in SPEC §3 (MSG-1's index
+ * The wire shapes of the HTTP API. JSON over HTTP is snake_case, as the specification has it (MSG-1's index
  * entry `{id, chat_id, role, preview, content_type, content_url, size_bytes, checksum,
  * created_at}`) and the seed envelope; the library's camelCase objects are mapped here, once.
  */

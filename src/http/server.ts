@@ -1,5 +1,5 @@
 /**
- * `buildServer(kura, options)`: the Fastify instance of `kura serve` (SPEC §4, API-1…5).
+ * `buildServer(kura, options)`: the Fastify instance of `kura serve` (docs/http.md; API-1…5).
  * Transport only — every route calls the library; this file wires the cross-cutting parts:
  * request ids, authentication and tenant resolution, the envelope, the one error mapping,
  * metrics, logging with secrets redacted, CORS and graceful shutdown.

@@ -1,5 +1,5 @@
 /**
- * The blob plane: immutable objects addressed by key (SPEC BLOB-1…9).
+ * The blob plane: immutable objects addressed by key (BLOB-1…9).
  *
  * Every adapter implements {@link BlobStore} and passes `test/conformance/blob-store.suite.ts`,
  * which tests the "Behavior" statements below, selected by {@link BlobCapabilities}.
@@ -254,7 +254,7 @@ export interface BlobStoreDefinition<Options> {
 }
 
 export interface BlobStoreDeps {
-  /** Durability of acknowledged writes (SPEC DUR-1). */
+  /** Durability of acknowledged writes (DUR-1). */
   durability?: "os" | "fsync";
   /** Clock for expiry computations (tests inject one). */
   now?: () => number;

@@ -1,5 +1,5 @@
 /**
- * The catalog plane: metadata and indexes of everything Kura stores (SPEC CAT-1/2, CONS-1/2,
+ * The catalog plane: metadata and indexes of everything Kura stores (CAT-1/2, CONS-1/2,
  * TEN-1/4). Bodies live in the blob store; the catalog holds the index rows that point at them,
  * the outbox that feeds projectors, the audit log, jobs and usage counters.
  *
@@ -331,7 +331,7 @@ export interface Catalog {
   outboxHead(): Promise<string | undefined>;
   /**
    * Delete outbox events every consumer has passed, except the tail created after `before`
-   * (SPEC OUT-1). Works in chunks, so no transaction grows with the outbox.
+   * (OUT-1). Works in chunks, so no transaction grows with the outbox.
    *
    * Behavior: an event some consumer (saved cursor, or named in `consumers`) has not passed is
    * never deleted, nor is one of a transaction still in flight; each tenant's feed loses only a

@@ -1,5 +1,5 @@
 /**
- * The state plane: small values by key with TTL, versions and compare-and-set (SPEC KV-1).
+ * The state plane: small values by key with TTL, versions and compare-and-set (KV-1).
  *
  * Every adapter implements {@link KvStore} and passes `test/conformance/kv-store.suite.ts`, which
  * tests the "Behavior" statements below, selected by {@link KvCapabilities}. Keys are full keys:
@@ -197,7 +197,7 @@ export interface KvStoreDefinition<Options> {
 }
 
 export interface KvStoreDeps {
-  /** Durability of acknowledged writes (SPEC DUR-1); lmdb syncs each commit only with `fsync`. */
+  /** Durability of acknowledged writes (DUR-1); lmdb syncs each commit only with `fsync`. */
   durability?: "os" | "fsync";
   /** Clock for expiry (ms since epoch); tests inject one. Redis expires by its own clock. */
   now?: () => number;

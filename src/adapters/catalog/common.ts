@@ -32,7 +32,7 @@ export function checkPosition(after: number | undefined, operation: string): num
 
 /**
  * A change-feed read after `after` when the feed's events up to `horizon` were pruned: reading on
- * would skip some, so the reader must start again (SPEC OUT-1).
+ * would skip some, so the reader must start again (OUT-1).
  */
 export function changesExpired(after: number, horizon: number, operation: string): KuraError {
   return new KuraError(

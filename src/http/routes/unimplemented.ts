@@ -1,5 +1,5 @@
 /**
- * Routes of SPEC §4 whose capability the library does not have yet. They exist (so clients and
+ * Routes of the documented API (docs/http.md) whose capability the library does not have yet. They exist (so clients and
  * the OpenAPI document see the whole API), authenticate like the others, and answer 501 with
  * `error_code: NOT_IMPLEMENTED`; the OpenAPI document marks them `x-kura-not-implemented`.
  */

@@ -9,7 +9,7 @@
  * (floors, the earlier release's counters) are `{key_prefix}\0…`, which no Kura key can be.
  *
  * At start it reads `CONFIG GET maxmemory-policy` and warns unless it is `noeviction`: any
- * eviction policy may drop drafts and CAS state under memory pressure (SPEC KV-1).
+ * eviction policy may drop drafts and CAS state under memory pressure (KV-1).
  */
 import type { Redis as RedisClient } from "ioredis";
 import { z } from "zod";
