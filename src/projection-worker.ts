@@ -14,9 +14,6 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
-import { createEmbedder } from "./adapters/embedder/registry.js";
-import { openSearchIndex } from "./adapters/search/registry.js";
-import { vectorIndexOpener } from "./adapters/vector/registry.js";
 import type { KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
@@ -32,6 +29,8 @@ import {
 import type { FromWorker, ToWorker } from "./engine/worker-projector.js";
 import { serializeError } from "./engine/worker-projector.js";
 import { openBlobStore } from "./open/blob.js";
+import { openSearchIndex } from "./open/search.js";
+import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore } from "./ports/blob-store.js";
 import type { Catalog } from "./ports/catalog.js";
 import type { VectorIndex } from "./ports/vector-index.js";
@@ -114,15 +113,16 @@ async function open(): Promise<Projection> {
       };
     }
     const { dimensions, metric } = config.vector;
+    const embedder = await createEmbedder(config);
     // A pool of its own over a shared server; writes go one batch at a time.
-    const indexes = vectorIndexOpener(config, {
+    const indexes = await openVectorIndexes(config, {
       maxConnections: Math.min(2, config.vector.max_connections),
     });
     let index: VectorIndex;
     try {
       index = await indexes.open({ name: "messages", dimensions, metric });
     } catch (e) {
-      await indexes.release();
+      await indexes.close();
       throw e;
     }
     // The persistent indexes acknowledge writes once durable; a save only spares a rebuild on
@@ -132,12 +132,12 @@ async function open(): Promise<Projection> {
     }, SAVE_INTERVAL_MS);
     timer.unref();
     return {
-      projector: new MessageVectorProjector(index, createEmbedder(config), load),
+      projector: new MessageVectorProjector(index, embedder, load),
       index,
       close: async () => {
         clearInterval(timer);
         await index.close().catch(() => undefined);
-        await indexes.release();
+        await indexes.close();
         await closePlanes();
       },
     };

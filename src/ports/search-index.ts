@@ -67,7 +67,7 @@ export interface SearchPage {
 }
 
 export interface SearchIndex {
-  /** `sqlite-fts` or `postgres`. */
+  /** The scheme of its definition: `sqlite-fts` or `postgres`. */
   readonly backend: string;
   upsert(docs: readonly SearchDocument[]): Promise<void>;
   remove(tenantId: string, ids: readonly string[]): Promise<void>;
@@ -77,4 +77,35 @@ export interface SearchIndex {
   /** Drop every document (rebuild). */
   clear(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a search adapter declares. The engine and the tests branch on these, never on its name. */
+export interface SearchCapabilities {
+  /**
+   * The index keeps its tables in the catalog's PostgreSQL database and schema: it is opened with
+   * the catalog's connection settings (`{url, schema}`) and needs a PostgreSQL catalog. Otherwise
+   * it is a local file (`{path}`: `<data_dir>/search.db`, `:memory:` beside an in-memory catalog).
+   */
+  readonly catalogDatabase: boolean;
+  /**
+   * Several processes may open the index at once and all see one index (it lives in a server).
+   * Otherwise one process owns it; its threads may each open it.
+   */
+  readonly multiProcess: boolean;
+}
+
+/** Build-time description of a search adapter: registers nothing on import. */
+export interface SearchIndexDefinition<Options> {
+  /** What its indexes report as `SearchIndex.backend`. */
+  readonly scheme: string;
+  readonly capabilities: SearchCapabilities;
+  /** Parses and validates the adapter's options; throws `CONFIG_INVALID` with every problem. */
+  parseOptions(raw: unknown): Options;
+  /** Behavior: a failure to open the index is `SEARCH_UNAVAILABLE`. */
+  create(options: Options, deps?: SearchIndexDeps): Promise<SearchIndex>;
+}
+
+export interface SearchIndexDeps {
+  /** Durability of acknowledged writes (SPEC DUR-1); a local file syncs each commit with `fsync`. */
+  durability?: "os" | "fsync";
 }

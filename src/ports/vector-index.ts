@@ -56,7 +56,7 @@ export interface VectorHit extends VectorFilter {
 }
 
 export interface VectorIndex {
-  /** `exact`, `usearch` or `pgvector`. */
+  /** The scheme of its definition: `exact`, `usearch` or `pgvector`. */
   readonly backend: string;
   readonly dimensions: number;
   readonly metric: VectorMetric;
@@ -76,4 +76,62 @@ export interface VectorIndexOptions {
   metric: VectorMetric;
   /** Default mode of queries that name none. */
   mode?: VectorMode;
+}
+
+/** What a vector adapter declares. The engine and the tests branch on these, never on its name. */
+export interface VectorCapabilities {
+  /**
+   * The indexes live in a server (pgvector): every thread or process may open its own instance
+   * of one index, reached through the options `url`, `schema` and `max_connections`. Otherwise
+   * an index lives in this process — a graph over a local directory, or memory — and two live
+   * instances of one index would each hold (and write) their own copy: one thread owns it and
+   * the others reach it through that thread.
+   */
+  readonly shared: boolean;
+  /**
+   * What an index holds outlives the instance that wrote it (a new `exact` instance starts
+   * empty). Persistent indexes that are not `shared` keep it under the option `dir`.
+   */
+  readonly persistent: boolean;
+  /** Vectors may be stored quantized, as the option `quantization` says (`f32`, `f16`, `i8`). */
+  readonly quantization: boolean;
+}
+
+/** Where one index lives: one of Kura's own (every tenant's items) or a tenant's collection. */
+export interface VectorIndexPlace {
+  /** Kura's own index (`memories`, `messages`: `[a-z0-9][a-z0-9_-]{0,63}`) or the collection's name. */
+  name: string;
+  /** Set for a tenant's collection. */
+  tenantId?: string;
+  dimensions: number;
+  metric: VectorMetric;
+}
+
+/** The indexes of one configuration, and what they share (a connection pool). */
+export interface VectorIndexes {
+  /**
+   * Opens the index of `place`, creating it when missing.
+   * Behavior: an invalid name of Kura's own index is `INVALID_ARGUMENT`; an index that cannot be
+   * reached is `VECTOR_UNAVAILABLE`; one persisted with other dimensions or another metric is
+   * `VECTOR_INDEX_CONFIG_CHANGED`.
+   */
+  open(place: VectorIndexPlace): Promise<VectorIndex>;
+  /** Releases what the indexes share; close the indexes opened first. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Build-time description of a vector adapter: registers nothing on import. */
+export interface VectorIndexDefinition<Options> {
+  /** What its indexes report as `VectorIndex.backend`. */
+  readonly scheme: string;
+  readonly capabilities: VectorCapabilities;
+  /** Parses and validates the adapter's options; throws `CONFIG_INVALID` with every problem. */
+  parseOptions(raw: unknown): Options;
+  /** Nothing is opened until the first `open`. */
+  create(options: Options, deps?: VectorIndexDeps): Promise<VectorIndexes>;
+}
+
+export interface VectorIndexDeps {
+  /** Durability of acknowledged writes (SPEC DUR-1): with `fsync` each write reaches the disk. */
+  durability?: "os" | "fsync";
 }

@@ -2,9 +2,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHashingEmbedder } from "../../src/adapters/embedder/hashing/index.js";
-import { createOpenAiEmbedder } from "../../src/adapters/embedder/openai/index.js";
+import { openAiEmbedder } from "../../src/adapters/embedder/openai/index.js";
 import { distance } from "../../src/adapters/vector/common.js";
 import { isKuraError } from "../../src/core/errors.js";
+
+const openAi = (options: Record<string, unknown>) =>
+  openAiEmbedder.create(openAiEmbedder.parseOptions(options));
 
 describe("hashing embedder", () => {
   const embedder = createHashingEmbedder({ dimensions: 256 });
@@ -106,12 +109,12 @@ describe("openai-compatible embedder (against a local HTTP server)", () => {
 
   it("batches, sends the key, and places vectors by index", async () => {
     requests.length = 0;
-    const embedder = createOpenAiEmbedder({
-      baseUrl,
-      apiKey: "sk-test",
+    const embedder = await openAi({
+      url: baseUrl,
+      api_key: "sk-test",
       model: "m",
       dimensions: 4,
-      batchSize: 2,
+      batch_size: 2,
     });
     const out = await embedder.embed(["a", "bb", "ccc", "dddd", "eeeee"]);
     expect(requests).toHaveLength(3);
@@ -122,7 +125,7 @@ describe("openai-compatible embedder (against a local HTTP server)", () => {
   });
 
   it("retries 503 and 429, then gives up with EMBEDDER_UNAVAILABLE", async () => {
-    const embedder = createOpenAiEmbedder({ baseUrl, model: "m", dimensions: 4, retries: 2, backoffMs: 5 });
+    const embedder = await openAi({ url: baseUrl, model: "m", dimensions: 4, retries: 2, backoff_ms: 5 });
     requests.length = 0;
     failNext = 2;
     failStatus = 429;
@@ -138,30 +141,24 @@ describe("openai-compatible embedder (against a local HTTP server)", () => {
 
   it("fails at once on a refusal, and on vectors of the wrong length", async () => {
     requests.length = 0;
-    const bad = createOpenAiEmbedder({
-      baseUrl,
-      model: "bad-model",
-      dimensions: 4,
-      retries: 3,
-      backoffMs: 5,
-    });
+    const bad = await openAi({ url: baseUrl, model: "bad-model", dimensions: 4, retries: 3, backoff_ms: 5 });
     await expect(bad.embed(["x"])).rejects.toSatisfy(
       (e: unknown) => isKuraError(e) && e.code === "EMBEDDER_FAILED",
     );
     expect(requests).toHaveLength(1);
-    const short = createOpenAiEmbedder({ baseUrl, model: "short", dimensions: 4 });
+    const short = await openAi({ url: baseUrl, model: "short", dimensions: 4 });
     await expect(short.embed(["x"])).rejects.toSatisfy(
       (e: unknown) => isKuraError(e) && e.code === "VECTOR_DIMENSIONS_MISMATCH",
     );
   });
 
   it("an unreachable service is EMBEDDER_UNAVAILABLE after retries", async () => {
-    const embedder = createOpenAiEmbedder({
-      baseUrl: "http://127.0.0.1:9/v1",
+    const embedder = await openAi({
+      url: "http://127.0.0.1:9/v1",
       model: "m",
       dimensions: 4,
       retries: 1,
-      backoffMs: 5,
+      backoff_ms: 5,
     });
     await expect(embedder.embed(["x"])).rejects.toSatisfy(
       (e: unknown) => isKuraError(e) && e.code === "EMBEDDER_UNAVAILABLE",

@@ -1,11 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
-import {
-  openPostgresFts,
-  tsqueryLiteral,
-  tsvectorLiteral,
-} from "../../src/adapters/search/postgres-fts/index.js";
+import { describe } from "vitest";
+import { postgresFtsSearchIndex as definition } from "../../src/adapters/search/postgres-fts/index.js";
 import { backendAvailable } from "../support/backends.js";
 import { postgresForTests } from "../support/servers/postgres.js";
 import { searchIndexConformance } from "./search-index.suite.js";
@@ -30,20 +26,11 @@ describe.skipIf(!available)(`search on PostgreSQL (${"kind" in db ? db.kind : "n
   searchIndexConformance("postgres", {
     open: async () => {
       await raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      return openPostgresFts({ url, schema });
+      return definition.create(definition.parseOptions({ url, schema }));
     },
     cleanup: async () => {
       await raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
       if ("destroy" in db) await db.destroy();
     },
-  });
-});
-
-describe("postgres tsvector/tsquery literals", () => {
-  it("quotes tokens and builds phrases of bigrams", () => {
-    expect(tsvectorLiteral("雨 rain")).toBe("'雨':1 'rain':2");
-    expect(tsqueryLiteral("東京都 rain")).toBe("('東京' <-> '京都') & 'rain'");
-    expect(tsqueryLiteral("it's")).toBe("'its'");
-    expect(tsqueryLiteral("... ")).toBeUndefined();
   });
 });

@@ -1,7 +1,10 @@
-import { openExactVectorIndex } from "../../src/adapters/vector/exact/index.js";
+import { exactVectorIndex as definition } from "../../src/adapters/vector/exact/index.js";
 import { vectorIndexConformance } from "./vector-index.suite.js";
 
+const indexes = await definition.create(definition.parseOptions({}));
+let n = 0;
+
 vectorIndexConformance("exact", {
-  open: async (options) => openExactVectorIndex(options),
+  open: ({ dimensions, metric }) => indexes.open({ name: `i${++n}`, dimensions, metric }),
   recallFloor: 1,
 });

@@ -1,23 +1,28 @@
 /**
- * The embedder of `config.embedder` (VEC-5), giving vectors of `vector.dimensions`:
- * `hashing` (embedded, no network) or `openai` (any OpenAI-compatible embeddings API).
+ * Maps an embedder name to its definition (VEC-5), loaded on first use: `hashing` (embedded, no
+ * network) or `openai` (any OpenAI-compatible embeddings API).
  */
-import type { KuraConfig } from "../../config/index.js";
-import type { Embedder } from "../../ports/embedder.js";
-import { createHashingEmbedder } from "./hashing/index.js";
-import { createOpenAiEmbedder } from "./openai/index.js";
+import { KuraError } from "../../core/errors.js";
+import type { EmbedderDefinition } from "../../ports/embedder.js";
 
-export function createEmbedder(config: KuraConfig): Embedder {
-  const e = config.embedder;
-  const dimensions = config.vector.dimensions;
-  if (e.backend === "hashing") return createHashingEmbedder({ dimensions });
-  return createOpenAiEmbedder({
-    baseUrl: e.url,
-    ...(e.api_key === null ? {} : { apiKey: e.api_key }),
-    model: e.model,
-    dimensions,
-    requestDimensions: e.request_dimensions,
-    batchSize: e.batch_size,
-    timeoutMs: e.timeout_ms,
-  });
+type Loader = () => Promise<EmbedderDefinition<unknown>>;
+
+const LOADERS: Record<string, Loader> = {
+  hashing: async () => (await import("./hashing/index.js")).hashingEmbedder as EmbedderDefinition<unknown>,
+  openai: async () => (await import("./openai/index.js")).openAiEmbedder as EmbedderDefinition<unknown>,
+};
+
+export const EMBEDDERS = Object.freeze(Object.keys(LOADERS));
+
+export async function embedderDefinition(scheme: string): Promise<EmbedderDefinition<unknown>> {
+  const load = LOADERS[scheme];
+  if (!load) {
+    throw new KuraError("CONFIG_INVALID", `unknown embedder ${JSON.stringify(scheme)}`, {
+      operation: "embedder.registry",
+      context: {
+        problems: [{ path: "embedder.backend", message: `must be one of ${EMBEDDERS.join(", ")}` }],
+      },
+    });
+  }
+  return load();
 }

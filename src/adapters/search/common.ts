@@ -3,6 +3,9 @@ import { isKuraError, KuraError } from "../../core/errors.js";
 import { encodeOffset, snippet } from "../../core/tokenize.js";
 import type { SearchHit, SearchPage } from "../../ports/search-index.js";
 
+/** Where an adapter's options are reported in configuration problems. */
+export const OPTIONS_PATH = "search";
+
 /** Every failure of the index is `SEARCH_UNAVAILABLE` (kind Unavailable): the caller falls back. */
 export function unavailable(e: unknown, operation: string): KuraError {
   if (isKuraError(e)) return e;

@@ -1,23 +1,35 @@
 /**
- * Opens the search index of `config.search.backend` (SRCH-1):
- * - `embedded` / `sqlite-fts` → FTS5 in `<data_dir>/search.db` (`:memory:` beside an in-memory catalog);
- * - `postgres` → tables in the PostgreSQL catalog's database and schema.
+ * Maps a search backend name to its adapter definition (SRCH-1), loaded on first use, so the
+ * embedded path never loads `pg`:
+ * - `sqlite-fts` (`embedded`, the default) — FTS5 in a SQLite file of its own;
+ * - `postgres` — tables in the PostgreSQL catalog's database and schema.
  */
-import { join } from "node:path";
-import type { KuraConfig } from "../../config/index.js";
-import type { SearchIndex } from "../../ports/search-index.js";
+import { KuraError } from "../../core/errors.js";
+import type { SearchIndexDefinition } from "../../ports/search-index.js";
 
-export async function openSearchIndex(config: KuraConfig): Promise<SearchIndex> {
-  const db = config.database;
-  if (config.search.backend === "postgres") {
-    if (db.backend !== "postgres") throw new Error("postgres search needs a PostgreSQL catalog");
-    const { openPostgresFts } = await import("./postgres-fts/index.js");
-    return openPostgresFts({ url: db.url, schema: db.schema });
+type Loader = () => Promise<SearchIndexDefinition<unknown>>;
+
+const sqliteFts: Loader = async () =>
+  (await import("./sqlite-fts/index.js")).sqliteFtsSearchIndex as SearchIndexDefinition<unknown>;
+
+const LOADERS: Record<string, Loader> = {
+  embedded: sqliteFts,
+  "sqlite-fts": sqliteFts,
+  postgres: async () =>
+    (await import("./postgres-fts/index.js")).postgresFtsSearchIndex as SearchIndexDefinition<unknown>,
+};
+
+export const SEARCH_INDEX_BACKENDS = Object.freeze(Object.keys(LOADERS));
+
+export async function searchIndexDefinition(scheme: string): Promise<SearchIndexDefinition<unknown>> {
+  const load = LOADERS[scheme];
+  if (!load) {
+    throw new KuraError("CONFIG_INVALID", `unknown search backend ${JSON.stringify(scheme)}`, {
+      operation: "search.registry",
+      context: {
+        problems: [{ path: "search.backend", message: `must be one of ${SEARCH_INDEX_BACKENDS.join(", ")}` }],
+      },
+    });
   }
-  const { openSqliteFts } = await import("./sqlite-fts/index.js");
-  const memory = db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
-  return openSqliteFts({
-    path: memory ? ":memory:" : join(config.data_dir, "search.db"),
-    durability: config.durability,
-  });
+  return load();
 }

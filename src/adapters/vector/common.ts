@@ -1,9 +1,32 @@
 /**
- * What the vector adapters share: the port's distance convention, query checks and filter
- * matching (see `src/ports/vector-index.ts` for the contract).
+ * What the vector adapters share: the port's distance convention, query and place checks, filter
+ * matching and the option every adapter takes (see `src/ports/vector-index.ts` for the contract).
  */
+import { z } from "zod";
 import { KuraError } from "../../core/errors.js";
-import type { VectorFilter, VectorMetric, VectorQuery } from "../../ports/vector-index.js";
+import type {
+  VectorFilter,
+  VectorIndexPlace,
+  VectorMetric,
+  VectorMode,
+  VectorQuery,
+} from "../../ports/vector-index.js";
+
+const VECTOR_MODES = ["fast", "balanced", "accurate"] as const satisfies readonly VectorMode[];
+
+/** `mode`: the default mode of queries that name none (`vector.mode`); default `balanced`. */
+export const modeOption = z.enum(VECTOR_MODES).default("balanced");
+
+/** Where an adapter's options are reported in configuration problems. */
+export const OPTIONS_PATH = "vector";
+
+const OWN_INDEX_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Checks the name of one of Kura's own indexes (a collection's name is the domain's to check). */
+export function checkPlace(place: VectorIndexPlace, operation: string): void {
+  if (place.tenantId === undefined && !OWN_INDEX_NAME.test(place.name))
+    throw new KuraError("INVALID_ARGUMENT", `invalid vector index name: ${place.name}`, { operation });
+}
 
 /** Checks `k` and the tenant of a query. */
 export function checkQuery(query: VectorQuery, operation: string): void {

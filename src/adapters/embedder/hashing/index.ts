@@ -10,11 +10,28 @@
  * model; configure an OpenAI-compatible embedder for semantic search.
  */
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import { indexTokens } from "../../../core/tokenize.js";
-import type { Embedder } from "../../../ports/embedder.js";
+import type { Embedder, EmbedderDefinition } from "../../../ports/embedder.js";
 
-export function createHashingEmbedder(options: { dimensions: number }): Embedder {
+export const hashingOptionsSchema = z
+  .object({
+    /** Length of every vector (`vector.dimensions`). Required. */
+    dimensions: z.number().int().min(1).max(65_536),
+  })
+  .strict();
+export type HashingOptions = z.infer<typeof hashingOptionsSchema>;
+
+export const hashingEmbedder: EmbedderDefinition<HashingOptions> = {
+  scheme: "hashing",
+  capabilities: Object.freeze({ network: false }),
+  parseOptions: (raw) => parseOptions(hashingOptionsSchema, raw, "embedder"),
+  create: async (options) => createHashingEmbedder(options),
+};
+
+export function createHashingEmbedder(options: HashingOptions): Embedder {
   const { dimensions } = options;
   if (!Number.isInteger(dimensions) || dimensions < 1)
     throw new KuraError(

@@ -1,49 +1,63 @@
 /**
- * An OpenAI-compatible embeddings client (`POST {baseUrl}/embeddings`, body
+ * An OpenAI-compatible embeddings client (`POST {url}/embeddings`, body
  * `{model, input: string[], dimensions?}`, answer `{data: [{index, embedding}]}`), usable with
  * OpenAI and the many servers that speak the same API (vLLM, Ollama, LiteLLM, TEI…).
  *
- * Texts are sent in batches of `batchSize`. A batch that fails on the network, times out or gets
+ * Texts are sent in batches of `batch_size`. A batch that fails on the network, times out or gets
  * 408/429/5xx is retried up to `retries` times with exponential backoff (honouring `Retry-After`
  * seconds); then `EMBEDDER_UNAVAILABLE`. Other refusals (400, 401, 404…) are `EMBEDDER_FAILED` at
  * once. Vectors of the wrong length are `VECTOR_DIMENSIONS_MISMATCH`.
  */
+import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
-import type { Embedder } from "../../../ports/embedder.js";
+import type { Embedder, EmbedderDefinition } from "../../../ports/embedder.js";
 
-export interface OpenAiEmbedderOptions {
-  /** e.g. `https://api.openai.com/v1`. */
-  baseUrl: string;
-  apiKey?: string;
-  model: string;
-  dimensions: number;
-  /** Send `dimensions` in the request (models that can shorten their output); default false. */
-  requestDimensions?: boolean;
-  batchSize?: number;
-  retries?: number;
-  /** First backoff delay in ms (doubled per retry); default 250. */
-  backoffMs?: number;
-  timeoutMs?: number;
-}
+export const openAiOptionsSchema = z
+  .object({
+    /** Base URL of the API, e.g. `https://api.openai.com/v1` (requests go to `{url}/embeddings`). */
+    url: z.string().regex(/^https?:\/\//i, "must be an http:// or https:// URL"),
+    /** Bearer token of the API (a secret); none for servers that need none. */
+    api_key: z.string().min(1).nullable().default(null),
+    model: z.string().min(1),
+    /** Length of every vector (`vector.dimensions`). Required. */
+    dimensions: z.number().int().min(1).max(65_536),
+    /** Send `dimensions` in the request (models that can shorten their output); default false. */
+    request_dimensions: z.boolean().default(false),
+    /** Texts per request; default 96. */
+    batch_size: z.number().int().min(1).max(2048).default(96),
+    /** Retries of a batch that failed on the network, timed out or got 408/429/5xx; default 3. */
+    retries: z.number().int().min(0).max(10).default(3),
+    /** First backoff delay in ms, doubled per retry; default 250. */
+    backoff_ms: z.number().int().min(0).default(250),
+    /** Time one request may take, in ms; default 30000. */
+    timeout_ms: z.number().int().min(1).default(30_000),
+  })
+  .strict();
+export type OpenAiEmbedderOptions = z.infer<typeof openAiOptionsSchema>;
+
+export const openAiEmbedder: EmbedderDefinition<OpenAiEmbedderOptions> = {
+  scheme: "openai",
+  capabilities: Object.freeze({ network: true }),
+  parseOptions: (raw) => parseOptions(openAiOptionsSchema, raw, "embedder"),
+  create: async (options) => createOpenAiEmbedder(options),
+};
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
-export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
-  const batchSize = options.batchSize ?? 96;
-  const retries = options.retries ?? 3;
-  const backoffMs = options.backoffMs ?? 250;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const url = `${options.baseUrl.replace(/\/+$/, "")}/embeddings`;
+function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
+  const { batch_size: batchSize, retries, backoff_ms: backoffMs, timeout_ms: timeoutMs } = options;
+  const url = `${options.url.replace(/\/+$/, "")}/embeddings`;
   const operation = "embed";
 
   const once = async (
     input: readonly string[],
   ): Promise<{ vectors?: Float32Array[]; retryAfter?: number }> => {
     const headers: Record<string, string> = { "content-type": "application/json" };
-    if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+    if (options.api_key) headers.authorization = `Bearer ${options.api_key}`;
     const body: Record<string, unknown> = { model: options.model, input };
-    if (options.requestDimensions) body.dimensions = options.dimensions;
+    if (options.request_dimensions) body.dimensions = options.dimensions;
     const res = await fetch(url, {
       method: "POST",
       headers,

@@ -10,17 +10,40 @@
  * `tenant_id` is part of the primary key and of every query's WHERE clause.
  */
 import type pg from "pg";
+import { z } from "zod";
+import { parseOptions } from "../../../core/options.js";
 import { decodeOffset, indexTokens, queryTerms } from "../../../core/tokenize.js";
-import type { SearchDocument, SearchIndex, SearchPage, SearchQuery } from "../../../ports/search-index.js";
+import type {
+  SearchCapabilities,
+  SearchDocument,
+  SearchIndex,
+  SearchIndexDefinition,
+  SearchPage,
+  SearchQuery,
+} from "../../../ports/search-index.js";
 import { createPgPool, quoteIdent } from "../../pg.js";
-import { badCursor, type RawHit, toPage, unavailable } from "../common.js";
+import { badCursor, OPTIONS_PATH, type RawHit, toPage, unavailable } from "../common.js";
 
-export interface PostgresFtsOptions {
-  url: string;
-  /** The catalog's schema; the index's tables live beside the catalog's. */
-  schema: string;
-  max_connections?: number;
-}
+export const postgresFtsOptionsSchema = z
+  .object({
+    /** The catalog's `postgres://…` URL — secret (the password). Required. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL"),
+    /** The catalog's schema; the index's tables live beside the catalog's. Required. */
+    schema: z.string().min(1),
+    /** Pool size; default 4. */
+    max_connections: z.number().int().min(1).max(10_000).default(4),
+  })
+  .strict();
+export type PostgresFtsOptions = z.infer<typeof postgresFtsOptionsSchema>;
+
+const CAPABILITIES: SearchCapabilities = Object.freeze({ catalogDatabase: true, multiProcess: true });
+
+export const postgresFtsSearchIndex: SearchIndexDefinition<PostgresFtsOptions> = {
+  scheme: "postgres",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(postgresFtsOptionsSchema, raw, OPTIONS_PATH),
+  create: (options) => openPostgresFts(options),
+};
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS search_docs (
@@ -69,7 +92,7 @@ export function tsqueryLiteral(q: string): string | undefined {
 export async function openPostgresFts(options: PostgresFtsOptions): Promise<SearchIndex> {
   const pool = createPgPool({
     connectionString: options.url,
-    max: options.max_connections ?? 4,
+    max: options.max_connections,
     options: `-c search_path=${quoteIdent(options.schema)}`,
     application_name: "kura-search",
     connectionTimeoutMillis: 10_000,

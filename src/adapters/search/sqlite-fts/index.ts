@@ -17,20 +17,41 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
+import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import { decodeOffset, indexTokens, normalize, type QueryTerm, queryTerms } from "../../../core/tokenize.js";
-import type { SearchDocument, SearchIndex, SearchPage, SearchQuery } from "../../../ports/search-index.js";
-import { badCursor, type RawHit, toPage, unavailable } from "../common.js";
+import type {
+  SearchCapabilities,
+  SearchDocument,
+  SearchIndex,
+  SearchIndexDefinition,
+  SearchIndexDeps,
+  SearchPage,
+  SearchQuery,
+} from "../../../ports/search-index.js";
+import { badCursor, OPTIONS_PATH, type RawHit, toPage, unavailable } from "../common.js";
 
-export interface SqliteFtsOptions {
-  /** Database file, or `:memory:`. */
-  path: string;
-  durability?: "os" | "fsync";
-  /** Matches ranked together, newest first (default {@link RANK_WINDOW}). */
-  rankWindow?: number;
-  /** Postings up to which a window is ranked by FTS5's `bm25()` (default {@link FTS5_COUNT_BUDGET}). */
-  countBudget?: number;
-}
+export const sqliteFtsOptionsSchema = z
+  .object({
+    /** The database file (its directory is created), or `:memory:`. Required. */
+    path: z.string().min(1),
+    /** Matches ranked together, newest first; default {@link RANK_WINDOW}. */
+    rank_window: z.number().int().min(1).optional(),
+    /** Postings up to which a window is ranked by FTS5's `bm25()`; default {@link FTS5_COUNT_BUDGET}. */
+    count_budget: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type SqliteFtsOptions = z.infer<typeof sqliteFtsOptionsSchema>;
+
+const CAPABILITIES: SearchCapabilities = Object.freeze({ catalogDatabase: false, multiProcess: false });
+
+export const sqliteFtsSearchIndex: SearchIndexDefinition<SqliteFtsOptions> = {
+  scheme: "sqlite-fts",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(sqliteFtsOptionsSchema, raw, OPTIONS_PATH),
+  create: (options, deps) => openSqliteFts(options, deps),
+};
 
 /**
  * How many matches, newest first, one BM25 ranking covers. Ranking costs ~1.2 µs a row with
@@ -83,21 +104,24 @@ const hex = (s: string) => Buffer.from(s, "utf8").toString("hex");
 const chatTag = (prefix: string, chatId: string) => `${prefix}c_${hex(chatId)}`;
 const roleTag = (prefix: string, role: string) => `${prefix}r_${hex(role)}`;
 
-export async function openSqliteFts(options: SqliteFtsOptions): Promise<SearchIndex> {
+export async function openSqliteFts(
+  options: SqliteFtsOptions,
+  deps: SearchIndexDeps = {},
+): Promise<SearchIndex> {
   try {
     if (options.path !== ":memory:") mkdirSync(dirname(resolve(options.path)), { recursive: true });
     const db = new Database(options.path, { timeout: 5000 });
     try {
       db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${options.durability === "fsync" ? "FULL" : "NORMAL"}`);
+      db.pragma(`synchronous = ${deps.durability === "fsync" ? "FULL" : "NORMAL"}`);
       // Queries walk posting lists and read a few rows each: map the file and keep a larger
       // page cache than SQLite's 2 MB default (both are upper bounds, not allocations).
       db.pragma("mmap_size = 1073741824");
       db.pragma("cache_size = -65536");
       const index = new SqliteFts(
         db,
-        options.rankWindow ?? RANK_WINDOW,
-        options.countBudget ?? FTS5_COUNT_BUDGET,
+        options.rank_window ?? RANK_WINDOW,
+        options.count_budget ?? FTS5_COUNT_BUDGET,
       );
       db.transaction(() => index.prepareSchema()).immediate();
       return index;

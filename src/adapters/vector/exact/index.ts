@@ -3,17 +3,37 @@
  * reference every other adapter is measured against (recall@10 = 1 by construction) and the
  * `accurate` mode's definition. Nothing is persisted.
  */
-
+import { z } from "zod";
+import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
+  VectorCapabilities,
   VectorFilter,
   VectorHit,
   VectorIndex,
+  VectorIndexDefinition,
   VectorIndexOptions,
   VectorItem,
   VectorQuery,
 } from "../../../ports/vector-index.js";
-import { checkQuery, distance, filterFields, matchesFilter } from "../common.js";
+import {
+  checkPlace,
+  checkQuery,
+  distance,
+  filterFields,
+  matchesFilter,
+  modeOption,
+  OPTIONS_PATH,
+} from "../common.js";
+
+export const exactOptionsSchema = z.object({ mode: modeOption }).strict();
+export type ExactOptions = z.infer<typeof exactOptionsSchema>;
+
+const CAPABILITIES: VectorCapabilities = Object.freeze({
+  shared: false,
+  persistent: false,
+  quantization: false,
+});
 
 interface Stored extends VectorFilter {
   id: string;
@@ -69,3 +89,17 @@ export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
     },
   };
 }
+
+/** Each `open` is a new, empty index: nothing is shared, nothing outlives it. */
+export const exactVectorIndex: VectorIndexDefinition<ExactOptions> = {
+  scheme: "exact",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(exactOptionsSchema, raw, OPTIONS_PATH),
+  create: async (options) => ({
+    open: async (place) => {
+      checkPlace(place, "vector.open");
+      return openExactVectorIndex({ dimensions: place.dimensions, metric: place.metric, mode: options.mode });
+    },
+    close: async () => {},
+  }),
+};

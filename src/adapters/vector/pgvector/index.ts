@@ -16,18 +16,25 @@
  * per query whether the HNSW index or an exact scan of the tenant's rows is cheaper (a tenant
  * with few rows is searched exactly); upserts of 1,000+ rows refresh the table's statistics.
  */
+import { createHash } from "node:crypto";
+import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
+  VectorCapabilities,
   VectorHit,
   VectorIndex,
+  VectorIndexDefinition,
   VectorIndexOptions,
+  VectorIndexPlace,
   VectorItem,
   VectorMetric,
   VectorMode,
   VectorQuery,
 } from "../../../ports/vector-index.js";
-import { checkQuery, filterFields } from "../common.js";
+import { checkPlace, checkQuery, filterFields, modeOption, OPTIONS_PATH } from "../common.js";
+import type { PgSqlClient } from "./pg-client.js";
 
 export interface SqlRunner {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
@@ -233,3 +240,71 @@ export async function openPgvectorIndex(options: PgvectorOptions): Promise<Vecto
     },
   };
 }
+
+/** The options of the `pgvector` definition: the database of its tables and the pool to it. */
+export const pgvectorOptionsSchema = z
+  .object({
+    /** `postgres://user:password@host:port/db?…` — secret (the password). Required. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL"),
+    /** Schema of the vector tables, created if missing; default the connection's search path. */
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "must be a plain SQL identifier")
+      .nullable()
+      .default(null),
+    /** Size of the connection pool every index of the configuration shares; default 4. */
+    max_connections: z.number().int().min(1).max(10_000).default(4),
+    mode: modeOption,
+  })
+  .strict();
+export type PgvectorDefinitionOptions = z.infer<typeof pgvectorOptionsSchema>;
+
+const CAPABILITIES: VectorCapabilities = Object.freeze({
+  shared: true,
+  persistent: true,
+  quantization: false,
+});
+
+/**
+ * The table of a place: `kura_vectors_<name>` for Kura's own indexes, `kura_vc_<hash of tenant and
+ * collection>` for a tenant's collection (any tenant and collection name fits a SQL identifier).
+ */
+export function pgvectorTable(place: VectorIndexPlace): string {
+  return place.tenantId === undefined
+    ? `kura_vectors_${place.name.replaceAll("-", "_")}`
+    : `kura_vc_${createHash("sha256").update(`${place.tenantId}\u0000${place.name}`).digest("hex").slice(0, 24)}`;
+}
+
+/** Indexes of one configuration share one pool, opened on the first `open`. */
+export const pgvectorVectorIndex: VectorIndexDefinition<PgvectorDefinitionOptions> = {
+  scheme: "pgvector",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(pgvectorOptionsSchema, raw, OPTIONS_PATH),
+  create: async (options) => {
+    let pool: Promise<PgSqlClient> | undefined;
+    const connect = () => {
+      pool ??= import("./pg-client.js").then((m) =>
+        m.openPgSqlClient({ url: options.url, maxConnections: options.max_connections }),
+      );
+      return pool;
+    };
+    return {
+      open: async (place) => {
+        checkPlace(place, "vector.open");
+        return openPgvectorIndex({
+          sql: await connect(),
+          table: pgvectorTable(place),
+          dimensions: place.dimensions,
+          metric: place.metric,
+          mode: options.mode,
+          ...(options.schema === null ? {} : { schema: options.schema }),
+        });
+      },
+      close: async () => {
+        const opened = pool;
+        pool = undefined;
+        if (opened) await (await opened.catch(() => undefined))?.close();
+      },
+    };
+  },
+};

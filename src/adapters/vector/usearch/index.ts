@@ -42,12 +42,16 @@ import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
 import { exactSearch, Index, MetricKind, ScalarKind } from "usearch";
+import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
+  VectorCapabilities,
   VectorFilter,
   VectorHit,
   VectorIndex,
+  VectorIndexDefinition,
   VectorIndexOptions,
   VectorItem,
   VectorMetric,
@@ -55,10 +59,32 @@ import type {
   VectorQuery,
 } from "../../../ports/vector-index.js";
 import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
-import { checkQuery, filterFields, matchesFilter } from "../common.js";
+import { checkPlace, checkQuery, filterFields, matchesFilter, modeOption, OPTIONS_PATH } from "../common.js";
 import { VectorCopy } from "./vector-copy.js";
 
-export type Quantization = "f32" | "f16" | "i8";
+const QUANTIZATIONS = ["f32", "f16", "i8"] as const;
+export type Quantization = (typeof QUANTIZATIONS)[number];
+
+/** The options of the `usearch` definition: where its indexes live and how they store vectors. */
+export const usearchOptionsSchema = z
+  .object({
+    /**
+     * The directory of every index: Kura's own under `<dir>/<name>/`, a tenant's collection under
+     * `<dir>/tenants/<tenant>/<collection>/`. Absent: the indexes live in memory only.
+     */
+    dir: z.string().min(1).optional(),
+    /** Scalar type of the graph's vectors; `i8` applies to cosine indexes, the others get `f16`. */
+    quantization: z.enum(QUANTIZATIONS).default("f32"),
+    mode: modeOption,
+  })
+  .strict();
+export type UsearchDefinitionOptions = z.infer<typeof usearchOptionsSchema>;
+
+const CAPABILITIES: VectorCapabilities = Object.freeze({
+  shared: false,
+  persistent: true,
+  quantization: true,
+});
 
 /**
  * The in-memory copy re-ranking reads: `f16` (IEEE half), `bf16` (the upper half of the f32) or
@@ -664,3 +690,32 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
     },
   };
 }
+
+/** Indexes of one configuration; nothing is shared between them but the options. */
+export const usearchVectorIndex: VectorIndexDefinition<UsearchDefinitionOptions> = {
+  scheme: "usearch",
+  capabilities: CAPABILITIES,
+  parseOptions: (raw) => parseOptions(usearchOptionsSchema, raw, OPTIONS_PATH),
+  create: async (options, deps = {}) => ({
+    open: async (place) => {
+      checkPlace(place, "vector.open");
+      const { dimensions, metric, name, tenantId } = place;
+      return openUsearchVectorIndex({
+        dimensions,
+        metric,
+        mode: options.mode,
+        quantization: options.quantization === "i8" && metric !== "cosine" ? "f16" : options.quantization,
+        ...(deps.durability ? { durability: deps.durability } : {}),
+        ...(options.dir === undefined
+          ? {}
+          : {
+              dir:
+                tenantId === undefined
+                  ? join(options.dir, name)
+                  : join(options.dir, "tenants", tenantId, name),
+            }),
+      });
+    },
+    close: async () => {},
+  }),
+};

@@ -1,0 +1,55 @@
+/**
+ * Opening the vector plane's adapters from a configuration (VEC-1, VEC-5): the indexes of
+ * `vector.backend` and the embedder of `embedder.backend`, each given the settings its
+ * capabilities say it uses — a server's `url`, `schema` and pool size, a directory under
+ * `data_dir` (none beside an in-memory catalog), a quantization, a model service.
+ */
+import { join } from "node:path";
+import { embedderDefinition } from "../adapters/embedder/registry.js";
+import { vectorIndexDefinition } from "../adapters/vector/registry.js";
+import type { KuraConfig } from "../config/index.js";
+import type { Embedder } from "../ports/embedder.js";
+import type { VectorIndexes } from "../ports/vector-index.js";
+import { catalogInMemory } from "./search.js";
+
+/**
+ * The indexes of this configuration (Kura's own and tenant collections). Indexes in a server
+ * share one pool of at most `maxConnections` (default `vector.max_connections`), opened on first use.
+ */
+export async function openVectorIndexes(
+  config: KuraConfig,
+  o: { maxConnections?: number } = {},
+): Promise<VectorIndexes> {
+  const v = config.vector;
+  const definition = await vectorIndexDefinition(v.backend);
+  const { shared, persistent, quantization } = definition.capabilities;
+  const options = definition.parseOptions({
+    mode: v.mode,
+    ...(quantization ? { quantization: v.quantization } : {}),
+    ...(shared
+      ? { url: v.url, schema: v.schema, max_connections: o.maxConnections ?? v.max_connections }
+      : {}),
+    ...(persistent && !shared && !catalogInMemory(config) ? { dir: join(config.data_dir, "vectors") } : {}),
+  });
+  return definition.create(options, { durability: config.durability });
+}
+
+/** The embedder of `config.embedder`, giving vectors of `vector.dimensions`. */
+export async function createEmbedder(config: KuraConfig): Promise<Embedder> {
+  const e = config.embedder;
+  const definition = await embedderDefinition(e.backend);
+  const options = definition.parseOptions({
+    dimensions: config.vector.dimensions,
+    ...(definition.capabilities.network
+      ? {
+          url: e.url,
+          api_key: e.api_key,
+          model: e.model,
+          request_dimensions: e.request_dimensions,
+          batch_size: e.batch_size,
+          timeout_ms: e.timeout_ms,
+        }
+      : {}),
+  });
+  return definition.create(options);
+}
