@@ -7,12 +7,15 @@ import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
+import { createEmbedder } from "./adapters/embedder/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
-import { vectorIndexDefinition } from "./adapters/vector/registry.js";
+import { openSearchIndex } from "./adapters/search/registry.js";
+import { VECTOR_BACKEND_DEFINITIONS, vectorIndexOpener } from "./adapters/vector/registry.js";
 import { configuredServerUrl, type KuraConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { closedError } from "./core/lifecycle.js";
+import { Chats } from "./domains/chats.js";
 import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
 import { Memories, type MemoriesContext } from "./domains/memories.js";
 import { Messages, readMessageContent } from "./domains/messages.js";
@@ -55,11 +58,9 @@ import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import { openBlobStore } from "./open/blob.js";
 import { resolveConfig } from "./open/config.js";
-import { openSearchIndex } from "./open/search.js";
-import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
-import type { Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
+import type { AuditEntry, Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
@@ -316,7 +317,7 @@ export class Kura {
     // worker's alone, and this thread queries it through the worker; over a shared server
     // (pgvector) this thread opens its own instance for queries.
     let kura: Kura | undefined;
-    const vectorBackend = await vectorIndexDefinition(resolved.vector.backend);
+    const vectorBackend = VECTOR_BACKEND_DEFINITIONS[resolved.vector.backend];
     const vectorsWorker =
       workers && resolved.vector.embed_messages && !options.embedder
         ? new WorkerProjector(
@@ -340,7 +341,7 @@ export class Kura {
         : {
             index: new WorkerVectorIndex(
               vectorsWorker,
-              vectorBackend.scheme,
+              vectorBackend.index,
               resolved.vector.dimensions,
               resolved.vector.metric,
             ),
@@ -348,13 +349,13 @@ export class Kura {
     };
     // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
     // configured, tenant collections; pgvector indexes share one pool, opened on first use.
-    const indexes = await openVectorIndexes(resolved);
+    const indexes = vectorIndexOpener(resolved);
     const vectors = await VectorPlane.open(resolved, {
-      embedder: options.embedder ?? (await createEmbedder(resolved)),
+      embedder: options.embedder ?? createEmbedder(resolved),
       load,
       warn,
-      openIndex: (place) => indexes.open(place),
-      release: () => indexes.close(),
+      openIndex: indexes.open,
+      release: indexes.release,
       ...(messageWorker ? { messageWorker } : {}),
     });
     const searchService = new SearchService(
@@ -655,6 +656,8 @@ export class Kura {
 
 export class TenantScope {
   readonly messages: Messages;
+  /** The chats appends created, in id order (MSG-4). */
+  readonly chats: Chats;
   readonly objects: Objects;
   /** Session metadata (KV, with TTL) and session files (blob store) — SESS-1. */
   readonly sessions: Sessions;
@@ -676,6 +679,7 @@ export class TenantScope {
     private readonly memoriesContext?: () => MemoriesContext,
   ) {
     this.messages = new Messages(ctx, id, actor);
+    this.chats = new Chats(ctx, id);
     this.objects = new Objects(ctx, id, actor);
     this.sessions = new Sessions(state, id);
     this.config = new ConfigStore(state, id);
@@ -718,6 +722,14 @@ export class TenantScope {
   /** Bytes, objects and messages stored by this tenant (TEN-4). */
   usage(): Promise<Usage> {
     return this.ctx.catalog.usage(this.id);
+  }
+
+  /** This tenant's audit log (SEC-3): every mutation, oldest first, from `since` (ms), at most `limit`. */
+  audit(options: { since?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+    return this.ctx.catalog.auditLog(this.id, {
+      limit: options.limit ?? 100,
+      ...(options.since === undefined ? {} : { since: options.since }),
+    });
   }
 
   /**

@@ -4,9 +4,10 @@
  * created_at}`) and the seed envelope; the library's camelCase objects are mapped here, once.
  */
 import { z } from "zod";
+import type { Chat } from "../domains/chats.js";
 import type { Message, MessageRef, MessageVersion } from "../domains/messages.js";
 import type { ObjectInfo } from "../domains/objects.js";
-import type { AuditEntry, ChatRow, Usage } from "../ports/catalog.js";
+import type { AuditEntry, Usage } from "../ports/catalog.js";
 
 const isoTime = z.string().describe("ISO 8601 time (UTC)");
 
@@ -112,12 +113,8 @@ export function objectJson(o: ObjectInfo): z.infer<typeof objectSchema> {
 
 export const chatSchema = z.object({ chat_id: z.string(), created_at: isoTime, last_message_at: isoTime });
 
-export function chatJson(c: ChatRow): z.infer<typeof chatSchema> {
-  return {
-    chat_id: c.chatId,
-    created_at: new Date(c.createdAt).toISOString(),
-    last_message_at: new Date(c.lastMessageAt).toISOString(),
-  };
+export function chatJson(c: Chat): z.infer<typeof chatSchema> {
+  return { chat_id: c.chatId, created_at: c.createdAt, last_message_at: c.lastMessageAt };
 }
 
 export const auditSchema = z.object({

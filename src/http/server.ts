@@ -351,7 +351,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...presignedRoutes(deps),
     ...kvRoutes(),
     ...sessionRoutes(),
-    ...tenantRoutes(deps),
+    ...tenantRoutes(),
     ...searchRoutes(),
     ...unimplementedRoutes(),
   );

@@ -45,6 +45,23 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       await f?.cleanup();
     });
 
+    it("lists the tenant's chats a page at a time and its audit log, and nothing of another tenant", async () => {
+      const t = kura.tenant("chats-list");
+      for (const chat of ["c-b", "c-a", "c-c"]) await t.messages.append(chat, { role: "user", content: chat });
+      await kura.tenant("chats-other").messages.append("c-z", { role: "user", content: "z" });
+      const first = await t.chats.list({ limit: 2 });
+      expect(first.items.map((c) => c.chatId)).toEqual(["c-a", "c-b"]);
+      expect(first.items[0]?.createdAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+      const second = await t.chats.list({ limit: 2, cursor: first.nextCursor as string });
+      expect(second.items.map((c) => c.chatId)).toEqual(["c-c"]);
+      expect(second.nextCursor).toBeUndefined();
+      expect(await code(t.chats.list({ cursor: "bogus" }))).toBe("CURSOR_INVALID");
+      expect(await code(t.chats.list({ limit: 0 }))).toBe("INVALID_ARGUMENT");
+      const audit = await t.audit();
+      expect(audit.map((e) => e.action)).toEqual(["message.append", "message.append", "message.append"]);
+      expect(audit.every((e) => e.tenantId === "chats-list")).toBe(true);
+    });
+
     it("appends a message: body object in the seed shape, index row, content URL", async () => {
       const t = kura.tenant("acme");
       const ref = await t.messages.append("chat-1", {

@@ -3,7 +3,6 @@
  * history, get, batch get, edit, versions, soft delete / erase, undelete, chat list.
  */
 import { z } from "zod";
-import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import type { AppendInput, MessageContent } from "../../domains/messages.js";
 import { actionSuffix, type RouteSpec, SENT } from "../route.js";
@@ -249,23 +248,11 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     query: chatsQuery,
     responses: { 200: { description: "A page of chats", schema: pageSchema(chatSchema) } },
     handler: async ({ tenant, query }) => {
-      const limit = query.limit ?? 100;
-      let after: string | undefined;
-      if (query.cursor !== undefined) {
-        after = decodeChatCursor(query.cursor);
-      }
-      const rows = await deps.kura.catalog.listChats(tenant.id, {
-        limit: limit + 1,
-        ...(after !== undefined ? { afterChatId: after } : {}),
+      const page = await tenant.chats.list({
+        limit: query.limit ?? 100,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
       });
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        data: {
-          items: page.map(chatJson),
-          next_cursor: rows.length > limit && last ? encodeCursor({ k: "c1", a: last.chatId }) : null,
-        },
-      };
+      return { data: { items: page.items.map(chatJson), next_cursor: page.nextCursor ?? null } };
     },
   };
 
@@ -408,13 +395,4 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     remove,
     undelete,
   ] as RouteSpec[];
-}
-
-function decodeChatCursor(cursor: string): string {
-  const c = decodeCursor(cursor, { k: "c1" });
-  if (c === undefined || typeof c.a !== "string")
-    throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
-      operation: "chats.list",
-    });
-  return c.a;
 }

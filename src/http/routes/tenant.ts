@@ -7,7 +7,6 @@ import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
 import type { RouteSpec } from "../route.js";
 import { auditJson, auditSchema, cursorSchema, limitSchema, usageJson, usageSchema } from "../schemas.js";
-import type { HttpDeps } from "./deps.js";
 
 const TAG = "tenant";
 
@@ -51,7 +50,7 @@ function decodeFeedCursor(token: string): number {
   return c.p;
 }
 
-export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
+export function tenantRoutes(): RouteSpec[] {
   const usage: RouteSpec = {
     method: "GET",
     path: "/v1/usage",
@@ -86,7 +85,7 @@ export function tenantRoutes(deps: HttpDeps): RouteSpec[] {
     query: auditQuery,
     responses: { 200: { description: "Entries", schema: z.object({ items: z.array(auditSchema) }) } },
     handler: async ({ tenant, query }) => {
-      const entries = await deps.kura.catalog.auditLog(tenant.id, {
+      const entries = await tenant.audit({
         limit: query.limit ?? 100,
         ...(query.since !== undefined ? { since: query.since } : {}),
       });
