@@ -7,10 +7,8 @@ import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
 import { catalogDefinition } from "./adapters/catalog/registry.js";
-import { createEmbedder } from "./adapters/embedder/registry.js";
 import { kvStoreDefinition } from "./adapters/kv/registry.js";
-import { openSearchIndex } from "./adapters/search/registry.js";
-import { VECTOR_BACKEND_DEFINITIONS, vectorIndexOpener } from "./adapters/vector/registry.js";
+import { vectorIndexDefinition } from "./adapters/vector/registry.js";
 import { configuredServerUrl, type KuraConfig } from "./config/index.js";
 import { KuraError, toKuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
@@ -58,6 +56,8 @@ import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
 import { openBlobStore } from "./open/blob.js";
 import { resolveConfig } from "./open/config.js";
+import { openSearchIndex } from "./open/search.js";
+import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
 import type { AuditEntry, Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
@@ -317,7 +317,7 @@ export class Kura {
     // worker's alone, and this thread queries it through the worker; over a shared server
     // (pgvector) this thread opens its own instance for queries.
     let kura: Kura | undefined;
-    const vectorBackend = VECTOR_BACKEND_DEFINITIONS[resolved.vector.backend];
+    const vectorBackend = await vectorIndexDefinition(resolved.vector.backend);
     const vectorsWorker =
       workers && resolved.vector.embed_messages && !options.embedder
         ? new WorkerProjector(
@@ -341,7 +341,7 @@ export class Kura {
         : {
             index: new WorkerVectorIndex(
               vectorsWorker,
-              vectorBackend.index,
+              vectorBackend.scheme,
               resolved.vector.dimensions,
               resolved.vector.metric,
             ),
@@ -349,13 +349,13 @@ export class Kura {
     };
     // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
     // configured, tenant collections; pgvector indexes share one pool, opened on first use.
-    const indexes = vectorIndexOpener(resolved);
+    const indexes = await openVectorIndexes(resolved);
     const vectors = await VectorPlane.open(resolved, {
-      embedder: options.embedder ?? createEmbedder(resolved),
+      embedder: options.embedder ?? (await createEmbedder(resolved)),
       load,
       warn,
-      openIndex: indexes.open,
-      release: indexes.release,
+      openIndex: (place) => indexes.open(place),
+      release: () => indexes.close(),
       ...(messageWorker ? { messageWorker } : {}),
     });
     const searchService = new SearchService(
