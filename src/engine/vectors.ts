@@ -20,7 +20,14 @@ import type { KuraConfig } from "../config/index.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, OutboxRecord } from "../ports/catalog.js";
 import type { Embedder } from "../ports/embedder.js";
-import type { VectorHit, VectorIndex, VectorItem, VectorMetric, VectorQuery } from "../ports/vector-index.js";
+import type {
+  VectorHit,
+  VectorIndex,
+  VectorIndexPlace,
+  VectorItem,
+  VectorMetric,
+  VectorQuery,
+} from "../ports/vector-index.js";
 import type { MessageProjector } from "./outbox.js";
 import {
   type LoadDocument,
@@ -35,13 +42,8 @@ export const SAVE_INTERVAL_MS = 300_000;
 /** Characters of a message embedded (embedding models read a few thousand tokens at most). */
 export const MAX_EMBED_CHARS = 8_000;
 
-/** Opens one index (see `adapters/vector/registry.ts`). */
-export type IndexOpener = (place: {
-  name: string;
-  tenantId?: string;
-  dimensions: number;
-  metric: VectorMetric;
-}) => Promise<VectorIndex>;
+/** Opens one index (`VectorIndexes.open` of the configuration's vector adapter). */
+export type IndexOpener = (place: VectorIndexPlace) => Promise<VectorIndex>;
 
 export class MessageVectorProjector implements MessageProjector {
   readonly name = VECTORS_PROJECTOR;
