@@ -5,12 +5,9 @@
  */
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { defaultSecretFile, readOrCreateSecretFile } from "./adapters/blob/fs/secret.js";
-import { catalogDefinition } from "./adapters/catalog/registry.js";
-import { kvStoreDefinition } from "./adapters/kv/registry.js";
 import { vectorIndexDefinition } from "./adapters/vector/registry.js";
 import { configuredServerUrl, type KuraConfig } from "./config/index.js";
-import { KuraError, toKuraError } from "./core/errors.js";
+import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { closedError } from "./core/lifecycle.js";
 import { Chats } from "./domains/chats.js";
@@ -54,9 +51,12 @@ import { TieredCache } from "./engine/tiered-cache.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
-import { openBlobStore } from "./open/blob.js";
+import { openStorage } from "./open/blob.js";
+import { openCatalog } from "./open/catalog.js";
+import { Cleanup } from "./open/cleanup.js";
 import { resolveConfig } from "./open/config.js";
-import { openSearchIndex } from "./open/search.js";
+import { openKvStore } from "./open/kv.js";
+import { catalogInMemory, openSearchIndex } from "./open/search.js";
 import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
@@ -70,9 +70,6 @@ import type { ProjectionWorkerData } from "./projection-worker.js";
 const READY_BLOB_KEY = "~kura-readyz/probe";
 const READY_KV_KEY = "~kura-readyz";
 const READY_TENANT = "~kura-readyz";
-
-/** Stores whose reads cross the network: the body cache gets a warm tier on local disk. */
-const REMOTE_STORAGE = new Set(["s3", "azure", "gcs"]);
 
 export interface KuraOpenOptions {
   /**
@@ -112,12 +109,6 @@ export interface KuraOpenOptions {
   projectors?: "worker" | "inline";
 }
 
-/** A configuration whose catalog lives in this process's memory (a worker cannot share it). */
-function inMemory(config: KuraConfig): boolean {
-  const db = config.database;
-  return db.backend === "sqlite" && (db.path === ":memory:" || db.path.startsWith("file:"));
-}
-
 export class Kura {
   private closed = false;
   private readonly projectorNames: string[] = [];
@@ -150,6 +141,22 @@ export class Kura {
       ...(options.env ? { env: options.env } : {}),
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
+    // What is open so far closes again if a later step fails.
+    const cleanup = new Cleanup();
+    try {
+      return await Kura.assemble(resolved, options, cleanup);
+    } catch (e) {
+      await cleanup.unwind();
+      throw e;
+    }
+  }
+
+  /** Opens the planes one by one, each handed to `cleanup` as soon as it is open, and wires them. */
+  private static async assemble(
+    resolved: KuraConfig,
+    options: KuraOpenOptions,
+    cleanup: Cleanup,
+  ): Promise<Kura> {
     const clock = options.clock ?? Date.now;
     const durability = resolved.durability;
     // Kura-signed presigned URLs point at the server: configured, or told by it once it listens.
@@ -160,65 +167,26 @@ export class Kura {
       serverUrl: () => server.url,
       ...(options.probe ? { probe: options.probe } : {}),
     };
-    // fs stores sign presigned URLs with one secret (configured, or generated into a file once),
-    // which `kura serve` verifies; the session-files store signs with it too.
-    const fsOptions = resolved.storage.backend === "fs" ? resolved.storage.options : undefined;
-    const presignSecret = fsOptions
-      ? typeof fsOptions.presign_secret === "string"
-        ? fsOptions.presign_secret
-        : await readOrCreateSecretFile(
-            typeof fsOptions.presign_secret_file === "string"
-              ? fsOptions.presign_secret_file
-              : defaultSecretFile(String(fsOptions.base_path)),
-          ).catch((e: unknown) => {
-            throw toKuraError(e, "kura.open");
-          })
-      : undefined;
-    const storageOptions = fsOptions
-      ? { ...fsOptions, presign_secret: presignSecret }
-      : resolved.storage.options;
-    const blobTimeouts = {
-      idleMs: resolved.storage.timeouts.idle_ms,
-      operationMs: resolved.storage.timeouts.operation_ms,
-    };
-    let store = await openBlobStore({
-      backend: resolved.storage.backend,
-      options: storageOptions,
+    const storage = await openStorage(resolved, {
       deps: blobDeps,
-      timeouts: blobTimeouts,
+      ...(options.wrapStore ? { wrap: options.wrapStore } : {}),
+      opened: (s) => cleanup.defer(() => s.close()),
     });
-    if (options.wrapStore) store = options.wrapStore(store);
-    const db = resolved.database;
-    const definition = await catalogDefinition(db.backend);
-    const catalogOptions =
-      db.backend === "sqlite"
-        ? { path: db.path }
-        : { url: db.url, schema: db.schema, max_connections: db.max_connections };
-    let catalog: Catalog;
-    try {
-      catalog = await definition.create(definition.parseOptions(catalogOptions), {
-        durability,
-        ...(options.probe ? { probe: options.probe } : {}),
-      });
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
+    const { store, presignSecret, storageOptions } = storage;
+    let catalog = await openCatalog(resolved.database, {
+      durability,
+      ...(options.probe ? { probe: options.probe } : {}),
+    });
+    cleanup.defer(() => catalog.close());
     if (options.wrapCatalog) catalog = options.wrapCatalog(catalog);
     const warn =
       options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" }));
-    let kv: KvStore;
-    try {
-      kv = await openKvStore(resolved, durability, clock, warn);
-    } catch (e) {
-      await catalog.close();
-      await store.close();
-      throw e;
-    }
+    let kv = await openKvStore(resolved, { durability, now: clock, warn });
+    cleanup.defer(() => kv.close());
     if (options.wrapKv) kv = options.wrapKv(kv);
     const bodyCache =
       options.cache ??
-      (REMOTE_STORAGE.has(resolved.storage.backend)
+      (storage.remote
         ? await TieredCache.open({
             hotBytes: 64 * 1024 * 1024,
             hotMaxEntryBytes: 1024 * 1024,
@@ -231,7 +199,9 @@ export class Kura {
     observeBlobWrites(store, writeHealth);
     observeKvWrites(kv, writeHealth);
     const committer = new GroupCommitter(catalog);
+    cleanup.defer(() => committer.close());
     const outbox = new OutboxDispatcher(catalog);
+    cleanup.defer(() => outbox.close());
     const storeId = "primary";
     const stores = new Map([[storeId, store]]);
     const ctx: EngineContext = {
@@ -259,21 +229,11 @@ export class Kura {
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
     jobs.register(purgeJob(ctx));
     jobs.register(foldUsageJob(ctx));
-    // Seed 002: with local storage, session files live in SESSIONS_DIR (`sessions.dir`); they
-    // are signed with the primary store's presign secret, so `kura serve` verifies both alike.
-    const sessionStore =
-      resolved.storage.backend === "fs"
-        ? await openBlobStore({
-            backend: "fs",
-            options: { ...storageOptions, base_path: resolved.sessions.dir },
-            deps: blobDeps,
-            timeouts: blobTimeouts,
-          })
-        : store;
     const state: StateContext = {
       kv,
-      // With fs storage, session files have a store of their own: wrapped like the blob store.
-      store: sessionStore !== store && options.wrapStore ? options.wrapStore(sessionStore) : sessionStore,
+      // Seed 002: with local files, session files live in SESSIONS_DIR (`sessions.dir`), signed
+      // with the primary store's presign secret, so `kura serve` verifies both alike.
+      store: storage.sessionStore,
       clock,
       sessionTtlSeconds: resolved.sessions.ttl_seconds,
       sessionFilesDays: resolved.retention.session_files_days,
@@ -288,7 +248,9 @@ export class Kura {
     let searchIndex: SearchIndex | undefined;
     let searchOpenError: unknown;
     try {
-      searchIndex = await openSearchIndex(resolved);
+      const index = await openSearchIndex(resolved);
+      cleanup.defer(() => index.close());
+      searchIndex = index;
     } catch (e) {
       searchOpenError = e;
       warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
@@ -298,7 +260,10 @@ export class Kura {
     // (files or PostgreSQL, not in-memory or wrapped ones): tokenizing, embedding and index
     // writes then stay off the event loop that serves requests.
     const workers =
-      options.projectors !== "inline" && !options.wrapCatalog && !options.wrapStore && !inMemory(resolved);
+      options.projectors !== "inline" &&
+      !options.wrapCatalog &&
+      !options.wrapStore &&
+      !catalogInMemory(resolved);
     const workerEntry = new URL(
       `./projection-worker${extname(fileURLToPath(import.meta.url))}`,
       import.meta.url,
@@ -312,6 +277,7 @@ export class Kura {
             projector: SEARCH_PROJECTOR,
           } satisfies ProjectionWorkerData)
         : new SearchProjector(searchIndex, load);
+    if (projector instanceof WorkerProjector) cleanup.defer(() => projector.close());
     // Message embeddings too, with the embedder of `config.embedder` (an object given to `open`
     // stays on this thread). An index that lives in this process (usearch, exact) is then the
     // worker's alone, and this thread queries it through the worker; over a shared server
@@ -333,6 +299,7 @@ export class Kura {
             },
           )
         : undefined;
+    if (vectorsWorker) cleanup.defer(() => vectorsWorker.close());
     const messageWorker: MessageWorker | undefined = vectorsWorker && {
       projector: vectorsWorker,
       close: () => vectorsWorker.close(),
@@ -350,6 +317,7 @@ export class Kura {
     // Vectors (VEC-1…5, MEM-1): the embedder, the memories index, message embeddings when
     // configured, tenant collections; pgvector indexes share one pool, opened on first use.
     const indexes = await openVectorIndexes(resolved);
+    cleanup.defer(() => indexes.close());
     const vectors = await VectorPlane.open(resolved, {
       embedder: options.embedder ?? (await createEmbedder(resolved)),
       load,
@@ -380,6 +348,9 @@ export class Kura {
       vectors,
       writeHealth,
     );
+    const opened = kura;
+    // From here the instance closes what it holds, workers and background work included.
+    cleanup.handOver(() => opened.close());
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
@@ -758,20 +729,3 @@ export class TenantScope {
 }
 
 /** Open the KV plane from `config.kv` (lmdb by default, under `<data_dir>/kv`). */
-async function openKvStore(
-  config: KuraConfig,
-  durability: "os" | "fsync",
-  clock: () => number,
-  warn: (message: string, context?: Readonly<Record<string, unknown>>) => void,
-): Promise<KvStore> {
-  const kv = config.kv;
-  const definition = await kvStoreDefinition(kv.backend);
-  const retention = { tombstone_retention_ms: config.retention.kv_tombstone_days * 86_400_000 };
-  const options =
-    kv.backend === "lmdb"
-      ? { path: kv.path, ...retention }
-      : kv.backend === "redis"
-        ? { url: kv.url, key_prefix: kv.key_prefix, ...retention }
-        : retention;
-  return definition.create(definition.parseOptions(options), { durability, now: clock, warn });
-}

@@ -13,7 +13,7 @@
  * every `SAVE_INTERVAL_MS`, and on close.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { catalogDefinition } from "./adapters/catalog/registry.js";
+import { blobStoreDefinition } from "./adapters/blob/registry.js";
 import type { KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
@@ -29,6 +29,7 @@ import {
 import type { FromWorker, ToWorker } from "./engine/worker-projector.js";
 import { serializeError } from "./engine/worker-projector.js";
 import { openBlobStore } from "./open/blob.js";
+import { openCatalog } from "./open/catalog.js";
 import { openSearchIndex } from "./open/search.js";
 import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore } from "./ports/blob-store.js";
@@ -57,23 +58,19 @@ interface Projection {
 
 async function openPlanes(): Promise<{ catalog: Catalog; store: BlobStore }> {
   const { config } = data;
-  const db = config.database;
-  const definition = await catalogDefinition(db.backend);
-  const catalog = await definition.create(
-    definition.parseOptions(
-      // One connection is plenty: the worker reads rows one batch at a time.
-      db.backend === "sqlite" ? { path: db.path } : { url: db.url, schema: db.schema, max_connections: 2 },
-    ),
+  // One connection is plenty: the worker reads rows one batch at a time.
+  const catalog = await openCatalog(
+    config.database,
     { durability: config.durability },
+    { maxConnections: 2 },
   );
   try {
     const store = await openBlobStore({
       backend: config.storage.backend,
-      // Only the main thread sweeps temp files on a timer.
-      options:
-        config.storage.backend === "fs"
-          ? { ...(data.storageOptions as object), temp_sweep_interval_ms: 0 }
-          : data.storageOptions,
+      // Only the main thread sweeps a local store's temp files on a timer.
+      options: (await blobStoreDefinition(config.storage.backend)).capabilities.localFiles
+        ? { ...(data.storageOptions as object), temp_sweep_interval_ms: 0 }
+        : data.storageOptions,
       deps: { durability: config.durability },
       timeouts: {
         idleMs: config.storage.timeouts.idle_ms,

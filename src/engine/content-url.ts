@@ -11,13 +11,8 @@ import { KuraError } from "../core/errors.js";
 import { assertValidId, keyProblem } from "../core/keys.js";
 import type { BlobStore } from "../ports/blob-store.js";
 
-const SCHEME_OF_BACKEND: Record<string, string> = {
-  fs: "local",
-  s3: "s3",
-  gcs: "gs",
-  azure: "azure",
-  memory: "memory",
-};
+/** The schemes stores declare (`capabilities.urlScheme`); any other is not a content URL. */
+const SCHEMES: ReadonlySet<string> = new Set(["local", "s3", "gs", "azure", "memory"]);
 
 export interface ParsedContentUrl {
   /** `local`, `s3`, `gs`, `azure` or `memory`. */
@@ -41,7 +36,7 @@ export function parseContentUrl(url: string): ParsedContentUrl {
   const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]+)\/([^?#]+)$/.exec(url);
   if (!m) throw invalid(url, "expected scheme://bucket/key");
   const [, scheme, bucket, rawPath] = m as unknown as [string, string, string, string];
-  if (!Object.values(SCHEME_OF_BACKEND).includes(scheme)) throw invalid(url, `unknown scheme ${scheme}`);
+  if (!SCHEMES.has(scheme)) throw invalid(url, `unknown scheme ${scheme}`);
   let path: string;
   try {
     path = rawPath.split("/").map(decodeURIComponent).join("/");
@@ -67,12 +62,17 @@ const encodePath = (key: string) =>
 
 /** A store as content URLs see it: its URL scheme, bucket, and the key prefix inside the bucket. */
 function describe(store: BlobStore): { scheme: string; bucket: string; prefix: string } {
-  const scheme = SCHEME_OF_BACKEND[store.scheme];
-  if (!scheme)
-    throw new KuraError("URL_INVALID", `no URL scheme for backend ${store.scheme}`, {
-      operation: "content-url",
-    });
-  if (scheme === "local") return { scheme, bucket: "storage", prefix: "" };
+  const scheme = store.capabilities.urlScheme;
+  if (!SCHEMES.has(scheme))
+    throw new KuraError(
+      "URL_INVALID",
+      `no content URL scheme for a store declaring ${JSON.stringify(scheme)}`,
+      {
+        operation: "content-url",
+      },
+    );
+  // Local files have no bucket: every key is under the one `storage`.
+  if (store.capabilities.localFiles) return { scheme, bucket: "storage", prefix: "" };
   const slash = store.location.indexOf("/");
   return slash < 0
     ? { scheme, bucket: store.location, prefix: "" }

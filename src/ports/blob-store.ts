@@ -29,6 +29,16 @@ export interface BlobCapabilities {
   readonly checksumInMetadata: boolean;
   /** Server-side encryption options (`sse-s3`, `sse-kms` or the backend's equivalent). */
   readonly serverSideEncryption: boolean;
+  /** Bodies travel over a network: a local disk cache of hot bodies pays. */
+  readonly remote: boolean;
+  /**
+   * Objects are files under the `base_path` option on this machine: Kura signs their presigned
+   * URLs with a secret of its own (`presign_secret`, verified by `kura serve`), and session files
+   * may live in a directory of their own (`sessions.dir`).
+   */
+  readonly localFiles: boolean;
+  /** The scheme of this store's content URLs (MSG-6): `local`, `s3`, `gs`, `azure`, `memory`. */
+  readonly urlScheme: string;
 }
 
 /** A body: bytes in memory, or a stream of unknown length. */

@@ -197,9 +197,10 @@ export function narrowCapabilities(
   base: BlobCapabilities,
   overrides?: Partial<BlobCapabilities>,
 ): BlobCapabilities {
-  const out = { ...base };
-  for (const [k, v] of Object.entries(overrides ?? {}) as [keyof BlobCapabilities, boolean][]) {
-    if (v === false) out[k] = false;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides ?? {})) {
+    // Only yes/no capabilities narrow; a declared value such as `urlScheme` is the store's own.
+    if (v === false && typeof out[k] === "boolean") out[k] = false;
   }
-  return Object.freeze(out);
+  return Object.freeze(out) as unknown as BlobCapabilities;
 }

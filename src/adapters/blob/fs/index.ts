@@ -152,6 +152,9 @@ const CAPABILITIES: BlobCapabilities = Object.freeze({
   serverSideCopy: false,
   checksumInMetadata: true,
   serverSideEncryption: false,
+  remote: false,
+  localFiles: true,
+  urlScheme: "local",
 });
 
 const DELETE_CONCURRENCY = 16;

@@ -72,6 +72,9 @@ const CAPABILITIES: BlobCapabilities = Object.freeze({
   serverSideCopy: true,
   checksumInMetadata: true,
   serverSideEncryption: false,
+  remote: true,
+  localFiles: false,
+  urlScheme: "gs",
 });
 
 const MIB = 1024 * 1024;

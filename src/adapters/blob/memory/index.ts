@@ -57,6 +57,9 @@ const CAPABILITIES: BlobCapabilities = Object.freeze({
   serverSideCopy: true,
   checksumInMetadata: true,
   serverSideEncryption: false,
+  remote: false,
+  localFiles: false,
+  urlScheme: "memory",
 });
 
 interface Entry {

@@ -71,6 +71,9 @@ const CAPABILITIES: BlobCapabilities = Object.freeze({
   serverSideCopy: true,
   checksumInMetadata: true,
   serverSideEncryption: true,
+  remote: true,
+  localFiles: false,
+  urlScheme: "s3",
 });
 
 const MIB = 1024 * 1024;
