@@ -51,6 +51,7 @@ import { TieredCache } from "./engine/tiered-cache.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
+import { type OperationEvent, OperationSink, withPortMetrics } from "./layers/port-metrics.js";
 import { openStorage } from "./open/blob.js";
 import { openCatalog } from "./open/catalog.js";
 import { Cleanup } from "./open/cleanup.js";
@@ -167,8 +168,20 @@ export class Kura {
       serverUrl: () => server.url,
       ...(options.probe ? { probe: options.probe } : {}),
     };
+    const operations = new OperationSink();
     const storage = await openStorage(resolved, {
       deps: blobDeps,
+      onOperation: (e) => {
+        if (operations.active)
+          operations.emit({
+            plane: "blob",
+            backend: e.scheme,
+            operation: e.operation,
+            durationMs: e.durationMs,
+            ok: e.ok,
+            errorCode: e.errorCode,
+          });
+      },
       ...(options.wrapStore ? { wrap: options.wrapStore } : {}),
       opened: (s) => cleanup.defer(() => s.close()),
     });
@@ -198,6 +211,9 @@ export class Kura {
     observeCatalogWrites(catalog, writeHealth);
     observeBlobWrites(store, writeHealth);
     observeKvWrites(kv, writeHealth);
+    // Every plane's operations are timed for `/metrics` while someone listens (`observeOperations`).
+    catalog = withPortMetrics(catalog, "catalog", catalog.dialect, operations);
+    kv = withPortMetrics(kv, "kv", kv.scheme, operations);
     const committer = new GroupCommitter(catalog);
     cleanup.defer(() => committer.close());
     const outbox = new OutboxDispatcher(catalog);
@@ -250,7 +266,7 @@ export class Kura {
     try {
       const index = await openSearchIndex(resolved);
       cleanup.defer(() => index.close());
-      searchIndex = index;
+      searchIndex = withPortMetrics(index, "search", index.backend, operations);
     } catch (e) {
       searchOpenError = e;
       warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
@@ -322,7 +338,10 @@ export class Kura {
       embedder: options.embedder ?? (await createEmbedder(resolved)),
       load,
       warn,
-      openIndex: (place) => indexes.open(place),
+      openIndex: async (place) => {
+        const index = await indexes.open(place);
+        return withPortMetrics(index, "vector", index.backend, operations);
+      },
       release: () => indexes.close(),
       ...(messageWorker ? { messageWorker } : {}),
     });
@@ -354,6 +373,7 @@ export class Kura {
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
+    kura.operations = operations;
     if (projector) kura.registerProjector(projector);
     // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
     // that has saved no cursor yet holds everything back.
@@ -375,6 +395,17 @@ export class Kura {
   }
 
   private warn: (message: string) => void = () => undefined;
+
+  /** Where the planes' metrics layers report. */
+  private operations = new OperationSink();
+
+  /**
+   * Every backend operation — plane, backend, method, duration, outcome — while subscribed (the
+   * HTTP server's `/metrics` histogram); returns the function that unsubscribes.
+   */
+  observeOperations(listener: (event: OperationEvent) => void): () => void {
+    return this.operations.subscribe(listener);
+  }
 
   /** Whether the messages index is empty while the catalog has messages it should hold. */
   private async messagesIndexLost(): Promise<boolean> {

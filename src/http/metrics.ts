@@ -4,6 +4,7 @@
  * its own registry, so several servers in one process (tests) do not collide.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { OperationEvent } from "../layers/port-metrics.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { CacheStats } from "../ports/cache.js";
 
@@ -121,6 +122,30 @@ export class HttpMetrics {
 
   /** Label sets already bound (route templates are few, so this stays small). */
   private readonly bound = new Map<string, { observe(value: number): void }>();
+
+  private backendDuration: Histogram<"plane" | "backend" | "operation" | "outcome"> | undefined;
+
+  /**
+   * A backend operation reported by a plane's metrics layer: latency per plane, backend and
+   * method, and its outcome (`ok` or the error code) — seed 000's latencies and error rates.
+   */
+  observeOperation(e: OperationEvent): void {
+    this.backendDuration ??= new Histogram({
+      name: "kura_backend_operation_duration_seconds",
+      help: "Latency of operations on the planes (catalog, blob, kv, search, vector) by backend, method and outcome",
+      labelNames: ["plane", "backend", "operation", "outcome"],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [this.registry],
+    });
+    this.backendDuration
+      .labels({
+        plane: e.plane,
+        backend: e.backend,
+        operation: e.operation,
+        outcome: e.ok ? "ok" : (e.errorCode ?? "error"),
+      })
+      .observe(e.durationMs / 1000);
+  }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     const key = `${method} ${status} ${route}`;

@@ -169,6 +169,9 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       );
     },
   });
+  // Backend operations of every plane into the latency histogram, for as long as the server runs.
+  const stopObserving = kura.observeOperations((e) => metrics.observeOperation(e));
+  app.addHook("onClose", async () => stopObserving());
 
   // Strict UTF-8, no lone surrogates, bounded depth, no prototype poisoning (json-body.ts).
   registerBodyParsers(app);

@@ -63,7 +63,13 @@ export interface Storage {
  */
 export async function openStorage(
   config: KuraConfig,
-  o: { deps: BlobStoreDeps; wrap?: (store: BlobStore) => BlobStore; opened: (store: BlobStore) => void },
+  o: {
+    deps: BlobStoreDeps;
+    wrap?: (store: BlobStore) => BlobStore;
+    opened: (store: BlobStore) => void;
+    /** The metrics layer's events (`layers/metrics.ts`). */
+    onOperation?: (event: BlobOperationEvent) => void;
+  },
 ): Promise<Storage> {
   const { backend, options, timeouts } = config.storage;
   const definition = await blobStoreDefinition(backend);
@@ -76,6 +82,7 @@ export async function openStorage(
       options: opts,
       deps: o.deps,
       timeouts: { idleMs: timeouts.idle_ms, operationMs: timeouts.operation_ms },
+      ...(o.onOperation ? { onOperation: o.onOperation } : {}),
     });
     const wrapped = o.wrap ? o.wrap(store) : store;
     o.opened(wrapped);

@@ -249,6 +249,14 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(text).toMatch(/kura_http_errors_total\{code="AUTH_REQUIRED",status="401"\} [1-9]/);
     expect(text).toContain('kura_outbox_lag_events{projector="search"} 3');
     expect(text).toContain("kura_process_cpu_seconds_total");
+    // Every plane's metrics layer: the append's body put and commit, the memory search's index.
+    const ops = (plane: string, operation: string) =>
+      new RegExp(
+        `kura_backend_operation_duration_seconds_count\\{plane="${plane}",backend="[a-z-]+",operation="${operation}",outcome="ok"\\} [1-9]`,
+      );
+    expect(text).toMatch(ops("blob", "put"));
+    expect(text).toMatch(ops("catalog", "commit"));
+    expect(text).toMatch(ops("vector", "query"));
   });
 
   it("exposes body-cache hits and misses per tier (hit ratios)", async () => {
