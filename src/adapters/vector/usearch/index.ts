@@ -27,6 +27,11 @@
  * past the size of the index the exact scan answers, so k hits come back whenever k matching
  * items exist.
  *
+ * Files: `items.ts` (the LMDB store of record), `graph.ts` (the graph, its file, its rebuild),
+ * `exact.ts` (exact distances), `widths.ts` (search and re-ranking widths), `vector-copy.ts`
+ * (the re-ranking copy); this one holds the definition and the index over them. It stays
+ * whole: the index's maps, write chain and query loop are one class sharing one state.
+ *
  * Exact distances (re-ranking, `accurate`) are computed natively: the vectors compared are copied
  * into one reused matrix and handed with the query to usearch's `exactSearch` (SIMD, one thread).
  * `accurate` copies them from LMDB. Re-ranking an `i8` graph's candidates reads, by default, an
@@ -37,11 +42,9 @@
  * re-ranked from it carry the distance of the copy's values (within its rounding of the exact
  * one).
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Database, RootDatabase } from "lmdb";
-import { exactSearch, Index, MetricKind, ScalarKind } from "usearch";
+import type { Index } from "usearch";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
 import { parseOptions } from "../../../core/options.js";
@@ -58,12 +61,29 @@ import type {
   VectorMode,
   VectorQuery,
 } from "../../../ports/vector-index.js";
-import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
 import { checkPlace, checkQuery, filterFields, matchesFilter, modeOption, OPTIONS_PATH } from "../common.js";
+import { ExactMatrix, type Ranked } from "./exact.js";
+import { type GraphConfig, newGraph, openGraph, writeGraph } from "./graph.js";
+import { fromBytes, ItemStore, type Quantization, type State } from "./items.js";
 import { VectorCopy } from "./vector-copy.js";
+import {
+  candidates,
+  DEFAULT_CONNECTIVITY,
+  defaultRerankCopy,
+  type RerankCopy,
+  rerankWidth,
+} from "./widths.js";
 
-const QUANTIZATIONS = ["f32", "f16", "i8"] as const;
-export type Quantization = (typeof QUANTIZATIONS)[number];
+const QUANTIZATIONS = ["f32", "f16", "i8"] as const satisfies readonly Quantization[];
+
+export type { Quantization } from "./items.js";
+export {
+  candidates,
+  DEFAULT_CONNECTIVITY,
+  defaultRerankCopy,
+  type RerankCopy,
+  rerankWidth,
+} from "./widths.js";
 
 /** The options of the `usearch` definition: where its indexes live and how they store vectors. */
 export const usearchOptionsSchema = z
@@ -85,21 +105,6 @@ const CAPABILITIES: VectorCapabilities = Object.freeze({
   persistent: true,
   quantization: true,
 });
-
-/**
- * The in-memory copy re-ranking reads: `f16` (IEEE half), `bf16` (the upper half of the f32) or
- * `none` (each candidate's f32 vector read from LMDB).
- */
-export type RerankCopy = "f16" | "bf16" | "none";
-
-/**
- * The copy kept unless `rerankCopy` says otherwise: `f16` for an `i8` graph (re-ranking reads all
- * its candidates; ADR 0013), none for `f16` (its graph already ranks at 16 bits and re-ranks 20
- * exact vectors) and `f32` (nothing is re-ranked).
- */
-export function defaultRerankCopy(quantization: Quantization): RerankCopy {
-  return quantization === "i8" ? "f16" : "none";
-}
 
 export interface UsearchOptions extends VectorIndexOptions {
   quantization?: Quantization;
@@ -127,70 +132,6 @@ interface Entry extends VectorFilter {
   id: string;
 }
 
-/** A vector of the matrix with its exact distance to the query. */
-interface Ranked {
-  key: number;
-  distance: number;
-}
-
-/** An item as LMDB keeps it. */
-interface StoredItem {
-  t: string;
-  i: string;
-  f?: VectorFilter;
-}
-
-interface State {
-  version: 2;
-  dimensions: number;
-  metric: VectorMetric;
-  quantization: Quantization;
-  nextKey: number;
-  /** `saved`: `index.usearch` holds exactly the items; `dirty`: written since. */
-  graph: "saved" | "dirty";
-}
-
-const METRICS: Record<VectorMetric, MetricKind> = {
-  l2: MetricKind.L2sq,
-  cosine: MetricKind.Cos,
-  ip: MetricKind.IP,
-};
-const SCALARS: Record<Quantization, ScalarKind> = {
-  f32: ScalarKind.F32,
-  f16: ScalarKind.F16,
-  i8: ScalarKind.I8,
-};
-const INDEX_FILE = "index.usearch";
-const ITEMS_DIR = "items";
-const STATE = "state";
-
-/** HNSW graph degree unless `connectivity` says otherwise (ADR 0013). */
-export const DEFAULT_CONNECTIVITY = 32;
-
-/**
- * The first number of candidates a mode asks the graph for (measured on 100k × 768 with
- * connectivity 32: `fast` recall@10 0.986–0.987 for f32/f16/i8, `balanced` 0.999; ADR 0013).
- */
-export function candidates(
-  mode: Exclude<VectorMode, "accurate">,
-  k: number,
-  _quantization: Quantization,
-): number {
-  if (mode === "fast") return Math.max(k, 64);
-  return Math.max(4 * k, 128);
-}
-
-/**
- * How many candidates, in the graph's order, are re-ranked by their exact f32 distance. An `f16`
- * graph ranks nearly as f32 does (its components keep 11 significant bits): re-ranking its first
- * max(2k, 16) gives the recall of re-ranking all 64 (100k × 768: 0.9870 both). An `i8` graph's own
- * order is too coarse (recall@10 0.78): all its candidates are re-ranked.
- */
-export function rerankWidth(quantization: Quantization, k: number, found: number): number {
-  if (quantization === "f16") return Math.min(found, Math.max(2 * k, 16));
-  return found;
-}
-
 /** Rows gathered per native call of the exact scan (`accurate`). */
 const SCAN_CHUNK = 1024;
 
@@ -205,54 +146,9 @@ function normalized(v: Float32Array): Float32Array {
 
 const tenantKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
 
-/** A failed LMDB commit: STORAGE_FULL when the disk is full, else VECTOR_UNAVAILABLE. */
-async function storeError(e: unknown, path: string): Promise<KuraError> {
-  guardCommitError(e);
-  if (e instanceof KuraError) return e;
-  const { cause, full } = await commitFailure(e, path);
-  const message = (cause ?? e) instanceof Error ? ((cause ?? e) as Error).message : String(cause ?? e);
-  return full
-    ? new KuraError("STORAGE_FULL", `the vector index's item store: the disk is full (${message})`, {
-        operation: "vector.write",
-        cause: cause ?? e,
-      })
-    : new KuraError("VECTOR_UNAVAILABLE", `the vector index's item store failed to commit: ${message}`, {
-        operation: "vector.write",
-        cause: cause ?? e,
-      });
-}
-
-function corrupt(message: string, dir: string | undefined, cause?: unknown): KuraError {
-  return new KuraError("VECTOR_INDEX_CORRUPT", message, {
-    operation: "vector.open",
-    context: { dir },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-function toBytes(v: Float32Array): Buffer {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
-/** A copy as an aligned `Float32Array` (LMDB buffers need not be 4-byte aligned). */
-function fromBytes(b: Buffer): Float32Array {
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
-
 export async function openUsearchVectorIndex(options: UsearchOptions): Promise<UsearchVectorIndex> {
-  const { dimensions, metric, dir } = options;
+  const { metric } = options;
   const quantization = options.quantization ?? "f32";
-  const defaultMode = options.mode ?? "balanced";
-  const connectivity = options.connectivity ?? DEFAULT_CONNECTIVITY;
-  const rerank = quantization !== "f32";
-  const copyFormat = options.rerankCopy ?? defaultRerankCopy(quantization);
-  // Without a directory the f32 vectors are in memory already: no copy.
-  const copy =
-    rerank && dir && copyFormat !== "none"
-      ? new VectorCopy(copyFormat, dimensions, { shift: metric === "cosine" })
-      : undefined;
   // usearch's i8 scales components by 127 and clips them to [-1, 1]: it is only faithful for
   // normalized vectors, which is what the cosine metric compares.
   if (quantization === "i8" && metric !== "cosine")
@@ -261,114 +157,140 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
       `i8 quantization needs the cosine metric (got ${metric}); use f16 or f32 for ${metric}`,
       { operation: "vector.open", context: { quantization, metric } },
     );
-  const build = () =>
-    new Index({
-      dimensions,
-      metric: METRICS[metric],
-      quantization: SCALARS[quantization],
-      connectivity,
-      expansion_add: 128,
-      expansion_search: 32,
-      multi: false,
-    });
-  let index = build();
-  const prepare = (v: Float32Array) => (metric === "cosine" ? normalized(v) : v);
-  const entries = new Map<number, Entry>();
-  const keys = new Map<string, number>();
-  const byTenant = new Map<string, Set<number>>();
-  /** Full vectors when in memory only (LMDB holds them otherwise). */
-  const memoryVectors = new Map<number, Float32Array>();
-  let nextKey = 1;
-  let graphDirty = false;
-  let closed = false;
-  let env: RootDatabase | undefined;
-  let items: Database<StoredItem, number> | undefined;
-  let vectors: Database<Buffer, number> | undefined;
-  let meta: Database<State, string> | undefined;
+  const index = new UsearchIndex(options, quantization);
+  await index.load();
+  return index;
+}
 
-  const track = (key: number, entry: Entry) => {
-    entries.set(key, entry);
-    keys.set(tenantKey(entry.tenantId, entry.id), key);
-    let set = byTenant.get(entry.tenantId);
+class UsearchIndex implements UsearchVectorIndex {
+  readonly backend = "usearch";
+  readonly dimensions: number;
+  readonly metric: VectorMetric;
+  private readonly dir: string | undefined;
+  private readonly durability: "os" | "fsync" | undefined;
+  private readonly graph: GraphConfig;
+  private readonly defaultMode: VectorMode;
+  private readonly rerank: boolean;
+  /** The in-memory copy re-ranking reads, if any. */
+  private readonly copy: VectorCopy | undefined;
+  private readonly exact: ExactMatrix;
+  private index: Index;
+  private readonly entries = new Map<number, Entry>();
+  private readonly keys = new Map<string, number>();
+  private readonly byTenant = new Map<string, Set<number>>();
+  /** Full vectors when in memory only (LMDB holds them otherwise). */
+  private readonly memoryVectors = new Map<number, Float32Array>();
+  private store: ItemStore | undefined;
+  private nextKey = 1;
+  private graphDirty = false;
+  private closed = false;
+  /** Writes and saves run one at a time: a save must not interleave with a write. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: UsearchOptions, quantization: Quantization) {
+    const { dimensions, metric, dir } = options;
+    this.dimensions = dimensions;
+    this.metric = metric;
+    this.dir = dir;
+    this.durability = options.durability;
+    this.graph = {
+      dimensions,
+      metric,
+      quantization,
+      connectivity: options.connectivity ?? DEFAULT_CONNECTIVITY,
+    };
+    this.defaultMode = options.mode ?? "balanced";
+    this.rerank = quantization !== "f32";
+    const copyFormat = options.rerankCopy ?? defaultRerankCopy(quantization);
+    // Without a directory the f32 vectors are in memory already: no copy.
+    this.copy =
+      this.rerank && dir && copyFormat !== "none"
+        ? new VectorCopy(copyFormat, dimensions, { shift: metric === "cosine" })
+        : undefined;
+    this.exact = new ExactMatrix(dimensions, metric);
+    this.index = newGraph(this.graph);
+  }
+
+  /** With a directory: the items from LMDB, the graph loaded or rebuilt, the copy rebuilt. */
+  async load(): Promise<void> {
+    const dir = this.dir;
+    if (!dir) return;
+    const store = await ItemStore.open(dir, this.durability, this.graph);
+    this.store = store;
+    const saved = store.state();
+    if (saved) this.nextKey = saved.nextKey;
+    else await store.initState(this.state("saved"));
+    for (const { key, value } of store.allItems()) {
+      // The state's next key is only as new as the last save or dirty mark: keys handed out
+      // since are in the items themselves.
+      if (key >= this.nextKey) this.nextKey = key + 1;
+      this.track(key, { tenantId: value.t, id: value.i, ...filterFields(value.f ?? {}) });
+    }
+    const { index, rebuilt } = openGraph(
+      this.graph,
+      dir,
+      saved?.graph === "saved",
+      [...this.entries.keys()],
+      (key) => store.vector(key),
+    );
+    this.index = index;
+    if (rebuilt) this.graphDirty = true;
+    if (this.copy) {
+      // The re-ranking copy is derived: rebuilt from the vectors of record on every open.
+      const rowBytes = this.dimensions * 4;
+      for (const { key, value } of store.allVectors())
+        if (this.entries.has(key) && value.length === rowBytes) this.copy.put(key, fromBytes(value));
+    }
+  }
+
+  private state(graph: State["graph"]): State {
+    const { dimensions, metric, quantization } = this.graph;
+    return { version: 2, dimensions, metric, quantization, nextKey: this.nextKey, graph };
+  }
+
+  private prepare(v: Float32Array): Float32Array {
+    return this.metric === "cosine" ? normalized(v) : v;
+  }
+
+  private track(key: number, entry: Entry): void {
+    this.entries.set(key, entry);
+    this.keys.set(tenantKey(entry.tenantId, entry.id), key);
+    let set = this.byTenant.get(entry.tenantId);
     if (!set) {
       set = new Set();
-      byTenant.set(entry.tenantId, set);
+      this.byTenant.set(entry.tenantId, set);
     }
     set.add(key);
-  };
-  const vectorOf = (key: number): Float32Array | undefined => {
-    if (!vectors) return memoryVectors.get(key);
-    const bytes = vectors.getBinary(key);
-    return bytes ? fromBytes(bytes) : undefined;
-  };
-  // Exact distances: the vectors compared are copied into one matrix (reused, grown as needed)
-  // and ranked against the query by usearch's native exact search on one thread. Its binding
-  // reads both from the start of their buffers, so each is a view at offset 0 of its own buffer.
-  // Stored and query vectors are both prepared, so cosine is 1 − a·b like ip.
-  const exactMetric = metric === "l2" ? MetricKind.L2sq : MetricKind.IP;
-  const queryRow = new Float32Array(dimensions);
-  let matrix = new Float32Array(dimensions * 64);
-  let matrixBytes = new Uint8Array(matrix.buffer);
-  let matrixWords = new Uint32Array(matrix.buffer);
-  let rowKeys = new Float64Array(64);
-  const rowBytes = dimensions * 4;
-  const reserve = (rows: number) => {
-    if (rows * dimensions <= matrix.length) return;
-    let capacity = matrix.length / dimensions;
-    while (capacity < rows) capacity *= 2;
-    matrix = new Float32Array(capacity * dimensions);
-    matrixBytes = new Uint8Array(matrix.buffer);
-    matrixWords = new Uint32Array(matrix.buffer);
-    rowKeys = new Float64Array(capacity);
-  };
+  }
+
+  private forget(key: number): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.index.remove(BigInt(key));
+    this.entries.delete(key);
+    this.memoryVectors.delete(key);
+    this.copy?.delete(key);
+    this.keys.delete(tenantKey(entry.tenantId, entry.id));
+    const set = this.byTenant.get(entry.tenantId);
+    set?.delete(key);
+    if (set?.size === 0) this.byTenant.delete(entry.tenantId);
+  }
+
   /** Copies the stored vector of `key` into row `row` of the matrix; false if it has none. */
-  const gather = (key: number, row: number): boolean => {
-    if (vectors) {
-      const bytes = vectors.getBinaryFast(key);
-      // A fast buffer is a window on lmdb-js's shared buffer, valid until the next read: its
-      // `length` is the value's, and it is copied through a plain view of that window.
-      if (!bytes || bytes.length !== rowBytes) return false;
-      matrixBytes.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), row * rowBytes);
-    } else {
-      const v = memoryVectors.get(key);
-      if (!v) return false;
-      matrix.set(v, row * dimensions);
-    }
-    rowKeys[row] = key;
-    return true;
-  };
+  private gather(key: number, row: number): boolean {
+    if (this.store) return this.exact.setBytes(row, key, this.store.vectorWindow(key));
+    return this.exact.setVector(row, key, this.memoryVectors.get(key));
+  }
+
   /** Row `row` of the matrix from the re-ranking copy when there is one, else as {@link gather}. */
-  const gatherCandidate = (key: number, row: number): boolean => {
-    if (!copy) return gather(key, row);
-    if (!copy.decodeInto(key, matrix, matrixWords, row)) return false;
-    rowKeys[row] = key;
-    return true;
-  };
-  /**
-   * The `rows` gathered rows ranked by exact distance to `against` (the query as the rows hold
-   * it), nearest first: those within the first `k`, and any beyond tied with the k-th (ties are
-   * broken by id afterwards).
-   */
-  const rankGathered = (rows: number, k: number, out: Ranked[], against = queryRow) => {
-    if (rows === 0) return;
-    const found = exactSearch(
-      matrix.subarray(0, rows * dimensions),
-      against,
-      dimensions,
-      rows,
-      exactMetric,
-      1,
-    );
-    const kth = found.distances[Math.min(k, rows) - 1] as number;
-    for (let i = 0; i < rows; i++) {
-      const distance = found.distances[i] as number;
-      if (i >= k && distance > kth) break;
-      out.push({ key: rowKeys[Number(found.keys[i])] as number, distance });
-    }
-  };
+  private gatherCandidate(key: number, row: number): boolean {
+    if (!this.copy) return this.gather(key, row);
+    return this.exact.setFromCopy(row, key, this.copy);
+  }
+
   /** Sorts `ranked` by distance, then id, and keeps its first `k`. */
-  const firstK = (ranked: Ranked[], k: number) => {
-    const idOf = (key: number) => (entries.get(key) as Entry).id;
+  private firstK(ranked: Ranked[], k: number): void {
+    const idOf = (key: number) => (this.entries.get(key) as Entry).id;
     ranked.sort((a, b) => {
       if (a.distance !== b.distance) return a.distance - b.distance;
       const x = idOf(a.key);
@@ -376,319 +298,210 @@ export async function openUsearchVectorIndex(options: UsearchOptions): Promise<U
       return x < y ? -1 : x > y ? 1 : 0;
     });
     if (ranked.length > k) ranked.length = k;
-  };
-  /** The first `k` of `ranked` by distance, then id, as hits. */
-  const hitsOf = (ranked: Ranked[], k: number): VectorHit[] => {
-    firstK(ranked, k);
-    return ranked.map(({ key, distance }) => {
-      const entry = entries.get(key) as Entry;
-      return { id: entry.id, distance, ...filterFields(entry) };
-    });
-  };
-  const state = (graph: State["graph"]): State => ({
-    version: 2,
-    dimensions,
-    metric,
-    quantization,
-    nextKey,
-    graph,
-  });
-
-  if (dir) {
-    const { open } = await import("lmdb");
-    try {
-      mkdirSync(join(dir, ITEMS_DIR), { recursive: true });
-      env = open({
-        path: join(dir, ITEMS_DIR),
-        noSync: options.durability !== "fsync",
-        maxDbs: 4,
-        ...LMDB_ENV_OPTIONS,
-      });
-      items = env.openDB<StoredItem, number>("items", { encoding: "msgpack", keyEncoding: "uint32" });
-      vectors = env.openDB<Buffer, number>("vectors", { encoding: "binary", keyEncoding: "uint32" });
-      meta = env.openDB<State, string>("meta", { encoding: "msgpack" });
-    } catch (cause) {
-      throw corrupt("the vector index's item store cannot be opened", dir, cause);
-    }
-    const saved = meta.get(STATE);
-    if (saved) {
-      if (saved.dimensions !== dimensions || saved.metric !== metric || saved.quantization !== quantization) {
-        await env.close();
-        throw new KuraError(
-          "VECTOR_INDEX_CONFIG_CHANGED",
-          `the vector index was built with ${saved.dimensions} dimensions, metric ${saved.metric}, ` +
-            `quantization ${saved.quantization}; the configuration asks for ${dimensions}, ${metric}, ${quantization}`,
-          { operation: "vector.open", context: { dir } },
-        );
-      }
-      nextKey = saved.nextKey;
-    } else await meta.put(STATE, state("saved"));
-    for (const { key, value } of items.getRange()) {
-      // The state's next key is only as new as the last save or dirty mark: keys handed out
-      // since are in the items themselves.
-      if (key >= nextKey) nextKey = key + 1;
-      track(key, { tenantId: value.t, id: value.i, ...filterFields(value.f ?? {}) });
-    }
-    const file = join(dir, INDEX_FILE);
-    let loaded = false;
-    if (saved?.graph === "saved" && entries.size > 0 && existsSync(file)) {
-      try {
-        index.load(file);
-        loaded = index.size() === entries.size;
-      } catch {
-        loaded = false;
-      }
-      if (!loaded) index = build();
-    }
-    if (!loaded && entries.size > 0) {
-      // A crash left the graph behind its items (or the file is gone): rebuild it from LMDB.
-      const batch = 1024;
-      const all = [...entries.keys()];
-      for (let start = 0; start < all.length; start += batch) {
-        const slice = all.slice(start, start + batch);
-        const rows: Float32Array[] = [];
-        for (const key of slice) {
-          const v = vectorOf(key);
-          if (!v || v.length !== dimensions)
-            throw corrupt(`item ${key} of the vector index has no vector of ${dimensions} dimensions`, dir);
-          rows.push(v);
-        }
-        index.add(BigUint64Array.from(slice.map(BigInt)), rows);
-      }
-      graphDirty = true;
-    }
-    if (copy && vectors) {
-      // The re-ranking copy is derived: rebuilt from the vectors of record on every open.
-      for (const { key, value } of vectors.getRange())
-        if (entries.has(key) && value.length === rowBytes) copy.put(key, fromBytes(value));
-    }
   }
 
-  const assertOpen = (operation: string) => {
-    if (closed) throw new KuraError("INVALID_ARGUMENT", "the vector index is closed", { operation });
-  };
+  /** The first `k` of `ranked` by distance, then id, as hits. */
+  private hitsOf(ranked: Ranked[], k: number): VectorHit[] {
+    this.firstK(ranked, k);
+    return ranked.map(({ key, distance }) => {
+      const entry = this.entries.get(key) as Entry;
+      return { id: entry.id, distance, ...filterFields(entry) };
+    });
+  }
 
-  // Writes and saves run one at a time: a save must not interleave with a write.
-  let chain: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = chain.then(fn);
-    chain = run.catch(() => undefined);
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the vector index is closed", { operation });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
     return run;
-  };
+  }
 
   /** Commit to LMDB (marking the graph dirty), then apply to the graph in memory. */
-  const commit = async (write: () => void, apply: () => void) => {
-    if (env) {
-      try {
-        await env.transaction(() => {
-          write();
-          if (!graphDirty) meta?.put(STATE, state("dirty"));
-        });
-      } catch (e) {
-        throw await storeError(e, join(dir as string, ITEMS_DIR));
-      }
-    }
-    graphDirty = true;
+  private async commit(write: (store: ItemStore) => void, apply: () => void): Promise<void> {
+    const store = this.store;
+    if (store) await store.commit(() => write(store), this.graphDirty ? undefined : this.state("dirty"));
+    this.graphDirty = true;
     apply();
-  };
-
-  const forget = (key: number) => {
-    const entry = entries.get(key);
-    if (!entry) return;
-    index.remove(BigInt(key));
-    entries.delete(key);
-    memoryVectors.delete(key);
-    copy?.delete(key);
-    keys.delete(tenantKey(entry.tenantId, entry.id));
-    const set = byTenant.get(entry.tenantId);
-    set?.delete(key);
-    if (set?.size === 0) byTenant.delete(entry.tenantId);
-  };
+  }
 
   /** Every vector of the tenant compared with the query, in chunks of {@link SCAN_CHUNK} rows. */
-  const exactScan = (query: VectorQuery): VectorHit[] => {
-    reserve(SCAN_CHUNK);
+  private exactScan(query: VectorQuery): VectorHit[] {
+    this.exact.reserve(SCAN_CHUNK);
     const ranked: Ranked[] = [];
     let rows = 0;
     const flush = () => {
-      rankGathered(rows, query.k, ranked);
+      this.exact.rank(rows, query.k, ranked);
       rows = 0;
       // The first k by (distance, id) of a superset contain the final k: keep the pool small.
-      if (ranked.length > 4 * query.k) firstK(ranked, query.k);
+      if (ranked.length > 4 * query.k) this.firstK(ranked, query.k);
     };
-    for (const key of byTenant.get(query.tenantId) ?? []) {
-      const entry = entries.get(key) as Entry;
+    for (const key of this.byTenant.get(query.tenantId) ?? []) {
+      const entry = this.entries.get(key) as Entry;
       if (!matchesFilter(entry, query.filter)) continue;
-      if (!gather(key, rows)) continue;
+      if (!this.gather(key, rows)) continue;
       if (++rows === SCAN_CHUNK) flush();
     }
     flush();
-    return hitsOf(ranked, query.k);
-  };
+    return this.hitsOf(ranked, query.k);
+  }
 
-  const saveNow = async () => {
-    if (!dir || !env || !graphDirty) return;
-    const file = join(dir, INDEX_FILE);
-    if (entries.size > 0) {
-      index.save(`${file}.tmp`);
-      await rename(`${file}.tmp`, file);
-    } else await rm(file, { force: true });
-    await meta?.put(STATE, state("saved")).then(undefined, async (e: unknown) => {
-      throw await storeError(e, join(dir, ITEMS_DIR));
-    });
-    if (options.durability === "fsync") await env.flushed;
-    graphDirty = false;
-  };
+  private async saveNow(): Promise<void> {
+    const { dir, store } = this;
+    if (!dir || !store || !this.graphDirty) return;
+    await writeGraph(this.index, dir, this.entries.size);
+    await store.putState(this.state("saved"));
+    if (this.durability === "fsync") await store.flushed;
+    this.graphDirty = false;
+  }
 
-  return {
-    backend: "usearch",
-    dimensions,
-    metric,
-    async upsert(batch: readonly VectorItem[]) {
-      assertOpen("vector.upsert");
-      const checked = batch.map((item) => checkVector(item.vector, dimensions, "vector.upsert"));
-      if (batch.length === 0) return;
-      return serial(async () => {
-        assertOpen("vector.upsert");
-        // The last of duplicate ids in one batch wins, as if applied one after another.
-        const last = new Map<string, number>();
-        for (const [i, item] of batch.entries()) last.set(tenantKey(item.tenantId, item.id), i);
-        const rows: Array<{ key: number; old: number | undefined; item: VectorItem; vector: Float32Array }> =
-          [];
-        for (const i of last.values()) {
-          const item = batch[i] as VectorItem;
-          // A fresh key per version: usearch never sees a key re-added after removal.
-          rows.push({
-            key: nextKey++,
-            old: keys.get(tenantKey(item.tenantId, item.id)),
-            item,
-            // Stored as the graph sees it (unit length for cosine), so exact distances need no norms.
-            vector: Float32Array.from(prepare(checked[i] as Float32Array)),
-          });
-        }
-        await commit(
-          () => {
-            for (const r of rows) {
-              if (r.old !== undefined) {
-                items?.remove(r.old);
-                vectors?.remove(r.old);
-              }
-              const f = filterFields(r.item);
-              items?.put(r.key, {
-                t: r.item.tenantId,
-                i: r.item.id,
-                ...(Object.keys(f).length ? { f } : {}),
-              });
-              vectors?.put(r.key, toBytes(r.vector));
-            }
-          },
-          () => {
-            for (const r of rows) {
-              if (r.old !== undefined) forget(r.old);
-              track(r.key, { tenantId: r.item.tenantId, id: r.item.id, ...filterFields(r.item) });
-              if (!vectors) memoryVectors.set(r.key, r.vector);
-              copy?.put(r.key, r.vector);
-            }
-            index.add(
-              BigUint64Array.from(rows.map((r) => BigInt(r.key))),
-              rows.map((r) => r.vector),
+  async upsert(batch: readonly VectorItem[]): Promise<void> {
+    this.assertOpen("vector.upsert");
+    const checked = batch.map((item) => checkVector(item.vector, this.dimensions, "vector.upsert"));
+    if (batch.length === 0) return;
+    return this.serial(async () => {
+      this.assertOpen("vector.upsert");
+      // The last of duplicate ids in one batch wins, as if applied one after another.
+      const last = new Map<string, number>();
+      for (const [i, item] of batch.entries()) last.set(tenantKey(item.tenantId, item.id), i);
+      const rows: Array<{ key: number; old: number | undefined; item: VectorItem; vector: Float32Array }> =
+        [];
+      for (const i of last.values()) {
+        const item = batch[i] as VectorItem;
+        // A fresh key per version: usearch never sees a key re-added after removal.
+        rows.push({
+          key: this.nextKey++,
+          old: this.keys.get(tenantKey(item.tenantId, item.id)),
+          item,
+          // Stored as the graph sees it (unit length for cosine), so exact distances need no norms.
+          vector: Float32Array.from(this.prepare(checked[i] as Float32Array)),
+        });
+      }
+      await this.commit(
+        (store) => {
+          for (const r of rows) {
+            if (r.old !== undefined) store.removeItem(r.old);
+            const f = filterFields(r.item);
+            store.putItem(
+              r.key,
+              { t: r.item.tenantId, i: r.item.id, ...(Object.keys(f).length ? { f } : {}) },
+              r.vector,
             );
-          },
-        );
-      });
-    },
-    async remove(tenantId: string, ids: readonly string[]) {
-      assertOpen("vector.remove");
-      return serial(async () => {
-        const gone = ids.map((id) => keys.get(tenantKey(tenantId, id))).filter((k) => k !== undefined);
-        if (gone.length === 0) return;
-        await commit(
-          () => {
-            for (const key of gone) {
-              items?.remove(key);
-              vectors?.remove(key);
-            }
-          },
-          () => {
-            for (const key of gone) forget(key);
-          },
-        );
-      });
-    },
-    async query(query: VectorQuery): Promise<VectorHit[]> {
-      assertOpen("vector.query");
-      checkQuery(query, "vector.query");
-      const q = prepare(checkVector(query.vector, dimensions, "vector.query"));
-      const size = entries.size;
-      if (!byTenant.has(query.tenantId)) return [];
-      queryRow.set(q);
-      const mode = query.mode ?? defaultMode;
-      if (mode === "accurate") return exactScan(query);
-      let want = Math.min(size, candidates(mode, query.k, quantization));
-      for (;;) {
-        const found = index.search(q, want, 1);
-        if (rerank) {
-          // Candidates of the tenant that pass the filter, in the graph's order, gathered for
-          // exact distances.
-          const width = rerankWidth(quantization, query.k, found.keys.length);
-          reserve(width);
-          let rows = 0;
-          let matched = 0;
-          for (let i = 0; i < found.keys.length && rows < width; i++) {
-            const key = Number(found.keys[i]);
-            const entry = entries.get(key);
-            if (!entry || entry.tenantId !== query.tenantId || !matchesFilter(entry, query.filter)) continue;
-            matched++;
-            if (gatherCandidate(key, rows)) rows++;
           }
-          if (matched >= query.k) {
-            const ranked: Ranked[] = [];
-            rankGathered(rows, query.k, ranked, queryRow);
-            if (ranked.length >= query.k) return hitsOf(ranked, query.k);
+        },
+        () => {
+          for (const r of rows) {
+            if (r.old !== undefined) this.forget(r.old);
+            this.track(r.key, { tenantId: r.item.tenantId, id: r.item.id, ...filterFields(r.item) });
+            if (!this.store) this.memoryVectors.set(r.key, r.vector);
+            this.copy?.put(r.key, r.vector);
           }
-        } else {
-          const hits: VectorHit[] = [];
-          for (let i = 0; i < found.keys.length && hits.length < query.k; i++) {
-            const key = Number(found.keys[i]);
-            const entry = entries.get(key);
-            if (!entry || entry.tenantId !== query.tenantId || !matchesFilter(entry, query.filter)) continue;
-            hits.push({ id: entry.id, distance: found.distances[i] as number, ...filterFields(entry) });
-          }
-          if (hits.length >= query.k) return hits;
+          this.index.add(
+            BigUint64Array.from(rows.map((r) => BigInt(r.key))),
+            rows.map((r) => r.vector),
+          );
+        },
+      );
+    });
+  }
+
+  async remove(tenantId: string, ids: readonly string[]): Promise<void> {
+    this.assertOpen("vector.remove");
+    return this.serial(async () => {
+      const gone = ids.map((id) => this.keys.get(tenantKey(tenantId, id))).filter((k) => k !== undefined);
+      if (gone.length === 0) return;
+      await this.commit(
+        (store) => {
+          for (const key of gone) store.removeItem(key);
+        },
+        () => {
+          for (const key of gone) this.forget(key);
+        },
+      );
+    });
+  }
+
+  async query(query: VectorQuery): Promise<VectorHit[]> {
+    this.assertOpen("vector.query");
+    checkQuery(query, "vector.query");
+    const q = this.prepare(checkVector(query.vector, this.dimensions, "vector.query"));
+    const size = this.entries.size;
+    if (!this.byTenant.has(query.tenantId)) return [];
+    this.exact.queryRow.set(q);
+    const mode = query.mode ?? this.defaultMode;
+    if (mode === "accurate") return this.exactScan(query);
+    const quantization = this.graph.quantization;
+    let want = Math.min(size, candidates(mode, query.k, quantization));
+    for (;;) {
+      const found = this.index.search(q, want, 1);
+      if (this.rerank) {
+        // Candidates of the tenant that pass the filter, in the graph's order, gathered for
+        // exact distances.
+        const width = rerankWidth(quantization, query.k, found.keys.length);
+        this.exact.reserve(width);
+        let rows = 0;
+        let matched = 0;
+        for (let i = 0; i < found.keys.length && rows < width; i++) {
+          const key = Number(found.keys[i]);
+          const entry = this.entries.get(key);
+          if (!entry || entry.tenantId !== query.tenantId || !matchesFilter(entry, query.filter)) continue;
+          matched++;
+          if (this.gatherCandidate(key, rows)) rows++;
         }
-        if (want >= size) return exactScan(query);
-        want = Math.min(size, want * 4);
+        if (matched >= query.k) {
+          const ranked: Ranked[] = [];
+          this.exact.rank(rows, query.k, ranked);
+          if (ranked.length >= query.k) return this.hitsOf(ranked, query.k);
+        }
+      } else {
+        const hits: VectorHit[] = [];
+        for (let i = 0; i < found.keys.length && hits.length < query.k; i++) {
+          const key = Number(found.keys[i]);
+          const entry = this.entries.get(key);
+          if (!entry || entry.tenantId !== query.tenantId || !matchesFilter(entry, query.filter)) continue;
+          hits.push({ id: entry.id, distance: found.distances[i] as number, ...filterFields(entry) });
+        }
+        if (hits.length >= query.k) return hits;
       }
-    },
-    rerankCopyBytes() {
-      return copy?.bytes ?? 0;
-    },
-    async count(tenantId?: string) {
-      return tenantId === undefined ? entries.size : (byTenant.get(tenantId)?.size ?? 0);
-    },
-    async save() {
-      assertOpen("vector.save");
-      return serial(saveNow);
-    },
-    async drop() {
-      if (!closed) {
-        closed = true;
-        await chain;
-        await env?.close();
-        index = build();
-        copy?.clear();
-      }
-      if (dir) await rm(dir, { recursive: true, force: true });
-    },
-    async close() {
-      if (closed) return;
-      await serial(saveNow);
-      closed = true;
-      await env?.close();
-      index = build();
-      copy?.clear();
-    },
-  };
+      if (want >= size) return this.exactScan(query);
+      want = Math.min(size, want * 4);
+    }
+  }
+
+  rerankCopyBytes(): number {
+    return this.copy?.bytes ?? 0;
+  }
+
+  async count(tenantId?: string): Promise<number> {
+    return tenantId === undefined ? this.entries.size : (this.byTenant.get(tenantId)?.size ?? 0);
+  }
+
+  async save(): Promise<void> {
+    this.assertOpen("vector.save");
+    return this.serial(() => this.saveNow());
+  }
+
+  async drop(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.chain;
+      await this.store?.close();
+      this.index = newGraph(this.graph);
+      this.copy?.clear();
+    }
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.serial(() => this.saveNow());
+    this.closed = true;
+    await this.store?.close();
+    this.index = newGraph(this.graph);
+    this.copy?.clear();
+  }
 }
 
 /** Indexes of one configuration; nothing is shared between them but the options. */
