@@ -4468,7 +4468,10 @@ export interface operations {
             query: {
                 /** @description Only this chat's messages */
                 chat_id?: string;
-                /** @description Deprecated: the earlier name of chat_id, still accepted */
+                /**
+                 * @deprecated
+                 * @description Deprecated: the earlier name of chat_id, still accepted
+                 */
                 chatId?: string;
                 /** @description true: read your writes — wait (up to 5 s) until the index has every message committed before the request; 503 OPERATION_TIMEOUT if it cannot catch up */
                 consistent?: "true" | "false";

@@ -57,13 +57,15 @@ function parameters(spec: RouteSpec): Json[] {
     const props = (s.properties ?? {}) as Record<string, Json>;
     const required = new Set((s.required as string[] | undefined) ?? []);
     for (const [name, prop] of Object.entries(props)) {
-      const { description, ...rest } = prop;
+      // `deprecated` belongs to the parameter (generated clients mark it there), not its schema.
+      const { description, deprecated, ...rest } = prop;
       out.push({
         name,
         in: where,
         required: where === "path" || required.has(name),
         schema: rest,
         ...(description ? { description } : {}),
+        ...(deprecated === true ? { deprecated: true } : {}),
       });
     }
   };

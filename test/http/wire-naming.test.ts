@@ -53,11 +53,11 @@ function documentNames(doc: Json): Name[] {
       for (const p of (operation.parameters ?? []) as Json[]) {
         // Header names (`If-Match`, `Range`) are HTTP's, not Kura's.
         if (p.in !== "query" && p.in !== "path") continue;
-        const schema = (p.schema ?? {}) as Json;
+        // Deprecated on the parameter itself, where generated clients look for it.
         out.push({
           where: `${at} ${String(p.in)} ${String(p.name)}`,
           name: String(p.name),
-          deprecated: p.deprecated === true || schema.deprecated === true,
+          deprecated: p.deprecated === true,
         });
       }
       const body = (operation.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
