@@ -15,6 +15,7 @@ import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
 import { Memories, type MemoriesContext } from "./domains/memories.js";
 import { Messages, readMessageContent } from "./domains/messages.js";
 import { Objects } from "./domains/objects.js";
+import { PresignedUrls } from "./domains/presigned.js";
 import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
 import { ConfigStore, Drafts, StateCache, type StateContext, StateEvents } from "./domains/state.js";
 import { VectorCollections, type VectorsContext } from "./domains/vectors.js";
@@ -540,6 +541,20 @@ export class Kura {
   get presignSecret(): Buffer | undefined {
     return this.ctx.presignSecret;
   }
+
+  /** Kura-signed presigned URLs: verified, and what they let their holder read or write. */
+  get presigned(): PresignedUrls {
+    this.presignedUrls ??= new PresignedUrls({
+      secret: this.ctx.presignSecret,
+      clock: this.ctx.clock,
+      store: this.ctx.store,
+      sessionFiles: this.state.store,
+      tenant: (tenantId) => this.tenant(tenantId),
+    });
+    return this.presignedUrls;
+  }
+
+  private presignedUrls: PresignedUrls | undefined;
 
   /**
    * Where the server is reachable, the base of Kura-signed presigned URLs unless

@@ -1,7 +1,4 @@
 import { z } from "zod";
-import { KuraError } from "../../core/errors.js";
-import { ID_PATTERN } from "../../core/keys.js";
-import { verifyPresignedRequest } from "../../core/presign.js";
 import type { BlobInfo } from "../../ports/blob-store.js";
 import {
   type BodyInfo,
@@ -15,7 +12,6 @@ import type { RouteSpec } from "../route.js";
 import { objectJson, objectSchema } from "../schemas.js";
 import { requestBody } from "../timeouts.js";
 import type { HttpDeps } from "./deps.js";
-import { sessionFileOf } from "./sessions.js";
 
 const TAG = "objects";
 
@@ -34,32 +30,9 @@ export async function kuraPresignSecret(deps: HttpDeps): Promise<Buffer | undefi
 export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
   const keyParams = z.object({ key: z.string().min(1).max(4096) });
 
-  /** Session files (`{tenant}/sessions/…`) may live in their own store (`sessions.dir` with fs). */
-  const storeFor = (key: string) => {
-    const slash = key.indexOf("/");
-    return sessionFileOf(key.slice(slash + 1)) ? deps.kura.sessionFiles : deps.kura.store;
-  };
-
-  const verify = async (method: string, url: string) => {
-    const secret = await kuraPresignSecret(deps);
-    if (!secret) {
-      // This backend serves its own presigned URLs: Kura never signed this one.
-      throw new KuraError("PRESIGN_INVALID", "presigned URL rejected: not signed by this server", {
-        operation: "presign.verify",
-      });
-    }
-    return verifyPresignedRequest(secret, { method, url }, deps.clock());
-  };
-
   /** The body a verified presigned GET (or HEAD) URL names, served like every other body. */
-  const presignedSource = async (method: "GET" | "HEAD", url: string): Promise<BodySource> => {
-    const claims = await verify(method, url);
-    if (claims.method !== "GET") {
-      throw new KuraError("PRESIGN_INVALID", "presigned URL rejected: method does not match", {
-        operation: "presign.verify",
-      });
-    }
-    const store = storeFor(claims.key);
+  const presignedSource = (method: "GET" | "HEAD", url: string): BodySource => {
+    const target = deps.kura.presigned.download(method, url, deps.clock());
     const infoOf = (info: BlobInfo): BodyInfo => ({
       size: info.size,
       contentType: info.contentType,
@@ -67,10 +40,10 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       lastModified: info.lastModified,
     });
     return {
-      filename: filenameOf(claims.key),
-      info: async () => infoOf(await store.head(claims.key)),
+      filename: filenameOf(target.key),
+      info: async () => infoOf(await target.head()),
       open: async (range) => {
-        const got = await store.get(claims.key, range ? { range } : {});
+        const got = await target.get(range);
         return { info: infoOf(got.info), body: got.body, range: got.range };
       },
     };
@@ -86,7 +59,7 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     params: keyParams,
     headers: servedBodyHeaders("GET"),
     responses: { ...servedBodyResponses("GET"), 403: PRESIGN_REFUSED },
-    handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("GET", req.url)),
+    handler: async ({ req, reply }) => serveBody(req, reply, presignedSource("GET", req.url)),
   };
 
   const head: RouteSpec<z.infer<typeof keyParams>> = {
@@ -99,7 +72,7 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
     params: keyParams,
     headers: servedBodyHeaders("HEAD"),
     responses: { ...servedBodyResponses("HEAD"), 403: PRESIGN_REFUSED },
-    handler: async ({ req, reply }) => serveBody(req, reply, await presignedSource("HEAD", req.url)),
+    handler: async ({ req, reply }) => serveBody(req, reply, presignedSource("HEAD", req.url)),
   };
 
   const put: RouteSpec<z.infer<typeof keyParams>> = {
@@ -123,30 +96,14 @@ export function presignedRoutes(deps: HttpDeps): RouteSpec[] {
       },
     },
     handler: async ({ req, reply }) => {
-      const claims = await verify("PUT", req.url);
-      const invalid = (why: string) =>
-        new KuraError("PRESIGN_INVALID", `presigned URL rejected: ${why}`, { operation: "presign.verify" });
-      const slash = claims.key.indexOf("/");
-      const tenantId = claims.key.slice(0, slash);
-      const rest = claims.key.slice(slash + 1);
-      const session = sessionFileOf(rest);
-      if (slash < 0 || !ID_PATTERN.test(tenantId) || (!rest.startsWith("objects/") && !session)) {
-        throw invalid("not an upload URL");
-      }
       const contentType = req.headers["content-type"];
-      if (claims.contentType !== undefined && contentType !== claims.contentType) {
-        throw invalid("Content-Type differs from the signed one");
+      const stored = await deps.kura.presigned.upload(req.url, requestBody(req), contentType, deps.clock());
+      if (stored.kind === "session-file") {
+        reply.header("etag", `"${stored.file.sha256}"`);
+        return { data: stored.file };
       }
-      const tenant = deps.kura.tenant(tenantId);
-      const options = contentType ? { contentType } : {};
-      if (session) {
-        const r = await tenant.sessions.putFile(session.sessionId, session.path, requestBody(req), options);
-        reply.header("etag", `"${r.sha256}"`);
-        return { data: r };
-      }
-      const info = await tenant.objects.put(rest.slice("objects/".length), requestBody(req), options);
-      reply.header("etag", info.etag);
-      return { data: objectJson(info) };
+      reply.header("etag", stored.object.etag);
+      return { data: objectJson(stored.object) };
     },
   };
 

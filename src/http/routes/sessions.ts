@@ -292,9 +292,3 @@ export function sessionRoutes(): RouteSpec[] {
     deleteSession,
   ] as RouteSpec[];
 }
-
-/** True when a presigned key names a session file: `sessions/{sid}/{path}` (after the tenant). */
-export function sessionFileOf(rest: string): { sessionId: string; path: string } | undefined {
-  const m = /^sessions\/([^/]+)\/(.+)$/s.exec(rest);
-  return m ? { sessionId: m[1] as string, path: m[2] as string } : undefined;
-}
