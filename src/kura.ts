@@ -351,7 +351,7 @@ export class Kura {
       searchIndex,
       projector,
       clock,
-      undefined,
+      degradedSearchWarning(warn, clock),
       searchOpenError,
       vectors.messageSearch(),
       (timeoutMs) => outbox.settle(timeoutMs),
@@ -690,10 +690,10 @@ export class TenantScope {
     readonly id: string,
     private readonly state: StateContext,
     /** Who acts: recorded in the audit log of every mutation (SEC-3). */
-    readonly actor = "system",
-    private readonly searchService?: SearchService,
-    private readonly vectorsContext?: VectorsContext,
-    private readonly memoriesContext?: () => MemoriesContext,
+    readonly actor: string,
+    private readonly searchService: SearchService,
+    private readonly vectorsContext: VectorsContext,
+    private readonly memoriesContext: () => MemoriesContext,
   ) {
     this.messages = new Messages(ctx, id, actor);
     this.chats = new Chats(ctx, id);
@@ -715,24 +715,16 @@ export class TenantScope {
    * `degraded: true` when the index was unavailable and the catalog was scanned (SRCH-3).
    */
   search(q: string, options?: SearchOptions): Promise<SearchResult> {
-    if (!this.searchService)
-      return Promise.reject(
-        new KuraError("SEARCH_UNAVAILABLE", "search is not configured", { operation: "search" }),
-      );
     return this.searchService.search(this.id, q, options);
   }
 
   /** This tenant's vector collections (VEC-1): `{dimensions, metric}` indexes of its own vectors. */
   get vectors(): VectorCollections {
-    if (!this.vectorsContext)
-      throw new KuraError("VECTOR_UNAVAILABLE", "vectors are not configured", { operation: "vectors" });
     return new VectorCollections(this.vectorsContext, this.id);
   }
 
   /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */
   get memories(): Memories {
-    if (!this.memoriesContext)
-      throw new KuraError("VECTOR_UNAVAILABLE", "memories are not configured", { operation: "memories" });
     return new Memories(this.memoriesContext(), this.id);
   }
 
@@ -775,3 +767,20 @@ export class TenantScope {
 }
 
 /** Open the KV plane from `config.kv` (lmdb by default, under `<data_dir>/kv`). */
+
+/**
+ * Reports searches answered by the catalog scan because the index failed (SRCH-3): the first at
+ * once, then at most one a minute, so a lasting outage is visible without flooding the log.
+ */
+function degradedSearchWarning(
+  warn: (message: string) => void,
+  clock: () => number,
+): (reason: unknown) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  return (reason) => {
+    const now = clock();
+    if (now - last < 60_000) return;
+    last = now;
+    warn(`search is degraded (catalog scan): ${reason instanceof Error ? reason.message : String(reason)}`);
+  };
+}

@@ -220,6 +220,8 @@ function searchSuite(name: string, backend: string, extra: () => Record<string, 
         expect((await t.search("TOKYO", { role: "assistant" })).hits).toHaveLength(1);
         expect((await t.search("tokyo", { chatId: "c1" })).hits).toHaveLength(0);
         expect((await kura.tenant("other").search("東京")).hits).toHaveLength(0);
+        // Degraded searches are reported, the first at once and then at most once a minute.
+        expect(warnings.filter((w) => w.startsWith("search is degraded"))).toHaveLength(1);
       },
     );
 
