@@ -4,6 +4,9 @@
  *
  * Paths that depend on `data_dir` (`database.path`, `kv.path`, `sessions.dir`, the fs
  * `base_path`) are optional here and filled in by the loader once `data_dir` is known.
+ *
+ * Over 450 lines and whole: one schema per configuration section, kept together so the
+ * `KuraConfig` shape reads in one place.
  */
 import { z } from "zod";
 

@@ -6,6 +6,9 @@
  *   together migrate once.
  * - A group commit is one transaction on one pooled connection (`commit.ts`).
  * - The outbox is commit-safe: see `outbox.ts`.
+ *
+ * Over 450 lines and whole: one class implementing the ~30-method Catalog port, each method its
+ * own statements; split by concern, one transaction's SQL would be scattered.
  */
 import pg from "pg";
 import { z } from "zod";
