@@ -38,3 +38,41 @@ export class Lifecycle {
     return this.closing;
   }
 }
+
+/**
+ * `port` behind a {@link Lifecycle}: after `close()` (idempotent) every method fails with
+ * `CLOSED` — a rejected promise, or a throw for `…Sync` methods — and `drop()`, where a port has
+ * one, closes it too. For adapters whose methods keep no guard of their own.
+ */
+export function withLifecycle<T extends { close(): Promise<void> }>(port: T, what: string, plane: string): T {
+  const life = new Lifecycle(what);
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(port, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (typeof value !== "function" || typeof property !== "string" || property === "constructor")
+        return value;
+      let fn = wrapped.get(property);
+      if (!fn) {
+        const method = value as (...args: unknown[]) => unknown;
+        const operation = `${plane}.${property}`;
+        if (property === "close") fn = () => life.close(() => method.call(target) as Promise<void>);
+        else if (property === "drop")
+          fn = async (...args: unknown[]) => {
+            life.check(operation);
+            await method.apply(target, args);
+            await life.close(() => undefined);
+          };
+        else if (property.endsWith("Sync"))
+          fn = (...args: unknown[]) => {
+            life.check(operation);
+            return method.apply(target, args);
+          };
+        else
+          fn = (...args: unknown[]) => (life.closed ? life.rejection(operation) : method.apply(target, args));
+        wrapped.set(property, fn);
+      }
+      return fn;
+    },
+  });
+}

@@ -18,6 +18,7 @@
  */
 import type { KuraConfig } from "../config/index.js";
 import { isKuraError, KuraError } from "../core/errors.js";
+import { closedError } from "../core/lifecycle.js";
 import type { Catalog, OutboxRecord } from "../ports/catalog.js";
 import type { Embedder } from "../ports/embedder.js";
 import type {
@@ -260,8 +261,7 @@ export class VectorPlane {
     tenantId: string,
     c: { name: string; dimensions: number; metric: VectorMetric },
   ): Promise<VectorIndex> {
-    if (this.closed)
-      return Promise.reject(new KuraError("INVALID_ARGUMENT", "Kura is closed", { operation: "vectors" }));
+    if (this.closed) return Promise.reject(closedError("Kura", "vectors"));
     const key = `${tenantId}\u0000${c.name}`;
     let index = this.collections.get(key);
     if (!index) {

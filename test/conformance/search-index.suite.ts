@@ -232,6 +232,21 @@ export function searchIndexConformance(name: string, harness: SearchIndexHarness
       );
     });
 
+    it("a closed index refuses every call with CLOSED; closing twice is fine", async () => {
+      const closing = await harness.open();
+      await closing.close();
+      await closing.close();
+      const t = tenant();
+      for (const call of [
+        () => closing.upsert(docs(t)),
+        () => closing.search({ tenantId: t, q: "本文", limit: 10 }),
+        () => closing.count(t),
+      ])
+        await expect(call()).rejects.toSatisfy(
+          (e: unknown) => isKuraError(e) && e.code === "CLOSED" && e.kind === "Unavailable" && !e.retryable,
+        );
+    });
+
     it("clear drops everything", async () => {
       const other = await harness.open();
       try {

@@ -225,6 +225,23 @@ export function vectorIndexConformance(name: string, harness: VectorIndexHarness
       await index.close();
     }, 60_000);
 
+    it("a closed index refuses every call with CLOSED; closing twice is fine", async () => {
+      const index = await harness.open({ dimensions: 2, metric: "l2" });
+      const t = `t-${randomBytes(4).toString("hex")}`;
+      await index.upsert([{ tenantId: t, id: "a", vector: [1, 0] }]);
+      await index.close();
+      await index.close();
+      for (const call of [
+        () => index.upsert([{ tenantId: t, id: "b", vector: [0, 1] }]),
+        () => index.query({ tenantId: t, vector: [1, 0], k: 1 }),
+        () => index.count(t),
+        () => index.remove(t, ["a"]),
+      ])
+        await expect(call()).rejects.toSatisfy(
+          (e: unknown) => isKuraError(e) && e.code === "CLOSED" && e.kind === "Unavailable" && !e.retryable,
+        );
+    });
+
     it("drop deletes the index: reopened, it is empty", async () => {
       const options: VectorIndexOptions = { dimensions: 8, metric: "l2" };
       const store = harness.persistent?.();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isKuraError } from "../../src/core/errors.js";
-import { Lifecycle } from "../../src/core/lifecycle.js";
+import { Lifecycle, withLifecycle } from "../../src/core/lifecycle.js";
 
 describe("Lifecycle", () => {
   it("lets operations through until close, then fails them with CLOSED, not retryable", async () => {
@@ -47,5 +47,46 @@ describe("Lifecycle", () => {
       releases++;
     });
     expect(releases).toBe(1);
+  });
+});
+
+describe("withLifecycle", () => {
+  it("guards every method of a port; drop closes it; close releases once", async () => {
+    let closes = 0;
+    const port = withLifecycle(
+      {
+        value: 1,
+        async get() {
+          return this.value;
+        },
+        readSync() {
+          return 2;
+        },
+        async drop() {},
+        async close() {
+          closes++;
+        },
+      },
+      "the test port",
+      "test",
+    );
+    expect(await port.get()).toBe(1);
+    expect(port.readSync()).toBe(2);
+    await port.drop();
+    await expect(port.get()).rejects.toMatchObject({ code: "CLOSED", operation: "test.get" });
+    expect(() => port.readSync()).toThrow(/the test port is closed/);
+    await port.close();
+    expect(closes).toBe(0);
+    const other = withLifecycle(
+      {
+        async close() {
+          closes++;
+        },
+      },
+      "x",
+      "test",
+    );
+    await Promise.all([other.close(), other.close()]);
+    expect(closes).toBe(1);
   });
 });

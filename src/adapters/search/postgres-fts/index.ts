@@ -11,6 +11,7 @@
  */
 import type pg from "pg";
 import { z } from "zod";
+import { closedError } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { decodeOffset, indexTokens, queryTerms } from "../../../core/tokenize.js";
 import type {
@@ -117,7 +118,7 @@ class PostgresFts implements SearchIndex {
     text: string,
     values: unknown[] = [],
   ): Promise<T[]> {
-    if (this.closed) throw unavailable(new Error("search index is closed"), operation);
+    if (this.closed) throw closedError("the search index", operation);
     try {
       return (await this.pool.query<T>(text, values)).rows;
     } catch (e) {

@@ -20,6 +20,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { closedError } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { decodeOffset, indexTokens, type QueryTerm, queryTerms } from "../../../core/tokenize.js";
 import type {
@@ -165,8 +166,7 @@ class SqliteFts implements SearchIndex {
   }
 
   private run<T>(operation: string, fn: () => T): Promise<T> {
-    if (this.closed)
-      return Promise.reject(new KuraError("SEARCH_UNAVAILABLE", "search index is closed", { operation }));
+    if (this.closed) return Promise.reject(closedError("the search index", operation));
     try {
       return Promise.resolve(fn());
     } catch (e) {

@@ -4,6 +4,7 @@
  * `accurate` mode's definition. Nothing is persisted.
  */
 import { z } from "zod";
+import { withLifecycle } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
@@ -43,7 +44,7 @@ interface Stored extends VectorFilter {
 export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
   const { dimensions, metric } = options;
   const tenants = new Map<string, Map<string, Stored>>();
-  return {
+  const index: VectorIndex = {
     backend: "exact",
     dimensions,
     metric,
@@ -88,6 +89,7 @@ export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
       tenants.clear();
     },
   };
+  return withLifecycle(index, "the vector index", "vector");
 }
 
 /** Each `open` is a new, empty index: nothing is shared, nothing outlives it. */

@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { withLifecycle } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
@@ -154,91 +155,95 @@ export async function openPgvectorIndex(options: PgvectorOptions): Promise<Vecto
     return hits.sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   };
 
-  return {
-    backend: "pgvector",
-    dimensions,
-    metric,
-    async upsert(items: readonly VectorItem[]) {
-      const checked = items.map((item) => checkVector(item.vector, dimensions, "vector.upsert"));
-      if (items.length === 0) return;
-      const last = new Map<string, number>();
-      for (const [i, item] of items.entries()) last.set(`${item.tenantId}\u0000${item.id}`, i);
-      const rows = [...last.values()];
-      try {
-        for (let start = 0; start < rows.length; start += 500) {
-          const params: unknown[] = [];
-          const values: string[] = [];
-          for (const i of rows.slice(start, start + 500)) {
-            const item = items[i] as VectorItem;
-            const base = params.length;
-            params.push(
-              item.tenantId,
-              item.id,
-              literal(checked[i] as Float32Array),
-              item.userId ?? null,
-              item.chatId ?? null,
-              item.category ?? null,
-            );
-            values.push(
-              `($${base + 1}, $${base + 2}, $${base + 3}::vector, $${base + 4}, $${base + 5}, $${base + 6})`,
-            );
-          }
-          await sql.query(
-            `insert into ${table} (tenant_id, id, embedding, user_id, chat_id, category) values ${values.join(", ")}
+  return withLifecycle(
+    {
+      backend: "pgvector",
+      dimensions,
+      metric,
+      async upsert(items: readonly VectorItem[]) {
+        const checked = items.map((item) => checkVector(item.vector, dimensions, "vector.upsert"));
+        if (items.length === 0) return;
+        const last = new Map<string, number>();
+        for (const [i, item] of items.entries()) last.set(`${item.tenantId}\u0000${item.id}`, i);
+        const rows = [...last.values()];
+        try {
+          for (let start = 0; start < rows.length; start += 500) {
+            const params: unknown[] = [];
+            const values: string[] = [];
+            for (const i of rows.slice(start, start + 500)) {
+              const item = items[i] as VectorItem;
+              const base = params.length;
+              params.push(
+                item.tenantId,
+                item.id,
+                literal(checked[i] as Float32Array),
+                item.userId ?? null,
+                item.chatId ?? null,
+                item.category ?? null,
+              );
+              values.push(
+                `($${base + 1}, $${base + 2}, $${base + 3}::vector, $${base + 4}, $${base + 5}, $${base + 6})`,
+              );
+            }
+            await sql.query(
+              `insert into ${table} (tenant_id, id, embedding, user_id, chat_id, category) values ${values.join(", ")}
              on conflict (tenant_id, id) do update set embedding = excluded.embedding,
                user_id = excluded.user_id, chat_id = excluded.chat_id, category = excluded.category`,
-            params,
-          );
+              params,
+            );
+          }
+          // Without statistics the planner takes a small table for tiny and sorts the tenant's
+          // rows exactly instead of walking the HNSW graph: refresh them after bulk loads.
+          if (rows.length >= 1000) await sql.query(`analyze ${table}`);
+        } catch (e) {
+          throw unavailable(e, "vector.upsert");
         }
-        // Without statistics the planner takes a small table for tiny and sorts the tenant's
-        // rows exactly instead of walking the HNSW graph: refresh them after bulk loads.
-        if (rows.length >= 1000) await sql.query(`analyze ${table}`);
-      } catch (e) {
-        throw unavailable(e, "vector.upsert");
-      }
+      },
+      async remove(tenantId: string, ids: readonly string[]) {
+        if (ids.length === 0) return;
+        try {
+          await sql.query(`delete from ${table} where tenant_id = $1 and id = any($2::text[])`, [
+            tenantId,
+            [...ids],
+          ]);
+        } catch (e) {
+          throw unavailable(e, "vector.remove");
+        }
+      },
+      async query(query: VectorQuery): Promise<VectorHit[]> {
+        checkQuery(query, "vector.query");
+        const q = checkVector(query.vector, dimensions, "vector.query");
+        const mode = query.mode ?? defaultMode;
+        try {
+          const hits = await search(query, q, mode);
+          if (hits.length >= query.k || mode === "accurate") return hits;
+          return await search(query, q, "accurate");
+        } catch (e) {
+          throw unavailable(e, "vector.query");
+        }
+      },
+      async count(tenantId?: string) {
+        const { rows } =
+          tenantId === undefined
+            ? await sql.query<{ n: number }>(`select count(*)::int as n from ${table}`)
+            : await sql.query<{ n: number }>(`select count(*)::int as n from ${table} where tenant_id = $1`, [
+                tenantId,
+              ]);
+        return Number(rows[0]?.n ?? 0);
+      },
+      async save() {},
+      async close() {},
+      async drop() {
+        try {
+          await sql.query(`drop table if exists ${table}`);
+        } catch (e) {
+          throw unavailable(e, "vector.drop");
+        }
+      },
     },
-    async remove(tenantId: string, ids: readonly string[]) {
-      if (ids.length === 0) return;
-      try {
-        await sql.query(`delete from ${table} where tenant_id = $1 and id = any($2::text[])`, [
-          tenantId,
-          [...ids],
-        ]);
-      } catch (e) {
-        throw unavailable(e, "vector.remove");
-      }
-    },
-    async query(query: VectorQuery): Promise<VectorHit[]> {
-      checkQuery(query, "vector.query");
-      const q = checkVector(query.vector, dimensions, "vector.query");
-      const mode = query.mode ?? defaultMode;
-      try {
-        const hits = await search(query, q, mode);
-        if (hits.length >= query.k || mode === "accurate") return hits;
-        return await search(query, q, "accurate");
-      } catch (e) {
-        throw unavailable(e, "vector.query");
-      }
-    },
-    async count(tenantId?: string) {
-      const { rows } =
-        tenantId === undefined
-          ? await sql.query<{ n: number }>(`select count(*)::int as n from ${table}`)
-          : await sql.query<{ n: number }>(`select count(*)::int as n from ${table} where tenant_id = $1`, [
-              tenantId,
-            ]);
-      return Number(rows[0]?.n ?? 0);
-    },
-    async save() {},
-    async close() {},
-    async drop() {
-      try {
-        await sql.query(`drop table if exists ${table}`);
-      } catch (e) {
-        throw unavailable(e, "vector.drop");
-      }
-    },
-  };
+    "the vector index",
+    "vector",
+  );
 }
 
 /** The options of the `pgvector` definition: the database of its tables and the pool to it. */

@@ -85,6 +85,8 @@ export {
   rerankWidth,
 } from "./widths.js";
 
+import { closedError } from "../../../core/lifecycle.js";
+
 /** The options of the `usearch` definition: where its indexes live and how they store vectors. */
 export const usearchOptionsSchema = z
   .object({
@@ -310,7 +312,7 @@ class UsearchIndex implements UsearchVectorIndex {
   }
 
   private assertOpen(operation: string): void {
-    if (this.closed) throw new KuraError("INVALID_ARGUMENT", "the vector index is closed", { operation });
+    if (this.closed) throw closedError("the vector index", operation);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -475,6 +477,7 @@ class UsearchIndex implements UsearchVectorIndex {
   }
 
   async count(tenantId?: string): Promise<number> {
+    this.assertOpen("vector.count");
     return tenantId === undefined ? this.entries.size : (this.byTenant.get(tenantId)?.size ?? 0);
   }
 
