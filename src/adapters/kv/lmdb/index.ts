@@ -22,14 +22,14 @@
  * than handing the writes to lmdb-js's write thread), with `durability: fsync` through lmdb-js's
  * asynchronous writes, so the fsync never blocks the event loop. (lmdb-js's transaction
  * callbacks are not used: they run after the plain writes of their batch, which would reorder
- * writes.) One Kura process owns an environment; see ADR 0008.
+ * writes.) One Kura process owns an environment; see ADR 0008. The record format is in
+ * `record.ts`, the write batches in `batch.ts`.
  *
  * Over 450 lines and whole: the write queue, issued versions and commit batches are one state that
  * every operation, the sweep and the upgrade read and update.
  */
 import { mkdirSync } from "node:fs";
 import type { Database, Key, RootDatabase } from "lmdb";
-import { Packr } from "msgpackr";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
 import { parseOptions } from "../../../core/options.js";
@@ -69,6 +69,8 @@ import {
   versionConflict,
   versionScope,
 } from "../common.js";
+import { Batch, REMOVE } from "./batch.js";
+import { headerVersion, type Record, readPackr, TOMBSTONE, uintBytes } from "./record.js";
 
 export const lmdbKvOptionsSchema = z
   .object({
@@ -90,106 +92,8 @@ const UPGRADE_MARK = "per-key-versions-since";
 const LEGACY_COUNTERS = { start: "version", end: "version;" } as const;
 const EMPTY = Buffer.alloc(0);
 const SWEEP_CHUNK = 1000;
-const noop = () => undefined;
-/** The queued value of a delete. */
-const REMOVE = Symbol("remove");
-
 /** Any of the three databases, as the write queue holds them. */
 type AnyDatabase = Database<unknown, Key>;
-
-/**
- * A decoded record; `expiresAt` 0 = never. A tombstone has `expiresAt` {@link TOMBSTONE} and
- * its prune time as `value`.
- */
-interface Record {
-  version: number;
-  expiresAt: number;
-  value: unknown;
-}
-
-/**
- * Overlay entries: the latest queued record of a key whose write is not committed yet — a fresh
- * object per write, tombstones included; a pruned tombstone is version 0. Entries are compared
- * by identity when their batch commits, so a newer write of the same key is never dropped early.
- */
-const TOMBSTONE = -1;
-
-/**
- * The version of an encoded record, read from its MessagePack header (`[version, …]`) without
- * decoding the value; undefined when the header is not one of the plain integer forms.
- */
-function headerVersion(bytes: Buffer): number | undefined {
-  if (bytes[0] !== 0x93 || bytes.length < 2) return undefined;
-  const b = bytes[1] as number;
-  if (b < 0x80) return b;
-  switch (b) {
-    case 0xcc:
-      return bytes.length > 2 ? bytes.readUInt8(2) : undefined;
-    case 0xcd:
-      return bytes.length > 3 ? bytes.readUInt16BE(2) : undefined;
-    case 0xce:
-      return bytes.length > 5 ? bytes.readUInt32BE(2) : undefined;
-    default:
-      return undefined;
-  }
-}
-
-/**
- * The writes queued during one turn of the event loop, committed together. Kept in flat arrays
- * so queuing a write allocates no object.
- */
-class Batch {
-  /** Writes of the `kv` database, in order: keys and values ({@link REMOVE} for a removal). */
-  readonly keys: string[] = [];
-  readonly values: unknown[] = [];
-  /**
-   * Writes of the `expiry` index: database, key, value, … — committed before the `kv` writes,
-   * in their own order (an entry and the removal of another never share a key).
-   */
-  readonly side: unknown[] = [];
-  /**
-   * Whether the batch holds writes that are not in the overlay ("blind" writes: set without
-   * `ifVersion`, setMany). With synchronous commits they are left out of it, and a decision or a
-   * read commits the batch first instead.
-   */
-  blind = false;
-  /** Overlay entries of this batch (asynchronous commits only): key, entry, key, entry, … */
-  readonly entries: (string | Record)[] = [];
-  readonly done: Promise<void>;
-  resolve!: () => void;
-  reject!: (e: unknown) => void;
-  private quiet: Promise<void> | undefined;
-
-  constructor() {
-    this.done = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    // Every writer awaits `done`; this keeps a batch nobody awaits from an unhandled rejection.
-    this.done.catch(noop);
-  }
-
-  /** Settles with the batch, never rejects (for readers that only wait for it). */
-  settled(): Promise<void> {
-    this.quiet ??= this.done.then(noop, noop);
-    return this.quiet;
-  }
-}
-
-/**
- * Decodes values read with `getBinaryFast`, whose buffer lmdb-js reuses on the next read: binary
- * values inside the record must be copied out (the shared codec would hand out views).
- */
-const readPackr = new Packr({ useRecords: false, copyBuffers: true });
-
-/** Bytes MessagePack uses for a non-negative integer (the record header fields). */
-function uintBytes(n: number): number {
-  if (n < 128) return 1;
-  if (n < 256) return 2;
-  if (n < 65_536) return 3;
-  if (n < 4_294_967_296) return 5;
-  return 9;
-}
 
 class LmdbKvStore implements KvStore {
   readonly scheme = "lmdb";
