@@ -527,7 +527,11 @@ export class Messages {
     const before = this.ctx.clock() - days * 86_400_000;
     let purged = 0;
     for (;;) {
-      const rows = await this.ctx.catalog.deletedMessagesBefore(before, 200, this.tenantId);
+      const rows = await this.ctx.catalog.deletedMessagesBefore({
+        before,
+        limit: 200,
+        tenantId: this.tenantId,
+      });
       if (rows.length === 0) return purged;
       await eraseMessages(this.ctx, rows, "message.purged", this.actor);
       purged += rows.length;

@@ -41,7 +41,14 @@ export class JobRunner {
   async runOnce(now: number = this.clock()): Promise<JobReport[]> {
     const reports: JobReport[] = [];
     for (const job of this.jobs) {
-      if (!(await this.catalog.tryLease(`job:${job.name}`, this.owner, now, this.leaseMs))) {
+      if (
+        !(await this.catalog.tryLease({
+          name: `job:${job.name}`,
+          owner: this.owner,
+          now,
+          ttlMs: this.leaseMs,
+        }))
+      ) {
         reports.push({ name: job.name, ran: false });
         continue;
       }
@@ -50,7 +57,9 @@ export class JobRunner {
       } catch (e) {
         reports.push({ name: job.name, ran: true, error: e instanceof Error ? e.message : String(e) });
       } finally {
-        await this.catalog.releaseLease(`job:${job.name}`, this.owner).catch(() => undefined);
+        await this.catalog
+          .releaseLease({ name: `job:${job.name}`, owner: this.owner })
+          .catch(() => undefined);
       }
     }
     return reports;

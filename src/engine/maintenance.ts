@@ -52,16 +52,16 @@ export function purgeJob(ctx: EngineContext): Job {
       let purged = 0;
       let expired = 0;
       for (;;) {
-        const rows = await ctx.catalog.deletedMessagesBefore(
-          now - ctx.retention.deletedMessagesDays * DAY,
-          200,
-        );
+        const rows = await ctx.catalog.deletedMessagesBefore({
+          before: now - ctx.retention.deletedMessagesDays * DAY,
+          limit: 200,
+        });
         if (rows.length === 0) break;
         await eraseMessages(ctx, rows, "message.purged");
         purged += rows.length;
       }
       for (;;) {
-        const rows = await ctx.catalog.expiredMessages(now, 200);
+        const rows = await ctx.catalog.expiredMessages({ now, limit: 200 });
         if (rows.length === 0) break;
         await eraseMessages(ctx, rows, "message.expired");
         expired += rows.length;

@@ -19,7 +19,7 @@ export interface Presence {
 
 function hold(catalog: Catalog, owner: string, clock: () => number, onLost: (e?: unknown) => void): Presence {
   const renew = () =>
-    catalog.tryLease(SERVE_LEASE, owner, clock(), TTL_MS).then(
+    catalog.tryLease({ name: SERVE_LEASE, owner, now: clock(), ttlMs: TTL_MS }).then(
       (held) => {
         if (!held) onLost();
       },
@@ -30,7 +30,7 @@ function hold(catalog: Catalog, owner: string, clock: () => number, onLost: (e?:
   return {
     stop: async () => {
       clearInterval(timer);
-      await catalog.releaseLease(SERVE_LEASE, owner).catch(() => undefined);
+      await catalog.releaseLease({ name: SERVE_LEASE, owner }).catch(() => undefined);
     },
   };
 }
@@ -42,7 +42,7 @@ export function announceServer(
   options: { clock?: () => number; onHeldElsewhere?: (e?: unknown) => void } = {},
 ): Presence {
   const clock = options.clock ?? Date.now;
-  void catalog.tryLease(SERVE_LEASE, owner, clock(), TTL_MS).catch(() => undefined);
+  void catalog.tryLease({ name: SERVE_LEASE, owner, now: clock(), ttlMs: TTL_MS }).catch(() => undefined);
   return hold(catalog, owner, clock, options.onHeldElsewhere ?? (() => undefined));
 }
 
@@ -56,7 +56,7 @@ export async function claimExclusive(
   what: string,
   clock: () => number = Date.now,
 ): Promise<Presence> {
-  if (!(await catalog.tryLease(SERVE_LEASE, owner, clock(), TTL_MS))) {
+  if (!(await catalog.tryLease({ name: SERVE_LEASE, owner, now: clock(), ttlMs: TTL_MS }))) {
     throw new KuraError(
       "SERVER_RUNNING",
       `a kura serve process is running against this catalog: stop it before ${what} (or wait up to ${TTL_MS / 1000} s after it stopped)`,

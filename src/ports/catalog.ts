@@ -217,6 +217,31 @@ export interface HistoryQuery {
   includeDeleted?: boolean;
 }
 
+/** Soft-deleted messages due for purge: `deletedAt < before`, across tenants or of one. */
+export interface DueMessagesQuery {
+  before: number;
+  limit: number;
+  tenantId?: string;
+}
+
+/** Messages whose TTL ran out: `expiresAt < now`, across tenants. */
+export interface ExpiredMessagesQuery {
+  now: number;
+  limit: number;
+}
+
+/** Who holds a named lease. */
+export interface LeaseHolder {
+  name: string;
+  owner: string;
+}
+
+/** A lease asked for at `now` (ms), to hold until `now + ttlMs`. */
+export interface LeaseRequest extends LeaseHolder {
+  now: number;
+  ttlMs: number;
+}
+
 export interface CatalogCapabilities {
   /** Several processes may open the catalog at once (PostgreSQL yes; SQLite in one process only). */
   readonly multiProcess: boolean;
@@ -288,9 +313,9 @@ export interface Catalog {
    * Behavior: soft-deleted messages with `deletedAt < before`, oldest deletion first, across
    * tenants or of one (purge); live messages never.
    */
-  deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]>;
+  deletedMessagesBefore(query: DueMessagesQuery): Promise<MessageRow[]>;
   /** Behavior: messages whose `expiresAt < now` (TTL), across tenants, soonest expiry first. */
-  expiredMessages(now: number, limit: number): Promise<MessageRow[]>;
+  expiredMessages(query: ExpiredMessagesQuery): Promise<MessageRow[]>;
   /**
    * Every message's key, across tenants, in (tenantId, id) byte order after `after`, a page at a
    * time (rebuilds of the message indexes). Deleted messages only with `includeDeleted`.
@@ -363,9 +388,9 @@ export interface Catalog {
    * `name` until `now + ttlMs` (it was free, expired, or already held by `owner`).
    * Behavior: one owner at a time; of concurrent attempts on a free lease exactly one wins.
    */
-  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  tryLease(lease: LeaseRequest): Promise<boolean>;
   /** Behavior: frees the lease if `owner` holds it; another owner's lease is left alone. */
-  releaseLease(name: string, owner: string): Promise<void>;
+  releaseLease(lease: LeaseHolder): Promise<void>;
 
   /** Behavior: resolves while the catalog is reachable (/readyz); `CLOSED` once closed. */
   ping(): Promise<void>;

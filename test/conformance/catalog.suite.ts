@@ -1054,10 +1054,13 @@ export function catalogConformance(
         const e2 = message(t1, "c", { expiresAt: 40 });
         const e3 = message(t1, "c", { expiresAt: 900 });
         await commitOk(c, [d1, d2, d3, e1, e2, e3].flatMap(appendOps));
-        expect((await c.deletedMessagesBefore(100, 10)).map((m) => m.id)).toEqual([d2.id, d1.id]);
-        expect((await c.deletedMessagesBefore(100, 1)).map((m) => m.id)).toEqual([d2.id]);
-        expect((await c.expiredMessages(100, 10)).map((m) => m.id)).toEqual([e1.id, e2.id]);
-        expect(await c.expiredMessages(20, 10)).toEqual([]);
+        expect((await c.deletedMessagesBefore({ before: 100, limit: 10 })).map((m) => m.id)).toEqual([
+          d2.id,
+          d1.id,
+        ]);
+        expect((await c.deletedMessagesBefore({ before: 100, limit: 1 })).map((m) => m.id)).toEqual([d2.id]);
+        expect((await c.expiredMessages({ now: 100, limit: 10 })).map((m) => m.id)).toEqual([e1.id, e2.id]);
+        expect(await c.expiredMessages({ now: 20, limit: 10 })).toEqual([]);
       });
 
       it("listMessageKeys pages through every tenant's messages in (tenant, id) order, deleted ones on request", async () => {
@@ -1442,20 +1445,20 @@ export function catalogConformance(
     describe("leases", () => {
       it("a lease is held by one owner until it expires or is released", async () => {
         const name = `job-${randomBytes(4).toString("hex")}`;
-        expect(await c.tryLease(name, "node-a", 1000, 500)).toBe(true);
-        expect(await c.tryLease(name, "node-b", 1100, 500)).toBe(false);
+        expect(await c.tryLease({ name, owner: "node-a", now: 1000, ttlMs: 500 })).toBe(true);
+        expect(await c.tryLease({ name, owner: "node-b", now: 1100, ttlMs: 500 })).toBe(false);
         // The owner renews.
-        expect(await c.tryLease(name, "node-a", 1400, 500)).toBe(true);
-        expect(await c.tryLease(name, "node-b", 1600, 500)).toBe(false);
+        expect(await c.tryLease({ name, owner: "node-a", now: 1400, ttlMs: 500 })).toBe(true);
+        expect(await c.tryLease({ name, owner: "node-b", now: 1600, ttlMs: 500 })).toBe(false);
         // Expired (held until 1900): another owner takes it.
-        expect(await c.tryLease(name, "node-b", 1900, 500)).toBe(true);
-        expect(await c.tryLease(name, "node-a", 2000, 500)).toBe(false);
+        expect(await c.tryLease({ name, owner: "node-b", now: 1900, ttlMs: 500 })).toBe(true);
+        expect(await c.tryLease({ name, owner: "node-a", now: 2000, ttlMs: 500 })).toBe(false);
         // Only the owner's release frees it.
-        await c.releaseLease(name, "node-a");
-        expect(await c.tryLease(name, "node-a", 2001, 500)).toBe(false);
-        await c.releaseLease(name, "node-b");
-        expect(await c.tryLease(name, "node-a", 2002, 500)).toBe(true);
-        await c.releaseLease("never-taken", "node-a");
+        await c.releaseLease({ name, owner: "node-a" });
+        expect(await c.tryLease({ name, owner: "node-a", now: 2001, ttlMs: 500 })).toBe(false);
+        await c.releaseLease({ name, owner: "node-b" });
+        expect(await c.tryLease({ name, owner: "node-a", now: 2002, ttlMs: 500 })).toBe(true);
+        await c.releaseLease({ name: "never-taken", owner: "node-a" });
       });
 
       it("concurrent attempts on a free lease: exactly one wins", async () => {
@@ -1464,7 +1467,7 @@ export function catalogConformance(
         try {
           const results = await Promise.all(
             Array.from({ length: 10 }, (_, i) =>
-              (i % 2 === 0 ? c : other).tryLease(name, `node-${i}`, 5000, 1000),
+              (i % 2 === 0 ? c : other).tryLease({ name, owner: `node-${i}`, now: 5000, ttlMs: 1000 }),
             ),
           );
           expect(results.filter(Boolean)).toHaveLength(1);
@@ -1523,9 +1526,9 @@ export function catalogConformance(
           const end = (await outboxEnd(c)) as string;
           await c.setConsumerCursor(consumer, end);
           expect(await c.getConsumerCursor(consumer)).toBe(end);
-          expect(await c.tryLease(`lease ${s}`, s, 1, 10)).toBe(true);
-          expect(await c.tryLease(`lease ${s}`, `${s}x`, 2, 10)).toBe(false);
-          await c.releaseLease(`lease ${s}`, s);
+          expect(await c.tryLease({ name: `lease ${s}`, owner: s, now: 1, ttlMs: 10 })).toBe(true);
+          expect(await c.tryLease({ name: `lease ${s}`, owner: `${s}x`, now: 2, ttlMs: 10 })).toBe(false);
+          await c.releaseLease({ name: `lease ${s}`, owner: s });
         }
 
         await commitOk(c, [

@@ -25,7 +25,11 @@ import type {
   CatalogDeps,
   ChangeRecord,
   ChatRow,
+  DueMessagesQuery,
+  ExpiredMessagesQuery,
   HistoryQuery,
+  LeaseHolder,
+  LeaseRequest,
   MessageKey,
   MessageRow,
   MessageVersionRow,
@@ -466,7 +470,7 @@ class PostgresCatalog implements Catalog {
 
   // --- maintenance scans -------------------------------------------------------------------
 
-  async deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]> {
+  async deletedMessagesBefore({ before, limit, tenantId }: DueMessagesQuery): Promise<MessageRow[]> {
     const n = await this.read("catalog.deletedMessagesBefore", async () =>
       checkLimit(limit, "catalog.deletedMessagesBefore"),
     );
@@ -485,7 +489,7 @@ class PostgresCatalog implements Catalog {
     return rows.map(toMessageRow);
   }
 
-  async expiredMessages(now: number, limit: number): Promise<MessageRow[]> {
+  async expiredMessages({ now, limit }: ExpiredMessagesQuery): Promise<MessageRow[]> {
     const n = await this.read("catalog.expiredMessages", async () =>
       checkLimit(limit, "catalog.expiredMessages"),
     );
@@ -699,7 +703,7 @@ class PostgresCatalog implements Catalog {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+  async tryLease({ name, owner, now, ttlMs }: LeaseRequest): Promise<boolean> {
     const rows = await this.rows(
       "catalog.tryLease",
       "INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET " +
@@ -710,7 +714,7 @@ class PostgresCatalog implements Catalog {
     return rows.length === 1;
   }
 
-  async releaseLease(name: string, owner: string): Promise<void> {
+  async releaseLease({ name, owner }: LeaseHolder): Promise<void> {
     await this.rows("catalog.releaseLease", "DELETE FROM leases WHERE name = $1 AND owner = $2", [
       name,
       owner,

@@ -28,7 +28,11 @@ import type {
   CatalogDeps,
   ChangeRecord,
   ChatRow,
+  DueMessagesQuery,
+  ExpiredMessagesQuery,
   HistoryQuery,
+  LeaseHolder,
+  LeaseRequest,
   MessageKey,
   MessageRow,
   MessageVersionRow,
@@ -477,7 +481,7 @@ class SqliteCatalog implements Catalog {
 
   // --- maintenance scans ---------------------------------------------------------------------
 
-  deletedMessagesBefore(before: number, limit: number, tenantId?: string): Promise<MessageRow[]> {
+  deletedMessagesBefore({ before, limit, tenantId }: DueMessagesQuery): Promise<MessageRow[]> {
     return this.read("catalog.deletedMessagesBefore", () => {
       const n = checkLimit(limit, "catalog.deletedMessagesBefore");
       const rows = (
@@ -493,7 +497,7 @@ class SqliteCatalog implements Catalog {
     });
   }
 
-  expiredMessages(now: number, limit: number): Promise<MessageRow[]> {
+  expiredMessages({ now, limit }: ExpiredMessagesQuery): Promise<MessageRow[]> {
     return this.read("catalog.expiredMessages", () => {
       const rows = this.stmt(
         `${MESSAGE_SELECT} WHERE expires_at IS NOT NULL AND expires_at < ? ORDER BY expires_at, tenant_id, id LIMIT ?`,
@@ -682,7 +686,7 @@ class SqliteCatalog implements Catalog {
     });
   }
 
-  tryLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+  tryLease({ name, owner, now, ttlMs }: LeaseRequest): Promise<boolean> {
     return this.read("catalog.tryLease", () => {
       const info = this.stmt(
         "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET " +
@@ -692,7 +696,7 @@ class SqliteCatalog implements Catalog {
     });
   }
 
-  releaseLease(name: string, owner: string): Promise<void> {
+  releaseLease({ name, owner }: LeaseHolder): Promise<void> {
     return this.read("catalog.releaseLease", () => {
       this.stmt("DELETE FROM leases WHERE name = ? AND owner = ?").run(name, owner);
     });

@@ -47,6 +47,7 @@ import { join } from "node:path";
 import type { Index } from "usearch";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
+import { closedError } from "../../../core/lifecycle.js";
 import { parseOptions } from "../../../core/options.js";
 import { checkVector } from "../../../core/vectors.js";
 import type {
@@ -84,8 +85,6 @@ export {
   type RerankCopy,
   rerankWidth,
 } from "./widths.js";
-
-import { closedError } from "../../../core/lifecycle.js";
 
 /** The options of the `usearch` definition: where its indexes live and how they store vectors. */
 export const usearchOptionsSchema = z
