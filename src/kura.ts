@@ -2,6 +2,8 @@
  * `Kura.open(config?)`: the composition root of the library. It resolves the config (no config
  * = embedded defaults under `./data`: SQLite + fs), opens the planes, wires the engine (write
  * protocol, group commit, caches, outbox, jobs) and hands out tenant-scoped domains.
+ * Over 450 lines on purpose: the order planes open in, how they are wired and how the instance
+ * closes them are read together; each plane's opening itself lives in `src/open/`.
  */
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,15 +12,12 @@ import { configuredServerUrl, type KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { closedError } from "./core/lifecycle.js";
-import { Chats } from "./domains/chats.js";
-import { KvNamespace, tenantKvPrefix } from "./domains/kv.js";
-import { Memories, type MemoriesContext } from "./domains/memories.js";
-import { Messages, readMessageContent } from "./domains/messages.js";
-import { Objects } from "./domains/objects.js";
+import type { MemoriesContext } from "./domains/memories.js";
+import { readMessageContent } from "./domains/messages.js";
 import { PresignedUrls } from "./domains/presigned.js";
-import { kvExpiryJob, Sessions, sessionFilesJob } from "./domains/sessions.js";
-import { ConfigStore, Drafts, StateCache, type StateContext, StateEvents } from "./domains/state.js";
-import { VectorCollections, type VectorsContext } from "./domains/vectors.js";
+import { kvExpiryJob, sessionFilesJob } from "./domains/sessions.js";
+import { type StateContext, StateEvents } from "./domains/state.js";
+import { TenantScope } from "./domains/tenant.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { GroupCommitter } from "./engine/group-commit.js";
@@ -40,14 +39,7 @@ import { messageDocumentLoader } from "./engine/message-documents.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
-import {
-  type LoadDocument,
-  SEARCH_PROJECTOR,
-  type SearchOptions,
-  SearchProjector,
-  type SearchResult,
-  SearchService,
-} from "./engine/search.js";
+import { type LoadDocument, SEARCH_PROJECTOR, SearchProjector, SearchService } from "./engine/search.js";
 import { TieredCache } from "./engine/tiered-cache.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
@@ -62,7 +54,7 @@ import { catalogInMemory, openSearchIndex } from "./open/search.js";
 import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
-import type { AuditEntry, Catalog, ChangeRecord, Usage } from "./ports/catalog.js";
+import type { Catalog } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
 import type { KvStore } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
@@ -110,6 +102,8 @@ export interface KuraOpenOptions {
    */
   projectors?: "worker" | "inline";
 }
+
+export { TenantScope };
 
 export class Kura {
   private closed = false;
@@ -670,103 +664,6 @@ export class Kura {
     if (this.closed) throw closedError("Kura", "kura");
   }
 }
-
-export class TenantScope {
-  readonly messages: Messages;
-  /** The chats appends created, in id order (MSG-4). */
-  readonly chats: Chats;
-  readonly objects: Objects;
-  /** Session metadata (KV, with TTL) and session files (blob store) — SESS-1. */
-  readonly sessions: Sessions;
-  /** Config values and feature flags, with change notification — SESS-2. */
-  readonly config: ConfigStore;
-  /** Workspace drafts saved by compare-and-set — SESS-2. */
-  readonly drafts: Drafts;
-  /** Computed values with a TTL — SESS-2. */
-  readonly cache: StateCache;
-
-  constructor(
-    private readonly ctx: EngineContext,
-    readonly id: string,
-    private readonly state: StateContext,
-    /** Who acts: recorded in the audit log of every mutation (SEC-3). */
-    readonly actor: string,
-    private readonly searchService: SearchService,
-    private readonly vectorsContext: VectorsContext,
-    private readonly memoriesContext: () => MemoriesContext,
-  ) {
-    this.messages = new Messages(ctx, id, actor);
-    this.chats = new Chats(ctx, id);
-    this.objects = new Objects(ctx, id, actor);
-    this.sessions = new Sessions(state, id);
-    this.config = new ConfigStore(state, id);
-    this.drafts = new Drafts(state, id);
-    this.cache = new StateCache(state, id);
-  }
-
-  /** The general-purpose KV API of one namespace (`/v1/kv/{namespace}/…`): keys `{tenant}:kv:{namespace}:{key}`. */
-  kv(namespace: string): KvNamespace {
-    assertValidId(namespace, "kv namespace", "kv");
-    return new KvNamespace(this.state.kv, `${tenantKvPrefix(this.id)}kv:${namespace}:`);
-  }
-
-  /**
-   * Full-text search over this tenant's messages (SRCH-1/2), ranked, with highlighted snippets;
-   * `degraded: true` when the index was unavailable and the catalog was scanned (SRCH-3).
-   */
-  search(q: string, options?: SearchOptions): Promise<SearchResult> {
-    return this.searchService.search(this.id, q, options);
-  }
-
-  /** This tenant's vector collections (VEC-1): `{dimensions, metric}` indexes of its own vectors. */
-  get vectors(): VectorCollections {
-    return new VectorCollections(this.vectorsContext, this.id);
-  }
-
-  /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */
-  get memories(): Memories {
-    return new Memories(this.memoriesContext(), this.id);
-  }
-
-  /** Bytes, objects and messages stored by this tenant (TEN-4). */
-  usage(): Promise<Usage> {
-    return this.ctx.catalog.usage(this.id);
-  }
-
-  /** This tenant's audit log (SEC-3): every mutation, oldest first, from `since` (ms), at most `limit`. */
-  audit(options: { since?: number; limit?: number } = {}): Promise<AuditEntry[]> {
-    return this.ctx.catalog.auditLog(this.id, {
-      limit: options.limit ?? 100,
-      ...(options.since === undefined ? {} : { since: options.since }),
-    });
-  }
-
-  /**
-   * This tenant's change feed (CONS-2): its events after position `after` (the last one seen;
-   * without it, from the oldest event retained), oldest first. Positions count this tenant's
-   * events only — 1, 2, 3, … in commit order, no gaps. Events every projector has passed are
-   * pruned after `outbox.retention_hours` (OUT-1): an `after` whose next events are gone fails
-   * with CHANGES_CURSOR_EXPIRED instead of skipping them.
-   */
-  changes(options: { after?: number; limit?: number } = {}): Promise<ChangeRecord[]> {
-    return this.ctx.catalog.readChanges(this.id, {
-      limit: options.limit ?? 100,
-      ...(options.after === undefined ? {} : { after: options.after }),
-    });
-  }
-
-  /** The last position pruned from this tenant's feed (0 if none): a reader may resume from it. */
-  changesHorizon(): Promise<number> {
-    return this.ctx.catalog.changesHorizon(this.id);
-  }
-
-  /** Read a content URL (`local://…`, `s3://…`) — only this tenant's keys (MSG-6). */
-  readUrl(url: string): Promise<Buffer> {
-    return this.ctx.urls.read(url, this.id);
-  }
-}
-
-/** Open the KV plane from `config.kv` (lmdb by default, under `<data_dir>/kv`). */
 
 /**
  * Reports searches answered by the catalog scan because the index failed (SRCH-3): the first at

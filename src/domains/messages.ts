@@ -2,6 +2,8 @@
  * Chat messages (MSG-1…7): every body in the blob store at
  * `{tenant}/messages/{yyyy}/{mm}/{dd}/{chat_id}/{message_id}.json`, its index row in the catalog,
  * both written by the write protocol (`engine/write-protocol.ts`).
+ * Over 450 lines on purpose: one class, the messages API, whose operations share the body reads,
+ * the hot-message cache and the history cursor kept beside them.
  */
 
 import { createHash, randomBytes } from "node:crypto";

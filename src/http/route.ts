@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { KuraError } from "../core/errors.js";
-import type { TenantScope } from "../kura.js";
+import type { TenantScope } from "../domains/tenant.js";
 import type { Principal } from "./auth.js";
 import { success } from "./envelope.js";
 import { bodyTimeoutOf } from "./timeouts.js";

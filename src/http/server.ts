@@ -15,7 +15,8 @@ import Fastify, {
 } from "fastify";
 import { type KuraConfig, listenUrl } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
-import type { Kura, TenantScope } from "../kura.js";
+import type { TenantScope } from "../domains/tenant.js";
+import type { Kura } from "../kura.js";
 import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";

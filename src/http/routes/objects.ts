@@ -8,7 +8,7 @@ import { listenUrl } from "../../config/index.js";
 import { isKuraError, KuraError } from "../../core/errors.js";
 import { buildPresignedUrl } from "../../core/presign.js";
 import type { ObjectInfo } from "../../domains/objects.js";
-import type { TenantScope } from "../../kura.js";
+import type { TenantScope } from "../../domains/tenant.js";
 import { type BodySource, filenameOf, serveBody, servedBodyHeaders, servedBodyResponses } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
 import { cursorSchema, limitSchema, objectJson, objectSchema, pageSchema } from "../schemas.js";
