@@ -3,8 +3,9 @@
  * so the embedded path never loads a cloud SDK (the cloud adapters also import their SDKs
  * lazily inside `create`).
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { BlobStoreDefinition } from "../../ports/blob-store.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<BlobStoreDefinition<unknown>>;
 
@@ -16,17 +17,13 @@ const LOADERS: Record<string, Loader> = {
   gcs: async () => (await import("./gcs/index.js")).gcsBlobStore as BlobStoreDefinition<unknown>,
 };
 
-export const BLOB_BACKENDS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<BlobStoreDefinition<unknown>>(
+  { what: "storage backend", operation: "blob.registry", path: "storage.backend" },
+  LOADERS,
+);
 
-export async function blobStoreDefinition(scheme: string): Promise<BlobStoreDefinition<unknown>> {
-  const load = LOADERS[scheme];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown storage backend ${JSON.stringify(scheme)}`, {
-      operation: "blob.registry",
-      context: {
-        problems: [{ path: "storage.backend", message: `must be one of ${BLOB_BACKENDS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const BLOB_BACKENDS = REGISTRY.backends;
+
+export function blobStoreDefinition(scheme: string): Promise<BlobStoreDefinition<unknown>> {
+  return REGISTRY.definition(scheme);
 }

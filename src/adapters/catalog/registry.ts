@@ -2,8 +2,9 @@
  * Maps a database backend name to its catalog definition. Definitions load on first use, so the
  * embedded path never loads `pg` and a PostgreSQL deployment never loads the SQLite addon.
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { CatalogDefinition } from "../../ports/catalog.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<CatalogDefinition<unknown>>;
 
@@ -12,17 +13,13 @@ const LOADERS: Record<string, Loader> = {
   postgres: async () => (await import("./postgres/index.js")).postgresCatalog as CatalogDefinition<unknown>,
 };
 
-export const CATALOG_BACKENDS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<CatalogDefinition<unknown>>(
+  { what: "database backend", operation: "catalog.registry", path: "database.backend" },
+  LOADERS,
+);
 
-export async function catalogDefinition(backend: string): Promise<CatalogDefinition<unknown>> {
-  const load = LOADERS[backend];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown database backend ${JSON.stringify(backend)}`, {
-      operation: "catalog.registry",
-      context: {
-        problems: [{ path: "database.backend", message: `must be one of ${CATALOG_BACKENDS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const CATALOG_BACKENDS = REGISTRY.backends;
+
+export function catalogDefinition(backend: string): Promise<CatalogDefinition<unknown>> {
+  return REGISTRY.definition(backend);
 }

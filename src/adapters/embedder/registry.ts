@@ -2,8 +2,9 @@
  * Maps an embedder name to its definition (VEC-5), loaded on first use: `hashing` (embedded, no
  * network) or `openai` (any OpenAI-compatible embeddings API).
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { EmbedderDefinition } from "../../ports/embedder.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<EmbedderDefinition<unknown>>;
 
@@ -12,17 +13,13 @@ const LOADERS: Record<string, Loader> = {
   openai: async () => (await import("./openai/index.js")).openAiEmbedder as EmbedderDefinition<unknown>,
 };
 
-export const EMBEDDERS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<EmbedderDefinition<unknown>>(
+  { what: "embedder", operation: "embedder.registry", path: "embedder.backend" },
+  LOADERS,
+);
 
-export async function embedderDefinition(scheme: string): Promise<EmbedderDefinition<unknown>> {
-  const load = LOADERS[scheme];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown embedder ${JSON.stringify(scheme)}`, {
-      operation: "embedder.registry",
-      context: {
-        problems: [{ path: "embedder.backend", message: `must be one of ${EMBEDDERS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const EMBEDDERS = REGISTRY.backends;
+
+export function embedderDefinition(scheme: string): Promise<EmbedderDefinition<unknown>> {
+  return REGISTRY.definition(scheme);
 }

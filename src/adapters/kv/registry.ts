@@ -2,8 +2,9 @@
  * Maps a KV backend name to its adapter definition. Definitions are loaded on first use, so the
  * embedded path never loads ioredis (and the redis adapter imports it lazily inside `create`).
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { KvStoreDefinition } from "../../ports/kv-store.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<KvStoreDefinition<unknown>>;
 
@@ -13,17 +14,13 @@ const LOADERS: Record<string, Loader> = {
   redis: async () => (await import("./redis/index.js")).redisKvStore as KvStoreDefinition<unknown>,
 };
 
-export const KV_STORE_BACKENDS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<KvStoreDefinition<unknown>>(
+  { what: "kv backend", operation: "kv.registry", path: "kv.backend" },
+  LOADERS,
+);
 
-export async function kvStoreDefinition(scheme: string): Promise<KvStoreDefinition<unknown>> {
-  const load = LOADERS[scheme];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown kv backend ${JSON.stringify(scheme)}`, {
-      operation: "kv.registry",
-      context: {
-        problems: [{ path: "kv.backend", message: `must be one of ${KV_STORE_BACKENDS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const KV_STORE_BACKENDS = REGISTRY.backends;
+
+export function kvStoreDefinition(scheme: string): Promise<KvStoreDefinition<unknown>> {
+  return REGISTRY.definition(scheme);
 }

@@ -4,8 +4,9 @@
  * - `sqlite-fts` (`embedded`, the default) — FTS5 in a SQLite file of its own;
  * - `postgres` — tables in the PostgreSQL catalog's database and schema.
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { SearchIndexDefinition } from "../../ports/search-index.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<SearchIndexDefinition<unknown>>;
 
@@ -19,17 +20,13 @@ const LOADERS: Record<string, Loader> = {
     (await import("./postgres-fts/index.js")).postgresFtsSearchIndex as SearchIndexDefinition<unknown>,
 };
 
-export const SEARCH_INDEX_BACKENDS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<SearchIndexDefinition<unknown>>(
+  { what: "search backend", operation: "search.registry", path: "search.backend" },
+  LOADERS,
+);
 
-export async function searchIndexDefinition(scheme: string): Promise<SearchIndexDefinition<unknown>> {
-  const load = LOADERS[scheme];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown search backend ${JSON.stringify(scheme)}`, {
-      operation: "search.registry",
-      context: {
-        problems: [{ path: "search.backend", message: `must be one of ${SEARCH_INDEX_BACKENDS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const SEARCH_INDEX_BACKENDS = REGISTRY.backends;
+
+export function searchIndexDefinition(scheme: string): Promise<SearchIndexDefinition<unknown>> {
+  return REGISTRY.definition(scheme);
 }

@@ -5,8 +5,9 @@
  * - `pgvector` — tables in a PostgreSQL database with the `vector` extension;
  * - `exact` — the brute-force reference index, in memory only.
  */
-import { KuraError } from "../../core/errors.js";
+
 import type { VectorIndexDefinition } from "../../ports/vector-index.js";
+import { createRegistry } from "../registry.js";
 
 type Loader = () => Promise<VectorIndexDefinition<unknown>>;
 
@@ -21,17 +22,13 @@ const LOADERS: Record<string, Loader> = {
     (await import("./pgvector/index.js")).pgvectorVectorIndex as VectorIndexDefinition<unknown>,
 };
 
-export const VECTOR_INDEX_BACKENDS = Object.freeze(Object.keys(LOADERS));
+const REGISTRY = createRegistry<VectorIndexDefinition<unknown>>(
+  { what: "vector backend", operation: "vector.registry", path: "vector.backend" },
+  LOADERS,
+);
 
-export async function vectorIndexDefinition(scheme: string): Promise<VectorIndexDefinition<unknown>> {
-  const load = LOADERS[scheme];
-  if (!load) {
-    throw new KuraError("CONFIG_INVALID", `unknown vector backend ${JSON.stringify(scheme)}`, {
-      operation: "vector.registry",
-      context: {
-        problems: [{ path: "vector.backend", message: `must be one of ${VECTOR_INDEX_BACKENDS.join(", ")}` }],
-      },
-    });
-  }
-  return load();
+export const VECTOR_INDEX_BACKENDS = REGISTRY.backends;
+
+export function vectorIndexDefinition(scheme: string): Promise<VectorIndexDefinition<unknown>> {
+  return REGISTRY.definition(scheme);
 }
