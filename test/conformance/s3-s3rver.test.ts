@@ -1,3 +1,4 @@
+// Over 40 lines: three suites (the port's, the S3 extras, the timeouts') on one s3rver they stop and start.
 import { afterAll, beforeAll, describe } from "vitest";
 import { s3BlobStore } from "../../src/adapters/blob/s3/index.js";
 import {

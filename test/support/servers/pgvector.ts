@@ -6,6 +6,7 @@
  * onto it, so Kura should use one connection (its transactions would otherwise interleave);
  * a second one is for a test's own inspection.
  */
+import type { SqlClient } from "../../../src/adapters/vector/pgvector/index.js";
 import { freePort } from "./s3rver.js";
 
 export interface PgvectorServer {
@@ -29,4 +30,20 @@ export async function startPgvectorServer(): Promise<PgvectorServer> {
       await db.close();
     },
   };
+}
+
+type ClosableSql = SqlClient & { close(): Promise<void> };
+
+/** A PGlite database with pgvector in process, created on first `get`; `close` ends it if it was. */
+export function pgliteVectorDatabase(): { get(): Promise<ClosableSql>; close(): Promise<void> } {
+  let db: Promise<ClosableSql> | undefined;
+  const get = () => {
+    db ??= (async () => {
+      const { PGlite } = await import("@electric-sql/pglite");
+      const { vector } = await import("@electric-sql/pglite-pgvector");
+      return (await PGlite.create({ extensions: { vector } })) as unknown as ClosableSql;
+    })();
+    return db;
+  };
+  return { get, close: async () => (db ? (await db).close() : undefined) };
 }
