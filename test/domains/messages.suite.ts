@@ -47,7 +47,8 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
 
     it("lists the tenant's chats a page at a time and its audit log, and nothing of another tenant", async () => {
       const t = kura.tenant("chats-list");
-      for (const chat of ["c-b", "c-a", "c-c"]) await t.messages.append(chat, { role: "user", content: chat });
+      for (const chat of ["c-b", "c-a", "c-c"])
+        await t.messages.append(chat, { role: "user", content: chat });
       await kura.tenant("chats-other").messages.append("c-z", { role: "user", content: "z" });
       const first = await t.chats.list({ limit: 2 });
       expect(first.items.map((c) => c.chatId)).toEqual(["c-a", "c-b"]);
