@@ -74,10 +74,13 @@ describe("search over HTTP (SRCH-1…4)", () => {
     const doc = (await h.call("GET", "/openapi.json")).json;
     const params = doc.paths["/v1/search"].get.parameters as {
       name: string;
+      deprecated?: boolean;
       schema: { deprecated?: boolean };
     }[];
-    expect(params.find((p) => p.name === "chat_id")?.schema.deprecated).toBeUndefined();
-    expect(params.find((p) => p.name === "chatId")?.schema.deprecated).toBe(true);
+    // Deprecated on the parameter, where generated clients mark it.
+    expect(params.find((p) => p.name === "chat_id")?.deprecated).toBeUndefined();
+    expect(params.find((p) => p.name === "chatId")?.deprecated).toBe(true);
+    expect(params.find((p) => p.name === "chatId")?.schema.deprecated).toBeUndefined();
   });
 
   it("consistent=true reads its own writes: every message appended before the search is found", async () => {
