@@ -24,7 +24,6 @@ fast_suite=(
   test/adapters/kv-lmdb.test.ts
   test/adapters/catalog-sqlite.test.ts
   test/adapters/search-sqlite-fts.test.ts
-  test/adapters/vector-usearch.test.ts
   test/domains/messages-sqlite.test.ts
   test/domains/sessions.test.ts
   test/http/messages.test.ts
