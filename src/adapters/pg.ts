@@ -12,8 +12,17 @@
  *
  * A test (`test/unit/pg-guard.test.ts`) keeps `new pg.Pool` / `new pg.Client` out of every
  * other file under `src/`.
+ *
+ * Time limits are the server's: every connection of a pool gets `statement_timeout` and
+ * `lock_timeout` (`pg-timeouts.ts`, re-exported here), so a statement that runs too long, or
+ * waits too long for a row another transaction holds, is cancelled BY THE SERVER and its
+ * transaction (or savepoint) rolled back: a timed-out write is known to have written nothing,
+ * which no client-side timer can promise. TCP keepalive is on, so a server that vanished
+ * without closing its connections is noticed even by a connection waiting on a long statement.
  */
 import pg from "pg";
+
+export { type PgTimeouts, pgTimeoutError, pgTimeoutOptions, pgTimeouts } from "./pg-timeouts.js";
 
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
@@ -52,7 +61,7 @@ export function quoteIdent(name: string): string {
 }
 
 export function createPgPool(config: pg.PoolConfig): pg.Pool {
-  const pool = new pg.Pool(config);
+  const pool = new pg.Pool({ keepAlive: true, ...config });
   pool.on("error", (_e, client) => broken.add(client));
   pool.on("connect", guard);
   return pool;
@@ -60,7 +69,11 @@ export function createPgPool(config: pg.PoolConfig): pg.Pool {
 
 /** A dedicated client (LISTEN, long sessions) with the same guard; its owner must reconnect. */
 export function createPgClient(config: pg.ClientConfig | string): pg.Client {
-  const client = new pg.Client(config);
+  const client = new pg.Client(
+    typeof config === "string"
+      ? { connectionString: config, keepAlive: true }
+      : { keepAlive: true, ...config },
+  );
   guard(client);
   return client;
 }

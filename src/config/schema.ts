@@ -178,6 +178,10 @@ export const databaseSchema = plane(
           .refine((v) => POSTGRES_IDENTIFIER.test(v), { message: "must be a plain SQL identifier" })
           .default(DEFAULTS.postgres_schema),
         max_connections: int(1, 10_000).default(DEFAULTS.postgres_max_connections),
+        // Defaults are the adapter's (its own schema) and the opener's: absent stays absent here.
+        statement_timeout_ms: int(0, 86_400_000).optional(),
+        lock_timeout_ms: int(0, 86_400_000).optional(),
+        read_timeout_ms: int(0, 86_400_000).optional(),
       })
       .strict(),
   ]),
@@ -213,6 +217,9 @@ export const kvSchema = plane(
         key_prefix: z
           .preprocess((v) => (typeof v === "number" ? String(v) : v), z.string())
           .default(DEFAULTS.redis_key_prefix),
+        // Defaults are the adapter's (its own schema): absent stays absent here.
+        connect_timeout_ms: int(1, 86_400_000).optional(),
+        command_timeout_ms: int(1, 86_400_000).optional(),
       })
       .strict(),
     z.object({ backend: z.literal("memory") }).strict(),
@@ -368,6 +375,12 @@ export interface PostgresDatabaseConfig {
   readonly schema: string;
   /** Pool size; default 10. */
   readonly max_connections: number;
+  /** Server-side limit of each statement (`statement_timeout`), in ms, 0 = none; default 30000. */
+  readonly statement_timeout_ms?: number;
+  /** Server-side limit of each wait for a lock (`lock_timeout`), in ms; default 0 (none). */
+  readonly lock_timeout_ms?: number;
+  /** Client-side limit of each read, in ms, 0 = none; default 60000 (above the statement limit). */
+  readonly read_timeout_ms?: number;
 }
 
 export type DatabaseConfig = SqliteDatabaseConfig | PostgresDatabaseConfig;
@@ -396,6 +409,10 @@ export interface RedisKvConfig {
   readonly url: string;
   /** Prefix of every key Kura writes; default `kura:`. */
   readonly key_prefix: string;
+  /** Time to establish the connection, in ms; default 5000. */
+  readonly connect_timeout_ms?: number;
+  /** Time one command may take before it fails with `OPERATION_TIMEOUT`, in ms; default 5000. */
+  readonly command_timeout_ms?: number;
 }
 
 export interface MemoryKvConfig {

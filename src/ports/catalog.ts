@@ -10,7 +10,11 @@
  * Every row carries `tenantId` and every read takes one: no method reads across tenants except
  * the outbox and maintenance scans, which are engine-internal and return tenant ids with rows.
  * Times are integers: milliseconds since the Unix epoch (UTC).
+ *
+ * What a layer may repeat or limit is {@link CATALOG_CALLS}: reads and idempotent calls only;
+ * `commit` never.
  */
+import type { PortCalls } from "./calls.js";
 
 export interface MessageRow {
   tenantId: string;
@@ -245,6 +249,11 @@ export interface LeaseRequest extends LeaseHolder {
 export interface CatalogCapabilities {
   /** Several processes may open the catalog at once (PostgreSQL yes; SQLite in one process only). */
   readonly multiProcess: boolean;
+  /**
+   * The catalog is reached over a network (a server): its calls get the retry layer and a
+   * client-side limit on reads (`layers/port-layers.ts`). Absent means embedded (false).
+   */
+  readonly remote?: boolean;
 }
 
 export interface Catalog {
@@ -264,7 +273,10 @@ export interface Catalog {
   /**
    * Apply batches in one transaction, each batch all-or-nothing (savepoints).
    * Behavior: outcomes are in input order; a failed batch leaves no trace; if the transaction
-   * itself cannot commit, every outcome is that error; durability as configured (DUR-1).
+   * itself cannot commit, every outcome is that error; durability as configured (DUR-1). A
+   * statement that outlives the server's limit fails its batch with `OPERATION_TIMEOUT`, and the
+   * batch leaves no trace. Never repeated by a layer (`once`): a failure during COMMIT leaves the
+   * outcome unknown (`context.outcome`), and only the caller can settle it.
    */
   commit(batches: CatalogBatch[]): Promise<BatchOutcome[]>;
 
@@ -397,6 +409,48 @@ export interface Catalog {
   /** Behavior: idempotent; afterwards reads reject and commits fail with `CLOSED`. */
   close(): Promise<void>;
 }
+
+/**
+ * What a layer may do with each catalog method (`ports/calls.ts`). Reads may be repeated and
+ * limited client-side; `migrate`, `setConsumerCursor`, `tryLease` and `releaseLease` give the
+ * same state and answer however often they run (a lease held by the asking owner is granted
+ * again, to the same `now + ttlMs`); `commit` may have applied when it fails, and `pruneOutbox`
+ * and `foldUsage` report counts a repeat would get wrong, so none of these three is repeated.
+ */
+export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
+  migrate: "idempotent",
+  schemaVersion: "read",
+  commit: "once",
+  getMessage: "read",
+  getMessages: "read",
+  findMessageByIdempotencyKey: "read",
+  history: "read",
+  countMessages: "read",
+  listMessageVersions: "read",
+  getChat: "read",
+  listChats: "read",
+  getObject: "read",
+  listObjects: "read",
+  existingBlobRefs: "read",
+  listBlobRefs: "read",
+  deletedMessagesBefore: "read",
+  expiredMessages: "read",
+  listMessageKeys: "read",
+  readOutbox: "read",
+  readChanges: "read",
+  changesHorizon: "read",
+  outboxHead: "read",
+  pruneOutbox: "once",
+  getConsumerCursor: "read",
+  setConsumerCursor: "idempotent",
+  outboxLag: "read",
+  auditLog: "read",
+  usage: "read",
+  foldUsage: "once",
+  tryLease: "idempotent",
+  releaseLease: "idempotent",
+  ping: "read",
+});
 
 export interface CatalogDefinition<Options> {
   readonly dialect: "sqlite" | "postgres";

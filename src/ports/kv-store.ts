@@ -22,6 +22,7 @@
  * scan and condition treats the key as absent. Versions of different keys are unrelated, so
  * nothing one tenant writes changes the versions another sees.
  */
+import type { PortCalls } from "./calls.js";
 
 /** What a store can do. Tests and the engine branch on these, never on the adapter's name. */
 export interface KvCapabilities {
@@ -31,6 +32,11 @@ export interface KvCapabilities {
   readonly nativeTtl: boolean;
   /** Data outlives the process (and is shared by every process using the same backend). */
   readonly persistent: boolean;
+  /**
+   * The store is reached over a network (a server): its reads get the retry layer
+   * (`layers/port-layers.ts`), and each command is limited by the adapter's own command timeout.
+   */
+  readonly remote: boolean;
 }
 
 export interface KvSetOptions {
@@ -186,6 +192,26 @@ export interface KvStore {
    */
   close(): Promise<void>;
 }
+
+/**
+ * What a layer may do with each KV method (`ports/calls.ts`). Reads may be repeated. No write
+ * is: each gives the key its next version, so a `set` repeated after an attempt that applied
+ * counts twice (and one with `ifVersion` would then fail as a conflict), an `incr` adds twice, a
+ * `delete` answers false the second time, and `sweepExpired` counts what it removed. A remote
+ * write that times out fails with `OPERATION_TIMEOUT` and `context.outcome: "unknown"`: it is
+ * one atomic script, so it either applied whole or not at all, and a read tells which.
+ */
+export const KV_CALLS: PortCalls<KvStore> = Object.freeze({
+  get: "read",
+  getEntry: "read",
+  getMany: "read",
+  scan: "read",
+  set: "once",
+  delete: "once",
+  incr: "once",
+  setMany: "once",
+  sweepExpired: "once",
+});
 
 /** Build-time description of an adapter (see STYLE.md): registers nothing on import. */
 export interface KvStoreDefinition<Options> {

@@ -18,6 +18,8 @@
  *   so the caller can fall back (SRCH-3).
  */
 
+import type { PortCalls } from "./calls.js";
+
 export interface SearchDocument {
   tenantId: string;
   /** The message id. */
@@ -79,6 +81,20 @@ export interface SearchIndex {
   close(): Promise<void>;
 }
 
+/**
+ * What a layer may do with each search method (`ports/calls.ts`): every call may be repeated —
+ * `upsert` replaces documents wholesale, `remove` of an absent id is a no-op and `clear` empties
+ * whatever is left, so the projection they serve is idempotent — and `search` and `count` are
+ * reads a client may give up on.
+ */
+export const SEARCH_CALLS: PortCalls<SearchIndex> = Object.freeze({
+  upsert: "idempotent",
+  remove: "idempotent",
+  search: "read",
+  count: "read",
+  clear: "idempotent",
+});
+
 /** What a search adapter declares. The engine and the tests branch on these, never on its name. */
 export interface SearchCapabilities {
   /**
@@ -92,6 +108,11 @@ export interface SearchCapabilities {
    * Otherwise one process owns it; its threads may each open it.
    */
   readonly multiProcess: boolean;
+  /**
+   * The index is reached over a network (a server): its calls get the retry layer and a
+   * client-side limit on reads (`layers/port-layers.ts`).
+   */
+  readonly remote: boolean;
 }
 
 /** Build-time description of a search adapter: registers nothing on import. */

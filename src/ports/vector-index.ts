@@ -24,6 +24,8 @@
  *   and everything it persisted.
  */
 
+import type { PortCalls } from "./calls.js";
+
 export type VectorMetric = "l2" | "cosine" | "ip";
 export type VectorMode = "fast" | "balanced" | "accurate";
 
@@ -78,6 +80,20 @@ export interface VectorIndexOptions {
   mode?: VectorMode;
 }
 
+/**
+ * What a layer may do with each vector index method (`ports/calls.ts`): `upsert` (wholesale
+ * replace), `remove` (absent ids are a no-op) and `save` may be repeated, `query` and `count`
+ * are reads; `drop` is not repeated (the index is closed once dropped).
+ */
+export const VECTOR_CALLS: PortCalls<VectorIndex> = Object.freeze({
+  upsert: "idempotent",
+  remove: "idempotent",
+  query: "read",
+  count: "read",
+  save: "idempotent",
+  drop: "once",
+});
+
 /** What a vector adapter declares. The engine and the tests branch on these, never on its name. */
 export interface VectorCapabilities {
   /**
@@ -95,6 +111,11 @@ export interface VectorCapabilities {
   readonly persistent: boolean;
   /** Vectors may be stored quantized, as the option `quantization` says (`f32`, `f16`, `i8`). */
   readonly quantization: boolean;
+  /**
+   * The indexes are reached over a network (a server): their calls get the retry layer and a
+   * client-side limit on reads (`layers/port-layers.ts`).
+   */
+  readonly remote: boolean;
 }
 
 /** Where one index lives: one of Kura's own (every tenant's items) or a tenant's collection. */
@@ -119,6 +140,9 @@ export interface VectorIndexes {
   /** Releases what the indexes share; close the indexes opened first. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Opening an index (creating it when missing) may be repeated (`ports/calls.ts`). */
+export const VECTOR_INDEXES_CALLS: PortCalls<VectorIndexes> = Object.freeze({ open: "idempotent" });
 
 /** Build-time description of a vector adapter: registers nothing on import. */
 export interface VectorIndexDefinition<Options> {

@@ -36,14 +36,14 @@ const PLANES = [
     lookup: searchIndexDefinition,
     names: SEARCH_INDEX_BACKENDS,
     configured: SEARCH_BACKENDS,
-    capabilities: ["catalogDatabase", "multiProcess"],
+    capabilities: ["catalogDatabase", "multiProcess", "remote"],
   },
   {
     plane: "vector",
     lookup: vectorIndexDefinition,
     names: VECTOR_INDEX_BACKENDS,
     configured: VECTOR_BACKENDS,
-    capabilities: ["persistent", "quantization", "shared"],
+    capabilities: ["persistent", "quantization", "remote", "shared"],
   },
   {
     plane: "embedder",
@@ -88,25 +88,30 @@ describe("definitions", () => {
     expect(await caps(searchIndexDefinition, "sqlite-fts")).toEqual({
       catalogDatabase: false,
       multiProcess: false,
+      remote: false,
     });
     expect(await caps(searchIndexDefinition, "postgres")).toEqual({
       catalogDatabase: true,
       multiProcess: true,
+      remote: true,
     });
     expect(await caps(vectorIndexDefinition, "usearch")).toEqual({
       shared: false,
       persistent: true,
       quantization: true,
+      remote: false,
     });
     expect(await caps(vectorIndexDefinition, "exact")).toEqual({
       shared: false,
       persistent: false,
       quantization: false,
+      remote: false,
     });
     expect(await caps(vectorIndexDefinition, "pgvector")).toEqual({
       shared: true,
       persistent: true,
       quantization: false,
+      remote: true,
     });
     expect(await caps(embedderDefinition, "hashing")).toEqual({ network: false });
     expect(await caps(embedderDefinition, "openai")).toEqual({ network: true });
@@ -140,6 +145,8 @@ describe("definitions", () => {
       url: "postgres://h/db",
       schema: null,
       max_connections: 4,
+      statement_timeout_ms: 30_000,
+      lock_timeout_ms: 0,
       mode: "balanced",
     });
     expect(

@@ -2,7 +2,7 @@
  * node-postgres errors → KuraError. Driver errors never leave the adapter.
  */
 import { KuraError } from "../../../core/errors.js";
-import { isPgConnectionError } from "../../pg.js";
+import { isPgConnectionError, pgTimeoutError } from "../../pg.js";
 
 interface PgErrorFields {
   code?: unknown;
@@ -54,6 +54,9 @@ export function pgError(e: unknown, operation: string): KuraError {
   const code = pgCode(e);
   const message = e instanceof Error ? e.message : String(e);
   const init = { operation, cause: e, context: { sqlState: code || undefined } };
+  // statement_timeout / lock_timeout: the server cancelled the statement, which wrote nothing.
+  const timedOut = pgTimeoutError(e, operation);
+  if (timedOut) return timedOut;
   // disk_full (53100): the server's disk, like SQLITE_FULL locally.
   if (code === "53100") {
     return new KuraError("STORAGE_FULL", `catalog database: the disk is full (${message})`, init);

@@ -84,7 +84,12 @@ export const lmdbKvOptionsSchema = z
   .strict();
 export type LmdbKvOptions = z.infer<typeof lmdbKvOptionsSchema>;
 
-const CAPABILITIES: KvCapabilities = Object.freeze({ orderedScan: true, nativeTtl: false, persistent: true });
+const CAPABILITIES: KvCapabilities = Object.freeze({
+  orderedScan: true,
+  nativeTtl: false,
+  persistent: true,
+  remote: false,
+});
 
 /** `meta` key of the time (ms) this store first opened with per-key versions, while it upgrades. */
 const UPGRADE_MARK = "per-key-versions-since";

@@ -54,6 +54,7 @@ export type MemoryKvOptions = z.infer<typeof memoryKvOptionsSchema>;
 const CAPABILITIES: KvCapabilities = Object.freeze({
   orderedScan: true,
   nativeTtl: false,
+  remote: false,
   persistent: false,
 });
 

@@ -68,7 +68,11 @@ export const redisKvOptionsSchema = z
     max_value_bytes: z.number().int().min(1).default(DEFAULT_MAX_VALUE_BYTES),
     /** Time to establish the connection, in ms; default 5000. */
     connect_timeout_ms: z.number().int().min(1).default(5000),
-    /** Time one command may take before it fails with `KV_UNAVAILABLE`, in ms; default 5000. */
+    /**
+     * Time one command may take before it fails with `OPERATION_TIMEOUT`, in ms; default 5000.
+     * Redis has no server-side limit: a write given up on may still run, so its failure says
+     * `outcome: "unknown"` (each write is one atomic script: applied whole or not at all).
+     */
     command_timeout_ms: z.number().int().min(1).default(5000),
     /** How long a deleted or expired key's last version is kept, in ms; default 7 days. */
     tombstone_retention_ms: tombstoneRetentionOption,
@@ -76,7 +80,12 @@ export const redisKvOptionsSchema = z
   .strict();
 export type RedisKvOptions = z.infer<typeof redisKvOptionsSchema>;
 
-const CAPABILITIES: KvCapabilities = Object.freeze({ orderedScan: false, nativeTtl: true, persistent: true });
+const CAPABILITIES: KvCapabilities = Object.freeze({
+  orderedScan: false,
+  nativeTtl: true,
+  persistent: true,
+  remote: true,
+});
 
 /** Items of one `setMany` script call: bounds how long one call blocks the server. */
 const WRITE_GROUP_ITEMS = 500;
@@ -553,11 +562,22 @@ class RedisKvStore implements KvStore {
 
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|OOM|READONLY)\b/;
 
+/** Operations that write: after a timeout or a lost connection their outcome is unknown. */
+const WRITES = new Set(["kv.set", "kv.setMany", "kv.incr", "kv.delete"]);
+
 function redisError(e: unknown, operation: string, key?: string): KuraError {
   if (e instanceof KuraError) return e;
   const message = e instanceof Error ? e.message : String(e);
   const name = e instanceof Error ? e.name : "";
   const context = key === undefined ? {} : { key };
+  // ioredis's `commandTimeout`: the client stopped waiting; the command may still run.
+  if (message === "Command timed out") {
+    return new KuraError("OPERATION_TIMEOUT", `${operation} timed out: Redis did not answer in time`, {
+      operation,
+      cause: e,
+      context: { ...context, side: "client", ...(WRITES.has(operation) ? { outcome: "unknown" } : {}) },
+    });
+  }
   if (name === "ReplyError" && !TRANSIENT_REPLY.test(message)) {
     return new KuraError("KV_BACKEND_ERROR", `redis: ${message}`, { operation, context, cause: e });
   }
@@ -575,6 +595,10 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
       connectTimeout: options.connect_timeout_ms,
       commandTimeout: options.command_timeout_ms,
       maxRetriesPerRequest: 2,
+      // A command that was sent when the connection dropped may have run: it fails (its outcome
+      // unknown) instead of being sent again after the reconnect, which would apply a write
+      // twice. Commands that were never sent are still queued and sent once connected.
+      autoResendUnfulfilledCommands: false,
       retryStrategy: (times) => Math.min(times * 200, 2000),
       scripts: {
         kvWrite: { lua: WRITE },

@@ -22,7 +22,7 @@ import type {
   SearchPage,
   SearchQuery,
 } from "../../../ports/search-index.js";
-import { createPgPool, quoteIdent } from "../../pg.js";
+import { createPgPool, pgTimeoutError, pgTimeoutOptions, pgTimeouts, quoteIdent } from "../../pg.js";
 import { badCursor, OPTIONS_PATH, type RawHit, toPage, unavailable } from "../common.js";
 
 export const postgresFtsOptionsSchema = z
@@ -33,11 +33,17 @@ export const postgresFtsOptionsSchema = z
     schema: z.string().min(1),
     /** Pool size; default 4. */
     max_connections: z.number().int().min(1).max(10_000).default(4),
+    /** `statement_timeout_ms` (default 30000), `lock_timeout_ms` (default 0): the catalog's. */
+    ...pgTimeoutOptions,
   })
   .strict();
 export type PostgresFtsOptions = z.infer<typeof postgresFtsOptionsSchema>;
 
-const CAPABILITIES: SearchCapabilities = Object.freeze({ catalogDatabase: true, multiProcess: true });
+const CAPABILITIES: SearchCapabilities = Object.freeze({
+  catalogDatabase: true,
+  multiProcess: true,
+  remote: true,
+});
 
 export const postgresFtsSearchIndex: SearchIndexDefinition<PostgresFtsOptions> = {
   scheme: "postgres",
@@ -97,6 +103,7 @@ export async function openPostgresFts(options: PostgresFtsOptions): Promise<Sear
     options: `-c search_path=${quoteIdent(options.schema)}`,
     application_name: "kura-search",
     connectionTimeoutMillis: 10_000,
+    ...pgTimeouts(options),
   });
   try {
     for (const sql of SCHEMA) await pool.query(sql);
@@ -122,7 +129,7 @@ class PostgresFts implements SearchIndex {
     try {
       return (await this.pool.query<T>(text, values)).rows;
     } catch (e) {
-      throw unavailable(e, operation);
+      throw pgTimeoutError(e, operation) ?? unavailable(e, operation);
     }
   }
 

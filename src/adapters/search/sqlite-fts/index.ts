@@ -49,7 +49,11 @@ export const sqliteFtsOptionsSchema = z
   .strict();
 export type SqliteFtsOptions = z.infer<typeof sqliteFtsOptionsSchema>;
 
-const CAPABILITIES: SearchCapabilities = Object.freeze({ catalogDatabase: false, multiProcess: false });
+const CAPABILITIES: SearchCapabilities = Object.freeze({
+  catalogDatabase: false,
+  multiProcess: false,
+  remote: false,
+});
 
 export const sqliteFtsSearchIndex: SearchIndexDefinition<SqliteFtsOptions> = {
   scheme: "sqlite-fts",

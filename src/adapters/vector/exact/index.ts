@@ -34,6 +34,7 @@ const CAPABILITIES: VectorCapabilities = Object.freeze({
   shared: false,
   persistent: false,
   quantization: false,
+  remote: false,
 });
 
 interface Stored extends VectorFilter {

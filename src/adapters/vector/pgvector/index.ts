@@ -34,6 +34,7 @@ import type {
   VectorMode,
   VectorQuery,
 } from "../../../ports/vector-index.js";
+import { pgTimeoutError, pgTimeoutOptions } from "../../pg-timeouts.js";
 import { checkPlace, checkQuery, filterFields, modeOption, OPTIONS_PATH } from "../common.js";
 import type { PgSqlClient } from "./pg-client.js";
 
@@ -65,6 +66,8 @@ const literal = (v: Float32Array) => `[${Array.from(v).join(",")}]`;
 
 function unavailable(cause: unknown, operation: string): KuraError {
   if (cause instanceof KuraError) return cause;
+  const timedOut = pgTimeoutError(cause, operation);
+  if (timedOut) return timedOut;
   return new KuraError(
     "VECTOR_UNAVAILABLE",
     `the pgvector index failed: ${String((cause as Error)?.message ?? cause)}`,
@@ -259,6 +262,8 @@ export const pgvectorOptionsSchema = z
       .default(null),
     /** Size of the connection pool every index of the configuration shares; default 4. */
     max_connections: z.number().int().min(1).max(10_000).default(4),
+    /** `statement_timeout_ms` (default 30000), `lock_timeout_ms` (default 0): server-side, 0 = none. */
+    ...pgTimeoutOptions,
     mode: modeOption,
   })
   .strict();
@@ -268,6 +273,7 @@ const CAPABILITIES: VectorCapabilities = Object.freeze({
   shared: true,
   persistent: true,
   quantization: false,
+  remote: true,
 });
 
 /**
@@ -289,7 +295,7 @@ export const pgvectorVectorIndex: VectorIndexDefinition<PgvectorDefinitionOption
     let pool: Promise<PgSqlClient> | undefined;
     const connect = () => {
       pool ??= import("./pg-client.js").then((m) =>
-        m.openPgSqlClient({ url: options.url, maxConnections: options.max_connections }),
+        m.openPgSqlClient({ url: options.url, maxConnections: options.max_connections, timeouts: options }),
       );
       return pool;
     };

@@ -4,6 +4,7 @@
  * The pool comes from `adapters/pg.ts`, so a connection that dies never crashes the process, and
  * a transaction's dead connection is destroyed rather than returned to the pool.
  */
+import type { PgTimeouts } from "../../pg-timeouts.js";
 import type { SqlClient, SqlRunner } from "./index.js";
 
 export interface PgSqlClient extends SqlClient {
@@ -13,13 +14,16 @@ export interface PgSqlClient extends SqlClient {
 export async function openPgSqlClient(options: {
   url: string;
   maxConnections?: number;
+  /** Server-side limits of every connection (none when absent). */
+  timeouts?: PgTimeouts;
 }): Promise<PgSqlClient> {
-  const { createPgPool, isPgConnectionError, withPgClient } = await import("../../pg.js");
+  const { createPgPool, isPgConnectionError, pgTimeouts, withPgClient } = await import("../../pg.js");
   const pool = createPgPool({
     connectionString: options.url,
     max: options.maxConnections ?? 4,
     application_name: "kura-vectors",
     connectionTimeoutMillis: 10_000,
+    ...(options.timeouts ? pgTimeouts(options.timeouts) : {}),
   });
   return {
     async query<T>(text: string, params?: unknown[]) {

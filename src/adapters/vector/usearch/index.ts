@@ -105,6 +105,7 @@ const CAPABILITIES: VectorCapabilities = Object.freeze({
   shared: false,
   persistent: true,
   quantization: true,
+  remote: false,
 });
 
 export interface UsearchOptions extends VectorIndexOptions {
