@@ -5,86 +5,48 @@
  *   the same whatever the schema; migrations run under an advisory lock so nodes starting
  *   together migrate once.
  * - A group commit is one transaction on one pooled connection (`commit.ts`).
- * - The outbox is commit-safe: see `outbox.ts`.
- *
- * Over 450 lines and whole: one class implementing the ~30-method Catalog port, each method its
- * own statements; split by concern, one transaction's SQL would be scattered.
+ * - The reads are the queries both dialects share (`../queries.ts`, run by `../reads.ts`); the
+ *   outbox, commit-safe, and the usage fold are this dialect's own (`outbox.ts`).
  */
 import pg from "pg";
 import { z } from "zod";
 import { KuraError, toKuraError } from "../../../core/errors.js";
 import { parseOptions } from "../../../core/options.js";
 import type {
-  AuditEntry,
   BatchOutcome,
-  BlobRefRow,
   Catalog,
   CatalogBatch,
   CatalogCapabilities,
   CatalogDefinition,
   CatalogDeps,
-  ChangeRecord,
-  ChatRow,
-  DueMessagesQuery,
-  ExpiredMessagesQuery,
-  HistoryQuery,
-  LeaseHolder,
-  LeaseRequest,
-  MessageKey,
-  MessageRow,
-  MessageVersionRow,
-  ObjectRow,
   OutboxPruneOptions,
   OutboxPruneResult,
   OutboxRecord,
-  Usage,
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
-import { createPgPool, isBrokenClient, pgTimeoutOptions, pgTimeouts, quoteIdent } from "../../pg.js";
-import {
-  allFailed,
-  changesExpired,
-  checkLimit,
-  checkPosition,
-  checkTime,
-  closedError,
-  PRUNE_CHUNK,
-  prefixUpperBound,
-} from "../common.js";
+import { createPgPool, isBrokenClient, quoteIdent } from "../../pg.js";
+import { allFailed, checkLimit, checkTime, closedError, PRUNE_CHUNK } from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
-import {
-  AUDIT_COLUMNS,
-  BLOB_REF_COLUMNS,
-  type DbRow,
-  MESSAGE_COLUMNS,
-  MESSAGE_VERSION_COLUMNS,
-  OBJECT_COLUMNS,
-  OUTBOX_COLUMNS,
-  toAuditEntry,
-  toBlobRefRow,
-  toChatRow,
-  toMessageRow,
-  toMessageVersionRow,
-  toObjectRow,
-  toOutboxEvent,
-} from "../rows.js";
+import { Q } from "../queries.js";
+import { CatalogReads, type Read } from "../reads.js";
+import { type DbRow, toOutboxEvent } from "../rows.js";
 import { SCHEMA_MIGRATIONS } from "../schema.js";
 import { failedDuringCommit, GroupCommit, type Queryable } from "./commit.js";
 import { isConnectionError, pgError } from "./errors.js";
 import {
-  CHANGES_HORIZON_SQL,
   comparePositions,
   decodeCursor,
   encodeCursor,
-  FIRST_YOUNG_SQL,
-  HORIZON_SQL,
-  OUTBOX_HEAD_SQL,
-  OUTBOX_LAG_SQL,
+  FIRST_YOUNG,
+  FOLD_USAGE,
+  HORIZON,
+  OUTBOX_HEAD,
+  OUTBOX_LAG,
   type OutboxPosition,
-  PRUNE_DELETE_SQL,
-  PRUNE_PLAN_SQL,
-  READ_OUTBOX_SQL,
+  PRUNE_DELETE,
+  PRUNE_PLAN,
+  READ_OUTBOX,
 } from "./outbox.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -99,13 +61,13 @@ export const postgresOptionsSchema = z
     schema: z.string().regex(IDENTIFIER, "must be a plain SQL identifier").default("public"),
     /** Pool size. Default 10. */
     max_connections: z.number().int().min(1).max(10_000).default(10),
-    /** `statement_timeout_ms` (default 30000), `lock_timeout_ms` (default 0): server-side, 0 = none. */
-    ...pgTimeoutOptions,
+    /** Server-side limit per statement, 0 = none. Default 30000. */
+    statement_timeout_ms: z.number().int().min(0).max(86_400_000).default(30_000),
   })
   .strict();
 export type PostgresOptions = z.infer<typeof postgresOptionsSchema>;
 
-const CAPABILITIES: CatalogCapabilities = Object.freeze({ multiProcess: true, remote: true });
+const CAPABILITIES: CatalogCapabilities = Object.freeze({ multiProcess: true });
 
 /** Advisory lock class for migrations ('KURA'); the object id is a hash of the schema name. */
 const MIGRATION_LOCK_CLASS = 0x4b555241;
@@ -128,12 +90,6 @@ const TYPES = {
       : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
 };
 
-const COLS = (cols: readonly string[]) => cols.join(", ");
-const MESSAGE_SELECT = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
-const VERSION_SELECT = `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions`;
-const OBJECT_SELECT = `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects`;
-const BLOB_REF_SELECT = `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs`;
-
 // --- opening -----------------------------------------------------------------------------------
 
 export async function openPostgresCatalog(
@@ -148,7 +104,7 @@ export async function openPostgresCatalog(
     options: `-c search_path=${quoteIdent(options.schema)}`,
     application_name: "kura",
     connectionTimeoutMillis: 10_000,
-    ...pgTimeouts(options),
+    ...(options.statement_timeout_ms > 0 ? { statement_timeout: options.statement_timeout_ms } : {}),
     types: TYPES,
   });
   const catalog = new PostgresCatalog(pool, options.schema, deps, migrations);
@@ -169,7 +125,7 @@ export const postgresCatalog: CatalogDefinition<PostgresOptions> = Object.freeze
 
 type Client = pg.PoolClient;
 
-class PostgresCatalog implements Catalog {
+class PostgresCatalog extends CatalogReads implements Catalog {
   readonly dialect = "postgres" as const;
   readonly capabilities = CAPABILITIES;
   private closed = false;
@@ -181,15 +137,27 @@ class PostgresCatalog implements Catalog {
     private readonly schema: string,
     private readonly deps: CatalogDeps,
     private readonly migrations: readonly Migration[],
-  ) {}
+  ) {
+    super();
+  }
 
-  /** A prepared statement per distinct SQL text (prepared once per connection by pg). */
-  private query(db: Queryable, text: string, values: unknown[] = []): Promise<pg.QueryResult<DbRow>> {
+  /**
+   * A prepared statement per distinct SQL text (prepared once per connection by pg); `arrays`:
+   * rows as arrays of column values.
+   */
+  private query(
+    db: Queryable,
+    text: string,
+    values: unknown[] = [],
+    arrays = false,
+  ): Promise<pg.QueryResult<DbRow>> {
     let name = this.names.get(text);
     if (!name) {
       name = `kura_${this.names.size + 1}`;
       this.names.set(text, name);
     }
+    if (arrays)
+      return db.query({ name, text, values, rowMode: "array" }) as unknown as Promise<pg.QueryResult<DbRow>>;
     return db.query<DbRow>({ name, text, values });
   }
 
@@ -203,8 +171,18 @@ class PostgresCatalog implements Catalog {
     }
   }
 
-  private async rows(operation: string, text: string, values: unknown[]): Promise<DbRow[]> {
-    return this.read(operation, async () => (await this.query(this.pool, text, values)).rows);
+  protected run<T, R>(operation: string, build: () => Read<T, R>): Promise<T> {
+    return this.read(operation, async () => {
+      const read = build();
+      if ("answer" in read) return read.answer;
+      const { sql, bind } = read.query.postgres;
+      const result = await this.query(this.pool, sql, bind(read.params), read.query.arrays);
+      return read.result(result.rows as R[]);
+    });
+  }
+
+  protected checkCursor(cursor: string, operation: string): void {
+    decodeCursor(cursor, operation);
   }
 
   // --- migrations --------------------------------------------------------------------------
@@ -248,11 +226,8 @@ class PostgresCatalog implements Catalog {
             cause: e,
           });
         }
-        await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [
-          m.version,
-          m.name,
-          Date.now(),
-        ]);
+        const record = Q.recordMigration.postgres;
+        await client.query(record.sql, record.bind({ version: m.version, name: m.name, at: Date.now() }));
       }
       await client.query("COMMIT");
     } catch (e) {
@@ -265,12 +240,8 @@ class PostgresCatalog implements Catalog {
   }
 
   private async currentVersion(db: Queryable): Promise<number> {
-    const r = await db.query<{ v: number }>("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations");
+    const r = await db.query<{ v: number }>(Q.schemaVersion.postgres.sql);
     return Number(r.rows[0]?.v ?? 0);
-  }
-
-  schemaVersion(): Promise<number> {
-    return this.read("catalog.schemaVersion", () => this.currentVersion(this.pool));
   }
 
   // --- commit ------------------------------------------------------------------------------
@@ -312,275 +283,52 @@ class PostgresCatalog implements Catalog {
     }
   }
 
-  // --- messages and chats ------------------------------------------------------------------
+  // --- the outbox in commit order (`outbox.ts`) and the usage fold --------------------------
 
-  async getMessage(tenantId: string, id: string): Promise<MessageRow | undefined> {
-    const rows = await this.rows("catalog.getMessage", `${MESSAGE_SELECT} WHERE tenant_id = $1 AND id = $2`, [
-      tenantId,
-      id,
-    ]);
-    return rows[0] ? toMessageRow(rows[0]) : undefined;
+  readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]> {
+    return this.run("catalog.readOutbox", () => {
+      const from = decodeCursor(cursor, "catalog.readOutbox");
+      return {
+        query: READ_OUTBOX,
+        params: { txid: from.txid, seq: from.seq, limit: checkLimit(limit, "catalog.readOutbox") },
+        result: (rows) =>
+          rows.map((r) => ({
+            ...toOutboxEvent(r),
+            seq: Number(r.seq),
+            cursor: encodeCursor(r.txid_text as string, Number(r.seq)),
+          })),
+      };
+    });
   }
 
-  async getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]> {
-    if (ids.length === 0) return this.read("catalog.getMessages", async () => []);
-    const rows = await this.rows(
-      "catalog.getMessages",
-      `${MESSAGE_SELECT} WHERE tenant_id = $1 AND id = ANY($2::text[])`,
-      [tenantId, [...ids]],
-    );
-    return rows.map(toMessageRow);
-  }
-
-  async findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined> {
-    const rows = await this.rows(
-      "catalog.findMessageByIdempotencyKey",
-      `${MESSAGE_SELECT} WHERE tenant_id = $1 AND idempotency_key = $2`,
-      [tenantId, key],
-    );
-    return rows[0] ? toMessageRow(rows[0]) : undefined;
-  }
-
-  async history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]> {
-    const limit = await this.read("catalog.history", async () => checkLimit(query.limit, "catalog.history"));
-    const desc = query.order === "desc";
-    const params: unknown[] = [tenantId, chatId];
-    const p = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    const where = ["tenant_id = $1", "chat_id = $2"];
-    if (!query.includeDeleted) where.push("deleted_at IS NULL");
-    if (query.since !== undefined) where.push(`created_at >= ${p(query.since)}`);
-    if (query.until !== undefined) where.push(`created_at < ${p(query.until)}`);
-    if (query.after) {
-      const cmp = desc ? "<" : ">";
-      where.push(`(created_at, id) ${cmp} (${p(query.after.createdAt)}::bigint, ${p(query.after.id)}::text)`);
-    }
-    const dir = desc ? "DESC" : "ASC";
-    const sql = `${MESSAGE_SELECT} WHERE ${where.join(" AND ")} ORDER BY created_at ${dir}, id ${dir} LIMIT ${p(limit)}`;
-    return (await this.rows("catalog.history", sql, params)).map(toMessageRow);
-  }
-
-  async countMessages(
-    tenantId: string,
-    chatId: string,
-    options: { includeDeleted?: boolean } = {},
-  ): Promise<number> {
-    const deleted = options.includeDeleted ? "" : " AND deleted_at IS NULL";
-    const rows = await this.rows(
-      "catalog.countMessages",
-      `SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1 AND chat_id = $2${deleted}`,
-      [tenantId, chatId],
-    );
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  async listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]> {
-    const rows = await this.rows(
-      "catalog.listMessageVersions",
-      `${VERSION_SELECT} WHERE tenant_id = $1 AND message_id = $2 ORDER BY version`,
-      [tenantId, id],
-    );
-    return rows.map(toMessageVersionRow);
-  }
-
-  async getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined> {
-    const rows = await this.rows(
-      "catalog.getChat",
-      "SELECT * FROM chats WHERE tenant_id = $1 AND chat_id = $2",
-      [tenantId, chatId],
-    );
-    return rows[0] ? toChatRow(rows[0]) : undefined;
-  }
-
-  async listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]> {
-    const limit = await this.read("catalog.listChats", async () =>
-      checkLimit(options.limit, "catalog.listChats"),
-    );
-    const rows = await this.rows(
-      "catalog.listChats",
-      "SELECT * FROM chats WHERE tenant_id = $1 AND chat_id > $2 ORDER BY chat_id LIMIT $3",
-      [tenantId, options.afterChatId ?? "", limit],
-    );
-    return rows.map(toChatRow);
-  }
-
-  // --- objects and blob refs ---------------------------------------------------------------
-
-  async getObject(tenantId: string, key: string): Promise<ObjectRow | undefined> {
-    const rows = await this.rows("catalog.getObject", `${OBJECT_SELECT} WHERE tenant_id = $1 AND key = $2`, [
-      tenantId,
-      key,
-    ]);
-    return rows[0] ? toObjectRow(rows[0]) : undefined;
-  }
-
-  async listObjects(
-    tenantId: string,
-    options: { prefix: string; afterKey?: string; limit: number },
-  ): Promise<ObjectRow[]> {
-    const limit = await this.read("catalog.listObjects", async () =>
-      checkLimit(options.limit, "catalog.listObjects"),
-    );
-    const params: unknown[] = [tenantId, options.prefix];
-    const where = ["tenant_id = $1", "key >= $2"];
-    if (options.afterKey !== undefined) {
-      params.push(options.afterKey);
-      where.push(`key > $${params.length}`);
-    }
-    const upper = prefixUpperBound(options.prefix);
-    if (upper !== undefined) {
-      params.push(upper);
-      where.push(`key < $${params.length}`);
-    }
-    params.push(limit);
-    const sql = `${OBJECT_SELECT} WHERE ${where.join(" AND ")} ORDER BY key LIMIT $${params.length}`;
-    return (await this.rows("catalog.listObjects", sql, params)).map(toObjectRow);
-  }
-
-  async existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>> {
-    if (blobKeys.length === 0) return this.read("catalog.existingBlobRefs", async () => new Set<string>());
-    const rows = await this.rows(
-      "catalog.existingBlobRefs",
-      "SELECT blob_key FROM blob_refs WHERE store_id = $1 AND blob_key = ANY($2::text[])",
-      [storeId, [...blobKeys]],
-    );
-    return new Set(rows.map((r) => r.blob_key as string));
-  }
-
-  async listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]> {
-    const limit = await this.read("catalog.listBlobRefs", async () =>
-      checkLimit(options.limit, "catalog.listBlobRefs"),
-    );
-    const rows =
-      options.afterKey === undefined
-        ? await this.rows(
-            "catalog.listBlobRefs",
-            `${BLOB_REF_SELECT} WHERE store_id = $1 ORDER BY blob_key LIMIT $2`,
-            [options.storeId, limit],
-          )
-        : await this.rows(
-            "catalog.listBlobRefs",
-            `${BLOB_REF_SELECT} WHERE store_id = $1 AND blob_key > $2 ORDER BY blob_key LIMIT $3`,
-            [options.storeId, options.afterKey, limit],
-          );
-    return rows.map(toBlobRefRow);
-  }
-
-  // --- maintenance scans -------------------------------------------------------------------
-
-  async deletedMessagesBefore({ before, limit, tenantId }: DueMessagesQuery): Promise<MessageRow[]> {
-    const n = await this.read("catalog.deletedMessagesBefore", async () =>
-      checkLimit(limit, "catalog.deletedMessagesBefore"),
-    );
-    const rows =
-      tenantId === undefined
-        ? await this.rows(
-            "catalog.deletedMessagesBefore",
-            `${MESSAGE_SELECT} WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, tenant_id, id LIMIT $2`,
-            [before, n],
-          )
-        : await this.rows(
-            "catalog.deletedMessagesBefore",
-            `${MESSAGE_SELECT} WHERE tenant_id = $3 AND deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, id LIMIT $2`,
-            [before, n, tenantId],
-          );
-    return rows.map(toMessageRow);
-  }
-
-  async expiredMessages({ now, limit }: ExpiredMessagesQuery): Promise<MessageRow[]> {
-    const n = await this.read("catalog.expiredMessages", async () =>
-      checkLimit(limit, "catalog.expiredMessages"),
-    );
-    const rows = await this.rows(
-      "catalog.expiredMessages",
-      `${MESSAGE_SELECT} WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at, tenant_id, id LIMIT $2`,
-      [now, n],
-    );
-    return rows.map(toMessageRow);
-  }
-
-  async listMessageKeys(options: {
-    after?: MessageKey;
-    limit: number;
-    includeDeleted?: boolean;
-  }): Promise<MessageKey[]> {
-    const limit = await this.read("catalog.listMessageKeys", async () =>
-      checkLimit(options.limit, "catalog.listMessageKeys"),
-    );
-    const live = options.includeDeleted ? "true" : "deleted_at IS NULL";
-    const rows = options.after
-      ? await this.rows(
-          "catalog.listMessageKeys",
-          `SELECT tenant_id, id FROM messages WHERE ${live} AND (tenant_id, id) > ($1::text, $2::text) ` +
-            "ORDER BY tenant_id, id LIMIT $3",
-          [options.after.tenantId, options.after.id, limit],
-        )
-      : await this.rows(
-          "catalog.listMessageKeys",
-          `SELECT tenant_id, id FROM messages WHERE ${live} ORDER BY tenant_id, id LIMIT $1`,
-          [limit],
-        );
-    return rows.map((r) => ({ tenantId: r.tenant_id as string, id: r.id as string }));
-  }
-
-  // --- outbox ------------------------------------------------------------------------------
-
-  async readOutbox(cursor: string | undefined, limit: number): Promise<OutboxRecord[]> {
-    const [from, n] = await this.read("catalog.readOutbox", async () => [
-      decodeCursor(cursor, "catalog.readOutbox"),
-      checkLimit(limit, "catalog.readOutbox"),
-    ]);
-    const rows = await this.rows("catalog.readOutbox", READ_OUTBOX_SQL, [from.txid, from.seq, n]);
-    return rows.map((r) => ({
-      ...toOutboxEvent(r),
-      seq: Number(r.seq),
-      cursor: encodeCursor(r.txid_text as string, Number(r.seq)),
+  outboxHead(): Promise<string | undefined> {
+    return this.run("catalog.outboxHead", () => ({
+      query: OUTBOX_HEAD,
+      params: {},
+      result: ([r]) => (r ? encodeCursor(r.txid_text as string, Number(r.seq)) : undefined),
     }));
   }
 
-  async readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]> {
-    const [after, n] = await this.read("catalog.readChanges", async () => [
-      checkPosition(options.after, "catalog.readChanges"),
-      checkLimit(options.limit, "catalog.readChanges"),
-    ]);
-    const rows = await this.rows(
-      "catalog.readChanges",
-      `SELECT tenant_seq, ${OUTBOX_COLUMNS.join(", ")} FROM outbox WHERE tenant_id = $1 AND tenant_seq > $2 ` +
-        "ORDER BY tenant_seq LIMIT $3",
-      [tenantId, after, n],
-    );
-    // A page that does not start right after `after` may have lost its start to a prune.
-    if (options.after !== undefined && Number(rows[0]?.tenant_seq ?? -1) !== after + 1) {
-      const horizon = await this.changesHorizon(tenantId);
-      if (after < horizon) throw changesExpired(after, horizon, "catalog.readChanges");
-    }
-    return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
-  }
-
-  async changesHorizon(tenantId: string): Promise<number> {
-    const rows = await this.rows("catalog.changesHorizon", CHANGES_HORIZON_SQL, [tenantId]);
-    return Number(rows[0]?.h ?? 0);
-  }
-
-  async outboxHead(): Promise<string | undefined> {
-    const [r] = await this.rows("catalog.outboxHead", OUTBOX_HEAD_SQL, []);
-    return r ? encodeCursor(r.txid_text as string, Number(r.seq)) : undefined;
+  outboxLag(cursor: string | undefined): Promise<number> {
+    return this.run("catalog.outboxLag", () => ({
+      query: OUTBOX_LAG,
+      params: { ...decodeCursor(cursor, "catalog.outboxLag") },
+      result: ([r]) => Number(r?.n ?? 0),
+    }));
   }
 
   /**
    * Prunes below one exclusive bound in commit order — the slowest consumer's cursor, the
    * oldest transaction still running, the first event of the retained tail — then, per tenant,
-   * only the prefix of its feed below its first event that is not prunable (`PRUNE_PLAN_SQL`).
+   * only the prefix of its feed below its first event that is not prunable (`PRUNE_PLAN`).
    */
   async pruneOutbox(options: OutboxPruneOptions): Promise<OutboxPruneResult> {
     const operation = "catalog.pruneOutbox";
     const before = await this.read(operation, async () => checkTime(options.before, "before", operation));
-    const saved = await this.rows(operation, "SELECT consumer, cursor FROM outbox_consumers", []);
+    const saved = await this.rows(operation, Q.consumers);
     const known = new Set(saved.map((r) => r.consumer as string));
     if ((options.consumers ?? []).some((name) => !known.has(name))) return { deleted: 0 };
-    const [horizon] = await this.rows(operation, HORIZON_SQL, []);
+    const [horizon] = await this.rows(operation, HORIZON);
     // Exclusive bound: (xmin, 0) lies after every row of a finished transaction.
     let upper: OutboxPosition = { txid: String(horizon?.xmin), seq: 0 };
     const lower = (p: OutboxPosition) => {
@@ -590,11 +338,11 @@ class PostgresCatalog implements Catalog {
       const passed = await this.read(operation, async () => decodeCursor(r.cursor as string, operation));
       lower({ txid: passed.txid, seq: passed.seq + 1 });
     }
-    const [young] = await this.rows(operation, FIRST_YOUNG_SQL, [upper.txid, upper.seq, before]);
+    const [young] = await this.rows(operation, FIRST_YOUNG, { ...upper, before });
     if (young) lower({ txid: young.txid_text as string, seq: Number(young.seq) });
 
     const ranges: { tenantId: string; lo: number; hi: number }[] = [];
-    for (const r of await this.rows(operation, PRUNE_PLAN_SQL, [upper.txid, upper.seq])) {
+    for (const r of await this.rows(operation, PRUNE_PLAN, { ...upper })) {
       const lo = Number(r.lo);
       const hi = r.blocker === null ? Number(r.hi) : Math.min(Number(r.hi), Number(r.blocker) - 1);
       for (let from = lo; from <= hi; from += PRUNE_CHUNK)
@@ -605,15 +353,14 @@ class PostgresCatalog implements Catalog {
     let size = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      const result = await this.read(operation, () =>
-        this.query(this.pool, PRUNE_DELETE_SQL, [
-          batch.map((r) => r.tenantId),
-          batch.map((r) => r.lo),
-          batch.map((r) => r.hi),
-          upper.txid,
-          upper.seq,
-        ]),
-      );
+      const { sql, bind } = PRUNE_DELETE.postgres;
+      const values = bind({
+        tenants: batch.map((r) => r.tenantId),
+        los: batch.map((r) => r.lo),
+        his: batch.map((r) => r.hi),
+        ...upper,
+      });
+      const result = await this.read(operation, () => this.query(this.pool, sql, values));
       deleted += result.rowCount ?? 0;
       batch = [];
       size = 0;
@@ -627,102 +374,12 @@ class PostgresCatalog implements Catalog {
     return { deleted };
   }
 
-  async getConsumerCursor(consumer: string): Promise<string | undefined> {
-    const rows = await this.rows(
-      "catalog.getConsumerCursor",
-      "SELECT cursor FROM outbox_consumers WHERE consumer = $1",
-      [consumer],
-    );
-    return rows[0]?.cursor as string | undefined;
-  }
-
-  async setConsumerCursor(consumer: string, cursor: string): Promise<void> {
-    await this.read("catalog.setConsumerCursor", async () =>
-      decodeCursor(cursor, "catalog.setConsumerCursor"),
-    );
-    await this.rows(
-      "catalog.setConsumerCursor",
-      "INSERT INTO outbox_consumers (consumer, cursor) VALUES ($1, $2) ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
-      [consumer, cursor],
-    );
-  }
-
-  async outboxLag(cursor: string | undefined): Promise<number> {
-    const from = await this.read("catalog.outboxLag", async () => decodeCursor(cursor, "catalog.outboxLag"));
-    const rows = await this.rows("catalog.outboxLag", OUTBOX_LAG_SQL, [from.txid, from.seq]);
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  // --- audit, usage, leases ----------------------------------------------------------------
-
-  async auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]> {
-    const limit = await this.read("catalog.auditLog", async () =>
-      checkLimit(options.limit, "catalog.auditLog"),
-    );
-    const rows = await this.rows(
-      "catalog.auditLog",
-      `SELECT ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE tenant_id = $1 AND at >= $2 ORDER BY at, seq LIMIT $3`,
-      [tenantId, options.since ?? Number.MIN_SAFE_INTEGER, limit],
-    );
-    return rows.map(toAuditEntry);
-  }
-
-  async usage(tenantId: string): Promise<Usage> {
-    // One statement, one snapshot: a concurrent fold is seen entirely or not at all.
-    const rows = await this.rows(
-      "catalog.usage",
-      "SELECT (COALESCE(u.bytes, 0) + COALESCE(d.bytes, 0))::bigint AS bytes, " +
-        "(COALESCE(u.objects, 0) + COALESCE(d.objects, 0))::bigint AS objects, " +
-        "(COALESCE(u.messages, 0) + COALESCE(d.messages, 0))::bigint AS messages " +
-        "FROM (SELECT SUM(bytes) AS bytes, SUM(objects) AS objects, SUM(messages) AS messages " +
-        "FROM usage_deltas WHERE tenant_id = $1) d LEFT JOIN usage u ON u.tenant_id = $1",
-      [tenantId],
-    );
-    const r = rows[0] ?? {};
-    return {
-      tenantId,
-      bytes: Number(r.bytes ?? 0),
-      objects: Number(r.objects ?? 0),
-      messages: Number(r.messages ?? 0),
-    };
-  }
-
-  async foldUsage(): Promise<number> {
-    // One statement: the deltas it deletes are exactly the ones it adds to the totals.
-    const rows = await this.rows(
-      "catalog.foldUsage",
-      "WITH moved AS (DELETE FROM usage_deltas RETURNING tenant_id, bytes, objects, messages), " +
-        "sums AS (SELECT tenant_id, SUM(bytes)::bigint AS bytes, SUM(objects)::bigint AS objects, " +
-        "SUM(messages)::bigint AS messages FROM moved GROUP BY tenant_id), " +
-        "upserted AS (INSERT INTO usage (tenant_id, bytes, objects, messages) SELECT * FROM sums ORDER BY tenant_id " +
-        "ON CONFLICT (tenant_id) DO UPDATE SET bytes = usage.bytes + excluded.bytes, " +
-        "objects = usage.objects + excluded.objects, messages = usage.messages + excluded.messages RETURNING 1) " +
-        "SELECT COUNT(*) AS n FROM moved",
-      [],
-    );
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  async tryLease({ name, owner, now, ttlMs }: LeaseRequest): Promise<boolean> {
-    const rows = await this.rows(
-      "catalog.tryLease",
-      "INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET " +
-        "owner = excluded.owner, expires_at = excluded.expires_at " +
-        "WHERE leases.expires_at <= $4 OR leases.owner = excluded.owner RETURNING owner",
-      [name, owner, now + ttlMs, now],
-    );
-    return rows.length === 1;
-  }
-
-  async releaseLease({ name, owner }: LeaseHolder): Promise<void> {
-    await this.rows("catalog.releaseLease", "DELETE FROM leases WHERE name = $1 AND owner = $2", [
-      name,
-      owner,
-    ]);
-  }
-
-  async ping(): Promise<void> {
-    await this.rows("catalog.ping", "SELECT 1", []);
+  foldUsage(): Promise<number> {
+    return this.run("catalog.foldUsage", () => ({
+      query: FOLD_USAGE,
+      params: {},
+      result: ([r]) => Number(r?.n ?? 0),
+    }));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The commit-safe outbox on PostgreSQL.
+ * The commit-safe outbox on PostgreSQL (and the usage fold: the queries only this dialect runs).
  *
  * `seq` (an identity) is taken at INSERT time, so a transaction that started earlier can commit
  * later with smaller seqs: a reader paging by seq would skip them. Every row therefore records
@@ -14,6 +14,7 @@
  * The cursor is `<txid>.<seq>` of the last row read.
  */
 import { invalidCursor } from "../common.js";
+import { query } from "../queries.js";
 import { OUTBOX_COLUMNS } from "../rows.js";
 
 export interface OutboxPosition {
@@ -36,13 +37,16 @@ export function decodeCursor(cursor: string | undefined, operation: string): Out
 }
 
 // The text copy of txid must not be named `txid`: ORDER BY would sort by it, as text.
-export const READ_OUTBOX_SQL =
+export const READ_OUTBOX = query(
   `SELECT seq, txid::text AS txid_text, ${OUTBOX_COLUMNS.join(", ")} FROM outbox ` +
-  "WHERE (txid, seq) > ($1::xid8, $2::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot()) " +
-  "ORDER BY txid, seq LIMIT $3";
+    "WHERE (txid, seq) > ({txid:xid8}, {seq:bigint}) AND txid < pg_snapshot_xmin(pg_current_snapshot()) " +
+    "ORDER BY txid, seq LIMIT {limit}",
+);
 
 /** Everything after the cursor, delivered or still held back. */
-export const OUTBOX_LAG_SQL = "SELECT COUNT(*) AS n FROM outbox WHERE (txid, seq) > ($1::xid8, $2::bigint)";
+export const OUTBOX_LAG = query(
+  "SELECT COUNT(*) AS n FROM outbox WHERE (txid, seq) > ({txid:xid8}, {seq:bigint})",
+);
 
 /** Compare two positions in commit order (txid as a number, then seq). */
 export function comparePositions(a: OutboxPosition, b: OutboxPosition): number {
@@ -53,40 +57,51 @@ export function comparePositions(a: OutboxPosition, b: OutboxPosition): number {
 }
 
 /** The last commit-safe row: what a reader starting now could be handed last. */
-export const OUTBOX_HEAD_SQL =
+export const OUTBOX_HEAD = query(
   "SELECT txid::text AS txid_text, seq FROM outbox WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) " +
-  "ORDER BY txid DESC, seq DESC LIMIT 1";
+    "ORDER BY txid DESC, seq DESC LIMIT 1",
+);
 
 /** The oldest running transaction: every one below it has finished, committed or not. */
-export const HORIZON_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin";
+export const HORIZON = query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin");
 
 /**
- * The first row before `$1.$2` (exclusive) created after `$3`: the retained tail starts there.
- * Walks the `(txid, seq)` index from the oldest row, so it reads little more than it prunes.
+ * The first row before `{txid}.{seq}` (exclusive) created after `{before}`: the retained tail
+ * starts there. Walks the `(txid, seq)` index from the oldest row, so it reads little more than
+ * it prunes.
  */
-export const FIRST_YOUNG_SQL =
-  "SELECT txid::text AS txid_text, seq FROM outbox WHERE (txid, seq) < ($1::xid8, $2::bigint) " +
-  "AND created_at > $3 ORDER BY txid, seq LIMIT 1";
+export const FIRST_YOUNG = query(
+  "SELECT txid::text AS txid_text, seq FROM outbox WHERE (txid, seq) < ({txid:xid8}, {seq:bigint}) " +
+    "AND created_at > {before} ORDER BY txid, seq LIMIT 1",
+);
 
 /**
- * Per tenant, the feed positions of the rows before `$1.$2` (the prunable ones: passed by every
- * consumer, older than the tail, of finished transactions), and the first position of the
+ * Per tenant, the feed positions of the rows before `{txid}.{seq}` (the prunable ones: passed by
+ * every consumer, older than the tail, of finished transactions), and the first position of the
  * tenant that is NOT prunable. Commit order (`txid, seq`) and a tenant's feed order can differ
  * for transactions that overlapped, so a prunable row may follow one that is not: only the
  * positions below that one can go, or the feed would lose an event from its middle.
  */
-export const PRUNE_PLAN_SQL =
+export const PRUNE_PLAN = query(
   "WITH c AS (SELECT tenant_id, MIN(tenant_seq) AS lo, MAX(tenant_seq) AS hi FROM outbox " +
-  "WHERE (txid, seq) < ($1::xid8, $2::bigint) AND tenant_seq IS NOT NULL GROUP BY tenant_id) " +
-  "SELECT c.tenant_id, c.lo, c.hi, (SELECT MIN(b.tenant_seq) FROM outbox b WHERE b.tenant_id = c.tenant_id " +
-  "AND b.tenant_seq <= c.hi AND (b.txid, b.seq) >= ($1::xid8, $2::bigint)) AS blocker FROM c";
+    "WHERE (txid, seq) < ({txid:xid8}, {seq:bigint}) AND tenant_seq IS NOT NULL GROUP BY tenant_id) " +
+    "SELECT c.tenant_id, c.lo, c.hi, (SELECT MIN(b.tenant_seq) FROM outbox b WHERE b.tenant_id = c.tenant_id " +
+    "AND b.tenant_seq <= c.hi AND (b.txid, b.seq) >= ({txid:xid8}, {seq:bigint})) AS blocker FROM c",
+);
 
-/** Delete feed ranges `[lo, hi]` of tenants, only rows before `$4.$5` (as planned). */
-export const PRUNE_DELETE_SQL =
-  "DELETE FROM outbox o USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(t, lo, hi) " +
-  "WHERE o.tenant_id = r.t AND o.tenant_seq BETWEEN r.lo AND r.hi AND (o.txid, o.seq) < ($4::xid8, $5::bigint)";
+/** Delete feed ranges `[lo, hi]` of tenants, only rows before `{txid}.{seq}` (as planned). */
+export const PRUNE_DELETE = query(
+  "DELETE FROM outbox o USING unnest({tenants:text[]}, {los:bigint[]}, {his:bigint[]}) AS r(t, lo, hi) " +
+    "WHERE o.tenant_id = r.t AND o.tenant_seq BETWEEN r.lo AND r.hi AND (o.txid, o.seq) < ({txid:xid8}, {seq:bigint})",
+);
 
-/** A tenant's last pruned feed position (see `Catalog.changesHorizon`). */
-export const CHANGES_HORIZON_SQL =
-  "SELECT COALESCE((SELECT MIN(tenant_seq) FROM outbox WHERE tenant_id = $1) - 1, " +
-  "(SELECT feed_seq FROM tenants WHERE tenant_id = $1), 0) AS h";
+/** One statement: the deltas it deletes are exactly the ones it adds to the totals. */
+export const FOLD_USAGE = query(
+  "WITH moved AS (DELETE FROM usage_deltas RETURNING tenant_id, bytes, objects, messages), " +
+    "sums AS (SELECT tenant_id, SUM(bytes)::bigint AS bytes, SUM(objects)::bigint AS objects, " +
+    "SUM(messages)::bigint AS messages FROM moved GROUP BY tenant_id), " +
+    "upserted AS (INSERT INTO usage (tenant_id, bytes, objects, messages) SELECT * FROM sums ORDER BY tenant_id " +
+    "ON CONFLICT (tenant_id) DO UPDATE SET bytes = usage.bytes + excluded.bytes, " +
+    "objects = usage.objects + excluded.objects, messages = usage.messages + excluded.messages RETURNING 1) " +
+    "SELECT COUNT(*) AS n FROM moved",
+);

@@ -1,0 +1,238 @@
+/**
+ * The catalog's reads as one SQL text each, which both dialects run.
+ *
+ * A text is SQL that SQLite and PostgreSQL both accept, with named placeholders rendered per
+ * dialect (the catalog stores JSON as text and uses no LIKE, so values are all that differ):
+ *
+ * | placeholder         | SQLite                                   | PostgreSQL               |
+ * |---------------------|------------------------------------------|--------------------------|
+ * | `{name}`            | `?`                                      | `$n`                     |
+ * | `{name:type}`       | `?`                                      | `$n::type` (row comparisons and arrays, where the type cannot be inferred) |
+ * | `IN {name:list}`    | `IN (SELECT value FROM json_each(?))`, bound as JSON text | `= ANY($n::text[])`, bound as an array |
+ *
+ * A name used twice is bound twice on SQLite and is one `$n` on PostgreSQL. Values are passed
+ * by name (`bind`), so the order of the placeholders is the text's business only.
+ *
+ * Queries whose text is one dialect's own (the outbox in commit order, the usage fold, the
+ * prunes) live in that dialect's folder, written the same way.
+ */
+import type { Dialect } from "./dsl.js";
+import {
+  AUDIT_COLUMNS,
+  BLOB_REF_COLUMNS,
+  CHAT_MESSAGE_READ_COLUMNS,
+  type DbRow,
+  MESSAGE_COLUMNS,
+  MESSAGE_READ_COLUMNS,
+  MESSAGE_VERSION_COLUMNS,
+  OBJECT_COLUMNS,
+  OUTBOX_COLUMNS,
+} from "./rows.js";
+
+export type QueryParams = Readonly<Record<string, unknown>>;
+
+/** One dialect's text of a query, and how to turn named values into its positional ones. */
+export interface RenderedQuery {
+  readonly sql: string;
+  bind(params: QueryParams): unknown[];
+}
+
+/** A query written once; `R` is the shape of its rows. */
+export interface Query<R = DbRow> {
+  readonly text: string;
+  /** Rows come back as arrays of column values in select order (better-sqlite3 raw mode, pg `rowMode: "array"`). */
+  readonly arrays: boolean;
+  readonly sqlite: RenderedQuery;
+  readonly postgres: RenderedQuery;
+  /** Phantom: the row type. */
+  readonly _row?: R;
+}
+
+const PLACEHOLDER = /(\bIN )?\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z0-9_[\]]+))?\}/g;
+
+function render(text: string, dialect: Dialect): RenderedQuery {
+  const names: string[] = [];
+  const lists: boolean[] = [];
+  const sql = text.replace(PLACEHOLDER, (_, inList: string | undefined, name: string, type?: string) => {
+    const list = type === "list";
+    if (list !== (inList !== undefined)) throw new Error(`query: a list is written IN {${name}:list}`);
+    let at = names.indexOf(name);
+    if (dialect === "sqlite" || at < 0) {
+      names.push(name);
+      lists.push(list);
+      at = names.length - 1;
+    }
+    if (dialect === "sqlite") return list ? "IN (SELECT value FROM json_each(?))" : "?";
+    const n = `$${at + 1}`;
+    if (list) return `= ANY(${n}::text[])`;
+    return type === undefined ? n : `${n}::${type}`;
+  });
+  const anyList = lists.includes(true);
+  const listValue =
+    dialect === "sqlite" ? (v: unknown) => JSON.stringify(v) : (v: unknown) => [...(v as readonly unknown[])];
+  return Object.freeze({
+    sql,
+    bind: anyList
+      ? (params: QueryParams) => names.map((n, i) => (lists[i] ? listValue(params[n]) : params[n]))
+      : (params: QueryParams) => names.map((n) => params[n]),
+  });
+}
+
+function make<R>(text: string, arrays: boolean): Query<R> {
+  return Object.freeze({ text, arrays, sqlite: render(text, "sqlite"), postgres: render(text, "postgres") });
+}
+
+/** A query whose rows are objects keyed by column name. */
+export function query(text: string): Query<DbRow> {
+  return make<DbRow>(text, false);
+}
+
+/** A query whose rows are arrays of the selected columns' values, in order. */
+export function arrayQuery(text: string): Query<readonly unknown[]> {
+  return make<readonly unknown[]>(text, true);
+}
+
+/** The query of each shape `build` is asked for, built once. */
+function byShape<R>(build: (shape: number) => Query<R>): (shape: number) => Query<R> {
+  const made = new Map<number, Query<R>>();
+  return (shape) => {
+    let q = made.get(shape);
+    if (!q) {
+      q = build(shape);
+      made.set(shape, q);
+    }
+    return q;
+  };
+}
+
+const COLS = (cols: readonly string[]) => cols.join(", ");
+const MESSAGES = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
+/** Reads of one tenant's messages: arrays in the order `messageFromValues` maps. */
+const TENANT_MESSAGES = `SELECT ${COLS(MESSAGE_READ_COLUMNS)} FROM messages WHERE tenant_id = {tenant}`;
+
+// --- shapes: which optional clauses a query has --------------------------------------------
+
+export const HISTORY_DESC = 1;
+export const HISTORY_DELETED = 2;
+export const HISTORY_SINCE = 4;
+export const HISTORY_UNTIL = 8;
+export const HISTORY_AFTER = 16;
+export const AFTER = 1;
+export const BELOW = 2;
+
+// --- the reads -----------------------------------------------------------------------------
+
+export const Q = {
+  schemaVersion: query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations"),
+  recordMigration: query(
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, {name}, {at})",
+  ),
+  ping: query("SELECT 1"),
+
+  message: arrayQuery(`${TENANT_MESSAGES} AND id = {id}`),
+  messages: arrayQuery(`${TENANT_MESSAGES} AND id IN {ids:list}`),
+  messageByIdempotencyKey: arrayQuery(`${TENANT_MESSAGES} AND idempotency_key = {key}`),
+  /** A page of one chat's history: `HISTORY_*` flags. */
+  history: byShape((shape) => {
+    const desc = (shape & HISTORY_DESC) !== 0;
+    const where = ["tenant_id = {tenant}", "chat_id = {chat}"];
+    if (!(shape & HISTORY_DELETED)) where.push("deleted_at IS NULL");
+    if (shape & HISTORY_SINCE) where.push("created_at >= {since}");
+    if (shape & HISTORY_UNTIL) where.push("created_at < {until}");
+    if (shape & HISTORY_AFTER)
+      where.push(`(created_at, id) ${desc ? "<" : ">"} ({after_at:bigint}, {after_id:text})`);
+    const dir = desc ? "DESC" : "ASC";
+    return arrayQuery(
+      `SELECT ${COLS(CHAT_MESSAGE_READ_COLUMNS)} FROM messages WHERE ${where.join(" AND ")} ` +
+        `ORDER BY created_at ${dir}, id ${dir} LIMIT {limit}`,
+    );
+  }),
+  countMessages: query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = {tenant} AND chat_id = {chat}"),
+  countLiveMessages: query(
+    "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = {tenant} AND chat_id = {chat} AND deleted_at IS NULL",
+  ),
+  messageVersions: query(
+    `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions ` +
+      "WHERE tenant_id = {tenant} AND message_id = {id} ORDER BY version",
+  ),
+  chat: query("SELECT * FROM chats WHERE tenant_id = {tenant} AND chat_id = {chat}"),
+  chats: query(
+    "SELECT * FROM chats WHERE tenant_id = {tenant} AND chat_id > {after} ORDER BY chat_id LIMIT {limit}",
+  ),
+
+  object: query(`SELECT ${COLS(OBJECT_COLUMNS)} FROM objects WHERE tenant_id = {tenant} AND key = {key}`),
+  /** Keys from `{prefix}`, with `AFTER` past `{after}`, with `BELOW` under `{upper}`. */
+  objects: byShape((shape) => {
+    const where = ["tenant_id = {tenant}", "key >= {prefix}"];
+    if (shape & AFTER) where.push("key > {after}");
+    if (shape & BELOW) where.push("key < {upper}");
+    return query(
+      `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects WHERE ${where.join(" AND ")} ORDER BY key LIMIT {limit}`,
+    );
+  }),
+  existingBlobRefs: query(
+    "SELECT blob_key FROM blob_refs WHERE store_id = {store} AND blob_key IN {keys:list}",
+  ),
+  /** A store's refs, with `AFTER` past `{after}`. */
+  blobRefs: byShape((shape) =>
+    query(
+      `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs WHERE store_id = {store}` +
+        `${shape & AFTER ? " AND blob_key > {after}" : ""} ORDER BY blob_key LIMIT {limit}`,
+    ),
+  ),
+
+  deletedBefore: query(
+    `${MESSAGES} WHERE deleted_at IS NOT NULL AND deleted_at < {before} ` +
+      "ORDER BY deleted_at, tenant_id, id LIMIT {limit}",
+  ),
+  tenantDeletedBefore: query(
+    `${MESSAGES} WHERE tenant_id = {tenant} AND deleted_at IS NOT NULL AND deleted_at < {before} ` +
+      "ORDER BY deleted_at, id LIMIT {limit}",
+  ),
+  expired: query(
+    `${MESSAGES} WHERE expires_at IS NOT NULL AND expires_at < {now} ORDER BY expires_at, tenant_id, id LIMIT {limit}`,
+  ),
+  /** Every message's key: `HISTORY_DELETED` includes deleted ones, `AFTER` starts past a key. */
+  messageKeys: byShape((shape) => {
+    const where = [shape & HISTORY_DELETED ? "true" : "deleted_at IS NULL"];
+    if (shape & AFTER) where.push("(tenant_id, id) > ({after_tenant:text}, {after_id:text})");
+    return query(
+      `SELECT tenant_id, id FROM messages WHERE ${where.join(" AND ")} ORDER BY tenant_id, id LIMIT {limit}`,
+    );
+  }),
+
+  changes: query(
+    `SELECT tenant_seq, ${COLS(OUTBOX_COLUMNS)} FROM outbox WHERE tenant_id = {tenant} AND tenant_seq > {after} ` +
+      "ORDER BY tenant_seq LIMIT {limit}",
+  ),
+  /** A tenant's last pruned feed position (see `Catalog.changesHorizon`). */
+  changesHorizon: query(
+    "SELECT COALESCE((SELECT MIN(tenant_seq) FROM outbox WHERE tenant_id = {tenant}) - 1, " +
+      "(SELECT feed_seq FROM tenants WHERE tenant_id = {tenant}), 0) AS h",
+  ),
+  consumers: query("SELECT consumer, cursor FROM outbox_consumers"),
+  consumerCursor: query("SELECT cursor FROM outbox_consumers WHERE consumer = {consumer}"),
+  setConsumerCursor: query(
+    "INSERT INTO outbox_consumers (consumer, cursor) VALUES ({consumer}, {cursor}) " +
+      "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
+  ),
+
+  audit: query(
+    `SELECT ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE tenant_id = {tenant} AND at >= {since} ORDER BY at, seq LIMIT {limit}`,
+  ),
+  /** One statement, one snapshot: a concurrent fold is seen entirely or not at all. */
+  usage: query(
+    "SELECT CAST(COALESCE(u.bytes, 0) + COALESCE(d.bytes, 0) AS BIGINT) AS bytes, " +
+      "CAST(COALESCE(u.objects, 0) + COALESCE(d.objects, 0) AS BIGINT) AS objects, " +
+      "CAST(COALESCE(u.messages, 0) + COALESCE(d.messages, 0) AS BIGINT) AS messages " +
+      "FROM (SELECT SUM(bytes) AS bytes, SUM(objects) AS objects, SUM(messages) AS messages " +
+      "FROM usage_deltas WHERE tenant_id = {tenant}) d LEFT JOIN usage u ON u.tenant_id = {tenant}",
+  ),
+  /** Takes the lease if it is free, expired or already ours: a row comes back if it did. */
+  tryLease: query(
+    "INSERT INTO leases (name, owner, expires_at) VALUES ({name}, {owner}, {until}) ON CONFLICT (name) DO UPDATE SET " +
+      "owner = excluded.owner, expires_at = excluded.expires_at " +
+      "WHERE leases.expires_at <= {now} OR leases.owner = excluded.owner RETURNING owner",
+  ),
+  releaseLease: query("DELETE FROM leases WHERE name = {name} AND owner = {owner}"),
+} as const;

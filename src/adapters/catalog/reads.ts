@@ -1,0 +1,351 @@
+/**
+ * The Catalog port's reads, once for both dialects: each method says which query of
+ * `queries.ts` it runs, with which values, and what the rows become. An adapter extends
+ * `CatalogReads` and supplies `run` — its connection, its statement cache, its error mapping
+ * and its closed guard — and keeps only what is its own (opening, migrating, committing, the
+ * outbox in commit order, the usage fold).
+ */
+import type {
+  AuditEntry,
+  BlobRefRow,
+  ChangeRecord,
+  ChatRow,
+  DueMessagesQuery,
+  ExpiredMessagesQuery,
+  HistoryQuery,
+  LeaseHolder,
+  LeaseRequest,
+  MessageKey,
+  MessageRow,
+  MessageVersionRow,
+  ObjectRow,
+  Usage,
+} from "../../ports/catalog.js";
+import { changesExpired, checkLimit, checkPosition, prefixUpperBound } from "./common.js";
+import {
+  AFTER,
+  BELOW,
+  HISTORY_AFTER,
+  HISTORY_DELETED,
+  HISTORY_DESC,
+  HISTORY_SINCE,
+  HISTORY_UNTIL,
+  Q,
+  type Query,
+  type QueryParams,
+} from "./queries.js";
+import {
+  type DbRow,
+  messageFromValues,
+  toAuditEntry,
+  toBlobRefRow,
+  toChatRow,
+  toMessageRow,
+  toMessageVersionRow,
+  toObjectRow,
+  toOutboxEvent,
+} from "./rows.js";
+
+/** One read: a query with its values and what its rows become; or, with nothing to ask, the answer. */
+export type Read<T, R = DbRow> =
+  | { readonly query: Query<R>; readonly params: QueryParams; readonly result: (rows: R[]) => T }
+  | { readonly answer: T };
+
+const rowsOf = <R>(rows: R[]): R[] => rows;
+
+export abstract class CatalogReads {
+  /**
+   * Runs the read `build` describes. `build` is called once the catalog is known to be open, so
+   * its argument checks fail after the closed check; any error it or the driver throws comes
+   * back as a KuraError of `operation`.
+   */
+  protected abstract run<T, R>(operation: string, build: () => Read<T, R>): Promise<T>;
+
+  /** Throws CURSOR_INVALID unless `cursor` is an outbox cursor of this dialect. */
+  protected abstract checkCursor(cursor: string, operation: string): void;
+
+  /** The rows of `query`, as they come. */
+  protected rows<R>(operation: string, query: Query<R>, params: QueryParams = {}): Promise<R[]> {
+    return this.run<R[], R>(operation, () => ({ query, params, result: rowsOf }));
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.run("catalog.schemaVersion", () => ({
+      query: Q.schemaVersion,
+      params: {},
+      result: ([r]) => Number(r?.v ?? 0),
+    }));
+  }
+
+  // --- messages and chats ------------------------------------------------------------------
+
+  getMessage(tenantId: string, id: string): Promise<MessageRow | undefined> {
+    return this.run("catalog.getMessage", () => ({
+      query: Q.message,
+      params: { tenant: tenantId, id },
+      result: ([v]) => (v ? messageFromValues(v, tenantId) : undefined),
+    }));
+  }
+
+  getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRow[]> {
+    return this.run<MessageRow[], readonly unknown[]>("catalog.getMessages", () =>
+      ids.length === 0
+        ? { answer: [] }
+        : {
+            query: Q.messages,
+            params: { tenant: tenantId, ids },
+            result: (rows) => rows.map((v) => messageFromValues(v, tenantId)),
+          },
+    );
+  }
+
+  findMessageByIdempotencyKey(tenantId: string, key: string): Promise<MessageRow | undefined> {
+    return this.run("catalog.findMessageByIdempotencyKey", () => ({
+      query: Q.messageByIdempotencyKey,
+      params: { tenant: tenantId, key },
+      result: ([v]) => (v ? messageFromValues(v, tenantId) : undefined),
+    }));
+  }
+
+  history(tenantId: string, chatId: string, query: HistoryQuery): Promise<MessageRow[]> {
+    return this.run("catalog.history", () => {
+      const limit = checkLimit(query.limit, "catalog.history");
+      const shape =
+        (query.order === "desc" ? HISTORY_DESC : 0) |
+        (query.includeDeleted ? HISTORY_DELETED : 0) |
+        (query.since !== undefined ? HISTORY_SINCE : 0) |
+        (query.until !== undefined ? HISTORY_UNTIL : 0) |
+        (query.after ? HISTORY_AFTER : 0);
+      return {
+        query: Q.history(shape),
+        params: {
+          tenant: tenantId,
+          chat: chatId,
+          since: query.since,
+          until: query.until,
+          after_at: query.after?.createdAt,
+          after_id: query.after?.id,
+          limit,
+        },
+        result: (rows) => {
+          const out = new Array<MessageRow>(rows.length);
+          for (let i = 0; i < rows.length; i++)
+            out[i] = messageFromValues(rows[i] as readonly unknown[], tenantId, chatId);
+          return out;
+        },
+      };
+    });
+  }
+
+  countMessages(
+    tenantId: string,
+    chatId: string,
+    options: { includeDeleted?: boolean } = {},
+  ): Promise<number> {
+    return this.run("catalog.countMessages", () => ({
+      query: options.includeDeleted ? Q.countMessages : Q.countLiveMessages,
+      params: { tenant: tenantId, chat: chatId },
+      result: ([r]) => Number(r?.n ?? 0),
+    }));
+  }
+
+  listMessageVersions(tenantId: string, id: string): Promise<MessageVersionRow[]> {
+    return this.run("catalog.listMessageVersions", () => ({
+      query: Q.messageVersions,
+      params: { tenant: tenantId, id },
+      result: (rows) => rows.map(toMessageVersionRow),
+    }));
+  }
+
+  getChat(tenantId: string, chatId: string): Promise<ChatRow | undefined> {
+    return this.run("catalog.getChat", () => ({
+      query: Q.chat,
+      params: { tenant: tenantId, chat: chatId },
+      result: ([r]) => (r ? toChatRow(r) : undefined),
+    }));
+  }
+
+  listChats(tenantId: string, options: { afterChatId?: string; limit: number }): Promise<ChatRow[]> {
+    return this.run("catalog.listChats", () => ({
+      query: Q.chats,
+      params: {
+        tenant: tenantId,
+        after: options.afterChatId ?? "",
+        limit: checkLimit(options.limit, "catalog.listChats"),
+      },
+      result: (rows) => rows.map(toChatRow),
+    }));
+  }
+
+  // --- objects and blob refs ---------------------------------------------------------------
+
+  getObject(tenantId: string, key: string): Promise<ObjectRow | undefined> {
+    return this.run("catalog.getObject", () => ({
+      query: Q.object,
+      params: { tenant: tenantId, key },
+      result: ([r]) => (r ? toObjectRow(r) : undefined),
+    }));
+  }
+
+  listObjects(
+    tenantId: string,
+    options: { prefix: string; afterKey?: string; limit: number },
+  ): Promise<ObjectRow[]> {
+    return this.run("catalog.listObjects", () => {
+      const limit = checkLimit(options.limit, "catalog.listObjects");
+      const upper = prefixUpperBound(options.prefix);
+      const shape = (options.afterKey !== undefined ? AFTER : 0) | (upper !== undefined ? BELOW : 0);
+      return {
+        query: Q.objects(shape),
+        params: { tenant: tenantId, prefix: options.prefix, after: options.afterKey, upper, limit },
+        result: (rows) => rows.map(toObjectRow),
+      };
+    });
+  }
+
+  existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>> {
+    return this.run<Set<string>, DbRow>("catalog.existingBlobRefs", () =>
+      blobKeys.length === 0
+        ? { answer: new Set<string>() }
+        : {
+            query: Q.existingBlobRefs,
+            params: { store: storeId, keys: blobKeys },
+            result: (rows) => new Set(rows.map((r) => r.blob_key as string)),
+          },
+    );
+  }
+
+  listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]> {
+    return this.run("catalog.listBlobRefs", () => ({
+      query: Q.blobRefs(options.afterKey !== undefined ? AFTER : 0),
+      params: {
+        store: options.storeId,
+        after: options.afterKey,
+        limit: checkLimit(options.limit, "catalog.listBlobRefs"),
+      },
+      result: (rows) => rows.map(toBlobRefRow),
+    }));
+  }
+
+  // --- maintenance scans -------------------------------------------------------------------
+
+  deletedMessagesBefore({ before, limit, tenantId }: DueMessagesQuery): Promise<MessageRow[]> {
+    return this.run("catalog.deletedMessagesBefore", () => ({
+      query: tenantId === undefined ? Q.deletedBefore : Q.tenantDeletedBefore,
+      params: { tenant: tenantId, before, limit: checkLimit(limit, "catalog.deletedMessagesBefore") },
+      result: (rows) => rows.map(toMessageRow),
+    }));
+  }
+
+  expiredMessages({ now, limit }: ExpiredMessagesQuery): Promise<MessageRow[]> {
+    return this.run("catalog.expiredMessages", () => ({
+      query: Q.expired,
+      params: { now, limit: checkLimit(limit, "catalog.expiredMessages") },
+      result: (rows) => rows.map(toMessageRow),
+    }));
+  }
+
+  listMessageKeys(options: {
+    after?: MessageKey;
+    limit: number;
+    includeDeleted?: boolean;
+  }): Promise<MessageKey[]> {
+    return this.run("catalog.listMessageKeys", () => ({
+      query: Q.messageKeys((options.includeDeleted ? HISTORY_DELETED : 0) | (options.after ? AFTER : 0)),
+      params: {
+        after_tenant: options.after?.tenantId,
+        after_id: options.after?.id,
+        limit: checkLimit(options.limit, "catalog.listMessageKeys"),
+      },
+      result: (rows) => rows.map((r) => ({ tenantId: r.tenant_id as string, id: r.id as string })),
+    }));
+  }
+
+  // --- the change feed and consumers -------------------------------------------------------
+
+  async readChanges(tenantId: string, options: { after?: number; limit: number }): Promise<ChangeRecord[]> {
+    const operation = "catalog.readChanges";
+    let after = 0;
+    const rows = await this.run<DbRow[], DbRow>(operation, () => {
+      after = checkPosition(options.after, operation);
+      const limit = checkLimit(options.limit, operation);
+      return { query: Q.changes, params: { tenant: tenantId, after, limit }, result: rowsOf };
+    });
+    // A page that does not start right after `after` may have lost its start to a prune.
+    if (options.after !== undefined && Number(rows[0]?.tenant_seq ?? -1) !== after + 1) {
+      const horizon = await this.changesHorizon(tenantId);
+      if (after < horizon) throw changesExpired(after, horizon, operation);
+    }
+    return rows.map((r) => ({ ...toOutboxEvent(r), seq: Number(r.tenant_seq) }));
+  }
+
+  changesHorizon(tenantId: string): Promise<number> {
+    return this.run("catalog.changesHorizon", () => ({
+      query: Q.changesHorizon,
+      params: { tenant: tenantId },
+      result: ([r]) => Number(r?.h ?? 0),
+    }));
+  }
+
+  getConsumerCursor(consumer: string): Promise<string | undefined> {
+    return this.run("catalog.getConsumerCursor", () => ({
+      query: Q.consumerCursor,
+      params: { consumer },
+      result: ([r]) => r?.cursor as string | undefined,
+    }));
+  }
+
+  setConsumerCursor(consumer: string, cursor: string): Promise<void> {
+    return this.run("catalog.setConsumerCursor", () => {
+      this.checkCursor(cursor, "catalog.setConsumerCursor");
+      return { query: Q.setConsumerCursor, params: { consumer, cursor }, result: () => undefined };
+    });
+  }
+
+  // --- audit, usage, leases ----------------------------------------------------------------
+
+  auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]> {
+    return this.run("catalog.auditLog", () => ({
+      query: Q.audit,
+      params: {
+        tenant: tenantId,
+        since: options.since ?? Number.MIN_SAFE_INTEGER,
+        limit: checkLimit(options.limit, "catalog.auditLog"),
+      },
+      result: (rows) => rows.map(toAuditEntry),
+    }));
+  }
+
+  usage(tenantId: string): Promise<Usage> {
+    return this.run("catalog.usage", () => ({
+      query: Q.usage,
+      params: { tenant: tenantId },
+      result: ([r]) => ({
+        tenantId,
+        bytes: Number(r?.bytes ?? 0),
+        objects: Number(r?.objects ?? 0),
+        messages: Number(r?.messages ?? 0),
+      }),
+    }));
+  }
+
+  tryLease({ name, owner, now, ttlMs }: LeaseRequest): Promise<boolean> {
+    return this.run("catalog.tryLease", () => ({
+      query: Q.tryLease,
+      params: { name, owner, until: now + ttlMs, now },
+      result: (rows) => rows.length === 1,
+    }));
+  }
+
+  releaseLease({ name, owner }: LeaseHolder): Promise<void> {
+    return this.run("catalog.releaseLease", () => ({
+      query: Q.releaseLease,
+      params: { name, owner },
+      result: () => undefined,
+    }));
+  }
+
+  ping(): Promise<void> {
+    return this.run("catalog.ping", () => ({ query: Q.ping, params: {}, result: () => undefined }));
+  }
+}
