@@ -8,8 +8,11 @@
  *   not doing it once. The engine decides what to do with those (the write protocol keeps the
  *   bodies of a commit whose outcome is unknown, for GC to settle);
  * - the failure is a `KuraError` marked `retryable` (a lost connection, a serialization failure,
- *   a server-side timeout). `CLOSED`, invalid arguments, conflicts and anything that is not a
- *   `KuraError` fail at once.
+ *   a lock wait that timed out). `CLOSED`, invalid arguments, conflicts and anything that is not
+ *   a `KuraError` fail at once. So does any other `OPERATION_TIMEOUT`: the call has had its whole
+ *   time (a statement limit, a command or read timeout), and repeating it would multiply the
+ *   caller's wait; the caller may still try again later (it stays `retryable`). A lock wait is
+ *   different: the transaction that held the lock may be gone by the next attempt.
  *
  * Up to `maxRetries` more attempts (default 3), with the blob layer's exponential backoff and
  * full jitter (`retry.ts`). After the last attempt the error is the backend's own, with
@@ -53,7 +56,7 @@ export function withPortRetry<T extends object>(port: T, options: PortRetryOptio
                 try {
                   return await method.apply(self, args);
                 } catch (e) {
-                  if (!(e instanceof KuraError) || !e.retryable || attempt >= maxRetries) {
+                  if (!(e instanceof KuraError) || !worthRepeating(e) || attempt >= maxRetries) {
                     throw attempt > 0 && e instanceof KuraError ? withAttempts(e, attempt + 1) : e;
                   }
                   const delayMs = backoffDelay(attempt + 1, base, max, random);
@@ -75,6 +78,11 @@ export function withPortRetry<T extends object>(port: T, options: PortRetryOptio
       return fn;
     },
   });
+}
+
+/** Retryable, and not a timeout that used up the call's whole time (see above). */
+function worthRepeating(e: KuraError): boolean {
+  return e.retryable && (e.code !== "OPERATION_TIMEOUT" || e.context.limit === "lock");
 }
 
 function withAttempts(e: KuraError, attempts: number): KuraError {
