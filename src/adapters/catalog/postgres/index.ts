@@ -24,7 +24,7 @@ import type {
   OutboxRecord,
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
-import { createPgPool, isBrokenClient, quoteIdent } from "../../pg.js";
+import { createPgPool, isBrokenClient, pgTimeoutOptions, pgTimeouts, quoteIdent } from "../../pg.js";
 import { allFailed, checkLimit, checkTime, closedError, PRUNE_CHUNK } from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
@@ -61,13 +61,13 @@ export const postgresOptionsSchema = z
     schema: z.string().regex(IDENTIFIER, "must be a plain SQL identifier").default("public"),
     /** Pool size. Default 10. */
     max_connections: z.number().int().min(1).max(10_000).default(10),
-    /** Server-side limit per statement, 0 = none. Default 30000. */
-    statement_timeout_ms: z.number().int().min(0).max(86_400_000).default(30_000),
+    /** `statement_timeout_ms` (default 30000), `lock_timeout_ms` (default 0): server-side, 0 = none. */
+    ...pgTimeoutOptions,
   })
   .strict();
 export type PostgresOptions = z.infer<typeof postgresOptionsSchema>;
 
-const CAPABILITIES: CatalogCapabilities = Object.freeze({ multiProcess: true });
+const CAPABILITIES: CatalogCapabilities = Object.freeze({ multiProcess: true, remote: true });
 
 /** Advisory lock class for migrations ('KURA'); the object id is a hash of the schema name. */
 const MIGRATION_LOCK_CLASS = 0x4b555241;
@@ -104,7 +104,7 @@ export async function openPostgresCatalog(
     options: `-c search_path=${quoteIdent(options.schema)}`,
     application_name: "kura",
     connectionTimeoutMillis: 10_000,
-    ...(options.statement_timeout_ms > 0 ? { statement_timeout: options.statement_timeout_ms } : {}),
+    ...pgTimeouts(options),
     types: TYPES,
   });
   const catalog = new PostgresCatalog(pool, options.schema, deps, migrations);
