@@ -6,6 +6,7 @@ import { sha256Hex } from "../../src/core/checksum.js";
 import { isKuraError } from "../../src/core/errors.js";
 import { options, rawContainer } from "../support/azure.js";
 import { backendAvailable } from "../support/backends.js";
+import { expectOptionProblems, expectPrefixesKept } from "../support/cloud-blob.js";
 import {
   AZURITE_ACCOUNT,
   AZURITE_KEY,
@@ -30,30 +31,15 @@ describe.skipIf(!available)("azure on azurite", () => {
     });
 
     it("keeps a store below its prefix and strips it from listed keys", async () => {
-      const a = await azureBlobStore.create(options(server, container, { prefix: "tenant-a" }));
-      const b = await azureBlobStore.create(options(server, container, { prefix: "tenant-b/" }));
-      await a.put("x/1", Buffer.from("a1"));
-      await b.put("x/1", Buffer.from("b1"));
-      expect((await a.getBuffer("x/1")).data.toString()).toBe("a1");
-      expect((await a.list("x/")).items.map((i) => i.key)).toEqual(["x/1"]);
-      expect(a.location).toMatch(/\/tenant-a$/);
-      // A cursor only continues the listing it came from.
-      await a.put("x/2", Buffer.from("a2"));
-      const first = await a.list("x/", { limit: 1 });
-      expect(first.cursor).toBeDefined();
-      await expect(a.list("y/", { cursor: first.cursor as string })).rejects.toMatchObject({
-        code: "CURSOR_INVALID",
-      });
-      expect((await a.list("x/", { cursor: first.cursor as string })).items.map((i) => i.key)).toEqual([
-        "x/2",
-      ]);
-      await a.delete("x/2");
-      const names: string[] = [];
-      for await (const item of (await rawContainer(server, container)).listBlobsFlat()) names.push(item.name);
-      expect(names.sort()).toEqual(["tenant-a/x/1", "tenant-b/x/1"]);
-      await a.delete(["x/1"]);
-      expect(await a.exists("x/1")).toBe(false);
-      expect(await b.exists("x/1")).toBe(true);
+      const { b } = await expectPrefixesKept(
+        (prefix) => azureBlobStore.create(options(server, container, { prefix })),
+        async () => {
+          const names: string[] = [];
+          for await (const item of (await rawContainer(server, container)).listBlobsFlat())
+            names.push(item.name);
+          return names;
+        },
+      );
       // The presigned URL points below the prefix too.
       const url = (await b.presign("x/1", { method: "GET", expiresIn: 60 })).url;
       expect(url).toContain("/tenant-b/x/1?");
@@ -115,27 +101,16 @@ describe.skipIf(!available)("azure on azurite", () => {
     });
 
     it("reports every option problem at once", () => {
-      try {
-        azureBlobStore.parseOptions({
-          container: "Bad_Name",
-          account_name: "dev",
-          multipart_chunk_mb: 0,
-          extra: 1,
-        });
-        expect.unreachable();
-      } catch (e) {
-        expect(isKuraError(e) && e.code).toBe("CONFIG_INVALID");
-        const paths = ((e as { context: { problems: { path: string }[] } }).context.problems ?? []).map(
-          (p) => p.path,
-        );
-        expect(paths).toEqual(
-          expect.arrayContaining([
-            "storage.options.container",
-            "storage.options.account_key",
-            "storage.options.multipart_chunk_mb",
-          ]),
-        );
-      }
+      expectOptionProblems(
+        () =>
+          azureBlobStore.parseOptions({
+            container: "Bad_Name",
+            account_name: "dev",
+            multipart_chunk_mb: 0,
+            extra: 1,
+          }),
+        ["storage.options.container", "storage.options.account_key", "storage.options.multipart_chunk_mb"],
+      );
       expect(() =>
         azureBlobStore.parseOptions({
           container: "abc",

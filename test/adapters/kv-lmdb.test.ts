@@ -8,6 +8,12 @@ import { join } from "node:path";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { lmdbKvStore } from "../../src/adapters/kv/lmdb/index.js";
+import {
+  EARLIER_RELEASE,
+  expectUpgradedVersions,
+  expectUpgradePeriodKept,
+  expectUpgradePeriodOver,
+} from "../support/kv-upgrade.js";
 
 describe("lmdb adapter: upgrade from the per-tenant version counters of the earlier release", () => {
   it("records keep their versions and count on; a key without one starts above its tenant's old counter for one retention period", async () => {
@@ -21,12 +27,10 @@ describe("lmdb adapter: upgrade from the per-tenant version counters of the earl
       const db = env.openDB<Buffer, string>("kv", { encoding: "binary", compression: true });
       const meta = env.openDB<number, string>("meta", { encoding: "msgpack" });
       const pack = (record: unknown[]) => new Packr({ useRecords: false }).pack(record);
-      await db.put("acme:kv:a", pack([5000, 0, "old"]));
-      await db.put("acme:kv:n", pack([7, 0, 3]));
-      await db.put("globex:x", pack([100, 0, "g"]));
-      await meta.put("version:acme:", 20_000);
-      await meta.put("version:globex:", 10_100);
-      await meta.put("version", 150); // the store-wide counter of still earlier releases
+      for (const r of EARLIER_RELEASE.records)
+        await db.put(r.key, pack([r.version, 0, "counter" in r ? r.counter : r.value]));
+      for (const c of EARLIER_RELEASE.counters) await meta.put(`version:${c.scope}`, c.version);
+      await meta.put("version", EARLIER_RELEASE.storeWide);
       await env.close();
 
       const retention = 60_000;
@@ -36,30 +40,19 @@ describe("lmdb adapter: upgrade from the per-tenant version counters of the earl
           now: () => now,
         });
       let store = await openStore();
-      expect(await store.getEntry("acme:kv:a")).toMatchObject({ value: "old", version: 5000 });
-      expect((await store.set("acme:kv:a", "new")).version).toBe(5001);
-      expect(await store.incr("acme:kv:n")).toEqual({ value: 4, version: 8 });
-      expect((await store.setMany([{ key: "globex:x", value: "g2" }]))[0]?.version).toBe(101);
-      // It may have existed (and been deleted) under the earlier release, with any version up to
-      // its tenant's counter: it starts above.
-      expect((await store.set("acme:kv:gone", 1)).version).toBe(20_001);
-      expect(await store.incr("globex:n")).toEqual({ value: 1, version: 10_101 });
-      expect((await store.set("initech:y", 1)).version).toBe(151);
-      expect(await store.delete("acme:kv:a")).toBe(true);
-      expect((await store.set("acme:kv:a", "again")).version).toBe(5002);
+      await expectUpgradedVersions(store);
 
       // A restart within the upgrade period keeps it.
       await store.close();
       now += retention / 2;
       store = await openStore();
-      expect((await store.set("acme:kv:other", 1, { ifVersion: 0 })).version).toBe(20_001);
-      // Once it is over, new keys start at 1 and the old counters are gone.
+      await expectUpgradePeriodKept(store);
+      // Once it is over, new keys start at 1 (the open store sees it end), and the old counters are gone.
       now += retention / 2;
       expect((await store.set("acme:kv:fresh", 1)).version).toBe(1);
       await store.close();
       store = await openStore();
-      expect((await store.set("acme:kv:fresh2", 1)).version).toBe(1);
-      expect((await store.set("acme:kv:a", "later")).version).toBe(5003);
+      await expectUpgradePeriodOver(store, "acme:kv:after");
       await store.close();
       const check = open({ path, maxDbs: 8 });
       const keys = [...check.openDB<number, string>("meta", { encoding: "msgpack" }).getKeys()];

@@ -2,7 +2,6 @@
  * What the redis adapter does beyond the port's contract: its start-up checks, two clients on the
  * same keys, the upgrade from per-tenant counters, an unreachable server, Kura on `kv: redis`.
  */
-import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,65 +10,52 @@ import { Redis } from "ioredis";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { redisKvStore } from "../../src/adapters/kv/redis/index.js";
-import { isKuraError } from "../../src/core/errors.js";
 import { Kura } from "../../src/kura.js";
 import type { KvStore } from "../../src/ports/kv-store.js";
 import { expectKuraError } from "../conformance/kv-store.suite.js";
 import { backendAvailable } from "../support/backends.js";
-import { dropPrefix, redisProblem, REDIS_URL as URL } from "../support/servers/redis.js";
+import {
+  EARLIER_RELEASE,
+  expectUpgradedVersions,
+  expectUpgradePeriodKept,
+  expectUpgradePeriodOver,
+} from "../support/kv-upgrade.js";
+import {
+  dropPrefix,
+  redisProblem,
+  redisServerProblem,
+  startPrivateRedis,
+  REDIS_URL as URL,
+} from "../support/servers/redis.js";
 
 const available = backendAvailable("kv-redis", await redisProblem());
 
 describe.skipIf(!available)("redis adapter: start-up checks and failures", () => {
-  const hasServerBinary = spawnSync("redis-server", ["--version"]).status === 0;
-
-  it.skipIf(!hasServerBinary)("warns at start unless maxmemory-policy is noeviction", async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const server = spawn(
-      "redis-server",
-      [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--maxmemory-policy",
-        "allkeys-lru",
-      ],
-      { stdio: "ignore" },
-    );
-    try {
-      const url = `redis://127.0.0.1:${port}/0`;
-      let store: KvStore | undefined;
-      for (let i = 0; i < 50 && !store; i++) {
-        try {
-          const warnings: string[] = [];
-          store = await redisKvStore.create(redisKvStore.parseOptions({ url, connect_timeout_ms: 500 }), {
-            warn: (m) => warnings.push(m),
-          });
-          expect(warnings).toHaveLength(1);
-          expect(warnings[0]).toMatch(/allkeys-lru.*noeviction/);
-        } catch (e) {
-          if (!isKuraError(e) || e.code !== "KV_UNAVAILABLE") throw e;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+  it.skipIf(redisServerProblem() !== undefined)(
+    "warns at start unless maxmemory-policy is noeviction",
+    async () => {
+      const server = await startPrivateRedis(["--maxmemory-policy", "allkeys-lru"]);
+      try {
+        const warnings: string[] = [];
+        const store = await redisKvStore.create(
+          redisKvStore.parseOptions({ url: server.url, connect_timeout_ms: 500 }),
+          { warn: (m) => warnings.push(m) },
+        );
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/allkeys-lru.*noeviction/);
+        await store.close();
+        // The shared server is configured right: no warning there.
+        const quiet: string[] = [];
+        const ok = await redisKvStore.create(redisKvStore.parseOptions({ url: URL }), {
+          warn: (m) => quiet.push(m),
+        });
+        expect(quiet).toEqual([]);
+        await ok.close();
+      } finally {
+        server.destroy();
       }
-      expect(store).toBeDefined();
-      await store?.close();
-      // The shared server is configured right: no warning there.
-      const quiet: string[] = [];
-      const ok = await redisKvStore.create(redisKvStore.parseOptions({ url: URL }), {
-        warn: (m) => quiet.push(m),
-      });
-      expect(quiet).toEqual([]);
-      await ok.close();
-    } finally {
-      server.kill("SIGTERM");
-    }
-  });
+    },
+  );
 
   it("two clients writing the same keys: each key counts every write of both, once", async () => {
     const prefix = `kura-test-${randomUUID().slice(0, 8)}:`;
@@ -118,35 +104,26 @@ describe.skipIf(!available)("redis adapter: start-up checks and failures", () =>
       );
     let store: KvStore | undefined;
     try {
-      await admin.set(`${prefix}acme:kv:a`, stored(5000, Buffer.concat([Buffer.from("m"), pack("old")])));
-      await admin.set(`${prefix}acme:kv:n`, stored(7, Buffer.from("n3")));
-      await admin.set(`${prefix}globex:x`, stored(100, Buffer.concat([Buffer.from("m"), pack("g")])));
-      await admin.set(`${prefix}\u0000version\u0000acme:`, "20000");
-      await admin.set(`${prefix}\u0000version\u0000globex:`, "10100");
-      await admin.set(`${prefix}\u0000version`, "150");
+      for (const r of EARLIER_RELEASE.records) {
+        const frame =
+          "counter" in r ? Buffer.from(`n${r.counter}`) : Buffer.concat([Buffer.from("m"), pack(r.value)]);
+        await admin.set(`${prefix}${r.key}`, stored(r.version, frame));
+      }
+      for (const c of EARLIER_RELEASE.counters)
+        await admin.set(`${prefix}\u0000version\u0000${c.scope}`, String(c.version));
+      await admin.set(`${prefix}\u0000version`, String(EARLIER_RELEASE.storeWide));
 
       store = await open();
-      expect(await store.getEntry("acme:kv:a")).toMatchObject({ value: "old", version: 5000 });
-      expect((await store.set("acme:kv:a", "new")).version).toBe(5001);
-      expect(await store.incr("acme:kv:n")).toEqual({ value: 4, version: 8 });
-      expect((await store.setMany([{ key: "globex:x", value: "g2" }]))[0]?.version).toBe(101);
-      // It may have existed (and been deleted) under the earlier release: it starts above.
-      expect((await store.set("acme:kv:gone", 1)).version).toBe(20_001);
-      expect(await store.incr("globex:n")).toEqual({ value: 1, version: 10_101 });
-      expect((await store.set("initech:y", 1, { ttlMs: 60_000 })).version).toBe(151);
-      expect(await store.delete("acme:kv:a")).toBe(true);
-      expect((await store.set("acme:kv:a", "again")).version).toBe(5002);
+      await expectUpgradedVersions(store);
       // A reconnect within the upgrade period keeps it.
       await store.close();
       store = await open();
-      expect((await store.set("acme:kv:other", 1, { ifVersion: 0 })).version).toBe(20_001);
+      await expectUpgradePeriodKept(store);
       await store.close();
       // Once it is over, new keys start at 1.
       await new Promise((r) => setTimeout(r, retention + 200));
       store = await open();
-      expect((await store.set("acme:kv:fresh", 1)).version).toBe(1);
-      expect((await store.setMany([{ key: "acme:kv:fresh2", value: 1 }]))[0]?.version).toBe(1);
-      expect((await store.set("acme:kv:a", "later")).version).toBe(5003);
+      await expectUpgradePeriodOver(store);
     } finally {
       await store?.close();
       admin.disconnect();

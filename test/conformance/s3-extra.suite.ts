@@ -18,7 +18,7 @@ import { collect, sha256Hex } from "../../src/core/checksum.js";
 import { isKuraError, type KuraError } from "../../src/core/errors.js";
 import { withRetry } from "../../src/layers/retry.js";
 import type { BlobStore, BlobStoreDeps } from "../../src/ports/blob-store.js";
-import { freePort } from "../support/servers/s3rver.js";
+import { freePort } from "../support/servers/net.js";
 import {
   createBucket,
   emptyAndDeleteBucket,

@@ -4,21 +4,13 @@
  * skip outside CI and fail in CI (`backendAvailable`).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import {
-  chownSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { mintToken } from "../../src/http/auth.js";
-import { freePort } from "../support/servers/s3rver.js";
+import { freePort } from "../support/servers/net.js";
 
 export { freePort };
 export const SECRET = "fault-secret-0123456789abcdef0123456789";
@@ -105,72 +97,13 @@ export async function startPrivatePostgres(bin: string): Promise<PrivatePostgres
   };
 }
 
-// --- Redis --------------------------------------------------------------------------------------
+// --- Redis: private servers (`support/servers/redis.ts`) ---------------------------------------
 
-export function redisProblem(): string | undefined {
-  const r = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  return r.status === 0 ? undefined : "redis-server not installed";
-}
-
-export interface PrivateRedis {
-  url: string;
-  pid(): number;
-  start(): Promise<void>;
-  signal(sig: NodeJS.Signals): void;
-  destroy(): void;
-}
-
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const dir = mkdtempSync(join(tmpdir(), "kura-fault-redis-"));
-  const port = await freePort();
-  const pidfile = join(dir, "redis.pid");
-  const pid = () => Number(readFileSync(pidfile, "utf8").trim());
-  const start = async () => {
-    rmSync(pidfile, { force: true });
-    execFileSync("redis-server", [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--daemonize",
-      "yes",
-      "--pidfile",
-      pidfile,
-      "--dir",
-      dir,
-      "--logfile",
-      join(dir, "log"),
-    ]);
-    const up = await eventually(
-      async () =>
-        existsSync(pidfile) &&
-        spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout.includes("PONG"),
-      100,
-      50,
-    );
-    if (!up) throw new Error(`private redis on ${port} did not start`);
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    pid,
-    start,
-    signal: (sig) => process.kill(pid(), sig),
-    destroy: () => {
-      try {
-        process.kill(pid(), "SIGCONT");
-        process.kill(pid(), "SIGKILL");
-      } catch {
-        // gone
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export {
+  type PrivateRedis,
+  redisServerProblem as redisProblem,
+  startPrivateRedis,
+} from "../support/servers/redis.js";
 
 // --- kura serve ---------------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+import { freePort, waitForHttp } from "./net.js";
 
 /** azurite's well-known development account. */
 export const AZURITE_ACCOUNT = "devstoreaccount1";
@@ -35,34 +35,6 @@ export interface AzuriteServer {
 /** Why azurite cannot run here, or undefined when it can. */
 export function azuriteProblem(): string | undefined {
   return existsSync(AZURITE_BIN) ? undefined : "node_modules/.bin/azurite-blob not found (npm install)";
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
-
-/** Poll `url` until any HTTP answer arrives. */
-export async function waitForHttp(url: string, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) {
-        throw new Error(`${what} did not answer at ${url} within ${timeoutMs} ms`, { cause: e });
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 /** A fresh directory under `.cache/tmp`. */

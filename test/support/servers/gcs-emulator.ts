@@ -11,7 +11,8 @@ import { type ChildProcess, fork } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SERVER_CACHE } from "../backends.js";
-import { freePort, stopChild, tempDir, waitForHttp } from "./azurite.js";
+import { stopChild, tempDir } from "./azurite.js";
+import { freePort, waitForHttp } from "./net.js";
 
 const SCRIPT = resolve(import.meta.dirname, "../../../scripts/test-servers/gcs-emulator.cjs");
 export const FIREBASE_DIR = join(SERVER_CACHE, "firebase");

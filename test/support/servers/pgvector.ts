@@ -7,7 +7,7 @@
  * a second one is for a test's own inspection.
  */
 import type { SqlClient } from "../../../src/adapters/vector/pgvector/index.js";
-import { freePort } from "./s3rver.js";
+import { freePort } from "./net.js";
 
 export interface PgvectorServer {
   /** `postgres://postgres@127.0.0.1:<port>/postgres`. */

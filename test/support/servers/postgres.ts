@@ -15,7 +15,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
-import { freePort } from "./s3rver.js";
+import { freePort } from "./net.js";
 
 export interface PostgresTestDatabase {
   /** Where the database lives: an existing server, or one started for this run. */

@@ -6,9 +6,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { freePort, waitForHttp } from "./net.js";
 
 export const S3RVER_ACCESS_KEY = "S3RVER";
 export const S3RVER_SECRET_KEY = "S3RVER";
@@ -25,33 +25,6 @@ export interface S3rverServer {
   start(): Promise<void>;
   /** Stop and remove the data directory. */
   destroy(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Poll `url` until any HTTP answer arrives. */
-export async function waitForHttp(url: string, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (e) {
-      if (Date.now() > deadline)
-        throw new Error(`${what} did not answer at ${url} within ${timeoutMs} ms`, { cause: e });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 function s3rverBin(): string {
