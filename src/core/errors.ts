@@ -256,6 +256,41 @@ export const ERROR_CODES = {
     "NotFound",
     "A change-feed cursor points before the retained tail of the feed: the events after it were pruned.",
   ],
+  // tenants: registry, admin identity, API keys, limits (TEN-2…5)
+  TENANT_EXISTS: ["AlreadyExists", "A tenant with this id is already registered."],
+  TENANT_NOT_FOUND: ["NotFound", "No tenant with this id is registered."],
+  TENANT_DOMAIN_TAKEN: ["Conflict", "A domain given for the tenant already belongs to another tenant."],
+  TENANT_SUSPENDED: [
+    "PermissionDenied",
+    "The tenant is suspended: every call for it is refused, reads included, until it is reactivated.",
+  ],
+  TENANT_UNKNOWN: [
+    "PermissionDenied",
+    "The token names a tenant that is not registered, and tenants are not created on first use (auth.auto_create_tenants: false).",
+  ],
+  TIER_UNKNOWN: ["InvalidArgument", "The tier named is not configured (`tiers.{name}`)."],
+  ADMIN_REQUIRED: [
+    "PermissionDenied",
+    "The route is an admin route and the caller is not the admin (a tenant token or API key), or an admin token was used on a tenant route.",
+  ],
+  API_KEY_INVALID: ["Unauthenticated", "The API key is malformed, unknown, revoked or expired."],
+  API_KEY_NOT_FOUND: ["NotFound", "The tenant has no API key with this id."],
+  SCOPE_DENIED: [
+    "PermissionDenied",
+    "The API key's scopes do not allow the request (a read-only key on a write).",
+  ],
+  PAYLOAD_TOO_LARGE: [
+    "PayloadTooLarge",
+    "A message or object exceeds the tenant's size limit (max_message_bytes, max_object_bytes); nothing was stored.",
+  ],
+  QUOTA_EXCEEDED: [
+    "QuotaExceeded",
+    "The write would take the tenant past its storage or object-count limit (max_storage_bytes, max_objects); nothing was stored.",
+  ],
+  RATE_LIMITED: [
+    "RateLimited",
+    "The tenant sent more requests per second than its limit (max_requests_per_second); retry after Retry-After seconds.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

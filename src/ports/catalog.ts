@@ -172,6 +172,55 @@ export interface Usage {
   messages: number;
 }
 
+/** Where a registered tenant stands: `active` serves, `suspended` refuses every call. */
+export type TenantStatus = "active" | "suspended";
+
+/** A tenant's own identity provider (seed 003: each tenant its own user pool). */
+export interface TenantJwt {
+  issuer: string;
+  jwksUrl: string;
+  audience: string | null;
+}
+
+/** A tenant of the registry (TEN-2, TEN-3, TEN-5): its settings, not its data. */
+export interface TenantRecord {
+  tenantId: string;
+  name: string | null;
+  status: TenantStatus;
+  /** A tier of the configuration (`tiers.{name}`), whose limits apply unless overridden. */
+  tier: string;
+  /** Overrides of the tier's limits by limit name (`max_storage_bytes`, …). */
+  limits: Record<string, number>;
+  /** Host names that resolve to this tenant, lower case; each belongs to one tenant at most. */
+  domains: string[];
+  jwt: TenantJwt | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What an update of a tenant changes: the fields given, nothing else. */
+export type TenantChange = Partial<
+  Pick<TenantRecord, "name" | "status" | "tier" | "limits" | "domains" | "jwt">
+>;
+
+/** An API key of a tenant (TEN-5). Only a hash of its secret is ever stored. */
+export interface ApiKeyRecord {
+  keyId: string;
+  tenantId: string;
+  /** Hex SHA-256 of the secret. */
+  secretHash: string;
+  /** `read`, `write`, … */
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** A change of the registry, with the audit entry written in the same transaction (SEC-3). */
+export interface RegistryWrite {
+  audit?: AuditEntry;
+}
+
 /** One write: what the engine can ask of the catalog inside a batch. */
 export type CatalogOp =
   | { op: "ensureTenant"; tenantId: string; at: number }
@@ -395,6 +444,59 @@ export interface Catalog {
   /** Behavior: folds delta rows into totals without changing any tenant's `usage`; returns how many were folded. */
   foldUsage(): Promise<number>;
 
+  // --- the tenant registry and API keys (TEN-2, TEN-5) -------------------------------------
+  // Registry writes are transactions of their own, outside group commit: they are rare, and
+  // each carries its audit entry (`RegistryWrite.audit`), applied with it or not at all.
+
+  /**
+   * Registers a tenant.
+   * Behavior: the record reads back exactly as given (limits, domains, jwt, unicode names);
+   * an id already registered fails with `TENANT_EXISTS`, and a domain another tenant holds
+   * with `TENANT_DOMAIN_TAKEN` (matching is case-insensitive), each leaving nothing written —
+   * no record, domain or audit entry. Registering a tenant does not touch its data, nor does
+   * implicit creation of data (`ensureTenant`) register it.
+   */
+  createTenant(record: TenantRecord, write?: RegistryWrite): Promise<void>;
+  /** Behavior: the registered record, undefined for an id never registered or removed. */
+  getTenant(tenantId: string): Promise<TenantRecord | undefined>;
+  /** Behavior: registered tenants in tenant-id byte order after `afterTenantId`, at most `limit`. */
+  listTenants(options: { afterTenantId?: string; limit: number }): Promise<TenantRecord[]>;
+  /**
+   * Applies `change` and sets `updatedAt: at`; returns the new record, undefined (nothing
+   * written, no audit) if the tenant is not registered.
+   * Behavior: fields not in `change` keep their values; `domains` replaces the whole list and
+   * fails with `TENANT_DOMAIN_TAKEN` if another tenant holds one, leaving the record as it was.
+   */
+  updateTenant(
+    tenantId: string,
+    change: TenantChange,
+    options: RegistryWrite & { at: number },
+  ): Promise<TenantRecord | undefined>;
+  /**
+   * Removes a tenant from the registry with its domains and API keys; true if it was registered.
+   * Behavior: its data (messages, objects, usage, …) is untouched; the id can be registered again.
+   */
+  removeTenant(tenantId: string, write?: RegistryWrite): Promise<boolean>;
+  /** Behavior: the tenant a domain (any letter case) belongs to, undefined if none. */
+  tenantOfDomain(domain: string): Promise<string | undefined>;
+
+  /**
+   * Stores an API key.
+   * Behavior: reads back exactly as given; a key id that exists (any tenant's) fails with
+   * `CATALOG_DUPLICATE` and writes nothing.
+   */
+  createApiKey(key: ApiKeyRecord, write?: RegistryWrite): Promise<void>;
+  /** Behavior: the key of this id whatever its tenant (authentication), revoked or not; undefined if none. */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined>;
+  /** Behavior: a tenant's keys, revoked ones included, in key-id byte order; never another tenant's. */
+  listApiKeys(tenantId: string): Promise<ApiKeyRecord[]>;
+  /**
+   * Revokes a key of `tenantId` at `at`; true if it was live until then.
+   * Behavior: false (nothing written, no audit) for an unknown key, another tenant's key or one
+   * already revoked (its first `revokedAt` stays).
+   */
+  revokeApiKey(tenantId: string, keyId: string, options: RegistryWrite & { at: number }): Promise<boolean>;
+
   /**
    * A named lease for jobs (exactly-once across nodes, LIFE-1/DIST-1): true if `owner` now holds
    * `name` until `now + ttlMs` (it was free, expired, or already held by `owner`).
@@ -447,6 +549,17 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   auditLog: "read",
   usage: "read",
   foldUsage: "once",
+  // A repeated registry write would fail (TENANT_EXISTS, CATALOG_DUPLICATE) or audit twice.
+  createTenant: "once",
+  getTenant: "read",
+  listTenants: "read",
+  updateTenant: "once",
+  removeTenant: "once",
+  tenantOfDomain: "read",
+  createApiKey: "once",
+  getApiKey: "read",
+  listApiKeys: "read",
+  revokeApiKey: "once",
   tryLease: "idempotent",
   releaseLease: "idempotent",
   ping: "read",

@@ -13,6 +13,7 @@ import {
   type TableDef,
 } from "./dsl.js";
 import {
+  API_KEYS,
   AUDIT_LOG,
   BLOB_REFS,
   CHATS,
@@ -27,6 +28,8 @@ import {
   OUTBOX,
   OUTBOX_CONSUMERS,
   OUTBOX_V1,
+  TENANT_DOMAINS,
+  TENANT_REGISTRY,
   TENANTS,
   TENANTS_V1,
   USAGE,
@@ -117,6 +120,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         ],
       },
     ],
+  },
+  {
+    version: 4,
+    name: "tenant registry and API keys",
+    steps: [TENANT_REGISTRY, TENANT_DOMAINS, API_KEYS].map(createTable),
   },
 ]);
 

@@ -258,6 +258,51 @@ export const MAIL_MESSAGES = table(
   },
 );
 
+// --- the tenant registry and API keys (migration 4; TEN-2, TEN-5) ---------------------------
+
+/**
+ * Registered tenants: their settings, apart from `tenants` (the row every write of the tenant
+ * creates and locks for its feed positions), so an admin change never waits on writers. A
+ * tenant with data but no row here is unregistered (created implicitly on first use).
+ */
+export const TENANT_REGISTRY = table(
+  "tenant_registry",
+  {
+    tenant_id: "text",
+    name: "text?",
+    status: "text",
+    tier: "text",
+    limits: "json",
+    domains: "json",
+    jwt: "json?",
+    created_at: "int",
+    updated_at: "int",
+  },
+  { primaryKey: ["tenant_id"] },
+);
+
+/** Which tenant a domain belongs to: the primary key makes a domain one tenant's at most. */
+export const TENANT_DOMAINS = table(
+  "tenant_domains",
+  { domain: "text", tenant_id: "text" },
+  { primaryKey: ["domain"], indexes: [index("tenant_domains_tenant", ["tenant_id"])] },
+);
+
+/** API keys: the secret only as a SHA-256 hash; looked up by key id whatever the tenant. */
+export const API_KEYS = table(
+  "api_keys",
+  {
+    key_id: "text",
+    tenant_id: "text",
+    secret_hash: "text",
+    scopes: "json",
+    created_at: "int",
+    expires_at: "int?",
+    revoked_at: "int?",
+  },
+  { primaryKey: ["key_id"], indexes: [index("api_keys_tenant", ["tenant_id", "key_id"])] },
+);
+
 /** Every table, for checks that the migrations create exactly these. */
 export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANTS,
@@ -278,4 +323,7 @@ export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   MAIL_DOMAINS,
   MAILBOXES,
   MAIL_MESSAGES,
+  TENANT_REGISTRY,
+  TENANT_DOMAINS,
+  API_KEYS,
 ]);

@@ -48,6 +48,7 @@ import {
   PRUNE_PLAN,
   READ_OUTBOX,
 } from "./outbox.js";
+import { PostgresTenantRegistry } from "./tenants.js";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -131,6 +132,7 @@ class PostgresCatalog extends CatalogReads implements Catalog {
   private closed = false;
   private readonly names = new Map<string, string>();
   private readonly writer = new GroupCommit((db, text, values) => this.query(db, text, values));
+  private readonly registry: PostgresTenantRegistry;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -139,6 +141,7 @@ class PostgresCatalog extends CatalogReads implements Catalog {
     private readonly migrations: readonly Migration[],
   ) {
     super();
+    this.registry = new PostgresTenantRegistry(pool, (op, fn) => this.read(op, fn));
   }
 
   /**
@@ -381,6 +384,18 @@ class PostgresCatalog extends CatalogReads implements Catalog {
       result: ([r]) => Number(r?.n ?? 0),
     }));
   }
+
+  // --- the tenant registry and API keys: tenants.ts ------------------------------------------
+  createTenant: Catalog["createTenant"] = (record, write) => this.registry.createTenant(record, write);
+  getTenant: Catalog["getTenant"] = (tenantId) => this.registry.getTenant(tenantId);
+  listTenants: Catalog["listTenants"] = (options) => this.registry.listTenants(options);
+  updateTenant: Catalog["updateTenant"] = (id, change, o) => this.registry.updateTenant(id, change, o);
+  removeTenant: Catalog["removeTenant"] = (tenantId, write) => this.registry.removeTenant(tenantId, write);
+  tenantOfDomain: Catalog["tenantOfDomain"] = (domain) => this.registry.tenantOfDomain(domain);
+  createApiKey: Catalog["createApiKey"] = (key, write) => this.registry.createApiKey(key, write);
+  getApiKey: Catalog["getApiKey"] = (keyId) => this.registry.getApiKey(keyId);
+  listApiKeys: Catalog["listApiKeys"] = (tenantId) => this.registry.listApiKeys(tenantId);
+  revokeApiKey: Catalog["revokeApiKey"] = (id, keyId, o) => this.registry.revokeApiKey(id, keyId, o);
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -48,6 +48,7 @@ import {
   USAGE_TOP,
 } from "./outbox.js";
 import { freesSpace, SpaceReserve } from "./reserve.js";
+import { SqliteTenantRegistry } from "./tenants.js";
 
 export const sqliteOptionsSchema = z
   .object({
@@ -113,6 +114,7 @@ class SqliteCatalog extends CatalogReads implements Catalog {
   private readonly prepared = new Map<Query<unknown>, Statement>();
   private closed = false;
   private readonly writer: GroupCommit;
+  private readonly registry: SqliteTenantRegistry;
 
   constructor(
     private readonly db: Db,
@@ -122,6 +124,7 @@ class SqliteCatalog extends CatalogReads implements Catalog {
   ) {
     super();
     this.writer = new GroupCommit(db, (sql) => this.stmt(sql));
+    this.registry = new SqliteTenantRegistry(db, (op, fn) => this.read(op, fn));
   }
 
   private stmt(sql: string): Statement {
@@ -346,6 +349,18 @@ class SqliteCatalog extends CatalogReads implements Catalog {
       return fold.immediate();
     });
   }
+
+  // --- the tenant registry and API keys: tenants.ts ------------------------------------------
+  createTenant: Catalog["createTenant"] = (record, write) => this.registry.createTenant(record, write);
+  getTenant: Catalog["getTenant"] = (tenantId) => this.registry.getTenant(tenantId);
+  listTenants: Catalog["listTenants"] = (options) => this.registry.listTenants(options);
+  updateTenant: Catalog["updateTenant"] = (id, change, o) => this.registry.updateTenant(id, change, o);
+  removeTenant: Catalog["removeTenant"] = (tenantId, write) => this.registry.removeTenant(tenantId, write);
+  tenantOfDomain: Catalog["tenantOfDomain"] = (domain) => this.registry.tenantOfDomain(domain);
+  createApiKey: Catalog["createApiKey"] = (key, write) => this.registry.createApiKey(key, write);
+  getApiKey: Catalog["getApiKey"] = (keyId) => this.registry.getApiKey(keyId);
+  listApiKeys: Catalog["listApiKeys"] = (tenantId) => this.registry.listApiKeys(tenantId);
+  revokeApiKey: Catalog["revokeApiKey"] = (id, keyId, o) => this.registry.revokeApiKey(id, keyId, o);
 
   async close(): Promise<void> {
     if (this.closed) return;
