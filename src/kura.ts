@@ -128,6 +128,8 @@ export class Kura {
     private readonly searchIndex: SearchIndex | undefined,
     /** Memories, message embeddings and collections (VEC-1…5, MEM-1). */
     readonly vectors: VectorPlane,
+    /** Where the planes' metrics layers report. */
+    private readonly operations: OperationSink,
     /** Write failures (disk full) that make a plane not ready until a write succeeds. */
     private readonly writeHealth: WriteHealth = new WriteHealth(),
   ) {}
@@ -360,6 +362,7 @@ export class Kura {
       searchService,
       searchIndex,
       vectors,
+      operations,
       writeHealth,
     );
     const opened = kura;
@@ -368,7 +371,6 @@ export class Kura {
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
-    kura.operations = operations;
     if (projector) kura.registerProjector(projector);
     // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
     // that has saved no cursor yet holds everything back.
@@ -390,9 +392,6 @@ export class Kura {
   }
 
   private warn: (message: string) => void = () => undefined;
-
-  /** Where the planes' metrics layers report. */
-  private operations = new OperationSink();
 
   /**
    * Every backend operation — plane, backend, method, duration, outcome — while subscribed (the

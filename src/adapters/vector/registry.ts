@@ -5,30 +5,19 @@
  * - `pgvector` — tables in a PostgreSQL database with the `vector` extension;
  * - `exact` — the brute-force reference index, in memory only.
  */
-
 import type { VectorIndexDefinition } from "../../ports/vector-index.js";
 import { createRegistry } from "../registry.js";
 
-type Loader = () => Promise<VectorIndexDefinition<unknown>>;
-
-const usearch: Loader = async () =>
-  (await import("./usearch/index.js")).usearchVectorIndex as VectorIndexDefinition<unknown>;
-
-const LOADERS: Record<string, Loader> = {
-  embedded: usearch,
-  usearch,
-  exact: async () => (await import("./exact/index.js")).exactVectorIndex as VectorIndexDefinition<unknown>,
-  pgvector: async () =>
-    (await import("./pgvector/index.js")).pgvectorVectorIndex as VectorIndexDefinition<unknown>,
-};
-
 const REGISTRY = createRegistry<VectorIndexDefinition<unknown>>(
   { what: "vector backend", operation: "vector.registry", path: "vector.backend" },
-  LOADERS,
+  {
+    embedded: "usearch",
+    usearch: () => import("./usearch/index.js").then((m) => m.usearchVectorIndex),
+    exact: () => import("./exact/index.js").then((m) => m.exactVectorIndex),
+    pgvector: () => import("./pgvector/index.js").then((m) => m.pgvectorVectorIndex),
+  },
 );
 
 export const VECTOR_INDEX_BACKENDS = REGISTRY.backends;
 
-export function vectorIndexDefinition(scheme: string): Promise<VectorIndexDefinition<unknown>> {
-  return REGISTRY.definition(scheme);
-}
+export const vectorIndexDefinition = REGISTRY.definition;
