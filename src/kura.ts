@@ -18,6 +18,7 @@ import { PresignedUrls } from "./domains/presigned.js";
 import { kvExpiryJob, sessionFilesJob } from "./domains/sessions.js";
 import { type StateContext, StateEvents } from "./domains/state.js";
 import { TenantScope } from "./domains/tenant.js";
+import { Tenants } from "./domains/tenants.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { GroupCommitter } from "./engine/group-commit.js";
@@ -40,6 +41,7 @@ import { type MessageProjector, OutboxDispatcher, type Projector } from "./engin
 import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
 import { type LoadDocument, SEARCH_PROJECTOR, SearchProjector, SearchService } from "./engine/search.js";
+import { Tenancy } from "./engine/tenancy.js";
 import { TieredCache } from "./engine/tiered-cache.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
@@ -235,6 +237,12 @@ export class Kura {
       messageCache: catalog.capabilities.multiProcess || options.cache ? undefined : new HotMessages(50_000),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
+      tenancy: new Tenancy({
+        catalog,
+        clock,
+        tiers: resolved.tiers,
+        autoCreate: resolved.auth.auto_create_tenants,
+      }),
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
       presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),
     };
@@ -461,6 +469,19 @@ export class Kura {
       (): MemoriesContext => ({ kv, clock, index: plane.memories(), embedder: plane.embedder }),
     );
   }
+
+  /** The tenant registry (TEN-2…5): admin operations, and who may act within what limits. */
+  get tenants(): Tenants {
+    this.assertOpen();
+    this.tenantRegistry ??= new Tenants({
+      catalog: this.ctx.catalog,
+      tenancy: this.ctx.tenancy,
+      clock: this.ctx.clock,
+    });
+    return this.tenantRegistry;
+  }
+
+  private tenantRegistry: Tenants | undefined;
 
   /** The search service (full-text with its degraded fallback, SRCH-1…4). */
   get search(): SearchService {

@@ -58,7 +58,8 @@ program
   .description(
     "print a development token (HS256) for a tenant, minted from the configured or generated secret",
   )
-  .requiredOption("-t, --tenant <tenant>", "tenant id (the tenant_id claim)")
+  .option("-t, --tenant <tenant>", "tenant id (the tenant_id claim)")
+  .option("--admin", 'an admin token instead (role: "admin", no tenant): the /v1/admin routes')
   .option("-u, --user <user>", "user id (the sub claim)")
   .option(
     "--ttl <ttl>",
@@ -66,7 +67,7 @@ program
     "1h",
   )
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
-  .action(async (opts: { tenant: string; user?: string; ttl: string; config?: string }) => {
+  .action(async (opts: { tenant?: string; admin?: boolean; user?: string; ttl: string; config?: string }) => {
     process.stdout.write(`${await runToken({ ...opts, env: process.env })}\n`);
   });
 

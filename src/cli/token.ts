@@ -1,6 +1,6 @@
 /**
- * `kura token --tenant T [--user U] [--ttl 1h]`: prints a development token (HS256) minted from
- * the configured secret, or the one `kura serve` generates into `<data_dir>/jwt-secret`. Refuses
+ * `kura token --tenant T [--user U] [--ttl 1h]`, or `kura token --admin`: prints a development
+ * token (HS256; an admin one has `role: "admin"` and no tenant) minted from the configured secret, or the one `kura serve` generates into `<data_dir>/jwt-secret`. Refuses
  * tenant ids the id rule refuses (TENANT_INVALID) and lifetimes above
  * `auth.max_token_lifetime_seconds` (INVALID_ARGUMENT): the server would refuse such tokens.
  */
@@ -10,12 +10,29 @@ import { mintToken, parseTtl, resolveJwtSecret } from "../http/auth.js";
 import { loadConfig } from "../open/config.js";
 
 export async function runToken(opts: {
-  tenant: string;
+  tenant?: string;
+  admin?: boolean;
   user?: string;
   ttl: string;
   config?: string;
   env: NodeJS.ProcessEnv;
 }): Promise<string> {
+  if (!opts.admin && opts.tenant === undefined) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      "required option '-t, --tenant <tenant>' not specified (or --admin for an admin token)",
+      { operation: "token" },
+    );
+  }
+  if (opts.admin && opts.tenant !== undefined) {
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      "give --tenant or --admin, not both: an admin token has no tenant",
+      {
+        operation: "token",
+      },
+    );
+  }
   const config = await loadConfig({ env: opts.env, ...(opts.config ? { file: opts.config } : {}) });
   const secret = await resolveJwtSecret(config, { create: true });
   if (!secret) {
@@ -37,7 +54,7 @@ export async function runToken(opts: {
   }
   return mintToken({
     secret: secret.secret,
-    tenant: opts.tenant,
+    ...(opts.admin ? { admin: true } : { tenant: opts.tenant as string }),
     ttlSeconds,
     issuer: config.auth.issuer,
     audience: config.auth.audience,

@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Run the consistency checker
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
+         * @description **Not implemented yet** (501): the consistency checker over HTTP (CONS-3) is not built yet
          */
         post: operations["fsck"];
         delete?: never;
@@ -139,16 +139,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Tenants
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
-         */
+        /** Registered tenants, in id order */
         get: operations["listTenants"];
         put?: never;
-        /**
-         * Create a tenant
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
-         */
+        /** Register a tenant */
         post: operations["createTenant"];
         delete?: never;
         options?: never;
@@ -163,24 +157,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A tenant
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
-         */
+        /** A registered tenant, with the limits in force */
         get: operations["getTenant"];
         put?: never;
         post?: never;
         /**
          * Delete a tenant
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
+         * @description **Not implemented yet** (501): tenant deletion (a job removing the tenant's data from every plane) is not built yet
          */
         delete: operations["deleteTenant"];
         options?: never;
         head?: never;
-        /**
-         * Change a tenant's tier or limits
-         * @description **Not implemented yet** (501): the tenant registry and admin API (TEN-3) are not built yet
-         */
+        /** Suspend or reactivate a tenant, change its tier, limits, name, domains or identity provider */
         patch: operations["updateTenant"];
         trace?: never;
     };
@@ -1151,7 +1139,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1160,7 +1148,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
+            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the consistency checker over HTTP (CONS-3) is not built yet */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1183,13 +1171,69 @@ export interface operations {
     };
     listTenants: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page of tenants */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                /** @description ISO 8601 time (UTC) */
+                                created_at: string;
+                                domains: string[];
+                                /** @description The limits in force: the tier's, then the overrides */
+                                effective_limits: {
+                                    max_message_bytes?: number;
+                                    max_object_bytes?: number;
+                                    max_objects?: number;
+                                    max_requests_per_second?: number;
+                                    max_storage_bytes?: number;
+                                };
+                                jwt: {
+                                    audience: string | null;
+                                    issuer: string;
+                                    jwks_url: string;
+                                } | null;
+                                /** @description The tenant's own overrides of its tier's limits */
+                                limits: {
+                                    max_message_bytes?: number;
+                                    max_object_bytes?: number;
+                                    max_objects?: number;
+                                    max_requests_per_second?: number;
+                                    max_storage_bytes?: number;
+                                };
+                                name: string | null;
+                                /** @enum {string} */
+                                status: "active" | "suspended";
+                                tenant_id: string;
+                                tier: string;
+                                /** @description ISO 8601 time (UTC) */
+                                updated_at: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1208,17 +1252,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1245,8 +1280,81 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Host names of the tenant */
+                    domains?: string[];
+                    jwt?: {
+                        audience?: string | null;
+                        /** @description The iss claim of the tenant's own tokens */
+                        issuer: string;
+                        jwks_url: string;
+                    } | null;
+                    /** @description max_storage_bytes and max_objects (507 QUOTA_EXCEEDED), max_message_bytes and max_object_bytes (413 PAYLOAD_TOO_LARGE), max_requests_per_second (429 RATE_LIMITED); a limit left out is none */
+                    limits?: {
+                        max_message_bytes?: number;
+                        max_object_bytes?: number;
+                        max_objects?: number;
+                        max_requests_per_second?: number;
+                        max_storage_bytes?: number;
+                    };
+                    name?: string | null;
+                    tenant_id: string;
+                    /** @description A configured tier (tiers.{name}); default free */
+                    tier?: string;
+                };
+            };
+        };
         responses: {
+            /** @description Registered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 time (UTC) */
+                            created_at: string;
+                            domains: string[];
+                            /** @description The limits in force: the tier's, then the overrides */
+                            effective_limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            jwt: {
+                                audience: string | null;
+                                issuer: string;
+                                jwks_url: string;
+                            } | null;
+                            /** @description The tenant's own overrides of its tier's limits */
+                            limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "active" | "suspended";
+                            tenant_id: string;
+                            tier: string;
+                            /** @description ISO 8601 time (UTC) */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1265,7 +1373,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1274,8 +1382,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
-            501: {
+            /** @description The tenant is registered (TENANT_EXISTS) or a domain is another's (TENANT_DOMAIN_TAKEN) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1306,6 +1414,54 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The tenant */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 time (UTC) */
+                            created_at: string;
+                            domains: string[];
+                            /** @description The limits in force: the tier's, then the overrides */
+                            effective_limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            jwt: {
+                                audience: string | null;
+                                issuer: string;
+                                jwks_url: string;
+                            } | null;
+                            /** @description The tenant's own overrides of its tier's limits */
+                            limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "active" | "suspended";
+                            tenant_id: string;
+                            tier: string;
+                            /** @description ISO 8601 time (UTC) */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1324,7 +1480,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1333,17 +1489,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            /** @description No such tenant is registered (TENANT_NOT_FOUND) */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1392,7 +1539,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1410,7 +1557,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
+            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): tenant deletion (a job removing the tenant's data from every plane) is not built yet */
             501: {
                 headers: {
                     [name: string]: unknown;
@@ -1440,8 +1587,84 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Replaces the list whole */
+                    domains?: string[];
+                    jwt?: {
+                        audience?: string | null;
+                        /** @description The iss claim of the tenant's own tokens */
+                        issuer: string;
+                        jwks_url: string;
+                    } | null;
+                    /** @description Replaces the overrides whole ({}: the tier's limits) */
+                    limits?: {
+                        max_message_bytes?: number;
+                        max_object_bytes?: number;
+                        max_objects?: number;
+                        max_requests_per_second?: number;
+                        max_storage_bytes?: number;
+                    };
+                    name?: string | null;
+                    /**
+                     * @description suspended: every call for the tenant answers 403
+                     * @enum {string}
+                     */
+                    status?: "active" | "suspended";
+                    tier?: string;
+                };
+            };
+        };
         responses: {
+            /** @description The tenant as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 time (UTC) */
+                            created_at: string;
+                            domains: string[];
+                            /** @description The limits in force: the tier's, then the overrides */
+                            effective_limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            jwt: {
+                                audience: string | null;
+                                issuer: string;
+                                jwks_url: string;
+                            } | null;
+                            /** @description The tenant's own overrides of its tier's limits */
+                            limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "active" | "suspended";
+                            tenant_id: string;
+                            tier: string;
+                            /** @description ISO 8601 time (UTC) */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1460,7 +1683,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1469,7 +1692,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            /** @description No such tenant is registered (TENANT_NOT_FOUND) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1478,8 +1701,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the tenant registry and admin API (TEN-3) are not built yet */
-            501: {
+            /** @description A domain belongs to another tenant (TENANT_DOMAIN_TAKEN) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1558,7 +1781,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1640,7 +1863,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1727,7 +1950,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1784,7 +2007,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1940,7 +2163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +2288,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2212,7 +2435,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2329,7 +2552,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2419,7 +2642,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2503,7 +2726,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2596,7 +2819,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2677,7 +2900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2745,7 +2968,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2813,7 +3036,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2882,7 +3105,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3007,7 +3230,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3107,7 +3330,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3176,7 +3399,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3291,7 +3514,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3397,7 +3620,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3482,7 +3705,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3577,7 +3800,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3676,7 +3899,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3809,7 +4032,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3928,7 +4151,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4013,7 +4236,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4112,7 +4335,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4550,7 +4773,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4669,7 +4892,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4747,7 +4970,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4832,7 +5055,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4929,7 +5152,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5053,7 +5276,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5160,7 +5383,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5227,7 +5450,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5304,7 +5527,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5388,7 +5611,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5481,7 +5704,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5557,7 +5780,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5635,7 +5858,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5716,7 +5939,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5807,7 +6030,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5905,7 +6128,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5997,7 +6220,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6075,7 +6298,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6205,7 +6428,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6291,7 +6514,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6390,7 +6613,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6477,7 +6700,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6555,7 +6778,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -187,6 +187,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     limits: s.limits!,
     server: s.server!,
     auth: s.auth!,
+    tiers: s.tiers!,
   };
   deepFreeze(config);
   RESOLVED.add(config);

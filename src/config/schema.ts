@@ -334,9 +334,46 @@ export const authSchema = section(
       audience: nullableText(),
       max_token_lifetime_seconds: int(1).default(DEFAULTS.max_token_lifetime_seconds),
       clock_skew_seconds: int(0, 3600).default(DEFAULTS.clock_skew_seconds),
+      // A token for a tenant the registry does not know registers it (tier `free`); false: 403.
+      auto_create_tenants: bool().default(true),
     })
     .strict(),
 );
+
+/** The limits a tier may set (TEN-3); a limit left out is no limit. */
+export const TIER_LIMIT_NAMES = [
+  "max_storage_bytes",
+  "max_objects",
+  "max_message_bytes",
+  "max_object_bytes",
+  "max_requests_per_second",
+] as const;
+export type TierLimitName = (typeof TIER_LIMIT_NAMES)[number];
+
+const tierLimitsSchema = section(
+  z
+    .object(
+      Object.fromEntries(TIER_LIMIT_NAMES.map((n) => [n, int(1).optional()])) as Record<
+        TierLimitName,
+        z.ZodOptional<ReturnType<typeof int>>
+      >,
+    )
+    .strict(),
+);
+
+/** The tier every tenant is on unless given another; always exists (no limits unless configured). */
+export const DEFAULT_TIER = "free";
+
+/** `tiers.{name}.limits` (TEN-3): tier names are ids (IDS-1); `free` is added when not configured. */
+export const tiersSchema = z
+  .preprocess(
+    (v) => v ?? {},
+    z.record(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a tier name is 1–64 of A-Z a-z 0-9 . _ -"),
+      section(z.object({ limits: tierLimitsSchema }).strict()),
+    ),
+  )
+  .transform((tiers) => ({ [DEFAULT_TIER]: { limits: {} }, ...tiers }));
 
 /** Every top-level key and the schema of its section, in the order problems are reported. */
 export const SECTION_SCHEMAS = {
@@ -354,6 +391,7 @@ export const SECTION_SCHEMAS = {
   limits: limitsSchema,
   server: serverSchema,
   auth: authSchema,
+  tiers: tiersSchema,
 } as const;
 
 export type SectionName = keyof typeof SECTION_SCHEMAS;
@@ -527,7 +565,18 @@ export interface AuthConfig {
   readonly max_token_lifetime_seconds: number;
   /** Clock skew tolerated on `iat`/`nbf`/`exp`, in seconds; default 60. */
   readonly clock_skew_seconds: number;
+  /**
+   * A token for a tenant the registry does not know registers it on first use (tier `free`);
+   * false: such a token gets 403 TENANT_UNKNOWN. Default true.
+   */
+  readonly auto_create_tenants: boolean;
 }
+
+/** A tier's limits (TEN-3): a limit left out is no limit. */
+export type TierLimits = { readonly [K in TierLimitName]?: number };
+
+/** Tiers by name; `free` always exists. */
+export type TiersConfig = Readonly<Record<string, { readonly limits: TierLimits }>>;
 
 /** The one configuration object the library receives: validated, absolute paths, deep-frozen. */
 export interface KuraConfig {
@@ -546,4 +595,5 @@ export interface KuraConfig {
   readonly limits: LimitsConfig;
   readonly server: ServerConfig;
   readonly auth: AuthConfig;
+  readonly tiers: TiersConfig;
 }

@@ -8,6 +8,7 @@ import type { Cache } from "../ports/cache.js";
 import type { Catalog } from "../ports/catalog.js";
 import type { ContentUrls } from "./content-url.js";
 import type { HotMessages } from "./hot-messages.js";
+import type { Tenancy } from "./tenancy.js";
 import type { WriteProtocol } from "./write-protocol.js";
 
 export interface EngineContext {
@@ -29,6 +30,8 @@ export interface EngineContext {
   messageCache: HotMessages | undefined;
   clock: () => number;
   limits: { maxMessageBytes: number };
+  /** Which tenants may act and their limits (the registry, cached; TEN-2/3). */
+  tenancy: Tenancy;
   retention: { deletedMessagesDays: number };
   /** The secret of Kura-signed presigned URLs (fs stores), for the server that verifies them. */
   presignSecret: Buffer | undefined;

@@ -94,13 +94,27 @@ export const DEFAULT_CLOCK_SKEW_SECONDS = DEFAULTS.clock_skew_seconds;
  */
 export async function mintToken(options: {
   secret: string;
-  tenant: string;
+  /** The tenant_id claim; omitted with `admin`. */
+  tenant?: string;
+  /** An admin token (`kura token --admin`): `role: "admin"` and no tenant. */
+  admin?: boolean;
   user?: string;
   ttlSeconds: number;
   issuer?: string | null;
   audience?: string | null;
   now?: number;
 }): Promise<string> {
+  const iat = Math.floor((options.now ?? Date.now()) / 1000);
+  if (options.admin) {
+    let admin = new SignJWT({ role: ADMIN_ROLE })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + options.ttlSeconds)
+      .setSubject(options.user ?? "admin");
+    if (options.issuer) admin = admin.setIssuer(options.issuer);
+    if (options.audience) admin = admin.setAudience(options.audience);
+    return admin.sign(new TextEncoder().encode(options.secret));
+  }
   if (!isValidId(options.tenant)) {
     throw new KuraError(
       "TENANT_INVALID",
@@ -108,7 +122,6 @@ export async function mintToken(options: {
       { operation: "token" },
     );
   }
-  const iat = Math.floor((options.now ?? Date.now()) / 1000);
   let jwt = new SignJWT({ tenant_id: options.tenant })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setIssuedAt(iat)
@@ -145,14 +158,32 @@ export interface AuthOptions {
   verifiedCacheMs?: number;
 }
 
+/** The `role` claim of admin tokens. */
+export const ADMIN_ROLE = "admin";
+
 /** Verified tokens remembered at most (oldest forgotten first). */
 const VERIFIED_CACHE_ENTRIES = 10_000;
 
+/**
+ * Who calls: a tenant's user (token with `tenant_id`), one of its API keys, or the admin
+ * (`role: "admin"`, no tenant, signed with Kura's own HS256 secret: another issuer's token
+ * never makes its holder the admin).
+ */
 export interface Principal {
-  tenantId: string;
-  /** The token's `sub`, when it has one. */
+  role: "tenant" | "admin";
+  /** The tenant acted for; undefined for the admin. */
+  tenantId: string | undefined;
+  /** The token's `sub` (the key id for an API key), when it has one. */
   subject: string | undefined;
   claims: JWTPayload;
+  /** An API key's scopes (`read`, `write`); undefined for tokens, which may do everything. */
+  scopes?: readonly string[];
+}
+
+/** A token whose signature verified; `ownSecret`: signed with Kura's HS256 secret. */
+interface VerifiedToken {
+  payload: JWTPayload;
+  ownSecret: boolean;
 }
 
 export class Authenticator {
@@ -161,7 +192,7 @@ export class Authenticator {
   private readonly algorithms: string[];
   private readonly baseDomain: string | undefined;
   /** token → its verified claims and until when they may be reused (ms). */
-  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>();
+  private readonly verified = new Map<string, { token: VerifiedToken; until: number }>();
 
   constructor(private readonly options: AuthOptions) {
     this.hsKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
@@ -190,8 +221,7 @@ export class Authenticator {
    * future or a lifetime above the maximum is AUTH_INVALID.
    */
   async authenticate(authorization: string | undefined, hostname: string): Promise<Principal> {
-    const payload = await this.verify(this.tokenOf(authorization));
-    return this.principalOf(payload, hostname);
+    return this.principalOf(await this.verify(this.tokenOf(authorization)), hostname);
   }
 
   /**
@@ -203,7 +233,7 @@ export class Authenticator {
     const token = this.tokenOf(authorization);
     const hit = this.verified.get(token);
     if (!hit || (this.options.clock ?? Date.now)() >= hit.until) return undefined;
-    return this.principalOf(hit.payload, hostname);
+    return this.principalOf(hit.token, hostname);
   }
 
   private tokenOf(authorization: string | undefined): string {
@@ -214,19 +244,22 @@ export class Authenticator {
     return m[1] as string;
   }
 
-  private principalOf(payload: JWTPayload, hostname: string): Principal {
-    const tenantId = this.tenantOf(payload, hostname);
-    return { tenantId, subject: typeof payload.sub === "string" ? payload.sub : undefined, claims: payload };
+  private principalOf({ payload, ownSecret }: VerifiedToken, hostname: string): Principal {
+    const subject = typeof payload.sub === "string" ? payload.sub : undefined;
+    if (ownSecret && payload.role === ADMIN_ROLE && payload.tenant_id === undefined)
+      return { role: "admin", tenantId: undefined, subject, claims: payload };
+    return { role: "tenant", tenantId: this.tenantOf(payload, hostname), subject, claims: payload };
   }
 
-  private async verify(token: string): Promise<JWTPayload> {
+  private async verify(token: string): Promise<VerifiedToken> {
     const now = (this.options.clock ?? Date.now)();
     const hit = this.verified.get(token);
     if (hit) {
-      if (now < hit.until) return hit.payload;
+      if (now < hit.until) return hit.token;
       this.verified.delete(token);
     }
-    const payload = await this.verifySignature(token);
+    const verified = await this.verifySignature(token);
+    const payload = verified.payload;
     this.checkLifetime(payload, now);
     const cacheMs = this.options.verifiedCacheMs ?? 60_000;
     if (cacheMs > 0) {
@@ -235,19 +268,19 @@ export class Authenticator {
         const oldest = this.verified.keys().next().value;
         if (oldest !== undefined) this.verified.delete(oldest);
       }
-      this.verified.set(token, { payload, until: Math.min(exp, now + cacheMs) });
+      this.verified.set(token, { token: verified, until: Math.min(exp, now + cacheMs) });
     }
-    return payload;
+    return verified;
   }
 
-  private async verifySignature(token: string): Promise<JWTPayload> {
+  private async verifySignature(token: string): Promise<VerifiedToken> {
     const op = "http.auth";
     if (!this.enabled)
       throw new KuraError("AUTH_INVALID", "no token can be verified: auth is not configured", {
         operation: op,
       });
     try {
-      const { payload } = await jwtVerify(
+      const { payload, protectedHeader } = await jwtVerify(
         token,
         async (header, jws) => {
           if (header.alg === "HS256" && this.hsKey) return this.hsKey;
@@ -263,7 +296,7 @@ export class Authenticator {
           ...(this.options.clock ? { currentDate: new Date(this.options.clock()) } : {}),
         },
       );
-      return payload;
+      return { payload, ownSecret: protectedHeader.alg === "HS256" };
     } catch (e) {
       throw authError(e);
     }

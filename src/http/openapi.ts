@@ -139,7 +139,13 @@ function responsesOf(spec: RouteSpec): Record<string, Json> {
     ...(auth
       ? {
           "401": { description: "Missing, invalid or expired token", content: ERROR_CONTENT },
-          "403": { description: "Token and subdomain name different tenants", content: ERROR_CONTENT },
+          "403": {
+            description:
+              spec.auth === "admin"
+                ? "Not the admin: a tenant's token or API key (ADMIN_REQUIRED)"
+                : "Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED)",
+            content: ERROR_CONTENT,
+          },
         }
       : {}),
     default: {

@@ -39,7 +39,7 @@ export interface RouteContext<P, Q, B> {
   body: B;
   /** The authenticated principal (routes with `auth: false` have none). */
   principal: Principal;
-  /** The tenant the principal acts for. */
+  /** The tenant the principal acts for (admin routes have none). */
   tenant: TenantScope;
 }
 
@@ -61,8 +61,11 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   summary: string;
   tag: string;
   description?: string;
-  /** Bearer-token authentication and a tenant; default true. */
-  auth?: boolean;
+  /**
+   * Bearer-token (or API key) authentication and a tenant; default true. `admin`: the admin
+   * identity (`kura token --admin`) and no tenant.
+   */
+  auth?: boolean | "admin";
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -88,7 +91,7 @@ declare module "fastify" {
     tenantScope: TenantScope | undefined;
   }
   interface FastifyContextConfig {
-    auth?: boolean;
+    auth?: boolean | "admin";
     /** The route reads its body as a stream (uploads): no whole-body time limit applies. */
     streamedBody?: boolean;
     /** The route's path as the API documents it (`/v1/users/{user_id}/memories:search`): metrics label. */
@@ -204,7 +207,7 @@ export function registerRoute<P, Q, B>(
     method: spec.method,
     url: spec.url ?? fastifyPath(spec.path),
     config: {
-      auth: spec.auth !== false,
+      auth: spec.auth === "admin" ? "admin" : spec.auth !== false,
       streamedBody: spec.rawBody !== undefined,
       template: openApiPath(spec.path),
     },

@@ -26,6 +26,7 @@ import { batchedStdout } from "./log-stream.js";
 import { blobTempBytesOf, HttpMetrics, type MetricsOptions } from "./metrics.js";
 import { buildOpenApi, undocumentedUse } from "./openapi.js";
 import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
+import { adminRoutes } from "./routes/admin.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -185,11 +186,12 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   const scopes = new Map<string, TenantScope>();
   const tenantScope = (principal: Principal): TenantScope => {
     const actor = actorOf(principal);
-    const cacheKey = `${principal.tenantId}\u0000${actor}`;
+    const tenantId = principal.tenantId as string;
+    const cacheKey = `${tenantId}\u0000${actor}`;
     let scope = scopes.get(cacheKey);
     if (!scope) {
       if (scopes.size >= 10_000) scopes.clear();
-      scope = kura.tenant(principal.tenantId, { actor });
+      scope = kura.tenant(tenantId, { actor });
       scopes.set(cacheKey, scope);
     }
     return scope;
@@ -223,26 +225,38 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       done(new KuraError("SERVER_SHUTTING_DOWN", "the server is shutting down", { operation: "http" }));
       return;
     }
-    if (!req.routeOptions.config.auth) return done();
+    const mode = req.routeOptions.config.auth;
+    if (!mode) return done();
     // Whatever authentication or tenant resolution throws — synchronously or in the promise —
     // goes to `done` as a KuraError (a falsy thrown value would otherwise read as success), so
     // it reaches the error handler instead of escaping as an unhandled rejection.
     const fail = (e: unknown) => done(toHttpError(e, "http.auth"));
-    const attach = (principal: Principal) => {
+    /** Attach the principal; true when done, false when its tenant must be looked up first. */
+    const admitted = (principal: Principal): boolean => {
+      checkRole(principal, mode);
       req.principal = principal;
+      if (principal.tenantId === undefined) return true;
+      if (kura.tenants.admitCached(principal.tenantId) === undefined) return false;
+      req.tenantScope = tenantScope(principal);
+      return true;
+    };
+    const admitLater = async (principal: Principal) => {
+      await kura.tenants.admit(principal.tenantId as string);
       req.tenantScope = tenantScope(principal);
     };
     let known: Principal | undefined;
     try {
       known = authenticator.cached(req.headers.authorization, req.hostname);
-      if (known) attach(known);
+      if (known && admitted(known)) return done();
     } catch (e) {
       return fail(e);
     }
-    if (known) return done();
-    authenticator
-      .authenticate(req.headers.authorization, req.hostname)
-      .then(attach)
+    const pending = known
+      ? admitLater(known)
+      : authenticator
+          .authenticate(req.headers.authorization, req.hostname)
+          .then((principal) => (admitted(principal) ? undefined : admitLater(principal)));
+    pending
       .then(() => done(), fail)
       .catch((e: unknown) => req.log.error({ err: e }, "request pipeline failed after authentication"));
   });
@@ -357,6 +371,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...sessionRoutes(),
     ...tenantRoutes(),
     ...searchRoutes(),
+    ...adminRoutes(deps),
     ...unimplementedRoutes(),
   );
 
@@ -401,6 +416,18 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
 export function listeningUrl(app: FastifyInstance): string | undefined {
   const address = app.server.address();
   return typeof address === "object" && address ? listenUrl(address.address, address.port) : undefined;
+}
+
+/** Admin routes take the admin only, tenant routes a tenant's principal only (ADMIN_REQUIRED). */
+function checkRole(principal: Principal, mode: true | "admin"): void {
+  if ((mode === "admin") === (principal.role === "admin")) return;
+  throw new KuraError(
+    "ADMIN_REQUIRED",
+    mode === "admin"
+      ? "this is an admin route: use an admin token (kura token --admin)"
+      : "an admin token acts for no tenant: use a tenant's token or API key",
+    { operation: "http.auth" },
+  );
 }
 
 /** The audit actor of a request: `user:<sub>` (printable, bounded), or `token` without a sub. */

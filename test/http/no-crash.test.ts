@@ -14,9 +14,10 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES, type ErrorCode, type ErrorKind, KuraError } from "../../src/core/errors.js";
 import { LruCache } from "../../src/engine/lru-cache.js";
+import { mintToken } from "../../src/http/auth.js";
 import { statusOf } from "../../src/http/errors.js";
 import { type PortFault, PortFaults, withPortFaults } from "../../src/layers/port-faults.js";
-import { type CallResult, type Harness, startServer } from "./harness.js";
+import { type CallResult, type Harness, SECRET, startServer } from "./harness.js";
 import { watchProcess } from "./process-watch.js";
 
 const watch = watchProcess();
@@ -120,6 +121,8 @@ describe("no request error ends the process", () => {
   const faults = new PortFaults();
   let h: Harness;
   let token: string;
+  /** Admin routes are called as the admin (`kura token --admin`). */
+  let adminToken: string;
   let operations: Operation[] = [];
   const samples: Record<string, Sample> = {};
 
@@ -136,6 +139,7 @@ describe("no request error ends the process", () => {
       },
     });
     token = await h.token("acme");
+    adminToken = await mintToken({ secret: SECRET, admin: true, ttlSeconds: 600 });
     const ok = async (r: Promise<CallResult>) => {
       const res = await r;
       expect(res.status, res.text).toBeLessThan(300);
@@ -186,6 +190,8 @@ describe("no request error ends the process", () => {
       createCollection: { json: { dimensions: 3 } },
       putVector: { json: { vector: [1, 2, 3] } },
       queryVectors: { json: { vector: [1, 2, 3] } },
+      createTenant: { json: { tenant_id: "t-new" } },
+      updateTenant: { json: { status: "active" } },
     } satisfies Record<string, Sample>);
     const doc = (await h.call("GET", "/openapi.json")).json;
     for (const [path, ops] of Object.entries<Record<string, Record<string, unknown>>>(doc.paths)) {
@@ -227,7 +233,7 @@ describe("no request error ends the process", () => {
     return {
       path: path + query,
       init: {
-        ...(sample.auth === false ? {} : { token }),
+        ...(sample.auth === false ? {} : { token: op.path.startsWith("/v1/admin/") ? adminToken : token }),
         ...(sample.json !== undefined ? { json: sample.json } : {}),
         ...(sample.body !== undefined ? { body: sample.body } : {}),
         ...(sample.headers ? { headers: sample.headers } : {}),

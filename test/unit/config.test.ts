@@ -99,7 +99,9 @@ describe("defaults", () => {
         audience: null,
         max_token_lifetime_seconds: 86400,
         clock_skew_seconds: 60,
+        auto_create_tenants: true,
       },
+      tiers: { free: { limits: {} } },
     });
   });
 
@@ -196,6 +198,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       audience: "kura",
       max_token_lifetime_seconds: 86400,
       clock_skew_seconds: 60,
+      auto_create_tenants: true,
     });
   });
 
@@ -725,5 +728,26 @@ describe("vector and embedder", () => {
     const text = JSON.stringify((err as KuraError).context);
     expect(text).toContain("embedder.backend");
     expect(text).toContain("vector.quantization");
+  });
+});
+
+describe("tiers and auth.auto_create_tenants", () => {
+  it("always has the free tier, takes configured tiers' limits, and refuses unknown limits", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "kura-config-"));
+    const c = await resolveConfig(
+      {
+        auth: { auto_create_tenants: "false" },
+        tiers: { pro: { limits: { max_objects: 10, max_requests_per_second: "5" } } },
+      },
+      { cwd, env: {} },
+    );
+    expect(c.tiers).toEqual({
+      free: { limits: {} },
+      pro: { limits: { max_objects: 10, max_requests_per_second: 5 } },
+    });
+    expect(c.auth.auto_create_tenants).toBe(false);
+    await expect(
+      resolveConfig({ tiers: { pro: { limits: { max_bytes: 1 } } } }, { cwd, env: {} }),
+    ).rejects.toMatchObject({ code: "CONFIG_INVALID" });
   });
 });

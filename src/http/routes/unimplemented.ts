@@ -20,7 +20,8 @@ function pending(
 }
 
 const MAIL = "mail storage (MAIL-1) is not built yet";
-const ADMIN = "the tenant registry and admin API (TEN-3) are not built yet";
+const DELETION = "tenant deletion (a job removing the tenant's data from every plane) is not built yet";
+const FSCK = "the consistency checker over HTTP (CONS-3) is not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
   const mailbox = { params: z.object({ mailbox_id: idSchema }) };
@@ -54,25 +55,12 @@ export function unimplementedRoutes(): RouteSpec[] {
         params: z.object({ mailbox_id: idSchema, id: z.string() }),
       },
     ),
-    pending("GET", "/v1/admin/tenants", "listTenants", "Tenants", "admin", ADMIN),
-    pending("POST", "/v1/admin/tenants", "createTenant", "Create a tenant", "admin", ADMIN),
-    pending("GET", "/v1/admin/tenants/{id}", "getTenant", "A tenant", "admin", ADMIN, {
+    pending("DELETE", "/v1/admin/tenants/{id}", "deleteTenant", "Delete a tenant", "admin", DELETION, {
+      auth: "admin",
       params: z.object({ id: idSchema }),
     }),
-    pending(
-      "PATCH",
-      "/v1/admin/tenants/{id}",
-      "updateTenant",
-      "Change a tenant's tier or limits",
-      "admin",
-      ADMIN,
-      {
-        params: z.object({ id: idSchema }),
-      },
-    ),
-    pending("DELETE", "/v1/admin/tenants/{id}", "deleteTenant", "Delete a tenant", "admin", ADMIN, {
-      params: z.object({ id: idSchema }),
+    pending("POST", "/v1/admin/fsck", "fsck", "Run the consistency checker", "admin", FSCK, {
+      auth: "admin",
     }),
-    pending("POST", "/v1/admin/fsck", "fsck", "Run the consistency checker", "admin", ADMIN),
   ];
 }

@@ -1,0 +1,225 @@
+/**
+ * The admin API over the tenant registry (TEN-2, TEN-3, TEN-5): `/v1/admin/tenants`. Only the
+ * admin identity (`kura token --admin`: `role: "admin"`, no tenant) may call these routes; a
+ * tenant's token or key gets 403 ADMIN_REQUIRED, an anonymous call 401.
+ */
+import { z } from "zod";
+import { TIER_LIMIT_NAMES } from "../../config/schema.js";
+import { decodeCursor, encodeCursor } from "../../core/cursor.js";
+import { KuraError } from "../../core/errors.js";
+import type { TenantInfo, TenantUpdate } from "../../domains/tenants.js";
+import type { Principal } from "../auth.js";
+import type { RouteSpec } from "../route.js";
+import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
+import type { HttpDeps } from "./deps.js";
+
+const TAG = "admin";
+const isoTime = z.string().describe("ISO 8601 time (UTC)");
+
+const limitsSchema = z
+  .object(
+    Object.fromEntries(TIER_LIMIT_NAMES.map((n) => [n, z.number().int().min(1).optional()])) as Record<
+      (typeof TIER_LIMIT_NAMES)[number],
+      z.ZodOptional<z.ZodNumber>
+    >,
+  )
+  .strict()
+  .describe(
+    "max_storage_bytes and max_objects (507 QUOTA_EXCEEDED), max_message_bytes and max_object_bytes " +
+      "(413 PAYLOAD_TOO_LARGE), max_requests_per_second (429 RATE_LIMITED); a limit left out is none",
+  );
+
+const jwtSchema = z
+  .object({
+    issuer: z.string().min(1).max(1024).describe("The iss claim of the tenant's own tokens"),
+    jwks_url: z
+      .string()
+      .regex(/^https?:\/\/\S+$/i, "must be an http(s) URL")
+      .max(2048),
+    audience: z.string().min(1).max(1024).nullable().optional(),
+  })
+  .strict()
+  .describe("The tenant's own identity provider (seed 003: each tenant its own user pool)");
+
+const domainsSchema = z.array(z.string().min(1).max(253)).max(100).describe("Host names of the tenant");
+const nameSchema = z.string().max(200).nullable();
+
+const tenantSchema = z.object({
+  tenant_id: z.string(),
+  name: z.string().nullable(),
+  status: z.enum(["active", "suspended"]),
+  tier: z.string(),
+  limits: limitsSchema.describe("The tenant's own overrides of its tier's limits"),
+  effective_limits: limitsSchema.describe("The limits in force: the tier's, then the overrides"),
+  domains: z.array(z.string()),
+  jwt: z.object({ issuer: z.string(), jwks_url: z.string(), audience: z.string().nullable() }).nullable(),
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+
+export function tenantJson(t: TenantInfo): z.infer<typeof tenantSchema> {
+  return {
+    tenant_id: t.tenantId,
+    name: t.name,
+    status: t.status,
+    tier: t.tier,
+    limits: t.limits,
+    effective_limits: t.effectiveLimits,
+    domains: t.domains,
+    jwt: t.jwt === null ? null : { issuer: t.jwt.issuer, jwks_url: t.jwt.jwksUrl, audience: t.jwt.audience },
+    created_at: new Date(t.createdAt).toISOString(),
+    updated_at: new Date(t.updatedAt).toISOString(),
+  };
+}
+
+const jwtOf = (jwt: z.infer<typeof jwtSchema> | null) =>
+  jwt === null ? null : { issuer: jwt.issuer, jwksUrl: jwt.jwks_url, audience: jwt.audience ?? null };
+
+/** The audit actor of an admin call: `admin:<sub>`, or `admin`. */
+export function adminActor(principal: Principal): string {
+  const sub = principal.subject;
+  return typeof sub === "string" && /^[\x21-\x7e]{1,180}$/.test(sub) ? `admin:${sub}` : "admin";
+}
+
+const NOT_FOUND = { description: "No such tenant is registered (TENANT_NOT_FOUND)" };
+
+export function adminRoutes(_deps: HttpDeps): RouteSpec[] {
+  const { kura } = _deps;
+  const idParams = z.object({ id: idSchema });
+  type IdParams = z.infer<typeof idParams>;
+
+  const createBody = z
+    .object({
+      tenant_id: idSchema,
+      name: nameSchema.optional(),
+      domains: domainsSchema.optional(),
+      tier: z.string().min(1).max(64).optional().describe("A configured tier (tiers.{name}); default free"),
+      limits: limitsSchema.optional(),
+      jwt: jwtSchema.nullable().optional(),
+    })
+    .strict();
+  const create: RouteSpec<unknown, unknown, z.infer<typeof createBody>> = {
+    method: "POST",
+    path: "/v1/admin/tenants",
+    operationId: "createTenant",
+    summary: "Register a tenant",
+    tag: TAG,
+    auth: "admin",
+    body: createBody,
+    responses: {
+      201: { description: "Registered", schema: tenantSchema },
+      409: {
+        description:
+          "The tenant is registered (TENANT_EXISTS) or a domain is another's (TENANT_DOMAIN_TAKEN)",
+      },
+    },
+    handler: async ({ body, principal }) => {
+      const info = await kura.tenants.create(
+        {
+          tenantId: body.tenant_id,
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.domains !== undefined ? { domains: body.domains } : {}),
+          ...(body.tier !== undefined ? { tier: body.tier } : {}),
+          ...(body.limits !== undefined ? { limits: body.limits } : {}),
+          ...(body.jwt !== undefined ? { jwt: jwtOf(body.jwt) } : {}),
+        },
+        { actor: adminActor(principal) },
+      );
+      return { status: 201, data: tenantJson(info) };
+    },
+  };
+
+  const listQuery = z.object({ limit: limitSchema(1000), cursor: cursorSchema }).strict();
+  const list: RouteSpec<unknown, z.infer<typeof listQuery>> = {
+    method: "GET",
+    path: "/v1/admin/tenants",
+    operationId: "listTenants",
+    summary: "Registered tenants, in id order",
+    tag: TAG,
+    auth: "admin",
+    query: listQuery,
+    responses: {
+      200: {
+        description: "A page of tenants",
+        schema: z.object({ items: z.array(tenantSchema), next_cursor: z.string().nullable() }),
+      },
+    },
+    handler: async ({ query }) => {
+      let after: string | undefined;
+      if (query.cursor !== undefined) {
+        const c = decodeCursor(query.cursor, { k: "tenants" });
+        if (c === undefined || typeof c.a !== "string")
+          throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
+            operation: "http.listTenants",
+          });
+        after = c.a;
+      }
+      const page = await kura.tenants.list({
+        limit: query.limit ?? 100,
+        ...(after === undefined ? {} : { after }),
+      });
+      const last = page.items.at(-1)?.tenantId;
+      return {
+        data: {
+          items: page.items.map(tenantJson),
+          next_cursor: page.more && last !== undefined ? encodeCursor({ k: "tenants", a: last }) : null,
+        },
+      };
+    },
+  };
+
+  const get: RouteSpec<IdParams> = {
+    method: "GET",
+    path: "/v1/admin/tenants/{id}",
+    operationId: "getTenant",
+    summary: "A registered tenant, with the limits in force",
+    tag: TAG,
+    auth: "admin",
+    params: idParams,
+    responses: { 200: { description: "The tenant", schema: tenantSchema }, 404: NOT_FOUND },
+    handler: async ({ params }) => ({ data: tenantJson(await kura.tenants.get(params.id)) }),
+  };
+
+  const updateBody = z
+    .object({
+      status: z
+        .enum(["active", "suspended"])
+        .optional()
+        .describe("suspended: every call for the tenant answers 403"),
+      name: nameSchema.optional(),
+      domains: domainsSchema.optional().describe("Replaces the list whole"),
+      tier: z.string().min(1).max(64).optional(),
+      limits: limitsSchema.optional().describe("Replaces the overrides whole ({}: the tier's limits)"),
+      jwt: jwtSchema.nullable().optional(),
+    })
+    .strict();
+  const update: RouteSpec<IdParams, unknown, z.infer<typeof updateBody>> = {
+    method: "PATCH",
+    path: "/v1/admin/tenants/{id}",
+    operationId: "updateTenant",
+    summary: "Suspend or reactivate a tenant, change its tier, limits, name, domains or identity provider",
+    tag: TAG,
+    auth: "admin",
+    params: idParams,
+    body: updateBody,
+    responses: {
+      200: { description: "The tenant as changed", schema: tenantSchema },
+      404: NOT_FOUND,
+      409: { description: "A domain belongs to another tenant (TENANT_DOMAIN_TAKEN)" },
+    },
+    handler: async ({ params, body, principal }) => {
+      const change: TenantUpdate = {
+        ...(body.status !== undefined ? { status: body.status } : {}),
+        ...(body.name !== undefined ? { name: body.name } : {}),
+        ...(body.domains !== undefined ? { domains: body.domains } : {}),
+        ...(body.tier !== undefined ? { tier: body.tier } : {}),
+        ...(body.limits !== undefined ? { limits: body.limits } : {}),
+        ...(body.jwt !== undefined ? { jwt: jwtOf(body.jwt) } : {}),
+      };
+      const info = await kura.tenants.update(params.id, change, { actor: adminActor(principal) });
+      return { data: tenantJson(info) };
+    },
+  };
+
+  return [list, create, get, update] as RouteSpec[];
+}
