@@ -55,6 +55,28 @@ export function checkTime(value: number, name: string, operation: string): numbe
   return value;
 }
 
+/** The catalog is at a schema version above the `known` migrations: a newer Kura migrated it. */
+export function schemaTooNew(current: number, known: number): KuraError {
+  return new KuraError(
+    "CATALOG_SCHEMA_TOO_NEW",
+    `the catalog is at schema version ${current}; this Kura knows up to ${known}`,
+    { operation: "catalog.migrate", context: { version: current, known } },
+  );
+}
+
+/** Migration `m` failed on a catalog at version `from` (the whole migration rolls back). */
+export function migrationFailed(
+  m: { version: number; name: string },
+  from: number,
+  cause: unknown,
+): KuraError {
+  return new KuraError("CATALOG_MIGRATION_FAILED", `migration ${m.version} (${m.name}) failed`, {
+    operation: "catalog.migrate",
+    context: { version: m.version, from },
+    cause,
+  });
+}
+
 export function closedError(operation: string): KuraError {
   return closed("the catalog", operation);
 }

@@ -25,7 +25,15 @@ import type {
 } from "../../../ports/catalog.js";
 import { COMMIT_OUTCOME_UNKNOWN } from "../../../ports/catalog.js";
 import { createPgPool, isBrokenClient, pgTimeoutOptions, pgTimeouts, quoteIdent } from "../../pg.js";
-import { allFailed, checkLimit, checkTime, closedError, PRUNE_CHUNK } from "../common.js";
+import {
+  allFailed,
+  checkLimit,
+  checkTime,
+  closedError,
+  migrationFailed,
+  PRUNE_CHUNK,
+  schemaTooNew,
+} from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import { Q } from "../queries.js";
@@ -212,22 +220,14 @@ class PostgresCatalog extends CatalogReads implements Catalog {
       await client.query(renderCreateTable(SCHEMA_MIGRATIONS, "postgres", { ifNotExists: true }));
       const current = await this.currentVersion(client);
       if (current > this.migrations.length) {
-        throw new KuraError(
-          "CATALOG_SCHEMA_TOO_NEW",
-          `the catalog is at schema version ${current}; this Kura knows up to ${this.migrations.length}`,
-          { operation: "catalog.migrate", context: { version: current, known: this.migrations.length } },
-        );
+        throw schemaTooNew(current, this.migrations.length);
       }
       for (const m of this.migrations.slice(current)) {
         try {
           for (const sql of renderMigration(m, "postgres")) await client.query(sql);
         } catch (e) {
           if (isConnectionError(e)) throw e;
-          throw new KuraError("CATALOG_MIGRATION_FAILED", `migration ${m.version} (${m.name}) failed`, {
-            operation: "catalog.migrate",
-            context: { version: m.version, from: current },
-            cause: e,
-          });
+          throw migrationFailed(m, current, e);
         }
         const record = Q.recordMigration.postgres;
         await client.query(record.sql, record.bind({ version: m.version, name: m.name, at: Date.now() }));

@@ -27,7 +27,15 @@ import type {
   OutboxPruneResult,
   OutboxRecord,
 } from "../../../ports/catalog.js";
-import { allFailed, checkLimit, checkTime, closedError, PRUNE_CHUNK } from "../common.js";
+import {
+  allFailed,
+  checkLimit,
+  checkTime,
+  closedError,
+  migrationFailed,
+  PRUNE_CHUNK,
+  schemaTooNew,
+} from "../common.js";
 import { renderCreateTable } from "../dsl.js";
 import { checkMigrations, MIGRATIONS, type Migration, renderMigration } from "../migrations.js";
 import { Q, type Query, type QueryParams } from "../queries.js";
@@ -188,21 +196,13 @@ class SqliteCatalog extends CatalogReads implements Catalog {
       this.db.exec(renderCreateTable(SCHEMA_MIGRATIONS, "sqlite", { ifNotExists: true }));
       const current = this.currentVersion();
       if (current > this.migrations.length) {
-        throw new KuraError(
-          "CATALOG_SCHEMA_TOO_NEW",
-          `the catalog is at schema version ${current}; this Kura knows up to ${this.migrations.length}`,
-          { operation: "catalog.migrate", context: { version: current, known: this.migrations.length } },
-        );
+        throw schemaTooNew(current, this.migrations.length);
       }
       for (const m of this.migrations.slice(current)) {
         try {
           for (const sql of renderMigration(m, "sqlite")) this.db.exec(sql);
         } catch (e) {
-          throw new KuraError("CATALOG_MIGRATION_FAILED", `migration ${m.version} (${m.name}) failed`, {
-            operation: "catalog.migrate",
-            context: { version: m.version, from: current },
-            cause: e,
-          });
+          throw migrationFailed(m, current, e);
         }
         const record = Q.recordMigration.sqlite;
         this.db.prepare(record.sql).run(record.bind({ version: m.version, name: m.name, at: Date.now() }));
