@@ -4,11 +4,13 @@
  * own identity provider. Every change is audited (SEC-3) in the tenant's log, in the same
  * transaction, and forgotten by this process's tenancy cache at once.
  */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { DEFAULT_TIER, TIER_LIMIT_NAMES, type TierLimits } from "../config/schema.js";
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
 import type { EffectiveLimits, Tenancy } from "../engine/tenancy.js";
 import type {
+  ApiKeyRecord,
   AuditEntry,
   Catalog,
   TenantChange,
@@ -40,6 +42,60 @@ export interface TenantUpdate {
 /** A registered tenant, with the limits in force (its tier's, then its overrides). */
 export interface TenantInfo extends TenantRecord {
   effectiveLimits: EffectiveLimits;
+}
+
+/** What an API key may do: `read` (GET, HEAD and the POSTs that only read), `write` (everything). */
+export const KEY_SCOPES = ["read", "write"] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+/** An API key as listed: never its secret. */
+export interface ApiKeyInfo {
+  keyId: string;
+  tenantId: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** A key just created: the only time its secret is seen (only its SHA-256 is stored). */
+export interface NewApiKey extends ApiKeyInfo {
+  secret: string;
+}
+
+/** Who an API key authenticates. */
+export interface KeyIdentity {
+  tenantId: string;
+  keyId: string;
+  scopes: readonly string[];
+}
+
+/**
+ * `kura_<key id>_<43 base64url characters: 256 random bits>`. The key id inside lets the key be
+ * looked up without scanning; the secret is compared by its SHA-256, in constant time.
+ */
+const SECRET_FORMAT = /^kura_(kk[0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
+
+/** True for what looks like a Kura API key (rather than a JWT) in `Authorization: Bearer`. */
+export function isApiKeySecret(credential: string): boolean {
+  return credential.startsWith("kura_");
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+function keyInfo(k: ApiKeyRecord): ApiKeyInfo {
+  return {
+    keyId: k.keyId,
+    tenantId: k.tenantId,
+    scopes: k.scopes,
+    createdAt: k.createdAt,
+    expiresAt: k.expiresAt,
+    revokedAt: k.revokedAt,
+  };
+}
+
+function keyInvalid(why: string): KuraError {
+  return new KuraError("API_KEY_INVALID", `the API key ${why}`, { operation: "tenants.authenticateKey" });
 }
 
 export interface TenantsContext {
@@ -151,6 +207,87 @@ export class Tenants {
     this.ctx.tenancy.forget(tenantId);
     if (!record) throw notFound(tenantId, op);
     return this.info(record);
+  }
+
+  // --- API keys (TEN-5) ---------------------------------------------------------------------
+
+  /**
+   * Issues an API key for a registered tenant (TENANT_NOT_FOUND otherwise): `scopes` from
+   * `read`, `write`; `expiresAt` (ms) in the future or none. The secret is returned here only.
+   */
+  async createKey(
+    tenantId: string,
+    input: { scopes: readonly string[]; expiresAt?: number | null },
+    options: { actor?: string } = {},
+  ): Promise<NewApiKey> {
+    const op = "tenants.createKey";
+    await this.get(tenantId);
+    const scopes = [...new Set(input.scopes)].sort();
+    if (scopes.length === 0 || scopes.some((s) => !(KEY_SCOPES as readonly string[]).includes(s)))
+      throw invalid(`scopes must be a non-empty list of ${KEY_SCOPES.join(", ")}`, op);
+    const at = this.ctx.clock();
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= at))
+      throw invalid("expires_at must be in the future", op);
+    const keyId = `kk${randomBytes(10).toString("hex")}`;
+    const secret = `kura_${keyId}_${randomBytes(32).toString("base64url")}`;
+    const record: ApiKeyRecord = {
+      keyId,
+      tenantId,
+      secretHash: sha256(secret),
+      scopes,
+      createdAt: at,
+      expiresAt,
+      revokedAt: null,
+    };
+    await this.ctx.catalog.createApiKey(record, {
+      audit: this.audit(tenantId, "key.create", options.actor, at, { keyId, scopes }),
+    });
+    return { ...keyInfo(record), secret };
+  }
+
+  /** A registered tenant's keys, revoked ones included, without secrets (TENANT_NOT_FOUND). */
+  async listKeys(tenantId: string): Promise<ApiKeyInfo[]> {
+    await this.get(tenantId);
+    return (await this.ctx.catalog.listApiKeys(tenantId)).map(keyInfo);
+  }
+
+  /**
+   * Revokes a key at once: the next request with it fails on every node (keys are read from the
+   * catalog on each request, never cached). API_KEY_NOT_FOUND for a key the tenant does not
+   * have; revoking a revoked key changes nothing.
+   */
+  async revokeKey(tenantId: string, keyId: string, options: { actor?: string } = {}): Promise<void> {
+    const op = "tenants.revokeKey";
+    assertValidId(tenantId, "tenant id", op);
+    const key = await this.ctx.catalog.getApiKey(keyId);
+    if (!key || key.tenantId !== tenantId) {
+      throw new KuraError("API_KEY_NOT_FOUND", `tenant ${tenantId} has no API key ${keyId.slice(0, 64)}`, {
+        operation: op,
+        context: { tenantId },
+      });
+    }
+    const at = this.ctx.clock();
+    await this.ctx.catalog.revokeApiKey(tenantId, keyId, {
+      at,
+      audit: this.audit(tenantId, "key.revoke", options.actor, at, { keyId }),
+    });
+  }
+
+  /**
+   * Who a key's secret authenticates; API_KEY_INVALID when it is malformed, unknown, revoked or
+   * expired. The tenant's own status is checked after, by `admit`.
+   */
+  async authenticateKey(secret: string): Promise<KeyIdentity> {
+    const m = SECRET_FORMAT.exec(secret);
+    if (!m) throw keyInvalid("is malformed");
+    const key = await this.ctx.catalog.getApiKey(m[1] as string);
+    const expected = Buffer.from(key?.secretHash ?? "0".repeat(64), "hex");
+    const matches = timingSafeEqual(Buffer.from(sha256(secret), "hex"), expected);
+    if (!key || !matches) throw keyInvalid("is not known");
+    if (key.revokedAt !== null) throw keyInvalid("was revoked");
+    if (key.expiresAt !== null && this.ctx.clock() >= key.expiresAt) throw keyInvalid("has expired");
+    return { tenantId: key.tenantId, keyId: key.keyId, scopes: key.scopes };
   }
 
   private info(record: TenantRecord): TenantInfo {

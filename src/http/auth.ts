@@ -348,6 +348,19 @@ export class Authenticator {
     return claim;
   }
 
+  /**
+   * An API key binds its tenant as a token does: on a subdomain `{tenant}.{base_domain}` of
+   * another tenant it is TENANT_MISMATCH.
+   */
+  checkHost(tenantId: string, hostname: string): void {
+    const fromHost = this.subdomainTenant(hostname);
+    if (fromHost !== undefined && fromHost !== tenantId) {
+      throw new KuraError("TENANT_MISMATCH", "the API key is for another tenant than this subdomain", {
+        operation: "http.auth",
+      });
+    }
+  }
+
   /** `acme` for `acme.example.com` when base_domain is `example.com`; otherwise undefined. */
   private subdomainTenant(hostname: string): string | undefined {
     if (!this.baseDomain) return undefined;

@@ -257,7 +257,7 @@ export function buildOpenApi(
           }
         : {}),
       ...(spec.notImplemented !== undefined ? { "x-kura-not-implemented": true } : {}),
-      security: auth ? [{ bearer: [] }] : [],
+      security: spec.auth === "admin" ? [{ bearer: [] }] : auth ? [{ bearer: [] }, { apiKey: [] }] : [],
       parameters: parameters(spec),
       ...(spec.body
         ? {
@@ -303,6 +303,13 @@ export function buildOpenApi(
           bearerFormat: "JWT",
           description:
             "HS256 (configured or generated secret; `kura token --tenant T`) or RS256/ES256 via JWKS. The tenant comes from the tenant_id claim or the subdomain.",
+        },
+        apiKey: {
+          type: "apiKey",
+          in: "header",
+          name: "X-API-Key",
+          description:
+            "A tenant's API key (POST /v1/admin/tenants/{id}/keys), also accepted as Authorization: Bearer <secret>. A key without the write scope may only read.",
         },
       },
       schemas: { Error: ERROR_SCHEMA },

@@ -16,6 +16,7 @@ import Fastify, {
 import { type KuraConfig, listenUrl } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import type { TenantScope } from "../domains/tenant.js";
+import { isApiKeySecret } from "../domains/tenants.js";
 import type { Kura } from "../kura.js";
 import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
@@ -204,7 +205,15 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     await app.register(cors, {
       origin: origins.includes("*") ? "*" : [...origins],
       methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-      allowedHeaders: ["Authorization", "Content-Type", "If-None-Match", "If-Match", "Range", "X-Request-Id"],
+      allowedHeaders: [
+        "Authorization",
+        "X-API-Key",
+        "Content-Type",
+        "If-None-Match",
+        "If-Match",
+        "Range",
+        "X-Request-Id",
+      ],
       exposedHeaders: [
         "X-Request-Id",
         "ETag",
@@ -234,6 +243,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     /** Attach the principal; true when done, false when its tenant must be looked up first. */
     const admitted = (principal: Principal): boolean => {
       checkRole(principal, mode);
+      checkScope(principal, req);
       req.principal = principal;
       if (principal.tenantId === undefined) return true;
       if (kura.tenants.admitCached(principal.tenantId) === undefined) return false;
@@ -244,6 +254,31 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       await kura.tenants.admit(principal.tenantId as string);
       req.tenantScope = tenantScope(principal);
     };
+    let apiKey: string | undefined;
+    try {
+      apiKey = apiKeyOf(req);
+    } catch (e) {
+      return fail(e);
+    }
+    if (apiKey !== undefined) {
+      // Keys are read from the catalog on every request: a revocation holds at once, on every node.
+      kura.tenants
+        .authenticateKey(apiKey)
+        .then((key) => {
+          authenticator.checkHost(key.tenantId, req.hostname);
+          const principal: Principal = {
+            role: "tenant",
+            tenantId: key.tenantId,
+            subject: key.keyId,
+            claims: {},
+            scopes: key.scopes,
+          };
+          return admitted(principal) ? undefined : admitLater(principal);
+        })
+        .then(() => done(), fail)
+        .catch((e: unknown) => req.log.error({ err: e }, "request pipeline failed after authentication"));
+      return;
+    }
     let known: Principal | undefined;
     try {
       known = authenticator.cached(req.headers.authorization, req.hostname);
@@ -418,6 +453,47 @@ export function listeningUrl(app: FastifyInstance): string | undefined {
   return typeof address === "object" && address ? listenUrl(address.address, address.port) : undefined;
 }
 
+/**
+ * The API key a request carries: `X-API-Key`, or `Authorization: Bearer kura_…` (a JWT never
+ * starts so); undefined for a token or no credential. Both at once is REQUEST_INVALID.
+ */
+function apiKeyOf(req: FastifyRequest): string | undefined {
+  const header = req.headers["x-api-key"];
+  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? "")?.[1];
+  const fromBearer = bearer !== undefined && isApiKeySecret(bearer) ? bearer : undefined;
+  if (header === undefined) return fromBearer;
+  if (req.headers.authorization !== undefined)
+    throw new KuraError("REQUEST_INVALID", "send an API key or a bearer token, not both", {
+      operation: "http.auth",
+    });
+  return Array.isArray(header) ? header[0] : header;
+}
+
+/** POST routes that only read: a read-only key may call them. */
+const READING_POSTS = new Set([
+  "/v1/messages:batchGet",
+  "/v1/search",
+  "/v1/users/{user_id}/memories:search",
+  "/v1/vectors/{collection}:query",
+]);
+
+/** An API key without the `write` scope may only read (SCOPE_DENIED). Tokens may do everything. */
+function checkScope(principal: Principal, req: FastifyRequest): void {
+  if (principal.scopes === undefined || principal.scopes.includes("write")) return;
+  const reads =
+    req.method === "GET" ||
+    req.method === "HEAD" ||
+    (req.method === "POST" && READING_POSTS.has(req.routeOptions.config.template ?? ""));
+  if (reads && principal.scopes.includes("read")) return;
+  throw new KuraError(
+    "SCOPE_DENIED",
+    `the API key may not write: its scopes are ${principal.scopes.join(", ")}`,
+    {
+      operation: "http.auth",
+    },
+  );
+}
+
 /** Admin routes take the admin only, tenant routes a tenant's principal only (ADMIN_REQUIRED). */
 function checkRole(principal: Principal, mode: true | "admin"): void {
   if ((mode === "admin") === (principal.role === "admin")) return;
@@ -430,9 +506,10 @@ function checkRole(principal: Principal, mode: true | "admin"): void {
   );
 }
 
-/** The audit actor of a request: `user:<sub>` (printable, bounded), or `token` without a sub. */
+/** The audit actor of a request: `key:<key id>`, `user:<sub>` (printable, bounded), or `token` without a sub. */
 function actorOf(principal: Principal): string {
   const sub = principal.subject;
+  if (principal.scopes !== undefined) return `key:${sub}`;
   if (typeof sub === "string" && /^[\x21-\x7e]{1,190}$/.test(sub)) return `user:${sub}`;
   return "token";
 }

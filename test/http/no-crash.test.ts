@@ -192,6 +192,7 @@ describe("no request error ends the process", () => {
       queryVectors: { json: { vector: [1, 2, 3] } },
       createTenant: { json: { tenant_id: "t-new" } },
       updateTenant: { json: { status: "active" } },
+      createApiKey: { json: { scopes: ["read"] } },
     } satisfies Record<string, Sample>);
     const doc = (await h.call("GET", "/openapi.json")).json;
     for (const [path, ops] of Object.entries<Record<string, Record<string, unknown>>>(doc.paths)) {

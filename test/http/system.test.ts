@@ -124,7 +124,8 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
     expect(has("GET", "/v1/search")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("POST", "/v1/chats/{chat_id}/messages")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/healthz").security).toEqual([]);
-    expect(has("GET", "/v1/usage").security).toEqual([{ bearer: [] }]);
+    expect(has("GET", "/v1/usage").security).toEqual([{ bearer: [] }, { apiKey: [] }]);
+    expect(has("GET", "/v1/admin/tenants").security).toEqual([{ bearer: [] }]);
   });
 
   it("uses standard path templates whose every parameter is declared, and declares errors as errors", async () => {

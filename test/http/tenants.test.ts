@@ -202,3 +202,132 @@ describe("auth.auto_create_tenants: false", () => {
     expect(ok.status, ok.text).toBe(201);
   });
 });
+
+describe("API keys", () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startServer();
+    admin = await adminToken();
+    for (const id of ["keyco", "other"])
+      await h.call("POST", "/v1/admin/tenants", { token: admin, json: { tenant_id: id } });
+  });
+  afterAll(async () => h?.close());
+
+  const issue = async (tenant: string, json: unknown) => {
+    const r = await h.call("POST", `/v1/admin/tenants/${tenant}/keys`, { token: admin, json });
+    expect(r.status, r.text).toBe(201);
+    return r.json.data as { key_id: string; secret: string; scopes: string[]; expires_at: string | null };
+  };
+  const withKey = (secret: string) => ({ headers: { "x-api-key": secret } });
+
+  it("issues a key whose secret is shown once; lists ids and scopes only", async () => {
+    const key = await issue("keyco", { scopes: ["write", "read"] });
+    expect(key.secret.startsWith(`kura_${key.key_id}_`)).toBe(true);
+    expect(key.scopes).toEqual(["read", "write"]);
+    expect(key.expires_at).toBeNull();
+    const list = await h.call("GET", "/v1/admin/tenants/keyco/keys", { token: admin });
+    expect(list.status).toBe(200);
+    const listed = list.json.data.items.find((k: { key_id: string }) => k.key_id === key.key_id);
+    expect(listed).toMatchObject({ key_id: key.key_id, scopes: ["read", "write"], revoked_at: null });
+    expect(list.text).not.toContain(key.secret);
+    expect(list.text).not.toContain(key.secret.slice(-43));
+    expect((await h.call("GET", "/v1/admin/tenants/nobody/keys", { token: admin })).status).toBe(404);
+    const bad = await h.call("POST", "/v1/admin/tenants/keyco/keys", { token: admin, json: { scopes: [] } });
+    expect(bad.status).toBe(400);
+  });
+
+  it("authenticates as Authorization: Bearer or X-API-Key, as the key's tenant, audited as the key", async () => {
+    const key = await issue("keyco", { scopes: ["read", "write"] });
+    const put = await h.call("PUT", "/v1/kv/ns/a", { ...withKey(key.secret), json: { v: 1 } });
+    expect(put.status, put.text).toBe(200);
+    const got = await h.call("GET", "/v1/kv/ns/a", { token: key.secret });
+    expect(got.json.data.value).toEqual({ v: 1 });
+    // The key's tenant only: another tenant's token sees nothing of it.
+    expect((await h.call("GET", "/v1/kv/ns/a", { token: await h.token("other") })).status).toBe(404);
+    const sent = await h.call("POST", "/v1/chats/audited/messages", {
+      ...withKey(key.secret),
+      json: { role: "user", content: "by key" },
+    });
+    expect(sent.status, sent.text).toBe(201);
+    const audit = await h.call("GET", "/v1/audit?limit=1000", withKey(key.secret));
+    expect(audit.json.data.items.map((a: { actor: string }) => a.actor)).toContain(`key:${key.key_id}`);
+    // A key is not the admin.
+    const asAdmin = await h.call("GET", "/v1/admin/tenants", withKey(key.secret));
+    expect(errorCode(asAdmin)).toBe("ADMIN_REQUIRED");
+  });
+
+  it("lets a read-only key read (search and batch get included) and refuses its writes, storing nothing", async () => {
+    const writer = await issue("keyco", { scopes: ["write"] });
+    const reader = await issue("keyco", { scopes: ["read"] });
+    const appended = await h.call("POST", "/v1/chats/c1/messages", {
+      token: writer.secret,
+      json: { role: "user", content: "hello keys" },
+    });
+    expect(appended.status, appended.text).toBe(201);
+    const id = appended.json.data.id as string;
+    expect((await h.call("GET", `/v1/messages/${id}`, withKey(reader.secret))).status).toBe(200);
+    expect((await h.call("GET", "/v1/search?q=hello", withKey(reader.secret))).status).toBe(200);
+    const batch = await h.call("POST", "/v1/messages:batchGet", {
+      ...withKey(reader.secret),
+      json: { ids: [id] },
+    });
+    expect(batch.status, batch.text).toBe(200);
+    const before = (await h.call("GET", "/v1/usage", withKey(reader.secret))).json.data;
+    for (const [method, path, json] of [
+      ["POST", "/v1/chats/c1/messages", { role: "user", content: "no" }],
+      ["PUT", "/v1/kv/ns/b", { v: 1 }],
+      ["DELETE", `/v1/messages/${id}`, undefined],
+      ["POST", "/v1/objects:presign", { key: "x.txt", method: "PUT" }],
+    ] as const) {
+      const r = await h.call(method, path, { ...withKey(reader.secret), ...(json ? { json } : {}) });
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(errorCode(r)).toBe("SCOPE_DENIED");
+    }
+    expect((await h.call("GET", "/v1/usage", withKey(reader.secret))).json.data).toEqual(before);
+    expect((await h.call("GET", "/v1/kv/ns/b", withKey(reader.secret))).status).toBe(404);
+    expect((await h.call("GET", `/v1/messages/${id}`, withKey(reader.secret))).status).toBe(200);
+  });
+
+  it("refuses revoked, expired, malformed and unknown keys (401) and keys of a suspended tenant (403)", async () => {
+    const key = await issue("keyco", { scopes: ["read"] });
+    expect((await h.call("GET", "/v1/usage", withKey(key.secret))).status).toBe(200);
+    const other = await h.call("DELETE", `/v1/admin/tenants/other/keys/${key.key_id}`, { token: admin });
+    expect(other.status).toBe(404);
+    expect(errorCode(other)).toBe("API_KEY_NOT_FOUND");
+    expect(
+      (await h.call("DELETE", `/v1/admin/tenants/keyco/keys/${key.key_id}`, { token: admin })).status,
+    ).toBe(204);
+    const revoked = await h.call("GET", "/v1/usage", withKey(key.secret));
+    expect(revoked.status).toBe(401);
+    expect(errorCode(revoked)).toBe("API_KEY_INVALID");
+    expect(
+      (await h.call("DELETE", `/v1/admin/tenants/keyco/keys/${key.key_id}`, { token: admin })).status,
+    ).toBe(204);
+    const listed = (await h.call("GET", "/v1/admin/tenants/keyco/keys", { token: admin })).json.data.items;
+    expect(listed.find((k: { key_id: string }) => k.key_id === key.key_id).revoked_at).not.toBeNull();
+
+    const soon = await issue("keyco", {
+      scopes: ["read"],
+      expires_at: new Date(Date.now() + 1500).toISOString(),
+    });
+    expect((await h.call("GET", "/v1/usage", withKey(soon.secret))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(errorCode(await h.call("GET", "/v1/usage", withKey(soon.secret)))).toBe("API_KEY_INVALID");
+    const past = await h.call("POST", "/v1/admin/tenants/keyco/keys", {
+      token: admin,
+      json: { scopes: ["read"], expires_at: "2000-01-01T00:00:00Z" },
+    });
+    expect(past.status).toBe(400);
+
+    const forged = `kura_${key.key_id}_${"A".repeat(43)}`;
+    expect(errorCode(await h.call("GET", "/v1/usage", withKey(forged)))).toBe("API_KEY_INVALID");
+    expect(errorCode(await h.call("GET", "/v1/usage", withKey("kura_nonsense")))).toBe("API_KEY_INVALID");
+
+    const live = await issue("keyco", { scopes: ["read"] });
+    await h.call("PATCH", "/v1/admin/tenants/keyco", { token: admin, json: { status: "suspended" } });
+    expect(errorCode(await h.call("GET", "/v1/usage", withKey(live.secret)))).toBe("TENANT_SUSPENDED");
+    await h.call("PATCH", "/v1/admin/tenants/keyco", { token: admin, json: { status: "active" } });
+    expect((await h.call("GET", "/v1/usage", withKey(live.secret))).status).toBe(200);
+  });
+});

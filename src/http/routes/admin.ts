@@ -7,9 +7,9 @@ import { z } from "zod";
 import { TIER_LIMIT_NAMES } from "../../config/schema.js";
 import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
-import type { TenantInfo, TenantUpdate } from "../../domains/tenants.js";
+import { type ApiKeyInfo, KEY_SCOPES, type TenantInfo, type TenantUpdate } from "../../domains/tenants.js";
 import type { Principal } from "../auth.js";
-import type { RouteSpec } from "../route.js";
+import { type RouteSpec, SENT } from "../route.js";
 import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
 import type { HttpDeps } from "./deps.js";
 
@@ -221,5 +221,109 @@ export function adminRoutes(_deps: HttpDeps): RouteSpec[] {
     },
   };
 
-  return [list, create, get, update] as RouteSpec[];
+  const keyFields = {
+    key_id: z.string(),
+    scopes: z.array(z.string()),
+    created_at: isoTime,
+    expires_at: isoTime.nullable(),
+  };
+  const keySchema = z.object({ ...keyFields, revoked_at: isoTime.nullable() });
+  const keyJson = (k: ApiKeyInfo) => ({
+    key_id: k.keyId,
+    scopes: k.scopes,
+    created_at: new Date(k.createdAt).toISOString(),
+    expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
+  });
+
+  const keyBody = z
+    .object({
+      scopes: z
+        .array(z.enum(KEY_SCOPES))
+        .min(1)
+        .describe("read: GET, HEAD and the POSTs that only read (search, batch get, …); write: everything"),
+      expires_at: z.iso
+        .datetime({ offset: true })
+        .nullable()
+        .optional()
+        .describe("When the key stops working"),
+    })
+    .strict();
+  const createKey: RouteSpec<IdParams, unknown, z.infer<typeof keyBody>> = {
+    method: "POST",
+    path: "/v1/admin/tenants/{id}/keys",
+    operationId: "createApiKey",
+    summary: "Issue an API key for a tenant (its secret is shown only in this answer)",
+    description:
+      "Use the secret as Authorization: Bearer <secret> or X-API-Key: <secret>. Only its SHA-256 is stored.",
+    tag: TAG,
+    auth: "admin",
+    params: idParams,
+    body: keyBody,
+    responses: {
+      201: {
+        description: "Issued",
+        schema: z.object({ ...keyFields, secret: z.string().describe("kura_<key_id>_…: shown once") }),
+      },
+      404: NOT_FOUND,
+    },
+    handler: async ({ params, body, principal }) => {
+      const key = await kura.tenants.createKey(
+        params.id,
+        {
+          scopes: body.scopes,
+          expiresAt:
+            body.expires_at === undefined || body.expires_at === null ? null : Date.parse(body.expires_at),
+        },
+        { actor: adminActor(principal) },
+      );
+      return { status: 201, data: { ...keyJson(key), secret: key.secret } };
+    },
+  };
+
+  const listKeys: RouteSpec<IdParams> = {
+    method: "GET",
+    path: "/v1/admin/tenants/{id}/keys",
+    operationId: "listApiKeys",
+    summary: "A tenant's API keys (ids and scopes, never secrets), revoked ones included",
+    tag: TAG,
+    auth: "admin",
+    params: idParams,
+    responses: {
+      200: { description: "The keys", schema: z.object({ items: z.array(keySchema) }) },
+      404: NOT_FOUND,
+    },
+    handler: async ({ params }) => {
+      const keys = await kura.tenants.listKeys(params.id);
+      return {
+        data: {
+          items: keys.map((k) => ({
+            ...keyJson(k),
+            revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+          })),
+        },
+      };
+    },
+  };
+
+  const keyParams = z.object({ id: idSchema, key_id: idSchema });
+  const revokeKey: RouteSpec<z.infer<typeof keyParams>> = {
+    method: "DELETE",
+    path: "/v1/admin/tenants/{id}/keys/{key_id}",
+    operationId: "revokeApiKey",
+    summary: "Revoke an API key: its next request fails, on every node",
+    tag: TAG,
+    auth: "admin",
+    params: keyParams,
+    responses: {
+      204: { description: "Revoked (or was already)" },
+      404: { description: "The tenant has no such key (API_KEY_NOT_FOUND)" },
+    },
+    handler: async ({ params, principal, reply }) => {
+      await kura.tenants.revokeKey(params.id, params.key_id, { actor: adminActor(principal) });
+      reply.code(204).send();
+      return SENT;
+    },
+  };
+
+  return [list, create, get, update, createKey, listKeys, revokeKey] as RouteSpec[];
 }
