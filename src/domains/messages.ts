@@ -223,6 +223,12 @@ export class Messages {
       }
       const rows: MessageRow[] = new Array(prepared.length);
       if (changes.length > 0) {
+        // The tenant's limits (TEN-3), before a body is written.
+        await this.ctx.tenancy.checkWrite(this.tenantId, {
+          bytes: changes.reduce((n, c) => n + (c.data as Buffer).length, 0),
+          objects: 0,
+          messageSizes: fresh.map((i) => (prepared[i] as Prepared).size),
+        });
         let recorded: MessageRow[];
         try {
           recorded = await this.ctx.protocol.write({
@@ -406,6 +412,13 @@ export class Messages {
         created_at: new Date(row.createdAt).toISOString(),
       };
       const preview = previewOf(content);
+      const data = Buffer.from(JSON.stringify(doc));
+      // The tenant's limits (TEN-3), before the new version's body is written.
+      await this.ctx.tenancy.checkWrite(this.tenantId, {
+        bytes: data.length,
+        objects: 0,
+        messageSizes: [size],
+      });
       let recorded: MessageVersionRow;
       try {
         [recorded] = (await this.ctx.protocol.write({
@@ -417,7 +430,7 @@ export class Messages {
               row: { tenantId: this.tenantId, messageId: id, version, blobKey: key, preview, createdAt: now },
               expectVersion: row.version,
               updatedAt: now,
-              data: Buffer.from(JSON.stringify(doc)),
+              data,
               contentType: "application/json",
               event: "message.edited",
               entityId: id,

@@ -69,7 +69,12 @@ export class Objects {
   async put(
     key: string,
     body: BlobBody,
-    options: { contentType?: string; ifNoneMatch?: "*" } = {},
+    options: {
+      contentType?: string;
+      ifNoneMatch?: "*";
+      /** The body's length when the caller knows it (Content-Length): limits are checked first. */
+      size?: number;
+    } = {},
   ): Promise<ObjectInfo> {
     const op = "objects.put";
     this.checkKey(key, op);
@@ -80,6 +85,7 @@ export class Objects {
         context: { key },
       });
     }
+    body = await this.withinLimits(body, previous?.sizeBytes, options.size);
     const now = this.ctx.clock();
     const blobKey = this.blobKey(key, newMessageId(now));
     const contentType = options.contentType ?? "application/octet-stream";
@@ -125,6 +131,40 @@ export class Objects {
       throw e;
     }
     return this.info(row);
+  }
+
+  /**
+   * The tenant's limits (TEN-3) before a byte is written: a body of known length is checked
+   * against them; a stream of unknown length is cut off (PAYLOAD_TOO_LARGE) once it passes what
+   * they leave, and the write protocol then removes what it wrote.
+   */
+  private async withinLimits(
+    body: BlobBody,
+    replacing: number | undefined,
+    declared?: number,
+  ): Promise<BlobBody> {
+    const size = body instanceof Uint8Array ? body.length : declared;
+    const tenancy = this.ctx.tenancy;
+    if (size !== undefined) {
+      await tenancy.checkWrite(this.tenantId, {
+        bytes: size - (replacing ?? 0),
+        objects: replacing === undefined ? 1 : 0,
+        objectSizes: [size],
+      });
+      return body;
+    }
+    await tenancy.checkWrite(this.tenantId, { bytes: 0, objects: replacing === undefined ? 1 : 0 });
+    const allowance = await tenancy.bodyAllowance(this.tenantId, replacing ?? 0);
+    if (allowance === undefined) return body;
+    const tenantId = this.tenantId;
+    return (async function* limited() {
+      let seen = 0;
+      for await (const chunk of body as AsyncIterable<Uint8Array>) {
+        seen += chunk.length;
+        if (seen > allowance) throw tenancy.overLimit(tenantId, allowance);
+        yield chunk;
+      }
+    })();
   }
 
   async head(key: string): Promise<ObjectInfo> {

@@ -26,6 +26,24 @@ export interface TenancyOptions {
   cacheTtlMs?: number;
 }
 
+/** What a write would add, checked against the tenant's limits before anything is written. */
+export interface WriteDemand {
+  /** Bytes of bodies the write stores (net of what it replaces). */
+  bytes: number;
+  /** Objects it adds (net). */
+  objects: number;
+  /** Sizes to hold against `max_message_bytes` (counted content) … */
+  messageSizes?: readonly number[];
+  /** … and against `max_object_bytes`. */
+  objectSizes?: readonly number[];
+}
+
+/** A token bucket per tenant: `max_requests_per_second` tokens, refilled continuously. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
 interface Entry {
   record: TenantRecord;
   limits: EffectiveLimits;
@@ -40,6 +58,8 @@ export class Tenancy {
   /** Lookups in flight, so concurrent first requests of a tenant read (and create) it once. */
   private readonly loading = new Map<string, Promise<Entry>>();
   private readonly ttlMs: number;
+  /** Request buckets per tenant, in this process (`max_requests_per_second` holds per node). */
+  private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly options: TenancyOptions) {
     this.ttlMs = options.cacheTtlMs ?? 5 * 60_000;
@@ -93,6 +113,89 @@ export class Tenancy {
     this.entries.delete(tenantId);
   }
 
+  /**
+   * Refuses a write the tenant's limits do not allow, before anything is written: a message or
+   * object above its size limit is PAYLOAD_TOO_LARGE (413); one that would take the tenant's
+   * stored bytes (`GET /v1/usage`) past `max_storage_bytes`, or its objects past `max_objects`,
+   * is QUOTA_EXCEEDED (507). Usage is read exactly (folded totals and pending deltas); writes
+   * racing each other may each pass and together overshoot by what they add.
+   */
+  async checkWrite(tenantId: string, demand: WriteDemand): Promise<void> {
+    const op = "tenancy.checkWrite";
+    const limits = await this.limits(tenantId);
+    const over = (sizes: readonly number[] | undefined, max: number | undefined, what: string) => {
+      const size = max === undefined ? undefined : sizes?.find((n) => n > max);
+      if (size !== undefined)
+        throw new KuraError(
+          "PAYLOAD_TOO_LARGE",
+          `the ${what} is ${size} bytes; the tenant's limit is ${max}`,
+          {
+            operation: op,
+            context: { tenantId, size, limit: max },
+          },
+        );
+    };
+    over(demand.messageSizes, limits.max_message_bytes, "message");
+    over(demand.objectSizes, limits.max_object_bytes, "object");
+    const { max_storage_bytes: maxBytes, max_objects: maxObjects } = limits;
+    if (maxBytes === undefined && maxObjects === undefined) return;
+    if (demand.bytes <= 0 && demand.objects <= 0) return;
+    const usage = await this.options.catalog.usage(tenantId);
+    if (maxBytes !== undefined && demand.bytes > 0 && usage.bytes + demand.bytes > maxBytes)
+      throw quota(tenantId, "max_storage_bytes", usage.bytes, demand.bytes, maxBytes);
+    if (maxObjects !== undefined && demand.objects > 0 && usage.objects + demand.objects > maxObjects)
+      throw quota(tenantId, "max_objects", usage.objects, demand.objects, maxObjects);
+  }
+
+  /**
+   * How many bytes one body of unknown length may hold (a streamed upload without a length),
+   * replacing a body of `replacing` bytes: the least of `max_object_bytes` and what is left of
+   * `max_storage_bytes`; undefined when neither is set. `overLimit` makes the error a stream
+   * that passes it fails with.
+   */
+  async bodyAllowance(tenantId: string, replacing: number): Promise<number | undefined> {
+    const limits = await this.limits(tenantId);
+    let allowance = limits.max_object_bytes;
+    if (limits.max_storage_bytes !== undefined) {
+      const usage = await this.options.catalog.usage(tenantId);
+      const left = Math.max(0, limits.max_storage_bytes - usage.bytes + replacing);
+      allowance = allowance === undefined ? left : Math.min(allowance, left);
+    }
+    return allowance;
+  }
+
+  /** The refusal of a body that grew past `bodyAllowance`. */
+  overLimit(tenantId: string, allowance: number): KuraError {
+    return new KuraError(
+      "PAYLOAD_TOO_LARGE",
+      `the body exceeds the ${allowance} bytes the tenant's limits (max_object_bytes, max_storage_bytes) leave; nothing was stored`,
+      { operation: "tenancy.checkWrite", context: { tenantId, limit: allowance } },
+    );
+  }
+
+  /** Takes one request from the tenant's bucket: RATE_LIMITED (429, with Retry-After) when empty. */
+  private take(tenantId: string, perSecond: number | undefined): void {
+    if (perSecond === undefined) return;
+    const now = this.options.clock();
+    const bucket = this.buckets.get(tenantId) ?? { tokens: perSecond, at: now };
+    bucket.tokens = Math.min(perSecond, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    bucket.at = now;
+    if (!this.buckets.has(tenantId)) {
+      if (this.buckets.size >= MAX_ENTRIES) this.buckets.clear();
+      this.buckets.set(tenantId, bucket);
+    }
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return;
+    }
+    const retryAfterSeconds = Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond));
+    throw new KuraError(
+      "RATE_LIMITED",
+      `tenant ${tenantId} sent more than ${perSecond} requests per second; retry after ${retryAfterSeconds} s`,
+      { operation: "tenancy.admit", context: { tenantId, limit: perSecond, retryAfterSeconds } },
+    );
+  }
+
   private check(entry: Entry): EffectiveLimits {
     if (entry.record.status === "suspended") {
       throw new KuraError("TENANT_SUSPENDED", `tenant ${entry.record.tenantId} is suspended`, {
@@ -100,6 +203,7 @@ export class Tenancy {
         context: { tenantId: entry.record.tenantId },
       });
     }
+    this.take(entry.record.tenantId, entry.limits.max_requests_per_second);
     return entry.limits;
   }
 
@@ -160,4 +264,12 @@ export class Tenancy {
       return existing;
     }
   }
+}
+
+function quota(tenantId: string, limit: string, used: number, adding: number, max: number): KuraError {
+  return new KuraError(
+    "QUOTA_EXCEEDED",
+    `the write would take the tenant past ${limit} (${used} used, ${adding} more, limit ${max}); nothing was stored`,
+    { operation: "tenancy.checkWrite", context: { tenantId, limit, used, adding, max } },
+  );
 }

@@ -85,8 +85,10 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       const contentType = contentTypeOf(req.headers["content-type"]);
       let info: ObjectInfo;
       try {
+        const length = Number(req.headers["content-length"] ?? Number.NaN);
         info = await tenant.objects.put(params.key, requestBody(req), {
           contentType,
+          ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
           ...(ifNoneMatch !== undefined ? { ifNoneMatch: "*" as const } : {}),
         });
       } catch (e) {
