@@ -260,6 +260,10 @@ export const ERROR_CODES = {
   TENANT_EXISTS: ["AlreadyExists", "A tenant with this id is already registered."],
   TENANT_NOT_FOUND: ["NotFound", "No tenant with this id is registered."],
   TENANT_DOMAIN_TAKEN: ["Conflict", "A domain given for the tenant already belongs to another tenant."],
+  TENANT_ISSUER_TAKEN: [
+    "Conflict",
+    "The token issuer given for the tenant (jwt.issuer) already belongs to another tenant.",
+  ],
   TENANT_SUSPENDED: [
     "PermissionDenied",
     "The tenant is suspended: every call for it is refused, reads included, until it is reactivated.",

@@ -479,6 +479,20 @@ export interface Catalog {
   removeTenant(tenantId: string, write?: RegistryWrite): Promise<boolean>;
   /** Behavior: the tenant a domain (any letter case) belongs to, undefined if none. */
   tenantOfDomain(domain: string): Promise<string | undefined>;
+  /**
+   * Behavior: the tenant whose `jwt.issuer` is exactly `issuer`, undefined if none. An issuer
+   * belongs to one tenant at most: `createTenant` or `updateTenant` giving a tenant an issuer
+   * another holds fails with `TENANT_ISSUER_TAKEN` and writes nothing; `jwt: null` or
+   * `removeTenant` frees it.
+   */
+  tenantOfIssuer(issuer: string): Promise<string | undefined>;
+  /**
+   * Behavior: a number that grows with every committed `updateTenant` and `removeTenant` that
+   * changed a tenant (registering one does not change it: no node can hold a record of a tenant
+   * not yet registered); never decreases, and a value read is never followed by a smaller one.
+   * Nodes poll it to drop cached tenant records (ADR 0029).
+   */
+  registryVersion(): Promise<number>;
 
   /**
    * Stores an API key.
@@ -556,6 +570,8 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   updateTenant: "once",
   removeTenant: "once",
   tenantOfDomain: "read",
+  tenantOfIssuer: "read",
+  registryVersion: "read",
   createApiKey: "once",
   getApiKey: "read",
   listApiKeys: "read",

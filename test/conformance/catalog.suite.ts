@@ -274,7 +274,7 @@ export function catalogConformance(
           const table = String(r.table_name);
           columns.set(table, (columns.get(table) ?? new Set()).add(String(r.column_name)));
         }
-        const global = new Set(["outbox_consumers", "leases", "schema_migrations"]);
+        const global = new Set(["outbox_consumers", "leases", "schema_migrations", "registry_version"]);
         for (const def of ALL_TABLES) {
           expect(columns.has(def.name), def.name).toBe(true);
           if (!global.has(def.name)) expect(columns.get(def.name)?.has("tenant_id"), def.name).toBe(true);

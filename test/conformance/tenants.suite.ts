@@ -172,6 +172,68 @@ export function tenantRegistryConformance(name: string, makeHarness: () => Promi
       expect((await c.getTenant(t))?.tenantId).toBe(t);
     });
 
+    it("gives an issuer to one tenant at most, frees it with jwt null or removal", async () => {
+      const t = id();
+      const other = id();
+      const issuer = `https://${id("idp")}.example.com/`;
+      const jwt = (iss: string) => ({ issuer: iss, jwksUrl: `${iss}jwks`, audience: "kura" });
+      await c.createTenant(record(t, { jwt: jwt(issuer) }));
+      expect(await c.tenantOfIssuer(issuer)).toBe(t);
+      expect(await c.tenantOfIssuer(issuer.toUpperCase())).toBeUndefined();
+      await expectCode(c.createTenant(record(other, { jwt: jwt(issuer) })), "TENANT_ISSUER_TAKEN");
+      expect(await c.getTenant(other)).toBeUndefined();
+      await c.createTenant(record(other));
+      await expectCode(
+        c.updateTenant(
+          other,
+          { jwt: jwt(issuer), name: "x" },
+          { at: 5, audit: audit(other, "tenant.update") },
+        ),
+        "TENANT_ISSUER_TAKEN",
+      );
+      expect((await c.getTenant(other))?.jwt).toBeNull();
+      expect(await auditCount(other)).toBe(0);
+
+      const moved = `${issuer}v2`;
+      await c.updateTenant(t, { jwt: jwt(moved) }, { at: 6 });
+      expect(await c.tenantOfIssuer(issuer)).toBeUndefined();
+      expect(await c.tenantOfIssuer(moved)).toBe(t);
+      await c.updateTenant(other, { jwt: jwt(issuer) }, { at: 7 });
+      expect(await c.tenantOfIssuer(issuer)).toBe(other);
+      await c.updateTenant(other, { jwt: null }, { at: 8 });
+      expect(await c.tenantOfIssuer(issuer)).toBeUndefined();
+      await c.updateTenant(t, { name: "kept" }, { at: 9 });
+      expect(await c.tenantOfIssuer(moved)).toBe(t);
+      expect(await c.removeTenant(t)).toBe(true);
+      expect(await c.tenantOfIssuer(moved)).toBeUndefined();
+    });
+
+    it("counts registry changes: updates and removals grow the version, registering does not", async () => {
+      const t = id();
+      const v0 = await c.registryVersion();
+      await c.createTenant(record(t));
+      expect(await c.registryVersion()).toBe(v0);
+      await c.updateTenant(t, { status: "suspended" }, { at: 1 });
+      const v1 = await c.registryVersion();
+      expect(v1).toBeGreaterThan(v0);
+      expect(await c.updateTenant(id(), { name: "x" }, { at: 2 })).toBeUndefined();
+      expect(await c.registryVersion()).toBe(v1);
+      const holder = id();
+      const issuer = `https://${id("idp")}.example.com/`;
+      await c.createTenant(record(holder, { jwt: { issuer, jwksUrl: `${issuer}jwks`, audience: null } }));
+      await expectCode(
+        c.updateTenant(t, { jwt: { issuer, jwksUrl: `${issuer}jwks`, audience: null } }, { at: 3 }),
+        "TENANT_ISSUER_TAKEN",
+      );
+      expect(await c.registryVersion()).toBe(v1);
+      const v2 = await c.registryVersion();
+      expect(await c.removeTenant(t)).toBe(true);
+      expect(await c.registryVersion()).toBeGreaterThan(v2);
+      const v3 = await c.registryVersion();
+      expect(await c.removeTenant(t)).toBe(false);
+      expect(await c.registryVersion()).toBe(v3);
+    });
+
     it("stores API keys that read back as given, by id whatever the tenant, and lists a tenant's own", async () => {
       const a = id();
       const b = id();

@@ -28,7 +28,9 @@ import {
   OUTBOX,
   OUTBOX_CONSUMERS,
   OUTBOX_V1,
+  REGISTRY_VERSION,
   TENANT_DOMAINS,
+  TENANT_ISSUERS,
   TENANT_REGISTRY,
   TENANTS,
   TENANTS_V1,
@@ -125,6 +127,28 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 4,
     name: "tenant registry and API keys",
     steps: [TENANT_REGISTRY, TENANT_DOMAINS, API_KEYS].map(createTable),
+  },
+  {
+    version: 5,
+    name: "tenant issuers and the registry version",
+    steps: [
+      createTable(TENANT_ISSUERS),
+      createTable(REGISTRY_VERSION),
+      {
+        // The issuers of tenants registered before, and the counter's one row.
+        kind: "sql",
+        sqlite: [
+          "INSERT INTO tenant_issuers (issuer, tenant_id) SELECT json_extract(jwt, '$.issuer'), tenant_id " +
+            "FROM tenant_registry WHERE jwt IS NOT NULL AND true ON CONFLICT (issuer) DO NOTHING",
+          "INSERT INTO registry_version (id, version) VALUES (1, 0)",
+        ],
+        postgres: [
+          "INSERT INTO tenant_issuers (issuer, tenant_id) SELECT (jwt::json)->>'issuer', tenant_id " +
+            "FROM tenant_registry WHERE jwt IS NOT NULL ON CONFLICT (issuer) DO NOTHING",
+          "INSERT INTO registry_version (id, version) VALUES (1, 0)",
+        ],
+      },
+    ],
   },
 ]);
 

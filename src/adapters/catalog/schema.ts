@@ -303,6 +303,28 @@ export const API_KEYS = table(
   { primaryKey: ["key_id"], indexes: [index("api_keys_tenant", ["tenant_id", "key_id"])] },
 );
 
+// --- tenant issuers and the registry version (migration 5; TEN-2) ---------------------------
+
+/**
+ * Which tenant a token issuer (`jwt.issuer`, seed 003: each tenant its own user pool) belongs
+ * to: the primary key makes an issuer one tenant's at most, so a token's `iss` selects one tenant.
+ */
+export const TENANT_ISSUERS = table(
+  "tenant_issuers",
+  { issuer: "text", tenant_id: "text" },
+  { primaryKey: ["issuer"], indexes: [index("tenant_issuers_tenant", ["tenant_id"])] },
+);
+
+/**
+ * One row (`id` 1) counting the changes of registered tenants (update, removal), bumped in the
+ * change's transaction: every node polls it to drop its cached tenant records (ADR 0029).
+ */
+export const REGISTRY_VERSION = table(
+  "registry_version",
+  { id: "int", version: "int" },
+  { primaryKey: ["id"] },
+);
+
 /** Every table, for checks that the migrations create exactly these. */
 export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANTS,
@@ -326,4 +348,6 @@ export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANT_REGISTRY,
   TENANT_DOMAINS,
   API_KEYS,
+  TENANT_ISSUERS,
+  REGISTRY_VERSION,
 ]);

@@ -103,3 +103,10 @@ export function domainTaken(domain: string, operation: string): KuraError {
     context: { domain },
   });
 }
+
+export function issuerTaken(issuer: string, operation: string): KuraError {
+  return new KuraError("TENANT_ISSUER_TAKEN", "the token issuer belongs to another tenant", {
+    operation,
+    context: { issuer: issuer.slice(0, 200) },
+  });
+}

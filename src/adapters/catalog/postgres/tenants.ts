@@ -13,6 +13,7 @@ import {
   apiKeyValues,
   changed,
   domainTaken,
+  issuerTaken,
   normalizeDomains,
   TENANT_COLUMNS,
   tenantExists,
@@ -74,12 +75,52 @@ export class PostgresTenantRegistry {
     }
   }
 
+  /** Give `issuer` (none for undefined) to `tenantId`; one another tenant holds (or takes meanwhile) fails. */
+  private async setIssuer(c: Client, tenantId: string, issuer: string | undefined, op: string) {
+    await c.query("DELETE FROM tenant_issuers WHERE tenant_id = $1", [tenantId]);
+    if (issuer === undefined) return;
+    try {
+      await c.query("INSERT INTO tenant_issuers (issuer, tenant_id) VALUES ($1, $2)", [issuer, tenantId]);
+    } catch (e) {
+      if (isUniqueViolation(e) && pgConstraint(e) === "tenant_issuers_pkey") throw issuerTaken(issuer, op);
+      throw e;
+    }
+  }
+
+  /**
+   * Every node drops its cached tenant records when this grows (engine/tenancy.ts). The row lock
+   * orders the bumps as their transactions commit, so a reader never sees a later value first.
+   */
+  private async bumpVersion(c: Client) {
+    await c.query("UPDATE registry_version SET version = version + 1 WHERE id = 1");
+  }
+
+  registryVersion(): Promise<number> {
+    return this.read("catalog.registryVersion", async () => {
+      const r = await this.pool.query<{ version: string }>(
+        "SELECT version FROM registry_version WHERE id = 1",
+      );
+      return r.rows[0] ? Number(r.rows[0].version) : 0;
+    });
+  }
+
+  tenantOfIssuer(issuer: string): Promise<string | undefined> {
+    return this.read("catalog.tenantOfIssuer", async () => {
+      const r = await this.pool.query<{ tenant_id: string }>(
+        "SELECT tenant_id FROM tenant_issuers WHERE issuer = $1",
+        [issuer],
+      );
+      return r.rows[0]?.tenant_id;
+    });
+  }
+
   async createTenant(record: TenantRecord, write?: RegistryWrite): Promise<void> {
     const op = "catalog.createTenant";
     await this.write(op, write, async (c) => {
       const r = await c.query(`${INSERT_TENANT} ON CONFLICT (tenant_id) DO NOTHING`, tenantValues(record));
       if (r.rowCount === 0) throw tenantExists(record.tenantId, op);
       await this.setDomains(c, record.tenantId, record.domains, op);
+      if (record.jwt) await this.setIssuer(c, record.tenantId, record.jwt.issuer, op);
       return true;
     });
   }
@@ -118,6 +159,8 @@ export class PostgresTenantRegistry {
         [...tenantValues(next).slice(1, 7), next.updatedAt, tenantId],
       );
       if (change.domains !== undefined) await this.setDomains(c, tenantId, next.domains, op);
+      if (change.jwt !== undefined) await this.setIssuer(c, tenantId, next.jwt?.issuer, op);
+      await this.bumpVersion(c);
       return next;
     });
   }
@@ -126,8 +169,11 @@ export class PostgresTenantRegistry {
     return this.write("catalog.removeTenant", write, async (c) => {
       await c.query("DELETE FROM tenant_domains WHERE tenant_id = $1", [tenantId]);
       await c.query("DELETE FROM api_keys WHERE tenant_id = $1", [tenantId]);
+      await c.query("DELETE FROM tenant_issuers WHERE tenant_id = $1", [tenantId]);
       const r = await c.query("DELETE FROM tenant_registry WHERE tenant_id = $1", [tenantId]);
-      return (r.rowCount ?? 0) > 0;
+      const removed = (r.rowCount ?? 0) > 0;
+      if (removed) await this.bumpVersion(c);
+      return removed;
     });
   }
 

@@ -357,6 +357,8 @@ class SqliteCatalog extends CatalogReads implements Catalog {
   updateTenant: Catalog["updateTenant"] = (id, change, o) => this.registry.updateTenant(id, change, o);
   removeTenant: Catalog["removeTenant"] = (tenantId, write) => this.registry.removeTenant(tenantId, write);
   tenantOfDomain: Catalog["tenantOfDomain"] = (domain) => this.registry.tenantOfDomain(domain);
+  tenantOfIssuer: Catalog["tenantOfIssuer"] = (issuer) => this.registry.tenantOfIssuer(issuer);
+  registryVersion: Catalog["registryVersion"] = () => this.registry.registryVersion();
   createApiKey: Catalog["createApiKey"] = (key, write) => this.registry.createApiKey(key, write);
   getApiKey: Catalog["getApiKey"] = (keyId) => this.registry.getApiKey(keyId);
   listApiKeys: Catalog["listApiKeys"] = (tenantId) => this.registry.listApiKeys(tenantId);

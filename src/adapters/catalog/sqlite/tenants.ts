@@ -12,6 +12,7 @@ import {
   apiKeyValues,
   changed,
   domainTaken,
+  issuerTaken,
   normalizeDomains,
   TENANT_COLUMNS,
   tenantExists,
@@ -62,6 +63,39 @@ export class SqliteTenantRegistry {
     }
   }
 
+  /** Give `issuer` (none for null) to `tenantId`, failing if another tenant holds it. */
+  private setIssuer(tenantId: string, issuer: string | undefined, operation: string): void {
+    this.db.prepare("DELETE FROM tenant_issuers WHERE tenant_id = ?").run(tenantId);
+    if (issuer === undefined) return;
+    const info = this.db
+      .prepare("INSERT INTO tenant_issuers (issuer, tenant_id) VALUES (?, ?) ON CONFLICT (issuer) DO NOTHING")
+      .run(issuer, tenantId);
+    if (info.changes === 0) throw issuerTaken(issuer, operation);
+  }
+
+  /** Every node drops its cached tenant records when this grows (engine/tenancy.ts). */
+  private bumpVersion(): void {
+    this.db.prepare("UPDATE registry_version SET version = version + 1 WHERE id = 1").run();
+  }
+
+  registryVersion(): Promise<number> {
+    return this.read("catalog.registryVersion", () => {
+      const r = this.db.prepare("SELECT version FROM registry_version WHERE id = 1").get() as
+        | { version: number }
+        | undefined;
+      return r?.version ?? 0;
+    });
+  }
+
+  tenantOfIssuer(issuer: string): Promise<string | undefined> {
+    return this.read("catalog.tenantOfIssuer", () => {
+      const r = this.db.prepare("SELECT tenant_id FROM tenant_issuers WHERE issuer = ?").get(issuer) as
+        | { tenant_id: string }
+        | undefined;
+      return r?.tenant_id;
+    });
+  }
+
   createTenant(record: TenantRecord, write?: RegistryWrite): Promise<void> {
     const op = "catalog.createTenant";
     return this.write(op, write, () => {
@@ -70,6 +104,7 @@ export class SqliteTenantRegistry {
         .run(...tenantValues(record));
       if (info.changes === 0) throw tenantExists(record.tenantId, op);
       this.setDomains(record.tenantId, record.domains, op);
+      if (record.jwt) this.setIssuer(record.tenantId, record.jwt.issuer, op);
       return true;
     }).then(() => undefined);
   }
@@ -108,6 +143,8 @@ export class SqliteTenantRegistry {
         )
         .run(...tenantValues(next).slice(1, 7), next.updatedAt, tenantId);
       if (change.domains !== undefined) this.setDomains(tenantId, next.domains, op);
+      if (change.jwt !== undefined) this.setIssuer(tenantId, next.jwt?.issuer, op);
+      this.bumpVersion();
       return next;
     });
   }
@@ -116,7 +153,11 @@ export class SqliteTenantRegistry {
     return this.write("catalog.removeTenant", write, () => {
       this.db.prepare("DELETE FROM tenant_domains WHERE tenant_id = ?").run(tenantId);
       this.db.prepare("DELETE FROM api_keys WHERE tenant_id = ?").run(tenantId);
-      return this.db.prepare("DELETE FROM tenant_registry WHERE tenant_id = ?").run(tenantId).changes > 0;
+      this.db.prepare("DELETE FROM tenant_issuers WHERE tenant_id = ?").run(tenantId);
+      const removed =
+        this.db.prepare("DELETE FROM tenant_registry WHERE tenant_id = ?").run(tenantId).changes > 0;
+      if (removed) this.bumpVersion();
+      return removed;
     });
   }
 
