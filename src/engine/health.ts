@@ -83,7 +83,7 @@ export function observeKvWrites(kv: KvStore, health: WriteHealth): void {
 }
 
 export function observeBlobWrites(store: BlobStore, health: WriteHealth): void {
-  observeMethods(store, ["put", "copy"], "blob", health);
+  observeMethods(store, ["put", "putMany", "copy"], "blob", health);
 }
 
 /** Catalog commits resolve with per-batch outcomes: any STORAGE_FULL marks, any success clears. */

@@ -46,8 +46,12 @@ export class FaultController {
     this.calls.push({ operation: info.operation, key: info.key });
     for (const rule of this.rules) {
       if (rule.times !== undefined && rule.hits >= rule.times) continue;
-      if (rule.operations && !rule.operations.includes(info.operation)) continue;
-      if (rule.keyMatches && !rule.keyMatches(info.key)) continue;
+      // A `put` rule applies to a `putMany` too (the same bodies, handed over at once), and a
+      // key rule to any of its keys.
+      const operation =
+        info.operation === "putMany" && rule.operations?.includes("put") ? "put" : info.operation;
+      if (rule.operations && !rule.operations.includes(operation)) continue;
+      if (rule.keyMatches && !(info.keys ?? [info.key]).some((k) => rule.keyMatches?.(k))) continue;
       rule.hits++;
       return rule;
     }

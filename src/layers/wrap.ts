@@ -4,10 +4,11 @@
  * operations is written down once.
  */
 import { Readable } from "node:stream";
-import type { BlobStore, BlobStoreStats, PresignOptions } from "../ports/blob-store.js";
+import type { BlobStore, BlobStoreStats, PresignOptions, PutManyItem } from "../ports/blob-store.js";
 
 export type BlobOperation =
   | "put"
+  | "putMany"
   | "get"
   | "getBuffer"
   | "head"
@@ -21,6 +22,8 @@ export interface CallInfo {
   operation: BlobOperation;
   /** The key, prefix or first key the call is about. */
   key: string | undefined;
+  /** Every key of a call about several (`putMany`). */
+  keys?: readonly string[];
   /** Whether the call may be repeated: false for a put whose body is a stream (it is consumed). */
   repeatable: boolean;
   /** The caller's abort signal, if any. */
@@ -65,6 +68,16 @@ export function wrapBlobStore(inner: BlobStore, around: Around, aroundSync?: Aro
       around(info("put", key, options, body instanceof Uint8Array && !(body instanceof Readable)), (s) =>
         inner.put(key, body, withSignal(options, s)),
       ),
+    ...(inner.putMany
+      ? {
+          putMany: (items: readonly PutManyItem[], options?: { signal?: AbortSignal }) => {
+            const keys = items.map((i) => i.key);
+            return around({ ...info("putMany", keys[0], options), keys }, (s) =>
+              (inner.putMany as NonNullable<BlobStore["putMany"]>).call(inner, items, withSignal(options, s)),
+            );
+          },
+        }
+      : {}),
     get: (key, options) => around(info("get", key, options), (s) => inner.get(key, withSignal(options, s))),
     getBuffer: (key, options) =>
       around(info("getBuffer", key, options), (s) => inner.getBuffer(key, withSignal(options, s))),

@@ -229,6 +229,54 @@ export function blobStoreConformance(
       });
     });
 
+    describe("batch puts (putMany, where offered)", () => {
+      const items = (prefix: string, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          key: `${prefix}/d${i % 3}/${String(i).padStart(3, "0")}.json`,
+          body: randomBytes(1 + ((i * 97) % 3000)),
+          contentType: i % 2 === 0 ? "application/json" : "text/plain",
+          ...(i % 5 === 0 ? { metadata: { owner: `o${i}` } } : {}),
+        }));
+
+      it("stores every body, in order, each as a put of a fresh key would", async (ctx) => {
+        if (!store.putMany) return ctx.skip();
+        const batch = items("many/ok", 40);
+        const results = await store.putMany(batch);
+        expect(results.map((r) => [r.key, r.size, r.sha256])).toEqual(
+          batch.map((b) => [b.key, b.body.length, sha256Hex(b.body)]),
+        );
+        for (const b of batch) {
+          const got = await store.getBuffer(b.key, { expectedSha256: sha256Hex(b.body) });
+          expect(got.data.equals(Buffer.from(b.body))).toBe(true);
+          expect(got.info.contentType).toBe(b.contentType);
+          expect(got.info.metadata).toEqual(b.metadata ?? {});
+        }
+        expect(await store.putMany([])).toEqual([]);
+      });
+
+      it("fails as a whole on a key that exists: BLOB_ALREADY_EXISTS, nothing of the batch left", async (ctx) => {
+        if (!store.putMany) return ctx.skip();
+        const batch = items("many/taken", 30);
+        const taken = batch[17] as (typeof batch)[number];
+        await store.put(taken.key, Buffer.from("first"));
+        const err = await store.putMany(batch).catch((e: unknown) => e);
+        expect(isKuraError(err) && err.code).toBe("BLOB_ALREADY_EXISTS");
+        expect((await store.getBuffer(taken.key)).data.toString()).toBe("first");
+        const left = (await store.list("many/taken/")).items.map((i) => i.key);
+        expect(left).toEqual([taken.key]);
+      });
+
+      it("checks every key before writing any: KEY_INVALID, nothing written", async (ctx) => {
+        if (!store.putMany) return ctx.skip();
+        const batch = items("many/bad", 5);
+        const err = await store
+          .putMany([...batch, { key: "many/bad/../escape.json", body: Buffer.from("x") }])
+          .catch((e: unknown) => e);
+        expect(isKuraError(err) && err.code).toBe("KEY_INVALID");
+        expect((await store.list("many/bad/")).items).toEqual([]);
+      });
+    });
+
     describe("synchronous small reads (getBufferSync, where offered)", () => {
       /** The error `fn` throws synchronously (a returned promise is a failure of the contract). */
       const thrown = (fn: () => unknown): KuraError => {

@@ -260,7 +260,7 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       new RegExp(
         `kura_backend_operation_duration_seconds_count\\{plane="${plane}",backend="[a-z-]+",operation="${operation}",outcome="ok"\\} [1-9]`,
       );
-    expect(text).toMatch(ops("blob", "put"));
+    expect(text).toMatch(ops("blob", "putMany"));
     expect(text).toMatch(ops("catalog", "commit"));
     expect(text).toMatch(ops("vector", "query"));
   });

@@ -9,8 +9,15 @@ import { join } from "node:path";
 import { finished, type Readable } from "node:stream";
 import { HashingStream, sha256Hex, toReadable } from "../../../core/checksum.js";
 import { KuraError } from "../../../core/errors.js";
-import type { BlobBody, BlobStoreDeps, PutOptions, PutResult } from "../../../ports/blob-store.js";
+import type {
+  BlobBody,
+  BlobStoreDeps,
+  PutManyItem,
+  PutOptions,
+  PutResult,
+} from "../../../ports/blob-store.js";
 import { alreadyExists, DEFAULT_CONTENT_TYPE, throwIfAborted } from "../common.js";
+import { BodyWriteError, type BodyWriter } from "./body-writer.js";
 import type { DirSyncer } from "./dir-sync.js";
 import { fsError, isErrno } from "./errors.js";
 import { encodeFooter, type Footer } from "./footer.js";
@@ -183,6 +190,67 @@ export class FsWriter {
       if (isErrno(e, "EEXIST")) throw alreadyExists(key);
       throw fsError(e, "blob.put", key);
     }
+  }
+
+  /**
+   * Fresh keys, created by the body writer thread in one hand-off; undefined when the batch is
+   * not for it (fsync durability, a body above `sync_io_max_bytes`, a hashed file name), and
+   * the caller puts each body on its own.
+   */
+  async putMany(
+    items: readonly PutManyItem[],
+    signal: AbortSignal | undefined,
+    bodies: BodyWriter,
+  ): Promise<PutResult[] | undefined> {
+    if (this.fsync) return undefined;
+    const max = this.options.sync_io_max_bytes;
+    const paths = new Array<string>(items.length);
+    const dirs: { dir: string; segments: string[] }[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const { key, body } = items[i] as PutManyItem;
+      if (body.length > max || isLong(key.slice(key.lastIndexOf("/") + 1))) return undefined;
+      const { dir, file, dirSegments } = keyPath(this.base, key);
+      paths[i] = file;
+      if (!this.knownDirs.has(dir) && !dirs.some((d) => d.dir === dir))
+        dirs.push({ dir, segments: dirSegments });
+    }
+    const first = items[0]?.key;
+    try {
+      for (const d of dirs) await this.ensureDir(d.dir, d.segments);
+    } catch (e) {
+      throw fsError(e, "blob.put", first);
+    }
+    const results = new Array<PutResult>(items.length);
+    const chunks = new Array<Uint8Array[]>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as PutManyItem;
+      const sha256 = sha256Hex(item.body);
+      const options: PutOptions = item.contentType === undefined ? {} : { contentType: item.contentType };
+      if (item.metadata) options.metadata = item.metadata;
+      chunks[i] = [item.body, encodeFooter(this.footer(item.key, item.body.length, sha256, options))];
+      results[i] = { key: item.key, size: item.body.length, sha256, etag: `"${sha256.slice(0, 32)}"` };
+    }
+    throwIfAborted(signal, "blob.put");
+    if (this.deps.probe)
+      for (let i = 0; i < items.length; i++)
+        await this.probe("fs.create", { path: paths[i], key: items[i]?.key });
+    try {
+      await bodies.write(paths, chunks);
+    } catch (e) {
+      const key = e instanceof BodyWriteError ? items[e.index]?.key : first;
+      if (e instanceof BodyWriteError && e.code === "EEXIST") throw alreadyExists(key ?? "");
+      throw fsError(
+        e instanceof BodyWriteError ? Object.assign(new Error(e.message), { code: e.code }) : e,
+        "blob.put",
+        key,
+      );
+    }
+    if (signal?.aborted) {
+      // Given up on meanwhile (a timeout): what the caller will never record goes again.
+      await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
+      throwIfAborted(signal, "blob.put");
+    }
+    return results;
   }
 
   private async writeStream(
