@@ -42,6 +42,7 @@ import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
 import { type LoadDocument, SEARCH_PROJECTOR, SearchProjector, SearchService } from "./engine/search.js";
 import { Tenancy } from "./engine/tenancy.js";
+import { TenantDeletions } from "./engine/tenant-deletion.js";
 import { TieredCache } from "./engine/tiered-cache.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
@@ -133,7 +134,9 @@ export class Kura {
     /** Where the planes' metrics layers report. */
     private readonly operations: OperationSink,
     /** Write failures (disk full) that make a plane not ready until a write succeeds. */
-    private readonly writeHealth: WriteHealth = new WriteHealth(),
+    private readonly writeHealth: WriteHealth,
+    /** Tenant deletion jobs (TEN-5): resumed at open, run by `jobs` too. */
+    private readonly deletions: TenantDeletions,
   ) {}
 
   static async open(config?: unknown, options: KuraOpenOptions = {}): Promise<Kura> {
@@ -360,6 +363,19 @@ export class Kura {
       vectors.messageSearch(),
       (timeoutMs) => outbox.settle(timeoutMs),
     );
+    const deletions = new TenantDeletions({
+      catalog,
+      kv,
+      stores: () => [...stores.values(), state.store],
+      search: searchIndex,
+      vectors,
+      bodyCache,
+      messageCache: ctx.messageCache,
+      tenancy: ctx.tenancy,
+      clock,
+      warn,
+    });
+    jobs.register(deletions.job());
     kura = new Kura(
       resolved,
       ctx,
@@ -372,6 +388,7 @@ export class Kura {
       vectors,
       operations,
       writeHealth,
+      deletions,
     );
     const opened = kura;
     // From here the instance closes what it holds, workers and background work included.
@@ -396,6 +413,12 @@ export class Kura {
       // `close` waits for it.
       if (await kura.messagesIndexLost()) kura.embedAllMessages();
     }
+    // Deletions a stop interrupted go on where they were (their state is in the catalog).
+    void deletions
+      .resumeAll()
+      .catch((e: unknown) =>
+        warn(`resuming tenant deletions failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
     return kura;
   }
 
@@ -477,6 +500,7 @@ export class Kura {
       catalog: this.ctx.catalog,
       tenancy: this.ctx.tenancy,
       clock: this.ctx.clock,
+      deletions: this.deletions,
     });
     return this.tenantRegistry;
   }
@@ -668,6 +692,7 @@ export class Kura {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.deletions.close();
     await this.background;
     await this.committer.close();
     await this.outbox.close();

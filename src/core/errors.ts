@@ -268,6 +268,10 @@ export const ERROR_CODES = {
     "PermissionDenied",
     "The tenant is suspended: every call for it is refused, reads included, until it is reactivated.",
   ],
+  TENANT_DELETING: [
+    "PermissionDenied",
+    "The tenant is being deleted: every call for it is refused, and the registry cannot change it, until the deletion job has removed it.",
+  ],
   TENANT_UNKNOWN: [
     "PermissionDenied",
     "The token names a tenant that is not registered, and tenants are not created on first use (auth.auto_create_tenants: false).",

@@ -9,6 +9,7 @@ import { DEFAULT_TIER, TIER_LIMIT_NAMES, type TierLimits } from "../config/schem
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
 import type { EffectiveLimits, Tenancy } from "../engine/tenancy.js";
+import type { DeletionProgress, TenantDeletions } from "../engine/tenant-deletion.js";
 import type {
   ApiKeyRecord,
   AuditEntry,
@@ -42,6 +43,8 @@ export interface TenantUpdate {
 /** A registered tenant, with the limits in force (its tier's, then its overrides). */
 export interface TenantInfo extends TenantRecord {
   effectiveLimits: EffectiveLimits;
+  /** With `status: "deleting"`: what the deletion job has removed so far, per plane. */
+  deletion?: DeletionProgress;
 }
 
 /** What an API key may do: `read` (GET, HEAD and the POSTs that only read), `write` (everything). */
@@ -102,6 +105,8 @@ export interface TenantsContext {
   catalog: Catalog;
   tenancy: Tenancy;
   clock: () => number;
+  /** The deletion jobs (`engine/tenant-deletion.ts`). */
+  deletions: TenantDeletions;
 }
 
 /** Host names: letters, digits, hyphens, dots; at most 253 characters. */
@@ -154,12 +159,41 @@ export class Tenants {
     return this.info(record);
   }
 
-  /** TENANT_NOT_FOUND unless registered. */
+  /** TENANT_NOT_FOUND unless registered; a tenant being deleted comes with the deletion's progress. */
   async get(tenantId: string): Promise<TenantInfo> {
     assertValidId(tenantId, "tenant id", "tenants.get");
     const record = await this.ctx.catalog.getTenant(tenantId);
     if (!record) throw notFound(tenantId, "tenants.get");
-    return this.info(record);
+    if (record.status !== "deleting") return this.info(record);
+    const deletion = await this.ctx.deletions.progress(tenantId);
+    return { ...this.info(record), ...(deletion ? { deletion } : {}) };
+  }
+
+  /**
+   * Deletes a registered tenant and all its data, in the background (TENANT_NOT_FOUND unless
+   * registered): resolves at once to the record with `status: "deleting"`, from when every call
+   * of the tenant is refused (TENANT_DELETING), and the id cannot be registered again
+   * (TENANT_EXISTS). A job then removes its messages (every version's body), objects, KV,
+   * sessions and their files, search entries, vector collections and memories, usage, audit
+   * log, API keys and domains, resuming after a restart; then `get` answers TENANT_NOT_FOUND
+   * and the id starts empty. Deleting it again while that runs changes nothing. The request and
+   * the completion are audited in the admin stream (`~admin`), which outlives the tenant.
+   */
+  async delete(tenantId: string, options: { actor?: string } = {}): Promise<TenantInfo> {
+    const op = "tenants.delete";
+    assertValidId(tenantId, "tenant id", op);
+    const record = await this.ctx.deletions.start(tenantId, options.actor ?? "admin");
+    if (!record) throw notFound(tenantId, op);
+    return this.get(tenantId).catch((e: unknown) => {
+      // Finished already (a small tenant): the record as it was when the deletion began.
+      if (e instanceof KuraError && e.code === "TENANT_NOT_FOUND") return this.info(record);
+      throw e;
+    });
+  }
+
+  /** Resolves once the deletions this process runs have stopped (tests, `kura tenants delete --wait`). */
+  settleDeletions(): Promise<void> {
+    return this.ctx.deletions.settle();
   }
 
   /** Registered tenants in id byte order after `after`, at most `limit`, and whether more follow. */
@@ -193,6 +227,8 @@ export class Tenants {
     if (update.limits !== undefined) change.limits = this.checkLimits(update.limits, op);
     if (update.domains !== undefined) change.domains = this.checkDomains(update.domains, op);
     if (update.jwt !== undefined) change.jwt = this.checkJwt(update.jwt, op);
+    const current = await this.ctx.catalog.getTenant(tenantId);
+    if (current?.status === "deleting") throw deleting(tenantId, op);
     const at = this.ctx.clock();
     const action =
       change.status === "suspended"
@@ -221,7 +257,7 @@ export class Tenants {
     options: { actor?: string } = {},
   ): Promise<NewApiKey> {
     const op = "tenants.createKey";
-    await this.get(tenantId);
+    if ((await this.get(tenantId)).status === "deleting") throw deleting(tenantId, op);
     const scopes = [...new Set(input.scopes)].sort();
     if (scopes.length === 0 || scopes.some((s) => !(KEY_SCOPES as readonly string[]).includes(s)))
       throw invalid(`scopes must be a non-empty list of ${KEY_SCOPES.join(", ")}`, op);
@@ -347,6 +383,13 @@ export class Tenants {
       throw invalid("jwt.audience must be a string or null", op);
     return { issuer: jwt.issuer, jwksUrl: jwt.jwksUrl, audience: jwt.audience };
   }
+}
+
+function deleting(tenantId: string, operation: string): KuraError {
+  return new KuraError("TENANT_DELETING", `tenant ${tenantId} is being deleted`, {
+    operation,
+    context: { tenantId },
+  });
 }
 
 function notFound(tenantId: string, operation: string): KuraError {

@@ -203,6 +203,12 @@ export class Tenancy {
         context: { tenantId: entry.record.tenantId },
       });
     }
+    if (entry.record.status === "deleting") {
+      throw new KuraError("TENANT_DELETING", `tenant ${entry.record.tenantId} is being deleted`, {
+        operation: "tenancy.admit",
+        context: { tenantId: entry.record.tenantId },
+      });
+    }
     this.take(entry.record.tenantId, entry.limits.max_requests_per_second);
     return entry.limits;
   }

@@ -142,8 +142,8 @@ function responsesOf(spec: RouteSpec): Record<string, Json> {
           "403": {
             description:
               spec.auth === "admin"
-                ? "Not the admin: a tenant's token or API key (ADMIN_REQUIRED)"
-                : "Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED)",
+                ? "Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING)"
+                : "Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED)",
             content: ERROR_CONTENT,
           },
         }

@@ -172,8 +172,11 @@ export interface Usage {
   messages: number;
 }
 
-/** Where a registered tenant stands: `active` serves, `suspended` refuses every call. */
-export type TenantStatus = "active" | "suspended";
+/**
+ * Where a registered tenant stands: `active` serves, `suspended` refuses every call, `deleting`
+ * refuses every call while a job removes its data (the record goes last).
+ */
+export type TenantStatus = "active" | "suspended" | "deleting";
 
 /** A tenant's own identity provider (seed 003: each tenant its own user pool). */
 export interface TenantJwt {
@@ -214,6 +217,26 @@ export interface ApiKeyRecord {
   createdAt: number;
   expiresAt: number | null;
   revokedAt: number | null;
+}
+
+/**
+ * A background job's state of record (`jobs` table): what a job that must outlive a restart
+ * (tenant deletion) keeps between its steps. `payload` is the job's own progress.
+ */
+export interface JobRecord {
+  /** Whose job: a tenant, or a system name starting with `~` (no tenant's id does, IDS-1). */
+  tenantId: string;
+  jobId: string;
+  /** What the job does (`tenant.delete`, …): `listJobs` finds them by it. */
+  kind: string;
+  /** The job's own state name (`pending`, `running`, …). */
+  state: string;
+  payload: Record<string, unknown>;
+  /** When it should run (ms); 0 for as soon as possible. */
+  runAt: number;
+  attempts: number;
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** A change of the registry, with the audit entry written in the same transaction (SEC-3). */
@@ -511,6 +534,32 @@ export interface Catalog {
    */
   revokeApiKey(tenantId: string, keyId: string, options: RegistryWrite & { at: number }): Promise<boolean>;
 
+  // --- tenant deletion: a tenant's rows, and the jobs that remove them ----------------------
+
+  /**
+   * Deletes up to `limit` rows carrying `tenantId` (tenant deletion), from every table that has
+   * a tenant column except the registry record itself (`removeTenant` goes last): messages and
+   * their versions, chats, objects, blob refs, outbox events, the audit log, usage and its
+   * deltas, mail metadata, jobs, domains, API keys, the change-feed row. Returns how many rows
+   * it deleted; 0 means none is left.
+   * Behavior: another tenant's rows are never touched (ids are compared exactly, so `a` never
+   * covers `ab`); called until it returns 0, it leaves no row with the tenant's id but the
+   * registry record; the ids may then be written again and start empty (the change feed at 1).
+   */
+  purgeTenantRows(tenantId: string, options: { limit: number }): Promise<number>;
+  /** Behavior: creates or replaces the job of (tenantId, jobId); reads back exactly as saved. */
+  saveJob(job: JobRecord): Promise<void>;
+  /** Behavior: the saved job, undefined if none (or deleted). */
+  getJob(tenantId: string, jobId: string): Promise<JobRecord | undefined>;
+  /** Behavior: jobs of one kind in (tenantId, jobId) byte order after `after`, at most `limit`. */
+  listJobs(options: {
+    kind: string;
+    after?: { tenantId: string; jobId: string };
+    limit: number;
+  }): Promise<JobRecord[]>;
+  /** Behavior: removes the job; true if it existed. */
+  deleteJob(tenantId: string, jobId: string): Promise<boolean>;
+
   /**
    * A named lease for jobs (exactly-once across nodes, LIFE-1/DIST-1): true if `owner` now holds
    * `name` until `now + ttlMs` (it was free, expired, or already held by `owner`).
@@ -576,6 +625,12 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   getApiKey: "read",
   listApiKeys: "read",
   revokeApiKey: "once",
+  // Each call deletes what is there; a repeat finds less (or nothing) and reports that.
+  purgeTenantRows: "idempotent",
+  saveJob: "idempotent",
+  getJob: "read",
+  listJobs: "read",
+  deleteJob: "once",
   tryLease: "idempotent",
   releaseLease: "idempotent",
   ping: "read",

@@ -170,10 +170,17 @@ describe("the admin identity and /v1/admin/tenants", () => {
     expect((await h.call("GET", "/v1/usage", { token: await h.token("hooli") })).status).toBe(200);
   });
 
-  it("declares DELETE as not built yet (501), for the admin only", async () => {
+  it("DELETE answers 202 with status deleting, for the admin only, and the tenant then goes", async () => {
+    expect(
+      (await h.call("DELETE", "/v1/admin/tenants/globex", { token: await h.token("globex") })).status,
+    ).toBe(403);
     const r = await h.call("DELETE", "/v1/admin/tenants/globex", { token: admin });
-    expect(r.status).toBe(501);
-    expect((await h.call("GET", "/v1/admin/tenants/globex", { token: admin })).status).toBe(200);
+    expect(r.status, r.text).toBe(202);
+    expect(r.json.data.status).toBe("deleting");
+    await h.kura.tenants.settleDeletions();
+    expect(errorCode(await h.call("GET", "/v1/admin/tenants/globex", { token: admin }))).toBe(
+      "TENANT_NOT_FOUND",
+    );
   });
 });
 

@@ -13,6 +13,7 @@ import type {
   DueMessagesQuery,
   ExpiredMessagesQuery,
   HistoryQuery,
+  JobRecord,
   LeaseHolder,
   LeaseRequest,
   MessageKey,
@@ -45,6 +46,7 @@ import {
   toObjectRow,
   toOutboxEvent,
 } from "./rows.js";
+import { JOB_QUERIES, jobParams, PURGE_TENANT_ROWS, toJob } from "./tenant-data.js";
 
 /** One read: a query with its values and what its rows become; or, with nothing to ask, the answer. */
 export type Read<T, R = DbRow> =
@@ -342,6 +344,68 @@ export abstract class CatalogReads {
       query: Q.releaseLease,
       params: { name, owner },
       result: () => undefined,
+    }));
+  }
+
+  // --- tenant deletion (`tenant-data.ts`) ---------------------------------------------------
+
+  async purgeTenantRows(tenantId: string, options: { limit: number }): Promise<number> {
+    const operation = "catalog.purgeTenantRows";
+    let left = checkLimit(options.limit, operation);
+    let deleted = 0;
+    for (const q of PURGE_TENANT_ROWS) {
+      if (left === 0) break;
+      const limit = left;
+      const n = await this.run(operation, () => ({
+        query: q,
+        params: { tenant: tenantId, limit },
+        result: (rows) => rows.length,
+      }));
+      deleted += n;
+      left -= n;
+    }
+    return deleted;
+  }
+
+  saveJob(job: JobRecord): Promise<void> {
+    return this.run("catalog.saveJob", () => ({
+      query: JOB_QUERIES.save,
+      params: jobParams(job),
+      result: () => undefined,
+    }));
+  }
+
+  getJob(tenantId: string, jobId: string): Promise<JobRecord | undefined> {
+    return this.run("catalog.getJob", () => ({
+      query: JOB_QUERIES.get,
+      params: { tenant: tenantId, job: jobId },
+      result: ([r]) => (r ? toJob(r) : undefined),
+    }));
+  }
+
+  listJobs(options: {
+    kind: string;
+    after?: { tenantId: string; jobId: string };
+    limit: number;
+  }): Promise<JobRecord[]> {
+    return this.run("catalog.listJobs", () => ({
+      query: JOB_QUERIES.list,
+      params: {
+        kind: options.kind,
+        // "" sorts before every id: from the start.
+        tenant: options.after?.tenantId ?? "",
+        job: options.after?.jobId ?? "",
+        limit: checkLimit(options.limit, "catalog.listJobs"),
+      },
+      result: (rows) => rows.map(toJob),
+    }));
+  }
+
+  deleteJob(tenantId: string, jobId: string): Promise<boolean> {
+    return this.run("catalog.deleteJob", () => ({
+      query: JOB_QUERIES.delete,
+      params: { tenant: tenantId, job: jobId },
+      result: (rows) => rows.length > 0,
     }));
   }
 

@@ -44,10 +44,26 @@ const jwtSchema = z
 const domainsSchema = z.array(z.string().min(1).max(253)).max(100).describe("Host names of the tenant");
 const nameSchema = z.string().max(200).nullable();
 
+const progressSchema = z
+  .object({
+    phase: z
+      .enum(["search", "collections", "kv", "catalog", "blob", "finishing"])
+      .describe("The plane the job is clearing, in this order"),
+    search: z.number().int().describe("Search entries and message embeddings removed (by message)"),
+    vectors: z.number().int().describe("Vector collections dropped and memory embeddings removed"),
+    kv: z.number().int().describe("KV keys deleted (sessions, state, namespaces, memories)"),
+    catalog: z.number().int().describe("Catalog rows deleted"),
+    blob: z.number().int().describe("Bodies deleted from the blob stores"),
+    requested_at: isoTime,
+  })
+  .describe("What the deletion job has removed so far (status deleting only)");
+
 const tenantSchema = z.object({
   tenant_id: z.string(),
   name: z.string().nullable(),
-  status: z.enum(["active", "suspended"]),
+  status: z
+    .enum(["active", "suspended", "deleting"])
+    .describe("deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING"),
   tier: z.string(),
   limits: limitsSchema.describe("The tenant's own overrides of its tier's limits"),
   effective_limits: limitsSchema.describe("The limits in force: the tier's, then the overrides"),
@@ -55,6 +71,7 @@ const tenantSchema = z.object({
   jwt: z.object({ issuer: z.string(), jwks_url: z.string(), audience: z.string().nullable() }).nullable(),
   created_at: isoTime,
   updated_at: isoTime,
+  progress: progressSchema.optional(),
 });
 
 export function tenantJson(t: TenantInfo): z.infer<typeof tenantSchema> {
@@ -69,6 +86,19 @@ export function tenantJson(t: TenantInfo): z.infer<typeof tenantSchema> {
     jwt: t.jwt === null ? null : { issuer: t.jwt.issuer, jwks_url: t.jwt.jwksUrl, audience: t.jwt.audience },
     created_at: new Date(t.createdAt).toISOString(),
     updated_at: new Date(t.updatedAt).toISOString(),
+    ...(t.deletion
+      ? {
+          progress: {
+            phase: t.deletion.phase,
+            search: t.deletion.search,
+            vectors: t.deletion.vectors,
+            kv: t.deletion.kv,
+            catalog: t.deletion.catalog,
+            blob: t.deletion.blob,
+            requested_at: new Date(t.deletion.requestedAt).toISOString(),
+          },
+        }
+      : {}),
   };
 }
 
@@ -221,6 +251,33 @@ export function adminRoutes(_deps: HttpDeps): RouteSpec[] {
     },
   };
 
+  const remove: RouteSpec<IdParams> = {
+    method: "DELETE",
+    path: "/v1/admin/tenants/{id}",
+    operationId: "deleteTenant",
+    summary: "Delete a tenant and all its data (in the background)",
+    description:
+      "Answers at once with status deleting; from then on every call for the tenant answers 403 " +
+      "TENANT_DELETING and registering the id answers 409 TENANT_EXISTS. A job (which resumes after " +
+      "a restart) removes the tenant from every plane: messages and all their versions' bodies, " +
+      "objects, KV, sessions and their files, search entries, vector collections and memories, " +
+      "usage, its audit log, API keys and domains. GET shows its progress until it is done, then " +
+      "answers 404 and the id may be registered again, empty. The request and the completion are " +
+      "audited in the admin stream (tenant ~admin, target the tenant's id). Deleting a tenant " +
+      "already being deleted answers 202 again and changes nothing.",
+    tag: TAG,
+    auth: "admin",
+    params: idParams,
+    responses: {
+      202: { description: "Deletion under way (or already done)", schema: tenantSchema },
+      404: NOT_FOUND,
+    },
+    handler: async ({ params, principal }) => {
+      const info = await kura.tenants.delete(params.id, { actor: adminActor(principal) });
+      return { status: 202, data: tenantJson(info) };
+    },
+  };
+
   const keyFields = {
     key_id: z.string(),
     scopes: z.array(z.string()),
@@ -325,5 +382,5 @@ export function adminRoutes(_deps: HttpDeps): RouteSpec[] {
     },
   };
 
-  return [list, create, get, update, createKey, listKeys, revokeKey] as RouteSpec[];
+  return [list, create, get, update, remove, createKey, listKeys, revokeKey] as RouteSpec[];
 }

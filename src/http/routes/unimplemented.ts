@@ -20,7 +20,6 @@ function pending(
 }
 
 const MAIL = "mail storage (MAIL-1) is not built yet";
-const DELETION = "tenant deletion (a job removing the tenant's data from every plane) is not built yet";
 const FSCK = "the consistency checker over HTTP (CONS-3) is not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
@@ -55,10 +54,6 @@ export function unimplementedRoutes(): RouteSpec[] {
         params: z.object({ mailbox_id: idSchema, id: z.string() }),
       },
     ),
-    pending("DELETE", "/v1/admin/tenants/{id}", "deleteTenant", "Delete a tenant", "admin", DELETION, {
-      auth: "admin",
-      params: z.object({ id: idSchema }),
-    }),
     pending("POST", "/v1/admin/fsck", "fsck", "Run the consistency checker", "admin", FSCK, {
       auth: "admin",
     }),
