@@ -245,6 +245,7 @@ export class Kura {
         clock,
         tiers: resolved.tiers,
         autoCreate: resolved.auth.auto_create_tenants,
+        refreshMs: resolved.auth.tenant_refresh_ms,
       }),
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
       presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),

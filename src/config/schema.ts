@@ -76,6 +76,7 @@ export const DEFAULTS = Object.freeze({
   shutdown_timeout_ms: 10_000,
   max_token_lifetime_seconds: 86_400,
   clock_skew_seconds: 60,
+  tenant_refresh_ms: 250,
 });
 
 // --- field helpers -------------------------------------------------------------------------
@@ -336,6 +337,8 @@ export const authSchema = section(
       clock_skew_seconds: int(0, 3600).default(DEFAULTS.clock_skew_seconds),
       // A token for a tenant the registry does not know registers it (tier `free`); false: 403.
       auto_create_tenants: bool().default(true),
+      // How long a node trusts its cached tenant records without checking the registry version.
+      tenant_refresh_ms: int(1, 60_000).default(DEFAULTS.tenant_refresh_ms),
     })
     .strict(),
 );
@@ -570,6 +573,12 @@ export interface AuthConfig {
    * false: such a token gets 403 TENANT_UNKNOWN. Default true.
    */
   readonly auto_create_tenants: boolean;
+  /**
+   * How long a node trusts its cached tenant records before it reads the registry version
+   * again (one single-row read): another node's change of a tenant (suspension, limits, tier,
+   * jwt, domains) holds here within this plus one catalog read. Default 250 ms.
+   */
+  readonly tenant_refresh_ms: number;
 }
 
 /** A tier's limits (TEN-3): a limit left out is no limit. */

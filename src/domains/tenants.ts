@@ -8,7 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { DEFAULT_TIER, TIER_LIMIT_NAMES, type TierLimits } from "../config/schema.js";
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
-import type { EffectiveLimits, Tenancy } from "../engine/tenancy.js";
+import type { EffectiveLimits, Tenancy, TenantIssuer } from "../engine/tenancy.js";
 import type { DeletionProgress, TenantDeletions } from "../engine/tenant-deletion.js";
 import type {
   ApiKeyRecord,
@@ -134,6 +134,16 @@ export class Tenants {
   /** `admit` without waiting, when the tenant's record is cached; undefined when it is not. */
   admitCached(tenantId: string): EffectiveLimits | undefined {
     return this.ctx.tenancy.admitCached(tenantId);
+  }
+
+  /** The tenant whose own token issuer (`jwt.issuer`) `iss` is; undefined if none (TEN-2). */
+  issuer(iss: string): Promise<TenantIssuer | undefined> {
+    return this.ctx.tenancy.issuer(iss);
+  }
+
+  /** `issuer` without waiting, when the answer is cached and current; undefined otherwise. */
+  issuerCached(iss: string): TenantIssuer | undefined {
+    return this.ctx.tenancy.issuerCached(iss);
   }
 
   /** Registers a tenant: TENANT_EXISTS if it is (implicitly created ones too), TIER_UNKNOWN, TENANT_DOMAIN_TAKEN. */

@@ -2,7 +2,11 @@
  * Tenancy (TEN-2, TEN-3): which tenants may act, and within what limits. The registry lives in
  * the catalog (`Catalog.getTenant`, …); this keeps each tenant's record in memory for
  * `cacheTtlMs` (5 min, TEN-2) so a request costs no catalog read, and forgets it at once when
- * this process changes it (`forget`). Another node's change reaches this one within the TTL.
+ * this process changes it (`forget`). Another node's change reaches this one within
+ * `refreshMs` (ADR 0029): every change of a registered tenant bumps the catalog's
+ * `registryVersion` in its transaction, and a cached record is trusted only while the version
+ * was read no longer than `refreshMs` ago — at most one read of one row per `refreshMs`, made
+ * by the first request after it; a new version drops every cached record.
  *
  * A tenant the registry does not know is registered on first use (tier `free`) when
  * `autoCreate` is on — tenants stay implicit for the embedded quick start — and refused
@@ -10,7 +14,7 @@
  */
 import { DEFAULT_TIER, type TierLimits, type TiersConfig } from "../config/schema.js";
 import { isKuraError, KuraError } from "../core/errors.js";
-import type { Catalog, TenantRecord } from "../ports/catalog.js";
+import type { Catalog, TenantJwt, TenantRecord } from "../ports/catalog.js";
 
 export { DEFAULT_TIER };
 
@@ -24,6 +28,16 @@ export interface TenancyOptions {
   autoCreate: boolean;
   /** How long a tenant's record is reused without reading the catalog; default 5 min. */
   cacheTtlMs?: number;
+  /**
+   * How long the registry version read last is trusted (`auth.tenant_refresh_ms`): another
+   * node's change of a tenant holds here within it (plus one catalog read); default 250 ms.
+   */
+  refreshMs?: number;
+}
+
+/** A tenant's own token issuer (seed 003: each tenant its own user pool), as `issuer` finds it. */
+export interface TenantIssuer extends TenantJwt {
+  tenantId: string;
 }
 
 /** What a write would add, checked against the tenant's limits before anything is written. */
@@ -60,9 +74,19 @@ export class Tenancy {
   private readonly ttlMs: number;
   /** Request buckets per tenant, in this process (`max_requests_per_second` holds per node). */
   private readonly buckets = new Map<string, Bucket>();
+  /** Token issuer → the tenant it belongs to, for tenants whose record is cached. */
+  private readonly issuers = new Map<string, string>();
+  private readonly refreshMs: number;
+  /** The registry version the cached records belong to, and when it was read (clock ms). */
+  private version: number | undefined;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  private checking: Promise<void> | undefined;
+  /** Grows whenever the cache is dropped, so a lookup that began before stores nothing. */
+  private generation = 0;
 
   constructor(private readonly options: TenancyOptions) {
     this.ttlMs = options.cacheTtlMs ?? 5 * 60_000;
+    this.refreshMs = options.refreshMs ?? 250;
   }
 
   get tiers(): TiersConfig {
@@ -90,9 +114,8 @@ export class Tenancy {
    * looked up (`admit`). Throws TENANT_SUSPENDED for a suspended tenant it knows.
    */
   admitCached(tenantId: string): EffectiveLimits | undefined {
-    const entry = this.entries.get(tenantId);
-    if (!entry || this.options.clock() >= entry.until) return undefined;
-    return this.check(entry);
+    const entry = this.cachedEntry(tenantId);
+    return entry && this.check(entry);
   }
 
   /**
@@ -111,6 +134,33 @@ export class Tenancy {
   /** This process changed the tenant: read it again next time. */
   forget(tenantId: string): void {
     this.entries.delete(tenantId);
+    for (const [issuer, owner] of this.issuers) if (owner === tenantId) this.issuers.delete(issuer);
+  }
+
+  /**
+   * The registered tenant whose own token issuer (`jwt.issuer`) is exactly `iss`, with its JWKS
+   * URL and audience; undefined when no tenant's is. Whatever the tenant's status: admission
+   * (`admit`) refuses a suspended one afterwards.
+   */
+  async issuer(iss: string): Promise<TenantIssuer | undefined> {
+    await this.refresh();
+    const generation = this.generation;
+    let tenantId = this.issuers.get(iss);
+    if (tenantId === undefined) {
+      tenantId = await this.options.catalog.tenantOfIssuer(iss);
+      if (tenantId === undefined) return undefined;
+    }
+    const jwt = (await this.entry(tenantId)).record.jwt;
+    if (jwt?.issuer !== iss) return undefined;
+    if (generation === this.generation) this.issuers.set(iss, tenantId);
+    return { ...jwt, tenantId };
+  }
+
+  /** `issuer` without waiting, when the answer is cached and current; undefined otherwise. */
+  issuerCached(iss: string): TenantIssuer | undefined {
+    const tenantId = this.issuers.get(iss);
+    const jwt = tenantId === undefined ? undefined : this.cachedEntry(tenantId)?.record.jwt;
+    return jwt?.issuer === iss ? { ...jwt, tenantId: tenantId as string } : undefined;
   }
 
   /**
@@ -213,9 +263,49 @@ export class Tenancy {
     return entry.limits;
   }
 
+  /** The cached entry, when it is within its TTL and the registry version was read recently. */
+  private cachedEntry(tenantId: string): Entry | undefined {
+    const now = this.options.clock();
+    if (now - this.checkedAt >= this.refreshMs) return undefined;
+    const entry = this.entries.get(tenantId);
+    return entry && now < entry.until ? entry : undefined;
+  }
+
+  /**
+   * Reads the registry version unless it was read within `refreshMs` (one read in flight at a
+   * time); a new version drops every cached record. When the catalog cannot answer, the cache
+   * stays as it is (each record still expires with its TTL) and the read is tried again after
+   * `refreshMs`: the catalog's failure reaches callers through the reads that need it.
+   */
+  private refresh(): Promise<void> {
+    if (this.options.clock() - this.checkedAt < this.refreshMs) return Promise.resolve();
+    this.checking ??= (async () => {
+      const startedAt = this.options.clock();
+      try {
+        const version = await this.options.catalog.registryVersion();
+        if (this.version !== undefined && version !== this.version) this.drop();
+        this.version = version;
+      } catch {
+        // Kept as is: see above.
+      } finally {
+        this.checkedAt = startedAt;
+        this.checking = undefined;
+      }
+    })();
+    return this.checking;
+  }
+
+  /** Forgets every cached record (another node changed the registry). */
+  private drop(): void {
+    this.entries.clear();
+    this.issuers.clear();
+    this.generation += 1;
+  }
+
   private async entry(tenantId: string): Promise<Entry> {
-    const cached = this.entries.get(tenantId);
-    if (cached && this.options.clock() < cached.until) return cached;
+    await this.refresh();
+    const cached = this.cachedEntry(tenantId);
+    if (cached) return cached;
     let pending = this.loading.get(tenantId);
     if (!pending) {
       pending = this.load(tenantId).finally(() => this.loading.delete(tenantId));
@@ -226,6 +316,7 @@ export class Tenancy {
 
   private async load(tenantId: string): Promise<Entry> {
     const { catalog, clock } = this.options;
+    const generation = this.generation;
     let record = await catalog.getTenant(tenantId);
     if (!record) {
       if (!this.options.autoCreate) {
@@ -237,6 +328,8 @@ export class Tenancy {
       record = await this.register(tenantId);
     }
     const entry = { record, limits: this.limitsOf(record), until: clock() + this.ttlMs };
+    // The registry changed while this read: the record may be older than the change.
+    if (generation !== this.generation) return entry;
     if (this.entries.size >= MAX_ENTRIES) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

@@ -6,6 +6,13 @@
  * `{tenant}.{base_domain}` the two must agree — the host alone never grants a tenant, or any
  * identity-provider token lacking the claim could act for every tenant.
  *
+ * A tenant may have its own identity provider (seed 003: each tenant its own user pool,
+ * `jwt: {issuer, jwks_url, audience}` in the registry): an RS256/ES256 token whose `iss` is a
+ * tenant's issuer is verified against that tenant's JWKS (cached as above, one key set per URL)
+ * and audience, and acts for that tenant only — its `tenant_id` claim, when present, and the
+ * subdomain must name the same tenant (TENANT_MISMATCH otherwise). An issuer no tenant has is
+ * verified as before: against `auth.jwks_url` when configured, otherwise refused (AUTH_INVALID).
+ *
  * Lifetimes are bounded: `exp` is required, `exp − (iat or now)` may not exceed
  * `auth.max_token_lifetime_seconds`, and `iat`, `nbf` and `exp` are checked with only
  * `auth.clock_skew_seconds` of tolerance (an `iat` further in the future is refused).
@@ -13,7 +20,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 import { DEFAULTS, type KuraConfig } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { ID_PATTERN, isValidId } from "../core/keys.js";
@@ -156,7 +171,28 @@ export interface AuthOptions {
    * removed from the JWKS stays accepted.
    */
   verifiedCacheMs?: number;
+  /** Tenants' own issuers (the registry's `jwt` settings); none when absent. */
+  tenantIssuers?: TenantIssuers;
 }
+
+/** A tenant's own token issuer: its tenant, JWKS URL and audience. */
+export interface TenantIssuer {
+  tenantId: string;
+  issuer: string;
+  jwksUrl: string;
+  audience: string | null;
+}
+
+/** Finds the tenant whose own issuer a token names (engine/tenancy.ts, through the registry). */
+export interface TenantIssuers {
+  /** The tenant whose issuer `iss` is exactly; undefined when none. */
+  issuer(iss: string): Promise<TenantIssuer | undefined>;
+  /** `issuer` without waiting, when known and current; undefined when it must be looked up. */
+  issuerCached(iss: string): TenantIssuer | undefined;
+}
+
+/** Tenants' key sets kept at most (one per JWKS URL; all dropped when full). */
+const TENANT_JWKS_ENTRIES = 1000;
 
 /** The `role` claim of admin tokens. */
 export const ADMIN_ROLE = "admin";
@@ -180,11 +216,22 @@ export interface Principal {
   scopes?: readonly string[];
 }
 
-/** A token whose signature verified; `ownSecret`: signed with Kura's HS256 secret. */
+/**
+ * A token whose signature verified; `ownSecret`: signed with Kura's HS256 secret; `tenant`:
+ * verified with this tenant's own issuer settings.
+ */
 interface VerifiedToken {
   payload: JWTPayload;
   ownSecret: boolean;
+  tenant?: TenantIssuer;
 }
+
+const sameIssuer = (a: TenantIssuer | undefined, b: TenantIssuer) =>
+  a !== undefined &&
+  a.tenantId === b.tenantId &&
+  a.issuer === b.issuer &&
+  a.jwksUrl === b.jwksUrl &&
+  a.audience === b.audience;
 
 export class Authenticator {
   private readonly hsKey: Uint8Array | undefined;
@@ -193,6 +240,8 @@ export class Authenticator {
   private readonly baseDomain: string | undefined;
   /** token → its verified claims and until when they may be reused (ms). */
   private readonly verified = new Map<string, { token: VerifiedToken; until: number }>();
+  /** Tenants' key sets by JWKS URL. */
+  private readonly tenantJwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
   constructor(private readonly options: AuthOptions) {
     this.hsKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
@@ -209,9 +258,9 @@ export class Authenticator {
       : undefined;
   }
 
-  /** True when some token could be accepted (a secret or a JWKS URL is configured). */
+  /** True when some token could be accepted (a secret, a JWKS URL or tenants' issuers). */
   get enabled(): boolean {
-    return this.algorithms.length > 0;
+    return this.algorithms.length > 0 || this.options.tenantIssuers !== undefined;
   }
 
   /**
@@ -233,6 +282,10 @@ export class Authenticator {
     const token = this.tokenOf(authorization);
     const hit = this.verified.get(token);
     if (!hit || (this.options.clock ?? Date.now)() >= hit.until) return undefined;
+    // A tenant's issuer settings may have changed since: only reuse what still matches them.
+    const tenant = hit.token.tenant;
+    if (tenant && !sameIssuer(this.options.tenantIssuers?.issuerCached(tenant.issuer), tenant))
+      return undefined;
     return this.principalOf(hit.token, hostname);
   }
 
@@ -244,18 +297,22 @@ export class Authenticator {
     return m[1] as string;
   }
 
-  private principalOf({ payload, ownSecret }: VerifiedToken, hostname: string): Principal {
+  private principalOf({ payload, ownSecret, tenant }: VerifiedToken, hostname: string): Principal {
     const subject = typeof payload.sub === "string" ? payload.sub : undefined;
     if (ownSecret && payload.role === ADMIN_ROLE && payload.tenant_id === undefined)
       return { role: "admin", tenantId: undefined, subject, claims: payload };
-    return { role: "tenant", tenantId: this.tenantOf(payload, hostname), subject, claims: payload };
+    return { role: "tenant", tenantId: this.tenantOf(payload, hostname, tenant), subject, claims: payload };
   }
 
   private async verify(token: string): Promise<VerifiedToken> {
     const now = (this.options.clock ?? Date.now)();
     const hit = this.verified.get(token);
     if (hit) {
-      if (now < hit.until) return hit.token;
+      const tenant = hit.token.tenant;
+      const current =
+        now < hit.until &&
+        (!tenant || sameIssuer(await this.options.tenantIssuers?.issuer(tenant.issuer), tenant));
+      if (current) return hit.token;
       this.verified.delete(token);
     }
     const verified = await this.verifySignature(token);
@@ -279,6 +336,10 @@ export class Authenticator {
       throw new KuraError("AUTH_INVALID", "no token can be verified: auth is not configured", {
         operation: op,
       });
+    const tenant = await this.tenantIssuerOf(token);
+    if (tenant) return this.verifyForTenant(token, tenant);
+    if (this.algorithms.length === 0)
+      throw new KuraError("AUTH_INVALID", "the token's issuer is not a tenant's issuer", { operation: op });
     try {
       const { payload, protectedHeader } = await jwtVerify(
         token,
@@ -297,6 +358,54 @@ export class Authenticator {
         },
       );
       return { payload, ownSecret: protectedHeader.alg === "HS256" };
+    } catch (e) {
+      throw authError(e);
+    }
+  }
+
+  /**
+   * The tenant whose own issuer the token names (`iss`, read before verifying: the tenant's
+   * keys then verify it), for RS256/ES256 tokens whose issuer is not `auth.issuer`.
+   */
+  private async tenantIssuerOf(token: string): Promise<TenantIssuer | undefined> {
+    const issuers = this.options.tenantIssuers;
+    if (!issuers) return undefined;
+    let alg: unknown;
+    let iss: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+      iss = decodeJwt(token).iss;
+    } catch {
+      return undefined; // malformed: verification below says so
+    }
+    if (typeof alg !== "string" || !JWKS_ALGORITHMS.includes(alg)) return undefined;
+    if (typeof iss !== "string" || iss.length === 0 || iss.length > 1024) return undefined;
+    if (iss === this.options.issuer) return undefined;
+    return issuers.issuerCached(iss) ?? (await issuers.issuer(iss));
+  }
+
+  /** Verifies a token against its tenant's JWKS, issuer and audience. */
+  private async verifyForTenant(token: string, tenant: TenantIssuer): Promise<VerifiedToken> {
+    let jwks = this.tenantJwks.get(tenant.jwksUrl);
+    if (!jwks) {
+      if (this.tenantJwks.size >= TENANT_JWKS_ENTRIES) this.tenantJwks.clear();
+      jwks = createRemoteJWKSet(new URL(tenant.jwksUrl), {
+        cacheMaxAge: this.options.jwksCacheMs ?? 24 * 3600_000,
+        cooldownDuration: this.options.jwksCooldownMs ?? 30_000,
+        timeoutDuration: 5000,
+      });
+      this.tenantJwks.set(tenant.jwksUrl, jwks);
+    }
+    try {
+      const { payload } = await jwtVerify(token, jwks, {
+        algorithms: JWKS_ALGORITHMS,
+        issuer: tenant.issuer,
+        ...(tenant.audience ? { audience: tenant.audience } : {}),
+        requiredClaims: ["exp"],
+        clockTolerance: this.skewSeconds,
+        ...(this.options.clock ? { currentDate: new Date(this.options.clock()) } : {}),
+      });
+      return { payload, ownSecret: false, tenant };
     } catch (e) {
       throw authError(e);
     }
@@ -327,8 +436,18 @@ export class Authenticator {
     }
   }
 
-  private tenantOf(payload: JWTPayload, hostname: string): string {
+  private tenantOf(payload: JWTPayload, hostname: string, tenant: TenantIssuer | undefined): string {
     const op = "http.auth";
+    if (tenant) {
+      // A tenant's own issuer speaks for that tenant only, whatever the token claims.
+      if (payload.tenant_id !== undefined && payload.tenant_id !== tenant.tenantId) {
+        throw new KuraError("TENANT_MISMATCH", "the token's issuer belongs to another tenant than it names", {
+          operation: op,
+        });
+      }
+      this.checkHost(tenant.tenantId, hostname, "token");
+      return tenant.tenantId;
+    }
     const claim = payload.tenant_id;
     if (claim === undefined) {
       // The host never grants a tenant on its own: the token must say which one it is for.
@@ -352,10 +471,10 @@ export class Authenticator {
    * An API key binds its tenant as a token does: on a subdomain `{tenant}.{base_domain}` of
    * another tenant it is TENANT_MISMATCH.
    */
-  checkHost(tenantId: string, hostname: string): void {
+  checkHost(tenantId: string, hostname: string, what = "API key"): void {
     const fromHost = this.subdomainTenant(hostname);
     if (fromHost !== undefined && fromHost !== tenantId) {
-      throw new KuraError("TENANT_MISMATCH", "the API key is for another tenant than this subdomain", {
+      throw new KuraError("TENANT_MISMATCH", `the ${what} is for another tenant than this subdomain`, {
         operation: "http.auth",
       });
     }

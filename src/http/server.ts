@@ -123,6 +123,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     baseDomain: config.server.base_domain,
     maxLifetimeSeconds: config.auth.max_token_lifetime_seconds,
     clockToleranceSeconds: config.auth.clock_skew_seconds,
+    tenantIssuers: kura.tenants,
     ...options.auth,
   });
 

@@ -100,6 +100,7 @@ describe("defaults", () => {
         max_token_lifetime_seconds: 86400,
         clock_skew_seconds: 60,
         auto_create_tenants: true,
+        tenant_refresh_ms: 250,
       },
       tiers: { free: { limits: {} } },
     });
@@ -199,6 +200,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       max_token_lifetime_seconds: 86400,
       clock_skew_seconds: 60,
       auto_create_tenants: true,
+      tenant_refresh_ms: 250,
     });
   });
 
