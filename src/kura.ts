@@ -246,6 +246,7 @@ export class Kura {
         tiers: resolved.tiers,
         autoCreate: resolved.auth.auto_create_tenants,
         refreshMs: resolved.auth.tenant_refresh_ms,
+        buckets: kv,
       }),
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
       presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),

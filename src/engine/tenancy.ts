@@ -15,6 +15,7 @@
 import { DEFAULT_TIER, type TierLimits, type TiersConfig } from "../config/schema.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { Catalog, TenantJwt, TenantRecord } from "../ports/catalog.js";
+import type { KvStore } from "../ports/kv-store.js";
 
 export { DEFAULT_TIER };
 
@@ -33,6 +34,12 @@ export interface TenancyOptions {
    * node's change of a tenant holds here within it (plus one catalog read); default 250 ms.
    */
   refreshMs?: number;
+  /**
+   * Where `max_requests_per_second` is counted: a store with `takeToken` (Redis) holds one
+   * bucket per tenant for every node sharing it; without one (LMDB, memory) each process keeps
+   * its own buckets, and the limit holds per node.
+   */
+  buckets?: Pick<KvStore, "takeToken">;
 }
 
 /** A tenant's own token issuer (seed 003: each tenant its own user pool), as `issuer` finds it. */
@@ -115,7 +122,11 @@ export class Tenancy {
    */
   admitCached(tenantId: string): EffectiveLimits | undefined {
     const entry = this.cachedEntry(tenantId);
-    return entry && this.check(entry);
+    // A shared bucket is a round trip: `admit` takes from it.
+    if (!entry || (this.shared && entry.limits.max_requests_per_second !== undefined)) return undefined;
+    this.checkStatus(entry);
+    this.take(tenantId, entry.limits.max_requests_per_second);
+    return entry.limits;
   }
 
   /**
@@ -123,7 +134,36 @@ export class Tenancy {
    * TENANT_UNKNOWN (not registered, no auto-creation), or the catalog's failure.
    */
   async admit(tenantId: string): Promise<EffectiveLimits> {
-    return this.check(await this.entry(tenantId));
+    const entry = await this.entry(tenantId);
+    this.checkStatus(entry);
+    const perSecond = entry.limits.max_requests_per_second;
+    if (perSecond !== undefined && this.shared) await this.takeShared(tenantId, perSecond);
+    else this.take(tenantId, perSecond);
+    return entry.limits;
+  }
+
+  private get shared(): boolean {
+    return this.options.buckets?.takeToken !== undefined;
+  }
+
+  /**
+   * Takes one request from the tenant's bucket in the shared store, so the limit holds across
+   * nodes. When the store cannot answer, this node's own bucket stands in (the limit then holds
+   * per node) rather than refusing the tenant's calls.
+   */
+  private async takeShared(tenantId: string, perSecond: number): Promise<void> {
+    let result: { taken: boolean; retryAfterMs: number };
+    try {
+      result = await (this.options.buckets as Required<Pick<KvStore, "takeToken">>).takeToken(tenantId, {
+        perSecond,
+        burst: perSecond,
+      });
+    } catch {
+      this.take(tenantId, perSecond);
+      return;
+    }
+    if (!result.taken)
+      throw rateLimited(tenantId, perSecond, Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
   }
 
   /** The limits in force for a tenant, whatever its status (writes check them). */
@@ -238,15 +278,11 @@ export class Tenancy {
       bucket.tokens -= 1;
       return;
     }
-    const retryAfterSeconds = Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond));
-    throw new KuraError(
-      "RATE_LIMITED",
-      `tenant ${tenantId} sent more than ${perSecond} requests per second; retry after ${retryAfterSeconds} s`,
-      { operation: "tenancy.admit", context: { tenantId, limit: perSecond, retryAfterSeconds } },
-    );
+    throw rateLimited(tenantId, perSecond, Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond)));
   }
 
-  private check(entry: Entry): EffectiveLimits {
+  /** Throws TENANT_SUSPENDED or TENANT_DELETING unless the tenant may act. */
+  private checkStatus(entry: Entry): void {
     if (entry.record.status === "suspended") {
       throw new KuraError("TENANT_SUSPENDED", `tenant ${entry.record.tenantId} is suspended`, {
         operation: "tenancy.admit",
@@ -259,8 +295,6 @@ export class Tenancy {
         context: { tenantId: entry.record.tenantId },
       });
     }
-    this.take(entry.record.tenantId, entry.limits.max_requests_per_second);
-    return entry.limits;
   }
 
   /** The cached entry, when it is within its TTL and the registry version was read recently. */
@@ -363,6 +397,14 @@ export class Tenancy {
       return existing;
     }
   }
+}
+
+function rateLimited(tenantId: string, perSecond: number, retryAfterSeconds: number): KuraError {
+  return new KuraError(
+    "RATE_LIMITED",
+    `tenant ${tenantId} sent more than ${perSecond} requests per second; retry after ${retryAfterSeconds} s`,
+    { operation: "tenancy.admit", context: { tenantId, limit: perSecond, retryAfterSeconds } },
+  );
 }
 
 function quota(tenantId: string, limit: string, used: number, adding: number, max: number): KuraError {

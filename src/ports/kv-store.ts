@@ -89,6 +89,12 @@ export interface KvSetManyItem {
   ttlMs?: number;
 }
 
+/** A token bucket of `takeToken`: refilled at `perSecond` tokens a second, holding at most `burst`. */
+export interface KvTokenBucket {
+  perSecond: number;
+  burst: number;
+}
+
 export interface KvStore {
   /** Adapter scheme: `memory`, `lmdb`, `redis`. */
   readonly scheme: string;
@@ -185,6 +191,20 @@ export interface KvStore {
    * the retention. With `nativeTtl` it returns 0 (the backend expires keys and tombstones).
    */
   sweepExpired(options?: { now?: number; limit?: number }): Promise<number>;
+
+  /**
+   * Takes one token from the bucket `name` (a namespace of its own, apart from the keys), for a
+   * limit that holds across every node sharing the store (TEN-3 `max_requests_per_second`).
+   * Stores shared over a network (Redis) implement it; an embedded store, whose nodes do not
+   * share it, does not, and callers keep a bucket per process instead.
+   *
+   * Behavior: a bucket never used, or idle long enough to refill, holds `burst` tokens; tokens
+   * come back at `perSecond` per second by the store's own clock, up to `burst`; of concurrent
+   * takes from every client, no more succeed than the tokens there are (the take is atomic).
+   * Returns `taken: true`, or `taken: false` with `retryAfterMs`, the wait until a token is
+   * back (≥ 1). An invalid name fails with `KV_KEY_INVALID`. A bucket left alone expires.
+   */
+  takeToken?(name: string, bucket: KvTokenBucket): Promise<{ taken: boolean; retryAfterMs: number }>;
 
   /**
    * Release handles and connections.

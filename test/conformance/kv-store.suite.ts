@@ -338,6 +338,28 @@ export function kvStoreConformance(
       expect(await kv.get(k("incr:max"))).toBe(Number.MAX_SAFE_INTEGER);
     });
 
+    it("takeToken (stores that share it): of concurrent takes no more succeed than the burst; it refills", async () => {
+      if (!kv.takeToken) return;
+      const bucket = k("bucket");
+      const takes = await Promise.all(
+        Array.from({ length: 30 }, () => kv.takeToken?.(bucket, { perSecond: 5, burst: 10 })),
+      );
+      const taken = takes.filter((t) => t?.taken).length;
+      // 10 at once, plus at most what refilled while the takes ran.
+      expect(taken).toBeGreaterThanOrEqual(10);
+      expect(taken).toBeLessThanOrEqual(11);
+      const refused = takes.find((t) => t && !t.taken);
+      expect(refused?.retryAfterMs).toBeGreaterThanOrEqual(1);
+      expect(refused?.retryAfterMs).toBeLessThanOrEqual(200);
+      // Buckets are not keys: nothing under the bucket's name is visible.
+      expect(await kv.get(bucket)).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 450));
+      expect((await kv.takeToken(bucket, { perSecond: 5, burst: 10 })).taken).toBe(true);
+      await expect(kv.takeToken("", { perSecond: 5, burst: 10 })).rejects.toMatchObject({
+        code: "KV_KEY_INVALID",
+      });
+    });
+
     it("concurrent increments never lose an update", async () => {
       const key = k("incr:race");
       const results = await Promise.all(Array.from({ length: 50 }, () => kv.incr(key)));

@@ -30,6 +30,7 @@ import {
   type KvStore,
   type KvStoreDefinition,
   type KvStoreDeps,
+  type KvTokenBucket,
   type KvWriteResult,
 } from "../../../ports/kv-store.js";
 import {
@@ -56,7 +57,7 @@ import {
   versionConflict,
   versionScope,
 } from "../common.js";
-import { DELETE, GET_WITH_TTL, INCR, WRITE } from "./scripts.js";
+import { DELETE, GET_WITH_TTL, INCR, TAKE_TOKEN, WRITE } from "./scripts.js";
 
 export const redisKvOptionsSchema = z
   .object({
@@ -106,6 +107,7 @@ interface ScriptedClient {
   kvDelete: Script;
   kvIncr: Script;
   kvGetWithTtlBuffer: Script;
+  kvTakeToken: Script;
 }
 
 /** Escape glob characters of `SCAN … MATCH`. */
@@ -200,6 +202,8 @@ class RedisKvStore implements KvStore {
   private readonly prefixBytes: number;
   /** `{key_prefix}\0floor\0`: a key's floor is this followed by the key (see scripts.ts). */
   private readonly floorPrefix: string;
+  /** `{key_prefix}\0bucket\0`: token buckets of `takeToken`, apart from every key. */
+  private readonly bucketPrefix: string;
   /**
    * The store-wide version counter of still earlier releases; the scope counters of the release
    * before this one are `{versionKey}\u0000{scope}`. Read only during an upgrade (see scripts.ts).
@@ -233,6 +237,7 @@ class RedisKvStore implements KvStore {
     this.prefix = options.key_prefix;
     this.prefixBytes = Buffer.byteLength(options.key_prefix, "utf8");
     this.floorPrefix = `${options.key_prefix}\u0000floor\u0000`;
+    this.bucketPrefix = `${options.key_prefix}\u0000bucket\u0000`;
     this.versionKey = `${options.key_prefix}\u0000version`;
     this.legacyUntil = upgradeUntil;
     this.head = [this.floorPrefix, this.prefixBytes, this.tombstoneRetentionMs];
@@ -397,6 +402,23 @@ class RedisKvStore implements KvStore {
     )) as [number, number];
     if (ok !== 1) throw versionConflict(key, expected ?? 0, result, "kv.delete");
     return result > 0;
+  }
+
+  async takeToken(name: string, bucket: KvTokenBucket): Promise<{ taken: boolean; retryAfterMs: number }> {
+    this.open("kv.takeToken");
+    checkKey(name, "kv.takeToken");
+    const { perSecond, burst } = bucket;
+    if (!(perSecond > 0) || !(burst >= 1) || !Number.isFinite(perSecond) || !Number.isFinite(burst)) {
+      throw new KuraError("INVALID_ARGUMENT", "a token bucket needs perSecond > 0 and burst ≥ 1", {
+        operation: "kv.takeToken",
+      });
+    }
+    const [taken, wait] = (await this.call(
+      "kv.takeToken",
+      () => this.scripts.kvTakeToken(this.bucketPrefix + name, String(perSecond), String(burst)),
+      name,
+    )) as [number, number];
+    return { taken: taken === 1, retryAfterMs: wait };
   }
 
   async incr(key: string, options: KvIncrOptions = NO_OPTIONS): Promise<{ value: number; version: number }> {
@@ -605,6 +627,7 @@ export const redisKvStore: KvStoreDefinition<RedisKvOptions> = {
         kvDelete: { numberOfKeys: 1, lua: DELETE },
         kvIncr: { lua: INCR },
         kvGetWithTtl: { lua: GET_WITH_TTL },
+        kvTakeToken: { numberOfKeys: 1, lua: TAKE_TOKEN },
       },
     });
     // Connection problems surface as failed commands (KV_UNAVAILABLE); the event is only noise.

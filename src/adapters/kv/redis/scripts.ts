@@ -197,3 +197,35 @@ for i = 1, #KEYS do
 end
 return out
 `;
+
+/**
+ * `takeToken`: one token from a bucket stored as a hash {tokens, at} (at: ms by Redis's clock,
+ * so every node refills alike). KEYS: the bucket. ARGV: tokens per second, burst.
+ * → {1, 0} when taken, else {0, ms until a token is back}. The bucket expires once it would be
+ * full again, so an idle tenant leaves nothing behind.
+ */
+export const TAKE_TOKEN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = burst
+  at = now
+end
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000) end
+local taken = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+else
+  wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(now, at)))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+return {taken, wait}
+`;
