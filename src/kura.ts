@@ -234,6 +234,8 @@ export class Kura {
         stores,
         committer,
         wake: () => outbox.notify(),
+        // Checked again inside the commit, so racing writes cannot together pass a limit.
+        quotas: (tenantId) => ctx.tenancy.storageQuota(tenantId),
         probe: options.probe,
       }),
       bodyCache,

@@ -171,6 +171,25 @@ export class Tenancy {
     return (await this.entry(tenantId)).limits;
   }
 
+  /**
+   * The storage limits the write protocol checks again inside the commit (`checkQuota`), so
+   * that writes racing each other cannot together pass them. A tenant the registry does not
+   * know (and may not create) has its default tier's.
+   */
+  async storageQuota(tenantId: string): Promise<{ maxBytes?: number; maxObjects?: number }> {
+    let limits: EffectiveLimits;
+    try {
+      limits = await this.limits(tenantId);
+    } catch (e) {
+      if (!isKuraError(e) || e.code !== "TENANT_UNKNOWN") throw e;
+      limits = this.options.tiers[DEFAULT_TIER]?.limits ?? {};
+    }
+    return {
+      ...(limits.max_storage_bytes === undefined ? {} : { maxBytes: limits.max_storage_bytes }),
+      ...(limits.max_objects === undefined ? {} : { maxObjects: limits.max_objects }),
+    };
+  }
+
   /** This process changed the tenant: read it again next time. */
   forget(tenantId: string): void {
     this.entries.delete(tenantId);
@@ -207,8 +226,9 @@ export class Tenancy {
    * Refuses a write the tenant's limits do not allow, before anything is written: a message or
    * object above its size limit is PAYLOAD_TOO_LARGE (413); one that would take the tenant's
    * stored bytes (`GET /v1/usage`) past `max_storage_bytes`, or its objects past `max_objects`,
-   * is QUOTA_EXCEEDED (507). Usage is read exactly (folded totals and pending deltas); writes
-   * racing each other may each pass and together overshoot by what they add.
+   * is QUOTA_EXCEEDED (507). Usage is read exactly (folded totals and pending deltas). Writes
+   * racing each other may each pass this check; the commit checks again (`storageQuota`), so
+   * together they never take the tenant past a limit.
    */
   async checkWrite(tenantId: string, demand: WriteDemand): Promise<void> {
     const op = "tenancy.checkWrite";

@@ -177,6 +177,18 @@ export interface WriteProtocolOptions {
   /** Called after every commit (each one appends outbox events): wakes the projectors. */
   wake: () => void;
   probe?: Probe | undefined;
+  /**
+   * A tenant's storage quotas (TEN-3 `max_storage_bytes`, `max_objects`). A write that adds
+   * bytes or bodies to a tenant with one carries a `checkQuota` after its usage, so the catalog
+   * refuses it (QUOTA_EXCEEDED, its bodies deleted) if racing writes took the room meanwhile.
+   */
+  quotas?: (tenantId: string) => Promise<Quota>;
+}
+
+/** A tenant's storage limits; absent = none. */
+export interface Quota {
+  maxBytes?: number | undefined;
+  maxObjects?: number | undefined;
 }
 
 /** Streamed bodies in flight per write (a stream cannot go through `putMany`). */
@@ -191,6 +203,7 @@ export class WriteProtocol {
   private readonly committer: GroupCommitter;
   private readonly wake: () => void;
   private readonly probe: Probe | undefined;
+  private readonly quotas: WriteProtocolOptions["quotas"];
 
   constructor(options: WriteProtocolOptions) {
     this.store = options.store;
@@ -199,6 +212,7 @@ export class WriteProtocol {
     this.committer = options.committer;
     this.wake = options.wake;
     this.probe = options.probe;
+    this.quotas = options.quotas;
   }
 
   /**
@@ -216,10 +230,24 @@ export class WriteProtocol {
         keys.push(c.row.blobKey);
       }
     }
+    // A write that stores bodies adds usage: its tenants' quotas, read while the bodies go out.
+    const quotas = stored.length > 0 && this.quotas ? this.quotasOf(stored) : undefined;
+    quotas?.catch(() => undefined);
     const results = stored.length > 0 ? await this.putAll(stored, keys) : [];
     if (stored.length > 0) await this.probe?.("protocol.bodies-written", { keys });
     const rows: RecordedRow<C>[] = new Array(changes.length);
-    const ops = this.batch(description, results, rows as (MessageRow | MessageVersionRow | ObjectRow)[]);
+    let ops: CatalogOp[];
+    try {
+      ops = this.batch(
+        description,
+        results,
+        rows as (MessageRow | MessageVersionRow | ObjectRow)[],
+        await quotas,
+      );
+    } catch (e) {
+      if (stored.length > 0) await this.store.delete(keys).catch(() => undefined);
+      throw e;
+    }
     try {
       await this.committer.commit({ ops });
     } catch (e) {
@@ -245,10 +273,13 @@ export class WriteProtocol {
     description: WriteDescription,
     results: readonly PutResult[],
     rows: (MessageRow | MessageVersionRow | ObjectRow | undefined)[],
+    quotas?: ReadonlyMap<string, Quota>,
   ): CatalogOp[] {
     const { at, actor, changes } = description;
     const ops: CatalogOp[] = description.ops ? description.ops.slice() : [];
     const usage: UsageDelta[] = [];
+    /** Objects (not message bodies) a tenant gains: what `max_objects` holds back (TEN-3). */
+    const newObjects = new Map<string, number>();
     let delta: UsageDelta | undefined;
     let put = 0;
     for (let i = 0; i < changes.length; i++) {
@@ -280,6 +311,7 @@ export class WriteProtocol {
           const row = objectRow(c.row, this.storeId, result);
           rows[i] = row;
           ops.push({ op: "putObject", row, expectBlobKey: c.expectBlobKey });
+          if (!c.drops?.length) newObjects.set(tenantId, (newObjects.get(tenantId) ?? 0) + 1);
         }
         ops.push({
           op: "putBlobRef",
@@ -321,8 +353,31 @@ export class WriteProtocol {
     }
     for (const u of usage) {
       if (u.bytes !== 0 || u.objects !== 0 || u.messages !== 0) ops.push({ op: "addUsage", delta: u });
+      // Only what the write grows is checked: shrinking never fails, even past a lowered limit;
+      // `max_objects`, as before the write (Tenancy.checkWrite), only when objects are added.
+      const q = quotas?.get(u.tenantId);
+      const maxBytes = u.bytes > 0 ? q?.maxBytes : undefined;
+      const maxObjects = u.objects > 0 && (newObjects.get(u.tenantId) ?? 0) > 0 ? q?.maxObjects : undefined;
+      if (maxBytes !== undefined || maxObjects !== undefined)
+        ops.push({
+          op: "checkQuota",
+          tenantId: u.tenantId,
+          ...(maxBytes === undefined ? {} : { maxBytes }),
+          ...(maxObjects === undefined ? {} : { maxObjects }),
+        });
     }
     return ops;
+  }
+
+  /** The quotas of the tenants whose bodies a write stores. */
+  private async quotasOf(stored: readonly Stored[]): Promise<Map<string, Quota>> {
+    const quotas = new Map<string, Quota>();
+    for (const c of stored) {
+      const tenantId = c.row.tenantId;
+      if (!quotas.has(tenantId))
+        quotas.set(tenantId, await (this.quotas as (t: string) => Promise<Quota>)(tenantId));
+    }
+    return quotas;
   }
 
   /**

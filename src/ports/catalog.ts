@@ -273,7 +273,15 @@ export type CatalogOp =
   | { op: "appendOutbox"; event: OutboxEvent }
   | { op: "appendAudit"; entry: AuditEntry }
   /** Adds (possibly negative) deltas; written as delta rows and folded later (no hot row). */
-  | { op: "addUsage"; delta: UsageDelta };
+  | { op: "addUsage"; delta: UsageDelta }
+  /**
+   * Fails the batch with `QUOTA_EXCEEDED` if the tenant's usage — with what this batch and the
+   * batches committed before it added — is above `maxBytes` or `maxObjects` (TEN-3). Exact
+   * against concurrent commits: on SQLite one writer applies them in turn; on PostgreSQL the
+   * transaction holds the tenant's feed row (locked by its first statement for the events it
+   * appends) and reads usage after it, so it sees every write of the tenant committed before.
+   */
+  | { op: "checkQuota"; tenantId: string; maxBytes?: number; maxObjects?: number };
 
 export interface CatalogBatch {
   ops: CatalogOp[];

@@ -234,6 +234,27 @@ export function tenantRegistryConformance(name: string, makeHarness: () => Promi
       expect(await c.registryVersion()).toBe(v3);
     });
 
+    it("checkQuota fails its batch alone when usage with it is over, counting batches before it", async () => {
+      const t = id("q");
+      const grow = (bytes: number, objects: number) => ({
+        ops: [
+          { op: "addUsage" as const, delta: { tenantId: t, bytes, objects, messages: 0 } },
+          { op: "checkQuota" as const, tenantId: t, maxBytes: 100, maxObjects: 3 },
+        ],
+      });
+      const [first] = await c.commit([grow(60, 1)]);
+      expect(first?.ok).toBe(true);
+      // One group: the second batch fits only without the first, the third fits after both.
+      const outcomes = await c.commit([grow(30, 1), grow(30, 1), grow(10, 1)]);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+      const refused = outcomes[1];
+      expect(refused && !refused.ok && refused.error.code).toBe("QUOTA_EXCEEDED");
+      expect(await c.usage(t)).toMatchObject({ bytes: 100, objects: 3 });
+      const [objects] = await c.commit([grow(0, 1)]);
+      expect(objects && !objects.ok && objects.error.code).toBe("QUOTA_EXCEEDED");
+      expect(await c.usage(t)).toMatchObject({ bytes: 100, objects: 3 });
+    });
+
     it("stores API keys that read back as given, by id whatever the tenant, and lists a tenant's own", async () => {
       const a = id();
       const b = id();

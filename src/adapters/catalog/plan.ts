@@ -75,6 +75,8 @@ const SINGLE_OPS = new Set<string>([
   "putObject",
   "deleteObject",
   "deleteBlobRef",
+  // Reads the usage the batch's rows just added: after them, in its own savepoint.
+  "checkQuota",
 ]);
 
 /** True when every operation is an append (such batches may be merged across a group). */

@@ -104,6 +104,20 @@ export function domainTaken(domain: string, operation: string): KuraError {
   });
 }
 
+/** The refusal of a batch that would take a tenant past a quota (`checkQuota`). */
+export function quotaExceeded(
+  tenantId: string,
+  limit: "max_storage_bytes" | "max_objects",
+  used: number,
+  max: number,
+): KuraError {
+  return new KuraError(
+    "QUOTA_EXCEEDED",
+    `the write would take the tenant past ${limit} (${used} with it, limit ${max}); nothing was stored`,
+    { operation: "catalog.commit", context: { tenantId, limit, used, max } },
+  );
+}
+
 export function issuerTaken(issuer: string, operation: string): KuraError {
   return new KuraError("TENANT_ISSUER_TAKEN", "the token issuer belongs to another tenant", {
     operation,

@@ -50,6 +50,7 @@ import {
   TENANTS,
   USAGE_DELTAS,
 } from "../schema.js";
+import { quotaExceeded } from "../tenant-rows.js";
 import { isConnectionError, isUniqueViolation, pgCode, pgConstraint, pgError, pgTable } from "./errors.js";
 
 export type Queryable = Pick<pg.Pool, "query">;
@@ -83,6 +84,10 @@ function unnestInsert(def: TableDef, columns: readonly string[], tail = ""): str
 }
 
 const SQL = {
+  usageOf:
+    "SELECT COALESCE((SELECT bytes FROM usage WHERE tenant_id = $1), 0) + COALESCE(SUM(bytes), 0) AS bytes, " +
+    "COALESCE((SELECT objects FROM usage WHERE tenant_id = $1), 0) + COALESCE(SUM(objects), 0) AS objects " +
+    "FROM usage_deltas WHERE tenant_id = $1",
   tenants: unnestInsert(TENANTS, ["tenant_id", "created_at"], " ON CONFLICT (tenant_id) DO NOTHING"),
   chats: unnestInsert(
     CHATS,
@@ -375,6 +380,17 @@ export class GroupCommit {
       case "deleteBlobRef":
         await this.query(client, SQL.deleteBlobRef, [op.storeId, op.blobKey, op.tenantId]);
         return;
+      case "checkQuota": {
+        // After lockFeeds: every write of the tenant committed before this one is counted.
+        const u = (await this.query(client, SQL.usageOf, [op.tenantId])).rows[0];
+        const bytes = Number(u?.bytes ?? 0);
+        const objects = Number(u?.objects ?? 0);
+        if (op.maxBytes !== undefined && bytes > op.maxBytes)
+          throw quotaExceeded(op.tenantId, "max_storage_bytes", bytes, op.maxBytes);
+        if (op.maxObjects !== undefined && objects > op.maxObjects)
+          throw quotaExceeded(op.tenantId, "max_objects", objects, op.maxObjects);
+        return;
+      }
     }
   }
 }

@@ -35,6 +35,7 @@ import {
   sqliteInsert,
   versionRowOf,
 } from "../rows.js";
+import { quotaExceeded } from "../tenant-rows.js";
 import { isUniqueViolation, sqliteError } from "./errors.js";
 
 type Statement = Database.Statement;
@@ -44,6 +45,10 @@ const OBJECT_SET = OBJECT_COLUMNS.slice(2)
   .join(", ");
 
 const SQL = {
+  usageOf:
+    "SELECT COALESCE((SELECT bytes FROM usage WHERE tenant_id = @t), 0) + COALESCE(SUM(bytes), 0) AS bytes, " +
+    "COALESCE((SELECT objects FROM usage WHERE tenant_id = @t), 0) + COALESCE(SUM(objects), 0) AS objects " +
+    "FROM usage_deltas WHERE tenant_id = @t",
   ensureTenant:
     "INSERT INTO tenants (tenant_id, created_at) VALUES (?, ?) ON CONFLICT (tenant_id) DO NOTHING",
   touchChat:
@@ -257,6 +262,15 @@ export class GroupCommit {
       case "deleteBlobRef":
         this.stmt(SQL.deleteBlobRef).run(op.storeId, op.blobKey, op.tenantId);
         return;
+      case "checkQuota": {
+        // One writer: every earlier batch of the tenant, this one's rows included, is counted.
+        const u = this.stmt(SQL.usageOf).get({ t: op.tenantId }) as { bytes: number; objects: number };
+        if (op.maxBytes !== undefined && Number(u.bytes) > op.maxBytes)
+          throw quotaExceeded(op.tenantId, "max_storage_bytes", Number(u.bytes), op.maxBytes);
+        if (op.maxObjects !== undefined && Number(u.objects) > op.maxObjects)
+          throw quotaExceeded(op.tenantId, "max_objects", Number(u.objects), op.maxObjects);
+        return;
+      }
     }
   }
 }
