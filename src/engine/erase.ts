@@ -2,11 +2,20 @@
  * Removing messages for good — erase (GDPR), purge after retention, TTL expiry: the message row
  * and every version's ref leave the catalog in one batch (with usage, events and audit), then
  * every version's body goes, then what the caches hold of them.
+ *
+ * The versions are read before the batch, so the batch names the version it read
+ * (`expectVersion`): an edit that committed in between (a new body, counted in usage) or another
+ * erase of the same message (the same bodies, already taken out of usage) fails it, and the
+ * messages are read again and the batch rebuilt from what is there now.
  */
+import { isKuraError } from "../core/errors.js";
 import type { MessageRow } from "../ports/catalog.js";
 import type { EngineContext } from "./context.js";
 import { bodyCachePrefix, hotMessageKey } from "./message-rows.js";
 import type { CatalogChange } from "./write-protocol.js";
+
+/** Rebuilds of a batch a race may cost before the error is passed on. */
+const MAX_ATTEMPTS = 8;
 
 /** Erase `rows` (of any tenants); `eventType` names the outbox event and the audit action. */
 export async function eraseMessages(
@@ -15,15 +24,38 @@ export async function eraseMessages(
   eventType: string,
   actor = "system",
 ): Promise<void> {
-  if (rows.length === 0) return;
+  let pending = rows;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    try {
+      await eraseOnce(ctx, pending, eventType, actor);
+      break;
+    } catch (e) {
+      const raced = isKuraError(e) && (e.code === "CATALOG_NOT_FOUND" || e.code === "CATALOG_STALE_VERSION");
+      if (!raced || attempt >= MAX_ATTEMPTS) throw e;
+      pending = await stillToErase(ctx, pending, eventType);
+    }
+  }
+  for (const row of rows) {
+    ctx.messageCache?.delete(hotMessageKey(row.tenantId, row.id));
+    await ctx.bodyCache.deletePrefix(bodyCachePrefix(row.tenantId, row.id));
+  }
+}
+
+async function eraseOnce(
+  ctx: EngineContext,
+  rows: readonly MessageRow[],
+  eventType: string,
+  actor: string,
+): Promise<void> {
   const at = ctx.clock();
   const changes: CatalogChange[] = [];
   for (const row of rows) {
     const versions = await ctx.catalog.listMessageVersions(row.tenantId, row.id);
     const drops = versions.length > 0 ? versions : [row];
+    const current = versions.length > 0 ? Math.max(...versions.map((v) => v.version)) : row.version;
     changes.push({
       kind: "catalog",
-      op: { op: "deleteMessage", tenantId: row.tenantId, id: row.id },
+      op: { op: "deleteMessage", tenantId: row.tenantId, id: row.id, expectVersion: current },
       drops,
       messages: -1,
       event: eventType,
@@ -34,8 +66,27 @@ export async function eraseMessages(
     });
   }
   await ctx.protocol.write({ at, actor, changes });
+}
+
+/**
+ * The messages of a batch that lost a race, as they are now: those already gone are dropped; a
+ * purge or an expiry keeps only those still deleted or expiring as when it chose them (an
+ * undelete in between saves a message), an erase keeps every one that is still there.
+ */
+async function stillToErase(
+  ctx: EngineContext,
+  rows: readonly MessageRow[],
+  eventType: string,
+): Promise<MessageRow[]> {
+  const now: MessageRow[] = [];
   for (const row of rows) {
-    ctx.messageCache?.delete(hotMessageKey(row.tenantId, row.id));
-    await ctx.bodyCache.deletePrefix(bodyCachePrefix(row.tenantId, row.id));
+    const fresh = await ctx.catalog.getMessage(row.tenantId, row.id);
+    if (!fresh) continue;
+    if (
+      eventType === "message.erased" ||
+      (fresh.deletedAt === row.deletedAt && fresh.expiresAt === row.expiresAt)
+    )
+      now.push(fresh);
   }
+  return now;
 }

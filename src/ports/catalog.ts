@@ -259,8 +259,13 @@ export type CatalogOp =
   | { op: "addMessageVersion"; row: MessageVersionRow; expectVersion: number; updatedAt: number }
   /** Soft delete (`deletedAt` set) or undelete (`deletedAt: null`); `CATALOG_NOT_FOUND` if no such message. */
   | { op: "setMessageDeleted"; tenantId: string; id: string; deletedAt: number | null; updatedAt: number }
-  /** Removes the message row and all its versions (purge / erase). */
-  | { op: "deleteMessage"; tenantId: string; id: string }
+  /**
+   * Removes the message row and all its versions (purge / erase). With `expectVersion` (the
+   * version whose bodies the batch drops), fails with `CATALOG_NOT_FOUND` if there is no such
+   * message and `CATALOG_STALE_VERSION` unless it is at that version: an erase racing another
+   * erase, or an edit, must not take the same bodies out of usage twice or leave a new one behind.
+   */
+  | { op: "deleteMessage"; tenantId: string; id: string; expectVersion?: number }
   /**
    * Creates or replaces the object row. With `expectBlobKey` (compare-and-set) fails with
    * `CATALOG_STALE_VERSION` unless the current row's blobKey equals it (`null` = no row yet).

@@ -352,6 +352,13 @@ export class GroupCommit {
         return;
       }
       case "deleteMessage":
+        if (op.expectVersion !== undefined) {
+          const cur = await this.query(client, SQL.lockVersion, [op.tenantId, op.id]);
+          const version = cur.rows[0]?.version;
+          if (version === undefined) throw messageNotFound(op.tenantId, op.id);
+          if (Number(version) !== op.expectVersion)
+            throw staleVersion(op.tenantId, op.id, op.expectVersion, Number(version));
+        }
         await this.query(client, SQL.deleteVersions, [op.tenantId, op.id]);
         await this.query(client, SQL.deleteMessage, [op.tenantId, op.id]);
         return;

@@ -229,6 +229,14 @@ export class GroupCommit {
         return;
       }
       case "deleteMessage":
+        if (op.expectVersion !== undefined) {
+          const cur = this.stmt(SQL.messageVersion).get(op.tenantId, op.id) as
+            | { version: number }
+            | undefined;
+          if (!cur) throw messageNotFound(op.tenantId, op.id);
+          if (cur.version !== op.expectVersion)
+            throw staleVersion(op.tenantId, op.id, op.expectVersion, cur.version);
+        }
         this.stmt(SQL.deleteVersions).run(op.tenantId, op.id);
         this.stmt(SQL.deleteMessage).run(op.tenantId, op.id);
         return;
