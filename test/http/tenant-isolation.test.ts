@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CallOptions, type CallResult, type Harness, startServer } from "./harness.js";
 
 const TENANTS = ["acme", "acme.io", "acme-io"] as const;
-const ROUNDS = 300;
+const ROUNDS = 600;
 const FULL_CHECK_EVERY = 15;
 const VOCAB = ["river", "stone", "cloud", "amber", "maple", "orbit", "lantern", "harbor", "violet"];
 const COMMON = "pebble";
