@@ -112,6 +112,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log across tenants, in the order recorded
+         * @description Every tenant's audit entries (each mutation and admin action: who, what, when), oldest recorded first. Pass next_cursor back as cursor with the same filters for the next page; next_cursor is null on the last page.
+         */
+        get: operations["adminAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/fsck": {
         parameters: {
             query?: never;
@@ -1132,6 +1152,96 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminAuditLog: {
+        parameters: {
+            query?: {
+                /** @description Only this action (tenant.create, message.append, …), compared exactly */
+                action?: string;
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+                /** @description Entries at or after this time: ISO 8601 or epoch ms */
+                since?: string;
+                /** @description Only this tenant's entries */
+                tenant_id?: string;
+                /** @description Entries before this time: ISO 8601 or epoch ms */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                action: string;
+                                actor: string;
+                                /** @description ISO 8601 time (UTC) */
+                                at: string;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                                target: string;
+                                tenant_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -19,6 +19,7 @@ import type {
   TenantRecord,
   TenantStatus,
 } from "../ports/catalog.js";
+import { type AuditLogPage, type AuditLogQuery, readAuditLog } from "./admin-audit.js";
 
 export interface TenantInput {
   tenantId: string;
@@ -253,6 +254,11 @@ export class Tenants {
     this.ctx.tenancy.forget(tenantId);
     if (!record) throw notFound(tenantId, op);
     return this.info(record);
+  }
+
+  /** The audit log across tenants (SEC-3), a page at a time: see `readAuditLog`. */
+  auditLog(query: AuditLogQuery = {}): Promise<AuditLogPage> {
+    return readAuditLog(this.ctx.catalog, query);
   }
 
   // --- API keys (TEN-5) ---------------------------------------------------------------------

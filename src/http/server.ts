@@ -28,6 +28,7 @@ import { blobTempBytesOf, HttpMetrics, type MetricsOptions } from "./metrics.js"
 import { buildOpenApi, undocumentedUse } from "./openapi.js";
 import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminAuditRoutes } from "./routes/admin-audit.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -408,6 +409,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...tenantRoutes(),
     ...searchRoutes(),
     ...adminRoutes(deps),
+    ...adminAuditRoutes(deps),
     ...unimplementedRoutes(),
   );
 

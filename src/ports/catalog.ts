@@ -158,6 +158,42 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
+/** An audit entry as the log holds it: `seq` is its place in the log, increasing in insertion order. */
+export interface AuditRecord extends AuditEntry {
+  seq: number;
+}
+
+/** Which audit entries `auditEntries` reads: every filter given must hold. */
+export interface AuditQuery {
+  /** One tenant's entries only. */
+  tenantId?: string;
+  /** Entries of this action only (`tenant.create`, `message.append`, …), compared exactly. */
+  action?: string;
+  /** Entries at or after this time (ms). */
+  since?: number;
+  /** Entries before this time (ms). */
+  until?: number;
+  /** Entries after this `seq` (the last one of the previous page). */
+  afterSeq?: number;
+  limit: number;
+}
+
+/** The bodies the catalog references for one tenant, of one kind (`blob_refs`). */
+export interface BodyStats {
+  tenantId: string;
+  /** `message`, `message-version`, `object`. */
+  kind: string;
+  bodies: number;
+  bytes: number;
+}
+
+/** How many of a tenant's live messages fall in each size bucket (`messageSizeHistogram`). */
+export interface MessageSizeCounts {
+  tenantId: string;
+  /** `counts[i]`: bodies below `bounds[i]` (and at or above `bounds[i - 1]`); the last, the rest. */
+  counts: number[];
+}
+
 export interface UsageDelta {
   tenantId: string;
   bytes: number;
@@ -470,6 +506,30 @@ export interface Catalog {
 
   /** Behavior: a tenant's audit entries oldest first, from `since` (inclusive), at most `limit`. */
   auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]>;
+  /**
+   * The audit log across tenants, for the admin (SEC-3): entries in `seq` order (the order they
+   * were recorded), after `afterSeq`, at most `limit`, each filter given applied (`since`
+   * inclusive, `until` exclusive).
+   * Behavior: with no filter every tenant's entries come back; a page resumed after the last
+   * `seq` of the previous one neither repeats nor skips an entry committed before the first
+   * page was read; a tenant filter never returns another tenant's entries.
+   */
+  auditEntries(query: AuditQuery): Promise<AuditRecord[]>;
+  /**
+   * What the catalog references, per tenant and kind of body: their number and bytes
+   * (`kura stats`). Reads every blob ref: for tools, not for requests.
+   * Behavior: one row per tenant and kind with at least one blob ref: how many and their
+   * summed `sizeBytes` (what the write protocol counts into `usage` objects and bytes); a
+   * tenant without refs has no row.
+   */
+  bodyStats(): Promise<BodyStats[]>;
+  /**
+   * Per tenant, its live (not deleted) messages counted by body size into buckets split at
+   * `bounds` (increasing, > 0): `bounds.length + 1` counts. Reads every message: for tools.
+   * Behavior: the counts of a tenant add up to its live messages; a tenant without live
+   * messages has no row.
+   */
+  messageSizeHistogram(options: { bounds: readonly number[] }): Promise<MessageSizeCounts[]>;
 
   /**
    * Usage = folded totals + pending deltas.
@@ -623,6 +683,9 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   setConsumerCursor: "idempotent",
   outboxLag: "read",
   auditLog: "read",
+  auditEntries: "read",
+  bodyStats: "read",
+  messageSizeHistogram: "read",
   usage: "read",
   foldUsage: "once",
   // A repeated registry write would fail (TENANT_EXISTS, CATALOG_DUPLICATE) or audit twice.

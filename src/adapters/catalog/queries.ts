@@ -119,6 +119,11 @@ export const HISTORY_UNTIL = 8;
 export const HISTORY_AFTER = 16;
 export const AFTER = 1;
 export const BELOW = 2;
+export const AUDIT_TENANT = 1;
+export const AUDIT_ACTION = 2;
+export const AUDIT_SINCE = 4;
+export const AUDIT_UNTIL = 8;
+export const AUDIT_AFTER = 16;
 
 // --- the reads -----------------------------------------------------------------------------
 
@@ -220,6 +225,30 @@ export const Q = {
   audit: query(
     `SELECT ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE tenant_id = {tenant} AND at >= {since} ORDER BY at, seq LIMIT {limit}`,
   ),
+  /** The log across tenants in `seq` order: `AUDIT_*` flags say which filters apply. */
+  auditEntries: byShape((shape) => {
+    const where = ["true"];
+    if (shape & AUDIT_TENANT) where.push("tenant_id = {tenant}");
+    if (shape & AUDIT_ACTION) where.push("action = {action}");
+    if (shape & AUDIT_SINCE) where.push("at >= {since}");
+    if (shape & AUDIT_UNTIL) where.push("at < {until}");
+    if (shape & AUDIT_AFTER) where.push("seq > {after}");
+    return query(
+      `SELECT seq, ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE ${where.join(" AND ")} ORDER BY seq LIMIT {limit}`,
+    );
+  }),
+  bodyStats: query(
+    "SELECT tenant_id, kind, COUNT(*) AS bodies, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes " +
+      "FROM blob_refs GROUP BY tenant_id, kind ORDER BY tenant_id, kind",
+  ),
+  /** Live messages per tenant and size bucket; the shape is the number of bounds (`{b0}`, `{b1}`, …). */
+  messageSizes: byShape((bounds) => {
+    const cases = Array.from({ length: bounds }, (_, i) => `WHEN size_bytes < {b${i}:bigint} THEN ${i}`);
+    return query(
+      `SELECT tenant_id, CASE ${cases.join(" ")} ELSE ${bounds} END AS bucket, COUNT(*) AS n ` +
+        "FROM messages WHERE deleted_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+  }),
   /** One statement, one snapshot: a concurrent fold is seen entirely or not at all. */
   usage: query(
     "SELECT CAST(COALESCE(u.bytes, 0) + COALESCE(d.bytes, 0) AS BIGINT) AS bytes, " +

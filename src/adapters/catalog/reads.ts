@@ -5,9 +5,14 @@
  * and its closed guard — and keeps only what is its own (opening, migrating, committing, the
  * outbox in commit order, the usage fold).
  */
+
+import { KuraError } from "../../core/errors.js";
 import type {
   AuditEntry,
+  AuditQuery,
+  AuditRecord,
   BlobRefRow,
+  BodyStats,
   ChangeRecord,
   ChatRow,
   DueMessagesQuery,
@@ -18,6 +23,7 @@ import type {
   LeaseRequest,
   MessageKey,
   MessageRow,
+  MessageSizeCounts,
   MessageVersionRow,
   ObjectRow,
   Usage,
@@ -25,6 +31,11 @@ import type {
 import { changesExpired, checkLimit, checkPosition, prefixUpperBound } from "./common.js";
 import {
   AFTER,
+  AUDIT_ACTION,
+  AUDIT_AFTER,
+  AUDIT_SINCE,
+  AUDIT_TENANT,
+  AUDIT_UNTIL,
   BELOW,
   HISTORY_AFTER,
   HISTORY_DELETED,
@@ -316,6 +327,78 @@ export abstract class CatalogReads {
       },
       result: (rows) => rows.map(toAuditEntry),
     }));
+  }
+
+  auditEntries(query: AuditQuery): Promise<AuditRecord[]> {
+    return this.run("catalog.auditEntries", () => {
+      const limit = checkLimit(query.limit, "catalog.auditEntries");
+      const shape =
+        (query.tenantId !== undefined ? AUDIT_TENANT : 0) |
+        (query.action !== undefined ? AUDIT_ACTION : 0) |
+        (query.since !== undefined ? AUDIT_SINCE : 0) |
+        (query.until !== undefined ? AUDIT_UNTIL : 0) |
+        (query.afterSeq !== undefined ? AUDIT_AFTER : 0);
+      return {
+        query: Q.auditEntries(shape),
+        params: {
+          tenant: query.tenantId,
+          action: query.action,
+          since: query.since,
+          until: query.until,
+          after: query.afterSeq,
+          limit,
+        },
+        result: (rows) => rows.map((r) => ({ seq: Number(r.seq), ...toAuditEntry(r) })),
+      };
+    });
+  }
+
+  bodyStats(): Promise<BodyStats[]> {
+    return this.run("catalog.bodyStats", () => ({
+      query: Q.bodyStats,
+      params: {},
+      result: (rows) =>
+        rows.map((r) => ({
+          tenantId: String(r.tenant_id),
+          kind: String(r.kind),
+          bodies: Number(r.bodies),
+          bytes: Number(r.bytes),
+        })),
+    }));
+  }
+
+  messageSizeHistogram(options: { bounds: readonly number[] }): Promise<MessageSizeCounts[]> {
+    return this.run("catalog.messageSizeHistogram", () => {
+      const { bounds } = options;
+      const increasing = bounds.every(
+        (b, i) => Number.isSafeInteger(b) && b > (i === 0 ? 0 : (bounds[i - 1] as number)),
+      );
+      if (bounds.length === 0 || bounds.length > 32 || !increasing)
+        throw new KuraError("INVALID_ARGUMENT", "bounds must be 1..32 increasing positive integers", {
+          operation: "catalog.messageSizeHistogram",
+        });
+      const params: Record<string, number> = {};
+      bounds.forEach((b, i) => {
+        params[`b${i}`] = b;
+      });
+      return {
+        query: Q.messageSizes(bounds.length),
+        params,
+        result: (rows) => {
+          const out: MessageSizeCounts[] = [];
+          for (const r of rows) {
+            const tenantId = String(r.tenant_id);
+            let last = out.at(-1);
+            if (last?.tenantId !== tenantId) {
+              last = { tenantId, counts: new Array<number>(bounds.length + 1).fill(0) };
+              out.push(last);
+            }
+            last.counts[Number(r.bucket)] = Number(r.n);
+          }
+          return out;
+        },
+      };
+    });
   }
 
   usage(tenantId: string): Promise<Usage> {

@@ -28,7 +28,7 @@ const changeSchema = z.object({
  * the library hands out, Kura's own keys in camelCase (`chatId`, `version`, `size`; no caller data
  * goes into either), sent here in snake_case (`chat_id`).
  */
-function wireKeys(fields: Record<string, unknown>): Record<string, unknown> {
+export function wireKeys(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(fields).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
   );
