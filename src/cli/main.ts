@@ -12,6 +12,8 @@ import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { runServe } from "./serve.js";
+import { registerStatsCommand } from "./stats.js";
+import { registerTenantCommands } from "./tenants.js";
 import { runToken } from "./token.js";
 
 const program = new Command()
@@ -136,6 +138,9 @@ program
       await kura.close();
     }
   });
+
+registerTenantCommands(program);
+registerStatsCommand(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];
 

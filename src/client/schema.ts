@@ -182,8 +182,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a tenant
-         * @description **Not implemented yet** (501): tenant deletion (a job removing the tenant's data from every plane) is not built yet
+         * Delete a tenant and all its data (in the background)
+         * @description Answers at once with status deleting; from then on every call for the tenant answers 403 TENANT_DELETING and registering the id answers 409 TENANT_EXISTS. A job (which resumes after a restart) removes the tenant from every plane: messages and all their versions' bodies, objects, KV, sessions and their files, search entries, vector collections and memories, usage, its audit log, API keys and domains. GET shows its progress until it is done, then answers 404 and the id may be registered again, empty. The request and the completion are audited in the admin stream (tenant ~admin, target the tenant's id). Deleting a tenant already being deleted answers 202 again and changes nothing.
          */
         delete: operations["deleteTenant"];
         options?: never;
@@ -1181,8 +1181,8 @@ export interface operations {
                 limit?: number;
                 /** @description Entries at or after this time: ISO 8601 or epoch ms */
                 since?: string;
-                /** @description Only this tenant's entries */
-                tenant_id?: string;
+                /** @description Only this tenant's entries; ~admin: tenant deletions, which outlive the tenant */
+                tenant_id?: string | "~admin";
                 /** @description Entries before this time: ISO 8601 or epoch ms */
                 until?: string;
             };
@@ -1239,7 +1239,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1287,7 +1287,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1365,8 +1365,31 @@ export interface operations {
                                     max_storage_bytes?: number;
                                 };
                                 name: string | null;
-                                /** @enum {string} */
-                                status: "active" | "suspended";
+                                /** @description What the deletion job has removed so far (status deleting only) */
+                                progress?: {
+                                    /** @description Bodies deleted from the blob stores */
+                                    blob: number;
+                                    /** @description Catalog rows deleted */
+                                    catalog: number;
+                                    /** @description KV keys deleted (sessions, state, namespaces, memories) */
+                                    kv: number;
+                                    /**
+                                     * @description The plane the job is clearing, in this order
+                                     * @enum {string}
+                                     */
+                                    phase: "search" | "collections" | "kv" | "catalog" | "blob" | "finishing";
+                                    /** @description ISO 8601 time (UTC) */
+                                    requested_at: string;
+                                    /** @description Search entries and message embeddings removed (by message) */
+                                    search: number;
+                                    /** @description Vector collections dropped and memory embeddings removed */
+                                    vectors: number;
+                                };
+                                /**
+                                 * @description deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING
+                                 * @enum {string}
+                                 */
+                                status: "active" | "suspended" | "deleting";
                                 tenant_id: string;
                                 tier: string;
                                 /** @description ISO 8601 time (UTC) */
@@ -1400,7 +1423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1488,8 +1511,31 @@ export interface operations {
                                 max_storage_bytes?: number;
                             };
                             name: string | null;
-                            /** @enum {string} */
-                            status: "active" | "suspended";
+                            /** @description What the deletion job has removed so far (status deleting only) */
+                            progress?: {
+                                /** @description Bodies deleted from the blob stores */
+                                blob: number;
+                                /** @description Catalog rows deleted */
+                                catalog: number;
+                                /** @description KV keys deleted (sessions, state, namespaces, memories) */
+                                kv: number;
+                                /**
+                                 * @description The plane the job is clearing, in this order
+                                 * @enum {string}
+                                 */
+                                phase: "search" | "collections" | "kv" | "catalog" | "blob" | "finishing";
+                                /** @description ISO 8601 time (UTC) */
+                                requested_at: string;
+                                /** @description Search entries and message embeddings removed (by message) */
+                                search: number;
+                                /** @description Vector collections dropped and memory embeddings removed */
+                                vectors: number;
+                            };
+                            /**
+                             * @description deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING
+                             * @enum {string}
+                             */
+                            status: "active" | "suspended" | "deleting";
                             tenant_id: string;
                             tier: string;
                             /** @description ISO 8601 time (UTC) */
@@ -1521,7 +1567,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1595,8 +1641,31 @@ export interface operations {
                                 max_storage_bytes?: number;
                             };
                             name: string | null;
-                            /** @enum {string} */
-                            status: "active" | "suspended";
+                            /** @description What the deletion job has removed so far (status deleting only) */
+                            progress?: {
+                                /** @description Bodies deleted from the blob stores */
+                                blob: number;
+                                /** @description Catalog rows deleted */
+                                catalog: number;
+                                /** @description KV keys deleted (sessions, state, namespaces, memories) */
+                                kv: number;
+                                /**
+                                 * @description The plane the job is clearing, in this order
+                                 * @enum {string}
+                                 */
+                                phase: "search" | "collections" | "kv" | "catalog" | "blob" | "finishing";
+                                /** @description ISO 8601 time (UTC) */
+                                requested_at: string;
+                                /** @description Search entries and message embeddings removed (by message) */
+                                search: number;
+                                /** @description Vector collections dropped and memory embeddings removed */
+                                vectors: number;
+                            };
+                            /**
+                             * @description deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING
+                             * @enum {string}
+                             */
+                            status: "active" | "suspended" | "deleting";
                             tenant_id: string;
                             tier: string;
                             /** @description ISO 8601 time (UTC) */
@@ -1628,7 +1697,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1669,6 +1738,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Deletion under way (or already done) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 time (UTC) */
+                            created_at: string;
+                            domains: string[];
+                            /** @description The limits in force: the tier's, then the overrides */
+                            effective_limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            jwt: {
+                                audience: string | null;
+                                issuer: string;
+                                jwks_url: string;
+                            } | null;
+                            /** @description The tenant's own overrides of its tier's limits */
+                            limits: {
+                                max_message_bytes?: number;
+                                max_object_bytes?: number;
+                                max_objects?: number;
+                                max_requests_per_second?: number;
+                                max_storage_bytes?: number;
+                            };
+                            name: string | null;
+                            /** @description What the deletion job has removed so far (status deleting only) */
+                            progress?: {
+                                /** @description Bodies deleted from the blob stores */
+                                blob: number;
+                                /** @description Catalog rows deleted */
+                                catalog: number;
+                                /** @description KV keys deleted (sessions, state, namespaces, memories) */
+                                kv: number;
+                                /**
+                                 * @description The plane the job is clearing, in this order
+                                 * @enum {string}
+                                 */
+                                phase: "search" | "collections" | "kv" | "catalog" | "blob" | "finishing";
+                                /** @description ISO 8601 time (UTC) */
+                                requested_at: string;
+                                /** @description Search entries and message embeddings removed (by message) */
+                                search: number;
+                                /** @description Vector collections dropped and memory embeddings removed */
+                                vectors: number;
+                            };
+                            /**
+                             * @description deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING
+                             * @enum {string}
+                             */
+                            status: "active" | "suspended" | "deleting";
+                            tenant_id: string;
+                            tier: string;
+                            /** @description ISO 8601 time (UTC) */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1687,7 +1827,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1696,17 +1836,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            /** @description No such tenant is registered (TENANT_NOT_FOUND) */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): tenant deletion (a job removing the tenant's data from every plane) is not built yet */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1798,8 +1929,31 @@ export interface operations {
                                 max_storage_bytes?: number;
                             };
                             name: string | null;
-                            /** @enum {string} */
-                            status: "active" | "suspended";
+                            /** @description What the deletion job has removed so far (status deleting only) */
+                            progress?: {
+                                /** @description Bodies deleted from the blob stores */
+                                blob: number;
+                                /** @description Catalog rows deleted */
+                                catalog: number;
+                                /** @description KV keys deleted (sessions, state, namespaces, memories) */
+                                kv: number;
+                                /**
+                                 * @description The plane the job is clearing, in this order
+                                 * @enum {string}
+                                 */
+                                phase: "search" | "collections" | "kv" | "catalog" | "blob" | "finishing";
+                                /** @description ISO 8601 time (UTC) */
+                                requested_at: string;
+                                /** @description Search entries and message embeddings removed (by message) */
+                                search: number;
+                                /** @description Vector collections dropped and memory embeddings removed */
+                                vectors: number;
+                            };
+                            /**
+                             * @description deleting: a job is removing the tenant's data; every call for it answers 403 TENANT_DELETING
+                             * @enum {string}
+                             */
+                            status: "active" | "suspended" | "deleting";
                             tenant_id: string;
                             tier: string;
                             /** @description ISO 8601 time (UTC) */
@@ -1831,7 +1985,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1924,7 +2078,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2016,7 +2170,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2083,7 +2237,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED) */
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2172,7 +2326,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2254,7 +2408,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2341,7 +2495,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2398,7 +2552,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2554,7 +2708,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2679,7 +2833,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2826,7 +2980,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2943,7 +3097,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3033,7 +3187,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3117,7 +3271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3210,7 +3364,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3291,7 +3445,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3359,7 +3513,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3427,7 +3581,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3496,7 +3650,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3621,7 +3775,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3721,7 +3875,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3790,7 +3944,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3905,7 +4059,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4011,7 +4165,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4096,7 +4250,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4191,7 +4345,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4290,7 +4444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4423,7 +4577,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4542,7 +4696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4627,7 +4781,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4726,7 +4880,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5164,7 +5318,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5283,7 +5437,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5361,7 +5515,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5446,7 +5600,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5543,7 +5697,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5667,7 +5821,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5774,7 +5928,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5841,7 +5995,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5918,7 +6072,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6002,7 +6156,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6095,7 +6249,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6171,7 +6325,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6249,7 +6403,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6330,7 +6484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6421,7 +6575,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6519,7 +6673,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6611,7 +6765,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6689,7 +6843,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6819,7 +6973,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6905,7 +7059,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7004,7 +7158,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7091,7 +7245,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7169,7 +7323,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
                 headers: {
                     [name: string]: unknown;

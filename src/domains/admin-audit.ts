@@ -5,10 +5,14 @@
  */
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
+import { ADMIN_AUDIT_STREAM } from "../engine/tenant-deletion.js";
 import type { AuditRecord, Catalog } from "../ports/catalog.js";
 
+/** The stream of admin actions that outlive their tenant (its deletion): a `tenantId` to filter by. */
+export { ADMIN_AUDIT_STREAM };
+
 export interface AuditLogQuery {
-  /** One tenant's entries only. */
+  /** One tenant's entries only, or `~admin` (`ADMIN_AUDIT_STREAM`): tenant deletions. */
   tenantId?: string;
   /** One action only (`tenant.create`, `message.append`, …), compared exactly. */
   action?: string;
@@ -46,7 +50,8 @@ const isTime = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) 
  */
 export async function readAuditLog(catalog: Catalog, query: AuditLogQuery = {}): Promise<AuditLogPage> {
   const op = "tenants.auditLog";
-  if (query.tenantId !== undefined) assertValidId(query.tenantId, "tenant id", op);
+  if (query.tenantId !== undefined && query.tenantId !== ADMIN_AUDIT_STREAM)
+    assertValidId(query.tenantId, "tenant id", op);
   if (query.action !== undefined && (typeof query.action !== "string" || !ACTION.test(query.action)))
     throw invalid("action must be 1–128 printable ASCII characters");
   for (const name of ["since", "until", "afterSeq"] as const) {

@@ -20,6 +20,7 @@ import type {
   TenantStatus,
 } from "../ports/catalog.js";
 import { type AuditLogPage, type AuditLogQuery, readAuditLog } from "./admin-audit.js";
+import { readStorageStats, type StorageStats } from "./storage-stats.js";
 
 export interface TenantInput {
   tenantId: string;
@@ -259,6 +260,11 @@ export class Tenants {
   /** The audit log across tenants (SEC-3), a page at a time: see `readAuditLog`. */
   auditLog(query: AuditLogQuery = {}): Promise<AuditLogPage> {
     return readAuditLog(this.ctx.catalog, query);
+  }
+
+  /** What every tenant stores: exact usage, bodies per plane, message sizes (`kura stats`). */
+  stats(): Promise<StorageStats> {
+    return readStorageStats(this.ctx.catalog);
   }
 
   // --- API keys (TEN-5) ---------------------------------------------------------------------

@@ -177,4 +177,18 @@ describe("GET /v1/admin/audit", () => {
       expect(errorCode(r), cursor).toBe("CURSOR_INVALID");
     }
   });
+  it("shows tenant deletions in the ~admin stream, which outlives the tenant", async () => {
+    const r = await h.call("DELETE", "/v1/admin/tenants/globex", { token: admin });
+    expect(r.status, r.text).toBe(202);
+    await h.kura.tenants.settleDeletions();
+    const stream = (await get("?tenant_id=~admin")).json.data.items as Item[];
+    expect(stream.map((i) => [i.tenant_id, i.action, i.target, i.actor])).toEqual([
+      ["~admin", "tenant.delete", "globex", "admin:root"],
+      ["~admin", "tenant.deleted", "globex", "admin:root"],
+    ]);
+    // The tenant's own entries went with its data; acme's stay.
+    expect((await get("?tenant_id=globex")).json.data.items).toEqual([]);
+    expect(((await get("?tenant_id=acme")).json.data.items as Item[]).length).toBe(4);
+    expect((await get("?tenant_id=~other")).status).toBe(400);
+  });
 });

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { decodeCursor, encodeCursor } from "../../core/cursor.js";
 import { KuraError } from "../../core/errors.js";
-import { MAX_AUDIT_PAGE } from "../../domains/admin-audit.js";
+import { ADMIN_AUDIT_STREAM, MAX_AUDIT_PAGE } from "../../domains/admin-audit.js";
 import type { RouteSpec } from "../route.js";
 import { auditJson, auditSchema, cursorSchema, idSchema, limitSchema } from "../schemas.js";
 import type { HttpDeps } from "./deps.js";
@@ -37,7 +37,12 @@ function decodeAuditCursor(cursor: string): number {
 export function adminAuditRoutes({ kura }: HttpDeps): RouteSpec[] {
   const query = z
     .object({
-      tenant_id: idSchema.optional().describe("Only this tenant's entries"),
+      tenant_id: z
+        .union([idSchema, z.literal(ADMIN_AUDIT_STREAM)])
+        .optional()
+        .describe(
+          `Only this tenant's entries; ${ADMIN_AUDIT_STREAM}: tenant deletions, which outlive the tenant`,
+        ),
       action: z
         .string()
         .regex(/^[\x21-\x7e]{1,128}$/, "must be 1–128 printable ASCII characters")

@@ -1,0 +1,35 @@
+/**
+ * Opening Kura for an operator command from the configuration (`-c` or `$KURA_CONFIG`), as
+ * `kura gc` does: on a catalog that one process owns (SQLite) the command runs alone and
+ * refuses to start beside a `kura serve` (SERVER_RUNNING; use the HTTP admin API then), on a
+ * shared one (PostgreSQL) it runs beside the servers.
+ */
+import { hostname } from "node:os";
+import { Kura } from "../kura.js";
+import { loadConfig } from "../open/config.js";
+
+export interface ConfigOption {
+  config?: string;
+}
+
+/** Runs `work` with an open Kura and closes it however `work` ends. */
+export async function withKura<T>(
+  command: string,
+  opts: ConfigOption,
+  work: (kura: Kura) => Promise<T>,
+): Promise<T> {
+  const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
+  const kura = await Kura.open(config, { env: process.env });
+  let alone: Awaited<ReturnType<Kura["claimExclusive"]>> | undefined;
+  try {
+    if (!kura.catalog.capabilities.multiProcess)
+      alone = await kura.claimExclusive(
+        `${command.replace(/\s+/g, "-")}:${hostname()}:${process.pid}`,
+        `kura ${command}`,
+      );
+    return await work(kura);
+  } finally {
+    await alone?.stop();
+    await kura.close();
+  }
+}
