@@ -18,12 +18,22 @@
  */
 import { Worker } from "node:worker_threads";
 
-/** A batch as the worker receives it: file `i` is `data[offsets[i] … offsets[i + 1])`. */
+/** A batch as the worker receives it: file `i` is `data[offsets[i] … offsets[i + 1])` of its hand-off. */
 interface Job {
   id: number;
   paths: string[];
   offsets: number[];
+}
+
+/** What one message to the worker carries: the batches of one event-loop turn, their bytes in one buffer. */
+interface HandOff {
+  jobs: Job[];
   data: ArrayBuffer;
+}
+
+interface Queued {
+  job: Job;
+  chunks: readonly (readonly Uint8Array[])[];
 }
 
 type Reply =
@@ -34,8 +44,7 @@ const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { openSync, writeSync, closeSync, unlinkSync, constants } = require("node:fs");
 const FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-parentPort.on("message", (job) => {
-  const bytes = new Uint8Array(job.data);
+function run(job, bytes) {
   let created = 0;
   let index = 0;
   try {
@@ -50,13 +59,17 @@ parentPort.on("message", (job) => {
         closeSync(fd);
       }
     }
-    parentPort.postMessage({ id: job.id, ok: true });
+    return { id: job.id, ok: true };
   } catch (e) {
     for (let i = 0; i < created; i++) {
       try { unlinkSync(job.paths[i]); } catch {}
     }
-    parentPort.postMessage({ id: job.id, ok: false, index, code: e && e.code, message: String(e && e.message) });
+    return { id: job.id, ok: false, index, code: e && e.code, message: String(e && e.message) };
   }
+}
+parentPort.on("message", (hand) => {
+  const bytes = new Uint8Array(hand.data);
+  parentPort.postMessage(hand.jobs.map((job) => run(job, bytes)));
 });
 `;
 
@@ -79,55 +92,83 @@ interface Waiting {
 export class BodyWriter {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, Waiting>();
+  private queued: Queued[] = [];
+  /** Hand-offs sent and not answered: the worker keeps the process alive only while there are some. */
+  private busy = 0;
   private nextId = 1;
+  /** `close` calls waiting for the batches in flight. */
+  private readonly idle: (() => void)[] = [];
 
   /**
    * Create `paths[i]` with `chunks[i]` (its body and footer) for every i; resolves once every
    * file exists, rejects with {@link BodyWriteError} after removing those it created.
    */
   write(paths: string[], chunks: readonly (readonly Uint8Array[])[]): Promise<void> {
-    let total = 0;
-    for (const parts of chunks) for (const p of parts) total += p.length;
-    const data = new Uint8Array(new ArrayBuffer(total));
-    const offsets = new Array<number>(paths.length + 1);
-    let at = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      offsets[i] = at;
-      for (const p of chunks[i] as readonly Uint8Array[]) {
-        data.set(p, at);
-        at += p.length;
-      }
-    }
-    offsets[paths.length] = at;
-    const worker = this.start();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
-      if (this.waiting.size === 0) worker.ref();
       this.waiting.set(id, { resolve, reject });
-      const job: Job = { id, paths, offsets, data: data.buffer };
-      worker.postMessage(job, [data.buffer]);
+      // Batches of one event-loop turn (concurrent single appends) go to the worker together.
+      if (this.queued.length === 0) setImmediate(this.flush);
+      this.queued.push({ job: { id, paths, offsets: [] }, chunks });
     });
+  }
+
+  private readonly flush = (): void => {
+    const queued = this.queued;
+    this.queued = [];
+    let total = 0;
+    for (const q of queued) for (const parts of q.chunks) for (const p of parts) total += p.length;
+    const data = new Uint8Array(new ArrayBuffer(total));
+    let at = 0;
+    for (const { job, chunks } of queued) {
+      const offsets = job.offsets;
+      for (const parts of chunks) {
+        offsets.push(at);
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
+      }
+      offsets.push(at);
+    }
+    let worker: Worker;
+    try {
+      worker = this.start();
+    } catch (e) {
+      for (const { job } of queued) this.settle(job.id, e as Error);
+      return;
+    }
+    if (!this.busy++) worker.ref();
+    const handOff: HandOff = { jobs: queued.map((q) => q.job), data: data.buffer };
+    worker.postMessage(handOff, [data.buffer]);
+  };
+
+  private settle(id: number, error?: Error): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (error) w.reject(error);
+    else w.resolve();
+    if (this.waiting.size === 0) for (const done of this.idle.splice(0)) done();
   }
 
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    worker.on("message", (reply: Reply) => {
-      const w = this.waiting.get(reply.id);
-      if (!w) return;
-      this.waiting.delete(reply.id);
-      if (this.waiting.size === 0) worker.unref();
-      if (reply.ok) w.resolve();
-      else w.reject(new BodyWriteError(reply.index, reply.code, reply.message));
+    worker.on("message", (replies: Reply[]) => {
+      if (--this.busy === 0) worker.unref();
+      for (const r of replies)
+        this.settle(r.id, r.ok ? undefined : new BodyWriteError(r.index, r.code, r.message));
     });
     const gone = (e: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.busy = 0;
       // A batch the worker had not answered may be partly written: its files stay for GC (their
-      // keys are fresh, no row points at them).
-      for (const w of this.waiting.values()) w.reject(e);
-      this.waiting.clear();
+      // keys are fresh, no row points at them). Batches still queued go to the next worker.
+      const queued = new Set(this.queued.map((q) => q.job.id));
+      for (const id of [...this.waiting.keys()]) if (!queued.has(id)) this.settle(id, e);
     };
     worker.on("error", gone);
     worker.on("exit", (code) => gone(new Error(`the body writer stopped (exit code ${code})`)));
@@ -135,29 +176,11 @@ export class BodyWriter {
     return worker;
   }
 
-  /** Stops the worker once the batches in flight are answered. */
+  /** Stops the worker once every batch handed to this writer is answered. */
   async close(): Promise<void> {
+    if (this.waiting.size > 0) await new Promise<void>((done) => this.idle.push(done));
     const worker = this.worker;
-    if (!worker) return;
-    if (this.waiting.size > 0) {
-      await Promise.allSettled(
-        [...this.waiting.values()].map(
-          (w) =>
-            new Promise<void>((done) => {
-              const { resolve, reject } = w;
-              w.resolve = () => {
-                resolve();
-                done();
-              };
-              w.reject = (e) => {
-                reject(e);
-                done();
-              };
-            }),
-        ),
-      );
-    }
     this.worker = undefined;
-    await worker.terminate();
+    if (worker) await worker.terminate();
   }
 }
