@@ -286,12 +286,17 @@ export type CatalogOp =
   /** Creates the chat if missing; moves `lastMessageAt` forward. */
   | { op: "touchChat"; tenantId: string; chatId: string; at: number }
   /**
-   * Inserts the message row AND its version-1 row in message_versions (so versions list every
-   * body). Fails the batch with `IDEMPOTENCY_CONFLICT` if (tenant, idempotencyKey) exists,
-   * `CATALOG_DUPLICATE` if the id exists.
+   * Inserts the message row, which is also its version 1 until the first edit (no version row is
+   * written: `listMessageVersions` lists version 1 from the message row while message_versions has
+   * none, and the first `addMessageVersion` records it there). Fails the batch with
+   * `IDEMPOTENCY_CONFLICT` if (tenant, idempotencyKey) exists, `CATALOG_DUPLICATE` if the id exists.
    */
   | { op: "insertMessage"; row: MessageRow }
-  /** Records a new version and makes it current (edit). Fails with `CATALOG_STALE_VERSION` unless the current version is `expectVersion`. */
+  /**
+   * Records a new version and makes it current (edit); on the first edit, version 1 is first
+   * copied from the message row into message_versions. Fails with `CATALOG_STALE_VERSION` unless
+   * the current version is `expectVersion`.
+   */
   | { op: "addMessageVersion"; row: MessageVersionRow; expectVersion: number; updatedAt: number }
   /** Soft delete (`deletedAt` set) or undelete (`deletedAt: null`); `CATALOG_NOT_FOUND` if no such message. */
   | { op: "setMessageDeleted"; tenantId: string; id: string; deletedAt: number | null; updatedAt: number }

@@ -19,6 +19,7 @@ import type {
   CatalogDeps,
   CatalogOp,
   MessageRow,
+  MessageVersionRow,
   ObjectRow,
   OutboxEvent,
   OutboxRecord,
@@ -482,6 +483,59 @@ export function catalogConformance(
           [1, plain.blobKey],
         ]);
         expect(await c.listMessageVersions(t, uuidv7())).toEqual([]);
+      });
+
+      it("an append writes no version row: version 1 is the message row until the first edit copies it", async () => {
+        const t = tenant();
+        const versionRows = async () =>
+          Number(
+            (await h.query(`SELECT COUNT(*) AS n FROM message_versions WHERE tenant_id = '${t}'`))[0]?.n,
+          );
+        const m = message(t, "chat");
+        await commitOk(c, appendOps(m));
+        expect(await versionRows()).toBe(0);
+        const [v1] = await c.listMessageVersions(t, m.id);
+        expect(v1).toEqual({
+          tenantId: t,
+          messageId: m.id,
+          version: 1,
+          storeId: m.storeId,
+          blobKey: m.blobKey,
+          sizeBytes: m.sizeBytes,
+          checksum: m.checksum,
+          preview: m.preview,
+          createdAt: m.createdAt,
+        });
+        const v2 = { ...(v1 as MessageVersionRow), version: 2, blobKey: `${m.blobKey}.v2`, preview: "two" };
+        await commitOk(c, [
+          { op: "addMessageVersion", row: v2, expectVersion: 1, updatedAt: m.createdAt + 1 },
+        ]);
+        expect(await versionRows()).toBe(2);
+        expect(await c.listMessageVersions(t, m.id)).toEqual([v1, v2]);
+
+        // A version-1 row written beside the message (as catalogs of earlier releases did) is
+        // listed once, and the first edit keeps it.
+        const old = message(t, "chat");
+        await commitOk(c, appendOps(old));
+        const cols =
+          "tenant_id, message_id, version, store_id, blob_key, size_bytes, checksum, preview, created_at";
+        await h.query(
+          `INSERT INTO message_versions (${cols}) SELECT tenant_id, id, version, store_id, blob_key, size_bytes, ` +
+            `checksum, preview, created_at FROM messages WHERE tenant_id = '${t}' AND id = '${old.id}'`,
+        );
+        expect((await c.listMessageVersions(t, old.id)).map((v) => v.version)).toEqual([1]);
+        await commitOk(c, [
+          {
+            op: "addMessageVersion",
+            row: { ...v2, messageId: old.id, blobKey: `${old.blobKey}.v2` },
+            expectVersion: 1,
+            updatedAt: old.createdAt + 1,
+          },
+        ]);
+        expect((await c.listMessageVersions(t, old.id)).map((v) => [v.version, v.blobKey])).toEqual([
+          [1, old.blobKey],
+          [2, `${old.blobKey}.v2`],
+        ]);
       });
 
       it("an edit based on an old version fails with CATALOG_STALE_VERSION, of a missing message with CATALOG_NOT_FOUND", async () => {

@@ -22,6 +22,7 @@ import {
   BLOB_REF_COLUMNS,
   CHAT_MESSAGE_READ_COLUMNS,
   type DbRow,
+  FIRST_VERSION_COLUMNS,
   MESSAGE_COLUMNS,
   MESSAGE_READ_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
@@ -156,9 +157,16 @@ export const Q = {
   countLiveMessages: query(
     "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = {tenant} AND chat_id = {chat} AND deleted_at IS NULL",
   ),
+  /**
+   * Every version: those in message_versions, and version 1 from the message row itself while
+   * it has none there (an unedited message: its first edit records version 1 in the table).
+   */
   messageVersions: query(
     `SELECT ${COLS(MESSAGE_VERSION_COLUMNS)} FROM message_versions ` +
-      "WHERE tenant_id = {tenant} AND message_id = {id} ORDER BY version",
+      "WHERE tenant_id = {tenant} AND message_id = {id} UNION ALL " +
+      `SELECT ${COLS(FIRST_VERSION_COLUMNS)} FROM messages m WHERE m.tenant_id = {tenant} AND m.id = {id} ` +
+      "AND m.version = 1 AND NOT EXISTS (SELECT 1 FROM message_versions v " +
+      "WHERE v.tenant_id = {tenant} AND v.message_id = {id} AND v.version = 1) ORDER BY version",
   ),
   chat: query("SELECT * FROM chats WHERE tenant_id = {tenant} AND chat_id = {chat}"),
   chats: query(

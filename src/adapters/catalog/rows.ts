@@ -299,20 +299,22 @@ export function toMessageVersionRow(r: DbRow): MessageVersionRow {
   };
 }
 
-/** The version row `insertMessage` writes beside the message (its first version). */
-export function versionRowOf(m: MessageRow): MessageVersionRow {
-  return {
-    tenantId: m.tenantId,
-    messageId: m.id,
-    version: m.version,
-    storeId: m.storeId,
-    blobKey: m.blobKey,
-    sizeBytes: m.sizeBytes,
-    checksum: m.checksum,
-    preview: m.preview,
-    createdAt: m.createdAt,
-  };
-}
+/**
+ * The columns of `messages` that are its version 1 while it has not been edited, in the order of
+ * {@link MESSAGE_VERSION_COLUMNS}: an append writes no version row; the first edit copies these
+ * into message_versions before the new version becomes current.
+ */
+export const FIRST_VERSION_COLUMNS = [
+  "tenant_id",
+  "id",
+  "version",
+  "store_id",
+  "blob_key",
+  "size_bytes",
+  "checksum",
+  "preview",
+  "created_at",
+] as const;
 
 export function toChatRow(r: DbRow): ChatRow {
   return {

@@ -28,6 +28,7 @@ import {
   BLOB_REF_COLUMNS,
   blobRefValues,
   type DbRow,
+  FIRST_VERSION_COLUMNS,
   feedCounts,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
@@ -37,13 +38,11 @@ import {
   OUTBOX_INSERT_COLUMNS,
   objectValues,
   outboxInsertValues,
-  versionRowOf,
 } from "../rows.js";
 import {
   AUDIT_LOG,
   BLOB_REFS,
   CHATS,
-  MESSAGE_VERSIONS,
   MESSAGES,
   MESSAGES_IDEMPOTENCY_INDEX,
   OUTBOX,
@@ -95,7 +94,6 @@ const SQL = {
     " ON CONFLICT (tenant_id, chat_id) DO UPDATE SET last_message_at = GREATEST(chats.last_message_at, excluded.last_message_at)",
   ),
   messages: unnestInsert(MESSAGES, MESSAGE_COLUMNS),
-  versions: unnestInsert(MESSAGE_VERSIONS, MESSAGE_VERSION_COLUMNS),
   blobRefs: unnestInsert(BLOB_REFS, BLOB_REF_COLUMNS),
   outbox: unnestInsert(OUTBOX, OUTBOX_INSERT_COLUMNS),
   // Locks the feed rows of every tenant the transaction will write events for, in tenant order,
@@ -113,6 +111,9 @@ const SQL = {
   idempotencyKeysExist:
     "SELECT 1 AS found FROM messages WHERE (tenant_id, idempotency_key) IN " +
     "(SELECT * FROM unnest($1::text[], $2::text[])) LIMIT 1",
+  recordFirstVersion:
+    `INSERT INTO message_versions (${MESSAGE_VERSION_COLUMNS.join(", ")}) SELECT ${FIRST_VERSION_COLUMNS.join(", ")} ` +
+    "FROM messages WHERE tenant_id = $1 AND id = $2 ON CONFLICT DO NOTHING",
   lockVersion: "SELECT version FROM messages WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
   insertVersion: `INSERT INTO message_versions (${COLS(MESSAGE_VERSION_COLUMNS)}) VALUES (${MESSAGE_VERSION_COLUMNS.map(
     (_, i) => `$${i + 1}`,
@@ -297,11 +298,7 @@ export class GroupCommit {
       4,
     );
     await insert(SQL.messages, step.messages.map(messageValues), MESSAGE_COLUMNS.length);
-    await insert(
-      SQL.versions,
-      step.messages.map((m) => messageVersionValues(versionRowOf(m))),
-      MESSAGE_VERSION_COLUMNS.length,
-    );
+    // The message row is its version 1 until the first edit (FIRST_VERSION_COLUMNS).
     await insert(SQL.blobRefs, step.blobRefs.map(blobRefValues), BLOB_REF_COLUMNS.length);
     if (step.outbox.length > 0) {
       const counts = feedCounts(step.outbox);
@@ -332,6 +329,9 @@ export class GroupCommit {
           throw staleVersion(row.tenantId, row.messageId, expectVersion, Number(version));
         if (row.version !== expectVersion + 1)
           throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
+        // The first edit: version 1 leaves the message row for message_versions.
+        if (expectVersion === 1)
+          await this.query(client, SQL.recordFirstVersion, [row.tenantId, row.messageId]);
         await this.query(client, SQL.insertVersion, messageVersionValues(row));
         await this.query(client, SQL.updateToVersion, [
           row.version,

@@ -23,6 +23,7 @@ import {
   auditValues,
   BLOB_REF_COLUMNS,
   blobRefValues,
+  FIRST_VERSION_COLUMNS,
   feedCounts,
   MESSAGE_COLUMNS,
   MESSAGE_VERSION_COLUMNS,
@@ -33,7 +34,6 @@ import {
   objectValues,
   outboxInsertValues,
   sqliteInsert,
-  versionRowOf,
 } from "../rows.js";
 import { quotaExceeded } from "../tenant-rows.js";
 import { isUniqueViolation, sqliteError } from "./errors.js";
@@ -65,6 +65,9 @@ const SQL = {
   messageVersion: "SELECT version FROM messages WHERE tenant_id = ? AND id = ?",
   idempotencyKeyExists: "SELECT 1 AS found FROM messages WHERE tenant_id = ? AND idempotency_key = ?",
   insertVersion: sqliteInsert("message_versions", MESSAGE_VERSION_COLUMNS),
+  recordFirstVersion:
+    `INSERT INTO message_versions (${MESSAGE_VERSION_COLUMNS.join(", ")}) SELECT ${FIRST_VERSION_COLUMNS.join(", ")} ` +
+    "FROM messages WHERE tenant_id = ? AND id = ? ON CONFLICT DO NOTHING",
   updateToVersion:
     "UPDATE messages SET version = ?, store_id = ?, blob_key = ?, size_bytes = ?, checksum = ?, preview = ?, " +
     "updated_at = ? WHERE tenant_id = ? AND id = ?",
@@ -139,15 +142,14 @@ export class GroupCommit {
     for (const c of step.chats)
       this.stmt(SQL.touchChat).run(c.tenantId, c.chatId, c.createdAt, c.lastMessageAt);
     if (step.messages.length > 0) {
+      // The message row is its version 1 until the first edit (FIRST_VERSION_COLUMNS).
       const insert = this.stmt(SQL.insertMessage);
-      const insertVersion = this.stmt(SQL.insertVersion);
       for (const m of step.messages) {
         try {
           insert.run(messageValues(m));
         } catch (e) {
           throw this.messageInsertError(e, m);
         }
-        insertVersion.run(messageVersionValues(versionRowOf(m)));
       }
     }
     if (step.blobRefs.length > 0) {
@@ -203,6 +205,8 @@ export class GroupCommit {
           throw staleVersion(row.tenantId, row.messageId, expectVersion, cur.version);
         if (row.version !== expectVersion + 1)
           throw badNewVersion(row.tenantId, row.messageId, expectVersion, row.version);
+        // The first edit: version 1 leaves the message row for message_versions.
+        if (expectVersion === 1) this.stmt(SQL.recordFirstVersion).run(row.tenantId, row.messageId);
         try {
           this.stmt(SQL.insertVersion).run(messageVersionValues(row));
         } catch (e) {
