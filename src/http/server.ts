@@ -240,8 +240,10 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     if (!mode) return done();
     // Whatever authentication or tenant resolution throws — synchronously or in the promise —
     // goes to `done` as a KuraError (a falsy thrown value would otherwise read as success), so
-    // it reaches the error handler instead of escaping as an unhandled rejection.
-    const fail = (e: unknown) => done(toHttpError(e, "http.auth"));
+    // it reaches the error handler instead of escaping as an unhandled rejection. What is thrown
+    // here comes from Kura's own code and backends, never from Fastify's reading of the request:
+    // a backend SDK's `statusCode` is not the client's (`handling`).
+    const fail = (e: unknown) => done(toHttpError(e, "http.auth", { handling: true }));
     /** Attach the principal; true when done, false when its tenant must be looked up first. */
     const admitted = (principal: Principal): boolean => {
       checkRole(principal, mode);

@@ -314,6 +314,25 @@ describe("no request error ends the process", () => {
       expect(broken).toContain(streamed);
   }, 120_000);
 
+  // Deterministic form of what the sweep above meets only when a tenant's cached admission has
+  // expired: the tenant lookup in authentication fails with an SDK-like error.
+  it("maps a backend failure while admitting a tenant like any other, not as the client's fault", async () => {
+    const fresh = await h.token("not-yet-admitted");
+    for (const thrown of THROWN.filter((t) => t.name === "Error with statusCode" || t.status === 503)) {
+      faults.resetHits();
+      faults.arm({ make: thrown.make, mode: "reject" });
+      let r: CallResult;
+      try {
+        r = await h.call("GET", "/v1/usage", { token: fresh });
+      } finally {
+        faults.disarm();
+      }
+      expect(faults.resetHits()).toBeGreaterThan(0);
+      expect(r.status, `${thrown.name}: ${r.text}`).toBe(thrown.status);
+    }
+    expect(watch.escaped).toEqual([]);
+  });
+
   it("still answers, and answers normally, once the faults are gone", async () => {
     expect((await h.call("GET", "/healthz")).status).toBe(200);
     expect((await h.call("GET", "/v1/usage", { token })).status).toBe(200);
