@@ -194,6 +194,16 @@ export interface MessageSizeCounts {
   counts: number[];
 }
 
+/**
+ * A tenant's usage as recorded (folded totals + deltas) beside what its stored rows add up to:
+ * bytes and bodies of its blob refs, and its message rows (soft-deleted ones included).
+ */
+export interface UsageCheck {
+  tenantId: string;
+  recorded: Omit<Usage, "tenantId">;
+  stored: Omit<Usage, "tenantId">;
+}
+
 export interface UsageDelta {
   tenantId: string;
   bytes: number;
@@ -542,6 +552,15 @@ export interface Catalog {
    * with none.
    */
   usage(tenantId: string): Promise<Usage>;
+  /**
+   * Every tenant's usage as recorded beside the sum of what it stores (fsck's usage check, TEN-4).
+   * Reads every blob ref and message row: for tools, not for requests.
+   * Behavior: one row per tenant that has recorded usage, a blob ref or a message row, in
+   * tenant-id order; all of it read in one statement (one snapshot), so a write committing
+   * meanwhile is seen whole or not at all, and `recorded` equals `stored` for every tenant whose
+   * writes all went through `commit`.
+   */
+  usageCheck(): Promise<UsageCheck[]>;
   /** Behavior: folds delta rows into totals without changing any tenant's `usage`; returns how many were folded. */
   foldUsage(): Promise<number>;
 
@@ -692,6 +711,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   bodyStats: "read",
   messageSizeHistogram: "read",
   usage: "read",
+  usageCheck: "read",
   foldUsage: "once",
   // A repeated registry write would fail (TENANT_EXISTS, CATALOG_DUPLICATE) or audit twice.
   createTenant: "once",

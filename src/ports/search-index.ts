@@ -68,6 +68,18 @@ export interface SearchPage {
   cursor?: string;
 }
 
+/** A document's identity, as `listDocuments` returns it. */
+export interface SearchDocumentKey {
+  tenantId: string;
+  id: string;
+}
+
+/** A page of document keys and where the next starts (absent after the last page). */
+export interface SearchDocumentPage {
+  keys: SearchDocumentKey[];
+  cursor?: string;
+}
+
 export interface SearchIndex {
   /** The scheme of its definition: `sqlite-fts` or `postgres`. */
   readonly backend: string;
@@ -76,6 +88,18 @@ export interface SearchIndex {
   search(query: SearchQuery): Promise<SearchPage>;
   /** Documents held (for one tenant, or all). */
   count(tenantId?: string): Promise<number>;
+  /**
+   * Which of `ids` the tenant's documents hold (fsck's drift check).
+   * Behavior: another tenant's document of the same id never counts; [] in, empty set out.
+   */
+  existing(tenantId: string, ids: readonly string[]): Promise<Set<string>>;
+  /**
+   * Every document's key, every tenant's, a page of at most `limit` at a time in an order of the
+   * adapter's own (fsck's drift check), resuming from the previous page's `cursor`.
+   * Behavior: paged to the end, each document present throughout is listed exactly once; a
+   * cursor the adapter did not make fails with `CURSOR_INVALID`.
+   */
+  listDocuments(options: { cursor?: string; limit: number }): Promise<SearchDocumentPage>;
   /** Drop every document (rebuild). */
   clear(): Promise<void>;
   close(): Promise<void>;
@@ -92,6 +116,8 @@ export const SEARCH_CALLS: PortCalls<SearchIndex> = Object.freeze({
   remove: "idempotent",
   search: "read",
   count: "read",
+  existing: "read",
+  listDocuments: "read",
   clear: "idempotent",
 });
 

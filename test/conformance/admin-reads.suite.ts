@@ -227,6 +227,28 @@ export function catalogAdminReadsConformance(name: string, makeHarness: () => Pr
         await expectCode(c.messageSizeHistogram({ bounds: [] }), "INVALID_ARGUMENT");
         await expectCode(c.messageSizeHistogram({ bounds: [10, 5] }), "INVALID_ARGUMENT");
       });
+
+      it("usageCheck sets recorded usage beside the stored refs and message rows, per tenant", async () => {
+        const s1Bytes = sizes.reduce((x, y) => x + y, 10) + 7 + 3_000;
+        const u3 = tenant("u3");
+        // Recorded usage with nothing stored (a counter gone wrong), folded and pending alike.
+        await commitOk(c, [{ op: "addUsage", delta: { tenantId: u3, bytes: 5, objects: 1, messages: 1 } }]);
+        await c.foldUsage();
+        await commitOk(c, [{ op: "addUsage", delta: { tenantId: u3, bytes: 2, objects: 0, messages: 0 } }]);
+        const checks = await c.usageCheck();
+        const mine = checks.filter((r) => [s1, s2, u3].includes(r.tenantId));
+        const zero = { bytes: 0, objects: 0, messages: 0 };
+        expect(mine).toEqual(
+          [
+            { tenantId: s1, recorded: zero, stored: { bytes: s1Bytes, objects: 10, messages: 7 } },
+            { tenantId: s2, recorded: zero, stored: { bytes: 5_000, objects: 1, messages: 1 } },
+            { tenantId: u3, recorded: { bytes: 7, objects: 1, messages: 1 }, stored: zero },
+          ].sort((x, y) => (x.tenantId < y.tenantId ? -1 : 1)),
+        );
+        // Rows come in tenant-id order.
+        const ids = checks.map((r) => r.tenantId);
+        expect(ids).toEqual([...ids].sort());
+      });
     });
   });
 }

@@ -232,6 +232,39 @@ export function searchIndexConformance(name: string, harness: SearchIndexHarness
       );
     });
 
+    it("existing and listDocuments name the documents held, per tenant, each once", async () => {
+      const a = tenant();
+      const b = tenant();
+      await index.upsert(docs(a));
+      await index.upsert(docs(b).slice(0, 2));
+      await index.remove(a, ["m02"]);
+      const held = await index.existing(a, ["m01", "m02", "m03", "nope"]);
+      expect([...held].sort()).toEqual(["m01", "m03"]);
+      expect([...(await index.existing(b, ["m01", "m03"]))]).toEqual(["m01"]);
+      expect((await index.existing(a, [])).size).toBe(0);
+      const listed: string[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 10_000; pages++) {
+        const page = await index.listDocuments({ limit: 3, ...(cursor ? { cursor } : {}) });
+        expect(page.keys.length).toBeLessThanOrEqual(3);
+        for (const k of page.keys)
+          if (k.tenantId === a || k.tenantId === b) listed.push(`${k.tenantId}/${k.id}`);
+        cursor = page.cursor;
+        if (!cursor) break;
+      }
+      const expected = [
+        ...docs(a)
+          .map((d) => `${a}/${d.id}`)
+          .filter((k) => k !== `${a}/m02`),
+        `${b}/m01`,
+        `${b}/m02`,
+      ];
+      expect(listed.sort()).toEqual(expected.sort());
+      await expect(index.listDocuments({ limit: 3, cursor: "!!" })).rejects.toSatisfy(
+        (e: unknown) => isKuraError(e) && e.code === "CURSOR_INVALID",
+      );
+    });
+
     it("a closed index refuses every call with CLOSED; closing twice is fine", async () => {
       const closing = await harness.open();
       await closing.close();

@@ -265,6 +265,23 @@ export const Q = {
       "FROM (SELECT SUM(bytes) AS bytes, SUM(objects) AS objects, SUM(messages) AS messages " +
       "FROM usage_deltas WHERE tenant_id = {tenant}) d LEFT JOIN usage u ON u.tenant_id = {tenant}",
   ),
+  /** Recorded usage beside the stored sums, per tenant, in one statement (one snapshot). */
+  usageCheck: query(
+    "WITH refs AS (SELECT tenant_id, COUNT(*) AS objects, SUM(size_bytes) AS bytes FROM blob_refs GROUP BY tenant_id), " +
+      "msgs AS (SELECT tenant_id, COUNT(*) AS messages FROM messages GROUP BY tenant_id), " +
+      "rec AS (SELECT tenant_id, SUM(bytes) AS bytes, SUM(objects) AS objects, SUM(messages) AS messages FROM " +
+      "(SELECT tenant_id, bytes, objects, messages FROM usage UNION ALL " +
+      "SELECT tenant_id, bytes, objects, messages FROM usage_deltas) x GROUP BY tenant_id), " +
+      "ids AS (SELECT tenant_id FROM refs UNION SELECT tenant_id FROM msgs UNION SELECT tenant_id FROM rec) " +
+      "SELECT ids.tenant_id, CAST(COALESCE(rec.bytes, 0) AS BIGINT) AS recorded_bytes, " +
+      "CAST(COALESCE(rec.objects, 0) AS BIGINT) AS recorded_objects, " +
+      "CAST(COALESCE(rec.messages, 0) AS BIGINT) AS recorded_messages, " +
+      "CAST(COALESCE(refs.bytes, 0) AS BIGINT) AS stored_bytes, " +
+      "CAST(COALESCE(refs.objects, 0) AS BIGINT) AS stored_objects, " +
+      "CAST(COALESCE(msgs.messages, 0) AS BIGINT) AS stored_messages " +
+      "FROM ids LEFT JOIN rec ON rec.tenant_id = ids.tenant_id LEFT JOIN refs ON refs.tenant_id = ids.tenant_id " +
+      "LEFT JOIN msgs ON msgs.tenant_id = ids.tenant_id ORDER BY ids.tenant_id",
+  ),
   /** Takes the lease if it is free, expired or already ours: a row comes back if it did. */
   tryLease: query(
     "INSERT INTO leases (name, owner, expires_at) VALUES ({name}, {owner}, {until}) ON CONFLICT (name) DO UPDATE SET " +

@@ -27,6 +27,7 @@ import type {
   MessageVersionRow,
   ObjectRow,
   Usage,
+  UsageCheck,
 } from "../../ports/catalog.js";
 import { changesExpired, checkLimit, checkPosition, prefixUpperBound } from "./common.js";
 import {
@@ -411,6 +412,27 @@ export abstract class CatalogReads {
         objects: Number(r?.objects ?? 0),
         messages: Number(r?.messages ?? 0),
       }),
+    }));
+  }
+
+  usageCheck(): Promise<UsageCheck[]> {
+    return this.run("catalog.usageCheck", () => ({
+      query: Q.usageCheck,
+      params: {},
+      result: (rows) =>
+        rows.map((r) => ({
+          tenantId: String(r.tenant_id),
+          recorded: {
+            bytes: Number(r.recorded_bytes),
+            objects: Number(r.recorded_objects),
+            messages: Number(r.recorded_messages),
+          },
+          stored: {
+            bytes: Number(r.stored_bytes),
+            objects: Number(r.stored_objects),
+            messages: Number(r.stored_messages),
+          },
+        })),
     }));
   }
 

@@ -17,6 +17,7 @@ import { decodeOffset, indexTokens, queryTerms } from "../../../core/tokenize.js
 import type {
   SearchCapabilities,
   SearchDocument,
+  SearchDocumentPage,
   SearchIndex,
   SearchIndexDefinition,
   SearchPage,
@@ -218,6 +219,49 @@ class PostgresFts implements SearchIndex {
             [tenantId],
           );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  async existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.q<{ id: string }>(
+      "search.existing",
+      "SELECT id FROM search_docs WHERE tenant_id = $1 AND id = ANY($2::text[])",
+      [tenantId, [...ids]],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  async listDocuments(options: { cursor?: string; limit: number }): Promise<SearchDocumentPage> {
+    // The cursor is the last key listed, as JSON; the order is the primary key's.
+    let after: [string, string] | undefined;
+    if (options.cursor !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(options.cursor);
+        if (Array.isArray(parsed) && parsed.length === 2 && parsed.every((x) => typeof x === "string"))
+          after = parsed as [string, string];
+      } catch {
+        // falls through to CURSOR_INVALID
+      }
+      if (!after) throw badCursor("search.listDocuments");
+    }
+    const limit = Math.max(1, Math.min(options.limit, 10_000));
+    const rows = after
+      ? await this.q<{ tenant_id: string; id: string }>(
+          "search.listDocuments",
+          "SELECT tenant_id, id FROM search_docs WHERE (tenant_id, id) > ($1::text, $2::text) " +
+            "ORDER BY tenant_id, id LIMIT $3",
+          [after[0], after[1], limit],
+        )
+      : await this.q<{ tenant_id: string; id: string }>(
+          "search.listDocuments",
+          "SELECT tenant_id, id FROM search_docs ORDER BY tenant_id, id LIMIT $1",
+          [limit],
+        );
+    const last = rows.at(-1);
+    return {
+      keys: rows.map((r) => ({ tenantId: r.tenant_id, id: r.id })),
+      ...(last && rows.length >= limit ? { cursor: JSON.stringify([last.tenant_id, last.id]) } : {}),
+    };
   }
 
   async clear(): Promise<void> {

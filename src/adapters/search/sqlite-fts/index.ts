@@ -26,6 +26,7 @@ import { decodeOffset, indexTokens, type QueryTerm, queryTerms } from "../../../
 import type {
   SearchCapabilities,
   SearchDocument,
+  SearchDocumentPage,
   SearchIndex,
   SearchIndexDefinition,
   SearchIndexDeps,
@@ -328,6 +329,43 @@ class SqliteFts implements SearchIndex {
       const n = this.tenantNumber(tenantId, false);
       if (n === undefined) return 0;
       return this.stmt("SELECT count(*) FROM search_docs WHERE tenant = ?").pluck().get(n) as number;
+    });
+  }
+
+  existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    return this.run("search.existing", () => {
+      const n = this.tenantNumber(tenantId, false);
+      if (n === undefined || ids.length === 0) return new Set<string>();
+      const found = this.stmt(
+        "SELECT id FROM search_docs WHERE tenant = ? AND id IN (SELECT value FROM json_each(?))",
+      )
+        .pluck()
+        .all(n, JSON.stringify(ids)) as string[];
+      return new Set(found);
+    });
+  }
+
+  listDocuments(options: { cursor?: string; limit: number }): Promise<SearchDocumentPage> {
+    return this.run("search.listDocuments", () => {
+      // The cursor is the last rowid listed: rowids are stable while a document lives.
+      const after = options.cursor === undefined ? 0 : Number(options.cursor);
+      if (!Number.isSafeInteger(after) || after < 0 || (options.cursor ?? "0") !== String(after))
+        throw badCursor("search.listDocuments");
+      const rows = this.stmt(
+        `SELECT d.rowid AS rowid, t.tenant_id AS tenantId, d.id AS id FROM search_docs d
+         JOIN search_tenants t ON t.n = d.tenant WHERE d.rowid > ? ORDER BY d.rowid LIMIT ?`,
+      ).all(after, Math.max(1, Math.min(options.limit, 10_000))) as Array<{
+        rowid: number;
+        tenantId: string;
+        id: string;
+      }>;
+      const last = rows.at(-1);
+      return {
+        keys: rows.map((r) => ({ tenantId: r.tenantId, id: r.id })),
+        ...(last && rows.length >= Math.max(1, Math.min(options.limit, 10_000))
+          ? { cursor: String(last.rowid) }
+          : {}),
+      };
     });
   }
 
