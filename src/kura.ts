@@ -21,6 +21,7 @@ import { TenantScope } from "./domains/tenant.js";
 import { Tenants } from "./domains/tenants.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
+import { type FsckOptions, type FsckReport, runFsck } from "./engine/fsck.js";
 import { GroupCommitter } from "./engine/group-commit.js";
 import {
   type Health,
@@ -398,6 +399,7 @@ export class Kura {
     // From here the instance closes what it holds, workers and background work included.
     cleanup.handOver(() => opened.close());
     if (projector instanceof WorkerProjector) kura.searchWorker = projector;
+    kura.searchProjector = projector;
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
     if (projector) kura.registerProjector(projector);
@@ -563,6 +565,34 @@ export class Kura {
 
   async outboxLag(projector: string): Promise<number> {
     return this.outbox.lag(projector);
+  }
+
+  /** The full-text projector (this thread's or the worker's), for fsck's re-projection. */
+  private searchProjector: MessageProjector | undefined;
+
+  /**
+   * Check that the planes agree — bodies present and intact, no orphans, the full-text index in
+   * line with the messages, usage exact, the outbox delivered — and with `repair` fix what can
+   * be fixed (CONS-3, `engine/fsck.ts`). On a catalog one process owns, run it in that process.
+   */
+  async fsck(options: FsckOptions = {}): Promise<FsckReport> {
+    this.assertOpen();
+    const index = this.searchIndex;
+    const projector = this.searchProjector;
+    return runFsck(
+      {
+        catalog: this.ctx.catalog,
+        stores: this.ctx.stores,
+        writing: (key) => this.ctx.protocol.writing(key),
+        search: index && projector ? { index, apply: (keys) => projector.apply(keys) } : undefined,
+        pump: () => this.outbox.pump(),
+        projectors: this.projectorNames,
+        lag: (name) => this.outbox.lag(name),
+        commit: (ops) => this.committer.commit({ ops }),
+        clock: this.ctx.clock,
+      },
+      options,
+    );
   }
 
   /** Run maintenance jobs once (orphan GC, purge, usage folding, outbox pruning, …). */

@@ -299,6 +299,15 @@ export const ERROR_CODES = {
     "RateLimited",
     "The tenant sent more requests per second than its limit (max_requests_per_second); retry after Retry-After seconds.",
   ],
+  // consistency (CONS-3)
+  BODY_MISSING: [
+    "Corrupt",
+    "The message's row exists but its body is gone from the blob store: its content cannot be read (kura fsck reports and marks it).",
+  ],
+  BODY_CORRUPT: [
+    "Corrupt",
+    "The message's body no longer matches the SHA-256 recorded when it was written: its content cannot be read (kura fsck reports and marks it).",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -297,16 +297,34 @@ export class Messages {
     if (hot && isLive(hot.row, this.ctx.clock()))
       return this.toMessage(hot.row, hot.content as MessageContent);
     const row = await this.liveRow(id, "messages.get");
-    const body = messageBody(
-      this.ctx,
-      row.storeId,
-      row.blobKey,
-      row.checksum,
-      bodyCacheKey(row.tenantId, row.id, row.version),
-    );
-    const content = contentOf(body instanceof Promise ? await body : body);
+    let body: Buffer | Promise<Buffer>;
+    try {
+      body = messageBody(
+        this.ctx,
+        row.storeId,
+        row.blobKey,
+        row.checksum,
+        bodyCacheKey(row.tenantId, row.id, row.version),
+      );
+      if (body instanceof Promise) body = await body;
+    } catch (e) {
+      throw await this.unlessGone(e, row);
+    }
+    const content = contentOf(body);
     this.ctx.messageCache?.set(hotKey, { row, content });
     return this.toMessage(row, content);
+  }
+
+  /**
+   * A body found missing because an erase or purge took it (with the row) after the row was
+   * read is no lost body: the message is gone (MESSAGE_NOT_FOUND). Edits keep old bodies.
+   */
+  private async unlessGone(e: unknown, row: MessageRow): Promise<unknown> {
+    if (!(e instanceof KuraError) || e.code !== "BODY_MISSING") return e;
+    const now = await this.ctx.catalog.getMessage(this.tenantId, row.id);
+    if (!now || !isLive(now, this.ctx.clock()))
+      return new KuraError("MESSAGE_NOT_FOUND", `no message ${row.id}`, { operation: "messages.get" });
+    return e;
   }
 
   private forget(id: string): void {
@@ -678,6 +696,45 @@ function contentOf(body: Buffer): MessageContent {
  * turn of the event loop for the catalog and none for the body.
  */
 function messageBody(
+  ctx: EngineContext,
+  storeId: string,
+  key: string,
+  checksum: string,
+  cacheKey: string,
+): Buffer | Promise<Buffer> {
+  try {
+    const body = cachedOrFetched(ctx, storeId, key, checksum, cacheKey);
+    return body instanceof Promise
+      ? body.catch((e: unknown) => {
+          throw bodyError(e);
+        })
+      : body;
+  } catch (e) {
+    throw bodyError(e);
+  }
+}
+
+/**
+ * A body that is gone (BLOB_NOT_FOUND) or whose bytes fail their checksum is a lost message
+ * body, not a missing object or an internal error: BODY_MISSING / BODY_CORRUPT (410), which
+ * `kura fsck` reports. Errors name the message, never the stored key.
+ */
+function bodyError(e: unknown): unknown {
+  if (!(e instanceof KuraError)) return e;
+  if (e.code === "BLOB_NOT_FOUND")
+    return new KuraError("BODY_MISSING", "the message's body is missing from the blob store", {
+      operation: "messages.read",
+      cause: e,
+    });
+  if (e.code === "BLOB_CHECKSUM_MISMATCH" || e.code === "BLOB_METADATA_CORRUPT")
+    return new KuraError("BODY_CORRUPT", "the message's body does not match its recorded checksum", {
+      operation: "messages.read",
+      cause: e,
+    });
+  return e;
+}
+
+function cachedOrFetched(
   ctx: EngineContext,
   storeId: string,
   key: string,

@@ -11,18 +11,38 @@ import type { LoadDocument } from "./projection.js";
 /** A message body's content: text, or parts of which the `text` ones are indexed. */
 export type IndexableContent = string | readonly { type: string; text?: string }[];
 
+/** What a body read fails with when the body is gone or its bytes are not those written. */
+const UNREADABLE_BODY: ReadonlySet<string> = new Set([
+  "BLOB_NOT_FOUND",
+  "BLOB_CHECKSUM_MISMATCH",
+  "BLOB_METADATA_CORRUPT",
+  "BODY_MISSING",
+  "BODY_CORRUPT",
+]);
+
 export function messageDocumentLoader(
   catalog: Catalog,
   readContent: (row: MessageRow) => Promise<IndexableContent>,
   clock: () => number,
 ): LoadDocument {
+  // A body lost or damaged (kura fsck reports it; reads answer BODY_MISSING / BODY_CORRUPT)
+  // leaves the row's preview as the text indexed: the message stays findable by what the
+  // catalog still holds, and the projection never stalls on it.
+  const readBody = async (row: MessageRow): Promise<IndexableContent> => {
+    try {
+      return await readContent(row);
+    } catch (e) {
+      if (e instanceof KuraError && UNREADABLE_BODY.has(e.code)) return row.preview;
+      throw e;
+    }
+  };
   return async (tenantId, id) => {
     // The row comes from the catalog, never from a hot-message cache: a projector may run
     // before a writer has evicted a stale cache entry.
     const row = await catalog.getMessage(tenantId, id);
     if (!row || !isLive(row, clock())) return undefined;
     try {
-      const content = await readContent(row);
+      const content = await readBody(row);
       const text =
         typeof content === "string"
           ? content

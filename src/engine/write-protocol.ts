@@ -230,6 +230,32 @@ export class WriteProtocol {
         keys.push(c.row.blobKey);
       }
     }
+    if (keys.length === 0) return this.writeBodies(description, stored, keys);
+    for (const k of keys) this.inFlight.add(k);
+    try {
+      return await this.writeBodies(description, stored, keys);
+    } finally {
+      for (const k of keys) this.inFlight.delete(k);
+    }
+  }
+
+  /**
+   * Whether a body key belongs to a write of this process still under way (its body may be
+   * written, its commit not yet settled): such a body has no ref yet and is no orphan. Keys are
+   * unique to one attempt, so a key leaves this set for good.
+   */
+  writing(key: string): boolean {
+    return this.inFlight.has(key);
+  }
+
+  private readonly inFlight = new Set<string>();
+
+  private async writeBodies<C extends Change>(
+    description: WriteDescription<C>,
+    stored: Stored[],
+    keys: string[],
+  ): Promise<RecordedRow<C>[]> {
+    const { changes } = description;
     // A write that stores bodies adds usage: its tenants' quotas, read while the bodies go out.
     const quotas = stored.length > 0 && this.quotas ? this.quotasOf(stored) : undefined;
     quotas?.catch(() => undefined);

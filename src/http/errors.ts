@@ -29,6 +29,10 @@ const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   RANGE_NOT_SATISFIABLE: 416,
   REQUEST_TIMEOUT: 408,
   CHANGES_CURSOR_EXPIRED: 410,
+  // A message whose body is lost or damaged answers Gone: retrying cannot help, and the fault is
+  // known and reported (kura fsck), not an unexpected 500 (docs/http.md).
+  BODY_MISSING: 410,
+  BODY_CORRUPT: 410,
 };
 
 export function statusOf(error: KuraError): number {
