@@ -11,6 +11,7 @@ import { isKuraError } from "../core/errors.js";
 import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 import { exitCodeFor } from "./exit-codes.js";
+import { registerFsckCommand } from "./fsck.js";
 import { runServe } from "./serve.js";
 import { registerStatsCommand } from "./stats.js";
 import { registerTenantCommands } from "./tenants.js";
@@ -141,6 +142,7 @@ program
 
 registerTenantCommands(program);
 registerStatsCommand(program);
+registerFsckCommand(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];
 
