@@ -382,6 +382,41 @@ export interface LeaseRequest extends LeaseHolder {
   ttlMs: number;
 }
 
+/**
+ * A catalog row as a backup archive holds it, the same in every dialect: column name → text,
+ * integer or null (JSON columns as their stored text, so they round-trip verbatim).
+ */
+export type CatalogDumpRow = Record<string, string | number | null>;
+
+/** A table a snapshot holds, with the columns its rows carry (no dialect-only column: `txid`). */
+export interface CatalogDumpTable {
+  name: string;
+  columns: readonly string[];
+}
+
+/**
+ * A read of every table at one point in time (`openSnapshot`), for backup: SQLite a read
+ * transaction on a connection of its own, PostgreSQL a REPEATABLE READ READ ONLY transaction.
+ */
+export interface CatalogSnapshot {
+  /** The schema version of the rows (the highest migration applied). */
+  readonly schemaVersion: number;
+  /**
+   * The tables a backup holds: every table but the ones that describe this database rather
+   * than the data (`schema_migrations`, `leases`, and `outbox_consumers`, whose cursors are a
+   * dialect's own: the projectors of a restored catalog rebuild instead).
+   */
+  readonly tables: readonly CatalogDumpTable[];
+  /**
+   * Behavior: every row of `table` as of the snapshot exactly once, in pages of at most
+   * `pageSize`; commits after the snapshot was taken are never seen; an unknown table is
+   * `INVALID_ARGUMENT`.
+   */
+  rows(table: string, options: { pageSize: number }): AsyncIterable<CatalogDumpRow[]>;
+  /** Behavior: ends the transaction; idempotent. */
+  close(): Promise<void>;
+}
+
 export interface CatalogCapabilities {
   /** Several processes may open the catalog at once (PostgreSQL yes; SQLite in one process only). */
   readonly multiProcess: boolean;
@@ -666,6 +701,35 @@ export interface Catalog {
   /** Behavior: frees the lease if `owner` holds it; another owner's lease is left alone. */
   releaseLease(lease: LeaseHolder): Promise<void>;
 
+  /**
+   * Behavior: the owner holding `name` at `now` (its lease not expired), undefined if none.
+   * Deleters of bodies ask it for the backup pin (`engine/backup-pin.ts`) after their commit.
+   */
+  leaseOwner(name: string, now: number): Promise<string | undefined>;
+
+  // --- backup and restore (CONS-4): rows as they are, in every dialect ----------------------
+
+  /**
+   * A consistent read of every table for a backup, until its `close`. It holds a transaction
+   * (SQLite: the WAL is not checkpointed past it meanwhile): close it when done.
+   * Behavior: writes committed after it opened are not seen by it, and go on meanwhile.
+   */
+  openSnapshot(): Promise<CatalogSnapshot>;
+  /**
+   * Inserts rows read from a snapshot (of this or another dialect) into `table`, in one
+   * transaction; returns how many were new. Columns the table lacks are an error, columns the
+   * rows lack are NULL; `seq` columns keep their values and later inserts continue above them.
+   * Behavior: a row whose key exists is left as it is (a repeated load changes nothing); an
+   * unknown table is `INVALID_ARGUMENT`; every table of a snapshot loads into an empty catalog
+   * of either dialect and reads back equal.
+   */
+  loadRows(table: string, rows: readonly CatalogDumpRow[]): Promise<number>;
+  /**
+   * Behavior: whether any table a snapshot holds has a row (a restore's target must not,
+   * unless forced); a freshly migrated catalog holds none.
+   */
+  holdsData(): Promise<boolean>;
+
   /** Behavior: resolves while the catalog is reachable (/readyz); `CLOSED` once closed. */
   ping(): Promise<void>;
   /** Behavior: idempotent; afterwards reads reject and commits fail with `CLOSED`. */
@@ -734,6 +798,11 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   deleteJob: "once",
   tryLease: "idempotent",
   releaseLease: "idempotent",
+  leaseOwner: "read",
+  openSnapshot: "read",
+  // Rows whose key exists are left alone: a repeat inserts nothing more.
+  loadRows: "idempotent",
+  holdsData: "read",
   ping: "read",
 });
 

@@ -17,6 +17,7 @@
  * prunes) live in that dialect's folder, written the same way.
  */
 import type { Dialect } from "./dsl.js";
+import { HOLDS_DATA_SQL } from "./dump.js";
 import {
   AUDIT_COLUMNS,
   BLOB_REF_COLUMNS,
@@ -289,4 +290,6 @@ export const Q = {
       "WHERE leases.expires_at <= {now} OR leases.owner = excluded.owner RETURNING owner",
   ),
   releaseLease: query("DELETE FROM leases WHERE name = {name} AND owner = {owner}"),
+  leaseOwner: query("SELECT owner FROM leases WHERE name = {name} AND expires_at > {now}"),
+  holdsData: query(HOLDS_DATA_SQL),
 } as const;

@@ -452,6 +452,23 @@ export abstract class CatalogReads {
     }));
   }
 
+  leaseOwner(name: string, now: number): Promise<string | undefined> {
+    return this.run("catalog.leaseOwner", () => ({
+      query: Q.leaseOwner,
+      params: { name, now },
+      result: ([r]) => (r === undefined ? undefined : String(r.owner)),
+    }));
+  }
+
+  /** Whether any table a backup holds has a row (`dump.ts`): one statement, both dialects. */
+  holdsData(): Promise<boolean> {
+    return this.run("catalog.holdsData", () => ({
+      query: Q.holdsData,
+      params: {},
+      result: ([r]) => Number(r?.held ?? 0) === 1,
+    }));
+  }
+
   // --- tenant deletion (`tenant-data.ts`) ---------------------------------------------------
 
   async purgeTenantRows(tenantId: string, options: { limit: number }): Promise<number> {

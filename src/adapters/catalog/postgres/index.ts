@@ -19,6 +19,8 @@ import type {
   CatalogCapabilities,
   CatalogDefinition,
   CatalogDeps,
+  CatalogDumpRow,
+  CatalogSnapshot,
   OutboxPruneOptions,
   OutboxPruneResult,
   OutboxRecord,
@@ -41,6 +43,7 @@ import { CatalogReads, type Read } from "../reads.js";
 import { type DbRow, toOutboxEvent } from "../rows.js";
 import { SCHEMA_MIGRATIONS } from "../schema.js";
 import { failedDuringCommit, GroupCommit, type Queryable } from "./commit.js";
+import { loadPostgresRows, openPostgresSnapshot } from "./dump.js";
 import { isConnectionError, pgError } from "./errors.js";
 import {
   comparePositions,
@@ -383,6 +386,18 @@ class PostgresCatalog extends CatalogReads implements Catalog {
       params: {},
       result: ([r]) => Number(r?.n ?? 0),
     }));
+  }
+
+  // --- backup and restore: dump.ts -----------------------------------------------------------
+
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    if (this.closed) throw closedError("catalog.openSnapshot");
+    return openPostgresSnapshot(this.pool);
+  }
+
+  async loadRows(table: string, rows: readonly CatalogDumpRow[]): Promise<number> {
+    if (this.closed) throw closedError("catalog.loadRows");
+    return loadPostgresRows(this.pool, table, rows);
   }
 
   // --- the tenant registry and API keys: tenants.ts ------------------------------------------

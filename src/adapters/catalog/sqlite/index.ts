@@ -23,6 +23,8 @@ import type {
   CatalogCapabilities,
   CatalogDefinition,
   CatalogDeps,
+  CatalogDumpRow,
+  CatalogSnapshot,
   OutboxPruneOptions,
   OutboxPruneResult,
   OutboxRecord,
@@ -43,6 +45,7 @@ import { CatalogReads, type Read } from "../reads.js";
 import { toOutboxEvent } from "../rows.js";
 import { SCHEMA_MIGRATIONS } from "../schema.js";
 import { GroupCommit } from "./commit.js";
+import { loadSqliteRows, openSqliteSnapshot } from "./dump.js";
 import { sqliteError } from "./errors.js";
 import {
   DELETE_DELTAS,
@@ -97,7 +100,7 @@ export async function openSqliteCatalog(
   }
   const reserve = memory ? undefined : new SpaceReserve(`${resolve(options.path)}.reserve`);
   reserve?.ensure();
-  const catalog = new SqliteCatalog(db, deps, migrations, reserve);
+  const catalog = new SqliteCatalog(db, deps, migrations, memory, reserve);
   try {
     await catalog.migrate();
   } catch (e) {
@@ -128,6 +131,8 @@ class SqliteCatalog extends CatalogReads implements Catalog {
     private readonly db: Db,
     private readonly deps: CatalogDeps,
     private readonly migrations: readonly Migration[],
+    /** In memory (`:memory:`, `file:` URIs): a snapshot copies the database instead of opening it again. */
+    private readonly memory: boolean,
     private readonly reserve?: SpaceReserve,
   ) {
     super();
@@ -348,6 +353,20 @@ class SqliteCatalog extends CatalogReads implements Catalog {
       });
       return fold.immediate();
     });
+  }
+
+  // --- backup and restore: dump.ts -----------------------------------------------------------
+
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    if (this.closed) throw closedError("catalog.openSnapshot");
+    return openSqliteSnapshot(this.db, this.memory);
+  }
+
+  async loadRows(table: string, rows: readonly CatalogDumpRow[]): Promise<number> {
+    if (this.closed) throw closedError("catalog.loadRows");
+    const inserted = loadSqliteRows(this.db, table, rows);
+    this.reserve?.ensure();
+    return inserted;
   }
 
   // --- the tenant registry and API keys: tenants.ts ------------------------------------------
