@@ -256,6 +256,12 @@ export const ERROR_CODES = {
     "NotFound",
     "A change-feed cursor points before the retained tail of the feed: the events after it were pruned.",
   ],
+  // lifecycle: legal holds (LIFE-1)
+  LEGAL_HOLD: [
+    "Conflict",
+    "A legal hold covers the data (the message, its chat or its user): it cannot be erased until the hold is removed; a soft delete still works.",
+  ],
+  LEGAL_HOLD_NOT_FOUND: ["NotFound", "The tenant has no legal hold with this id."],
   // tenants: registry, admin identity, API keys, limits (TEN-2…5)
   TENANT_EXISTS: ["AlreadyExists", "A tenant with this id is already registered."],
   TENANT_NOT_FOUND: ["NotFound", "No tenant with this id is registered."],

@@ -285,6 +285,39 @@ export interface JobRecord {
   updatedAt: number;
 }
 
+/**
+ * A legal hold (LIFE-1): while it exists, the data it names is never purged, expired or erased.
+ * It names one of a chat, a user (messages whose `metadata.user_id` is that user) or a message.
+ */
+export interface LegalHoldRow {
+  tenantId: string;
+  /** UUIDv7. */
+  id: string;
+  chatId: string | null;
+  userId: string | null;
+  messageId: string | null;
+  reason: string;
+  /** Who placed it (the audit actor). */
+  createdBy: string;
+  createdAt: number;
+}
+
+/** What `checkNotHeld` asks about: messages by id, with their chat and user. */
+export interface HeldQuery {
+  tenantId: string;
+  messageIds: readonly string[];
+  chatIds: readonly string[];
+  userIds: readonly string[];
+}
+
+/** Bodies due for the archive (`messagesToArchive`, `objectsToArchive`): stored before `before`. */
+export interface ArchiveQuery {
+  before: number;
+  /** The last row of the previous page, as `{tenantId, id}` (message id or object key). */
+  after?: { tenantId: string; id: string };
+  limit: number;
+}
+
 /** A change of the registry, with the audit entry written in the same transaction (SEC-3). */
 export interface RegistryWrite {
   audit?: AuditEntry;
@@ -337,7 +370,36 @@ export type CatalogOp =
    * transaction holds the tenant's feed row (locked by its first statement for the events it
    * appends) and reads usage after it, so it sees every write of the tenant committed before.
    */
-  | { op: "checkQuota"; tenantId: string; maxBytes?: number; maxObjects?: number };
+  | { op: "checkQuota"; tenantId: string; maxBytes?: number; maxObjects?: number }
+  /**
+   * Points a message version's body at a new key (the archive, LIFE-1): the version row (and the
+   * message row, when that version is current) move from `fromBlobKey` to `blobKey` in
+   * `storeId`, with the size and checksum given (the same bytes). Fails with `CATALOG_NOT_FOUND`
+   * if there is no such message and `CATALOG_STALE_VERSION` unless it is at `expectVersion` and
+   * the version's body is still `fromBlobKey`.
+   */
+  | {
+      op: "moveMessageBody";
+      tenantId: string;
+      id: string;
+      version: number;
+      expectVersion: number;
+      fromBlobKey: string;
+      storeId: string;
+      blobKey: string;
+      sizeBytes: number;
+      checksum: string;
+    }
+  /** Records a legal hold; `CATALOG_DUPLICATE` if the tenant has one of this id. */
+  | ({ op: "insertLegalHold" } & LegalHoldRow)
+  /** Removes a legal hold; `LEGAL_HOLD_NOT_FOUND` if the tenant has none of this id. */
+  | { op: "deleteLegalHold"; tenantId: string; id: string }
+  /**
+   * Fails the batch with `LEGAL_HOLD` if a hold of the tenant names one of the messages, chats
+   * or users (an erase, purge or expiry carries it). Exact against concurrent commits as
+   * `checkQuota` is: hold writes append the tenant's events too, so they are ordered with it.
+   */
+  | ({ op: "checkNotHeld" } & HeldQuery);
 
 export interface CatalogBatch {
   ops: CatalogOp[];
@@ -666,6 +728,21 @@ export interface Catalog {
    */
   revokeApiKey(tenantId: string, keyId: string, options: RegistryWrite & { at: number }): Promise<boolean>;
 
+  // --- lifecycle (LIFE-1): legal holds and the archive --------------------------------------
+
+  /** Behavior: the tenant's hold of this id, undefined if none (another tenant's never). */
+  getLegalHold(tenantId: string, id: string): Promise<LegalHoldRow | undefined>;
+  /** Behavior: a tenant's holds in id order (oldest first: ids are UUIDv7) after `afterId`, at most `limit`. */
+  listLegalHolds(tenantId: string, options: { afterId?: string; limit: number }): Promise<LegalHoldRow[]>;
+  /**
+   * Messages created before `before` whose current body is not yet under `{tenant}/archive/`,
+   * across tenants, in (tenantId, id) byte order after `after`, at most `limit`.
+   * Behavior: a message whose body was moved there (`moveMessageBody`) is never returned again.
+   */
+  messagesToArchive(query: ArchiveQuery): Promise<MessageRow[]>;
+  /** Behavior: as `messagesToArchive`, for objects last written (`updatedAt`) before `before`, by (tenantId, key). */
+  objectsToArchive(query: ArchiveQuery): Promise<ObjectRow[]>;
+
   // --- tenant deletion: a tenant's rows, and the jobs that remove them ----------------------
 
   /**
@@ -790,6 +867,10 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   getApiKey: "read",
   listApiKeys: "read",
   revokeApiKey: "once",
+  getLegalHold: "read",
+  listLegalHolds: "read",
+  messagesToArchive: "read",
+  objectsToArchive: "read",
   // Each call deletes what is there; a repeat finds less (or nothing) and reports that.
   purgeTenantRows: "idempotent",
   saveJob: "idempotent",

@@ -19,6 +19,7 @@ import {
   CHATS,
   JOBS,
   LEASES,
+  LEGAL_HOLDS,
   MAIL_DOMAINS,
   MAIL_MESSAGES,
   MAILBOXES,
@@ -149,6 +150,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         ],
       },
     ],
+  },
+  {
+    version: 6,
+    name: "legal holds",
+    steps: [createTable(LEGAL_HOLDS)],
   },
 ]);
 

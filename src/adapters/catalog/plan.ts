@@ -77,6 +77,11 @@ const SINGLE_OPS = new Set<string>([
   "deleteBlobRef",
   // Reads the usage the batch's rows just added: after them, in its own savepoint.
   "checkQuota",
+  // The lifecycle's (LIFE-1): an archived body's new key, legal holds and their check.
+  "moveMessageBody",
+  "insertLegalHold",
+  "deleteLegalHold",
+  "checkNotHeld",
 ]);
 
 /** True when every operation is an append (such batches may be merged across a group). */

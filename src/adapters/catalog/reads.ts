@@ -8,6 +8,7 @@
 
 import { KuraError } from "../../core/errors.js";
 import type {
+  ArchiveQuery,
   AuditEntry,
   AuditQuery,
   AuditRecord,
@@ -21,6 +22,7 @@ import type {
   JobRecord,
   LeaseHolder,
   LeaseRequest,
+  LegalHoldRow,
   MessageKey,
   MessageRow,
   MessageSizeCounts,
@@ -29,7 +31,8 @@ import type {
   Usage,
   UsageCheck,
 } from "../../ports/catalog.js";
-import { changesExpired, checkLimit, checkPosition, prefixUpperBound } from "./common.js";
+import { changesExpired, checkLimit, checkPosition, checkTime, prefixUpperBound } from "./common.js";
+import { LIFECYCLE_QUERIES, toLegalHold } from "./lifecycle.js";
 import {
   AFTER,
   AUDIT_ACTION,
@@ -466,6 +469,55 @@ export abstract class CatalogReads {
       query: Q.holdsData,
       params: {},
       result: ([r]) => Number(r?.held ?? 0) === 1,
+    }));
+  }
+
+  // --- lifecycle: legal holds and the archive (`lifecycle.ts`) ------------------------------
+
+  getLegalHold(tenantId: string, id: string): Promise<LegalHoldRow | undefined> {
+    return this.run("catalog.getLegalHold", () => ({
+      query: LIFECYCLE_QUERIES.getHold,
+      params: { tenant: tenantId, id },
+      result: ([r]) => (r ? toLegalHold(r) : undefined),
+    }));
+  }
+
+  listLegalHolds(tenantId: string, options: { afterId?: string; limit: number }): Promise<LegalHoldRow[]> {
+    return this.run("catalog.listLegalHolds", () => ({
+      query: LIFECYCLE_QUERIES.listHolds,
+      // "" sorts before every id: from the start.
+      params: {
+        tenant: tenantId,
+        after: options.afterId ?? "",
+        limit: checkLimit(options.limit, "catalog.listLegalHolds"),
+      },
+      result: (rows) => rows.map(toLegalHold),
+    }));
+  }
+
+  messagesToArchive(q: ArchiveQuery): Promise<MessageRow[]> {
+    return this.run("catalog.messagesToArchive", () => ({
+      query: LIFECYCLE_QUERIES.messagesToArchive,
+      params: {
+        before: checkTime(q.before, "before", "catalog.messagesToArchive"),
+        after_tenant: q.after?.tenantId ?? "",
+        after_id: q.after?.id ?? "",
+        limit: checkLimit(q.limit, "catalog.messagesToArchive"),
+      },
+      result: (rows) => rows.map(toMessageRow),
+    }));
+  }
+
+  objectsToArchive(q: ArchiveQuery): Promise<ObjectRow[]> {
+    return this.run("catalog.objectsToArchive", () => ({
+      query: LIFECYCLE_QUERIES.objectsToArchive,
+      params: {
+        before: checkTime(q.before, "before", "catalog.objectsToArchive"),
+        after_tenant: q.after?.tenantId ?? "",
+        after_id: q.after?.id ?? "",
+        limit: checkLimit(q.limit, "catalog.objectsToArchive"),
+      },
+      result: (rows) => rows.map(toObjectRow),
     }));
   }
 

@@ -325,6 +325,27 @@ export const REGISTRY_VERSION = table(
   { primaryKey: ["id"] },
 );
 
+// --- legal holds (migration 6; LIFE-1) -------------------------------------------------------
+
+/**
+ * Legal holds: while a row names a chat, a user or a message of its tenant, that data is never
+ * purged, expired or erased. Few per tenant; read whole by the lifecycle engine.
+ */
+export const LEGAL_HOLDS = table(
+  "legal_holds",
+  {
+    tenant_id: "text",
+    id: "text",
+    chat_id: "text?",
+    user_id: "text?",
+    message_id: "text?",
+    reason: "text",
+    created_by: "text",
+    created_at: "int",
+  },
+  { primaryKey: ["tenant_id", "id"] },
+);
+
 /** Every table, for checks that the migrations create exactly these. */
 export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANTS,
@@ -350,4 +371,5 @@ export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   API_KEYS,
   TENANT_ISSUERS,
   REGISTRY_VERSION,
+  LEGAL_HOLDS,
 ]);

@@ -21,6 +21,14 @@ import {
   staleVersion,
 } from "../common.js";
 import type { TableDef } from "../dsl.js";
+import {
+  heldParams,
+  holdParams,
+  LIFECYCLE_QUERIES as L,
+  legalHoldBlocks,
+  legalHoldNotFound,
+  moveParams,
+} from "../lifecycle.js";
 import { isAppendOnly, type PlanStep, planOps, type RowsStep, type SingleOp } from "../plan.js";
 import {
   AUDIT_COLUMNS,
@@ -396,6 +404,44 @@ export class GroupCommit {
           throw quotaExceeded(op.tenantId, "max_storage_bytes", bytes, op.maxBytes);
         if (op.maxObjects !== undefined && objects > op.maxObjects)
           throw quotaExceeded(op.tenantId, "max_objects", objects, op.maxObjects);
+        return;
+      }
+      case "moveMessageBody": {
+        // The row locked as an edit locks it: an edit or erase racing the move waits for it.
+        const cur = await this.query(client, SQL.lockVersion, [op.tenantId, op.id]);
+        const version = cur.rows[0]?.version;
+        if (version === undefined) throw messageNotFound(op.tenantId, op.id);
+        if (Number(version) !== op.expectVersion)
+          throw staleVersion(op.tenantId, op.id, op.expectVersion, Number(version));
+        const params = moveParams(op);
+        let moved = 0;
+        for (const q of [L.moveMessageRow, L.moveVersionRow])
+          moved += (await this.query(client, q.postgres.sql, q.postgres.bind(params))).rowCount ?? 0;
+        if (moved === 0) throw staleVersion(op.tenantId, op.id, op.expectVersion, Number(version));
+        return;
+      }
+      case "insertLegalHold": {
+        const q = L.insertHold.postgres;
+        try {
+          await this.query(client, q.sql, q.bind(holdParams(op)));
+        } catch (e) {
+          if (isUniqueViolation(e)) throw duplicate("legal hold", { id: op.id });
+          throw e;
+        }
+        return;
+      }
+      case "deleteLegalHold": {
+        const q = L.deleteHold.postgres;
+        const r = await this.query(client, q.sql, q.bind({ tenant: op.tenantId, id: op.id }));
+        if (r.rowCount === 0) throw legalHoldNotFound(op.tenantId, op.id);
+        return;
+      }
+      case "checkNotHeld": {
+        // After lockFeeds: hold writes append the tenant's events, so every hold committed
+        // before this transaction took the tenant's feed row is seen.
+        const q = L.held.postgres;
+        const r = await this.query(client, q.sql, q.bind(heldParams(op)));
+        if ((r.rowCount ?? 0) > 0) throw legalHoldBlocks(op);
         return;
       }
     }

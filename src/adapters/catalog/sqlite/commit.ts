@@ -17,6 +17,14 @@ import {
   staleObject,
   staleVersion,
 } from "../common.js";
+import {
+  heldParams,
+  holdParams,
+  LIFECYCLE_QUERIES as L,
+  legalHoldBlocks,
+  legalHoldNotFound,
+  moveParams,
+} from "../lifecycle.js";
 import { isAppendOnly, type PlanStep, planOps, type SingleOp } from "../plan.js";
 import {
   AUDIT_COLUMNS,
@@ -281,6 +289,38 @@ export class GroupCommit {
           throw quotaExceeded(op.tenantId, "max_storage_bytes", Number(u.bytes), op.maxBytes);
         if (op.maxObjects !== undefined && Number(u.objects) > op.maxObjects)
           throw quotaExceeded(op.tenantId, "max_objects", Number(u.objects), op.maxObjects);
+        return;
+      }
+      case "moveMessageBody": {
+        const cur = this.stmt(SQL.messageVersion).get(op.tenantId, op.id) as { version: number } | undefined;
+        if (!cur) throw messageNotFound(op.tenantId, op.id);
+        if (cur.version !== op.expectVersion)
+          throw staleVersion(op.tenantId, op.id, op.expectVersion, cur.version);
+        const params = moveParams(op);
+        let moved = 0;
+        for (const q of [L.moveMessageRow, L.moveVersionRow])
+          moved += this.stmt(q.sqlite.sql).run(q.sqlite.bind(params)).changes;
+        if (moved === 0) throw staleVersion(op.tenantId, op.id, op.expectVersion, cur.version);
+        return;
+      }
+      case "insertLegalHold":
+        try {
+          this.stmt(L.insertHold.sqlite.sql).run(L.insertHold.sqlite.bind(holdParams(op)));
+        } catch (e) {
+          if (isUniqueViolation(e)) throw duplicate("legal hold", { id: op.id });
+          throw e;
+        }
+        return;
+      case "deleteLegalHold": {
+        const q = L.deleteHold.sqlite;
+        if (this.stmt(q.sql).run(q.bind({ tenant: op.tenantId, id: op.id })).changes === 0)
+          throw legalHoldNotFound(op.tenantId, op.id);
+        return;
+      }
+      case "checkNotHeld": {
+        // One writer: every hold committed before this batch is seen.
+        const q = L.held.sqlite;
+        if (this.stmt(q.sql).get(q.bind(heldParams(op)))) throw legalHoldBlocks(op);
         return;
       }
     }
