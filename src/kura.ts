@@ -19,6 +19,7 @@ import { kvExpiryJob, sessionFilesJob } from "./domains/sessions.js";
 import { type StateContext, StateEvents } from "./domains/state.js";
 import { TenantScope } from "./domains/tenant.js";
 import { Tenants } from "./domains/tenants.js";
+import { bodiesPinned } from "./engine/backup-pin.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { type FsckOptions, type FsckReport, runFsck } from "./engine/fsck.js";
@@ -237,6 +238,7 @@ export class Kura {
         wake: () => outbox.notify(),
         // Checked again inside the commit, so racing writes cannot together pass a limit.
         quotas: (tenantId) => ctx.tenancy.storageQuota(tenantId),
+        pinned: () => bodiesPinned(catalog, clock()),
         probe: options.probe,
       }),
       bodyCache,

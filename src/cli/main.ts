@@ -10,6 +10,7 @@ import { redactConfig } from "../config/index.js";
 import { isKuraError } from "../core/errors.js";
 import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
+import { registerBackupCommands } from "./backup.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { registerFsckCommand } from "./fsck.js";
 import { runServe } from "./serve.js";
@@ -142,6 +143,7 @@ program
 
 registerTenantCommands(program);
 registerStatsCommand(program);
+registerBackupCommands(program);
 registerFsckCommand(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];

@@ -314,6 +314,20 @@ export const ERROR_CODES = {
     "Corrupt",
     "The message's body no longer matches the SHA-256 recorded when it was written: its content cannot be read (kura fsck reports and marks it).",
   ],
+  // backup and restore (CONS-4)
+  BACKUP_CORRUPT: [
+    "Corrupt",
+    "A backup archive entry does not match its recorded size or SHA-256, or the archive is cut short or not a Kura backup.",
+  ],
+  BACKUP_RUNNING: ["Conflict", "Another backup holds the catalog's body pin: one backup at a time."],
+  BACKUP_UNSUPPORTED: [
+    "Unsupported",
+    "The archive asks for what this Kura cannot do: a newer archive format or catalog schema, or a compression this Node.js lacks.",
+  ],
+  RESTORE_TARGET_NOT_EMPTY: [
+    "ConditionFailed",
+    "The restore target already holds data (catalog rows, KV entries or stored bodies); pass --force to restore into it anyway.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

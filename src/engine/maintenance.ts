@@ -2,6 +2,7 @@
  * Maintenance jobs of the message store: orphan GC (CONS-1's safety net), purge of soft-deleted
  * messages after retention (MSG-5), TTL expiry, and folding usage deltas (TEN-4).
  */
+import { bodiesPinned } from "./backup-pin.js";
 import type { EngineContext } from "./context.js";
 import { eraseMessages } from "./erase.js";
 import type { Job } from "./jobs.js";
@@ -12,15 +13,17 @@ const DAY = 86_400_000;
 
 /**
  * Objects under `{tenant}/messages/` or `{tenant}/objects/` older than `graceMs` that no catalog
- * ref points to are orphans of writes that crashed between body and commit: delete them.
+ * ref points to are orphans of writes that crashed between body and commit: delete them —
+ * none while a backup pins the bodies (`backup-pin.ts`): the job then reports `pinned: 1`.
  */
 export function orphanGcJob(ctx: EngineContext, graceMs = 3_600_000): Job {
   return {
     name: "gc-orphans",
-    async run({ now }) {
+    async run({ now }): Promise<Record<string, number>> {
       let scanned = 0;
       let deleted = 0;
       let cursor: string | undefined;
+      if (await bodiesPinned(ctx.catalog, ctx.clock())) return { scanned, deleted, pinned: 1 };
       do {
         const page = await ctx.store.list("", { limit: 1000, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
@@ -35,6 +38,8 @@ export function orphanGcJob(ctx: EngineContext, graceMs = 3_600_000): Job {
           // Re-check right before deleting: a commit may have landed since the first look.
           const again = await ctx.catalog.existingBlobRefs(ctx.storeId, orphans);
           const confirmed = orphans.filter((k) => !again.has(k));
+          // Bodies a write dropped while a backup ran are unreferenced now but in its snapshot.
+          if (await bodiesPinned(ctx.catalog, ctx.clock())) return { scanned, deleted, pinned: 1 };
           await ctx.store.delete(confirmed);
           deleted += confirmed.length;
         }

@@ -183,6 +183,11 @@ export interface WriteProtocolOptions {
    * refuses it (QUOTA_EXCEEDED, its bodies deleted) if racing writes took the room meanwhile.
    */
   quotas?: (tenantId: string) => Promise<Quota>;
+  /**
+   * Whether a backup pins the bodies (`backup-pin.ts`), asked after a commit that drops some:
+   * while it does, they stay for orphan GC instead of being deleted. Absent: never pinned.
+   */
+  pinned?: () => Promise<boolean>;
 }
 
 /** A tenant's storage limits; absent = none. */
@@ -204,8 +209,10 @@ export class WriteProtocol {
   private readonly wake: () => void;
   private readonly probe: Probe | undefined;
   private readonly quotas: WriteProtocolOptions["quotas"];
+  private readonly pinned: WriteProtocolOptions["pinned"];
 
   constructor(options: WriteProtocolOptions) {
+    this.pinned = options.pinned;
     this.store = options.store;
     this.storeId = options.storeId;
     this.stores = options.stores;
@@ -435,6 +442,8 @@ export class WriteProtocol {
       }
     }
     if (byStore === undefined) return;
+    // A backup's snapshot taken before this commit may still need them: orphan GC takes them later.
+    if (this.pinned && (await this.pinned())) return;
     for (const [storeId, keys] of byStore) {
       await (this.stores.get(storeId) ?? this.store).delete(keys).catch(() => undefined);
     }

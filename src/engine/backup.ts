@@ -1,0 +1,334 @@
+/**
+ * Online backup (CONS-4): one archive (`backup-archive.ts`) of a live deployment, while its
+ * servers keep writing.
+ *
+ * 1. Pin the bodies (`backup-pin.ts`): from now on no body is deleted, so every body the
+ *    snapshot references stays readable until the copy is done.
+ * 2. Open the catalog snapshot: every table as of one point in time. Every write acknowledged
+ *    before the backup started is in it; every write committed after it is not — not even in
+ *    part, since a write's rows, refs and events commit in one transaction.
+ * 3. Copy the bodies the snapshot's blob refs name, each checked against its recorded SHA-256;
+ *    then the session files and the KV entries as they are when they are read (those planes
+ *    have no transaction with the catalog); then the snapshot's rows, table by table.
+ * 4. Write the manifest, close the snapshot, release the pin.
+ *
+ * Search and vector indexes are projections of the catalog and KV: a restore rebuilds them.
+ */
+import { Readable, type Writable } from "node:stream";
+import { Packr } from "msgpackr";
+import { isKuraError } from "../core/errors.js";
+import type { BlobStore } from "../ports/blob-store.js";
+import type { Catalog, CatalogSnapshot } from "../ports/catalog.js";
+import type { KvStore } from "../ports/kv-store.js";
+import {
+  ARCHIVE_FORMAT,
+  ARCHIVE_VERSION,
+  type ArchiveHeader,
+  ArchiveWriter,
+  type BackupManifest,
+  type Compression,
+  PAX_CONTENT_TYPE,
+  PAX_METADATA,
+} from "./backup-archive.js";
+import { pinBodies } from "./backup-pin.js";
+
+/** KV values as the archive holds them: MessagePack, typed arrays and buffers kept. */
+export const KV_PACKR = new Packr({ moreTypes: true, useRecords: false });
+
+/** Bodies up to this size are read whole (a damaged one is then recorded and skipped). */
+const BUFFERED_BODY_BYTES = 8 * 1024 * 1024;
+/** A catalog or KV part closes at this many bytes of JSON lines. */
+const PART_BYTES = 8 * 1024 * 1024;
+const ROWS_PAGE = 1000;
+
+/** The planes of a deployment, as a backup reads them and a restore writes them. */
+export interface BackupPlanes {
+  catalog: Catalog;
+  /** Every configured store by id; `primary` is where new bodies go. */
+  stores: ReadonlyMap<string, BlobStore>;
+  /** Where session files live (the primary store, or a store of its own). */
+  sessionFiles: BlobStore;
+  kv: KvStore;
+  /** The configured backends, for the header. */
+  backends: { storage: string; kv: string };
+  clock?: () => number;
+}
+
+export interface BackupProgress {
+  phase: "bodies" | "session-files" | "kv" | "catalog" | "done";
+  /** Items of the phase done (bodies, files, entries, rows). */
+  done: number;
+  /** Items of the phase in all, when known. */
+  total: number | undefined;
+  /** Archive bytes written so far (after compression). */
+  written: number;
+}
+
+export interface BackupOptions {
+  compression: Compression;
+  /** Who holds the body pin (host and pid for the CLI). */
+  owner: string;
+  onProgress?: (progress: BackupProgress) => void;
+  /** Called once the snapshot is open (tests: writes after it must not be in the archive). */
+  afterSnapshot?: () => Promise<void>;
+}
+
+export interface BackupSummary {
+  manifest: BackupManifest;
+  /** Archive bytes written (compressed). */
+  written: number;
+  seconds: number;
+}
+
+/** Writes a backup of `planes` into `out` (closed at the end). */
+export async function writeBackup(
+  planes: BackupPlanes,
+  out: Writable,
+  options: BackupOptions,
+): Promise<BackupSummary> {
+  const clock = planes.clock ?? Date.now;
+  const started = performance.now();
+  const pin = await pinBodies(planes.catalog, options.owner, clock);
+  let snapshot: CatalogSnapshot | undefined;
+  let archive: ArchiveWriter | undefined;
+  try {
+    snapshot = await planes.catalog.openSnapshot();
+    const createdAt = new Date(clock()).toISOString();
+    await options.afterSnapshot?.();
+    archive = new ArchiveWriter(out, options.compression);
+    const header: ArchiveHeader = {
+      format: ARCHIVE_FORMAT,
+      version: ARCHIVE_VERSION,
+      created_at: createdAt,
+      catalog: { dialect: planes.catalog.dialect, schema_version: snapshot.schemaVersion },
+      storage: { backend: planes.backends.storage },
+      kv: { backend: planes.backends.kv },
+    };
+    await archive.addBuffer("header.json", "header", Buffer.from(`${JSON.stringify(header, null, 1)}\n`));
+    const w = archive;
+    const progress = (phase: BackupProgress["phase"], done: number, total?: number) =>
+      options.onProgress?.({ phase, done, total, written: w.written });
+
+    const bodies = await copyBodies(planes, snapshot, w, progress);
+    const sessionFiles = await copySessionFiles(planes, w, progress);
+    const kvEntries = await copyKv(planes.kv, w, clock, progress);
+    const tables = await copyRows(snapshot, w, progress);
+    const manifest = await w.finish({
+      ...header,
+      tables,
+      bodies: { count: bodies.count, bytes: bodies.bytes },
+      session_files: sessionFiles,
+      kv_entries: kvEntries,
+      missing_bodies: bodies.missing,
+      corrupt_bodies: bodies.corrupt,
+    });
+    progress("done", 1, 1);
+    return { manifest, written: w.written, seconds: (performance.now() - started) / 1000 };
+  } catch (e) {
+    archive?.abort(e);
+    if (!archive) out.destroy();
+    throw e;
+  } finally {
+    await snapshot?.close().catch(() => undefined);
+    await pin.release();
+  }
+}
+
+interface BodyCopy {
+  count: number;
+  bytes: number;
+  missing: string[];
+  corrupt: string[];
+}
+
+async function copyBodies(
+  planes: BackupPlanes,
+  snapshot: CatalogSnapshot,
+  archive: ArchiveWriter,
+  progress: (phase: "bodies", done: number, total?: number) => void,
+): Promise<BodyCopy> {
+  let total = 0;
+  for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) total += page.length;
+  const copy: BodyCopy = { count: 0, bytes: 0, missing: [], corrupt: [] };
+  let done = 0;
+  progress("bodies", 0, total);
+  for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) {
+    for (const ref of page) {
+      const storeId = String(ref.store_id);
+      const key = String(ref.blob_key);
+      const size = Number(ref.size_bytes);
+      const sha256 = String(ref.checksum);
+      const name = `bodies/${storeId}/${key}`;
+      done++;
+      const store = planes.stores.get(storeId) ?? planes.stores.get("primary");
+      if (store === undefined) {
+        copy.missing.push(name);
+        continue;
+      }
+      const outcome = await copyBody(store, key, { size, sha256 }, name, archive);
+      if (outcome === "missing") copy.missing.push(name);
+      else if (outcome === "corrupt") copy.corrupt.push(name);
+      else {
+        copy.count++;
+        copy.bytes += size;
+      }
+      if (done % 50 === 0) progress("bodies", done, total);
+    }
+  }
+  progress("bodies", done, total);
+  return copy;
+}
+
+async function copyBody(
+  store: BlobStore,
+  key: string,
+  known: { size: number; sha256: string },
+  name: string,
+  archive: ArchiveWriter,
+): Promise<"copied" | "missing" | "corrupt"> {
+  try {
+    if (known.size <= BUFFERED_BODY_BYTES) {
+      const { info, data } = await store.getBuffer(key, { expectedSha256: known.sha256 });
+      await archive.addStream(name, "body", known, Readable.from([data]), pax(info));
+    } else {
+      const { info, body } = await store.get(key, { expectedSha256: known.sha256 });
+      await archive.addStream(name, "body", known, body, pax(info));
+    }
+    return "copied";
+  } catch (e) {
+    if (isKuraError(e) && e.code === "BLOB_NOT_FOUND") return "missing";
+    if (isKuraError(e) && e.code === "BLOB_CHECKSUM_MISMATCH" && known.size <= BUFFERED_BODY_BYTES)
+      return "corrupt";
+    throw e;
+  }
+}
+
+function pax(info: { contentType: string; metadata: Record<string, string> }): Record<string, string> {
+  const out: Record<string, string> = { [PAX_CONTENT_TYPE]: info.contentType };
+  if (Object.keys(info.metadata).length > 0) out[PAX_METADATA] = JSON.stringify(info.metadata);
+  return out;
+}
+
+/**
+ * Session files: `{tenant}/sessions/…` of the session-files store (every key when the store is
+ * theirs alone), read whole and as they are now.
+ */
+async function copySessionFiles(
+  planes: BackupPlanes,
+  archive: ArchiveWriter,
+  progress: (phase: "session-files", done: number) => void,
+): Promise<{ count: number; bytes: number }> {
+  const store = planes.sessionFiles;
+  const shared = [...planes.stores.values()].includes(store);
+  let count = 0;
+  let bytes = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await store.list("", { limit: 1000, ...(cursor ? { cursor } : {}) });
+    cursor = page.cursor;
+    for (const item of page.items) {
+      if (shared && item.key.split("/")[1] !== "sessions") continue;
+      let got: { info: { contentType: string; metadata: Record<string, string> }; data: Buffer };
+      try {
+        got = await store.getBuffer(item.key);
+      } catch (e) {
+        // Expired and removed since the listing.
+        if (isKuraError(e) && e.code === "BLOB_NOT_FOUND") continue;
+        throw e;
+      }
+      await archive.addBuffer(`session-files/${item.key}`, "session-file", got.data, pax(got.info));
+      count++;
+      bytes += got.data.length;
+    }
+    progress("session-files", count);
+  } while (cursor);
+  return { count, bytes };
+}
+
+/** Every KV entry as it is when read: JSON lines of {key, value (MessagePack, base64), expires_at}. */
+async function copyKv(
+  kv: KvStore,
+  archive: ArchiveWriter,
+  clock: () => number,
+  progress: (phase: "kv", done: number) => void,
+): Promise<number> {
+  const part = new PartWriter(archive, "kv", "kv");
+  let cursor: string | undefined;
+  let entries = 0;
+  const seen = kv.capabilities.orderedScan ? undefined : new Set<string>();
+  do {
+    const page = await kv.scan("", { limit: 1000, ...(cursor ? { cursor } : {}) });
+    cursor = page.cursor;
+    for (const item of page.items) {
+      if (seen) {
+        if (seen.has(item.key)) continue;
+        seen.add(item.key);
+      }
+      if (item.expiresAt !== undefined && item.expiresAt <= clock()) continue;
+      const value = KV_PACKR.pack(item.value).toString("base64");
+      await part.add({ key: item.key, value, expires_at: item.expiresAt ?? null });
+      entries++;
+    }
+    progress("kv", entries);
+  } while (cursor);
+  await part.close();
+  return entries;
+}
+
+async function copyRows(
+  snapshot: CatalogSnapshot,
+  archive: ArchiveWriter,
+  progress: (phase: "catalog", done: number) => void,
+): Promise<BackupManifest["tables"]> {
+  const tables: BackupManifest["tables"] = {};
+  let done = 0;
+  for (const table of snapshot.tables) {
+    const part = new PartWriter(archive, `catalog/${table.name}`, "catalog");
+    let rows = 0;
+    for await (const page of snapshot.rows(table.name, { pageSize: ROWS_PAGE })) {
+      for (const row of page) await part.add(row);
+      rows += page.length;
+      done += page.length;
+      progress("catalog", done);
+    }
+    await part.close();
+    tables[table.name] = { rows, columns: table.columns };
+  }
+  return tables;
+}
+
+/** JSON lines into numbered part entries of at most about PART_BYTES each. */
+class PartWriter {
+  private lines: Buffer[] = [];
+  private size = 0;
+  private n = 0;
+
+  constructor(
+    private readonly archive: ArchiveWriter,
+    private readonly dir: string,
+    private readonly kind: "kv" | "catalog",
+  ) {}
+
+  async add(value: unknown): Promise<void> {
+    const line = Buffer.from(`${JSON.stringify(value)}\n`, "utf8");
+    this.lines.push(line);
+    this.size += line.length;
+    if (this.size >= PART_BYTES) await this.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.size > 0) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const data = Buffer.concat(this.lines);
+    this.lines = [];
+    this.size = 0;
+    this.n++;
+    await this.archive.addBuffer(
+      `${this.dir}/part-${String(this.n).padStart(6, "0")}.jsonl`,
+      this.kind,
+      data,
+    );
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * Restore (CONS-4): an archive of `backup.ts` into the planes of any configuration — a SQLite +
+ * fs backup into PostgreSQL + S3 and back — read as a stream, entry by entry, each checked
+ * against its SHA-256 before it is applied (`BACKUP_CORRUPT` otherwise), and the whole against
+ * the manifest at the end.
+ *
+ * The target must be empty (no catalog row, KV entry or body) unless forced; a forced restore
+ * keeps whatever exists under the same key (rows, KV keys; bodies are written again), so a
+ * restore cut short can be run again. Bodies come before rows in the archive, so a restore cut
+ * short leaves no row pointing at a missing body. KV versions start again at 1 (a KV write
+ * cannot set one); search and vector indexes are not in the archive: rebuild them afterwards
+ * (`kura restore` does: `kura reindex`).
+ */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { isKuraError, KuraError } from "../core/errors.js";
+import type { BlobStore } from "../ports/blob-store.js";
+import type { CatalogDumpRow } from "../ports/catalog.js";
+import type { KvSetManyItem } from "../ports/kv-store.js";
+import { type BackupPlanes, KV_PACKR } from "./backup.js";
+import {
+  ARCHIVE_FORMAT,
+  ARCHIVE_ROOT,
+  ARCHIVE_VERSION,
+  type ArchiveHeader,
+  type BackupManifest,
+  type Compression,
+  corrupt,
+  decompressor,
+  type ManifestEntry,
+  PAX_CONTENT_TYPE,
+  PAX_METADATA,
+  PAX_SHA256,
+  sha256Hex,
+  verifying,
+} from "./backup-archive.js";
+
+/** Entries up to this size are read whole and checked before anything is written. */
+const BUFFERED_ENTRY_BYTES = 8 * 1024 * 1024;
+const LOAD_ROWS = 1000;
+const KV_BATCH = 200;
+
+/** An archive entry as tar-stream hands it out: its header, then its bytes. */
+type Entry = AsyncIterable<Buffer> & { header: tar.Header };
+
+const paxOf = (entry: Entry): Record<string, string> => (entry.header.pax ?? {}) as Record<string, string>;
+
+export type RestorePlanes = Omit<BackupPlanes, "backends">;
+
+export interface RestoreProgress {
+  phase: "bodies" | "session-files" | "kv" | "catalog" | "done";
+  /** Items of the phase done; `total` from the archive's manifest is unknown until its end. */
+  done: number;
+  /** Archive bytes read so far (before decompression). */
+  read: number;
+}
+
+export interface RestoreOptions {
+  compression: Compression;
+  /** Restore into a target that holds data (keeping what exists under the same keys). */
+  force?: boolean;
+  onProgress?: (progress: RestoreProgress) => void;
+}
+
+export interface RestoreSummary {
+  header: ArchiveHeader;
+  manifest: BackupManifest;
+  bodies: { count: number; bytes: number };
+  sessionFiles: number;
+  kvEntries: number;
+  /** Rows per table: in the archive, and new in the target (fewer when forced into one with data). */
+  tables: Record<string, { rows: number; inserted: number }>;
+  seconds: number;
+}
+
+/** What holds data in the target, empty if nothing does. */
+export async function targetContents(planes: RestorePlanes): Promise<string[]> {
+  const found: string[] = [];
+  if (await planes.catalog.holdsData()) found.push("catalog rows");
+  const kv = await planes.kv.scan("", { limit: 1, keysOnly: true });
+  if (kv.items.length > 0) found.push("KV entries");
+  const stores = new Set([...planes.stores.values(), planes.sessionFiles]);
+  for (const store of stores) {
+    const page = await store.list("", { limit: 1 });
+    if (page.items.length > 0) {
+      found.push("stored bodies");
+      break;
+    }
+  }
+  return found;
+}
+
+export async function restoreBackup(
+  planes: RestorePlanes,
+  input: Readable,
+  options: RestoreOptions,
+): Promise<RestoreSummary> {
+  const clock = planes.clock ?? Date.now;
+  const started = performance.now();
+  if (!options.force) {
+    const held = await targetContents(planes);
+    if (held.length > 0)
+      throw new KuraError(
+        "RESTORE_TARGET_NOT_EMPTY",
+        `the restore target holds ${held.join(", ")}: restore into empty backends, or pass --force`,
+        { operation: "restore", context: { holds: held } },
+      );
+  }
+  const targetSchema = await planes.catalog.schemaVersion();
+  let read = 0;
+  input.on("data", (chunk: Buffer) => {
+    read += chunk.length;
+  });
+  const extract = tar.extract();
+  const z = decompressor(options.compression);
+  const feeding = (z ? pipeline(input, z, extract) : pipeline(input, extract)).catch((e: unknown) => {
+    extract.destroy(e instanceof Error ? e : new Error(String(e)));
+  });
+
+  const seen: ManifestEntry[] = [];
+  let header: ArchiveHeader | undefined;
+  let manifest: BackupManifest | undefined;
+  const summary = { bodies: { count: 0, bytes: 0 }, sessionFiles: 0, kvEntries: 0 };
+  const tables: RestoreSummary["tables"] = {};
+  const progress = (phase: RestoreProgress["phase"], done: number) =>
+    options.onProgress?.({ phase, done, read });
+  const primary = planes.stores.get("primary") ?? [...planes.stores.values()][0];
+  if (primary === undefined)
+    throw new KuraError("INVALID_ARGUMENT", "no blob store to restore into", { operation: "restore" });
+
+  try {
+    for await (const source of extract) {
+      const entry = source as unknown as Entry;
+      const path = entry.header.name;
+      if (!path.startsWith(`${ARCHIVE_ROOT}/`)) throw corrupt(path, "not an entry of a Kura backup");
+      const name = path.slice(ARCHIVE_ROOT.length + 1);
+      if (manifest) throw corrupt(name, "an entry after the manifest");
+      const size = entry.header.size ?? 0;
+      if (name === "manifest.json") {
+        manifest = parseJson(await readAll(entry), name) as BackupManifest;
+        continue;
+      }
+      const sha256 = paxOf(entry)[PAX_SHA256];
+      if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256))
+        throw corrupt(name, "no SHA-256 in its header");
+      const known = { size, sha256 };
+      if (header === undefined) {
+        if (name !== "header.json") throw corrupt(name, "the archive does not start with header.json");
+        header = parseJson(await readVerified(entry, name, known), name) as ArchiveHeader;
+        checkHeader(header, targetSchema);
+      } else if (name.startsWith("bodies/")) {
+        const rest = name.slice("bodies/".length);
+        const slash = rest.indexOf("/");
+        if (slash <= 0) throw corrupt(name, "no store id in its name");
+        const store = planes.stores.get(rest.slice(0, slash)) ?? primary;
+        await putEntry(store, rest.slice(slash + 1), entry, name, known);
+        summary.bodies.count++;
+        summary.bodies.bytes += size;
+        if (summary.bodies.count % 50 === 0) progress("bodies", summary.bodies.count);
+      } else if (name.startsWith("session-files/")) {
+        await putEntry(planes.sessionFiles, name.slice("session-files/".length), entry, name, known);
+        summary.sessionFiles++;
+        progress("session-files", summary.sessionFiles);
+      } else if (name.startsWith("kv/")) {
+        const lines = jsonLines(await readVerified(entry, name, known), name);
+        summary.kvEntries += await loadKv(planes, lines, name, clock(), options.force === true);
+        progress("kv", summary.kvEntries);
+      } else if (name.startsWith("catalog/")) {
+        const table = name.split("/")[1] ?? "";
+        const rows = jsonLines(await readVerified(entry, name, known), name) as CatalogDumpRow[];
+        const t = tables[table] ?? { rows: 0, inserted: 0 };
+        tables[table] = t;
+        for (let i = 0; i < rows.length; i += LOAD_ROWS) {
+          t.inserted += await planes.catalog.loadRows(table, rows.slice(i, i + LOAD_ROWS));
+        }
+        t.rows += rows.length;
+        progress(
+          "catalog",
+          Object.values(tables).reduce((n, x) => n + x.rows, 0),
+        );
+      } else {
+        throw corrupt(name, "an entry of no known kind");
+      }
+      seen.push({ name, kind: kindOf(name), size, sha256 });
+    }
+    await feeding;
+  } catch (e) {
+    extract.destroy();
+    input.destroy();
+    if (isKuraError(e)) throw e;
+    throw corrupt("(archive)", `unreadable: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (header === undefined) throw corrupt("header.json", "missing: not a Kura backup");
+  if (manifest === undefined) throw corrupt("manifest.json", "missing: the archive is cut short");
+  checkManifest(manifest, seen);
+  progress("done", 1);
+  return { header, manifest, ...summary, tables, seconds: (performance.now() - started) / 1000 };
+}
+
+function kindOf(name: string): ManifestEntry["kind"] {
+  if (name === "header.json") return "header";
+  if (name.startsWith("bodies/")) return "body";
+  if (name.startsWith("session-files/")) return "session-file";
+  if (name.startsWith("kv/")) return "kv";
+  return "catalog";
+}
+
+function checkHeader(header: ArchiveHeader, targetSchema: number): void {
+  if (header.format !== ARCHIVE_FORMAT) throw corrupt("header.json", "not a Kura backup");
+  if (typeof header.version !== "number" || header.version > ARCHIVE_VERSION)
+    throw new KuraError(
+      "BACKUP_UNSUPPORTED",
+      `the archive's format version ${header.version} is newer than this Kura's (${ARCHIVE_VERSION}): upgrade Kura`,
+      { operation: "restore" },
+    );
+  if (header.catalog.schema_version > targetSchema)
+    throw new KuraError(
+      "BACKUP_UNSUPPORTED",
+      `the archive's catalog schema (version ${header.catalog.schema_version}) is newer than the target's (${targetSchema}): upgrade Kura`,
+      { operation: "restore" },
+    );
+}
+
+/** Every entry the manifest lists was read, with the same size and SHA-256, and no other. */
+function checkManifest(manifest: BackupManifest, seen: readonly ManifestEntry[]): void {
+  if (manifest.format !== ARCHIVE_FORMAT || !Array.isArray(manifest.entries))
+    throw corrupt("manifest.json", "not a Kura backup manifest");
+  const listed = new Map(manifest.entries.map((e) => [e.name, e]));
+  for (const e of seen) {
+    const m = listed.get(e.name);
+    if (m === undefined) throw corrupt(e.name, "not listed in the manifest");
+    if (m.size !== e.size || m.sha256 !== e.sha256)
+      throw corrupt(e.name, "its size or SHA-256 differ from the manifest's");
+    listed.delete(e.name);
+  }
+  const [first] = listed.keys();
+  if (first !== undefined)
+    throw corrupt(first, `listed in the manifest but missing from the archive (${listed.size} in all)`);
+}
+
+async function readAll(entry: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function readVerified(
+  entry: AsyncIterable<Buffer>,
+  name: string,
+  known: { size: number; sha256: string },
+): Promise<Buffer> {
+  const data = await readAll(entry);
+  const actual = sha256Hex(data);
+  if (data.length !== known.size || actual !== known.sha256)
+    throw corrupt(
+      name,
+      `${data.length} bytes with SHA-256 ${actual}, expected ${known.size} bytes with ${known.sha256}`,
+    );
+  return data;
+}
+
+function parseJson(data: Buffer, name: string): unknown {
+  try {
+    return JSON.parse(data.toString("utf8"));
+  } catch {
+    throw corrupt(name, "not JSON");
+  }
+}
+
+function jsonLines(data: Buffer, name: string): unknown[] {
+  const out: unknown[] = [];
+  for (const line of data.toString("utf8").split("\n"))
+    if (line.length > 0) out.push(parseJson(Buffer.from(line), name));
+  return out;
+}
+
+/** A body or session file into `store`, checked before (small) or while (large) it is written. */
+async function putEntry(
+  store: BlobStore,
+  key: string,
+  entry: Entry,
+  name: string,
+  known: { size: number; sha256: string },
+): Promise<void> {
+  const pax = paxOf(entry);
+  const options = {
+    contentType: pax[PAX_CONTENT_TYPE] ?? "application/octet-stream",
+    ...(pax[PAX_METADATA]
+      ? { metadata: parseJson(Buffer.from(pax[PAX_METADATA]), name) as Record<string, string> }
+      : {}),
+  };
+  if (known.size <= BUFFERED_ENTRY_BYTES) {
+    const data = await readVerified(entry, name, known);
+    await store.put(key, data, options);
+    return;
+  }
+  try {
+    const result = await store.put(
+      key,
+      Readable.from(entry).pipe(verifying(name, known.size, known.sha256)),
+      options,
+    );
+    if (result.sha256 !== known.sha256) throw corrupt(name, "stored with another SHA-256");
+  } catch (e) {
+    await store.delete(key).catch(() => undefined);
+    throw e;
+  }
+}
+
+interface KvLine {
+  key: string;
+  value: string;
+  expires_at: number | null;
+}
+
+async function loadKv(
+  planes: RestorePlanes,
+  lines: readonly unknown[],
+  name: string,
+  now: number,
+  force: boolean,
+): Promise<number> {
+  const items: KvSetManyItem[] = [];
+  for (const raw of lines) {
+    const line = raw as KvLine;
+    if (typeof line?.key !== "string" || typeof line.value !== "string")
+      throw corrupt(name, "a KV line without key or value");
+    if (line.expires_at !== null && line.expires_at <= now) continue;
+    const item: KvSetManyItem = { key: line.key, value: KV_PACKR.unpack(Buffer.from(line.value, "base64")) };
+    if (line.expires_at !== null) item.ttlMs = line.expires_at - now;
+    items.push(item);
+  }
+  if (force) {
+    // Keys that exist keep their values.
+    for (const item of items) {
+      await planes.kv
+        .set(item.key, item.value, { ifVersion: 0, ...(item.ttlMs ? { ttlMs: item.ttlMs } : {}) })
+        .catch((e: unknown) => {
+          if (!(isKuraError(e) && e.code === "KV_VERSION_CONFLICT")) throw e;
+        });
+    }
+  } else {
+    for (let i = 0; i < items.length; i += KV_BATCH) await planes.kv.setMany(items.slice(i, i + KV_BATCH));
+  }
+  return items.length;
+}
