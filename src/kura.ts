@@ -15,7 +15,6 @@ import { closedError } from "./core/lifecycle.js";
 import type { MemoriesContext } from "./domains/memories.js";
 import { readMessageContent } from "./domains/messages.js";
 import { PresignedUrls } from "./domains/presigned.js";
-import { kvExpiryJob, sessionFilesJob } from "./domains/sessions.js";
 import { type StateContext, StateEvents } from "./domains/state.js";
 import { TenantScope } from "./domains/tenant.js";
 import { Tenants } from "./domains/tenants.js";
@@ -36,8 +35,9 @@ import {
 } from "./engine/health.js";
 import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner } from "./engine/jobs.js";
+import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
-import { foldUsageJob, orphanGcJob, purgeJob } from "./engine/maintenance.js";
+import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
@@ -258,7 +258,6 @@ export class Kura {
     };
     const jobs = new JobRunner(catalog, clock);
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
-    jobs.register(purgeJob(ctx));
     jobs.register(foldUsageJob(ctx));
     const state: StateContext = {
       kv,
@@ -272,8 +271,16 @@ export class Kura {
         warn(`a config subscriber threw: ${e instanceof Error ? e.message : String(e)}`),
       ),
     };
-    jobs.register(kvExpiryJob(state));
-    jobs.register(sessionFilesJob(state));
+    // LIFE-1: expiry, purge, archive, KV and session-file expiry, as one job under one lease.
+    const lifecycle = new Lifecycle({
+      ctx,
+      kv,
+      sessionFiles: state.store,
+      sessionFilesDays: resolved.retention.session_files_days,
+      archiveAfterDays: resolved.retention.archive_after_days ?? undefined,
+      audit: (entries) => committer.commit({ ops: entries.map((entry) => ({ op: "appendAudit", entry })) }),
+    });
+    jobs.register(lifecycle.job());
     // Full-text search (SRCH-1…4): an index fed by the outbox; if it cannot be opened, search
     // runs degraded on a catalog scan (SRCH-3).
     let searchIndex: SearchIndex | undefined;
@@ -397,6 +404,7 @@ export class Kura {
       writeHealth,
       deletions,
     );
+    kura.lifecycleEngine = lifecycle;
     const opened = kura;
     // From here the instance closes what it holds, workers and background work included.
     cleanup.handOver(() => opened.close());
@@ -597,7 +605,20 @@ export class Kura {
     );
   }
 
-  /** Run maintenance jobs once (orphan GC, purge, usage folding, outbox pruning, …). */
+  private lifecycleEngine: Lifecycle | undefined;
+
+  /**
+   * Run the lifecycle engine now (LIFE-1: expiry, purge, archive, KV and session-file expiry;
+   * `engine/lifecycle.ts`) and report what it did — or, with `dryRun`, what it would do, changing
+   * nothing. A real run holds the `lifecycle` job's lease (LIFECYCLE_RUNNING while another holds
+   * it), so it never overlaps the job on any node.
+   */
+  async runLifecycle(options: { dryRun?: boolean; actor?: string } = {}): Promise<LifecycleReport> {
+    this.assertOpen();
+    return (this.lifecycleEngine as Lifecycle).run(options);
+  }
+
+  /** Run maintenance jobs once (orphan GC, lifecycle, usage folding, outbox pruning, …). */
   runJobs(now?: number): Promise<JobReport[]> {
     return this.jobs.runOnce(now);
   }

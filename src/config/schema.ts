@@ -268,6 +268,8 @@ export const retentionSchema = section(
     .object({
       deleted_messages_days: int(0).default(DEFAULTS.deleted_messages_days),
       session_files_days: int(0).default(DEFAULTS.session_files_days),
+      // Days after which message and object bodies move under {tenant}/archive/ (LIFE-1); null = never.
+      archive_after_days: int(0).nullable().default(null),
       // Days a deleted or expired KV key's last version is kept (ADR 0025); at most 10 years.
       kv_tombstone_days: int(1, 3650).default(DEFAULTS.kv_tombstone_days),
     })
@@ -500,6 +502,11 @@ export interface EmbedderConfig {
 export interface RetentionConfig {
   readonly deleted_messages_days: number;
   readonly session_files_days: number;
+  /**
+   * Days after which the lifecycle engine moves message and object bodies under
+   * `{tenant}/archive/` (still read back); null (the default) = never.
+   */
+  readonly archive_after_days: number | null;
   /**
    * How long a deleted or expired KV key's tombstone (its last version) is kept: a key written
    * again within it continues above that version (ADR 0025); default 7.

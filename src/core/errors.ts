@@ -262,6 +262,10 @@ export const ERROR_CODES = {
     "A legal hold covers the data (the message, its chat or its user): it cannot be erased until the hold is removed; a soft delete still works.",
   ],
   LEGAL_HOLD_NOT_FOUND: ["NotFound", "The tenant has no legal hold with this id."],
+  LIFECYCLE_RUNNING: [
+    "Conflict",
+    "A lifecycle run (the job or another `kura lifecycle run`) holds the catalog's lifecycle lease; try again when it ends.",
+  ],
   // tenants: registry, admin identity, API keys, limits (TEN-2…5)
   TENANT_EXISTS: ["AlreadyExists", "A tenant with this id is already registered."],
   TENANT_NOT_FOUND: ["NotFound", "No tenant with this id is registered."],

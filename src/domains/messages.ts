@@ -549,8 +549,8 @@ export class Messages {
 
   /**
    * Purge this tenant's soft-deleted messages older than the retention period
-   * (`retention.deleted_messages_days`, default 30) — what the purge job does for every tenant.
-   * Returns how many were purged.
+   * (`retention.deleted_messages_days`, default 30) — what the lifecycle job does for every
+   * tenant; messages a legal hold covers stay. Returns how many were purged.
    */
   async purge(options: { olderThanDays?: number } = {}): Promise<number> {
     const days = options.olderThanDays ?? this.ctx.retention.deletedMessagesDays;
@@ -559,15 +559,19 @@ export class Messages {
     }
     const before = this.ctx.clock() - days * 86_400_000;
     let purged = 0;
+    // Messages a legal hold keeps (or an undelete saved) stay due: each read asks past them.
+    let left = 0;
     for (;;) {
       const rows = await this.ctx.catalog.deletedMessagesBefore({
         before,
-        limit: 200,
+        limit: 200 + left,
         tenantId: this.tenantId,
       });
-      if (rows.length === 0) return purged;
-      await eraseMessages(this.ctx, rows, "message.purged", this.actor);
-      purged += rows.length;
+      if (rows.length <= left) return purged;
+      const removed = await eraseMessages(this.ctx, rows, "message.purged", this.actor);
+      purged += removed.length;
+      left = rows.length - removed.length;
+      if (removed.length === 0) return purged;
     }
   }
 

@@ -2,7 +2,7 @@
  * User sessions (SESS-1, seed 002): metadata in the KV store under
  * `{tenant}:session:{id}:meta:{key}` with a TTL (`sessions.ttl_seconds`, SESSION_TTL, default
  * 86,400 s), and files in the blob store under `{tenant}/sessions/{id}/{path}`, removed by the
- * `session-files-expiry` job `retention.session_files_days` (default 7) after they were written.
+ * lifecycle engine (`engine/lifecycle.ts`) `retention.session_files_days` (default 7) after they were written.
  * Deleting a session removes both.
  *
  * Session ids follow IDS-1 (`SESSION_ID_INVALID` otherwise); file paths follow the object key
@@ -11,7 +11,6 @@
  */
 import { isKuraError, KuraError } from "../core/errors.js";
 import { ID_PATTERN, keyProblem, MAX_KEY_BYTES } from "../core/keys.js";
-import type { Job } from "../engine/jobs.js";
 import type { BlobBody, BlobInfo, GetResult, PresignResult } from "../ports/blob-store.js";
 import type { KvEntry, KvWriteResult } from "../ports/kv-store.js";
 import { type KvNamespace, tenantKv } from "./kv.js";
@@ -273,44 +272,4 @@ export class Sessions {
     }
     return e;
   }
-}
-
-/**
- * Lifecycle of session files: removes files under `{tenant}/sessions/` written more than
- * `retention.session_files_days` ago. Lists the whole store (as orphan GC does), since the
- * catalog does not track session files.
- */
-export function sessionFilesJob(state: StateContext): Job {
-  return {
-    name: "session-files-expiry",
-    async run({ now }) {
-      const cutoff = now - state.sessionFilesDays * DAY_MS;
-      let scanned = 0;
-      let deleted = 0;
-      let cursor: string | undefined;
-      do {
-        const page = await state.store.list("", { limit: 1000, ...(cursor ? { cursor } : {}) });
-        cursor = page.cursor;
-        scanned += page.items.length;
-        const expired = page.items
-          .filter((o) => o.key.split("/", 3)[1] === "sessions" && o.lastModified.getTime() <= cutoff)
-          .map((o) => o.key);
-        if (expired.length > 0) {
-          await state.store.delete(expired);
-          deleted += expired.length;
-        }
-      } while (cursor);
-      return { scanned, deleted };
-    },
-  };
-}
-
-/** Removes expired KV entries from stores without native TTL (lmdb, memory); a no-op on Redis. */
-export function kvExpiryJob(state: StateContext): Job {
-  return {
-    name: "kv-expiry",
-    async run({ now }) {
-      return { removed: await state.kv.sweepExpired({ now }) };
-    },
-  };
 }

@@ -9,6 +9,7 @@ import type { SearchOptions, SearchResult, SearchService } from "../engine/searc
 import type { AuditEntry, ChangeRecord, Usage } from "../ports/catalog.js";
 import { Chats } from "./chats.js";
 import { KvNamespace, tenantKvPrefix } from "./kv.js";
+import { LegalHolds } from "./legal-holds.js";
 import { Memories, type MemoriesContext } from "./memories.js";
 import { Messages } from "./messages.js";
 import { Objects } from "./objects.js";
@@ -69,6 +70,11 @@ export class TenantScope {
   }
 
   /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */
+  /** Legal holds (LIFE-1): what they name is never purged, expired or erased. */
+  get legalHolds(): LegalHolds {
+    return new LegalHolds(this.ctx, this.id, this.actor);
+  }
+
   get memories(): Memories {
     return new Memories(this.memoriesContext(), this.id);
   }

@@ -1,15 +1,17 @@
 /**
- * Maintenance jobs of the message store: orphan GC (CONS-1's safety net), purge of soft-deleted
- * messages after retention (MSG-5), TTL expiry, and folding usage deltas (TEN-4).
+ * Maintenance jobs of the message store: orphan GC (CONS-1's safety net) and folding usage
+ * deltas (TEN-4). Purge of soft-deleted messages (MSG-5), TTL expiry and the archive are the
+ * lifecycle engine's (`lifecycle.ts`).
  */
 import { bodiesPinned } from "./backup-pin.js";
 import type { EngineContext } from "./context.js";
-import { eraseMessages } from "./erase.js";
 import type { Job } from "./jobs.js";
 
-/** Second key segment of bodies the catalog tracks; anything else (session files) is not ours to collect. */
-const CATALOGED = new Set(["messages", "objects"]);
-const DAY = 86_400_000;
+/**
+ * Second key segment of bodies the catalog tracks (`archive`: bodies the lifecycle moved);
+ * anything else (session files) is not ours to collect.
+ */
+const CATALOGED = new Set(["messages", "objects", "archive"]);
 
 /**
  * Objects under `{tenant}/messages/` or `{tenant}/objects/` older than `graceMs` that no catalog
@@ -45,33 +47,6 @@ export function orphanGcJob(ctx: EngineContext, graceMs = 3_600_000): Job {
         }
       } while (cursor);
       return { scanned, deleted };
-    },
-  };
-}
-
-/** Soft-deleted messages past `retention.deleted_messages_days`, and expired ones, erased for good. */
-export function purgeJob(ctx: EngineContext): Job {
-  return {
-    name: "purge-messages",
-    async run({ now }) {
-      let purged = 0;
-      let expired = 0;
-      for (;;) {
-        const rows = await ctx.catalog.deletedMessagesBefore({
-          before: now - ctx.retention.deletedMessagesDays * DAY,
-          limit: 200,
-        });
-        if (rows.length === 0) break;
-        await eraseMessages(ctx, rows, "message.purged");
-        purged += rows.length;
-      }
-      for (;;) {
-        const rows = await ctx.catalog.expiredMessages({ now, limit: 200 });
-        if (rows.length === 0) break;
-        await eraseMessages(ctx, rows, "message.expired");
-        expired += rows.length;
-      }
-      return { purged, expired };
     },
   };
 }

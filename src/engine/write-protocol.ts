@@ -132,6 +132,20 @@ export interface PutObject extends Recorded, StoresBody {
   expectBlobKey: string | null;
 }
 
+/**
+ * A message version's body copied to a new key, the same bytes (`moveMessageBody`: the archive,
+ * LIFE-1): its row points there once the batch commits, the version stays; `drops` names the
+ * old body, deleted after the commit like any dropped body (a crash in between leaves an orphan).
+ */
+export interface MoveMessageBody extends Recorded, StoresBody {
+  kind: "message-body";
+  row: { tenantId: string; messageId: string; version: number; blobKey: string };
+  /** Where the version's body is now: the move fails (CATALOG_STALE_VERSION) if it is not. */
+  fromBlobKey: string;
+  /** The message's current version, as read: an edit or erase in between fails the move. */
+  expectVersion: number;
+}
+
 /** A change that stores no body: soft delete and undelete, erase and purge, object delete. */
 export interface CatalogChange extends Recorded {
   kind: "catalog";
@@ -146,7 +160,7 @@ export interface CatalogChange extends Recorded {
  * (`deleteObject`) dropping its body. A plane whose rows point at bodies of their own (session
  * files, mail, completed uploads) adds a kind here with its row type, and a case in `batch`.
  */
-export type Change = InsertMessage | AddMessageVersion | PutObject | CatalogChange;
+export type Change = InsertMessage | AddMessageVersion | PutObject | MoveMessageBody | CatalogChange;
 
 /** The row the protocol recorded for a change: filled from the put of its body. */
 export type RecordedRow<C extends Change> = C extends InsertMessage
@@ -199,7 +213,7 @@ export interface Quota {
 /** Streamed bodies in flight per write (a stream cannot go through `putMany`). */
 const STREAM_CONCURRENCY = 8;
 
-type Stored = InsertMessage | AddMessageVersion | PutObject;
+type Stored = InsertMessage | AddMessageVersion | PutObject | MoveMessageBody;
 
 export class WriteProtocol {
   private readonly store: BlobStore;
@@ -340,6 +354,19 @@ export class WriteProtocol {
           const row = versionRow(c.row, this.storeId, result);
           rows[i] = row;
           ops.push({ op: "addMessageVersion", row, expectVersion: c.expectVersion, updatedAt: c.updatedAt });
+        } else if (c.kind === "message-body") {
+          ops.push({
+            op: "moveMessageBody",
+            tenantId,
+            id: c.row.messageId,
+            version: c.row.version,
+            expectVersion: c.expectVersion,
+            fromBlobKey: c.fromBlobKey,
+            storeId: this.storeId,
+            blobKey: c.row.blobKey,
+            sizeBytes: size,
+            checksum: sha256,
+          });
         } else {
           const row = objectRow(c.row, this.storeId, result);
           rows[i] = row;
@@ -354,7 +381,8 @@ export class WriteProtocol {
             blobKey: c.row.blobKey,
             sizeBytes: size,
             checksum: sha256,
-            kind: c.kind,
+            // A moved body keeps the kind of ref its version had.
+            kind: c.kind !== "message-body" ? c.kind : c.row.version === 1 ? "message" : "message-version",
             createdAt: at,
           },
         });

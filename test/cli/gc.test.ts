@@ -46,7 +46,7 @@ describe("kura gc", () => {
       seconds: number;
     };
     const names = out.jobs.map((j) => j.name);
-    for (const name of ["gc-orphans", "purge-messages", "fold-usage", "prune-outbox"])
+    for (const name of ["gc-orphans", "lifecycle", "fold-usage", "prune-outbox"])
       expect(names).toContain(name);
     expect(out.jobs.filter((j) => j.error !== undefined)).toEqual([]);
     // The projectors caught up first, so every event went (retention 0).

@@ -460,7 +460,7 @@ export function messagesSuite(label: string, makeFactory: () => Promise<TestKura
       await t.messages.undelete(gone.id);
       await t.messages.delete(gone.id);
       const reports = await kura.runJobs(now + 31 * DAY);
-      expect(reports.find((r) => r.name === "purge-messages")?.result?.purged).toBeGreaterThanOrEqual(1);
+      expect(reports.find((r) => r.name === "lifecycle")?.result?.messagesPurged).toBeGreaterThanOrEqual(1);
       expect(await code(t.messages.undelete(gone.id))).toBe("MESSAGE_NOT_FOUND");
       expect((await kura.store.list("life/")).items.map((i) => i.key)).toEqual([
         keep.contentUrl.replace("local://storage/", ""),

@@ -62,7 +62,7 @@ describe("sessions: metadata", () => {
     expect(await s.listMeta("s1")).toEqual({ user: { id: "u1", name: "Hana" }, lang: "ja" });
   });
 
-  it("metadata expires after its TTL and is swept by the kv-expiry job; touch renews it", async () => {
+  it("metadata expires after its TTL and is swept by the lifecycle job; touch renews it", async () => {
     const s = kura.tenant("acme").sessions;
     await s.setMeta("exp", "a", 1);
     await s.setMeta("exp", "b", 2, { ttlSeconds: 600 });
@@ -74,9 +74,9 @@ describe("sessions: metadata", () => {
     expect(await s.listMeta("exp")).toEqual({ b: 2 });
     expect(await s.getMeta("slide", "a")).toBe(1);
     const reports = await kura.runJobs(now);
-    const sweep = reports.find((r) => r.name === "kv-expiry");
+    const sweep = reports.find((r) => r.name === "lifecycle");
     expect(sweep?.ran).toBe(true);
-    expect(sweep?.result?.removed).toBeGreaterThanOrEqual(1);
+    expect(sweep?.result?.kvExpired).toBeGreaterThanOrEqual(1);
     expect(await s.listMeta("exp")).toEqual({ b: 2 });
     now += 3600_000;
     expect(await s.listMeta("exp")).toEqual({});
@@ -122,12 +122,12 @@ describe("sessions: files", () => {
     const message = await t.messages.append("c1", { role: "user", content: "keep me" });
     const written = now; // the fs store stamps files with Kura's clock
     let reports = await kura.runJobs(written + 6 * DAY);
-    expect(reports.find((r) => r.name === "session-files-expiry")?.result?.deleted).toBe(0);
+    expect(reports.find((r) => r.name === "lifecycle")?.result?.sessionFilesExpired).toBe(0);
     expect((await t.sessions.listFiles("old")).length).toBe(2);
     reports = await kura.runJobs(written + 7 * DAY + 60_000);
-    const job = reports.find((r) => r.name === "session-files-expiry");
+    const job = reports.find((r) => r.name === "lifecycle");
     expect(job?.error).toBeUndefined();
-    expect(job?.result?.deleted).toBeGreaterThanOrEqual(2);
+    expect(job?.result?.sessionFilesExpired).toBeGreaterThanOrEqual(2);
     expect(await t.sessions.listFiles("old")).toEqual([]);
     expect((await t.messages.get(message.id)).content).toBe("keep me");
   });

@@ -77,7 +77,12 @@ describe("defaults", () => {
         batch_size: 96,
         timeout_ms: 30000,
       },
-      retention: { deleted_messages_days: 30, session_files_days: 7, kv_tombstone_days: 7 },
+      retention: {
+        deleted_messages_days: 30,
+        session_files_days: 7,
+        archive_after_days: null,
+        kv_tombstone_days: 7,
+      },
       outbox: { retention_hours: 168 },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
@@ -178,7 +183,12 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       max_connections: 4,
       embed_messages: false,
     });
-    expect(c.retention).toEqual({ deleted_messages_days: 90, session_files_days: 1, kv_tombstone_days: 7 });
+    expect(c.retention).toEqual({
+      deleted_messages_days: 90,
+      session_files_days: 1,
+      archive_after_days: null,
+      kv_tombstone_days: 7,
+    });
     expect(c.sessions).toEqual({ ttl_seconds: 3600, dir: "/srv/kura/sessions" });
     expect(c.limits.max_message_bytes).toBe(65536);
     expect(c.server).toEqual({
