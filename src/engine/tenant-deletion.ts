@@ -10,12 +10,13 @@
  *    removed from the full-text index and the `messages` vector index, and from the caches;
  * 2. `collections`: each vector collection's index is dropped, then its definition;
  * 3. `kv`: every key under `{tenant}:` — sessions, state, KV namespaces, memories (whose
- *    `memories` index items go first) — is deleted;
+ *    `memories` index items go first) — is deleted, then forgotten with the versions deleted
+ *    keys keep (`KvStore.forgetPrefix`);
  * 4. `catalog`: every row with the tenant's id (`Catalog.purgeTenantRows`), so no row points at
  *    a body any more (CONS-1) …
  * 5. `blob`: … and then every body under `{tenant}/` in every store (messages and all their
  *    versions, objects, session files), including orphans no row knew of.
- * Last, one more sweep of the catalog and the stores (a write admitted just before the status
+ * Last, one more sweep of the KV store, the catalog and the blob stores (a write admitted just before the status
  * changed may have committed meanwhile), then the registry record goes (`removeTenant`) with an
  * audit entry in the admin stream, and the job row. The id may then be registered again, empty.
  *
@@ -295,7 +296,11 @@ export class TenantDeletions {
     p.phase = "finishing";
     await this.save(tenantId, p, "running", job.createdAt);
     // Whatever a write admitted before the status changed committed meanwhile goes too.
-    while ((await this.step(tenantId, "catalog", p)) || (await this.step(tenantId, "blob", p))) {
+    while (
+      (await this.step(tenantId, "kv", p)) ||
+      (await this.step(tenantId, "catalog", p)) ||
+      (await this.step(tenantId, "blob", p))
+    ) {
       if (this.stopping) return false;
     }
     const at = clock();
@@ -407,7 +412,11 @@ export class TenantDeletions {
       p.vectors += memoryIds.length;
     }
     for (const { key } of page.items) if (await kv.delete(key)) p.kv++;
-    return page.items.length > 0;
+    if (page.items.length > 0) return true;
+    // No live key is left: the versions deleted keys keep (tombstones, ADR 0025) go too, so the
+    // store holds no key name of the tenant's and a reused id starts at version 1.
+    p.kv += await kv.forgetPrefix(`${tenantId}:`);
+    return false;
   }
 
   private memories(): VectorIndex | undefined {

@@ -193,6 +193,18 @@ export interface KvStore {
   sweepExpired(options?: { now?: number; limit?: number }): Promise<number>;
 
   /**
+   * Forget every key under `prefix` (non-empty) as if it had never been written: values and
+   * tombstones alike, so the store keeps neither a value nor a key name under it (erasing a
+   * tenant, TEN-2).
+   *
+   * Behavior: returns how many live keys were removed; afterwards no read, scan or condition
+   * finds a key under the prefix, and a key written there again starts at version 1. Writes to
+   * the prefix racing with the call may survive it. An empty or invalid prefix fails with
+   * `KV_KEY_INVALID`.
+   */
+  forgetPrefix(prefix: string): Promise<number>;
+
+  /**
    * Takes one token from the bucket `name` (a namespace of its own, apart from the keys), for a
    * limit that holds across every node sharing the store (TEN-3 `max_requests_per_second`).
    * Stores shared over a network (Redis) implement it; an embedded store, whose nodes do not

@@ -617,6 +617,42 @@ export function kvStoreConformance(
       expect(none).toEqual({ items: [], cursor: undefined });
     });
 
+    it("forgetPrefix removes values and tombstones under a prefix, and nothing beside it: keys start again at 1", async () => {
+      const gone = k("forget:t1:");
+      const beside = k("forget:t10:");
+      await kv.set(`${gone}a`, "a1");
+      await kv.set(`${gone}a`, "a2");
+      await kv.set(`${gone}b`, "b1");
+      await kv.delete(`${gone}b`); // a tombstone
+      await kv.incr(`${gone}c`);
+      await kv.set(`${gone}d`, "short", { ttlMs: 60_000 });
+      await kv.set(`${beside}a`, "kept");
+      await kv.delete(`${beside}t`);
+      await kv.set(`${beside}t`, "t1");
+      await kv.delete(`${beside}t`);
+      // Unawaited writes issued just before are forgotten too.
+      void kv.set(`${gone}e`, "late");
+      expect(await kv.forgetPrefix(gone)).toBe(4);
+      expect((await scanAll(kv, gone, 10)).flat()).toEqual([]);
+      expect(await kv.getMany([`${gone}a`, `${gone}b`, `${gone}c`, `${gone}d`, `${gone}e`])).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      // No version is kept: every key starts again at 1, a deleted one too.
+      expect((await kv.set(`${gone}a`, "again")).version).toBe(1);
+      expect((await kv.set(`${gone}b`, "again", { ifVersion: 0 })).version).toBe(1);
+      expect(await kv.incr(`${gone}c`)).toEqual({ value: 1, version: 1 });
+      // The neighbouring prefix keeps its value and its tombstone's version.
+      expect(await kv.getEntry(`${beside}a`)).toMatchObject({ value: "kept", version: 1 });
+      expect((await kv.set(`${beside}t`, "t2")).version).toBe(2);
+      expect(await kv.forgetPrefix(gone)).toBe(3);
+      await expectKuraError(kv.forgetPrefix(""), "KV_KEY_INVALID");
+      expect(await kv.get(`${beside}a`)).toBe("kept");
+    });
+
     it("tenant namespaces never see each other's keys (a vs ab vs a.b)", async () => {
       const tenants = [`t${run}a`, `t${run}ab`, `t${run}a.b`];
       const views = tenants.map((t) => tenantKv(kv, t));

@@ -3,14 +3,17 @@
  * LMDB, with message embeddings on: two tenants with data on every plane, one deleted. Nothing
  * of it is left — no body in the blob stores, no row with its id in any catalog table, no KV
  * key, search document or vector — while its neighbour reads back whole; a deletion stopped
- * halfway resumes when Kura opens again; the id can then be registered again, empty.
+ * halfway resumes when Kura opens again; the id can then be registered again, empty. The same
+ * on PostgreSQL + Redis + fs: no row in any table of the database, no Redis key, no body.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { FastifyInstance } from "fastify";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { ADMIN_AUDIT_STREAM } from "../../src/engine/tenant-deletion.js";
 import { mintToken } from "../../src/http/auth.js";
@@ -20,6 +23,8 @@ import { openKvStore } from "../../src/open/kv.js";
 import { openSearchIndex } from "../../src/open/search.js";
 import { openVectorIndexes } from "../../src/open/vectors.js";
 import type { Catalog } from "../../src/ports/catalog.js";
+import { postgresForTests } from "../support/servers/postgres.js";
+import { dropPrefix, REDIS_URL, redisProblem } from "../support/servers/redis.js";
 import { type CallResult, errorCode, SECRET } from "./harness.js";
 
 interface Server {
@@ -36,9 +41,14 @@ interface Server {
 const undocumented: string[] = [];
 
 /** `kura serve` over the data in `dir` (kept across restarts). */
-async function serve(dir: string, open: KuraOpenOptions = {}): Promise<Server> {
+async function serve(dir: string, open: KuraOpenOptions = {}, config: object = {}): Promise<Server> {
   const kura = await Kura.open(
-    { data_dir: dir, auth: { jwt_secret: SECRET }, vector: { embed_messages: true, dimensions: 64 } },
+    {
+      data_dir: dir,
+      auth: { jwt_secret: SECRET },
+      vector: { embed_messages: true, dimensions: 64 },
+      ...config,
+    },
     open,
   );
   const app = await buildServer(kura, {
@@ -325,6 +335,9 @@ describe("DELETE /v1/admin/tenants/{id}", () => {
     );
     const feed = await ok(s.call("GET", "/v1/changes", { token: again }), 200);
     expect(feed.json.data.items).toEqual([]);
+    // No version of the old tenant's keys is kept: a key written again starts at version 1.
+    const put = await ok(s.call("PUT", "/v1/kv/prefs/theme", { token: again, json: { dark: false } }), 200);
+    expect(put.headers.get("etag")).toBe('"1"');
     await neighbourIntact(s, "kept", kept.token, kept.messageIds);
     await s.close();
   });
@@ -392,5 +405,94 @@ describe("DELETE /v1/admin/tenants/{id}", () => {
     const kura = s.kura;
     await s.close();
     expect(await planesOf(kura, "halfway")).toEqual({ kv: [], search: 0, memories: 0, messages: 0 });
+  });
+});
+
+describe("DELETE /v1/admin/tenants/{id} on PostgreSQL + Redis", async () => {
+  const db = await postgresForTests();
+  if ("problem" in db) throw new Error(db.problem);
+  const problem = await redisProblem();
+  if (problem) throw new Error(problem);
+  const prefix = `kura-test-tdel-${randomBytes(4).toString("hex")}:`;
+  const config = {
+    database: { backend: "postgres", url: db.url },
+    kv: { backend: "redis", url: REDIS_URL, key_prefix: prefix },
+  };
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    await dropPrefix(prefix);
+    await db.destroy();
+  });
+
+  /** Rows naming `tenant` in every table of the database that has a `tenant_id` column. */
+  const tableRows = async (tenant: string): Promise<Record<string, number>> => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const tables = await client.query<{ table_schema: string; table_name: string }>(
+        "SELECT table_schema, table_name FROM information_schema.columns WHERE column_name = 'tenant_id' " +
+          "AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+      );
+      const out: Record<string, number> = {};
+      for (const { table_schema, table_name } of tables.rows) {
+        const r = await client.query<{ n: string }>(
+          `SELECT COUNT(*) AS n FROM "${table_schema}"."${table_name}" WHERE tenant_id = $1`,
+          [tenant],
+        );
+        const n = Number(r.rows[0]?.n ?? 0);
+        if (n > 0) out[`${table_schema}.${table_name}`] = n;
+      }
+      return out;
+    } finally {
+      await client.end();
+    }
+  };
+
+  /** Every Redis key under the test's prefix that names `tenant`. */
+  const redisKeys = async (tenant: string): Promise<string[]> => {
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(REDIS_URL);
+    try {
+      const keys = await redis.keys(`${prefix}*`);
+      return keys.filter((k) => k.includes(tenant));
+    } finally {
+      redis.disconnect();
+    }
+  };
+
+  it("leaves no row in any table, no Redis key and no body of the tenant; its neighbour reads back whole", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kura-tdel-pg-"));
+    dirs.push(dir);
+    let s = await serve(dir, {}, config);
+    await populate(s, "gone");
+    const kept = await populate(s, "kept");
+    expect(Object.keys(await tableRows("gone")).length).toBeGreaterThan(5);
+    expect((await redisKeys("gone")).length).toBeGreaterThan(0);
+    expect((await listAll(s, "gone/")).length).toBeGreaterThan(5);
+
+    await ok(s.call("DELETE", "/v1/admin/tenants/gone", { token: admin }), 202);
+    await waitGone(s, "gone");
+    expect(await tableRows("gone")).toEqual({});
+    expect(await redisKeys("gone")).toEqual([]);
+    expect(await listAll(s, "gone/")).toEqual([]);
+    expect(pathsOf(dir, "gone")).toEqual([]);
+    await neighbourIntact(s, "kept", kept.token, kept.messageIds);
+    expect(Object.keys(await tableRows("kept")).length).toBeGreaterThan(5);
+    const kura = s.kura;
+    await s.close();
+    expect(await planesOf(kura, "gone")).toEqual({ kv: [], search: 0, memories: 0, messages: 0 });
+    expect((await planesOf(kura, "kept")).search).toBe(2);
+
+    // The id starts empty when registered again.
+    s = await serve(dir, {}, config);
+    await ok(s.call("POST", "/v1/admin/tenants", { token: admin, json: { tenant_id: "gone" } }), 201);
+    const again = await tokenOf("gone");
+    expect((await ok(s.call("GET", "/v1/objects", { token: again }), 200)).json.data.items).toEqual([]);
+    expect((await ok(s.call("GET", "/v1/usage", { token: again }), 200)).json.data.messages).toBe(0);
+    const put = await ok(s.call("PUT", "/v1/kv/prefs/theme", { token: again, json: { dark: false } }), 200);
+    expect(put.headers.get("etag")).toBe('"1"');
+    await neighbourIntact(s, "kept", kept.token, kept.messageIds);
+    await s.close();
   });
 });

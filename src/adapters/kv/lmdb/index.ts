@@ -266,7 +266,11 @@ class LmdbKvStore implements KvStore {
       return batch;
     }
     const entry: Record =
-      bytes === undefined ? { version: 0, expiresAt: TOMBSTONE, value: 0 } : { version, expiresAt, value };
+      bytes === undefined
+        ? { version: 0, expiresAt: TOMBSTONE, value: 0 }
+        : this.syncCommits
+          ? { version, expiresAt, value }
+          : { version, expiresAt, value, bytes };
     this.pending.set(key, entry);
     // A synchronous commit settles the whole overlay at once (see `settle`).
     if (!this.syncCommits) batch.entries.push(key, entry);
@@ -446,9 +450,47 @@ class LmdbKvStore implements KvStore {
     return bytes;
   }
 
+  /**
+   * With asynchronous commits, what a read of `keys` issued now must answer: the records queued
+   * for them and not committed yet (call order), once their batch has committed (durability);
+   * undefined when none is queued (the committed state answers). A key queued as removed maps
+   * to undefined.
+   */
+  private queuedAnswer(keys: readonly string[]): Promise<Map<string, Record | undefined>> | undefined {
+    if (this.syncCommits || this.pending.size === 0) return undefined;
+    let queued: Map<string, Record | undefined> | undefined;
+    for (const key of keys) {
+      const entry = this.pending.get(key);
+      if (entry === undefined) continue;
+      queued ??= new Map();
+      queued.set(key, entry.version === 0 || entry.bytes === undefined ? undefined : entry);
+    }
+    if (queued === undefined) return undefined;
+    const answer = queued;
+    const settled = (this.filling ?? this.latest)?.settled();
+    return settled === undefined ? Promise.resolve(answer) : settled.then(() => answer);
+  }
+
+  /** A queued record as a read answers it: live, decoded afresh from its bytes (a copy). */
+  private queuedLive(
+    key: string,
+    entry: Record | undefined,
+    now: number,
+    operation: string,
+  ): Record | undefined {
+    if (entry?.bytes === undefined) return undefined;
+    const record = this.decode(key, entry.bytes, operation);
+    return this.isLive(record, now) ? record : undefined;
+  }
+
   async get<T>(key: string): Promise<T | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
+    const answer = this.queuedAnswer([key]);
+    if (answer !== undefined) {
+      const queued = await answer;
+      return this.queuedLive(key, queued.get(key), this.now(), "kv.get")?.value as T;
+    }
     const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
     if (wait !== undefined) await wait;
     return this.committedValue(key, 0, "kv.get") as T | undefined;
@@ -457,9 +499,14 @@ class LmdbKvStore implements KvStore {
   async getEntry<T>(key: string): Promise<KvEntry<T> | undefined> {
     this.open("kv.get");
     checkKey(key, "kv.get");
-    const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
-    if (wait !== undefined) await wait;
-    const record = this.committedLive(key, this.now(), "kv.get");
+    const answer = this.queuedAnswer([key]);
+    let record: Record | undefined;
+    if (answer !== undefined) record = this.queuedLive(key, (await answer).get(key), this.now(), "kv.get");
+    else {
+      const wait = this.filling === undefined && this.pending.size === 0 ? undefined : this.beforeRead([key]);
+      if (wait !== undefined) await wait;
+      record = this.committedLive(key, this.now(), "kv.get");
+    }
     if (!record) return undefined;
     return {
       key,
@@ -542,12 +589,21 @@ class LmdbKvStore implements KvStore {
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     this.open("kv.getMany");
     for (const key of keys) checkKey(key, "kv.getMany");
-    const wait = this.beforeRead(keys);
-    if (wait !== undefined) await wait;
+    const answer = this.queuedAnswer(keys);
+    const queued = answer === undefined ? undefined : await answer;
+    if (queued === undefined) {
+      const wait = this.beforeRead(keys);
+      if (wait !== undefined) await wait;
+    }
     const now = this.now();
     const values: (T | undefined)[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
-      values[i] = this.committedValue(keys[i] as string, now, "kv.getMany") as T | undefined;
+      const key = keys[i] as string;
+      values[i] = (
+        queued?.has(key)
+          ? this.queuedLive(key, queued.get(key), now, "kv.getMany")?.value
+          : this.committedValue(key, now, "kv.getMany")
+      ) as T | undefined;
     }
     return values;
   }
@@ -673,6 +729,38 @@ class LmdbKvStore implements KvStore {
         throw await this.failure(e, "kv.sweep");
       }
       if (stopped || removed >= limit) return removed;
+    }
+  }
+
+  async forgetPrefix(prefix: string): Promise<number> {
+    this.open("kv.forget");
+    checkKey(prefix, "kv.forget");
+    // Whatever was queued before the call is committed first, so the range below holds it.
+    this.flush();
+    await this.latest?.settled();
+    const now = this.now();
+    let removed = 0;
+    for (;;) {
+      this.beforeDecision();
+      const keys: string[] = [];
+      for (const key of this.db.getKeys({ start: prefix })) {
+        if (typeof key !== "string" || !key.startsWith(prefix)) break;
+        keys.push(key);
+        if (keys.length >= SWEEP_CHUNK) break;
+      }
+      if (keys.length === 0) return removed;
+      const batch = this.batch();
+      for (const key of keys) {
+        if (this.isLive(this.current(key, "kv.forget"), now)) removed++;
+        // The record or tombstone goes, not replaced by a tombstone: no version is kept. Its
+        // entry in the expiry index, if any, is dropped by the sweep when due.
+        this.write(key, undefined, 0, TOMBSTONE, 0, true);
+      }
+      try {
+        await batch.done;
+      } catch (e) {
+        throw await this.failure(e, "kv.forget");
+      }
     }
   }
 

@@ -13,6 +13,8 @@ export interface Record {
   version: number;
   expiresAt: number;
   value: unknown;
+  /** Overlay entries of asynchronous commits: the record as written, for reads issued before it commits. */
+  bytes?: Buffer;
 }
 
 /**

@@ -253,6 +253,19 @@ class MemoryKvStore implements KvStore {
     return removed;
   }
 
+  async forgetPrefix(prefix: string): Promise<number> {
+    this.open("kv.forget");
+    checkKey(prefix, "kv.forget");
+    const now = this.now();
+    let removed = 0;
+    for (const [key, slot] of this.slots) {
+      if (!key.startsWith(prefix)) continue;
+      if (slot.frame !== undefined && (slot.expiresAt === undefined || slot.expiresAt > now)) removed++;
+      this.slots.delete(key);
+    }
+    return removed;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.slots.clear();

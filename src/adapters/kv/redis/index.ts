@@ -404,6 +404,31 @@ class RedisKvStore implements KvStore {
     return result > 0;
   }
 
+  async forgetPrefix(prefix: string): Promise<number> {
+    this.open("kv.forget");
+    checkKey(prefix, "kv.forget");
+    let removed = 0;
+    // The values first (each removal counted), then the floors that keep deleted keys' versions.
+    for (const [pattern, counted] of [
+      [`${globEscape(this.prefix + prefix)}*`, true],
+      [`${globEscape(this.floorPrefix + prefix)}*`, false],
+    ] as const) {
+      let position = "0";
+      do {
+        const [next, keys] = await this.call("kv.forget", () =>
+          this.client.scan(position, "MATCH", pattern, "COUNT", 1000),
+        );
+        position = next;
+        // A key of Kura's own (`{key_prefix}\0…`) never matches a value pattern: prefixes hold no NUL.
+        if (keys.length > 0) {
+          const n = await this.call("kv.forget", () => this.client.del(...keys));
+          if (counted) removed += n;
+        }
+      } while (position !== "0");
+    }
+    return removed;
+  }
+
   async takeToken(name: string, bucket: KvTokenBucket): Promise<{ taken: boolean; retryAfterMs: number }> {
     this.open("kv.takeToken");
     checkKey(name, "kv.takeToken");
