@@ -23,6 +23,7 @@
  * The tenant's own audit log goes with its rows, so the admin's actions on it — the request and
  * the completion — are recorded in {@link ADMIN_AUDIT_STREAM}, which no tenant can own.
  */
+
 import { randomUUID } from "node:crypto";
 import { isKuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
@@ -31,10 +32,14 @@ import type { AuditEntry, Catalog, JobRecord, TenantRecord } from "../ports/cata
 import type { KvStore } from "../ports/kv-store.js";
 import type { SearchIndex } from "../ports/search-index.js";
 import type { VectorIndex, VectorMetric } from "../ports/vector-index.js";
+import { bodiesPinned } from "./backup-pin.js";
 import type { HotMessages } from "./hot-messages.js";
 import type { Job } from "./jobs.js";
 import { bodyCachePrefix, hotMessageKey } from "./message-rows.js";
 import type { Tenancy } from "./tenancy.js";
+
+/** How long the body step waits while a backup pins the bodies, before asking again. */
+const PINNED_WAIT_MS = 1000;
 
 /**
  * The audit stream of admin actions that must outlive the tenant they concern (its deletion):
@@ -429,8 +434,15 @@ export class TenantDeletions {
     }
   }
 
-  /** The next bodies under `{tenant}/` in each store. */
+  /**
+   * The next bodies under `{tenant}/` in each store — none while a backup pins the bodies
+   * (`backup-pin.ts`): its snapshot may hold the tenant's rows, so the step waits (true: more).
+   */
   private async deleteBodies(tenantId: string, p: DeletionPayload): Promise<boolean> {
+    if (await bodiesPinned(this.deps.catalog, this.deps.clock())) {
+      await new Promise((resolve) => setTimeout(resolve, PINNED_WAIT_MS).unref());
+      return true;
+    }
     let more = false;
     for (const store of new Set(this.deps.stores())) {
       // From the start each time: what was listed is deleted, so the next page is what is left.

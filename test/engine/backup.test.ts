@@ -310,6 +310,23 @@ describe("backup and restore", () => {
     expect(reports.find((r) => r.name === "gc-orphans")?.result?.deleted).toBeGreaterThanOrEqual(1);
     expect(await source.store.exists(before?.blobKey as string)).toBe(false);
   }, 60_000);
+
+  it("a tenant deleted while a backup pins the bodies keeps them until the pin goes", async () => {
+    await source.tenants.create({ tenantId: "initech" });
+    await source.tenant("initech").objects.put("x.txt", Buffer.from("initech"));
+    const row = await source.catalog.getObject("initech", "x.txt");
+    const pin = await pinBodies(source.catalog, "test-pin-2");
+    try {
+      await source.tenants.delete("initech");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await source.catalog.getObject("initech", "x.txt")).toBeUndefined();
+      expect(await source.store.exists(row?.blobKey as string)).toBe(true);
+    } finally {
+      await pin.release();
+    }
+    await source.tenants.settleDeletions();
+    expect(await source.store.exists(row?.blobKey as string)).toBe(false);
+  }, 60_000);
 });
 
 const pgDb = await postgresForTests();
