@@ -10,7 +10,8 @@
  */
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { type FsckProgress, type FsckReport, parseGrace } from "../engine/fsck.js";
+import { parseDurationMs } from "../core/time.js";
+import type { FsckProgress, FsckReport } from "../engine/fsck.js";
 import { type ConfigOption, withKura } from "./open-kura.js";
 import { formatBytes, printJson, printTable } from "./output.js";
 
@@ -125,7 +126,7 @@ export function registerFsckCommand(program: Command): void {
     )
     .option("--grace <duration>", "orphans younger than this are kept: 0, 30s, 30m, 1h, 2d", "1h")
     .action(async (opts: ConfigOption & { json?: boolean; repair?: boolean; grace: string }) => {
-      const graceMs = parseGrace(opts.grace);
+      const graceMs = parseDurationMs(opts.grace, "fsck");
       await withKura("fsck", opts, async (kura) => {
         const progress = progressReporter(opts.json === true);
         let report: FsckReport;

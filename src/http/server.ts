@@ -29,6 +29,7 @@ import { buildOpenApi, undocumentedUse } from "./openapi.js";
 import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminAuditRoutes } from "./routes/admin-audit.js";
+import { adminFsckRoutes } from "./routes/admin-fsck.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { messageRoutes } from "./routes/messages.js";
@@ -412,6 +413,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...searchRoutes(),
     ...adminRoutes(deps),
     ...adminAuditRoutes(deps),
+    ...adminFsckRoutes(deps),
     ...unimplementedRoutes(),
   );
 

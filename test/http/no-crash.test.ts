@@ -193,6 +193,7 @@ describe("no request error ends the process", () => {
       createTenant: { json: { tenant_id: "t-new" } },
       updateTenant: { json: { status: "active" } },
       createApiKey: { json: { scopes: ["read"] } },
+      fsck: { json: {} },
     } satisfies Record<string, Sample>);
     const doc = (await h.call("GET", "/openapi.json")).json;
     for (const [path, ops] of Object.entries<Record<string, Record<string, unknown>>>(doc.paths)) {

@@ -216,8 +216,8 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
         count++;
       }
     }
-    // 5 since the tenant registry was built: 3 mail, tenant deletion, fsck.
-    expect(count).toBeGreaterThanOrEqual(5);
+    // 3 mail routes at least.
+    expect(count).toBeGreaterThanOrEqual(3);
   });
 
   it("serves a docs page", async () => {

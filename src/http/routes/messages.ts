@@ -99,6 +99,12 @@ const streamQuery = z
 /** Bytes of JSON around a message's content that a request may add (escapes, metadata, fields). */
 const JSON_OVERHEAD = 64 * 1024;
 
+/** A message whose content is read may have lost its body for good (CONS-3, docs/http.md). */
+const BODY_GONE = {
+  description:
+    "A message's body is lost (BODY_MISSING) or fails its checksum (BODY_CORRUPT): its content cannot be read; kura fsck reports it",
+};
+
 export function messageRoutes(deps: HttpDeps): RouteSpec[] {
   const maxContent = deps.config.limits.max_message_bytes;
   const appendLimit = 4 * maxContent + JSON_OVERHEAD;
@@ -219,6 +225,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
         description: "A page of index entries (with content when include=content)",
         schema: pageSchema(z.union([messageSchema, messageRefSchema])),
       },
+      410: BODY_GONE,
     },
     handler: async ({ tenant, params, query }) => {
       const page = await tenant.messages.history(params.chat_id, {
@@ -275,7 +282,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     summary: "A message with its content",
     tag: TAG,
     params: messageParams,
-    responses: { 200: { description: "The message", schema: messageSchema } },
+    responses: { 200: { description: "The message", schema: messageSchema }, 410: BODY_GONE },
     handler: async ({ tenant, params }) => ({ data: messageJson(await tenant.messages.get(params.id)) }),
   };
 
@@ -308,6 +315,7 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
         description: "Found messages and missing ids",
         schema: z.object({ items: z.array(messageSchema), missing: z.array(z.string()) }),
       },
+      410: BODY_GONE,
     },
     handler: async ({ tenant, body }) => {
       const { items, missing } = await tenant.messages.getMany(body.ids);

@@ -20,7 +20,6 @@ function pending(
 }
 
 const MAIL = "mail storage (MAIL-1) is not built yet";
-const FSCK = "the consistency checker over HTTP (CONS-3) is not built yet";
 
 export function unimplementedRoutes(): RouteSpec[] {
   const mailbox = { params: z.object({ mailbox_id: idSchema }) };
@@ -54,8 +53,5 @@ export function unimplementedRoutes(): RouteSpec[] {
         params: z.object({ mailbox_id: idSchema, id: z.string() }),
       },
     ),
-    pending("POST", "/v1/admin/fsck", "fsck", "Run the consistency checker", "admin", FSCK, {
-      auth: "admin",
-    }),
   ];
 }
