@@ -123,6 +123,15 @@ const READ_CONCURRENCY = 32;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * A message erased between the read of its row and the commit of a change to it: the catalog's
+ * CATALOG_NOT_FOUND is, to the caller, the message's MESSAGE_NOT_FOUND.
+ */
+function goneMessage(e: unknown, id: string, operation: string): unknown {
+  if (!(e instanceof KuraError) || e.code !== "CATALOG_NOT_FOUND") return e;
+  return new KuraError("MESSAGE_NOT_FOUND", `no message ${id}`, { operation, cause: e });
+}
+
 export class Messages {
   constructor(
     private readonly ctx: EngineContext,
@@ -460,7 +469,7 @@ export class Messages {
         })) as [MessageVersionRow];
       } catch (e) {
         if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION" && attempt < 3) continue;
-        throw e;
+        throw goneMessage(e, id, "messages.edit");
       }
       this.forget(id);
       return this.toRef({
@@ -522,7 +531,7 @@ export class Messages {
     if (deleted === (row.deletedAt !== null)) return;
     const now = this.ctx.clock();
     this.forget(id);
-    await this.ctx.protocol.write({
+    const write = this.ctx.protocol.write({
       at: now,
       actor: this.actor,
       changes: [
@@ -542,6 +551,9 @@ export class Messages {
           details: {},
         },
       ],
+    });
+    await write.catch((e: unknown) => {
+      throw goneMessage(e, id, op);
     });
     // Again after the commit: a get racing with it may have cached the old row.
     this.forget(id);
