@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Run the consistency checker
-         * @description **Not implemented yet** (501): the consistency checker over HTTP (CONS-3) is not built yet
+         * @description Checks that the planes agree: every referenced body present and matching its SHA-256, no unreferenced bodies, the full-text index in line with the messages, usage exact, the outbox delivered and every change feed gap-free. With repair, fixes what can be fixed. Reads every body: it takes as long as reading the whole store.
          */
         post: operations["fsck"];
         delete?: never;
@@ -1267,8 +1267,87 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Orphans younger than this are kept: 0, 30s, 30m, 1h, 2d (default 1h) */
+                    grace?: string;
+                    /** @description Re-index drifted messages, fix usage, delete orphans older than the grace, mark lost bodies */
+                    repair?: boolean;
+                };
+            };
+        };
         responses: {
+            /** @description The report; ok is true when nothing was wrong */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            checked: {
+                                bodies: number;
+                                bytes: number;
+                                /** @description Unreferenced bodies of writes under way (not orphans) */
+                                in_flight: number;
+                                /** @description Bodies marked corrupt by an earlier repair */
+                                known_corrupt: number;
+                                /** @description Bodies marked missing by an earlier repair */
+                                known_missing: number;
+                                messages: number;
+                                outbox_events: number;
+                                /** @description Unreferenced bodies younger than the grace on a shared catalog (not counted as orphans) */
+                                recent_unreferenced: number;
+                                search_documents: number;
+                                stored_objects: number;
+                                tenants: number;
+                            };
+                            /** @description No problem was found */
+                            ok: boolean;
+                            problems: {
+                                checksum_mismatches: number;
+                                index_drift: number;
+                                missing_objects: number;
+                                orphan_objects: number;
+                                outbox: number;
+                                usage_drift: number;
+                            };
+                            /** @description Problems repair did not fix (all of them without repair) */
+                            remaining: number;
+                            /** @description Repair was asked for */
+                            repair: boolean;
+                            repairs: {
+                                marked_corrupt: number;
+                                marked_missing: number;
+                                marks_cleared: number;
+                                orphans_deleted: number;
+                                reindexed: number;
+                                usage_fixed: number;
+                            };
+                            /** @description Up to 50 problems, in the order found */
+                            samples: {
+                                detail: string;
+                                /** @description The stored body's key (missing, corrupt and orphan bodies) */
+                                key?: string;
+                                /** @description What owns the body: message, message-version, object */
+                                kind?: string;
+                                message_id?: string;
+                                /** @enum {string} */
+                                problem: "missing_object" | "orphan_object" | "checksum_mismatch" | "index_drift" | "usage_drift" | "outbox";
+                                repaired: boolean;
+                                tenant_id?: string;
+                            }[];
+                            seconds: number;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -1289,15 +1368,6 @@ export interface operations {
             };
             /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): the consistency checker over HTTP (CONS-3) is not built yet */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2726,6 +2796,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A message's body is lost (BODY_MISSING) or fails its checksum (BODY_CORRUPT): its content cannot be read; kura fsck reports it */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -3784,6 +3863,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A message's body is lost (BODY_MISSING) or fails its checksum (BODY_CORRUPT): its content cannot be read; kura fsck reports it */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -3886,6 +3974,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A message's body is lost (BODY_MISSING) or fails its checksum (BODY_CORRUPT): its content cannot be read; kura fsck reports it */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
