@@ -13,6 +13,7 @@ import { loadConfig } from "../open/config.js";
 import { registerBackupCommands } from "./backup.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { registerFsckCommand } from "./fsck.js";
+import { registerLifecycleCommand } from "./lifecycle.js";
 import { runServe } from "./serve.js";
 import { registerStatsCommand } from "./stats.js";
 import { registerTenantCommands } from "./tenants.js";
@@ -145,6 +146,7 @@ registerTenantCommands(program);
 registerStatsCommand(program);
 registerBackupCommands(program);
 registerFsckCommand(program);
+registerLifecycleCommand(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];
 

@@ -152,6 +152,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/lifecycle:run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the lifecycle engine now: expiry, purge, archive (or a dry run)
+         * @description Runs every retention policy once and answers the count of each action. Each action is audited (per message, object and tenant, and the run in the ~admin stream); a dry run changes nothing and records nothing.
+         */
+        post: operations["runLifecycle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants": {
         parameters: {
             query?: never;
@@ -390,6 +410,48 @@ export interface paths {
         post?: never;
         /** Delete a value (If-Match: version to delete only that version); deleting a missing key succeeds */
         delete: operations["kvDelete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/legal-holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calling tenant's legal holds, oldest first
+         * @description Pass next_cursor back as cursor for the next page; next_cursor is null on the last page.
+         */
+        get: operations["listLegalHolds"];
+        put?: never;
+        /**
+         * Place a legal hold on a chat, a user or a message
+         * @description While the hold exists, what it names is never purged, expired or erased (an erase answers 409 LEGAL_HOLD); a soft delete still hides it. A message hold needs the message to exist.
+         */
+        post: operations["createLegalHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/legal-holds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One legal hold */
+        get: operations["getLegalHold"];
+        put?: never;
+        post?: never;
+        /** Remove a legal hold: what it held follows the retention policies again */
+        delete: operations["deleteLegalHold"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1368,6 +1430,108 @@ export interface operations {
             };
             /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runLifecycle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Report what a run would do, changing nothing */
+                    dry_run?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description What the run did (or would do) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description The time the run judged against */
+                            at: string;
+                            counts: {
+                                /** @description Bodies the archive could not move (missing or damaged: see kura fsck) */
+                                failed: number;
+                                /** @description Messages due for expiry or purge that a legal hold kept */
+                                held: number;
+                                /** @description Expired KV entries swept (stores without native TTL); null in a dry run */
+                                kv_expired: number | null;
+                                /** @description Messages whose bodies moved under {tenant}/archive/ */
+                                messages_archived: number;
+                                /** @description Messages whose TTL ran out, removed */
+                                messages_expired: number;
+                                /** @description Soft-deleted messages past retention.deleted_messages_days, removed */
+                                messages_purged: number;
+                                /** @description Objects whose bodies moved under {tenant}/archive/ */
+                                objects_archived: number;
+                                /** @description Session files past retention.session_files_days, deleted */
+                                session_files_expired: number;
+                            };
+                            dry_run: boolean;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The lifecycle job or another run is under way (LIFECYCLE_RUNNING) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3563,6 +3727,332 @@ export interface operations {
             };
         };
     };
+    listLegalHolds: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of holds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                chat_id: string | null;
+                                created_at: string;
+                                /** @description Who placed it: the caller's identity, as the audit log records it */
+                                created_by: string;
+                                id: string;
+                                message_id: string | null;
+                                reason: string;
+                                user_id: string | null;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createLegalHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Hold every message of this chat */
+                    chat_id?: string;
+                    /** @description Hold this message */
+                    message_id?: string;
+                    /** @description Why (a case or matter reference) */
+                    reason: string;
+                    /** @description Hold every message whose metadata.user_id is this user */
+                    user_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Placed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            chat_id: string | null;
+                            created_at: string;
+                            /** @description Who placed it: the caller's identity, as the audit log records it */
+                            created_by: string;
+                            id: string;
+                            message_id: string | null;
+                            reason: string;
+                            user_id: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The message named does not exist (MESSAGE_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLegalHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The hold */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            chat_id: string | null;
+                            created_at: string;
+                            /** @description Who placed it: the caller's identity, as the audit log records it */
+                            created_by: string;
+                            id: string;
+                            message_id: string | null;
+                            reason: string;
+                            user_id: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant has no such hold (LEGAL_HOLD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteLegalHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant has no such hold (LEGAL_HOLD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listMail: {
         parameters: {
             query?: never;
@@ -4052,6 +4542,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description mode=erase: a legal hold covers the message, its chat or its user (LEGAL_HOLD) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

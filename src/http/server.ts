@@ -29,9 +29,11 @@ import { buildOpenApi, undocumentedUse } from "./openapi.js";
 import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminAuditRoutes } from "./routes/admin-audit.js";
+import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import { adminFsckRoutes } from "./routes/admin-fsck.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
+import { legalHoldRoutes } from "./routes/legal-holds.js";
 import { messageRoutes } from "./routes/messages.js";
 import { objectRoutes } from "./routes/objects.js";
 import { presignedRoutes } from "./routes/presigned.js";
@@ -413,6 +415,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...searchRoutes(),
     ...adminRoutes(deps),
     ...adminAuditRoutes(deps),
+    ...adminLifecycleRoutes(deps),
+    ...legalHoldRoutes(),
     ...adminFsckRoutes(deps),
     ...unimplementedRoutes(),
   );

@@ -190,6 +190,8 @@ describe("no request error ends the process", () => {
       createCollection: { json: { dimensions: 3 } },
       putVector: { json: { vector: [1, 2, 3] } },
       queryVectors: { json: { vector: [1, 2, 3] } },
+      createLegalHold: { json: { chat_id: "c1", reason: "case 1" } },
+      runLifecycle: { json: { dry_run: true } },
       createTenant: { json: { tenant_id: "t-new" } },
       updateTenant: { json: { status: "active" } },
       createApiKey: { json: { scopes: ["read"] } },

@@ -363,7 +363,10 @@ export function messageRoutes(deps: HttpDeps): RouteSpec[] {
     tag: TAG,
     params: messageParams,
     query: deleteQuery,
-    responses: { 204: { description: "Deleted" } },
+    responses: {
+      204: { description: "Deleted" },
+      409: { description: "mode=erase: a legal hold covers the message, its chat or its user (LEGAL_HOLD)" },
+    },
     handler: async ({ tenant, params, query, reply }) => {
       if (query.mode === "erase") await tenant.messages.erase(params.id);
       else await tenant.messages.delete(params.id);
