@@ -7,7 +7,7 @@
  * lease (LIFECYCLE_RUNNING, exit 75, while the job or another run holds it).
  */
 import type { Command } from "commander";
-import { lifecycleReportJson } from "../engine/lifecycle.js";
+import { lifecycleReportJson } from "../domains/lifecycle.js";
 import { type ConfigOption, withKura } from "./open-kura.js";
 import { printJson, printTable } from "./output.js";
 

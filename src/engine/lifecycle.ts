@@ -436,25 +436,6 @@ export function objectArchiveKey(row: ObjectRow, now: number): string {
   return `${row.tenantId}/archive/objects/~long/${hash}@${version}`;
 }
 
-/** A report as `POST /v1/admin/lifecycle:run` answers it and `kura lifecycle run --json` prints it. */
-export function lifecycleReportJson(r: LifecycleReport) {
-  const c = r.counts;
-  return {
-    dry_run: r.dryRun,
-    at: new Date(r.at).toISOString(),
-    counts: {
-      messages_expired: c.messagesExpired,
-      messages_purged: c.messagesPurged,
-      messages_archived: c.messagesArchived,
-      objects_archived: c.objectsArchived,
-      kv_expired: c.kvExpired,
-      session_files_expired: c.sessionFilesExpired,
-      held: c.held,
-      failed: c.failed,
-    },
-  };
-}
-
 /** A report's counts as the job runner records them (a dry run's null KV count left out). */
 export function flatten(counts: LifecycleCounts): Record<string, number> {
   const out: Record<string, number> = {};

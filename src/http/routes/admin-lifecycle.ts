@@ -5,7 +5,7 @@
  * 409 LIFECYCLE_RUNNING while the job or another run holds it on any node.
  */
 import { z } from "zod";
-import { lifecycleReportJson } from "../../engine/lifecycle.js";
+import { lifecycleReportJson } from "../../domains/lifecycle.js";
 import type { RouteSpec } from "../route.js";
 import { adminActor } from "./admin.js";
 import type { HttpDeps } from "./deps.js";
