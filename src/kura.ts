@@ -38,6 +38,7 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
+import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
@@ -595,6 +596,15 @@ export class Kura {
         stores: this.ctx.stores,
         writing: (key) => this.ctx.protocol.writing(key),
         search: index && projector ? { index, apply: (keys) => projector.apply(keys) } : undefined,
+        memories: {
+          index: this.vectors.memories(),
+          sync: MemoryIndex.for({
+            kv: this.state.kv,
+            index: this.vectors.memories(),
+            embedder: this.vectors.embedder,
+            clock: this.state.clock,
+          }),
+        },
         pump: () => this.outbox.pump(),
         projectors: this.projectorNames,
         lag: (name) => this.outbox.lag(name),

@@ -1357,6 +1357,8 @@ export interface operations {
                                 known_corrupt: number;
                                 /** @description Bodies marked missing by an earlier repair */
                                 known_missing: number;
+                                /** @description Items of the memories vector index */
+                                memory_vectors: number;
                                 messages: number;
                                 outbox_events: number;
                                 /** @description Unreferenced bodies younger than the grace on a shared catalog (not counted as orphans) */

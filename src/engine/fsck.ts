@@ -4,7 +4,7 @@
  * - bodies: every blob ref's body is read whole and verified against the SHA-256 the catalog
  *   recorded (missing objects, checksum mismatches); a missing one is re-checked against the
  *   catalog first, since an erase may have dropped ref and body meanwhile;
- * - orphans: every body under `{tenant}/messages/` or `{tenant}/objects/` without a ref. A body
+ * - orphans: every body under `{tenant}/messages/`, `objects/` or `archive/` without a ref. A body
  *   of a write still under way in this process (the write protocol's record of in-flight keys)
  *   is no orphan, however young. Where that record is complete — a catalog one process owns,
  *   checked from that process (`kura serve`'s route, or the CLI beside no server) — every other
@@ -35,19 +35,21 @@ import { KuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Catalog, CatalogOp, JobRecord, MessageKey, MessageRow } from "../ports/catalog.js";
 import type { SearchIndex } from "../ports/search-index.js";
+import type { VectorIndex } from "../ports/vector-index.js";
+import type { MemoryIndex } from "./memory-index.js";
 import { isLive } from "./message-rows.js";
 
 /** `jobs.kind` of the mark of a body found missing or corrupt. */
 export const DAMAGED_BODY = "fsck.damaged-body";
-/** Second key segment of bodies the catalog tracks (as orphan GC). */
-const CATALOGED = new Set(["messages", "objects"]);
+/** Second key segment of bodies the catalog tracks (as orphan GC: archived bodies too). */
+const CATALOGED = new Set(["messages", "objects", "archive"]);
 const PAGE = 500;
 const READ_CONCURRENCY = 8;
 const SAMPLE_LIMIT = 50;
 /** Default grace before an unreferenced body may be deleted: 1 h, as orphan GC. */
 export const DEFAULT_FSCK_GRACE_MS = 3_600_000;
 
-export type FsckPhase = "bodies" | "orphans" | "search" | "usage" | "outbox";
+export type FsckPhase = "bodies" | "orphans" | "search" | "vectors" | "usage" | "outbox";
 
 export interface FsckProgress {
   phase: FsckPhase;
@@ -85,6 +87,8 @@ export interface FsckReport {
     stored_objects: number;
     messages: number;
     search_documents: number;
+    /** Items of the `memories` vector index. */
+    memory_vectors: number;
     tenants: number;
     outbox_events: number;
     /** Unreferenced bodies of writes still under way in this process (not orphans). */
@@ -134,6 +138,8 @@ export interface FsckDeps {
   writing: (key: string) => boolean;
   /** The main thread's full-text index and the projector that re-projects messages into it. */
   search?: { index: SearchIndex; apply: (messages: readonly MessageKey[]) => Promise<void> } | undefined;
+  /** The `memories` vector index and the protocol that keeps it in line with the KV records. */
+  memories?: { index: VectorIndex; sync: MemoryIndex } | undefined;
   /** Deliver every committed outbox event to the projectors. */
   pump: () => Promise<void>;
   /** Registered projectors, and how many events each has yet to get. */
@@ -180,6 +186,7 @@ class Fsck {
         stored_objects: 0,
         messages: 0,
         search_documents: 0,
+        memory_vectors: 0,
         tenants: 0,
         outbox_events: 0,
         in_flight: 0,
@@ -215,6 +222,7 @@ class Fsck {
     await this.bodies();
     await this.orphans();
     await this.searchDrift();
+    await this.memoryDrift();
     await this.usage();
     await this.outbox();
     const p = this.report.problems;
@@ -473,6 +481,54 @@ class Fsck {
             ? "a live message is missing from the full-text index"
             : "the full-text index holds a message that is deleted or gone",
         repaired: this.repair,
+      });
+  }
+
+  // --- vectors: memories --------------------------------------------------------------------
+
+  /**
+   * The `memories` index against the KV records, its store of record: per tenant, as many items
+   * as records (the index keeps one item per record, keyed by user and memory id). Pending
+   * intents are projected first, so a write under way or cut short is not drift. Counts find a
+   * dropped or a stray item; repair projects every record of the tenant again, which brings back
+   * what is missing (stray items of records that no longer exist cannot be found by count).
+   */
+  private async memoryDrift(): Promise<void> {
+    const memories = this.deps.memories;
+    if (!memories) return;
+    await memories.sync.recover();
+    const records = await memories.sync.recordCounts();
+    this.report.checked.memory_vectors = await memories.index.count();
+    let accounted = 0;
+    for (const [tenantId, n] of records) {
+      let held = await memories.index.count(tenantId);
+      accounted += held;
+      if (held === n) continue;
+      // A memory written meanwhile: its intent is projected by the next pass.
+      await memories.sync.recover();
+      const again = (await memories.sync.recordCounts()).get(tenantId) ?? 0;
+      held = await memories.index.count(tenantId);
+      if (held === again) continue;
+      let repaired = false;
+      if (this.repair) {
+        await memories.sync.reproject(tenantId);
+        this.report.repairs.reindexed++;
+        repaired = (await memories.index.count(tenantId)) === again;
+      }
+      this.problem({
+        problem: "index_drift",
+        tenant_id: tenantId,
+        detail: `the memories vector index holds ${held} item(s) for ${again} memory record(s)`,
+        repaired,
+      });
+    }
+    this.progress("vectors", records.size);
+    const strays = this.report.checked.memory_vectors - accounted;
+    if (strays > 0)
+      this.problem({
+        problem: "index_drift",
+        detail: `the memories vector index holds ${strays} item(s) of tenants without memory records (kura reindex cannot drop them yet)`,
+        repaired: false,
       });
   }
 

@@ -202,6 +202,50 @@ export class MemoryIndex {
     }
   }
 
+  /**
+   * How many memory records each tenant has (fsck's vector drift check): every KV key is
+   * scanned, keys only. Tenants without records are absent.
+   */
+  async recordCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.scan("", {
+        limit: 1000,
+        keysOnly: true,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const e of page.items) {
+        const tenantId = RECORD_KEY.exec(e.key)?.[1];
+        if (tenantId !== undefined) counts.set(tenantId, (counts.get(tenantId) ?? 0) + 1);
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return counts;
+  }
+
+  /**
+   * Project every record of a tenant again, under an intent as every projection (fsck's repair
+   * of a drifted tenant: items missing from the index come back, stale ones are replaced).
+   * Returns how many records were projected.
+   */
+  async reproject(tenantId: string): Promise<number> {
+    let projected = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.scan(`${tenantId}:memory:`, {
+        limit: KEYS_PER_INTENT,
+        keysOnly: true,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      const keys = page.items.map((e) => e.key).filter((k) => RECORD_KEY.test(k));
+      await this.settleUnder(keys, async () => {});
+      projected += keys.length;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return projected;
+  }
+
   private recoverOnce(): Promise<void> {
     if (!this.pass) {
       this.needed = false;

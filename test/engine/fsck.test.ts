@@ -1,7 +1,7 @@
 /**
  * CONS-3: `kura.fsck()` finds every injected fault — a deleted message body, flipped bytes in
  * an object's and a message's body, an orphan body, a dropped full-text row, a wrong usage
- * counter — repairs them, and a second run is clean; reads of the messages whose bodies cannot
+ * counter, a dropped memory vector — repairs them, and a second run is clean; reads of the messages whose bodies cannot
  * be recovered answer BODY_MISSING / BODY_CORRUPT. On SQLite + fs, and on PostgreSQL + fs when
  * the test server is available. Real backends throughout: faults are made in the files and
  * databases themselves.
@@ -50,6 +50,7 @@ function fsckSuite(backend: "sqlite" | "postgres") {
     let factory: TestKuraFactory;
     let kura: Kura;
     const ids: string[] = [];
+    const memoryIds: string[] = [];
 
     beforeAll(async () => {
       factory = await testKura(backend, async () =>
@@ -63,6 +64,8 @@ function fsckSuite(backend: "sqlite" | "postgres") {
       }
       await t.objects.put("docs/a.txt", Buffer.from("an object body"));
       await kura.tenant("beta").messages.append("d", { role: "user", content: "other tenant" });
+      for (const content of ["likes green tea", "lives in Osaka"])
+        memoryIds.push((await t.memories.put("u1", { content })).memoryId);
       await kura.pumpOutbox();
     });
     afterAll(async () => {
@@ -85,6 +88,7 @@ function fsckSuite(backend: "sqlite" | "postgres") {
       expect(report.checked.messages).toBe(7);
       expect(report.checked.search_documents).toBe(7);
       expect(report.checked.tenants).toBe(2);
+      expect(report.checked.memory_vectors).toBe(2);
     });
 
     it("finds every injected fault, repairs them, and a second run is clean", async () => {
@@ -114,6 +118,9 @@ function fsckSuite(backend: "sqlite" | "postgres") {
         { ops: [{ op: "addUsage", delta: { tenantId: "beta", bytes: 100, objects: 1, messages: 0 } }] },
       ]);
       expect(outcome?.ok).toBe(true);
+      // 7. a dropped memory vector, from the index's own store of record
+      await kura.vectors.memories().remove("acme", [`u1/${memoryIds[0]}`]);
+      await kura.vectors.memories().save();
 
       // Caches forgotten: the reads below go to the planes.
       await kura.close();
@@ -124,12 +131,12 @@ function fsckSuite(backend: "sqlite" | "postgres") {
         missing_objects: 1,
         orphan_objects: 1,
         checksum_mismatches: 2,
-        index_drift: 1,
+        index_drift: 2,
         usage_drift: 1,
         outbox: 0,
       });
       expect(found.ok).toBe(false);
-      expect(found.remaining).toBe(6);
+      expect(found.remaining).toBe(7);
       expect(found.samples.find((s) => s.problem === "missing_object")?.message_id).toBe(ids[0]);
       expect(found.samples.find((s) => s.problem === "index_drift")?.message_id).toBe(ids[2]);
       expect(found.samples.find((s) => s.problem === "usage_drift")?.tenant_id).toBe("beta");
@@ -147,7 +154,7 @@ function fsckSuite(backend: "sqlite" | "postgres") {
         marked_missing: 1,
         marked_corrupt: 2,
         orphans_deleted: 1,
-        reindexed: 1,
+        reindexed: 2,
         usage_fixed: 1,
       });
 
@@ -160,6 +167,9 @@ function fsckSuite(backend: "sqlite" | "postgres") {
       const hits = await acme.search("pelican2", { consistent: true });
       expect(hits.hits.map((h) => h.id)).toEqual([ids[2]]);
       expect((await kura.tenant("beta").usage()).objects).toBe(1);
+      expect(await kura.vectors.memories().count("acme")).toBe(2);
+      const [near] = await acme.memories.search("u1", { query: "likes green tea", k: 1 });
+      expect(near?.memory.memoryId).toBe(memoryIds[0]);
       expect(
         existsSync(objectFile(base, "acme/messages/2020/01/01/c/0190a000-0000-7000-8000-000000000000.json")),
       ).toBe(false);

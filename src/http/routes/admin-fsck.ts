@@ -39,6 +39,7 @@ export const fsckReportSchema = z.object({
     stored_objects: count,
     messages: count,
     search_documents: count,
+    memory_vectors: count.describe("Items of the memories vector index"),
     tenants: count,
     outbox_events: count,
     in_flight: count.describe("Unreferenced bodies of writes under way (not orphans)"),
