@@ -305,7 +305,7 @@ export class Messages {
     const hot = this.ctx.messageCache?.get(hotKey);
     if (hot && isLive(hot.row, this.ctx.clock()))
       return this.toMessage(hot.row, hot.content as MessageContent);
-    const row = await this.liveRow(id, "messages.get");
+    let row = await this.liveRow(id, "messages.get");
     let body: Buffer | Promise<Buffer>;
     try {
       body = messageBody(
@@ -317,7 +317,16 @@ export class Messages {
       );
       if (body instanceof Promise) body = await body;
     } catch (e) {
-      throw await this.unlessGone(e, row);
+      const moved = await this.movedRow(e, row);
+      if (moved === undefined) throw await this.unlessGone(e, row);
+      row = moved;
+      body = await messageBody(
+        this.ctx,
+        row.storeId,
+        row.blobKey,
+        row.checksum,
+        bodyCacheKey(row.tenantId, row.id, row.version),
+      );
     }
     const content = contentOf(body);
     this.ctx.messageCache?.set(hotKey, { row, content });
@@ -622,13 +631,26 @@ export class Messages {
     return row;
   }
 
-  private content(row: MessageRow): Promise<MessageContent> {
-    return this.readBody(
-      row.storeId,
-      row.blobKey,
-      row.checksum,
-      bodyCacheKey(row.tenantId, row.id, row.version),
-    );
+  private async content(row: MessageRow): Promise<MessageContent> {
+    const read = (r: MessageRow) =>
+      this.readBody(r.storeId, r.blobKey, r.checksum, bodyCacheKey(r.tenantId, r.id, r.version));
+    try {
+      return await read(row);
+    } catch (e) {
+      const moved = await this.movedRow(e, row);
+      if (moved === undefined) throw e;
+      return read(moved);
+    }
+  }
+
+  /**
+   * The row as it is now when a body read from `row` found no body because the lifecycle moved
+   * it to the archive meanwhile (same version, another key); undefined for any other failure.
+   */
+  private async movedRow(e: unknown, row: MessageRow): Promise<MessageRow | undefined> {
+    if (!(e instanceof KuraError) || e.code !== "BODY_MISSING") return undefined;
+    const now = await this.ctx.catalog.getMessage(this.tenantId, row.id);
+    return now && now.version === row.version && now.blobKey !== row.blobKey ? now : undefined;
   }
 
   private async readBody(

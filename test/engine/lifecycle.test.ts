@@ -6,7 +6,9 @@
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isKuraError } from "../../src/core/errors.js";
+import { LruCache } from "../../src/engine/lru-cache.js";
 import type { Kura } from "../../src/kura.js";
+import type { MessageRow } from "../../src/ports/catalog.js";
 import { backendAvailable } from "../support/backends.js";
 import { type TestKuraFactory, testKura } from "../support/kura.js";
 import { postgresForTests } from "../support/servers/postgres.js";
@@ -201,6 +203,52 @@ describe("lifecycle on SQLite + fs", () => {
     const real = await kura.runLifecycle();
     expect(real.counts).toMatchObject({ messagesExpired: 1, messagesPurged: 1, sessionFilesExpired: 1 });
     expect(await t.sessions.listFiles("s1")).toEqual([]);
+  });
+});
+
+describe("reads racing the archive", () => {
+  it("a read that holds the row from before the move reads the moved body", async () => {
+    const factory = await testKura("sqlite");
+    let now = START;
+    /** A row the next getMessage of its id answers instead of the current one. */
+    let stale: MessageRow | undefined;
+    const kura = await factory.open({
+      clock: () => now,
+      projectors: "inline",
+      // No body cache: every read goes to the store.
+      cache: new LruCache(0, 0),
+      config: { retention: { archive_after_days: 1 } },
+      wrapCatalog: (c) =>
+        new Proxy(c, {
+          get(target, prop) {
+            if (prop === "getMessage")
+              return async (tenantId: string, id: string) => {
+                if (stale?.id === id) {
+                  const row = stale;
+                  stale = undefined;
+                  return row;
+                }
+                return target.getMessage(tenantId, id);
+              };
+            const value = Reflect.get(target, prop, target);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }),
+    });
+    try {
+      const t = kura.tenant("acme");
+      const m = await t.messages.append("c1", { role: "user", content: "moved while read" });
+      const before = await kura.catalog.getMessage("acme", m.id);
+      now += 2 * DAY;
+      expect((await kura.runLifecycle()).counts.messagesArchived).toBe(1);
+      stale = before;
+      expect((await t.messages.get(m.id)).content).toBe("moved while read");
+      stale = before;
+      expect((await t.messages.getMany([m.id])).items[0]?.content).toBe("moved while read");
+    } finally {
+      await kura.close();
+      await factory.cleanup();
+    }
   });
 });
 
