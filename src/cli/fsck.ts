@@ -131,7 +131,12 @@ export function registerFsckCommand(program: Command): void {
         const progress = progressReporter(opts.json === true);
         let report: FsckReport;
         try {
-          report = await kura.fsck({ repair: opts.repair === true, graceMs, onProgress: progress.report });
+          report = await kura.fsck({
+            repair: opts.repair === true,
+            graceMs,
+            onProgress: progress.report,
+            actor: "admin:cli",
+          });
         } finally {
           progress.stop();
         }

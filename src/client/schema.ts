@@ -143,7 +143,7 @@ export interface paths {
         put?: never;
         /**
          * Run the consistency checker
-         * @description Checks that the planes agree: every referenced body present and matching its SHA-256, no unreferenced bodies, the full-text index in line with the messages, usage exact, the outbox delivered and every change feed gap-free. With repair, fixes what can be fixed. Reads every body: it takes as long as reading the whole store.
+         * @description Checks that the planes agree: every referenced body present and matching its SHA-256, no unreferenced bodies, the full-text index in line with the messages, usage exact, the outbox delivered and every change feed gap-free. With repair, fixes what can be fixed. A repair that changed something is audited (fsck.repair in the ~admin stream). Reads every body: it takes as long as reading the whole store.
          */
         post: operations["fsck"];
         delete?: never;

@@ -38,6 +38,7 @@ import type { SearchIndex } from "../ports/search-index.js";
 import type { VectorIndex } from "../ports/vector-index.js";
 import type { MemoryIndex } from "./memory-index.js";
 import { isLive } from "./message-rows.js";
+import { ADMIN_AUDIT_STREAM } from "./tenant-deletion.js";
 
 /** `jobs.kind` of the mark of a body found missing or corrupt. */
 export const DAMAGED_BODY = "fsck.damaged-body";
@@ -127,6 +128,8 @@ export interface FsckOptions {
   /** Orphans younger than this are not deleted (and on a shared catalog not counted). */
   graceMs?: number;
   onProgress?: (progress: FsckProgress) => void;
+  /** Who asked (SEC-3): the audit entries of a repair carry it; default `system`. */
+  actor?: string;
 }
 
 /** What fsck works on: the planes, and what the running engine knows. */
@@ -165,6 +168,7 @@ class Fsck {
   private readonly report: FsckReport;
   private readonly started = performance.now();
   private readonly now: number;
+  private readonly actor: string;
 
   constructor(
     private readonly deps: FsckDeps,
@@ -177,6 +181,7 @@ class Fsck {
         operation: "fsck",
       });
     this.now = deps.clock();
+    this.actor = options.actor ?? "system";
     this.report = {
       ok: true,
       repair: this.repair,
@@ -228,6 +233,25 @@ class Fsck {
     const p = this.report.problems;
     this.report.ok = Object.values(p).every((n) => n === 0);
     this.report.seconds = (performance.now() - this.started) / 1000;
+    // A repair that changed something is an admin action: one entry in the ~admin stream.
+    if (this.repair && Object.values(this.report.repairs).some((n) => n > 0))
+      await this.deps.commit([
+        {
+          op: "appendAudit",
+          entry: {
+            tenantId: ADMIN_AUDIT_STREAM,
+            actor: this.actor,
+            action: "fsck.repair",
+            target: "fsck",
+            at: this.now,
+            details: {
+              problems: { ...p },
+              repairs: { ...this.report.repairs },
+              remaining: this.report.remaining,
+            },
+          },
+        },
+      ]);
     return this.report;
   }
 
@@ -553,7 +577,7 @@ class Fsck {
             op: "appendAudit",
             entry: {
               tenantId: r.tenantId,
-              actor: "system",
+              actor: this.actor,
               action: "fsck.usage-repair",
               target: r.tenantId,
               at: this.now,

@@ -55,6 +55,12 @@ describe("POST /v1/admin/fsck", () => {
     expect(repaired.json.data.remaining).toBe(0);
     expect(repaired.json.data.repairs.marked_missing).toBe(1);
 
+    const audit = await h.call("GET", "/v1/admin/audit?action=fsck.repair", { token: admin });
+    expect(audit.status, audit.text).toBe(200);
+    expect(audit.json.data.items).toHaveLength(1);
+    expect(audit.json.data.items[0]).toMatchObject({ tenant_id: "~admin", actor: "admin:root" });
+    expect(audit.json.data.items[0].details.repairs.marked_missing).toBe(1);
+
     const again = await h.call("POST", "/v1/admin/fsck", { token: admin, json: {} });
     expect(again.json.data.ok).toBe(true);
     expect(again.json.data.checked.known_missing).toBe(1);

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { parseDurationMs } from "../../core/time.js";
 import type { RouteSpec } from "../route.js";
+import { adminActor } from "./admin.js";
 import type { HttpDeps } from "./deps.js";
 
 const count = z.number().int().nonnegative();
@@ -96,6 +97,7 @@ export function adminFsckRoutes({ kura }: HttpDeps): RouteSpec[] {
       "Checks that the planes agree: every referenced body present and matching its SHA-256, no " +
       "unreferenced bodies, the full-text index in line with the messages, usage exact, the " +
       "outbox delivered and every change feed gap-free. With repair, fixes what can be fixed. " +
+      "A repair that changed something is audited (fsck.repair in the ~admin stream). " +
       "Reads every body: it takes as long as reading the whole store.",
     tag: "admin",
     auth: "admin",
@@ -103,10 +105,11 @@ export function adminFsckRoutes({ kura }: HttpDeps): RouteSpec[] {
     responses: {
       200: { description: "The report; ok is true when nothing was wrong", schema: fsckReportSchema },
     },
-    handler: async ({ body: b }) => {
+    handler: async ({ body: b, principal }) => {
       const graceMs = b.grace === undefined ? undefined : parseDurationMs(b.grace, "http.fsck");
       const report = await kura.fsck({
         repair: b.repair === true,
+        actor: adminActor(principal),
         ...(graceMs === undefined ? {} : { graceMs }),
       });
       return { data: report };
