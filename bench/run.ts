@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BenchResult, formatTable, type Scenario } from "./lib.js";
+import { backup } from "./scenarios/backup.js";
 import { blobFs } from "./scenarios/blob-fs.js";
 import { blobS3 } from "./scenarios/blob-s3.js";
 import { fts } from "./scenarios/fts.js";
@@ -17,7 +18,18 @@ import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
 import { messagesReads } from "./scenarios/messages-reads.js";
 import { vectors } from "./scenarios/vectors.js";
 
-const SCENARIOS: Scenario[] = [blobFs, blobS3, messages, messagesReads, messagesPgS3, kv, http, fts, vectors];
+const SCENARIOS: Scenario[] = [
+  blobFs,
+  blobS3,
+  messages,
+  messagesReads,
+  messagesPgS3,
+  kv,
+  http,
+  fts,
+  vectors,
+  backup,
+];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

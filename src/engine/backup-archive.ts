@@ -172,8 +172,38 @@ export class ArchiveWriter {
     data: Buffer,
     pax: Record<string, string> = {},
   ): Promise<ManifestEntry> {
-    const sha256 = sha256Hex(data);
-    return this.addStream(name, kind, { size: data.length, sha256 }, Readable.from([data]), pax);
+    return this.addChecked(name, kind, data, sha256Hex(data), pax);
+  }
+
+  /**
+   * An entry whose bytes are in memory and were checked against `sha256` already (a body read
+   * whole against its recorded checksum): handed to the tar stream at once, no stream per entry.
+   * The entry's callback comes once the tar stream took the bytes below its high-water mark,
+   * so a slow output holds the writer back.
+   */
+  async addChecked(
+    name: string,
+    kind: EntryKind,
+    data: Buffer,
+    sha256: string,
+    pax: Record<string, string> = {},
+  ): Promise<ManifestEntry> {
+    const header = {
+      name: `${ARCHIVE_ROOT}/${name}`,
+      size: data.length,
+      mode: 0o644,
+      mtime: new Date(0),
+      pax: { [PAX_SHA256]: sha256, ...pax },
+    };
+    await Promise.race([
+      new Promise<void>((resolve, reject) => {
+        this.pack.entry(header, data, (e?: Error | null) => (e ? reject(e) : resolve()));
+      }),
+      this.done,
+    ]);
+    const record: ManifestEntry = { name, kind, size: data.length, sha256 };
+    this.entries.push(record);
+    return record;
   }
 
   /** An entry of known size and SHA-256, its bytes checked as they pass. */

@@ -40,6 +40,8 @@ const BUFFERED_BODY_BYTES = 8 * 1024 * 1024;
 /** A catalog or KV part closes at this many bytes of JSON lines. */
 const PART_BYTES = 8 * 1024 * 1024;
 const ROWS_PAGE = 1000;
+/** Bodies read ahead of the one the archive takes next. */
+const READ_AHEAD = 16;
 
 /** The planes of a deployment, as a backup reads them and a restore writes them. */
 export interface BackupPlanes {
@@ -153,24 +155,45 @@ async function copyBodies(
   let done = 0;
   progress("bodies", 0, total);
   for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) {
-    for (const ref of page) {
+    const refs = page.map((ref) => {
       const storeId = String(ref.store_id);
       const key = String(ref.blob_key);
-      const size = Number(ref.size_bytes);
-      const sha256 = String(ref.checksum);
-      const name = `bodies/${storeId}/${key}`;
+      return {
+        key,
+        name: `bodies/${storeId}/${key}`,
+        store: planes.stores.get(storeId) ?? planes.stores.get("primary"),
+        known: { size: Number(ref.size_bytes), sha256: String(ref.checksum) },
+      };
+    });
+    // Reads run READ_AHEAD bodies ahead of the archive, which takes them in order.
+    const reads: Promise<Fetched>[] = [];
+    const readAt = (i: number) => {
+      const ref = refs[i];
+      if (ref === undefined || reads[i] !== undefined) return;
+      const read = fetchBody(ref.store, ref.key, ref.known);
+      // A failure is thrown where the body's turn comes; reads ahead of a failure are abandoned.
+      read.catch(() => undefined);
+      reads[i] = read;
+    };
+    for (let i = 0; i < refs.length; i++) {
+      for (let j = i; j < Math.min(refs.length, i + READ_AHEAD); j++) readAt(j);
+      const ref = refs[i] as (typeof refs)[number];
+      const fetched = await (reads[i] as Promise<Fetched>);
+      reads[i] = DONE;
       done++;
-      const store = planes.stores.get(storeId) ?? planes.stores.get("primary");
-      if (store === undefined) {
-        copy.missing.push(name);
-        continue;
-      }
-      const outcome = await copyBody(store, key, { size, sha256 }, name, archive);
-      if (outcome === "missing") copy.missing.push(name);
-      else if (outcome === "corrupt") copy.corrupt.push(name);
+      if (fetched.kind === "missing") copy.missing.push(ref.name);
+      else if (fetched.kind === "corrupt") copy.corrupt.push(ref.name);
       else {
+        if (fetched.kind === "data")
+          await archive.addChecked(ref.name, "body", fetched.data, ref.known.sha256, pax(fetched.info));
+        else {
+          const { info, body } = await (ref.store as BlobStore).get(ref.key, {
+            expectedSha256: ref.known.sha256,
+          });
+          await archive.addStream(ref.name, "body", ref.known, body, pax(info));
+        }
         copy.count++;
-        copy.bytes += size;
+        copy.bytes += ref.known.size;
       }
       if (done % 50 === 0) progress("bodies", done, total);
     }
@@ -179,26 +202,28 @@ async function copyBodies(
   return copy;
 }
 
-async function copyBody(
-  store: BlobStore,
+type Fetched =
+  | { kind: "data"; info: { contentType: string; metadata: Record<string, string> }; data: Buffer }
+  | { kind: "large" }
+  | { kind: "missing" }
+  | { kind: "corrupt" };
+
+const DONE: Promise<Fetched> = Promise.resolve({ kind: "missing" });
+
+/** A body read whole and checked by the store against its recorded SHA-256; large ones are streamed later. */
+async function fetchBody(
+  store: BlobStore | undefined,
   key: string,
   known: { size: number; sha256: string },
-  name: string,
-  archive: ArchiveWriter,
-): Promise<"copied" | "missing" | "corrupt"> {
+): Promise<Fetched> {
+  if (store === undefined) return { kind: "missing" };
+  if (known.size > BUFFERED_BODY_BYTES) return { kind: "large" };
   try {
-    if (known.size <= BUFFERED_BODY_BYTES) {
-      const { info, data } = await store.getBuffer(key, { expectedSha256: known.sha256 });
-      await archive.addStream(name, "body", known, Readable.from([data]), pax(info));
-    } else {
-      const { info, body } = await store.get(key, { expectedSha256: known.sha256 });
-      await archive.addStream(name, "body", known, body, pax(info));
-    }
-    return "copied";
+    const { info, data } = await store.getBuffer(key, { expectedSha256: known.sha256 });
+    return data.length === known.size ? { kind: "data", info, data } : { kind: "corrupt" };
   } catch (e) {
-    if (isKuraError(e) && e.code === "BLOB_NOT_FOUND") return "missing";
-    if (isKuraError(e) && e.code === "BLOB_CHECKSUM_MISMATCH" && known.size <= BUFFERED_BODY_BYTES)
-      return "corrupt";
+    if (isKuraError(e) && e.code === "BLOB_NOT_FOUND") return { kind: "missing" };
+    if (isKuraError(e) && e.code === "BLOB_CHECKSUM_MISMATCH") return { kind: "corrupt" };
     throw e;
   }
 }

@@ -15,7 +15,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { isKuraError, KuraError } from "../core/errors.js";
-import type { BlobStore } from "../ports/blob-store.js";
+import { type BlobStore, type PutManyItem, putEach } from "../ports/blob-store.js";
 import type { CatalogDumpRow } from "../ports/catalog.js";
 import type { KvSetManyItem } from "../ports/kv-store.js";
 import { type BackupPlanes, KV_PACKR } from "./backup.js";
@@ -40,6 +40,9 @@ import {
 const BUFFERED_ENTRY_BYTES = 8 * 1024 * 1024;
 const LOAD_ROWS = 1000;
 const KV_BATCH = 200;
+const PUTS_IN_FLIGHT = 16;
+const BATCH_BODIES = 64;
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 /** An archive entry as tar-stream hands it out: its header, then its bytes. */
 type Entry = AsyncIterable<Buffer> & { header: tar.Header };
@@ -119,6 +122,60 @@ export async function restoreBackup(
   });
 
   const seen: ManifestEntry[] = [];
+  // Small bodies are written PUTS_IN_FLIGHT at a time; every one lands before the next KV or
+  // catalog entry is applied (bodies before the rows that point at them).
+  const puts = new Set<Promise<void>>();
+  let putFailed: unknown;
+  // Into an empty target every key is new: small bodies go in batches (`putMany`: the fs store
+  // writes a batch on its writer thread); forced, a put each (the key may exist).
+  const batches = new Map<BlobStore, { items: PutManyItem[]; bytes: number }>();
+  const flush = async (store: BlobStore) => {
+    const batch = batches.get(store);
+    if (!batch || batch.items.length === 0) return;
+    batches.delete(store);
+    const items = batch.items;
+    await startPut(
+      Promise.resolve({
+        write: (store.putMany ? store.putMany(items) : putEach(store, items)).then(() => undefined),
+      }),
+    );
+  };
+  const put = async (
+    store: BlobStore,
+    key: string,
+    entry: Entry,
+    name: string,
+    known: { size: number; sha256: string },
+  ) => {
+    if (options.force || known.size > BUFFERED_ENTRY_BYTES)
+      return startPut(putEntry(store, key, entry, name, known));
+    const data = await readVerified(entry, name, known);
+    const batch = batches.get(store) ?? { items: [], bytes: 0 };
+    batches.set(store, batch);
+    batch.items.push({ key, body: data, ...putOptions(entry, name) });
+    batch.bytes += data.length;
+    if (batch.items.length >= BATCH_BODIES || batch.bytes >= BATCH_BYTES) await flush(store);
+  };
+  const settlePuts = async () => {
+    for (const store of [...batches.keys()]) await flush(store);
+    await Promise.all(puts);
+    if (putFailed !== undefined) throw putFailed;
+  };
+  const startPut = async (reading: Promise<{ write: Promise<void> }>) => {
+    const { write } = await reading;
+    const p = write.then(
+      () => {
+        puts.delete(p);
+      },
+      (e: unknown) => {
+        puts.delete(p);
+        putFailed ??= e;
+      },
+    );
+    puts.add(p);
+    if (puts.size >= PUTS_IN_FLIGHT) await Promise.race(puts);
+    if (putFailed !== undefined) throw putFailed;
+  };
   let header: ArchiveHeader | undefined;
   let manifest: BackupManifest | undefined;
   const summary = { bodies: { count: 0, bytes: 0 }, sessionFiles: 0, kvEntries: 0 };
@@ -154,19 +211,21 @@ export async function restoreBackup(
         const slash = rest.indexOf("/");
         if (slash <= 0) throw corrupt(name, "no store id in its name");
         const store = planes.stores.get(rest.slice(0, slash)) ?? primary;
-        await putEntry(store, rest.slice(slash + 1), entry, name, known);
+        await put(store, rest.slice(slash + 1), entry, name, known);
         summary.bodies.count++;
         summary.bodies.bytes += size;
         if (summary.bodies.count % 50 === 0) progress("bodies", summary.bodies.count);
       } else if (name.startsWith("session-files/")) {
-        await putEntry(planes.sessionFiles, name.slice("session-files/".length), entry, name, known);
+        await put(planes.sessionFiles, name.slice("session-files/".length), entry, name, known);
         summary.sessionFiles++;
         progress("session-files", summary.sessionFiles);
       } else if (name.startsWith("kv/")) {
+        await settlePuts();
         const lines = jsonLines(await readVerified(entry, name, known), name);
         summary.kvEntries += await loadKv(planes, lines, name, clock(), options.force === true);
         progress("kv", summary.kvEntries);
       } else if (name.startsWith("catalog/")) {
+        await settlePuts();
         const table = name.split("/")[1] ?? "";
         const rows = jsonLines(await readVerified(entry, name, known), name) as CatalogDumpRow[];
         const t = tables[table] ?? { rows: 0, inserted: 0 };
@@ -184,8 +243,10 @@ export async function restoreBackup(
       }
       seen.push({ name, kind: kindOf(name), size, sha256 });
     }
+    await settlePuts();
     await feeding;
   } catch (e) {
+    await Promise.all(puts);
     extract.destroy();
     input.destroy();
     if (isKuraError(e)) throw e;
@@ -275,25 +336,22 @@ function jsonLines(data: Buffer, name: string): unknown[] {
   return out;
 }
 
-/** A body or session file into `store`, checked before (small) or while (large) it is written. */
+/**
+ * A body or session file into `store`, checked before (small) or while (large) it is written.
+ * Reads the entry (it must be consumed before the next one) and returns the write: still under
+ * way for a small entry, done for a large one.
+ */
 async function putEntry(
   store: BlobStore,
   key: string,
   entry: Entry,
   name: string,
   known: { size: number; sha256: string },
-): Promise<void> {
-  const pax = paxOf(entry);
-  const options = {
-    contentType: pax[PAX_CONTENT_TYPE] ?? "application/octet-stream",
-    ...(pax[PAX_METADATA]
-      ? { metadata: parseJson(Buffer.from(pax[PAX_METADATA]), name) as Record<string, string> }
-      : {}),
-  };
+): Promise<{ write: Promise<void> }> {
+  const options = putOptions(entry, name);
   if (known.size <= BUFFERED_ENTRY_BYTES) {
     const data = await readVerified(entry, name, known);
-    await store.put(key, data, options);
-    return;
+    return { write: store.put(key, data, options).then(() => undefined) };
   }
   try {
     const result = await store.put(
@@ -306,6 +364,17 @@ async function putEntry(
     await store.delete(key).catch(() => undefined);
     throw e;
   }
+  return { write: Promise.resolve() };
+}
+
+/** The content type and metadata an entry's header carries for its body. */
+function putOptions(entry: Entry, name: string): { contentType: string; metadata?: Record<string, string> } {
+  const pax = paxOf(entry);
+  const metadata = pax[PAX_METADATA];
+  return {
+    contentType: pax[PAX_CONTENT_TYPE] ?? "application/octet-stream",
+    ...(metadata ? { metadata: parseJson(Buffer.from(metadata), name) as Record<string, string> } : {}),
+  };
 }
 
 interface KvLine {
