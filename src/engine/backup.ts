@@ -14,7 +14,7 @@
  *
  * Search and vector indexes are projections of the catalog and KV: a restore rebuilds them.
  */
-import { Readable, type Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { Packr } from "msgpackr";
 import { isKuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
