@@ -16,11 +16,17 @@ export type LoadDocument = (tenantId: string, id: string) => Promise<SearchDocum
 /** Messages (catalog row + body) loaded in parallel by a projector. */
 const LOAD_CONCURRENCY = 16;
 
+/**
+ * Events that change no indexable state: an archived message's body moved, its content and
+ * liveness are what they were (`engine/lifecycle.ts`), so it is neither re-indexed nor re-embedded.
+ */
+const UNCHANGED = new Set(["message.archived"]);
+
 /** The messages named by `message.*` events, each once, in first-seen order. */
 export function messageKeys(events: readonly OutboxRecord[], seen = new Set<string>()): MessageKey[] {
   const out: MessageKey[] = [];
   for (const e of events) {
-    if (!e.type.startsWith("message.")) continue;
+    if (!e.type.startsWith("message.") || UNCHANGED.has(e.type)) continue;
     const key = `${e.tenantId}\u0000${e.entityId}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -109,6 +109,9 @@ describe("lifecycle on SQLite + fs", () => {
     expect(history.items.map((i) => ("content" in i ? i.content : undefined))).toEqual(["second words 東京"]);
     expect(await t.usage()).toEqual(usage);
     expect((await t.audit({ limit: 100 })).filter((a) => a.action === "message.archive")).toHaveLength(3);
+    // Search still finds the archived message (its content is unchanged: no re-projection needed).
+    await kura.pumpOutbox();
+    expect((await t.search("second")).hits).toHaveLength(1);
     // Archived bodies are not due again; the object follows once it is old enough.
     now = START + 141 * DAY;
     const again = await kura.runLifecycle();
