@@ -16,7 +16,8 @@
  *
  * Legal holds keep what they cover from expiry and purge (`legal-holds.ts`). Each action is
  * audited: removals and moves by the write protocol (one entry per message or object), expired
- * session files per tenant, and the run itself in the admin stream. A dry run reads what each
+ * session files per tenant, and the run itself in the admin stream (the job's runs when they did
+ * something, on-demand runs always). A dry run reads what each
  * step would act on and counts it, changing nothing.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
@@ -155,7 +156,10 @@ export class Lifecycle {
     }
     if (!dryRun) counts.kvExpired = await this.deps.kv.sweepExpired({ now });
     counts.sessionFilesExpired = await this.expireSessionFiles(now, dryRun, actor);
-    if (!dryRun)
+    // The job runs every few minutes: its runs are recorded when they did something; every run
+    // asked for (the CLI, the admin API) is.
+    const acted = Object.values(counts).some((v) => typeof v === "number" && v > 0);
+    if (!dryRun && (acted || actor !== "system"))
       await this.deps.audit([
         {
           tenantId: ADMIN_AUDIT_STREAM,
