@@ -316,6 +316,7 @@ class Fsck {
           this.report.checked.bodies++;
           this.report.checked.bytes += ref.sizeBytes;
           const mark = marks.get(markKey(storeId, ref.blobKey));
+          marks.delete(markKey(storeId, ref.blobKey));
           if (state === "ok") {
             if (mark && this.repair) {
               await catalog.deleteJob(mark.tenantId, mark.jobId);
@@ -346,6 +347,16 @@ class Fsck {
         if (refs.length < PAGE) break;
       }
     }
+    // Marks of bodies no ref names any more (the message was erased or purged since): nothing
+    // left to mark. Re-checked, since a ref listed before the scan began may have come since.
+    if (this.repair)
+      for (const mark of marks.values()) {
+        const storeId = String(mark.payload.store_id ?? "");
+        const blobKey = String(mark.payload.blob_key ?? "");
+        if ((await catalog.existingBlobRefs(storeId, [blobKey])).has(blobKey)) continue;
+        await catalog.deleteJob(mark.tenantId, mark.jobId);
+        this.report.repairs.marks_cleared++;
+      }
   }
 
   private async mark(

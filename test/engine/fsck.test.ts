@@ -187,6 +187,12 @@ function fsckSuite(backend: "sqlite" | "postgres") {
       expect(report.repairs.marks_cleared).toBe(1);
       expect(report.checked.known_corrupt).toBe(1);
       expect(await codeOf(kura.tenant("acme").messages.get(ids[1] as string))).toBe("OK");
+      // The message whose body is lost is erased: its mark goes with the next repair.
+      await kura.tenant("acme").messages.erase(ids[0] as string);
+      const erased = await kura.fsck({ graceMs: 0, repair: true });
+      expect(erased.ok).toBe(true);
+      expect(erased.repairs.marks_cleared).toBe(1);
+      expect((await kura.fsck({ graceMs: 0 })).checked.known_missing).toBe(0);
     });
   });
 }
