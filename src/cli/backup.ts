@@ -14,14 +14,20 @@
  * archive or a compression this Node.js lacks (BACKUP_UNSUPPORTED), 64 bad flags.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { open, readFile, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { type BackupProgress, writeBackup } from "../engine/backup.js";
-import { compressionFromMagic, compressionOf } from "../engine/backup-archive.js";
+import {
+  type BackupManifest,
+  type Compression,
+  compressionFromMagic,
+  compressionOf,
+  readManifest,
+} from "../engine/backup-archive.js";
 import { claimExclusive } from "../engine/presence.js";
-import { type RestoreProgress, restoreBackup } from "../engine/restore.js";
+import { type RestoreOptions, type RestoreProgress, restoreBackup } from "../engine/restore.js";
 import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 import { openDataPlanes } from "../open/planes.js";
@@ -82,6 +88,24 @@ function reporter<P extends { phase: string; done: number }>(
 
 const rate = (n: number, seconds: number) => (seconds > 0 ? n / seconds : 0);
 
+/** An archive's compression, from its first bytes. */
+async function compressionOfFile(path: string): Promise<Compression> {
+  const head = Buffer.alloc(4);
+  const file = await open(path, "r");
+  try {
+    await file.read(head, 0, 4, 0);
+  } finally {
+    await file.close();
+  }
+  return compressionFromMagic(head);
+}
+
+/** The manifest of an earlier backup: a `manifest.json` of its own, or read from the archive. */
+async function manifestOf(path: string): Promise<BackupManifest> {
+  if (path.endsWith(".json")) return JSON.parse(await readFile(path, "utf8")) as BackupManifest;
+  return readManifest(createReadStream(path), await compressionOfFile(path));
+}
+
 export function registerBackupCommands(program: Command): void {
   program
     .command("backup")
@@ -91,9 +115,14 @@ export function registerBackupCommands(program: Command): void {
     )
     .requiredOption("-o, --output <file>", "the archive to write (.tar, .tar.gz or .tar.zst)")
     .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
+    .option(
+      "--incremental-from <file>",
+      "an earlier archive (or its manifest.json): bodies it holds are left out (restore with --base)",
+    )
     .option("--json", "print the result as JSON")
-    .action(async (opts: { output: string; config?: string; json?: boolean }) => {
+    .action(async (opts: { output: string; config?: string; incrementalFrom?: string; json?: boolean }) => {
       const compression = compressionOf(opts.output);
+      const base = opts.incrementalFrom === undefined ? undefined : await manifestOf(opts.incrementalFrom);
       const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
       const planes = await openDataPlanes(config);
       const partial = `${opts.output}.partial`;
@@ -102,6 +131,7 @@ export function registerBackupCommands(program: Command): void {
         const summary = await writeBackup(planes, createWriteStream(partial), {
           compression,
           owner: `backup:${hostname()}:${process.pid}`,
+          base,
           onProgress: (p) => progress.report(p),
         });
         progress.stop();
@@ -122,6 +152,7 @@ export function registerBackupCommands(program: Command): void {
             tables: Object.fromEntries(Object.entries(m.tables).map(([t, v]) => [t, v.rows])),
             missing_bodies: m.missing_bodies,
             corrupt_bodies: m.corrupt_bodies,
+            in_base: m.in_base.length,
             mb_per_s: rate(m.bodies.bytes / 1e6, summary.seconds),
             objects_per_s: rate(m.bodies.count, summary.seconds),
           });
@@ -129,6 +160,7 @@ export function registerBackupCommands(program: Command): void {
           process.stdout.write(
             `backed up ${m.bodies.count} bodies (${formatBytes(m.bodies.bytes)}), ${m.session_files.count} session files, ` +
               `${m.kv_entries} KV entries and ${rows} catalog rows as of ${m.created_at}\n` +
+              (m.in_base.length > 0 ? `${m.in_base.length} bodies left to the base archive\n` : "") +
               `wrote ${opts.output} (${formatBytes(summary.written)}) in ${summary.seconds.toFixed(1)} s\n`,
           );
           if (damaged > 0)
@@ -154,16 +186,25 @@ export function registerBackupCommands(program: Command): void {
     .requiredOption("-i, --input <file>", "the archive to read")
     .option("-c, --config <file>", "YAML config file of the target (default: $KURA_CONFIG)")
     .option("--force", "restore into a target that holds data, keeping what exists under the same keys")
+    .option("--base <files...>", "for an incremental archive: its base archives (every one of the chain)")
     .option("--no-reindex", "do not rebuild the search index (and message embeddings) afterwards")
     .option("--json", "print the result as JSON")
     .action(
-      async (opts: { input: string; config?: string; force?: boolean; reindex: boolean; json?: boolean }) => {
-        const head = Buffer.alloc(4);
-        const file = await open(opts.input, "r");
-        try {
-          await file.read(head, 0, 4, 0);
-        } finally {
-          await file.close();
+      async (opts: {
+        input: string;
+        config?: string;
+        force?: boolean;
+        base?: string[];
+        reindex: boolean;
+        json?: boolean;
+      }) => {
+        const compression = await compressionOfFile(opts.input);
+        let incremental: RestoreOptions["incremental"];
+        if (opts.base && opts.base.length > 0) {
+          const bases = [];
+          for (const path of opts.base)
+            bases.push({ open: () => createReadStream(path), compression: await compressionOfFile(path) });
+          incremental = { manifest: await readManifest(createReadStream(opts.input), compression), bases };
         }
         const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
         const planes = await openDataPlanes(config);
@@ -182,8 +223,9 @@ export function registerBackupCommands(program: Command): void {
           );
           try {
             summary = await restoreBackup(planes, createReadStream(opts.input), {
-              compression: compressionFromMagic(head),
+              compression,
               force: opts.force === true,
+              ...(incremental ? { incremental } : {}),
               onProgress: (p) => progress.report(p),
             });
           } finally {

@@ -326,7 +326,7 @@ export const ERROR_CODES = {
   BACKUP_RUNNING: ["Conflict", "Another backup holds the catalog's body pin: one backup at a time."],
   BACKUP_UNSUPPORTED: [
     "Unsupported",
-    "The archive asks for what this Kura cannot do: a newer archive format or catalog schema, or a compression this Node.js lacks.",
+    "The archive asks for what this Kura cannot do: a newer archive format or catalog schema, a compression this Node.js lacks, or its base archives (an incremental one).",
   ],
   RESTORE_TARGET_NOT_EMPTY: [
     "ConditionFailed",

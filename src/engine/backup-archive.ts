@@ -48,6 +48,11 @@ export interface ArchiveHeader {
   catalog: { dialect: string; schema_version: number };
   storage: { backend: string };
   kv: { backend: string };
+  /**
+   * An incremental backup: bodies the base archive holds (same name and SHA-256) are left out
+   * and listed in the manifest's `in_base`; a restore needs the base (and its own bases).
+   */
+  incremental_from?: { created_at: string } | undefined;
 }
 
 export interface BackupManifest extends ArchiveHeader {
@@ -59,6 +64,8 @@ export interface BackupManifest extends ArchiveHeader {
   /** Bodies the snapshot references that the store no longer had, or had with other bytes. */
   missing_bodies: string[];
   corrupt_bodies: string[];
+  /** Body entries left out of an incremental backup: a base archive holds them. */
+  in_base: ManifestEntry[];
 }
 
 /** The compression a file name asks for: `.tar`, `.tar.gz`/`.tgz`, `.tar.zst`. */
@@ -248,4 +255,36 @@ export class ArchiveWriter {
   abort(e: unknown): void {
     this.pack.destroy(e instanceof Error ? e : new Error(String(e)));
   }
+}
+
+/**
+ * The manifest of an archive, read through to its end (nothing else is kept): the base of an
+ * incremental backup, or what an incremental restore needs from its bases.
+ */
+export async function readManifest(input: Readable, compression: Compression): Promise<BackupManifest> {
+  const extract = tar.extract();
+  const z = decompressor(compression);
+  const feeding = (z ? pipeline(input, z, extract) : pipeline(input, extract)).catch((e: unknown) => {
+    extract.destroy(e instanceof Error ? e : new Error(String(e)));
+  });
+  let manifest: BackupManifest | undefined;
+  try {
+    for await (const entry of extract) {
+      if (entry.header.name !== `${ARCHIVE_ROOT}/manifest.json`) {
+        for await (const _ of entry);
+        continue;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      manifest = JSON.parse(Buffer.concat(chunks).toString("utf8")) as BackupManifest;
+    }
+    await feeding;
+  } catch (e) {
+    input.destroy();
+    throw corrupt("(archive)", `unreadable: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (manifest?.format !== ARCHIVE_FORMAT || !Array.isArray(manifest.entries))
+    throw corrupt("manifest.json", "missing: not a whole Kura backup");
+  manifest.in_base ??= [];
+  return manifest;
 }

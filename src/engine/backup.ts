@@ -27,6 +27,7 @@ import {
   ArchiveWriter,
   type BackupManifest,
   type Compression,
+  type ManifestEntry,
   PAX_CONTENT_TYPE,
   PAX_METADATA,
 } from "./backup-archive.js";
@@ -71,6 +72,11 @@ export interface BackupOptions {
   /** Who holds the body pin (host and pid for the CLI). */
   owner: string;
   onProgress?: (progress: BackupProgress) => void;
+  /**
+   * The manifest of an earlier backup (`readManifest`): bodies it holds or names in `in_base`,
+   * with the same SHA-256, are left out of this one (an incremental backup).
+   */
+  base?: BackupManifest | undefined;
   /** Called once the snapshot is open (tests: writes after it must not be in the archive). */
   afterSnapshot?: () => Promise<void>;
 }
@@ -105,13 +111,14 @@ export async function writeBackup(
       catalog: { dialect: planes.catalog.dialect, schema_version: snapshot.schemaVersion },
       storage: { backend: planes.backends.storage },
       kv: { backend: planes.backends.kv },
+      ...(options.base ? { incremental_from: { created_at: options.base.created_at } } : {}),
     };
     await archive.addBuffer("header.json", "header", Buffer.from(`${JSON.stringify(header, null, 1)}\n`));
     const w = archive;
     const progress = (phase: BackupProgress["phase"], done: number, total?: number) =>
       options.onProgress?.({ phase, done, total, written: w.written });
 
-    const bodies = await copyBodies(planes, snapshot, w, progress);
+    const bodies = await copyBodies(planes, snapshot, w, options.base, progress);
     const sessionFiles = await copySessionFiles(planes, w, progress);
     const kvEntries = await copyKv(planes.kv, w, clock, progress);
     const tables = await copyRows(snapshot, w, progress);
@@ -123,6 +130,7 @@ export async function writeBackup(
       kv_entries: kvEntries,
       missing_bodies: bodies.missing,
       corrupt_bodies: bodies.corrupt,
+      in_base: bodies.inBase,
     });
     progress("done", 1, 1);
     return { manifest, written: w.written, seconds: (performance.now() - started) / 1000 };
@@ -141,26 +149,38 @@ interface BodyCopy {
   bytes: number;
   missing: string[];
   corrupt: string[];
+  inBase: ManifestEntry[];
 }
 
 async function copyBodies(
   planes: BackupPlanes,
   snapshot: CatalogSnapshot,
   archive: ArchiveWriter,
+  base: BackupManifest | undefined,
   progress: (phase: "bodies", done: number, total?: number) => void,
 ): Promise<BodyCopy> {
+  const inBase = new Map<string, ManifestEntry>();
+  for (const e of [...(base?.entries ?? []), ...(base?.in_base ?? [])])
+    if (e.kind === "body") inBase.set(`${e.name}\0${e.sha256}`, e);
   let total = 0;
   for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) total += page.length;
-  const copy: BodyCopy = { count: 0, bytes: 0, missing: [], corrupt: [] };
+  const copy: BodyCopy = { count: 0, bytes: 0, missing: [], corrupt: [], inBase: [] };
   let done = 0;
   progress("bodies", 0, total);
   for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) {
-    const refs = page.map((ref) => {
+    const refs = page.flatMap((ref) => {
       const storeId = String(ref.store_id);
       const key = String(ref.blob_key);
+      const name = `bodies/${storeId}/${key}`;
+      const earlier = inBase.get(`${name}\0${String(ref.checksum)}`);
+      if (earlier) {
+        copy.inBase.push(earlier);
+        done++;
+        return [];
+      }
       return {
         key,
-        name: `bodies/${storeId}/${key}`,
+        name,
         store: planes.stores.get(storeId) ?? planes.stores.get("primary"),
         known: { size: Number(ref.size_bytes), sha256: String(ref.checksum) },
       };

@@ -64,6 +64,15 @@ export interface RestoreOptions {
   /** Restore into a target that holds data (keeping what exists under the same keys). */
   force?: boolean;
   onProgress?: (progress: RestoreProgress) => void;
+  /**
+   * For an incremental archive: its manifest (`readManifest`, read beforehand) and its base
+   * archives (every one of its chain, any order), from which the bodies it names in `in_base`
+   * are restored first.
+   */
+  incremental?: {
+    manifest: BackupManifest;
+    bases: readonly { open: () => Readable; compression: Compression }[];
+  };
 }
 
 export interface RestoreSummary {
@@ -111,6 +120,7 @@ export async function restoreBackup(
       );
   }
   const targetSchema = await planes.catalog.schemaVersion();
+  if (options.incremental) await restoreFromBases(planes, options.incremental);
   let read = 0;
   input.on("data", (chunk: Buffer) => {
     read += chunk.length;
@@ -205,7 +215,7 @@ export async function restoreBackup(
       if (header === undefined) {
         if (name !== "header.json") throw corrupt(name, "the archive does not start with header.json");
         header = parseJson(await readVerified(entry, name, known), name) as ArchiveHeader;
-        checkHeader(header, targetSchema);
+        checkHeader(header, targetSchema, options.incremental !== undefined);
       } else if (name.startsWith("bodies/")) {
         const rest = name.slice("bodies/".length);
         const slash = rest.indexOf("/");
@@ -267,7 +277,7 @@ function kindOf(name: string): ManifestEntry["kind"] {
   return "catalog";
 }
 
-function checkHeader(header: ArchiveHeader, targetSchema: number): void {
+function checkHeader(header: ArchiveHeader, targetSchema: number, withBases: boolean): void {
   if (header.format !== ARCHIVE_FORMAT) throw corrupt("header.json", "not a Kura backup");
   if (typeof header.version !== "number" || header.version > ARCHIVE_VERSION)
     throw new KuraError(
@@ -280,6 +290,59 @@ function checkHeader(header: ArchiveHeader, targetSchema: number): void {
       "BACKUP_UNSUPPORTED",
       `the archive's catalog schema (version ${header.catalog.schema_version}) is newer than the target's (${targetSchema}): upgrade Kura`,
       { operation: "restore" },
+    );
+  if (header.incremental_from !== undefined && !withBases)
+    throw new KuraError(
+      "BACKUP_UNSUPPORTED",
+      `an incremental archive (on top of the backup of ${header.incremental_from.created_at}) is restored with its base archives (--base)`,
+      { operation: "restore" },
+    );
+}
+
+/** The bodies an incremental archive left out, from its bases: each checked, each put once. */
+async function restoreFromBases(
+  planes: RestorePlanes,
+  incremental: NonNullable<RestoreOptions["incremental"]>,
+): Promise<void> {
+  const needed = new Map<string, ManifestEntry>();
+  for (const e of incremental.manifest.in_base ?? []) needed.set(e.name, e);
+  const primary = planes.stores.get("primary") ?? [...planes.stores.values()][0];
+  for (const base of incremental.bases) {
+    if (needed.size === 0) break;
+    const input = base.open();
+    const extract = tar.extract();
+    const z = decompressor(base.compression);
+    const feeding = (z ? pipeline(input, z, extract) : pipeline(input, extract)).catch((e: unknown) => {
+      extract.destroy(e instanceof Error ? e : new Error(String(e)));
+    });
+    try {
+      for await (const source of extract) {
+        const entry = source as unknown as Entry;
+        const name = entry.header.name.slice(ARCHIVE_ROOT.length + 1);
+        const want = needed.get(name);
+        if (want === undefined || paxOf(entry)[PAX_SHA256] !== want.sha256) {
+          for await (const _ of entry);
+          continue;
+        }
+        const rest = name.slice("bodies/".length);
+        const slash = rest.indexOf("/");
+        const store = planes.stores.get(rest.slice(0, slash)) ?? primary;
+        if (store === undefined) throw corrupt(name, "no store to restore it into");
+        await (await putEntry(store, rest.slice(slash + 1), entry, name, want)).write;
+        needed.delete(name);
+      }
+      await feeding;
+    } catch (e) {
+      input.destroy();
+      if (isKuraError(e)) throw e;
+      throw corrupt("(base archive)", `unreadable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const [first] = needed.keys();
+  if (first !== undefined)
+    throw corrupt(
+      first,
+      `in none of the base archives given (${needed.size} bodies missing): pass every base of the chain`,
     );
 }
 

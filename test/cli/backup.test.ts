@@ -139,4 +139,36 @@ describe("kura backup and kura restore", () => {
     const zip = await kura(["backup", "-o", join(cwd, "b.zip")], cwd, env);
     expect(zip.code).toBe(64);
   });
+
+  it("an incremental backup restores with --base, and is refused without it (69)", {
+    timeout: 120_000,
+  }, async () => {
+    const full = join(cwd, "full.tar.gz");
+    expect((await kura(["backup", "-o", full], cwd, env)).code).toBe(0);
+    const later = (await source.tenant("acme").messages.append("c", { role: "user", content: "later heron" }))
+      .id;
+    const inc = join(cwd, "inc.tar.gz");
+    const made = await kura(["backup", "-o", inc, "--incremental-from", full, "--json"], cwd, env);
+    expect(made.code).toBe(0);
+    const result = JSON.parse(made.stdout) as { bodies: { count: number }; in_base: number };
+    expect(result.bodies.count).toBe(1);
+    expect(result.in_base).toBeGreaterThan(0);
+
+    const alone = await kura(["restore", "-i", inc], cwd, { ...env, KURA_DATA_DIR: join(cwd, "t-alone") });
+    expect(alone.code).toBe(69);
+    expect(alone.stderr).toContain("BACKUP_UNSUPPORTED");
+
+    const target = { ...env, KURA_DATA_DIR: join(cwd, "t-inc") };
+    const restored = await kura(["restore", "-i", inc, "--base", full], cwd, target);
+    expect(restored.code).toBe(0);
+    const k = await Kura.open({ data_dir: join(cwd, "t-inc") });
+    try {
+      const t = k.tenant("acme");
+      expect((await t.messages.get(later)).content).toBe("later heron");
+      expect((await t.messages.get(ids[0] as string)).content).toBe("alpha heron");
+      expect((await t.search("heron")).hits.length).toBe(3);
+    } finally {
+      await k.close();
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KuraConfig } from "../../src/config/index.js";
 import { writeBackup } from "../../src/engine/backup.js";
+import { readManifest } from "../../src/engine/backup-archive.js";
 import { BACKUP_PIN, pinBodies } from "../../src/engine/backup-pin.js";
 import { restoreBackup } from "../../src/engine/restore.js";
 import { Kura } from "../../src/kura.js";
@@ -290,6 +291,65 @@ describe("backup and restore", () => {
     await expect(
       restoreInto(await configOf({ data_dir: join(dir, "target-short") }), join(dir, "short.tar")),
     ).rejects.toMatchObject({ code: "BACKUP_CORRUPT" });
+  }, 120_000);
+
+  it("an incremental backup holds only bodies its base lacks, and restores with its base", async () => {
+    const full = join(dir, "full.tar.gz");
+    const planes = await openDataPlanes(sourceConfig);
+    let incremental: string;
+    let newId: string;
+    try {
+      const base = await writeBackup(planes, createWriteStream(full), {
+        compression: "gzip",
+        owner: "test-full",
+      });
+      newId = (
+        await source.tenant("acme").messages.append("chat-a", { role: "user", content: "after the base" })
+      ).id;
+      await source.tenant("acme").objects.put("later/new.txt", Buffer.from("new after the base"));
+      incremental = join(dir, "incremental.tar");
+      const read = await readManifest(createReadStream(full), "gzip");
+      expect(read.entries).toEqual(base.manifest.entries);
+      const inc = await writeBackup(planes, createWriteStream(incremental), {
+        compression: "none",
+        owner: "test-inc",
+        base: read,
+      });
+      expect(inc.manifest.incremental_from?.created_at).toBe(base.manifest.created_at);
+      expect(inc.manifest.bodies.count).toBe(2);
+      expect(inc.manifest.in_base.length).toBe(
+        base.manifest.bodies.count - inc.manifest.missing_bodies.length,
+      );
+    } finally {
+      await planes.close();
+    }
+    await expect(
+      restoreInto(await configOf({ data_dir: join(dir, "target-inc-alone") }), incremental),
+    ).rejects.toMatchObject({ code: "BACKUP_UNSUPPORTED" });
+
+    const config = await configOf({ data_dir: join(dir, "target-inc") });
+    const into = await openDataPlanes(config);
+    try {
+      await restoreBackup(into, createReadStream(incremental), {
+        compression: "none",
+        incremental: {
+          manifest: await readManifest(createReadStream(incremental), "none"),
+          bases: [{ open: () => createReadStream(full), compression: "gzip" }],
+        },
+      });
+    } finally {
+      await into.close();
+    }
+    const target = await openRestored(config);
+    try {
+      expect(await observe(target, { only: (id) => baselineIds.has(id) })).toEqual(baseline);
+      expect((await target.tenant("acme").messages.get(newId)).content).toBe("after the base");
+      expect((await target.tenant("acme").objects.getBuffer("later/new.txt")).data.toString()).toBe(
+        "new after the base",
+      );
+    } finally {
+      await target.close();
+    }
   }, 120_000);
 
   it("while a backup pins the bodies, neither orphan GC nor a replacing write deletes one", async () => {
