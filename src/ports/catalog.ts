@@ -187,6 +187,22 @@ export interface BodyStats {
   bytes: number;
 }
 
+/**
+ * A tenant's bodies of one kind in one cell of `bodyBuckets`: created in one age bucket and of
+ * one size bucket. Bucket `i` of bounds `b` holds values below `b[i]` and at or above `b[i - 1]`;
+ * bucket `b.length`, the rest.
+ */
+export interface BodyBucket {
+  tenantId: string;
+  kind: string;
+  /** The bucket of the blob ref's `createdAt` among `createdBounds`. */
+  created: number;
+  /** The bucket of its `sizeBytes` among `sizeBounds`. */
+  size: number;
+  bodies: number;
+  bytes: number;
+}
+
 /** How many of a tenant's live messages fall in each size bucket (`messageSizeHistogram`). */
 export interface MessageSizeCounts {
   tenantId: string;
@@ -636,6 +652,18 @@ export interface Catalog {
    */
   bodyStats(): Promise<BodyStats[]>;
   /**
+   * `bodyStats` split by when the bodies were written and by their size (`kura stats`' hot/cold
+   * split, `kura stats --cost`): per tenant, kind, `createdAt` bucket (split at `createdBounds`,
+   * ms) and `sizeBytes` bucket (split at `sizeBounds`). Reads every blob ref: for tools.
+   * Behavior: each bounds list has 0..32 increasing safe integers (`sizeBounds` > 0), else
+   * INVALID_ARGUMENT; with an empty list every body is in bucket 0 of it; only cells with at
+   * least one body have a row; a tenant's and kind's rows add up to its `bodyStats` row.
+   */
+  bodyBuckets(options: {
+    sizeBounds: readonly number[];
+    createdBounds: readonly number[];
+  }): Promise<BodyBucket[]>;
+  /**
    * Per tenant, its live (not deleted) messages counted by body size into buckets split at
    * `bounds` (increasing, > 0): `bounds.length + 1` counts. Reads every message: for tools.
    * Behavior: the counts of a tenant add up to its live messages; a tenant without live
@@ -850,6 +878,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   auditLog: "read",
   auditEntries: "read",
   bodyStats: "read",
+  bodyBuckets: "read",
   messageSizeHistogram: "read",
   usage: "read",
   usageCheck: "read",

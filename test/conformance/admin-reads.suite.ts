@@ -1,6 +1,6 @@
 /**
  * The Catalog port's reads across tenants for the admin and `kura stats` (SEC-3, CLI-1):
- * `auditEntries`, `bodyStats`, `messageSizeHistogram`. Each harness is a database of its own,
+ * `auditEntries`, `bodyStats`, `bodyBuckets`, `messageSizeHistogram`. Each harness is a database of its own,
  * so these global reads see exactly what the suite wrote.
  */
 import { randomBytes } from "node:crypto";
@@ -214,6 +214,47 @@ export function catalogAdminReadsConformance(name: string, makeHarness: () => Pr
         );
         // Tenants with audit entries only have no bodies, so no row.
         expect(stats.some((s) => s.tenantId === a)).toBe(false);
+      });
+
+      it("bodyBuckets splits each tenant's bodies by age and size, adding up to bodyStats", async () => {
+        const s3 = tenant("s3");
+        const at = (kind: string, sizeBytes: number, createdAt: number) => ({
+          op: "putBlobRef" as const,
+          row: { ...ref(s3, kind, sizeBytes), createdAt },
+        });
+        await commitOk(c, [
+          at("message", 10, 5_000),
+          at("message", 20, 9_999),
+          at("message", 131_072, 10_000),
+          at("message", 131_071, 20_000),
+          at("object", 4_096, 10_001),
+          at("object", 50, 30_000),
+        ]);
+        const rows = await c.bodyBuckets({ sizeBounds: [4096, 131_072], createdBounds: [10_000, 20_000] });
+        expect(rows.filter((r) => r.tenantId === s3)).toEqual([
+          { tenantId: s3, kind: "message", created: 0, size: 0, bodies: 2, bytes: 30 },
+          { tenantId: s3, kind: "message", created: 1, size: 2, bodies: 1, bytes: 131_072 },
+          { tenantId: s3, kind: "message", created: 2, size: 1, bodies: 1, bytes: 131_071 },
+          { tenantId: s3, kind: "object", created: 1, size: 1, bodies: 1, bytes: 4_096 },
+          { tenantId: s3, kind: "object", created: 2, size: 0, bodies: 1, bytes: 50 },
+        ]);
+        // Without bounds every body is in bucket 0: the rows are bodyStats'.
+        const flat = await c.bodyBuckets({ sizeBounds: [], createdBounds: [] });
+        const stats = await c.bodyStats();
+        for (const id of [s1, s2, s3])
+          expect(flat.filter((r) => r.tenantId === id).map(({ created: _c, size: _s, ...r }) => r)).toEqual(
+            stats.filter((r) => r.tenantId === id),
+          );
+        expect(flat.every((r) => r.created === 0 && r.size === 0)).toBe(true);
+        // Only an age split: the sizes are all in bucket 0.
+        const ages = await c.bodyBuckets({ sizeBounds: [], createdBounds: [10_000] });
+        expect(ages.filter((r) => r.tenantId === s3).map((r) => [r.kind, r.created, r.bodies])).toEqual([
+          ["message", 0, 2],
+          ["message", 1, 2],
+          ["object", 1, 2],
+        ]);
+        await expectCode(c.bodyBuckets({ sizeBounds: [0], createdBounds: [] }), "INVALID_ARGUMENT");
+        await expectCode(c.bodyBuckets({ sizeBounds: [], createdBounds: [5, 5] }), "INVALID_ARGUMENT");
       });
 
       it("messageSizeHistogram buckets live messages by body size at the bounds", async () => {

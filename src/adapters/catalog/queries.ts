@@ -250,6 +250,21 @@ export const Q = {
     "SELECT tenant_id, kind, COUNT(*) AS bodies, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes " +
       "FROM blob_refs GROUP BY tenant_id, kind ORDER BY tenant_id, kind",
   ),
+  /**
+   * Bodies per tenant, kind, age and size bucket; the shape is `64 × created bounds + size
+   * bounds` (`{c0}`, … and `{s0}`, …; no bounds, bucket 0).
+   */
+  bodyBuckets: byShape((shape) => {
+    const bucket = (n: number, column: string, p: string) =>
+      n === 0
+        ? "0"
+        : `CASE ${Array.from({ length: n }, (_, i) => `WHEN ${column} < {${p}${i}:bigint} THEN ${i}`).join(" ")} ELSE ${n} END`;
+    return query(
+      `SELECT tenant_id, kind, ${bucket(Math.floor(shape / 64), "created_at", "c")} AS created, ` +
+        `${bucket(shape % 64, "size_bytes", "s")} AS size, COUNT(*) AS bodies, ` +
+        "CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM blob_refs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+  }),
   /** Live messages per tenant and size bucket; the shape is the number of bounds (`{b0}`, `{b1}`, …). */
   messageSizes: byShape((bounds) => {
     const cases = Array.from({ length: bounds }, (_, i) => `WHEN size_bytes < {b${i}:bigint} THEN ${i}`);

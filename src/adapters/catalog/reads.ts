@@ -13,6 +13,7 @@ import type {
   AuditQuery,
   AuditRecord,
   BlobRefRow,
+  BodyBucket,
   BodyStats,
   ChangeRecord,
   ChatRow,
@@ -369,6 +370,42 @@ export abstract class CatalogReads {
           bytes: Number(r.bytes),
         })),
     }));
+  }
+
+  bodyBuckets(options: {
+    sizeBounds: readonly number[];
+    createdBounds: readonly number[];
+  }): Promise<BodyBucket[]> {
+    return this.run("catalog.bodyBuckets", () => {
+      const { sizeBounds, createdBounds } = options;
+      const increasing = (bounds: readonly number[], min: number) =>
+        bounds.length <= 32 &&
+        bounds.every((b, i) => Number.isSafeInteger(b) && b > (i === 0 ? min : (bounds[i - 1] as number)));
+      if (!increasing(sizeBounds, 0) || !increasing(createdBounds, Number.MIN_SAFE_INTEGER - 1))
+        throw new KuraError("INVALID_ARGUMENT", "bounds must be 0..32 increasing integers (sizes positive)", {
+          operation: "catalog.bodyBuckets",
+        });
+      const params: Record<string, number> = {};
+      sizeBounds.forEach((b, i) => {
+        params[`s${i}`] = b;
+      });
+      createdBounds.forEach((b, i) => {
+        params[`c${i}`] = b;
+      });
+      return {
+        query: Q.bodyBuckets(64 * createdBounds.length + sizeBounds.length),
+        params,
+        result: (rows) =>
+          rows.map((r) => ({
+            tenantId: String(r.tenant_id),
+            kind: String(r.kind),
+            created: Number(r.created),
+            size: Number(r.size),
+            bodies: Number(r.bodies),
+            bytes: Number(r.bytes),
+          })),
+      };
+    });
   }
 
   messageSizeHistogram(options: { bounds: readonly number[] }): Promise<MessageSizeCounts[]> {
