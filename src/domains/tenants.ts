@@ -20,7 +20,7 @@ import type {
   TenantStatus,
 } from "../ports/catalog.js";
 import { type AuditLogPage, type AuditLogQuery, readAuditLog } from "./admin-audit.js";
-import { readStorageStats, type StorageStats } from "./storage-stats.js";
+import { readStorageStats, type StatsOptions, type StorageStats } from "./storage-stats.js";
 
 export interface TenantInput {
   tenantId: string;
@@ -262,9 +262,13 @@ export class Tenants {
     return readAuditLog(this.ctx.catalog, query);
   }
 
-  /** What every tenant stores: exact usage, bodies per plane, message sizes (`kura stats`). */
-  stats(): Promise<StorageStats> {
-    return readStorageStats(this.ctx.catalog);
+  /**
+   * What every tenant stores: exact usage, bodies per plane, message sizes, bodies written within
+   * the last `coldAfterDays` (default 30) and before (`kura stats`); `sizeBounds` splits the
+   * bodies' profile for the cost estimate.
+   */
+  stats(options: Omit<StatsOptions, "now"> = {}): Promise<StorageStats> {
+    return readStorageStats(this.ctx.catalog, { ...options, now: this.ctx.clock() });
   }
 
   // --- API keys (TEN-5) ---------------------------------------------------------------------
