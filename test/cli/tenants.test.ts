@@ -3,7 +3,7 @@
  * configuration (SQLite + fs in a temp directory), its effects checked through the library.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -253,6 +253,80 @@ describe("kura tenants and kura stats", () => {
       expect(text.stdout).toMatch(/^4K-16K\s+1\s+33\.3%$/m);
     },
   );
+
+  it("kura stats splits bodies hot and cold; --cost estimates the month from them", TIMEOUT, async () => {
+    const DAY = 86_400_000;
+    // Three 10 KiB objects written 90 days ago.
+    const old = await Kura.open({ data_dir: data }, { clock: () => Date.now() - 90 * DAY });
+    try {
+      for (const i of [1, 2, 3]) await old.tenant("stray").objects.put(`old/${i}`, Buffer.alloc(10_240, i));
+    } finally {
+      await old.close();
+    }
+    const stats = await json("stats");
+    const stray = stats.tenants.find((t: { tenant_id: string }) => t.tenant_id === "stray");
+    expect(stats.cold_after_days).toBe(30);
+    expect(stray.age.cold).toEqual({ bodies: 3, bytes: 30_720 });
+    expect(stray.age.hot.bodies + stray.age.cold.bodies).toBe(stray.usage.objects);
+    expect(stats.totals.age.cold).toEqual({ bodies: 3, bytes: 30_720 });
+    expect(stats.totals.age.hot.bytes + stats.totals.age.cold.bytes).toBe(stats.totals.usage.bytes);
+    const later = await json("stats", "--cold-after", "365");
+    expect(later.totals.age.cold).toEqual({ bodies: 0, bytes: 0 });
+    expect((await kura("stats", "--cold-after", "-1")).code).toBe(64);
+
+    const cost = await json("stats", "--cost");
+    const bodies = stats.totals.usage.objects;
+    expect(cost.prices).toMatchObject({ source: "built-in", currency: "USD", gb_bytes: 2 ** 30 });
+    expect(cost.prices.as_of).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(cost.usage).toMatchObject({
+      bodies,
+      bytes: stats.totals.usage.bytes,
+      cold: { bodies: 3, bytes: 30_720 },
+    });
+    expect(cost.usage.written_last_30_days.bodies).toBe(bodies - 3);
+    expect(cost.estimates).toHaveLength(13);
+    for (const e of cost.estimates) {
+      const storage = e.storage.reduce((a: number, p: { usd: number }) => a + p.usd, 0);
+      const requests = e.requests.reduce((a: number, p: { usd: number }) => a + p.usd, 0);
+      expect(e.storage_usd).toBeCloseTo(storage, 9);
+      expect(e.requests_usd).toBeCloseTo(requests, 9);
+      expect(e.total_usd).toBeCloseTo(e.storage_usd + e.requests_usd, 9);
+      expect(e.reads.measured).toBe(false);
+      expect(e.requests[0]).toMatchObject({ kind: "put", count: bodies - 3 });
+    }
+    // Every body here is under 128 KiB: S3 Standard-IA bills each as 128 KiB.
+    const ia = cost.estimates.find((e: { class: string }) => e.class === "standard-ia");
+    expect(ia.storage[0].billable_bytes).toBe(bodies * 131_072);
+    expect(cost.savings.archive).toMatchObject({ cold_bodies: 3, cold_bytes: 30_720 });
+    expect(cost.savings.archive.by_class).toHaveLength(10);
+    expect(cost.savings.packing).toMatchObject({ small_bodies: bodies, pack_bytes: 1_048_576 });
+    expect(cost.savings.packing.by_class).toHaveLength(13);
+
+    const prices = join(cwd, "prices.yaml");
+    await writeFile(
+      prices,
+      "as_of: 2025-06-01\npacking: {small_under_bytes: 131072, pack_bytes: 1048576}\nproviders:\n" +
+        "  mine:\n    region: here\n    hot_class: a\n    classes:\n      a: {storage_gb_month: 1, put_per_1000: 1}\n",
+    );
+    const own = await json("stats", "--cost", "--prices", prices);
+    expect(own.prices).toMatchObject({ as_of: "2025-06-01", source: prices });
+    expect(own.estimates).toEqual([
+      expect.objectContaining({ provider: "mine", class: "a", region: "here" }),
+    ]);
+    expect(own.estimates[0].storage[0].billable_bytes).toBe(stats.totals.usage.bytes);
+    await writeFile(prices, "as_of: 2025-06-01\nproviders: {}\n");
+    const bad = await kura("stats", "--cost", "--prices", prices);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain("INVALID_ARGUMENT");
+
+    const text = await kura("stats", "--cost");
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^aws-s3\s+standard-ia\s+us-east-1\s/m);
+    expect(text.stdout).toContain("archive: the 3 cold bodies");
+    expect(text.stdout).toContain("reads are not measured");
+    const printed = await kura("stats", "--print-prices");
+    expect(printed.stdout).toContain("glacier-instant-retrieval:");
+  });
 
   it("deletes a tenant and its data only when confirmed", TIMEOUT, async () => {
     const unconfirmed = await kura("tenants", "delete", "acme");
