@@ -5,12 +5,19 @@
  * 503 SERVER_SHUTTING_DOWN, idle connections close at once, in-flight requests get up to
  * `server.shutdown_timeout_ms` before their connections are destroyed; then Kura closes (pending
  * writes committed) and the process exits. A second signal exits at once.
+ *
+ * With `server.tls` the port serves HTTPS only. Its files are read and checked before anything
+ * opens (a problem is CONFIG_INVALID naming the file), and again on SIGHUP: new connections get
+ * the new certificate, the listener and open connections stay; files that do not load leave
+ * the previous certificate in place and are logged.
  */
 import { hostname } from "node:os";
-import { listenUrl, redactConfig } from "../config/index.js";
+import type { Server as TlsServer } from "node:tls";
+import { listenUrl, redactConfig, serverScheme } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
 import { buildServer, defaultLoggerOptions, listeningUrl } from "../http/server.js";
+import { readTlsOptions, reloadTls } from "../http/tls.js";
 import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 
@@ -71,12 +78,15 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
     ...(opts.config ? { file: opts.config } : {}),
   });
 
+  const tls = config.server.tls;
+  const https = tls ? await readTlsOptions(tls) : undefined;
   const secret = await resolveJwtSecret(config, { create: true });
   const kura = await Kura.open(config);
   const app = await buildServer(kura, {
     config,
     jwtSecret: secret?.secret,
     logger: defaultLoggerOptions(logLevel),
+    ...(https ? { https } : {}),
   });
   app.log.info({ config: redactConfig(config) }, "configuration");
   try {
@@ -102,7 +112,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.server.port;
-  const url = listeningUrl(app) ?? listenUrl(config.server.host, port);
+  const url = listeningUrl(app) ?? listenUrl(config.server.host, port, serverScheme(config.server));
   opts.print(`kura serve listening on ${url}`);
   if (secret?.generated) opts.print(`generated a JWT secret in ${secret.path} (mode 0600)`);
   if (secret) {
@@ -143,6 +153,24 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   process.on("unhandledRejection", onRejection);
   process.on("uncaughtExceptionMonitor", onException);
 
+  // SIGHUP re-reads the TLS files (certificate renewal without a restart). One reload at a time;
+  // a failed one keeps the certificate in use. Without TLS, SIGHUP keeps Node's default.
+  let reloading: Promise<void> = Promise.resolve();
+  const onReload = () => {
+    if (!tls) return;
+    reloading = reloading.then(() =>
+      reloadTls(app.server as unknown as TlsServer, tls).then(
+        ({ serialNumber }) => app.log.info({ serial_number: serialNumber }, "TLS certificate reloaded"),
+        (e: unknown) =>
+          app.log.error(
+            { err: e },
+            `TLS reload failed, still serving the previous certificate: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+      ),
+    );
+  };
+  if (tls) process.on("SIGHUP", onReload);
+
   const drainMs = config.server.shutdown_timeout_ms;
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -156,6 +184,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       await kura.close();
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtExceptionMonitor", onException);
+      process.off("SIGHUP", onReload);
     })();
     return closing;
   };

@@ -6,6 +6,7 @@ export { CONFIG_FILE_VAR, SEED_ENV_NAMES } from "./env.js";
 export type { LoadConfigOptions, ResolveConfigOptions, StorageOptionsParser } from "./load.js";
 export { loadConfig, resolveConfig } from "./load.js";
 export type { ConfigIssue, ConfigProblemCode } from "./problems.js";
+export { configError, issue } from "./problems.js";
 export type {
   AuthConfig,
   DatabaseBackend,
@@ -27,6 +28,7 @@ export type {
   SqliteDatabaseConfig,
   StorageBackend,
   StorageConfig,
+  TlsConfig,
   VectorBackend,
   VectorConfig,
   VectorMetric,
@@ -35,4 +37,4 @@ export type {
 export { DEFAULTS } from "./schema.js";
 export type { Env } from "./secrets.js";
 export { maskUrlSecrets, REDACTED, redactConfig, SECRET_KEYS } from "./secrets.js";
-export { configuredServerUrl, listenUrl } from "./server-url.js";
+export { configuredServerUrl, listenUrl, serverScheme } from "./server-url.js";

@@ -185,13 +185,28 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     outbox: s.outbox!,
     sessions: sessions!,
     limits: s.limits!,
-    server: s.server!,
+    server: serverFor(s.server!, ctx.cwd),
     auth: s.auth!,
     tiers: s.tiers!,
   };
   deepFreeze(config);
   RESOLVED.add(config);
   return config;
+}
+
+/** TLS files are paths against the working directory, like every other path. */
+function serverFor(server: Parsed["server"], cwd: string): Parsed["server"] {
+  const tls = server.tls;
+  if (tls === null) return server;
+  return {
+    ...server,
+    tls: {
+      ...tls,
+      cert_file: resolve(cwd, tls.cert_file),
+      key_file: resolve(cwd, tls.key_file),
+      ca_file: tls.ca_file === null ? null : resolve(cwd, tls.ca_file),
+    },
+  };
 }
 
 /** pgvector's database and schema default to the PostgreSQL catalog's. */

@@ -312,6 +312,31 @@ const originsSchema = z
   )
   .default([]);
 
+/** `server.tls.client_auth`: whether a client must present a certificate signed by `ca_file`. */
+export const CLIENT_AUTH_MODES = ["require", "optional", "none"] as const;
+export type ClientAuthMode = (typeof CLIENT_AUTH_MODES)[number];
+
+/**
+ * `server.tls` (SEC-2): HTTPS on the server's port, from PEM files (paths against the working
+ * directory, read when `kura serve` starts and again on SIGHUP). Asking clients for a
+ * certificate needs the CA that signs them.
+ */
+const tlsSchema = z
+  .object({
+    cert_file: text(),
+    key_file: text(),
+    ca_file: nullableText(),
+    client_auth: z.enum(CLIENT_AUTH_MODES).default("none"),
+  })
+  .strict()
+  .refine((t) => t.client_auth === "none" || t.ca_file !== null, {
+    message:
+      "client_auth require or optional needs server.tls.ca_file (the CA that signs client certificates)",
+    path: ["ca_file"],
+  })
+  .nullable()
+  .default(null);
+
 export const serverSchema = section(
   z
     .object({
@@ -324,6 +349,7 @@ export const serverSchema = section(
       buffered_body_timeout_ms: int(1).default(DEFAULTS.buffered_body_timeout_ms),
       idle_timeout_ms: int(1).default(DEFAULTS.idle_timeout_ms),
       shutdown_timeout_ms: int(0).default(DEFAULTS.shutdown_timeout_ms),
+      tls: tlsSchema,
     })
     .strict(),
 );
@@ -563,6 +589,22 @@ export interface ServerConfig {
    * closed and Kura closes anyway. Default 10000.
    */
   readonly shutdown_timeout_ms: number;
+  /** HTTPS only on the server's port; null (the default): plain HTTP. */
+  readonly tls: TlsConfig | null;
+}
+
+export interface TlsConfig {
+  /** PEM certificate chain (the server's certificate first); absolute once loaded. */
+  readonly cert_file: string;
+  /** PEM private key of that certificate (not encrypted); absolute once loaded. */
+  readonly key_file: string;
+  /** PEM CA certificate(s) client certificates are checked against; absolute once loaded. */
+  readonly ca_file: string | null;
+  /**
+   * `require`: a client without a certificate signed by `ca_file` is refused at the handshake
+   * (mTLS); `optional`: one is asked for but not needed; `none` (default): none is asked for.
+   */
+  readonly client_auth: ClientAuthMode;
 }
 
 export interface AuthConfig {

@@ -5,8 +5,11 @@
  * metrics, logging with secrets redacted, CORS and graceful shutdown.
  */
 import { randomUUID } from "node:crypto";
+import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from "node:https";
+import { Server as TlsServer } from "node:tls";
 import cors from "@fastify/cors";
 import Fastify, {
+  type FastifyHttpsOptions,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
@@ -29,8 +32,8 @@ import { buildOpenApi, undocumentedUse } from "./openapi.js";
 import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminAuditRoutes } from "./routes/admin-audit.js";
-import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import { adminFsckRoutes } from "./routes/admin-fsck.js";
+import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { legalHoldRoutes } from "./routes/legal-holds.js";
@@ -43,6 +46,7 @@ import { systemRoutes } from "./routes/system.js";
 import { tenantRoutes } from "./routes/tenant.js";
 import { unimplementedRoutes } from "./routes/unimplemented.js";
 import { installTimeouts, serverTimeoutOptions } from "./timeouts.js";
+import type { TlsServerOptions } from "./tls.js";
 
 export const API_VERSION = "0.1.0";
 
@@ -68,6 +72,11 @@ export interface ServerOptions {
   closeKura?: boolean;
   /** Body limit of JSON routes without their own; default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * Serve HTTPS only (`server.tls`, read by `readTlsOptions` in tls.ts); default plain HTTP.
+   * The certificate can be replaced later with `app.server.setSecureContext` (`reloadTls`).
+   */
+  https?: TlsServerOptions;
 }
 
 /** Headers whose values are secrets: never logged. */
@@ -136,7 +145,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     bufferedBodyTimeoutMs: config.server.buffered_body_timeout_ms,
     idleTimeoutMs: config.server.idle_timeout_ms,
   };
-  const app = Fastify({
+  const fastifyOptions: FastifyServerOptions = {
     logger: loggerOf(options.logger),
     genReqId: requestIdOf,
     requestIdHeader: false,
@@ -176,7 +185,14 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
           `X-Request-Id: ${id}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
       );
     },
-  });
+  };
+  const app = options.https
+    ? // The same instance type either way: routes and hooks do not care which server carries them.
+      (Fastify({
+        ...fastifyOptions,
+        https: httpsServerOptions(fastifyOptions, options.https, timeouts),
+      } as unknown as FastifyHttpsOptions<HttpsServer>) as unknown as FastifyInstance)
+    : Fastify(fastifyOptions);
   // Backend operations of every plane into the latency histogram, for as long as the server runs.
   const stopObserving = kura.observeOperations((e) => metrics.observeOperation(e));
   app.addHook("onClose", async () => stopObserving());
@@ -456,12 +472,30 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
 }
 
 /**
- * The URL of the address `app` listens on (`http://127.0.0.1:40123`; a wildcard address is
- * reached through the loopback one), or undefined while it does not listen.
+ * Node's HTTPS server takes the HTTP server's settings (header timeout and its check interval)
+ * with the TLS ones; Fastify's `http` options apply to plain HTTP only. A TLS handshake gets
+ * as long as request headers do.
+ */
+function httpsServerOptions(
+  base: FastifyServerOptions,
+  tls: TlsServerOptions,
+  timeouts: { bodyTimeoutMs: number },
+): HttpsServerOptions {
+  const http = (base as { http?: Record<string, unknown> }).http ?? {};
+  return { ...http, handshakeTimeout: timeouts.bodyTimeoutMs, ...tls };
+}
+
+/**
+ * The URL of the address `app` listens on (`http://127.0.0.1:40123`, `https://…` when it
+ * serves TLS; a wildcard address is reached through the loopback one), or undefined while it
+ * does not listen.
  */
 export function listeningUrl(app: FastifyInstance): string | undefined {
   const address = app.server.address();
-  return typeof address === "object" && address ? listenUrl(address.address, address.port) : undefined;
+  const scheme = (app.server as unknown) instanceof TlsServer ? "https" : "http";
+  return typeof address === "object" && address
+    ? listenUrl(address.address, address.port, scheme)
+    : undefined;
 }
 
 /**

@@ -96,6 +96,7 @@ describe("defaults", () => {
         buffered_body_timeout_ms: 60000,
         idle_timeout_ms: 72000,
         shutdown_timeout_ms: 10000,
+        tls: null,
       },
       auth: {
         jwt_secret: null,
@@ -201,6 +202,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       buffered_body_timeout_ms: 60000,
       idle_timeout_ms: 72000,
       shutdown_timeout_ms: 10000,
+      tls: null,
     });
     expect(c.auth).toEqual({
       jwt_secret: null,

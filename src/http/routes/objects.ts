@@ -4,7 +4,7 @@
  * the request stream goes straight to the write protocol and the stored stream straight out.
  */
 import { z } from "zod";
-import { listenUrl } from "../../config/index.js";
+import { listenUrl, serverScheme } from "../../config/index.js";
 import { isKuraError, KuraError } from "../../core/errors.js";
 import { buildPresignedUrl } from "../../core/presign.js";
 import type { ObjectInfo } from "../../domains/objects.js";
@@ -246,7 +246,8 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
       const base =
         typeof configured === "string"
           ? configured
-          : (deps.kura.serverUrl ?? listenUrl(deps.config.server.host, deps.config.server.port));
+          : (deps.kura.serverUrl ??
+            listenUrl(deps.config.server.host, deps.config.server.port, serverScheme(deps.config.server)));
       const url = buildPresignedUrl(base, secret, {
         method: "PUT",
         key: `${tenant.id}/objects/${body.key}`,
