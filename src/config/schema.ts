@@ -566,7 +566,7 @@ export interface ServerConfig {
   /**
    * The origin clients reach the server at (a proxy's, a load balancer's): the OpenAPI
    * document's server and the base of Kura-signed presigned URLs. Null: the address the server
-   * listens on (`http://<host>:<bound port>`, 127.0.0.1 for a wildcard host).
+   * listens on (`http://<host>:<bound port>`, `https://` with `tls`; 127.0.0.1 for a wildcard host).
    */
   readonly public_url: string | null;
   readonly base_domain: string | null;
