@@ -292,6 +292,7 @@ describe.skipIf(!canRun)("kura serve with server.tls", () => {
   let strangerKey: Buffer;
   let plain: Served;
   let mutual: Served;
+  let optional: Served;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kura-tls-"));
@@ -322,11 +323,24 @@ describe.skipIf(!canRun)("kura serve with server.tls", () => {
         client_auth: "require",
       }),
     );
-    [plain, mutual] = await Promise.all([startServe(dir, "one-way.yaml"), startServe(dir, "mutual.yaml")]);
+    await writeFile(
+      join(dir, "optional.yaml"),
+      yaml("data-4", {
+        cert_file: "server.pem",
+        key_file: "server.key",
+        ca_file: "ca.pem",
+        client_auth: "optional",
+      }),
+    );
+    [plain, mutual, optional] = await Promise.all([
+      startServe(dir, "one-way.yaml"),
+      startServe(dir, "mutual.yaml"),
+      startServe(dir, "optional.yaml"),
+    ]);
   }, 120_000);
 
   afterAll(async () => {
-    for (const s of [plain, mutual]) if (s && s.child.exitCode === null) s.child.kill("SIGKILL");
+    for (const s of [plain, mutual, optional]) if (s && s.child.exitCode === null) s.child.kill("SIGKILL");
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -378,6 +392,13 @@ describe.skipIf(!canRun)("kura serve with server.tls", () => {
     const ok = await call(mutual.port, "/healthz", { ca, cert: clientCert, key: clientKey });
     expect(ok.status).toBe(200);
     expect(mutual.child.exitCode).toBeNull();
+  });
+
+  it("client_auth optional: asks for a certificate but serves clients without one", async () => {
+    expect((await call(optional.port, "/healthz", { ca })).status).toBe(200);
+    expect((await call(optional.port, "/healthz", { ca, cert: clientCert, key: clientKey })).status).toBe(
+      200,
+    );
   });
 
   it("SIGHUP reloads the certificate for new connections, keeping open ones and the process", async () => {
