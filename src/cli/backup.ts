@@ -16,7 +16,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
-import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { type BackupProgress, writeBackup } from "../engine/backup.js";
 import {
@@ -32,59 +31,9 @@ import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 import { openDataPlanes } from "../open/planes.js";
 import { formatBytes, printJson } from "./output.js";
+import { progressReporter } from "./progress.js";
 
 export const BACKUP_EXIT = { ok: 0, damaged: 1 } as const;
-
-interface Reporter<P> {
-  report(p: P): void;
-  stop(): void;
-}
-
-/** A bar on stderr when it is a terminal; plain lines (a phase's first, then one every 2 s) otherwise, none with --json. */
-function reporter<P extends { phase: string; done: number }>(
-  command: string,
-  json: boolean,
-  describe: (p: P) => string,
-): Reporter<P> {
-  if (process.stderr.isTTY) {
-    const bar = new SingleBar(
-      {
-        format: `${command} {phase} [{bar}] {value}/{total} {detail}`,
-        stream: process.stderr,
-        hideCursor: true,
-      },
-      undefined,
-    );
-    let started = false;
-    return {
-      report: (p) => {
-        const total = "total" in p && typeof p.total === "number" ? p.total : Math.max(p.done, 1);
-        if (!started) {
-          bar.start(total, p.done, { phase: p.phase, detail: describe(p) });
-          started = true;
-        }
-        bar.setTotal(total);
-        bar.update(p.done, { phase: p.phase, detail: describe(p) });
-      },
-      stop: () => {
-        if (started) bar.stop();
-      },
-    };
-  }
-  if (json) return { report: () => undefined, stop: () => undefined };
-  let phase = "";
-  let last = 0;
-  return {
-    report: (p) => {
-      const now = Date.now();
-      if (p.phase === phase && now - last < 2000) return;
-      phase = p.phase;
-      last = now;
-      process.stderr.write(`${command}: ${p.phase}: ${p.done} ${describe(p)}\n`);
-    },
-    stop: () => undefined,
-  };
-}
 
 const rate = (n: number, seconds: number) => (seconds > 0 ? n / seconds : 0);
 
@@ -126,7 +75,11 @@ export function registerBackupCommands(program: Command): void {
       const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
       const planes = await openDataPlanes(config);
       const partial = `${opts.output}.partial`;
-      const progress = reporter<BackupProgress>("backup", opts.json === true, (p) => formatBytes(p.written));
+      const progress = progressReporter<BackupProgress>("backup", {
+        json: opts.json === true,
+        describe: (p) => formatBytes(p.written),
+        total: (p) => ("total" in p && typeof p.total === "number" ? p.total : undefined),
+      });
       try {
         const summary = await writeBackup(planes, createWriteStream(partial), {
           compression,
@@ -208,11 +161,11 @@ export function registerBackupCommands(program: Command): void {
         }
         const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
         const planes = await openDataPlanes(config);
-        const progress = reporter<RestoreProgress>(
-          "restore",
-          opts.json === true,
-          (p) => `(${formatBytes(p.read)} read)`,
-        );
+        const progress = progressReporter<RestoreProgress>("restore", {
+          json: opts.json === true,
+          describe: (p) => `(${formatBytes(p.read)} read)`,
+          total: (p) => ("total" in p && typeof p.total === "number" ? p.total : undefined),
+        });
         let summary: Awaited<ReturnType<typeof restoreBackup>>;
         try {
           // Nothing else may write the target meanwhile (nor serve a half-restored catalog).

@@ -8,59 +8,18 @@
  * is clean); 4 problems left (found without `--repair`, or some not repairable). Errors exit as
  * every command's do (`exit-codes.ts`).
  */
-import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { parseDurationMs } from "../core/time.js";
 import type { FsckProgress, FsckReport } from "../engine/fsck.js";
 import { type ConfigOption, withKura } from "./open-kura.js";
 import { formatBytes, printJson, printTable } from "./output.js";
+import { progressReporter } from "./progress.js";
 
 export const FSCK_EXIT = { clean: 0, repaired: 1, problems: 4 } as const;
 
 export function fsckExitCode(report: FsckReport): number {
   if (report.ok) return FSCK_EXIT.clean;
   return report.repair && report.remaining === 0 ? FSCK_EXIT.repaired : FSCK_EXIT.problems;
-}
-
-/**
- * Where progress goes: a bar on stderr when it is a terminal, plain lines (one per phase and at
- * most one every 2 s) otherwise, nothing with `--json` off a terminal.
- */
-function progressReporter(json: boolean): { report: (p: FsckProgress) => void; stop: () => void } {
-  if (process.stderr.isTTY) {
-    const bar = new SingleBar(
-      { format: "fsck {phase} {value} checked", stream: process.stderr, hideCursor: true },
-      undefined,
-    );
-    let started = false;
-    return {
-      report: (p) => {
-        if (!started) {
-          bar.start(0, 0, { phase: p.phase });
-          started = true;
-        }
-        // The total is unknown until the end of each phase: the bar counts what was checked.
-        bar.setTotal(Math.max(p.done, 1));
-        bar.update(p.done, { phase: p.phase });
-      },
-      stop: () => {
-        if (started) bar.stop();
-      },
-    };
-  }
-  if (json) return { report: () => undefined, stop: () => undefined };
-  let phase = "";
-  let last = 0;
-  return {
-    report: (p) => {
-      const now = Date.now();
-      if (p.phase === phase && now - last < 2000) return;
-      phase = p.phase;
-      last = now;
-      process.stderr.write(`fsck: ${p.phase}: ${p.done} checked\n`);
-    },
-    stop: () => undefined,
-  };
 }
 
 function printReport(report: FsckReport): void {
@@ -128,7 +87,11 @@ export function registerFsckCommand(program: Command): void {
     .action(async (opts: ConfigOption & { json?: boolean; repair?: boolean; grace: string }) => {
       const graceMs = parseDurationMs(opts.grace, "fsck");
       await withKura("fsck", opts, async (kura) => {
-        const progress = progressReporter(opts.json === true);
+        // The total is unknown until the end of each phase: the bar counts what was checked.
+        const progress = progressReporter<FsckProgress>("fsck", {
+          json: opts.json === true,
+          describe: () => "checked",
+        });
         let report: FsckReport;
         try {
           report = await kura.fsck({

@@ -1,35 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import Database from "better-sqlite3";
-import { afterAll, describe } from "vitest";
-import { openSqliteCatalog, sqliteCatalog } from "../../src/adapters/catalog/sqlite/index.js";
-import { backendAvailable } from "../support/backends.js";
-import { postgresCatalogHarness } from "../support/catalog-postgres.js";
-import { postgresForTests } from "../support/servers/postgres.js";
+import { onBothDialects } from "../support/catalog-sqlite.js";
 import { catalogAdminReadsConformance } from "./admin-reads.suite.js";
 
 // The reads across tenants on both dialects: SQLite in a temp file, PostgreSQL in a random schema.
-catalogAdminReadsConformance("sqlite", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kura-admin-reads-"));
-  const options = sqliteCatalog.parseOptions({ path: join(dir, "kura.db") });
-  const raw = new Database(options.path);
-  return {
-    open: (deps, migrations) => openSqliteCatalog(options, deps, migrations),
-    query: async (sql) => raw.prepare(sql).all() as Record<string, unknown>[],
-    cleanup: async () => {
-      raw.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
-
-const db = await postgresForTests();
-const available = backendAvailable("catalog-postgres", "problem" in db ? db.problem : undefined);
-
-describe.skipIf(!available)("catalog admin reads on PostgreSQL", () => {
-  afterAll(async () => {
-    if ("destroy" in db) await db.destroy();
-  });
-  catalogAdminReadsConformance("postgres", () => postgresCatalogHarness("url" in db ? db.url : ""));
-});
+await onBothDialects("catalog admin reads", (dialect, setup) => catalogAdminReadsConformance(dialect, setup));

@@ -1,35 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import Database from "better-sqlite3";
-import { afterAll, describe } from "vitest";
-import { openSqliteCatalog, sqliteCatalog } from "../../src/adapters/catalog/sqlite/index.js";
-import { backendAvailable } from "../support/backends.js";
-import { postgresCatalogHarness } from "../support/catalog-postgres.js";
-import { postgresForTests } from "../support/servers/postgres.js";
+import { onBothDialects } from "../support/catalog-sqlite.js";
 import { tenantRegistryConformance } from "./tenants.suite.js";
 
 // The registry on both dialects: SQLite in a temp file, PostgreSQL in a random schema.
-tenantRegistryConformance("sqlite", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kura-tenants-"));
-  const options = sqliteCatalog.parseOptions({ path: join(dir, "kura.db") });
-  const raw = new Database(options.path);
-  return {
-    open: (deps, migrations) => openSqliteCatalog(options, deps, migrations),
-    query: async (sql) => raw.prepare(sql).all() as Record<string, unknown>[],
-    cleanup: async () => {
-      raw.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
-
-const db = await postgresForTests();
-const available = backendAvailable("catalog-postgres", "problem" in db ? db.problem : undefined);
-
-describe.skipIf(!available)("tenant registry on PostgreSQL", () => {
-  afterAll(async () => {
-    if ("destroy" in db) await db.destroy();
-  });
-  tenantRegistryConformance("postgres", () => postgresCatalogHarness("url" in db ? db.url : ""));
-});
+await onBothDialects("tenant registry", (dialect, setup) => tenantRegistryConformance(dialect, setup));
