@@ -40,6 +40,8 @@ import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
 import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
+import { MirrorBlobStore } from "./engine/migration/mirror-store.js";
+import { type MigrationTarget, OnlineMigrations } from "./engine/migration/online-migration.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
@@ -190,7 +192,11 @@ export class Kura {
       ...(options.wrapStore ? { wrap: options.wrapStore } : {}),
       opened: (s) => cleanup.defer(() => s.close()),
     });
-    const { store, presignSecret, storageOptions } = storage;
+    const { presignSecret, storageOptions } = storage;
+    // Online migration attaches a target to these (dual write, then reads): `engine/migration/`.
+    const store = new MirrorBlobStore(storage.store);
+    const sessionStore =
+      storage.sessionStore === storage.store ? store : new MirrorBlobStore(storage.sessionStore);
     let catalog = await openCatalog(resolved.database, {
       durability,
       ...(options.probe ? { probe: options.probe } : {}),
@@ -264,7 +270,7 @@ export class Kura {
       kv,
       // Seed 002: with local files, session files live in SESSIONS_DIR (`sessions.dir`), signed
       // with the primary store's presign secret, so `kura serve` verifies both alike.
-      store: storage.sessionStore,
+      store: sessionStore,
       clock,
       sessionTtlSeconds: resolved.sessions.ttl_seconds,
       sessionFilesDays: resolved.retention.session_files_days,
@@ -406,6 +412,17 @@ export class Kura {
       deletions,
     );
     kura.lifecycleEngine = lifecycle;
+    const migrations = new OnlineMigrations({
+      catalog,
+      store,
+      sessionStore,
+      openTarget: (target) => openMigrationTarget(resolved, target, blobDeps),
+      clock,
+      warn,
+    });
+    kura.onlineMigrations = migrations;
+    // A migration a stop interrupted dual-writes again before the first write of this process.
+    await migrations.resume();
     const opened = kura;
     // From here the instance closes what it holds, workers and background work included.
     cleanup.handOver(() => opened.close());
@@ -616,6 +633,13 @@ export class Kura {
   }
 
   private lifecycleEngine: Lifecycle | undefined;
+  private onlineMigrations: OnlineMigrations | undefined;
+
+  /** Online migration of the blob plane (`POST /v1/admin/migrations`, `kura migrate`). */
+  get migrations(): OnlineMigrations {
+    this.assertOpen();
+    return this.onlineMigrations as OnlineMigrations;
+  }
 
   /**
    * Run the lifecycle engine now (LIFE-1: expiry, purge, archive, KV and session-file expiry;
@@ -763,6 +787,7 @@ export class Kura {
     await this.background;
     await this.committer.close();
     await this.outbox.close();
+    await this.onlineMigrations?.close();
     await this.searchWorker?.close();
     await this.searchIndex?.close();
     await this.vectors.close();
@@ -775,6 +800,26 @@ export class Kura {
   private assertOpen(): void {
     if (this.closed) throw closedError("Kura", "kura");
   }
+}
+
+/**
+ * The stores of a migration's `target.storage`, checked as the config file's `storage` section
+ * would be (the adapter's own schema), with this configuration's data directory and sessions.
+ */
+async function openMigrationTarget(resolved: KuraConfig, target: MigrationTarget, deps: BlobStoreDeps) {
+  const config = await resolveConfig(
+    { data_dir: resolved.data_dir, durability: resolved.durability, storage: target.storage },
+    { env: {} },
+  );
+  const opened: BlobStore[] = [];
+  const storage = await openStorage(config, { deps, opened: (s) => opened.push(s) });
+  return {
+    store: storage.store,
+    sessionStore: storage.sessionStore,
+    close: async () => {
+      for (const s of opened.reverse()) await s.close();
+    },
+  };
 }
 
 /**

@@ -332,6 +332,17 @@ export const ERROR_CODES = {
     "ConditionFailed",
     "The restore target already holds data (catalog rows, KV entries or stored bodies); pass --force to restore into it anyway.",
   ],
+  // online migration (issue 16)
+  MIGRATION_RUNNING: ["Conflict", "Another online migration is under way: one at a time."],
+  MIGRATION_NOT_FOUND: ["NotFound", "No online migration has this id."],
+  MIGRATION_UNSUPPORTED: [
+    "Unsupported",
+    "The migration asks for a plane online migration does not move yet (the catalog or the KV store).",
+  ],
+  MIGRATION_VERIFY_FAILED: [
+    "Corrupt",
+    "An object copied to the migration's target does not match the source (size or SHA-256), even after a second copy.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
