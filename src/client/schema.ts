@@ -172,6 +172,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/migrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an online migration of the blob plane
+         * @description Attaches the target store (every write from now on lands in the source and the target), then copies every body and session file the target lacks, verifies both listings, switches reads to the target and reports done. Its state is kept in the catalog: a restarted server resumes it. The source is left in place, not deleted. One migration at a time (409 MIGRATION_RUNNING); database and kv targets answer 501.
+         */
+        post: operations["startMigration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/migrations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An online migration's state and progress */
+        get: operations["getMigration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants": {
         parameters: {
             query?: never;
@@ -1534,6 +1571,242 @@ export interface operations {
             };
             /** @description The lifecycle job or another run is under way (LIFECYCLE_RUNNING) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    startMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    target: {
+                        /** @description Not migrated online yet: answers 501 MIGRATION_UNSUPPORTED */
+                        database?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Not migrated online yet: answers 501 MIGRATION_UNSUPPORTED */
+                        kv?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description A `storage` section as in the config file: backend and options */
+                        storage?: {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Dual write under way; the copy runs in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 */
+                            created_at: string;
+                            /** @description Why the migration failed */
+                            error?: string;
+                            id: string;
+                            progress: {
+                                /** @description Bytes copied */
+                                bytes: number;
+                                /** @description Objects copied */
+                                copied: number;
+                                /** @description Objects the copy listed in the source */
+                                listed: number;
+                                /** @description Objects the target had already (dual-written or copied before a restart) */
+                                present: number;
+                                /** @description Objects the verification copied again */
+                                recopied: number;
+                                /** @description Objects deleted from the source before their copy */
+                                vanished: number;
+                                /** @description Objects the verification compared */
+                                verified: number;
+                            };
+                            /** @enum {string} */
+                            state: "dual_write" | "copying" | "verifying" | "switched" | "done" | "failed";
+                            /** @description The configuration sections to start servers with once done (secrets included) */
+                            target: {
+                                [key: string]: unknown;
+                            };
+                            /** @description ISO 8601 */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another migration is under way (MIGRATION_RUNNING) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The target names a plane not migrated online yet (MIGRATION_UNSUPPORTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The migration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 */
+                            created_at: string;
+                            /** @description Why the migration failed */
+                            error?: string;
+                            id: string;
+                            progress: {
+                                /** @description Bytes copied */
+                                bytes: number;
+                                /** @description Objects copied */
+                                copied: number;
+                                /** @description Objects the copy listed in the source */
+                                listed: number;
+                                /** @description Objects the target had already (dual-written or copied before a restart) */
+                                present: number;
+                                /** @description Objects the verification copied again */
+                                recopied: number;
+                                /** @description Objects deleted from the source before their copy */
+                                vanished: number;
+                                /** @description Objects the verification compared */
+                                verified: number;
+                            };
+                            /** @enum {string} */
+                            state: "dual_write" | "copying" | "verifying" | "switched" | "done" | "failed";
+                            /** @description The configuration sections to start servers with once done (secrets included) */
+                            target: {
+                                [key: string]: unknown;
+                            };
+                            /** @description ISO 8601 */
+                            updated_at: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such migration (MIGRATION_NOT_FOUND) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -34,6 +34,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { adminAuditRoutes } from "./routes/admin-audit.js";
 import { adminFsckRoutes } from "./routes/admin-fsck.js";
 import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
+import { adminMigrationRoutes } from "./routes/admin-migrations.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { legalHoldRoutes } from "./routes/legal-holds.js";
@@ -434,6 +435,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...adminLifecycleRoutes(deps),
     ...legalHoldRoutes(),
     ...adminFsckRoutes(deps),
+    ...adminMigrationRoutes(deps),
     ...unimplementedRoutes(),
   );
 

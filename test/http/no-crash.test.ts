@@ -196,6 +196,8 @@ describe("no request error ends the process", () => {
       updateTenant: { json: { status: "active" } },
       createApiKey: { json: { scopes: ["read"] } },
       fsck: { json: {} },
+      // Refused at the catalog (every plane fails here) before a target is opened.
+      startMigration: { json: { target: { storage: { backend: "memory" } } } },
     } satisfies Record<string, Sample>);
     const doc = (await h.call("GET", "/openapi.json")).json;
     for (const [path, ops] of Object.entries<Record<string, Record<string, unknown>>>(doc.paths)) {
