@@ -14,6 +14,7 @@ import { registerBackupCommands } from "./backup.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { registerFsckCommand } from "./fsck.js";
 import { registerLifecycleCommand } from "./lifecycle.js";
+import { registerMigrateCommand } from "./migrate.js";
 import { runServe } from "./serve.js";
 import { registerStatsCommand } from "./stats.js";
 import { registerTenantCommands } from "./tenants.js";
@@ -146,6 +147,7 @@ registerTenantCommands(program);
 registerStatsCommand(program);
 registerBackupCommands(program);
 registerFsckCommand(program);
+registerMigrateCommand(program);
 registerLifecycleCommand(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];

@@ -339,6 +339,10 @@ export const ERROR_CODES = {
     "Unsupported",
     "The migration asks for a plane online migration does not move yet (the catalog or the KV store).",
   ],
+  MIGRATION_FAILED: [
+    "Unavailable",
+    "The online migration failed (its target could not be opened, refused a write or differs after a copy); reads stay on the source.",
+  ],
   MIGRATION_VERIFY_FAILED: [
     "Corrupt",
     "An object copied to the migration's target does not match the source (size or SHA-256), even after a second copy.",
