@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from "../core/cursor.js";
 import { KuraError } from "../core/errors.js";
 import { isMessageId, newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
+import { messageBodyKey } from "../core/message-keys.js";
 import { toMs } from "../core/time.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
 import { eraseMessages } from "../engine/erase.js";
@@ -602,18 +603,10 @@ export class Messages {
     await eraseMessages(this.ctx, [row], "message.erased", this.actor);
   }
 
-  /**
-   * Where a version's body goes. Version 1 is named by the message id, which is fresh for every
-   * append attempt. Later versions carry a random suffix per attempt: editors racing for the same
-   * version number must never write (or, when they lose, delete) the key the winner committed.
-   */
+  /** Where a version's body goes (`messageBodyKey`): a fresh random suffix per edit attempt. */
   private bodyKey(chatId: string, id: string, createdAt: number, version: number): string {
-    const d = new Date(createdAt);
-    const yyyy = String(d.getUTCFullYear()).padStart(4, "0");
-    const mm = String(d.getUTCMonth() + 1).padStart(2, "0");
-    const dd = String(d.getUTCDate()).padStart(2, "0");
-    const name = version === 1 ? `${id}.json` : `${id}.v${version}.${randomBytes(6).toString("hex")}.json`;
-    return `${this.tenantId}/messages/${yyyy}/${mm}/${dd}/${chatId}/${name}`;
+    const attempt = version === 1 ? "" : randomBytes(6).toString("hex");
+    return messageBodyKey({ tenantId: this.tenantId, chatId, id, createdAt, version, attempt });
   }
 
   /** The row, including soft-deleted ones; unknown or malformed ids are MESSAGE_NOT_FOUND. */

@@ -18,7 +18,7 @@ import type { Writable } from "node:stream";
 import { Packr } from "msgpackr";
 import { isKuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
-import type { Catalog, CatalogSnapshot } from "../ports/catalog.js";
+import type { Catalog, CatalogDumpRow, CatalogSnapshot } from "../ports/catalog.js";
 import type { KvStore } from "../ports/kv-store.js";
 import {
   ARCHIVE_FORMAT,
@@ -152,6 +152,27 @@ interface BodyCopy {
   inBase: ManifestEntry[];
 }
 
+/**
+ * Every body the snapshot references, as rows with `store_id`, `blob_key`, `size_bytes` and
+ * `checksum`: the ref rows (objects), every message version row, and the message rows whose
+ * version has no version row (unedited messages) — a message body's ref is its row.
+ */
+async function* bodyRefs(snapshot: CatalogSnapshot): AsyncIterable<CatalogDumpRow[]> {
+  const versions = new Set<string>();
+  for await (const page of snapshot.rows("message_versions", { pageSize: ROWS_PAGE })) {
+    for (const v of page)
+      versions.add(`${String(v.tenant_id)}\0${String(v.message_id)}\0${String(v.version)}`);
+    yield page;
+  }
+  yield* snapshot.rows("blob_refs", { pageSize: ROWS_PAGE });
+  for await (const page of snapshot.rows("messages", { pageSize: ROWS_PAGE })) {
+    const unversioned = page.filter(
+      (m) => !versions.has(`${String(m.tenant_id)}\0${String(m.id)}\0${String(m.version)}`),
+    );
+    if (unversioned.length > 0) yield unversioned;
+  }
+}
+
 async function copyBodies(
   planes: BackupPlanes,
   snapshot: CatalogSnapshot,
@@ -163,11 +184,11 @@ async function copyBodies(
   for (const e of [...(base?.entries ?? []), ...(base?.in_base ?? [])])
     if (e.kind === "body") inBase.set(`${e.name}\0${e.sha256}`, e);
   let total = 0;
-  for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) total += page.length;
+  for await (const page of bodyRefs(snapshot)) total += page.length;
   const copy: BodyCopy = { count: 0, bytes: 0, missing: [], corrupt: [], inBase: [] };
   let done = 0;
   progress("bodies", 0, total);
-  for await (const page of snapshot.rows("blob_refs", { pageSize: ROWS_PAGE })) {
+  for await (const page of bodyRefs(snapshot)) {
     const refs = page.flatMap((ref) => {
       const storeId = String(ref.store_id);
       const key = String(ref.blob_key);

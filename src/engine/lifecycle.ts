@@ -9,7 +9,7 @@
  * 3. Archive, with `retention.archive_after_days` set: message bodies (every version) and object
  *    bodies stored longer ago move under `{tenant}/archive/…` (seed 001's prefix, where a bucket
  *    lifecycle rule can move them to a colder class) through the write protocol — the copy is
- *    written first, then one batch points the row at it and swaps the blob refs, then the old
+ *    written first, then one batch points the row at it (the row is the body's ref), then the old
  *    body goes — so a row never points at a missing body and a crash leaves only an orphan.
  * 4. KV expiry (sessions' metadata, state with TTL) on stores without native TTL, and session
  *    files written more than `retention.session_files_days` ago.
@@ -24,6 +24,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { isKuraError, KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { MAX_KEY_BYTES } from "../core/keys.js";
+import { messageArchiveKey as archiveKeyOf } from "../core/message-keys.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { AuditEntry, LegalHoldRow, MessageRow, ObjectRow } from "../ports/catalog.js";
 import type { KvStore } from "../ports/kv-store.js";
@@ -415,15 +416,9 @@ function lostBody(e: unknown): boolean {
   );
 }
 
-/**
- * `{tenant}/messages/…/{name}.json` → `{tenant}/archive/messages/…/{name}.a{random}.json`: the
- * path kept (dates, chat) and a suffix per attempt, so no two writers ever share the key.
- */
+/** The archive key of a message body (`core/message-keys.ts`), with a fresh suffix per attempt. */
 export function messageArchiveKey(blobKey: string, tenantId: string): string {
-  const rest = blobKey.slice(tenantId.length + 1);
-  const suffix = `.a${randomBytes(6).toString("hex")}`;
-  const named = rest.endsWith(".json") ? `${rest.slice(0, -5)}${suffix}.json` : `${rest}${suffix}`;
-  return `${tenantId}/archive/${named}`;
+  return archiveKeyOf(blobKey, tenantId, randomBytes(6).toString("hex"));
 }
 
 /**

@@ -21,7 +21,8 @@
  * the body it stores), the bodies it stops pointing at, and per change an outbox event, an audit
  * entry and the change in the tenant's message count. This file alone turns that into the
  * catalog batch: it writes the bodies, fills each row's store, size and checksum from its put
- * (into rows of its own), records a blob ref per stored body and removes those of dropped ones,
+ * (into rows of its own), records a blob ref per stored object body and removes those of dropped
+ * ones (a message body's ref is its message or version row, which the catalog reads as one),
  * counts usage from the sizes the store reported, appends the events and audit entries, commits,
  * wakes the projectors, deletes the dropped bodies, and returns the rows it recorded.
  */
@@ -59,7 +60,7 @@ export interface BodyRef {
 }
 
 /**
- * Catalog operations a domain may name itself. Rows that point at bodies, blob refs, outbox
+ * Catalog operations a domain may name itself. Rows that point at bodies, object blob refs, outbox
  * events, audit entries and usage are recorded by the protocol from the description, never
  * written by hand.
  */
@@ -111,7 +112,7 @@ interface StoresBody {
   bodyFacts?: "audit" | "audit+event";
 }
 
-/** A new message and its first version (`insertMessage`); its blob ref is of kind `message`. */
+/** A new message and its first version (`insertMessage`); the row is its body's ref (kind `message`). */
 export interface InsertMessage extends Recorded, StoresBody {
   kind: "message";
   row: Unfilled<MessageRow>;
@@ -373,19 +374,20 @@ export class WriteProtocol {
           ops.push({ op: "putObject", row, expectBlobKey: c.expectBlobKey });
           if (!c.drops?.length) newObjects.set(tenantId, (newObjects.get(tenantId) ?? 0) + 1);
         }
-        ops.push({
-          op: "putBlobRef",
-          row: {
-            tenantId,
-            storeId: this.storeId,
-            blobKey: c.row.blobKey,
-            sizeBytes: size,
-            checksum: sha256,
-            // A moved body keeps the kind of ref its version had.
-            kind: c.kind !== "message-body" ? c.kind : c.row.version === 1 ? "message" : "message-version",
-            createdAt: at,
-          },
-        });
+        // A message body's ref is its message or version row; an object's is a blob_refs row.
+        if (c.kind === "object")
+          ops.push({
+            op: "putBlobRef",
+            row: {
+              tenantId,
+              storeId: this.storeId,
+              blobKey: c.row.blobKey,
+              sizeBytes: size,
+              checksum: sha256,
+              kind: "object",
+              createdAt: at,
+            },
+          });
         delta.bytes += size;
         delta.objects += 1;
         if (c.bodyFacts !== undefined) {
@@ -394,8 +396,9 @@ export class WriteProtocol {
         }
       }
       if (c.drops !== undefined) {
+        const refRows = !messageBodies(c);
         for (const d of c.drops) {
-          ops.push({ op: "deleteBlobRef", tenantId, storeId: d.storeId, blobKey: d.blobKey });
+          if (refRows) ops.push({ op: "deleteBlobRef", tenantId, storeId: d.storeId, blobKey: d.blobKey });
           delta.bytes -= d.sizeBytes;
           delta.objects -= 1;
         }
@@ -476,6 +479,15 @@ export class WriteProtocol {
       await (this.stores.get(storeId) ?? this.store).delete(keys).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Whether a change's bodies are message bodies, referenced by the message and version rows
+ * alone (no `blob_refs` row: the rows hold the store, key, size, checksum and tenant, and the
+ * rows going is the refs going).
+ */
+function messageBodies(c: Change): boolean {
+  return c.kind === "catalog" ? c.op.op === "deleteMessage" : c.kind !== "object";
 }
 
 /** A write with a streamed body: a put each, and what was written removed again on failure. */

@@ -62,7 +62,12 @@ export interface ChatRow {
   lastMessageAt: number;
 }
 
-/** A stored body, whatever owns it. GC treats objects with no ref (after a grace period) as orphans. */
+/**
+ * A stored body, whatever owns it. GC treats objects with no ref (after a grace period) as orphans.
+ * An object body's ref is a row of its own (`putBlobRef`); a message body's is its message or
+ * version row, which the reads below list as a ref of kind `message` (version 1) or
+ * `message-version`, created when the row was.
+ */
 export interface BlobRefRow {
   tenantId: string;
   storeId: string;
@@ -178,7 +183,7 @@ export interface AuditQuery {
   limit: number;
 }
 
-/** The bodies the catalog references for one tenant, of one kind (`blob_refs`). */
+/** The bodies the catalog references for one tenant, of one kind (ref rows and message bodies). */
 export interface BodyStats {
   tenantId: string;
   /** `message`, `message-version`, `object`. */
@@ -373,6 +378,7 @@ export type CatalogOp =
   | { op: "putObject"; row: ObjectRow; expectBlobKey?: string | null }
   /** Removes the object row; with `expectBlobKey` only if it still points there (else `CATALOG_STALE_VERSION`). */
   | { op: "deleteObject"; tenantId: string; key: string; expectBlobKey?: string }
+  /** A ref row for a body no message or version row points at (objects). */
   | { op: "putBlobRef"; row: BlobRefRow }
   | { op: "deleteBlobRef"; tenantId: string; storeId: string; blobKey: string }
   | { op: "appendOutbox"; event: OutboxEvent }
@@ -565,9 +571,16 @@ export interface Catalog {
     options: { prefix: string; afterKey?: string; limit: number },
   ): Promise<ObjectRow[]>;
 
-  /** Behavior: which of these blob keys (in one store) have a ref, whatever the tenant. For GC and fsck. */
+  /**
+   * Behavior: which of these blob keys (in one store) have a ref, whatever the tenant: a ref row,
+   * or a message or version row whose body is the key (a message body key names its tenant and
+   * message, `core/message-keys.ts`, so those rows are found by primary key). For GC and fsck.
+   */
   existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;
-  /** Behavior: all refs in one store, every tenant's, in key order after `afterKey` (fsck, backup). */
+  /**
+   * Behavior: all refs in one store, every tenant's — ref rows and message bodies — each key
+   * once, in key order after `afterKey` (fsck, backup).
+   */
   listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
 
   /**

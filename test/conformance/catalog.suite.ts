@@ -11,6 +11,7 @@ import { LATEST_VERSION, MIGRATIONS, type Migration } from "../../src/adapters/c
 import { ALL_TABLES } from "../../src/adapters/catalog/schema.js";
 import { isKuraError, KuraError } from "../../src/core/errors.js";
 import { compareUtf8 } from "../../src/core/keys.js";
+import { messageBodyKey } from "../../src/core/message-keys.js";
 import type {
   BatchOutcome,
   BlobRefRow,
@@ -834,6 +835,111 @@ export function catalogConformance(
         await commitOk(c, [{ op: "deleteBlobRef", tenantId: t, storeId: store, blobKey: "a/1" }]);
         await commitOk(c, [{ op: "deleteBlobRef", tenantId: t, storeId: store, blobKey: "a/1" }]);
         expect(await c.existingBlobRefs(store, ["a/1", "b/2"])).toEqual(new Set(["b/2"]));
+      });
+
+      it("a message body's ref is its row: no ref row, found by key, listed once; migration 7 drops older releases' ref rows", async () => {
+        const t = tenant();
+        const store = `store-${randomBytes(4).toString("hex")}`;
+        const keyOf = (id: string, version: number, attempt = "") =>
+          messageBodyKey({ tenantId: t, chatId: "chat", id, createdAt: tick, version, attempt });
+        const rowOf = (over: Partial<MessageRow> = {}) => {
+          const m = message(t, "chat", { storeId: store, ...over });
+          return { ...m, blobKey: keyOf(m.id, 1) };
+        };
+        const noRefRows = (m: MessageRow) => appendOps(m).filter((op) => op.op !== "putBlobRef");
+        const a = rowOf();
+        const b = rowOf({ sizeBytes: 7 });
+        const d = rowOf({ sizeBytes: 9 });
+        await commitOk(c, [...noRefRows(a), ...noRefRows(b), ...noRefRows(d)]);
+        const v2 = {
+          tenantId: t,
+          messageId: a.id,
+          version: 2,
+          storeId: store,
+          blobKey: keyOf(a.id, 2, "0a0a0a0a0a0a"),
+          sizeBytes: 50,
+          checksum: "ef".repeat(32),
+          preview: "edited",
+          createdAt: a.createdAt + 10,
+        };
+        await commitOk(c, [{ op: "addMessageVersion", row: v2, expectVersion: 1, updatedAt: v2.createdAt }]);
+        // An earlier release recorded version 1 of an unedited message as a version row too.
+        await h.query(
+          "INSERT INTO message_versions (tenant_id, message_id, version, store_id, blob_key, size_bytes, checksum, preview, created_at) " +
+            `SELECT tenant_id, id, version, store_id, blob_key, size_bytes, checksum, preview, created_at FROM messages WHERE tenant_id = '${t}' AND id = '${b.id}'`,
+        );
+        const refRows = async () =>
+          Number((await h.query(`SELECT COUNT(*) AS n FROM blob_refs WHERE store_id = '${store}'`))[0]?.n);
+        expect(await refRows()).toBe(0);
+
+        const failed = keyOf(a.id, 2, "0b0b0b0b0b0b");
+        const elsewhere = messageBodyKey({
+          tenantId: tenant(),
+          chatId: "chat",
+          id: a.id,
+          createdAt: tick,
+          version: 1,
+          attempt: "",
+        });
+        expect(
+          await c.existingBlobRefs(store, [a.blobKey, v2.blobKey, failed, elsewhere, "x/1", b.blobKey]),
+        ).toEqual(new Set([a.blobKey, v2.blobKey, b.blobKey]));
+        expect(await c.existingBlobRefs("other-store", [a.blobKey, v2.blobKey])).toEqual(new Set());
+
+        const expected = [
+          blobRef(a),
+          {
+            ...blobRef(a),
+            blobKey: v2.blobKey,
+            sizeBytes: 50,
+            checksum: v2.checksum,
+            kind: "message-version",
+            createdAt: v2.createdAt,
+          },
+          blobRef(b),
+          blobRef(d),
+        ].sort((x, y) => compareUtf8(x.blobKey, y.blobKey));
+        const listAll = async () => {
+          const listed: BlobRefRow[] = [];
+          let afterKey: string | undefined;
+          for (;;) {
+            const page = await c.listBlobRefs({
+              storeId: store,
+              limit: 1,
+              ...(afterKey !== undefined ? { afterKey } : {}),
+            });
+            if (page.length === 0) return listed;
+            listed.push(...page);
+            afterKey = page[page.length - 1]?.blobKey;
+          }
+        };
+        expect(await listAll()).toEqual(expected);
+        const statsOf = async () => (await c.bodyStats()).filter((s) => s.tenantId === t);
+        const checkOf = async () => (await c.usageCheck()).find((u) => u.tenantId === t);
+        const stats = await statsOf();
+        expect(stats).toEqual([
+          { tenantId: t, kind: "message", bodies: 3, bytes: 42 + 7 + 9 },
+          { tenantId: t, kind: "message-version", bodies: 1, bytes: 50 },
+        ]);
+        const check = await checkOf();
+        expect(check?.stored.objects).toBe(4);
+
+        // An older database: the ref rows earlier releases wrote beside the rows count once.
+        await commitOk(c, [
+          { op: "putBlobRef", row: blobRef(d) },
+          { op: "putBlobRef", row: expected[1] as BlobRefRow },
+        ]);
+        expect(await refRows()).toBe(2);
+        expect(await listAll()).toEqual(expected);
+        expect(await statsOf()).toEqual(stats);
+        await h.query("DELETE FROM schema_migrations WHERE version = 7");
+        const migrated = await h.open();
+        await migrated.close();
+        expect(await c.schemaVersion()).toBe(LATEST_VERSION);
+        expect(await refRows()).toBe(0);
+        expect(await listAll()).toEqual(expected);
+        expect(await statsOf()).toEqual(stats);
+        expect(await checkOf()).toEqual(check);
       });
 
       it("ensureTenant is idempotent", async () => {

@@ -10,7 +10,9 @@
  * - messages: how many message rows there are (soft-deleted ones included until purged);
  *
  * and the catalog's blob refs must be exactly those bodies (a ref no row points at is a body
- * nothing can reach and nothing will delete), each present in the blob store with its size.
+ * nothing can reach and nothing will delete), each present in the blob store with its size: the
+ * `blob_refs` rows are the objects' bodies, and the refs the catalog lists add the message bodies
+ * (whose ref is their row).
  * Folding the usage deltas must not change the answer.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -54,6 +56,7 @@ function stored(db: Database.Database, tenant: string) {
   const bodies = [...versions, ...objects];
   return {
     bodies,
+    objects,
     refs,
     usage: {
       tenantId: tenant,
@@ -62,6 +65,30 @@ function stored(db: Database.Database, tenant: string) {
       messages: n,
     },
   };
+}
+
+/** The tenant's refs as the catalog lists them, every store's. */
+async function listedRefs(kura: Kura, db: Database.Database, tenant: string): Promise<Body[]> {
+  const stores = db
+    .prepare(
+      "SELECT store_id FROM messages UNION SELECT store_id FROM objects UNION SELECT store_id FROM blob_refs",
+    )
+    .all() as { store_id: string }[];
+  const refs: Body[] = [];
+  for (const { store_id: storeId } of stores) {
+    let afterKey: string | undefined;
+    for (;;) {
+      const page = await kura.catalog.listBlobRefs({
+        storeId,
+        limit: 500,
+        ...(afterKey ? { afterKey } : {}),
+      });
+      if (page.length === 0) break;
+      for (const r of page) if (r.tenantId === tenant) refs.push({ key: r.blobKey, size: r.sizeBytes });
+      afterKey = page.at(-1)?.blobKey;
+    }
+  }
+  return refs;
 }
 
 const byKey = (bodies: readonly Body[]) => Object.fromEntries(bodies.map((b) => [b.key, b.size]));
@@ -116,7 +143,10 @@ describe("crash safety: usage is exact after SIGKILL (TEN-4)", () => {
         for (const tenant of TENANTS) {
           const what = `${tenant} after kill ${trial} (${killAfter} ms)`;
           const s = stored(db, tenant);
-          expect(byKey(s.refs), `${what}: blob refs are the stored bodies`).toEqual(byKey(s.bodies));
+          expect(byKey(s.refs), `${what}: ref rows are the stored objects`).toEqual(byKey(s.objects));
+          expect(byKey(await listedRefs(kura, db, tenant)), `${what}: refs are the stored bodies`).toEqual(
+            byKey(s.bodies),
+          );
           for (const b of s.bodies) {
             expect((await kura.store.head(b.key)).size, `${what}: ${b.key}`).toBe(b.size);
           }

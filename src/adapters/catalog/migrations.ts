@@ -156,6 +156,19 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     name: "legal holds",
     steps: [createTable(LEGAL_HOLDS)],
   },
+  {
+    version: 7,
+    name: "message bodies referenced by their rows",
+    steps: [
+      {
+        // A message body's ref is its message or version row from now on (`queries.ts` ALL_REFS):
+        // the ref rows earlier releases wrote for them (append, edit, archive move) go.
+        kind: "sql",
+        sqlite: ["DELETE FROM blob_refs WHERE kind IN ('message', 'message-version')"],
+        postgres: ["DELETE FROM blob_refs WHERE kind IN ('message', 'message-version')"],
+      },
+    ],
+  },
 ]);
 
 /** The schema version this code writes and understands. */

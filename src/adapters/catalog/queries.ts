@@ -112,6 +112,24 @@ const MESSAGES = `SELECT ${COLS(MESSAGE_COLUMNS)} FROM messages`;
 /** Reads of one tenant's messages: arrays in the order `messageFromValues` maps. */
 const TENANT_MESSAGES = `SELECT ${COLS(MESSAGE_READ_COLUMNS)} FROM messages WHERE tenant_id = {tenant}`;
 
+/** A message body's kind of ref: version 1 is the message's, later ones are versions'. */
+const BODY_KIND = "CASE WHEN version = 1 THEN 'message' ELSE 'message-version' END AS kind";
+/** Whether a ref row holds this row's body (written by earlier releases): then the ref row is the one listed. */
+const NO_REF_ROW = (t: string) =>
+  `NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.store_id = ${t}.store_id AND r.blob_key = ${t}.blob_key)`;
+/**
+ * Every ref, as rows of `blob_refs`' columns: the ref rows (objects), every version row's body,
+ * and the message row's body while no version row holds its version (an unedited message;
+ * earlier releases also wrote version 1's row on append) — each key once.
+ */
+const ALL_REFS =
+  `(SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs UNION ALL ` +
+  `SELECT store_id, blob_key, tenant_id, size_bytes, checksum, ${BODY_KIND}, created_at FROM message_versions v ` +
+  `WHERE ${NO_REF_ROW("v")} UNION ALL ` +
+  `SELECT store_id, blob_key, tenant_id, size_bytes, checksum, ${BODY_KIND}, created_at FROM messages m ` +
+  "WHERE NOT EXISTS (SELECT 1 FROM message_versions x WHERE x.tenant_id = m.tenant_id " +
+  `AND x.message_id = m.id AND x.version = m.version) AND ${NO_REF_ROW("m")}) refs`;
+
 // --- shapes: which optional clauses a query has --------------------------------------------
 
 export const HISTORY_DESC = 1;
@@ -184,13 +202,21 @@ export const Q = {
       `SELECT ${COLS(OBJECT_COLUMNS)} FROM objects WHERE ${where.join(" AND ")} ORDER BY key LIMIT {limit}`,
     );
   }),
+  /**
+   * Which of `{keys}` have a ref: a ref row, or a message or version row found by primary key
+   * from the tenants and message ids the keys name (`{tenants}`, `{ids}`) whose body is the key.
+   */
   existingBlobRefs: query(
-    "SELECT blob_key FROM blob_refs WHERE store_id = {store} AND blob_key IN {keys:list}",
+    "SELECT blob_key FROM blob_refs WHERE store_id = {store} AND blob_key IN {keys:list} UNION " +
+      "SELECT blob_key FROM messages WHERE tenant_id IN {tenants:list} AND id IN {ids:list} " +
+      "AND store_id = {store} AND blob_key IN {keys:list} UNION " +
+      "SELECT blob_key FROM message_versions WHERE tenant_id IN {tenants:list} AND message_id IN {ids:list} " +
+      "AND store_id = {store} AND blob_key IN {keys:list}",
   ),
   /** A store's refs, with `AFTER` past `{after}`. */
   blobRefs: byShape((shape) =>
     query(
-      `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs WHERE store_id = {store}` +
+      `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM ${ALL_REFS} WHERE store_id = {store}` +
         `${shape & AFTER ? " AND blob_key > {after}" : ""} ORDER BY blob_key LIMIT {limit}`,
     ),
   ),
@@ -248,7 +274,7 @@ export const Q = {
   }),
   bodyStats: query(
     "SELECT tenant_id, kind, COUNT(*) AS bodies, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes " +
-      "FROM blob_refs GROUP BY tenant_id, kind ORDER BY tenant_id, kind",
+      `FROM ${ALL_REFS} GROUP BY tenant_id, kind ORDER BY tenant_id, kind`,
   ),
   /**
    * Bodies per tenant, kind, age and size bucket; the shape is `64 × created bounds + size
@@ -262,7 +288,7 @@ export const Q = {
     return query(
       `SELECT tenant_id, kind, ${bucket(Math.floor(shape / 64), "created_at", "c")} AS created, ` +
         `${bucket(shape % 64, "size_bytes", "s")} AS size, COUNT(*) AS bodies, ` +
-        "CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM blob_refs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        `CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM ${ALL_REFS} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
     );
   }),
   /** Live messages per tenant and size bucket; the shape is the number of bounds (`{b0}`, `{b1}`, …). */
@@ -283,7 +309,7 @@ export const Q = {
   ),
   /** Recorded usage beside the stored sums, per tenant, in one statement (one snapshot). */
   usageCheck: query(
-    "WITH refs AS (SELECT tenant_id, COUNT(*) AS objects, SUM(size_bytes) AS bytes FROM blob_refs GROUP BY tenant_id), " +
+    `WITH refs AS (SELECT tenant_id, COUNT(*) AS objects, SUM(size_bytes) AS bytes FROM ${ALL_REFS} GROUP BY tenant_id), ` +
       "msgs AS (SELECT tenant_id, COUNT(*) AS messages FROM messages GROUP BY tenant_id), " +
       "rec AS (SELECT tenant_id, SUM(bytes) AS bytes, SUM(objects) AS objects, SUM(messages) AS messages FROM " +
       "(SELECT tenant_id, bytes, objects, messages FROM usage UNION ALL " +

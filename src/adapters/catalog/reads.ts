@@ -7,6 +7,7 @@
  */
 
 import { KuraError } from "../../core/errors.js";
+import { parseMessageBodyKey } from "../../core/message-keys.js";
 import type {
   ArchiveQuery,
   AuditEntry,
@@ -63,6 +64,22 @@ import {
   toOutboxEvent,
 } from "./rows.js";
 import { JOB_QUERIES, jobParams, PURGE_TENANT_ROWS, toJob } from "./tenant-data.js";
+
+/**
+ * The tenants and message ids that message body keys among `keys` name (each once): the rows
+ * that may hold those bodies, looked up by primary key. Other keys name none.
+ */
+function messagesNamed(keys: readonly string[]): { tenants: string[]; ids: string[] } {
+  const tenants = new Set<string>();
+  const ids = new Set<string>();
+  for (const key of keys) {
+    const named = parseMessageBodyKey(key);
+    if (named === undefined) continue;
+    tenants.add(named.tenantId);
+    ids.add(named.messageId);
+  }
+  return { tenants: [...tenants], ids: [...ids] };
+}
 
 /** One read: a query with its values and what its rows become; or, with nothing to ask, the answer. */
 export type Read<T, R = DbRow> =
@@ -227,7 +244,7 @@ export abstract class CatalogReads {
         ? { answer: new Set<string>() }
         : {
             query: Q.existingBlobRefs,
-            params: { store: storeId, keys: blobKeys },
+            params: { store: storeId, keys: blobKeys, ...messagesNamed(blobKeys) },
             result: (rows) => new Set(rows.map((r) => r.blob_key as string)),
           },
     );
