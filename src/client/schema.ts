@@ -1664,7 +1664,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            /** @description The target is the store in use (INVALID_ARGUMENT) or its section is invalid (CONFIG_INVALID) */
             400: {
                 headers: {
                     [name: string]: unknown;

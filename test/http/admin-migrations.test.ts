@@ -2,7 +2,8 @@
  * `POST /v1/admin/migrations` and `GET /v1/admin/migrations/{id}` (issue 16) through a real
  * server on SQLite + fs, migrating its bodies to another fs directory: 202 with the id, the
  * state followed to done, every message readable from a Kura on the target alone; one at a
- * time (409), database/kv targets 501, an unknown id 404, tenant tokens 403.
+ * time (409, in `test/engine/migration.test.ts`), the store in use as a target 400, database/kv
+ * targets 501, an unknown id 404, tenant tokens 403.
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,11 +61,6 @@ describe("/v1/admin/migrations", () => {
     let state = started.json.data.state as string;
     const deadline = Date.now() + 30_000;
     while (state !== "done" && state !== "failed" && Date.now() < deadline) {
-      const again = await h.call("POST", "/v1/admin/migrations", {
-        token: admin,
-        json: { target: { storage } },
-      });
-      if (again.status === 409) expect(errorCode(again)).toBe("MIGRATION_RUNNING");
       const got = await h.call("GET", `/v1/admin/migrations/${id}`, { token: admin });
       expect(got.status, got.text).toBe(200);
       state = got.json.data.state;
@@ -74,6 +70,12 @@ describe("/v1/admin/migrations", () => {
     const done = await h.call("GET", `/v1/admin/migrations/${id}`, { token: admin });
     expect(done.json.data.target).toEqual({ storage });
     expect(done.json.data.progress.listed).toBeGreaterThanOrEqual(30);
+    const same = await h.call("POST", "/v1/admin/migrations", {
+      token: admin,
+      json: { target: { storage: { backend: "fs", options: { base_path: join(h.dir, "blobs") } } } },
+    });
+    expect(same.status, same.text).toBe(400);
+    expect(errorCode(same)).toBe("INVALID_ARGUMENT");
     const missing = await h.call("GET", "/v1/admin/migrations/nope", { token: admin });
     expect(missing.status).toBe(404);
     expect(errorCode(missing)).toBe("MIGRATION_NOT_FOUND");

@@ -7,7 +7,9 @@
  *   acknowledged only when the source has it; a target that fails a write detaches (the
  *   migration is marked failed by `onTargetFailure`) instead of failing the caller's write, so
  *   a migration never costs availability and never claims a target that missed a write;
- * - reads (get, head, list, presign) go to the source until `switchReads`, then to the target.
+ * - reads (get, head, list) go to the source until `switchReads`, then to the target, which
+ *   from then on is the store of record: a write is acknowledged once the target has it (its
+ *   failure is the caller's), and the source gets it too, as a fallback (`onSourceFailure`).
  *
  * Capabilities stay the source's: the running process was configured for it (session files
  * in `sessions.dir`, presign secrets); the target's own take effect when a server starts on
@@ -34,8 +36,10 @@ import {
 
 export interface MirrorTarget {
   store: BlobStore;
-  /** Called once when the target fails a write; the mirror has detached it already. */
+  /** Called once when the target fails a write before the switch; the mirror has detached it already. */
   onTargetFailure(error: unknown): void;
+  /** Called when the source fails a write after the switch (it is only the fallback then). */
+  onSourceFailure(error: unknown): void;
 }
 
 export class MirrorBlobStore implements BlobStore {
@@ -91,17 +95,48 @@ export class MirrorBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * After the switch the target is the store of record: a write is acknowledged when the
+   * target has it (its failure is the caller's), and the source gets it as a fallback.
+   */
+  private async onSource(target: MirrorTarget, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (e) {
+      target.onSourceFailure(e);
+    }
+  }
+
   async put(key: string, body: BlobBody, options?: PutOptions): Promise<PutResult> {
     const target = this.target;
     if (!target) return this.source.put(key, body, options);
+    if (this.readsFromTarget) {
+      if (body instanceof Uint8Array) {
+        const result = await target.store.put(key, body, options);
+        await this.onSource(target, () => this.source.put(key, body, targetOptions(options)));
+        return result;
+      }
+      const [forTarget, forSource] = tee(body);
+      const sourceWrite = this.onSource(target, () =>
+        this.source.put(key, forSource, targetOptions(options)),
+      );
+      try {
+        return await target.store.put(key, forTarget, options);
+      } catch (e) {
+        forSource.destroy();
+        throw e;
+      } finally {
+        await sourceWrite;
+      }
+    }
     if (body instanceof Uint8Array) {
       const result = await this.source.put(key, body, options);
-      await this.onTarget(target, (t) => t.put(key, body, options));
+      await this.onTarget(target, (t) => t.put(key, body, targetOptions(options)));
       return result;
     }
     // A stream is read once and fed to both stores, at the pace of the slower one.
     const [forSource, forTarget] = tee(body);
-    const targetWrite = this.onTarget(target, (t) => t.put(key, forTarget, options));
+    const targetWrite = this.onTarget(target, (t) => t.put(key, forTarget, targetOptions(options)));
     try {
       const result = await this.source.put(key, forSource, options);
       await targetWrite;
@@ -117,25 +152,48 @@ export class MirrorBlobStore implements BlobStore {
 
   async putMany(items: readonly PutManyItem[], options?: { signal?: AbortSignal }): Promise<PutResult[]> {
     const target = this.target;
+    if (target && this.readsFromTarget) {
+      const t = target.store;
+      const results = t.putMany ? await t.putMany(items, options) : await putEach(t, items, options?.signal);
+      await this.onSource(target, () => replaceEach(this.source, items, options?.signal));
+      return results;
+    }
     const results = this.source.putMany
       ? await this.source.putMany(items, options)
       : await putEach(this.source, items, options?.signal);
-    if (target)
-      await this.onTarget(target, (t) =>
-        t.putMany ? t.putMany(items, options) : putEach(t, items, options?.signal),
-      );
+    if (target) await this.onTarget(target, (t) => replaceEach(t, items, options?.signal));
     return results;
   }
 
   async copy(sourceKey: string, targetKey: string, options?: { signal?: AbortSignal }): Promise<PutResult> {
     const target = this.target;
+    if (target && this.readsFromTarget) {
+      const result = await target.store.copy(sourceKey, targetKey, options);
+      await this.onSource(target, () => this.source.copy(sourceKey, targetKey, options));
+      return result;
+    }
     const result = await this.source.copy(sourceKey, targetKey, options);
-    if (target) await this.onTarget(target, (t) => t.copy(sourceKey, targetKey, options));
+    if (target)
+      await this.onTarget(target, async (t) => {
+        try {
+          await t.copy(sourceKey, targetKey, options);
+        } catch (e) {
+          // The copy step has not reached the source key yet: take the new object from the source.
+          if (!(isKuraError(e) && e.code === "BLOB_NOT_FOUND")) throw e;
+          const { info, body } = await this.source.get(targetKey);
+          await t.put(targetKey, body, { contentType: info.contentType, metadata: info.metadata });
+        }
+      });
     return result;
   }
 
   async delete(keys: string | readonly string[], options?: { signal?: AbortSignal }): Promise<void> {
     const target = this.target;
+    if (target && this.readsFromTarget) {
+      await target.store.delete(keys, options);
+      await this.onSource(target, () => this.source.delete(keys, options));
+      return;
+    }
     await this.source.delete(keys, options);
     if (target) await this.onTarget(target, (t) => t.delete(keys, options));
   }
@@ -183,6 +241,36 @@ export class MirrorBlobStore implements BlobStore {
     this.detach();
     return this.source.close();
   }
+}
+
+/**
+ * The target's put is a plain replacement, never a conditional or fresh-key create: the source
+ * has decided those already, and the copy step may have put the same bytes under the key
+ * between the source's write and the target's (it lists the source), or left an object
+ * copied just after its delete.
+ */
+function targetOptions(options: PutOptions | undefined): PutOptions | undefined {
+  if (options === undefined) return undefined;
+  const { ifNoneMatch: _, freshKey: __, ...rest } = options;
+  return rest;
+}
+
+/** A `putMany`'s items into the target as replacements (see {@link targetOptions}), 64 at a time. */
+async function replaceEach(
+  store: BlobStore,
+  items: readonly PutManyItem[],
+  signal?: AbortSignal,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += 64)
+    await Promise.all(
+      items.slice(i, i + 64).map((item) =>
+        store.put(item.key, item.body, {
+          ...(item.contentType !== undefined ? { contentType: item.contentType } : {}),
+          ...(item.metadata !== undefined ? { metadata: item.metadata } : {}),
+          ...(signal !== undefined ? { signal } : {}),
+        }),
+      ),
+    );
 }
 
 /** Two readable copies of one body, fed at the pace of the slower reader. */

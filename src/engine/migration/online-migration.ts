@@ -25,8 +25,9 @@
  *    keeps writing to both until it stops (projection workers still read the source), so the
  *    source remains a complete fallback until servers restart on the target configuration.
  *
- * A target that fails a write detaches at once and the migration is `failed` (the write
- * itself succeeds on the source); a new migration copies what is missing again.
+ * Before the switch, a target that fails a write detaches at once and the migration is
+ * `failed` (the write itself succeeds on the source); a new migration copies what is missing
+ * again. From the switch on the target is the store of record: a write it fails fails.
  *
  * Scope: the blob plane (`target.storage`). Catalog (`database`) and KV (`kv`) targets are
  * refused with `MIGRATION_UNSUPPORTED`. With several servers on one shared catalog, only the
@@ -147,6 +148,12 @@ export class OnlineMigrations {
     };
     // Opened first: a target that cannot be opened is refused before any row exists.
     const opened = await this.deps.openTarget(target);
+    if (this.isSource(opened)) {
+      await opened.close().catch(() => undefined);
+      throw new KuraError("INVALID_ARGUMENT", "the target storage is the store this Kura already uses", {
+        operation: "migration.start",
+      });
+    }
     await this.deps.catalog.saveJob(job);
     this.attach(job, opened);
     const started = view(job);
@@ -178,8 +185,23 @@ export class OnlineMigrations {
       await this.fail(job, e);
       return;
     }
+    if (this.isSource(opened)) {
+      // Opened on the target's configuration before the migration finished: nothing to mirror.
+      await opened.close().catch(() => undefined);
+      await this.fail(
+        job,
+        new Error("a server was started on the target storage before the migration was done"),
+      );
+      return;
+    }
     this.attach(job, opened);
     this.running = this.run(job);
+  }
+
+  /** Whether the target is the store this process already uses (same backend and location). */
+  private isSource(opened: OpenedTarget): boolean {
+    const source = this.deps.store.source;
+    return opened.store.scheme === source.scheme && opened.store.location === source.location;
   }
 
   /** Resolves when the running migration (if any) has ended or stopped. */
@@ -204,13 +226,18 @@ export class OnlineMigrations {
 
   private attach(job: JobRecord, opened: OpenedTarget): void {
     this.opened = opened;
+    this.failure = undefined;
     const onTargetFailure = (e: unknown) => {
       this.failure ??= e;
       this.deps.warn(`migration ${job.jobId}: the target failed a write, the migration fails: ${message(e)}`);
     };
-    this.deps.store.attach({ store: opened.store, onTargetFailure });
+    const onSourceFailure = (e: unknown) =>
+      this.deps.warn(
+        `migration ${job.jobId}: the retired source failed a write (the target has it): ${message(e)}`,
+      );
+    this.deps.store.attach({ store: opened.store, onTargetFailure, onSourceFailure });
     if (this.deps.sessionStore !== this.deps.store)
-      this.deps.sessionStore.attach({ store: opened.sessionStore, onTargetFailure });
+      this.deps.sessionStore.attach({ store: opened.sessionStore, onTargetFailure, onSourceFailure });
     if (job.state === "switched" || job.state === "done") this.switchReads();
   }
 

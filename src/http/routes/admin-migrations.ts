@@ -70,6 +70,10 @@ export function adminMigrationRoutes({ kura }: HttpDeps): RouteSpec[] {
     body,
     responses: {
       202: { description: "Dual write under way; the copy runs in the background", schema: migrationSchema },
+      400: {
+        description:
+          "The target is the store in use (INVALID_ARGUMENT) or its section is invalid (CONFIG_INVALID)",
+      },
       409: { description: "Another migration is under way (MIGRATION_RUNNING)" },
       501: { description: "The target names a plane not migrated online yet (MIGRATION_UNSUPPORTED)" },
     },
