@@ -240,8 +240,9 @@ export async function restoreBackup(
         const rows = jsonLines(await readVerified(entry, name, known), name) as CatalogDumpRow[];
         const t = tables[table] ?? { rows: 0, inserted: 0 };
         tables[table] = t;
-        for (let i = 0; i < rows.length; i += LOAD_ROWS) {
-          t.inserted += await planes.catalog.loadRows(table, rows.slice(i, i + LOAD_ROWS));
+        const load = table === "blob_refs" ? rows.filter(notMessageRef) : rows;
+        for (let i = 0; i < load.length; i += LOAD_ROWS) {
+          t.inserted += await planes.catalog.loadRows(table, load.slice(i, i + LOAD_ROWS));
         }
         t.rows += rows.length;
         progress(
@@ -382,6 +383,15 @@ async function readVerified(
       `${data.length} bytes with SHA-256 ${actual}, expected ${known.size} bytes with ${known.sha256}`,
     );
   return data;
+}
+
+/**
+ * Whether a `blob_refs` row is to be loaded: not the ref row of a message body, which archives of
+ * earlier releases hold — a message body's ref is its message or version row (ADR 0032), and a
+ * ref row beside it would outlive an erase of the message.
+ */
+function notMessageRef(row: CatalogDumpRow): boolean {
+  return row.kind !== "message" && row.kind !== "message-version";
 }
 
 function parseJson(data: Buffer, name: string): unknown {

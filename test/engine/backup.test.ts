@@ -219,6 +219,56 @@ describe("backup and restore", () => {
     expect(await source.catalog.leaseOwner(BACKUP_PIN, Date.now())).toBeUndefined();
   }, 120_000);
 
+  it("restores an earlier release's ref row of a message body as nothing: the message's row is its ref", async () => {
+    const config = await configOf({ data_dir: join(dir, "earlier-source") });
+    const earlier = await Kura.open(config, { projectors: "inline" });
+    let id: string;
+    try {
+      id = (await earlier.tenant("acme").messages.append("c", { role: "user", content: "from before" })).id;
+      const row = await earlier.catalog.getMessage("acme", id);
+      if (!row) throw new Error("no row");
+      const { tenantId, storeId, blobKey, sizeBytes, checksum, createdAt } = row;
+      const [outcome] = await earlier.catalog.commit([
+        {
+          ops: [
+            {
+              op: "putBlobRef",
+              row: { tenantId, storeId, blobKey, sizeBytes, checksum, kind: "message", createdAt },
+            },
+          ],
+        },
+      ]);
+      expect(outcome).toEqual({ ok: true });
+    } finally {
+      await earlier.close();
+    }
+    const file = join(dir, "earlier.tar");
+    const planes = await openDataPlanes(config);
+    try {
+      const summary = await writeBackup(planes, createWriteStream(file), {
+        compression: "none",
+        owner: "test-earlier",
+      });
+      expect(summary.manifest.bodies.count).toBe(1);
+    } finally {
+      await planes.close();
+    }
+    const target = await configOf({ data_dir: join(dir, "earlier-target") });
+    const result = await restoreInto(target, file);
+    expect(result.tables.blob_refs).toEqual({ rows: 1, inserted: 0 });
+    const kura = await openRestored(target);
+    try {
+      expect((await kura.tenant("acme").messages.get(id)).content).toEqual("from before");
+      const row = await kura.catalog.getMessage("acme", id);
+      const key = row?.blobKey as string;
+      expect(await kura.catalog.existingBlobRefs(row?.storeId as string, [key])).toEqual(new Set([key]));
+      await kura.tenant("acme").messages.erase(id);
+      expect(await kura.catalog.existingBlobRefs(row?.storeId as string, [key])).toEqual(new Set());
+    } finally {
+      await kura.close();
+    }
+  }, 60_000);
+
   it("restores into a fresh SQLite + fs with the source's state at the snapshot", async () => {
     const config = await configOf({ data_dir: join(dir, "target-sqlite") });
     const result = await restoreInto(config, archive);
