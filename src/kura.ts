@@ -40,8 +40,13 @@ import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
 import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
+import { MirrorKvStore } from "./engine/migration/mirror-kv.js";
 import { MirrorBlobStore } from "./engine/migration/mirror-store.js";
-import { type MigrationTarget, OnlineMigrations } from "./engine/migration/online-migration.js";
+import {
+  type MigrationTarget,
+  OnlineMigrations,
+  type OpenedTarget,
+} from "./engine/migration/online-migration.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
@@ -64,7 +69,7 @@ import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
 import type { Cache } from "./ports/cache.js";
 import type { Catalog } from "./ports/catalog.js";
 import type { Embedder } from "./ports/embedder.js";
-import type { KvStore } from "./ports/kv-store.js";
+import type { KvStore, KvStoreDeps } from "./ports/kv-store.js";
 import type { SearchIndex } from "./ports/search-index.js";
 import type { ProjectionWorkerData } from "./projection-worker.js";
 
@@ -207,6 +212,9 @@ export class Kura {
       options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" }));
     let kv = await openKvStore(resolved, { durability, now: clock, warn });
     cleanup.defer(() => kv.close());
+    // Online migration of the state plane attaches a target to it (`engine/migration/`).
+    const kvMirror = new MirrorKvStore(kv, clock);
+    kv = kvMirror;
     if (options.wrapKv) kv = options.wrapKv(kv);
     const bodyCache =
       options.cache ??
@@ -416,7 +424,9 @@ export class Kura {
       catalog,
       store,
       sessionStore,
-      openTarget: (target) => openMigrationTarget(resolved, target, blobDeps),
+      kv: kvMirror,
+      openTarget: (target) =>
+        openMigrationTarget(resolved, target, blobDeps, { durability, now: clock, warn }),
       clock,
       warn,
     });
@@ -635,7 +645,7 @@ export class Kura {
   private lifecycleEngine: Lifecycle | undefined;
   private onlineMigrations: OnlineMigrations | undefined;
 
-  /** Online migration of the blob plane (`POST /v1/admin/migrations`, `kura migrate`). */
+  /** Online migration of the blob and KV planes (`POST /v1/admin/migrations`, `kura migrate`). */
   get migrations(): OnlineMigrations {
     this.assertOpen();
     return this.onlineMigrations as OnlineMigrations;
@@ -806,20 +816,41 @@ export class Kura {
  * The stores of a migration's `target.storage`, checked as the config file's `storage` section
  * would be (the adapter's own schema), with this configuration's data directory and sessions.
  */
-async function openMigrationTarget(resolved: KuraConfig, target: MigrationTarget, deps: BlobStoreDeps) {
+async function openMigrationTarget(
+  resolved: KuraConfig,
+  target: MigrationTarget,
+  deps: BlobStoreDeps,
+  kvDeps: KvStoreDeps,
+): Promise<OpenedTarget> {
   const config = await resolveConfig(
-    { data_dir: resolved.data_dir, durability: resolved.durability, storage: target.storage },
+    {
+      data_dir: resolved.data_dir,
+      durability: resolved.durability,
+      retention: { kv_tombstone_days: resolved.retention.kv_tombstone_days },
+      ...(target.storage ? { storage: target.storage } : {}),
+      ...(target.kv ? { kv: target.kv } : {}),
+    },
     { env: {} },
   );
-  const opened: BlobStore[] = [];
-  const storage = await openStorage(config, { deps, opened: (s) => opened.push(s) });
-  return {
-    store: storage.store,
-    sessionStore: storage.sessionStore,
-    close: async () => {
-      for (const s of opened.reverse()) await s.close();
-    },
+  const opened: { close(): Promise<void> }[] = [];
+  const close = async () => {
+    for (const s of opened.reverse()) await s.close();
   };
+  try {
+    const storage = target.storage
+      ? await openStorage(config, { deps, opened: (s) => opened.push(s) })
+      : undefined;
+    const kv = target.kv ? await openKvStore(config, kvDeps) : undefined;
+    if (kv) opened.push(kv);
+    return {
+      ...(storage ? { store: storage.store, sessionStore: storage.sessionStore } : {}),
+      ...(kv ? { kv } : {}),
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `kura migrate --to TARGET.yaml [--json]` (issue 16): moves the planes whose sections differ
- * between the configuration (`-c` or `$KURA_CONFIG`) and TARGET.yaml — the blob plane today —
+ * between the configuration (`-c` or `$KURA_CONFIG`) and TARGET.yaml — blob and KV —
  * by the same online migration as `POST /v1/admin/migrations` (`engine/migration/`), and waits
  * for it with a progress bar. It writes no configuration: once done it names the file to start
  * servers with (TARGET.yaml) and leaves the source as it was.
@@ -34,7 +34,7 @@ export function registerMigrateCommand(program: Command): void {
   program
     .command("migrate")
     .description(
-      "move the blob plane to the storage TARGET.yaml names, online (dual write, copy, verify, switch); " +
+      "move the blob and KV planes to the backends TARGET.yaml names, online (dual write, copy, verify, switch); " +
         "writes no config: start servers with TARGET.yaml once done",
     )
     .requiredOption("--to <file>", "the target deployment's YAML config")

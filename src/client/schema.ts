@@ -182,8 +182,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Start an online migration of the blob plane
-         * @description Attaches the target store (every write from now on lands in the source and the target), then copies every body and session file the target lacks, verifies both listings, switches reads to the target and reports done. Its state is kept in the catalog: a restarted server resumes it. The source is left in place, not deleted. One migration at a time (409 MIGRATION_RUNNING); database and kv targets answer 501.
+         * Start an online migration of the blob and KV planes
+         * @description Attaches the target store (every write from now on lands in the source and the target), then copies every body and session file the target lacks, verifies both listings, copies every KV key (with a kv target), switches reads to the target and reports done. Its state is kept in the catalog: a restarted server resumes it. The source is left in place, not deleted. One migration at a time (409 MIGRATION_RUNNING); database targets answer 501.
          */
         post: operations["startMigration"];
         delete?: never;
@@ -1605,7 +1605,7 @@ export interface operations {
                         database?: {
                             [key: string]: unknown;
                         };
-                        /** @description Not migrated online yet: answers 501 MIGRATION_UNSUPPORTED */
+                        /** @description A `kv` section as in the config file: backend and its settings */
                         kv?: {
                             [key: string]: unknown;
                         };
@@ -1636,15 +1636,17 @@ export interface operations {
                                 bytes: number;
                                 /** @description Objects copied */
                                 copied: number;
+                                /** @description KV keys copied (kv target) */
+                                keys: number;
                                 /** @description Objects the copy listed in the source */
                                 listed: number;
                                 /** @description Objects the target had already (dual-written or copied before a restart) */
                                 present: number;
-                                /** @description Objects the verification copied again */
+                                /** @description Objects (and KV keys) the verification copied again */
                                 recopied: number;
                                 /** @description Objects deleted from the source before their copy */
                                 vanished: number;
-                                /** @description Objects the verification compared */
+                                /** @description Objects (and KV keys) the verification compared */
                                 verified: number;
                             };
                             /** @enum {string} */
@@ -1750,15 +1752,17 @@ export interface operations {
                                 bytes: number;
                                 /** @description Objects copied */
                                 copied: number;
+                                /** @description KV keys copied (kv target) */
+                                keys: number;
                                 /** @description Objects the copy listed in the source */
                                 listed: number;
                                 /** @description Objects the target had already (dual-written or copied before a restart) */
                                 present: number;
-                                /** @description Objects the verification copied again */
+                                /** @description Objects (and KV keys) the verification copied again */
                                 recopied: number;
                                 /** @description Objects deleted from the source before their copy */
                                 vanished: number;
-                                /** @description Objects the verification compared */
+                                /** @description Objects (and KV keys) the verification compared */
                                 verified: number;
                             };
                             /** @enum {string} */

@@ -22,6 +22,7 @@ import {
   radosgwProblem,
   startRadosgw,
 } from "../support/servers/radosgw.js";
+import { dropPrefix, REDIS_URL, redisProblem } from "../support/servers/redis.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -133,7 +134,7 @@ describe.skipIf(!rgwAvailable)("online migration of the blob plane: fs → rados
       const started = await kura.migrations.start({ storage });
       expect(started.state).toBe("dual_write");
       await expect(kura.migrations.start({ storage })).rejects.toMatchObject({ code: "MIGRATION_RUNNING" });
-      await expect(kura.migrations.start({ kv: { backend: "redis" } })).rejects.toMatchObject({
+      await expect(kura.migrations.start({ database: { backend: "postgres" } })).rejects.toMatchObject({
         code: "MIGRATION_UNSUPPORTED",
       });
       await expect(kura.migrations.get("nope")).rejects.toMatchObject({ code: "MIGRATION_NOT_FOUND" });
@@ -170,6 +171,97 @@ describe.skipIf(!rgwAvailable)("online migration of the blob plane: fs → rados
       for (const [id, content] of messages) expect((await t.messages.get(id)).content).toBe(content);
       for (const [key, digest] of objects) expect(sha((await t.objects.getBuffer(key)).data)).toBe(digest);
       expect((await t.sessions.readFile("s1", "notes/a.txt")).data.toString()).toBe("session file");
+    } finally {
+      await target.close();
+    }
+  }, 300_000);
+});
+
+const redisMissing = await redisProblem();
+const redisAvailable = backendAvailable("kv-redis", redisMissing);
+
+describe.skipIf(!redisAvailable)("online migration of the state plane: LMDB → Redis", () => {
+  let dir: string;
+  const prefix = `kura-migration-${randomBytes(4).toString("hex")}:`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kura-migration-kv-"));
+  });
+  afterAll(async () => {
+    await dropPrefix(prefix).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("loses no KV write under a set/incr load, resumes after a restart, and the target alone has every value", async () => {
+    const source = { data_dir: join(dir, "data") };
+    const kvTarget = { backend: "redis", url: REDIS_URL, key_prefix: prefix };
+    let kura = await Kura.open(source, { projectors: "inline" });
+    const ns = () => kura.tenant("acme").kv("prefs");
+    const expected = new Map<string, unknown>();
+    for (let i = 0; i < 400; i++) {
+      const value = { i, bytes: new Uint8Array([i % 256, 1, 2]), text: `v${i} ü` };
+      await ns().set(`k${i}`, value);
+      expected.set(`k${i}`, value);
+    }
+    await kura.tenant("acme").sessions.setMeta("s1", "cart", { items: [1, 2, 3] });
+    let stop = false;
+    let paused = false;
+    let counter = 0;
+    const load = (async () => {
+      let n = 0;
+      while (!stop) {
+        if (paused) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        try {
+          await ns().set(`k${n % 400}`, { rewritten: n });
+          expected.set(`k${n % 400}`, { rewritten: n });
+          counter = (await ns().incr("counter")).value;
+          if (n % 7 === 0) {
+            await ns().delete(`k${(n * 3) % 400}`);
+            expected.delete(`k${(n * 3) % 400}`);
+          }
+          n++;
+        } catch (e) {
+          if (!(isKuraError(e) && e.code === "CLOSED")) throw e;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      const started = await kura.migrations.start({ kv: kvTarget });
+      await until(kura, started.id, ["copying", "verifying", "switched", "done"]);
+      paused = true;
+      await new Promise((r) => setTimeout(r, 50));
+      await kura.close();
+      kura = await Kura.open(source, { projectors: "inline" });
+      paused = false;
+      await new Promise((r) => setTimeout(r, 300));
+      const done = await until(kura, started.id, ["done"]);
+      expect(done.progress.keys).toBeGreaterThan(0);
+      stop = true;
+      await load;
+    } finally {
+      stop = true;
+      await load.catch(() => undefined);
+      await kura.close();
+    }
+    const target = await Kura.open({ ...source, kv: kvTarget }, { projectors: "inline" });
+    try {
+      const t = target.tenant("acme");
+      expect(target.config.kv.backend).toBe("redis");
+      for (let i = 0; i < 400; i++) {
+        const got = await t.kv("prefs").get(`k${i}`);
+        const want = expected.get(`k${i}`);
+        if (want && typeof want === "object" && "bytes" in want) {
+          const w = want as { i: number; bytes: Uint8Array; text: string };
+          expect(got).toMatchObject({ i: w.i, text: w.text });
+          expect(Array.from((got as { bytes: Uint8Array }).bytes)).toEqual(Array.from(w.bytes));
+        } else expect(got).toEqual(want);
+      }
+      expect(await t.kv("prefs").get("counter")).toBe(counter);
+      expect(await t.sessions.getMeta("s1", "cart")).toEqual({ items: [1, 2, 3] });
     } finally {
       await target.close();
     }

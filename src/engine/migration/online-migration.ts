@@ -29,14 +29,19 @@
  * `failed` (the write itself succeeds on the source); a new migration copies what is missing
  * again. From the switch on the target is the store of record: a write it fails fails.
  *
- * Scope: the blob plane (`target.storage`). Catalog (`database`) and KV (`kv`) targets are
- * refused with `MIGRATION_UNSUPPORTED`. With several servers on one shared catalog, only the
+ * Scope: the blob plane (`target.storage`) and the state plane (`target.kv`: every key copied
+ * through `MirrorKvStore`, which copies each written key's source entry to the target, and
+ * compared value by value in `verifying`). Catalog (`database`) targets are refused with
+ * `MIGRATION_UNSUPPORTED`. With several servers on one shared catalog, only the
  * server that runs the migration dual-writes: migrate with one server running.
  */
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { isKuraError, KuraError } from "../../core/errors.js";
 import type { BlobInfo, BlobStore, ListPage } from "../../ports/blob-store.js";
 import type { Catalog, JobRecord } from "../../ports/catalog.js";
+import type { KvStore } from "../../ports/kv-store.js";
+import type { MirrorKvStore } from "./mirror-kv.js";
 import type { MirrorBlobStore } from "./mirror-store.js";
 
 export const MIGRATION_JOBS = "~migration";
@@ -66,6 +71,8 @@ export interface MigrationProgress {
   /** Objects the verification compared, and those it had to copy again. */
   verified: number;
   recopied: number;
+  /** KV keys copied (with `target.kv`). */
+  keys: number;
 }
 
 export interface MigrationView {
@@ -85,13 +92,19 @@ interface Payload {
   /** Copy position: the store pair (0 primary, 1 session files) and its listing cursor. */
   pair: number;
   cursor?: string;
+  /** The KV copy's scan cursor, and whether it has finished. */
+  kvCursor?: string;
+  kvCopied?: boolean;
   error?: string;
 }
 
 /** A target opened for the running process: its primary and session-files stores. */
 export interface OpenedTarget {
-  store: BlobStore;
-  sessionStore: BlobStore;
+  /** With `target.storage`. */
+  store?: BlobStore;
+  sessionStore?: BlobStore;
+  /** With `target.kv`. */
+  kv?: KvStore;
   close(): Promise<void>;
 }
 
@@ -100,6 +113,7 @@ export interface OnlineMigrationDeps {
   /** The running process's stores, wrapped so a target can be attached. */
   store: MirrorBlobStore;
   sessionStore: MirrorBlobStore;
+  kv: MirrorKvStore;
   /** Opens the stores of `target.storage` (validated as the config file's `storage` would be). */
   openTarget(target: MigrationTarget): Promise<OpenedTarget>;
   clock: () => number;
@@ -111,7 +125,7 @@ export interface OnlineMigrationDeps {
 const ACTIVE: readonly MigrationState[] = ["dual_write", "copying", "verifying", "switched"];
 
 function emptyProgress(): MigrationProgress {
-  return { listed: 0, copied: 0, present: 0, vanished: 0, bytes: 0, verified: 0, recopied: 0 };
+  return { listed: 0, copied: 0, present: 0, vanished: 0, bytes: 0, verified: 0, recopied: 0, keys: 0 };
 }
 
 export class OnlineMigrations {
@@ -201,7 +215,7 @@ export class OnlineMigrations {
   /** Whether the target is the store this process already uses (same backend and location). */
   private isSource(opened: OpenedTarget): boolean {
     const source = this.deps.store.source;
-    return opened.store.scheme === source.scheme && opened.store.location === source.location;
+    return opened.store?.scheme === source.scheme && opened.store.location === source.location;
   }
 
   /** Resolves when the running migration (if any) has ended or stopped. */
@@ -213,8 +227,7 @@ export class OnlineMigrations {
   async close(): Promise<void> {
     this.closed = true;
     await this.running?.catch(() => undefined);
-    this.deps.store.detach();
-    this.deps.sessionStore.detach();
+    this.detachAll();
     await this.opened?.close().catch(() => undefined);
     this.opened = undefined;
   }
@@ -235,9 +248,10 @@ export class OnlineMigrations {
       this.deps.warn(
         `migration ${job.jobId}: the retired source failed a write (the target has it): ${message(e)}`,
       );
-    this.deps.store.attach({ store: opened.store, onTargetFailure, onSourceFailure });
-    if (this.deps.sessionStore !== this.deps.store)
+    if (opened.store) this.deps.store.attach({ store: opened.store, onTargetFailure, onSourceFailure });
+    if (opened.sessionStore && this.deps.sessionStore !== this.deps.store)
       this.deps.sessionStore.attach({ store: opened.sessionStore, onTargetFailure, onSourceFailure });
+    if (opened.kv) this.deps.kv.attach({ store: opened.kv, onTargetFailure });
     if (job.state === "switched" || job.state === "done") this.switchReads();
   }
 
@@ -247,11 +261,13 @@ export class OnlineMigrations {
   private switchReads(): void {
     this.deps.store.switchReads();
     this.deps.sessionStore.switchReads();
+    this.deps.kv.switchReads();
   }
 
   private pairs(opened: OpenedTarget): [BlobStore, BlobStore][] {
+    if (!opened.store) return [];
     const pairs: [BlobStore, BlobStore][] = [[this.deps.store.source, opened.store]];
-    if (this.deps.sessionStore !== this.deps.store)
+    if (opened.sessionStore && this.deps.sessionStore !== this.deps.store)
       pairs.push([this.deps.sessionStore.source, opened.sessionStore]);
     return pairs;
   }
@@ -276,6 +292,22 @@ export class OnlineMigrations {
           payload.pair++;
           await this.save(job, "copying");
         }
+        if (opened.kv && !payload.kvCopied) {
+          do {
+            if (this.stopped(job)) return;
+            const page = await this.deps.kv.source.scan("", {
+              limit: 500,
+              keysOnly: true,
+              ...(payload.kvCursor ? { cursor: payload.kvCursor } : {}),
+            });
+            // Through the mirror's per-key queue, so a write racing the copy is not undone.
+            await mapLimit(page.items, this.deps.concurrency ?? 16, (item) => this.deps.kv.copyKey(item.key));
+            payload.progress.keys += page.items.length;
+            payload.kvCursor = page.cursor;
+            await this.save(job, "copying");
+          } while (payload.kvCursor !== undefined);
+          payload.kvCopied = true;
+        }
         await this.save(job, "verifying");
       }
       if (job.state === "verifying") {
@@ -285,6 +317,7 @@ export class OnlineMigrations {
           if (this.stopped(job)) return;
           await this.verify(source, target, payload.progress);
         }
+        if (opened.kv) await this.verifyKv(opened.kv, payload.progress);
         if (this.stopped(job)) return;
         this.switchReads();
         await this.save(job, "switched");
@@ -349,15 +382,47 @@ export class OnlineMigrations {
     }
   }
 
+  /** Every source key must hold the same value in the target; a difference is copied again once. */
+  private async verifyKv(target: KvStore, progress: MigrationProgress): Promise<void> {
+    const source = this.deps.kv.source;
+    let cursor: string | undefined;
+    do {
+      if (this.failure) throw this.failure;
+      const page = await source.scan("", { limit: 500, ...(cursor ? { cursor } : {}) });
+      await mapLimit(page.items, this.deps.concurrency ?? 16, async (entry) => {
+        progress.verified++;
+        if (sameValue(entry.value, (await target.getEntry(entry.key))?.value)) return;
+        progress.recopied++;
+        await this.deps.kv.copyKey(entry.key);
+        const [a, b] = await Promise.all([source.getEntry(entry.key), target.getEntry(entry.key)]);
+        if (a !== undefined && !sameValue(a.value, b?.value))
+          throw new KuraError(
+            "MIGRATION_VERIFY_FAILED",
+            `KV key ${entry.key} differs in the target after a second copy`,
+            {
+              operation: "migration.verify",
+              context: { key: entry.key },
+            },
+          );
+      });
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
   private async save(job: JobRecord, state: MigrationState): Promise<void> {
     job.state = state;
     job.updatedAt = this.deps.clock();
     await this.deps.catalog.saveJob(job);
   }
 
-  private async fail(job: JobRecord, e: unknown): Promise<void> {
+  private detachAll(): void {
     this.deps.store.detach();
     this.deps.sessionStore.detach();
+    this.deps.kv.detach();
+  }
+
+  private async fail(job: JobRecord, e: unknown): Promise<void> {
+    this.detachAll();
     (job.payload as unknown as Payload).error = message(e);
     this.deps.warn(`migration ${job.jobId} failed: ${message(e)}`);
     await this.save(job, "failed").catch((err: unknown) =>
@@ -367,15 +432,28 @@ export class OnlineMigrations {
 }
 
 function checkTarget(target: MigrationTarget): void {
-  const unsupported = (["database", "kv"] as const).filter((k) => target[k] !== undefined);
-  if (unsupported.length > 0)
+  if (target.database !== undefined)
     throw new KuraError(
       "MIGRATION_UNSUPPORTED",
-      `online migration of ${unsupported.join(" and ")} is not supported yet: only target.storage`,
+      "online migration of the database (catalog) is not supported yet: only target.storage and target.kv",
       { operation: "migration.start" },
     );
-  if (target.storage === undefined)
-    throw new KuraError("INVALID_ARGUMENT", "target.storage is required", { operation: "migration.start" });
+  if (target.storage === undefined && target.kv === undefined)
+    throw new KuraError("INVALID_ARGUMENT", "target.storage or target.kv is required", {
+      operation: "migration.start",
+    });
+}
+
+/** Two decoded KV values alike (byte arrays compared by their bytes). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (ArrayBuffer.isView(a) && ArrayBuffer.isView(b))
+    return (
+      Buffer.compare(
+        Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+        Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      ) === 0
+    );
+  return isDeepStrictEqual(a, b);
 }
 
 function view(job: JobRecord): MigrationView {

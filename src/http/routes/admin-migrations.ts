@@ -16,7 +16,7 @@ const targetSchema = z
   .object({
     storage: section.optional().describe("A `storage` section as in the config file: backend and options"),
     database: section.optional().describe("Not migrated online yet: answers 501 MIGRATION_UNSUPPORTED"),
-    kv: section.optional().describe("Not migrated online yet: answers 501 MIGRATION_UNSUPPORTED"),
+    kv: section.optional().describe("A `kv` section as in the config file: backend and its settings"),
   })
   .strict();
 
@@ -29,8 +29,9 @@ export const migrationSchema = z.object({
     present: count.describe("Objects the target had already (dual-written or copied before a restart)"),
     vanished: count.describe("Objects deleted from the source before their copy"),
     bytes: count.describe("Bytes copied"),
-    verified: count.describe("Objects the verification compared"),
-    recopied: count.describe("Objects the verification copied again"),
+    verified: count.describe("Objects (and KV keys) the verification compared"),
+    recopied: count.describe("Objects (and KV keys) the verification copied again"),
+    keys: count.describe("KV keys copied (kv target)"),
   }),
   target: z
     .record(z.string(), z.unknown())
@@ -58,13 +59,13 @@ export function adminMigrationRoutes({ kura }: HttpDeps): RouteSpec[] {
     method: "POST",
     path: "/v1/admin/migrations",
     operationId: "startMigration",
-    summary: "Start an online migration of the blob plane",
+    summary: "Start an online migration of the blob and KV planes",
     description:
       "Attaches the target store (every write from now on lands in the source and the target), " +
       "then copies every body and session file the target lacks, verifies both listings, " +
-      "switches reads to the target and reports done. Its state is kept in the catalog: a " +
+      "copies every KV key (with a kv target), switches reads to the target and reports done. Its state is kept in the catalog: a " +
       "restarted server resumes it. The source is left in place, not deleted. One migration " +
-      "at a time (409 MIGRATION_RUNNING); database and kv targets answer 501.",
+      "at a time (409 MIGRATION_RUNNING); database targets answer 501.",
     tag: "admin",
     auth: "admin",
     body,
