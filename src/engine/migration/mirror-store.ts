@@ -22,6 +22,7 @@ import {
   type BlobCapabilities,
   type BlobInfo,
   type BlobStore,
+  type BlobStoreStats,
   type GetOptions,
   type GetResult,
   type ListOptions,
@@ -234,6 +235,12 @@ export class MirrorBlobStore implements BlobStore {
   }
   presign(key: string, options: PresignOptions): Promise<PresignResult> {
     return this.source.presign(key, options);
+  }
+
+  /** The source's temp files (uploads in progress are written there first); absent when it keeps none. */
+  get stats(): (() => Promise<BlobStoreStats>) | undefined {
+    const stats = this.source.stats;
+    return stats ? () => stats.call(this.source) : undefined;
   }
 
   /** Closes the source; the migration that attached a target closes it. */
