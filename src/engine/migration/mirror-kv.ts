@@ -112,24 +112,26 @@ export class MirrorKvStore implements KvStore {
     return this.reader().scan<T>(prefix, options);
   }
 
+  // The target is looked at once the source has the write: a migration attached meanwhile
+  // gets it copied (its scan may have read the key before). Without one, nothing more is done.
   async set(key: string, value: unknown, options?: KvSetOptions): Promise<KvWriteResult> {
     const result = await this.source.set(key, value, options);
-    await this.copyKey(key);
+    if (this.target) await this.copyKey(key);
     return result;
   }
   async delete(key: string, options?: { ifVersion?: number }): Promise<boolean> {
     const deleted = await this.source.delete(key, options);
-    await this.copyKey(key);
+    if (this.target) await this.copyKey(key);
     return deleted;
   }
   async incr(key: string, options?: KvIncrOptions): Promise<{ value: number; version: number }> {
     const result = await this.source.incr(key, options);
-    await this.copyKey(key);
+    if (this.target) await this.copyKey(key);
     return result;
   }
   async setMany(items: readonly KvSetManyItem[]): Promise<KvWriteResult[]> {
     const results = await this.source.setMany(items);
-    await Promise.all([...new Set(items.map((i) => i.key))].map((k) => this.copyKey(k)));
+    if (this.target) await Promise.all([...new Set(items.map((i) => i.key))].map((k) => this.copyKey(k)));
     return results;
   }
   async forgetPrefix(prefix: string): Promise<number> {
