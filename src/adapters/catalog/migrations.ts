@@ -22,6 +22,7 @@ import {
   LEGAL_HOLDS,
   MAIL_DOMAINS,
   MAIL_MESSAGES,
+  MAIL_MESSAGES_V1,
   MAILBOXES,
   MESSAGE_VERSIONS,
   MESSAGES,
@@ -80,7 +81,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   {
     version: 2,
     name: "mail metadata",
-    steps: [MAIL_DOMAINS, MAILBOXES, MAIL_MESSAGES].map(createTable),
+    steps: [MAIL_DOMAINS, MAILBOXES, MAIL_MESSAGES_V1].map(createTable),
   },
   {
     version: 3,
@@ -167,6 +168,15 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         sqlite: ["DELETE FROM blob_refs WHERE kind IN ('message', 'message-version')"],
         postgres: ["DELETE FROM blob_refs WHERE kind IN ('message', 'message-version')"],
       },
+    ],
+  },
+  {
+    version: 8,
+    name: "mail storage",
+    steps: [
+      // The placeholder of migration 2 held no rows (nothing wrote it): replaced whole.
+      { kind: "sql", sqlite: ["DROP TABLE mail_messages"], postgres: ["DROP TABLE mail_messages"] },
+      createTable(MAIL_MESSAGES),
     ],
   },
 ]);

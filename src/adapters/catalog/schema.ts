@@ -230,7 +230,8 @@ export const MAILBOXES = table(
   },
 );
 
-export const MAIL_MESSAGES = table(
+/** The placeholder migration 2 created (nothing wrote it); migration 8 replaces it by {@link MAIL_MESSAGES}. */
+export const MAIL_MESSAGES_V1 = table(
   "mail_messages",
   {
     tenant_id: "text",
@@ -344,6 +345,53 @@ export const LEGAL_HOLDS = table(
     created_at: "int",
   },
   { primaryKey: ["tenant_id", "id"] },
+);
+
+// --- mail storage (migration 8; MAIL-1) ------------------------------------------------------
+
+/**
+ * Stored mail: one row per message in a mailbox, keyed by its id alone (a move changes
+ * `mailbox_id`, nothing else). The raw `.eml` (`blob_key`) and each attachment (in
+ * `attachments`) are bodies with a `blob_refs` row of their own; a copy is a new row naming
+ * the same bodies, and the bodies go with the last row naming them (`mail_blob` finds those).
+ * `search_text` is derived text (SEC-2, like `messages.preview`): what the full-text index holds.
+ */
+export const MAIL_MESSAGES = table(
+  "mail_messages",
+  {
+    tenant_id: "text",
+    id: "text",
+    mailbox_id: "text",
+    store_id: "text",
+    blob_key: "text",
+    size_bytes: "int",
+    checksum: "text",
+    header_message_id: "text?",
+    subject: "text?",
+    from_addr: "json?",
+    to_addrs: "json",
+    cc_addrs: "json",
+    sent_at: "int?",
+    received_at: "int",
+    flags: "json",
+    attachments: "json",
+    thread_id: "text",
+    in_reply_to: "text?",
+    refs: "json",
+    headers: "json",
+    problems: "json",
+    search_text: "text",
+    text_kid: "text?",
+  },
+  {
+    primaryKey: ["tenant_id", "id"],
+    indexes: [
+      index("mail_messages_mailbox", ["tenant_id", "mailbox_id", "received_at", "id"]),
+      index("mail_messages_blob", ["tenant_id", "blob_key"]),
+      index("mail_messages_header_id", ["tenant_id", "header_message_id"]),
+      index("mail_messages_thread", ["tenant_id", "thread_id", "received_at", "id"]),
+    ],
+  },
 );
 
 /** Every table, for checks that the migrations create exactly these. */
