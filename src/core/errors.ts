@@ -347,6 +347,15 @@ export const ERROR_CODES = {
     "Corrupt",
     "An object copied to the migration's target does not match the source (size or SHA-256), even after a second copy.",
   ],
+  // encryption at rest (SEC-2)
+  TENANT_KEYS_DESTROYED: [
+    "NotFound",
+    "The tenant's data keys were destroyed (crypto-shredding): what it stored can never be read again.",
+  ],
+  MASTER_KEY_UNKNOWN: [
+    "ConfigInvalid",
+    "A tenant's data key is wrapped by a master key the configuration does not hold (encryption.master_key, encryption.previous_master_keys).",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -33,6 +33,8 @@ const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   // known and reported (kura fsck), not an unexpected 500 (docs/http.md).
   BODY_MISSING: 410,
   BODY_CORRUPT: 410,
+  // Crypto-shredded: the data is gone for good, as with a lost body.
+  TENANT_KEYS_DESTROYED: 410,
 };
 
 export function statusOf(error: KuraError): number {
