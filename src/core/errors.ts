@@ -356,6 +356,36 @@ export const ERROR_CODES = {
     "ConfigInvalid",
     "A tenant's data key is wrapped by a master key the configuration does not hold (encryption.master_key, encryption.previous_master_keys).",
   ],
+  // resumable uploads (API-6, tus 1.0)
+  UPLOAD_NOT_FOUND: ["NotFound", "The tenant has no upload with this id (or it expired and was cleaned up)."],
+  UPLOAD_EXPIRED: [
+    "NotFound",
+    "The upload passed its expiry (retention.upload_expiry_hours after its last progress); its parts are removed by the expire-uploads job. Start a new upload.",
+  ],
+  UPLOAD_OFFSET_MISMATCH: [
+    "Conflict",
+    "The request's Upload-Offset is not where the upload stands (or another request moved it first); nothing of the request was kept. HEAD gives the offset to resume from.",
+  ],
+  UPLOAD_CHECKSUM_MISMATCH: [
+    "InvalidArgument",
+    "The request body does not match its Upload-Checksum; nothing of the request was kept.",
+  ],
+  UPLOAD_CHECKSUM_UNSUPPORTED: [
+    "InvalidArgument",
+    "Upload-Checksum names an algorithm Kura does not offer (sha256 is offered).",
+  ],
+  UPLOAD_LENGTH_EXCEEDED: [
+    "PayloadTooLarge",
+    "The upload would pass its declared length, the server's limit (limits.max_upload_bytes) or the tenant's (max_object_bytes, storage left), or its part count (10,000); nothing of the request was kept.",
+  ],
+  UPLOAD_INVALID: [
+    "InvalidArgument",
+    "An upload request is malformed: Upload-Length and Upload-Defer-Length both or neither, a length that changes, unparseable Upload-Metadata, or metadata that names no target (key, or session_id and path).",
+  ],
+  TUS_VERSION_UNSUPPORTED: [
+    "ConditionFailed",
+    "The request's Tus-Resumable header is missing or names a protocol version other than 1.0.0.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -33,6 +33,9 @@ const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   // known and reported (kura fsck), not an unexpected 500 (docs/http.md).
   BODY_MISSING: 410,
   BODY_CORRUPT: 410,
+  // tus 1.0: an expired upload is Gone, a checksum mismatch is tus's own 460.
+  UPLOAD_EXPIRED: 410,
+  UPLOAD_CHECKSUM_MISMATCH: 460,
   // Crypto-shredded: the data is gone for good, as with a lost body.
   TENANT_KEYS_DESTROYED: 410,
 };
