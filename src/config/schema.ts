@@ -68,6 +68,8 @@ export const DEFAULTS = Object.freeze({
   session_ttl_seconds: 86_400,
   sessions_dir: "sessions",
   max_message_bytes: 131_072,
+  max_upload_bytes: 1_099_511_627_776,
+  upload_expiry_hours: 24,
   host: "127.0.0.1",
   port: 8787,
   body_timeout_ms: 30_000,
@@ -272,6 +274,8 @@ export const retentionSchema = section(
       archive_after_days: int(0).nullable().default(null),
       // Days a deleted or expired KV key's last version is kept (ADR 0025); at most 10 years.
       kv_tombstone_days: int(1, 3650).default(DEFAULTS.kv_tombstone_days),
+      // Hours an unfinished resumable upload lives after its last progress (API-6, Upload-Expires).
+      upload_expiry_hours: int(1, 87_600).default(DEFAULTS.upload_expiry_hours),
     })
     .strict(),
 );
@@ -295,7 +299,13 @@ export const sessionsSchema = section(
 );
 
 export const limitsSchema = section(
-  z.object({ max_message_bytes: int(1).default(DEFAULTS.max_message_bytes) }).strict(),
+  z
+    .object({
+      max_message_bytes: int(1).default(DEFAULTS.max_message_bytes),
+      // Largest resumable upload (API-6, Tus-Max-Size); tenant limits apply on top.
+      max_upload_bytes: int(1).default(DEFAULTS.max_upload_bytes),
+    })
+    .strict(),
 );
 
 /** `origins` also accepts one comma-separated string, the only list an environment variable can hold. */
@@ -538,6 +548,11 @@ export interface RetentionConfig {
    * again within it continues above that version (ADR 0025); default 7.
    */
   readonly kv_tombstone_days: number;
+  /**
+   * Hours an unfinished resumable upload (API-6) lives after it was created or last received
+   * bytes; then HEAD/PATCH answer 410 and the `expire-uploads` job removes it. Default 24.
+   */
+  readonly upload_expiry_hours: number;
 }
 
 export interface OutboxConfig {
@@ -557,6 +572,8 @@ export interface SessionsConfig {
 
 export interface LimitsConfig {
   readonly max_message_bytes: number;
+  /** Largest resumable upload in bytes (API-6, advertised as Tus-Max-Size); default 1 TiB. */
+  readonly max_upload_bytes: number;
 }
 
 export interface ServerConfig {
