@@ -18,6 +18,7 @@ import { type ConfigIssue, configError, fromZod, issue, problemsOf } from "./pro
 import {
   type DatabaseConfig,
   DEFAULTS,
+  type EncryptionConfig,
   type KuraConfig,
   type KvConfig,
   SECTION_NAMES,
@@ -165,6 +166,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
       ),
     );
   const storageOptions = s.storage && (await storageOptionsFor(s.storage, dataDir, ctx, problems));
+  const encryption = s.encryption && (await encryptionFor(s.encryption, ctx.cwd, problems));
 
   if (problems.length > 0)
     throw configError(
@@ -188,10 +190,52 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     server: serverFor(s.server!, ctx.cwd),
     auth: s.auth!,
     tiers: s.tiers!,
+    encryption: encryption ?? null,
   };
   deepFreeze(config);
   RESOLVED.add(config);
   return config;
+}
+
+/** A master key: 32 bytes in base64 (standard or URL-safe alphabet), or why not. */
+function masterKeyProblem(text: string): string | undefined {
+  const t = text.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return "must be 32 bytes in base64 (it is not base64)";
+  const bytes = Buffer.from(t, "base64").length;
+  return bytes === 32 ? undefined : `must be 32 bytes in base64 (it decodes to ${bytes} bytes)`;
+}
+
+/** `encryption`: the master key read from its file when given so, every key checked (SEC-2). */
+async function encryptionFor(
+  e: NonNullable<Parsed["encryption"]>,
+  cwd: string,
+  problems: ConfigIssue[],
+): Promise<EncryptionConfig | undefined> {
+  let key = e.master_key;
+  const file = e.master_key_file === null ? null : resolve(cwd, e.master_key_file);
+  if (file !== null) {
+    try {
+      key = (await readFile(file, "utf8")).trim();
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? "unreadable";
+      problems.push(issue("encryption.master_key_file", `cannot be read (${why})`));
+      return undefined;
+    }
+  }
+  const where = file === null ? "encryption.master_key" : "encryption.master_key_file";
+  const problem = key === null ? "is missing" : masterKeyProblem(key);
+  if (problem) problems.push(issue(where, problem));
+  e.previous_master_keys.forEach((k, i) => {
+    const p = masterKeyProblem(k);
+    if (p) problems.push(issue(`encryption.previous_master_keys.${i}`, p));
+  });
+  if (problem || key === null) return undefined;
+  return {
+    master_key: key.trim(),
+    master_key_file: file,
+    previous_master_keys: e.previous_master_keys.map((k) => k.trim()),
+    refresh_ms: e.refresh_ms,
+  };
 }
 
 /** TLS files are paths against the working directory, like every other path. */

@@ -65,6 +65,7 @@ export const DEFAULTS = Object.freeze({
   session_files_days: 7,
   kv_tombstone_days: 7,
   outbox_retention_hours: 168,
+  encryption_refresh_ms: 5000,
   session_ttl_seconds: 86_400,
   sessions_dir: "sessions",
   max_message_bytes: 131_072,
@@ -381,6 +382,29 @@ export const authSchema = section(
     .strict(),
 );
 
+/**
+ * `encryption` (SEC-2): encryption at rest under per-tenant data keys wrapped by a master key
+ * (32 bytes, base64) given inline (`env:NAME`, so it stays out of files) or in a file. Absent
+ * (null, the default): nothing is encrypted.
+ */
+export const encryptionSchema = z
+  .object({
+    // The master key: 32 bytes in base64 (a secret); or master_key_file, never both.
+    master_key: nullableText(),
+    master_key_file: nullableText(),
+    // Master keys used before (base64): data keys they wrap still open; `kura keys rewrap` moves them.
+    previous_master_keys: z.array(text()).default([]),
+    // How long a node trusts its cached data keys before it reads their state again (a shred elsewhere).
+    refresh_ms: int(1, 600_000).default(DEFAULTS.encryption_refresh_ms),
+  })
+  .strict()
+  .refine((e) => (e.master_key === null) !== (e.master_key_file === null), {
+    message: "give exactly one of encryption.master_key and encryption.master_key_file",
+    path: ["master_key"],
+  })
+  .nullable()
+  .default(null);
+
 /** The limits a tier may set (TEN-3); a limit left out is no limit. */
 export const TIER_LIMIT_NAMES = [
   "max_storage_bytes",
@@ -433,6 +457,7 @@ export const SECTION_SCHEMAS = {
   server: serverSchema,
   auth: authSchema,
   tiers: tiersSchema,
+  encryption: encryptionSchema,
 } as const;
 
 export type SectionName = keyof typeof SECTION_SCHEMAS;
@@ -653,6 +678,21 @@ export type TierLimits = { readonly [K in TierLimitName]?: number };
 /** Tiers by name; `free` always exists. */
 export type TiersConfig = Readonly<Record<string, { readonly limits: TierLimits }>>;
 
+/** Encryption at rest (SEC-2); null: off. */
+export interface EncryptionConfig {
+  /** The master key, 32 bytes in base64 (a secret): given inline, or read from `master_key_file`. */
+  readonly master_key: string;
+  /** Where the master key was read from (absolute), or null when given inline. */
+  readonly master_key_file: string | null;
+  /** Earlier master keys (base64, secrets): the data keys they wrap still open until re-wrapped. */
+  readonly previous_master_keys: readonly string[];
+  /**
+   * How long a node trusts its cached data keys before it reads their state from the catalog
+   * again: a shred or rotation on another node holds here within this. Default 5000.
+   */
+  readonly refresh_ms: number;
+}
+
 /** The one configuration object the library receives: validated, absolute paths, deep-frozen. */
 export interface KuraConfig {
   /** Absolute directory of the embedded defaults; default `./data` against the working directory. */
@@ -671,4 +711,5 @@ export interface KuraConfig {
   readonly server: ServerConfig;
   readonly auth: AuthConfig;
   readonly tiers: TiersConfig;
+  readonly encryption: EncryptionConfig | null;
 }
