@@ -33,6 +33,7 @@ import {
   REGISTRY_VERSION,
   TENANT_DOMAINS,
   TENANT_ISSUERS,
+  TENANT_KEYS,
   TENANT_REGISTRY,
   TENANTS,
   TENANTS_V1,
@@ -178,6 +179,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       { kind: "sql", sqlite: ["DROP TABLE mail_messages"], postgres: ["DROP TABLE mail_messages"] },
       createTable(MAIL_MESSAGES),
     ],
+  },
+  {
+    version: 9,
+    name: "tenant data keys",
+    steps: [createTable(TENANT_KEYS)],
   },
 ]);
 

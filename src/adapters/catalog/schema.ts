@@ -394,6 +394,28 @@ export const MAIL_MESSAGES = table(
   },
 );
 
+/**
+ * Tenants' data keys (SEC-2): one row per key version, the key wrapped by the master key named by
+ * `master_key_id` (`wrapped` is null once destroyed). `key_id` names the tenant's key lineage
+ * and goes in every encrypted object's header with the version. `state`: `active` (the newest
+ * version: new writes), `retired` (readable; re-encryption moves its data to the active one),
+ * `destroyed` (crypto-shredded: every version of the tenant at once).
+ */
+export const TENANT_KEYS = table(
+  "tenant_keys",
+  {
+    tenant_id: "text",
+    version: "int",
+    key_id: "text",
+    state: "text",
+    wrapped: "text?",
+    master_key_id: "text",
+    created_at: "int",
+    updated_at: "int",
+  },
+  { primaryKey: ["tenant_id", "version"] },
+);
+
 /** Every table, for checks that the migrations create exactly these. */
 export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANTS,
@@ -420,4 +442,5 @@ export const ALL_TABLES: readonly TableDef[] = Object.freeze([
   TENANT_ISSUERS,
   REGISTRY_VERSION,
   LEGAL_HOLDS,
+  TENANT_KEYS,
 ]);
