@@ -615,7 +615,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Objects whose key starts with prefix, in key order, a page at a time */
+        /**
+         * Objects whose key starts with prefix, in key order, a page at a time
+         * @description With delimiter, keys that contain it after the prefix are not listed; each distinct common prefix (the key up to and including the delimiter's first occurrence after the prefix) is, once, in common_prefixes. A page holds at most limit entries of both kinds together.
+         */
         get: operations["listObjects"];
         put?: never;
         post?: never;
@@ -657,7 +660,7 @@ export interface paths {
          * @description Whole downloads are verified against the SHA-256 recorded at write time; a body that fails the check aborts the connection instead of ending cleanly. Conditional requests follow RFC 9110 (If-Match, If-Unmodified-Since → 412; If-None-Match, If-Modified-Since → 304; If-Range); several ranges are answered with the whole body (200). Types a browser would run (HTML, SVG, XML, JavaScript, …) are sent with Content-Disposition: attachment.
          */
         get: operations["getObject"];
-        /** Store an object (streamed; replaces any object under the key unless If-None-Match: *) */
+        /** Store an object (streamed; replaces any object under the key unless If-None-Match: *, or only one If-Match names) */
         put: operations["putObject"];
         post?: never;
         /** Delete an object (deleting a missing key succeeds) */
@@ -5160,7 +5163,7 @@ export interface operations {
             query?: {
                 /** @description Opaque cursor from next_cursor */
                 cursor?: string;
-                /** @description Not supported yet (501) */
+                /** @description Group keys by it: those with it after the prefix are listed once in common_prefixes */
                 delimiter?: string;
                 /** @description Page size, 1…1000 */
                 limit?: number;
@@ -5180,6 +5183,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
+                            /** @description With delimiter: the common prefixes on this page */
+                            common_prefixes: string[];
                             items: {
                                 content_type: string;
                                 content_url: string;
@@ -5222,15 +5227,6 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description delimiter was given (NOT_IMPLEMENTED) */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5506,7 +5502,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Not supported yet: 501 */
+                /** @description An ETag (or a list of them, or *): store only while the current object has it, else 412; a put that replaces it meanwhile also fails this one with 412 */
                 "If-Match"?: string;
                 /** @description Only *: store only if no object has the key, else 412 (anything else is 400) */
                 "If-None-Match"?: string;
@@ -5589,17 +5585,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description If-None-Match: * and an object exists (PRECONDITION_FAILED) */
+            /** @description If-None-Match: * and an object exists, or If-Match and the object differs or is missing (PRECONDITION_FAILED) */
             412: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description If-Match was sent (NOT_IMPLEMENTED) */
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };

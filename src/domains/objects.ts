@@ -31,6 +31,26 @@ export interface ObjectInfo {
 /** Where bodies of keys too long to store with their scope go (`{tenant}/objects/~long/{sha256}@{version}`). */
 const LONG_KEY_DIR = "~long/";
 
+/** Sorts after every key that starts with a prefix it is appended to (UTF-8 order): skips a common prefix. */
+const PAST_PREFIX = "\u{10FFFF}";
+
+/** A listing page: objects, and with a delimiter the common prefixes that stand for the keys they cover. */
+export interface ObjectPage {
+  items: ObjectInfo[];
+  /** With `delimiter`: each distinct `prefix + … + delimiter` once, in key order among the items. */
+  prefixes: string[];
+  nextCursor: string | undefined;
+}
+
+/** An If-Match value (a quoted or bare ETag, or `*`) against an object's ETag, RFC 9110 strong comparison. */
+function etagMatches(condition: string, etag: string | undefined): boolean {
+  if (etag === undefined) return false;
+  return condition
+    .split(",")
+    .map((t) => t.trim())
+    .some((t) => t === "*" || t === etag || `"${t}"` === etag);
+}
+
 export class Objects {
   constructor(
     private readonly ctx: EngineContext,
@@ -65,13 +85,18 @@ export class Objects {
     return `${this.prefix()}${LONG_KEY_DIR}${sha256Hex(key)}@${version}`;
   }
 
-  /** Store an object (replacing any under the key unless `ifNoneMatch: "*"`). */
+  /**
+   * Store an object (replacing any under the key unless `ifNoneMatch: "*"`). With `ifMatch` (an
+   * ETag list or `*`) only while the current object matches (PRECONDITION_FAILED otherwise, and
+   * when another put replaces it between the check and the commit: the commit compares the row).
+   */
   async put(
     key: string,
     body: BlobBody,
     options: {
       contentType?: string;
       ifNoneMatch?: "*";
+      ifMatch?: string;
       /** The body's length when the caller knows it (Content-Length): limits are checked first. */
       size?: number;
     } = {},
@@ -81,6 +106,15 @@ export class Objects {
     const previous = await this.ctx.catalog.getObject(this.tenantId, key);
     if (previous && options.ifNoneMatch === "*") {
       throw new KuraError("BLOB_ALREADY_EXISTS", `an object already exists under ${key}`, {
+        operation: op,
+        context: { key },
+      });
+    }
+    if (
+      options.ifMatch !== undefined &&
+      !etagMatches(options.ifMatch, previous && this.info(previous).etag)
+    ) {
+      throw new KuraError("PRECONDITION_FAILED", `the object under ${key} does not match If-Match`, {
         operation: op,
         context: { key },
       });
@@ -121,6 +155,17 @@ export class Objects {
         ],
       })) as [ObjectRow];
     } catch (e) {
+      if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION" && options.ifMatch !== undefined) {
+        throw new KuraError(
+          "PRECONDITION_FAILED",
+          `the object under ${key} changed: it no longer matches If-Match`,
+          {
+            operation: op,
+            context: { key },
+            cause: e,
+          },
+        );
+      }
       if (e instanceof KuraError && e.code === "CATALOG_STALE_VERSION") {
         throw new KuraError("CONDITION_FAILED_CONCURRENT", `another write to ${key} landed first; retry`, {
           operation: op,
@@ -216,37 +261,85 @@ export class Objects {
     });
   }
 
-  /** Objects whose key starts with `prefix`, in key order, a page at a time. */
+  /**
+   * Objects whose key starts with `prefix`, in key order, a page at a time (`limit` entries,
+   * objects and common prefixes together). With `delimiter`, the keys that have it after the
+   * prefix are listed once as their common prefix (up to and including the delimiter's first
+   * occurrence), as S3 and the `/v1` listing do. `startAfter` lists keys after it (ignored
+   * with a cursor, which carries its own position).
+   */
   async list(
-    options: { prefix?: string; cursor?: string; limit?: number } = {},
-  ): Promise<{ items: ObjectInfo[]; nextCursor: string | undefined }> {
+    options: {
+      prefix?: string;
+      delimiter?: string;
+      cursor?: string;
+      limit?: number;
+      startAfter?: string;
+    } = {},
+  ): Promise<ObjectPage> {
+    const op = "objects.list";
     const limit = options.limit ?? 100;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
-      throw new KuraError("INVALID_ARGUMENT", "limit must be 1…1000", { operation: "objects.list" });
+      throw new KuraError("INVALID_ARGUMENT", "limit must be 1…1000", { operation: op });
     }
     const prefix = options.prefix ?? "";
     if (typeof prefix !== "string" || (prefix !== "" && keyProblem(`${prefix}x`) !== undefined)) {
-      throw new KuraError("KEY_INVALID", "invalid prefix", { operation: "objects.list" });
+      throw new KuraError("KEY_INVALID", "invalid prefix", { operation: op });
     }
-    let afterKey: string | undefined;
+    const delimiter = options.delimiter === "" ? undefined : options.delimiter;
+    if (delimiter !== undefined && (typeof delimiter !== "string" || [...delimiter].length > 16)) {
+      throw new KuraError("INVALID_ARGUMENT", "delimiter must be at most 16 characters", { operation: op });
+    }
+    let afterKey = options.startAfter;
+    /** The common prefix the last page ended on: its keys are all listed already. */
+    let skipPrefix: string | undefined;
     if (options.cursor !== undefined) {
       const c = decodeCursor(options.cursor, { k: "o1" });
-      if (c === undefined || typeof c.a !== "string")
+      if (c === undefined || typeof c.a !== "string" || (c.p !== undefined && c.p !== 1))
         throw new KuraError("CURSOR_INVALID", "the cursor was not produced by this listing", {
-          operation: "objects.list",
+          operation: op,
         });
       afterKey = c.a;
+      if (c.p === 1) skipPrefix = c.a;
     }
-    const rows = await this.ctx.catalog.listObjects(this.tenantId, {
-      prefix,
-      limit: limit + 1,
-      ...(afterKey !== undefined ? { afterKey } : {}),
-    });
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
+    const items: ObjectInfo[] = [];
+    const prefixes: string[] = [];
+    let last: { key: string; isPrefix: boolean } | undefined;
+    let more = false;
+    if (skipPrefix !== undefined) afterKey = skipPrefix + PAST_PREFIX;
+    scan: for (;;) {
+      const rows = await this.ctx.catalog.listObjects(this.tenantId, {
+        prefix,
+        limit: limit + 1,
+        ...(afterKey !== undefined ? { afterKey } : {}),
+      });
+      for (const row of rows) {
+        afterKey = row.key;
+        if (skipPrefix !== undefined && row.key.startsWith(skipPrefix)) continue;
+        const at = delimiter === undefined ? -1 : row.key.indexOf(delimiter, prefix.length);
+        if (items.length + prefixes.length === limit) {
+          more = true;
+          break scan;
+        }
+        if (at >= 0) {
+          const common = row.key.slice(0, at + (delimiter as string).length);
+          prefixes.push(common);
+          last = { key: common, isPrefix: true };
+          skipPrefix = common;
+          // Jump past every key under it instead of reading them.
+          afterKey = common + PAST_PREFIX;
+          continue scan;
+        }
+        items.push(this.info(row));
+        last = { key: row.key, isPrefix: false };
+      }
+      if (rows.length <= limit) break;
+    }
     return {
-      items: page.map((r) => this.info(r)),
-      nextCursor: rows.length > limit && last ? encodeCursor({ k: "o1", a: last.key }) : undefined,
+      items,
+      prefixes,
+      nextCursor:
+        more && last ? encodeCursor({ k: "o1", a: last.key, ...(last.isPrefix ? { p: 1 } : {}) }) : undefined,
     };
   }
 

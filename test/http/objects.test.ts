@@ -80,9 +80,7 @@ describe("objects over HTTP", () => {
     });
     expect(next.json.data.items.map((o: { key: string }) => o.key)).toEqual(["docs/other.txt"]);
     expect(next.json.data.next_cursor).toBeNull();
-    expect(errorCode(await h.call("GET", "/v1/objects?delimiter=/", { token: acme }))).toBe(
-      "NOT_IMPLEMENTED",
-    );
+    expect(list.json.data.common_prefixes).toEqual([]);
 
     const del = await h.call("DELETE", "/v1/objects/docs/other.txt", { token: acme });
     expect(del.status).toBe(204);
@@ -106,6 +104,84 @@ describe("objects over HTTP", () => {
     expect(got.text).toBe("first");
     expect((await put("cond/x", "third")).status).toBe(200);
     expect((await h.call("GET", "/v1/objects/cond/x", { token: acme })).text).toBe("third");
+  });
+
+  it("If-Match on PUT: replaces only the object it names, 412 otherwise (a missing object too)", async () => {
+    const first = await put("ifm/x", "first");
+    const etag = first.headers.get("etag") as string;
+    expect(etag).toBe(`"${sha(Buffer.from("first"))}"`);
+    const stale = await put("ifm/x", "nope", { "if-match": '"0000"' });
+    expect(stale.status).toBe(412);
+    expect(errorCode(stale)).toBe("PRECONDITION_FAILED");
+    expect((await h.call("GET", "/v1/objects/ifm/x", { token: acme })).text).toBe("first");
+    const ok = await put("ifm/x", "second", { "if-match": etag });
+    expect(ok.status).toBe(200);
+    expect((await put("ifm/x", "third", { "if-match": etag })).status).toBe(412);
+    expect((await put("ifm/x", "third", { "if-match": "*" })).status).toBe(200);
+    expect((await put("ifm/missing", "x", { "if-match": "*" })).status).toBe(412);
+    expect((await h.call("GET", "/v1/objects/ifm/missing", { token: acme })).status).toBe(404);
+    expect((await h.call("GET", "/v1/objects/ifm/x", { token: acme })).text).toBe("third");
+  });
+
+  it("If-Match on PUT is atomic: a put that replaced the object while this one streamed wins, this one gets 412", async () => {
+    const etag = (await put("ifm/race", "v0")).headers.get("etag") as string;
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let sent = 0;
+    const slow = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (sent++ === 0) {
+          c.enqueue(Buffer.from("slow-"));
+          return;
+        }
+        await held;
+        c.enqueue(Buffer.from("body"));
+        c.close();
+      },
+    });
+    const slowPut = fetch(`${h.base}/v1/objects/ifm/race`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${acme}`, "if-match": etag },
+      body: slow,
+      duplex: "half",
+    } as RequestInit);
+    // The slow put has read the row (its body is arriving); the fast one replaces the object.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await put("ifm/race", "fast", { "if-match": etag })).status).toBe(200);
+    release();
+    const res = await slowPut;
+    expect(res.status).toBe(412);
+    expect((await readJson(res)).error_code).toBe("PRECONDITION_FAILED");
+    expect((await h.call("GET", "/v1/objects/ifm/race", { token: acme })).text).toBe("fast");
+  });
+
+  it("lists with a delimiter: common prefixes once, paged together with objects", async () => {
+    for (const k of ["dl/a.txt", "dl/b/1", "dl/b/2", "dl/c/x/1", "dl/e.txt", "dl/f/1", "dlz"]) await put(k, "x");
+    const all = await h.call("GET", "/v1/objects?prefix=dl/&delimiter=/", { token: acme });
+    expect(all.status).toBe(200);
+    expect(all.json.data.items.map((o: { key: string }) => o.key)).toEqual(["dl/a.txt", "dl/e.txt"]);
+    expect(all.json.data.common_prefixes).toEqual(["dl/b/", "dl/c/", "dl/f/"]);
+    expect(all.json.data.next_cursor).toBeNull();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = `/v1/objects?prefix=dl/&delimiter=/&limit=2${cursor ? `&cursor=${cursor}` : ""}`;
+      const page = await h.call("GET", q, { token: acme });
+      expect(page.json.data.items.length + page.json.data.common_prefixes.length).toBeLessThanOrEqual(2);
+      seen.push(
+        ...page.json.data.items.map((o: { key: string }) => o.key),
+        ...page.json.data.common_prefixes,
+      );
+      cursor = page.json.data.next_cursor;
+    } while (cursor);
+    expect(seen.sort()).toEqual(["dl/a.txt", "dl/b/", "dl/c/", "dl/e.txt", "dl/f/"]);
+    const root = await h.call("GET", "/v1/objects?prefix=dl&delimiter=/", { token: acme });
+    expect(root.json.data.common_prefixes).toEqual(["dl/"]);
+    expect(root.json.data.items.map((o: { key: string }) => o.key)).toEqual(["dlz"]);
+    const other = await h.call("GET", "/v1/objects?prefix=dl/&delimiter=/", { token: globex });
+    expect(other.json.data.common_prefixes).toEqual([]);
   });
 
   it("serves ranges: 206 with Content-Range, suffix ranges, 416 beyond the end", async () => {

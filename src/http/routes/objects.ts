@@ -54,7 +54,8 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     method: "PUT",
     path: "/v1/objects/{key...}",
     operationId: "putObject",
-    summary: "Store an object (streamed; replaces any object under the key unless If-None-Match: *)",
+    summary:
+      "Store an object (streamed; replaces any object under the key unless If-None-Match: *, or only one If-Match names)",
     tag: TAG,
     params: keyParams,
     rawBody: {
@@ -63,12 +64,15 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     },
     headers: {
       "If-None-Match": "Only *: store only if no object has the key, else 412 (anything else is 400)",
-      "If-Match": "Not supported yet: 501",
+      "If-Match":
+        "An ETag (or a list of them, or *): store only while the current object has it, else 412; a put that replaces it meanwhile also fails this one with 412",
     },
     responses: {
       200: { description: "Stored", schema: objectSchema, headers: { ETag: "Quoted SHA-256 of the body" } },
-      412: { description: "If-None-Match: * and an object exists (PRECONDITION_FAILED)" },
-      501: { description: "If-Match was sent (NOT_IMPLEMENTED)" },
+      412: {
+        description:
+          "If-None-Match: * and an object exists, or If-Match and the object differs or is missing (PRECONDITION_FAILED)",
+      },
     },
     handler: async ({ tenant, params, req, reply }) => {
       const ifNoneMatch = req.headers["if-none-match"];
@@ -77,8 +81,9 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
           operation: "objects.put",
         });
       }
-      if (req.headers["if-match"] !== undefined) {
-        throw new KuraError("NOT_IMPLEMENTED", "If-Match on object PUT is not supported yet", {
+      const ifMatch = req.headers["if-match"];
+      if (ifMatch !== undefined && (ifMatch.trim() === "" || ifMatch.length > 1024)) {
+        throw new KuraError("REQUEST_INVALID", "If-Match must be * or a list of ETags", {
           operation: "objects.put",
         });
       }
@@ -90,8 +95,10 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
           contentType,
           ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
           ...(ifNoneMatch !== undefined ? { ifNoneMatch: "*" as const } : {}),
+          ...(ifMatch !== undefined ? { ifMatch } : {}),
         });
       } catch (e) {
+        if (isKuraError(e) && e.code === "PRECONDITION_FAILED") reply.header("connection", "close");
         if (isKuraError(e) && e.code === "BLOB_ALREADY_EXISTS") {
           reply.header("connection", "close");
           throw new KuraError("PRECONDITION_FAILED", `an object already exists under ${params.key}`, {
@@ -154,7 +161,12 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
   const listQuery = z
     .object({
       prefix: z.string().max(1024).optional(),
-      delimiter: z.string().max(16).optional().describe("Not supported yet (501)"),
+      delimiter: z
+        .string()
+        .min(1)
+        .max(16)
+        .optional()
+        .describe("Group keys by it: those with it after the prefix are listed once in common_prefixes"),
       cursor: cursorSchema,
       limit: limitSchema(1000),
     })
@@ -164,24 +176,34 @@ export function objectRoutes(deps: HttpDeps): RouteSpec[] {
     path: "/v1/objects",
     operationId: "listObjects",
     summary: "Objects whose key starts with prefix, in key order, a page at a time",
+    description:
+      "With delimiter, keys that contain it after the prefix are not listed; each distinct common " +
+      "prefix (the key up to and including the delimiter's first occurrence after the prefix) is, once, " +
+      "in common_prefixes. A page holds at most limit entries of both kinds together.",
     tag: TAG,
     query: listQuery,
     responses: {
-      200: { description: "A page of objects", schema: pageSchema(objectSchema) },
-      501: { description: "delimiter was given (NOT_IMPLEMENTED)" },
+      200: {
+        description: "A page of objects",
+        schema: pageSchema(objectSchema).extend({
+          common_prefixes: z.array(z.string()).describe("With delimiter: the common prefixes on this page"),
+        }),
+      },
     },
     handler: async ({ tenant, query }) => {
-      if (query.delimiter !== undefined) {
-        throw new KuraError("NOT_IMPLEMENTED", "listing with a delimiter is not supported yet", {
-          operation: "objects.list",
-        });
-      }
       const page = await tenant.objects.list({
         ...(query.prefix !== undefined ? { prefix: query.prefix } : {}),
+        ...(query.delimiter !== undefined ? { delimiter: query.delimiter } : {}),
         ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
         ...(query.limit !== undefined ? { limit: query.limit } : {}),
       });
-      return { data: { items: page.items.map(objectJson), next_cursor: page.nextCursor ?? null } };
+      return {
+        data: {
+          items: page.items.map(objectJson),
+          common_prefixes: page.prefixes,
+          next_cursor: page.nextCursor ?? null,
+        },
+      };
     },
   };
 
