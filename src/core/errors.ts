@@ -386,6 +386,66 @@ export const ERROR_CODES = {
     "ConditionFailed",
     "The request's Tus-Resumable header is missing or names a protocol version other than 1.0.0.",
   ],
+  // S3-compatible endpoint (API-7)
+  S3_BUCKET_NAME_INVALID: [
+    "InvalidArgument",
+    "A bucket name is not 3–63 lowercase letters, digits, dots and hyphens starting and ending with a letter or digit.",
+  ],
+  S3_BUCKET_NOT_FOUND: ["NotFound", "The tenant has no bucket of this name (no marker and no object under it)."],
+  S3_BUCKET_EXISTS: ["AlreadyExists", "The tenant already has a bucket of this name."],
+  S3_BUCKET_NOT_EMPTY: [
+    "Conflict",
+    "The bucket still holds objects or multipart uploads in progress; only an empty bucket is deleted.",
+  ],
+  S3_UPLOAD_NOT_FOUND: [
+    "NotFound",
+    "The tenant has no multipart upload with this id for the key (completed, aborted or expired).",
+  ],
+  S3_PART_INVALID: [
+    "InvalidArgument",
+    "A part named by CompleteMultipartUpload was not uploaded or its ETag does not match; nothing was stored.",
+  ],
+  S3_PART_ORDER_INVALID: [
+    "InvalidArgument",
+    "CompleteMultipartUpload listed the parts out of ascending order (or one twice); nothing was stored.",
+  ],
+  S3_PART_TOO_SMALL: [
+    "InvalidArgument",
+    "A part other than the last is smaller than 5 MiB; nothing was stored.",
+  ],
+  S3_DIGEST_MISMATCH: [
+    "InvalidArgument",
+    "The body does not match its Content-MD5 or x-amz-checksum-* value (or the checksum is malformed); nothing was stored.",
+  ],
+  S3_CONTENT_SHA256_MISMATCH: [
+    "InvalidArgument",
+    "The body does not match the SHA-256 its x-amz-content-sha256 header (or a chunk signature) vouched for; nothing was stored.",
+  ],
+  S3_SIGNATURE_MISMATCH: [
+    "PermissionDenied",
+    "The request's SigV4 signature is not the one the key's secret gives: a wrong secret, or a request changed after signing.",
+  ],
+  S3_ACCESS_KEY_UNKNOWN: [
+    "PermissionDenied",
+    "The access key id is not a live API key of a tenant (unknown, revoked, expired, or issued before its secret could sign SigV4).",
+  ],
+  S3_REQUEST_TIME_SKEWED: [
+    "PermissionDenied",
+    "The request's X-Amz-Date is more than 15 minutes from the server's clock.",
+  ],
+  S3_AUTH_MALFORMED: [
+    "InvalidArgument",
+    "The Authorization header or the X-Amz-* query parameters are not a well-formed AWS4-HMAC-SHA256 signature.",
+  ],
+  S3_ACCESS_DENIED: [
+    "PermissionDenied",
+    "The S3 request is unsigned, its presigned URL expired, or its key's scopes do not allow it.",
+  ],
+  S3_REQUEST_INVALID: [
+    "InvalidArgument",
+    "An S3 request is malformed: XML that does not parse or has the wrong shape, a bad header or query parameter.",
+  ],
+  S3_NOT_IMPLEMENTED: ["Unsupported", "The S3 operation (or this form of it) is not offered by Kura's S3 endpoint."],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { OperationEvent } from "../layers/port-metrics.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { CacheStats } from "../ports/cache.js";
+import { Activity } from "./activity.js";
 
 export interface MetricsOptions {
   /** Outbox lag (events waiting) per projector name, read at scrape time. */
@@ -36,6 +37,10 @@ export class HttpMetrics {
   private readonly duration: Histogram<"method" | "route" | "status">;
   private readonly messageSize: Histogram<"operation">;
   private readonly errors: Counter<"code" | "status">;
+  /** Recent ingest/query rates and latencies for the dashboards (`activity.ts`). */
+  readonly activity = new Activity();
+  /** The last consistency check this server ran (`POST /v1/admin/fsck`), for the admin dashboard. */
+  lastFsck: { at: number; ok: boolean; problems: Record<string, number>; seconds: number } | undefined;
 
   constructor(options: MetricsOptions = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "kura_" });
@@ -147,7 +152,8 @@ export class HttpMetrics {
       .observe(e.durationMs / 1000);
   }
 
-  observeRequest(method: string, route: string, status: number, seconds: number): void {
+  observeRequest(method: string, route: string, status: number, seconds: number, tenantId?: string): void {
+    this.activity.record(method, route, seconds, tenantId);
     const key = `${method} ${status} ${route}`;
     let child = this.bound.get(key);
     if (!child) {

@@ -22,6 +22,7 @@ import type { TenantScope } from "../domains/tenant.js";
 import { isApiKeySecret } from "../domains/tenants.js";
 import type { Kura } from "../kura.js";
 import { Authenticator, type AuthOptions, type Principal } from "./auth.js";
+import { consoleRoutes } from "./console-page.js";
 import { failure, REQUEST_ID_HEADER, requestIdOf } from "./envelope.js";
 import { retryAfterOf, statusOf, toHttpError } from "./errors.js";
 import { registerBodyParsers } from "./json-body.js";
@@ -35,6 +36,7 @@ import { adminAuditRoutes } from "./routes/admin-audit.js";
 import { adminFsckRoutes } from "./routes/admin-fsck.js";
 import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import { adminMigrationRoutes } from "./routes/admin-migrations.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { legalHoldRoutes } from "./routes/legal-holds.js";
@@ -333,7 +335,13 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   app.addHook("onResponse", (req, reply, done) => {
     if (closing) app.server.closeIdleConnections();
     const route = req.routeOptions.config?.template ?? req.routeOptions.url ?? "(unmatched)";
-    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeRequest(
+      req.method,
+      route,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+      req.principal?.tenantId,
+    );
     if (logRequests) {
       req.log.info(
         {
@@ -436,6 +444,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...legalHoldRoutes(),
     ...adminFsckRoutes(deps),
     ...adminMigrationRoutes(deps),
+    ...dashboardRoutes(deps),
+    ...consoleRoutes("console"),
     ...unimplementedRoutes(),
   );
 

@@ -71,7 +71,7 @@ export const fsckReportSchema = z.object({
   seconds: z.number().nonnegative(),
 });
 
-export function adminFsckRoutes({ kura }: HttpDeps): RouteSpec[] {
+export function adminFsckRoutes({ kura, metrics, clock }: HttpDeps): RouteSpec[] {
   const body = z
     .object({
       repair: z
@@ -112,6 +112,13 @@ export function adminFsckRoutes({ kura }: HttpDeps): RouteSpec[] {
         actor: adminActor(principal),
         ...(graceMs === undefined ? {} : { graceMs }),
       });
+      // The admin dashboard shows the last check this server ran.
+      metrics.lastFsck = {
+        at: clock(),
+        ok: report.ok,
+        problems: { ...report.problems },
+        seconds: report.seconds,
+      };
       return { data: report };
     },
   };
