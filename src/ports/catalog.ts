@@ -15,6 +15,7 @@
  * `commit` never.
  */
 import type { PortCalls } from "./calls.js";
+import { TENANT_KEY_CALLS, type TenantKeyStore } from "./key-provider.js";
 
 export interface MessageRow {
   tenantId: string;
@@ -511,7 +512,7 @@ export interface CatalogCapabilities {
   readonly remote?: boolean;
 }
 
-export interface Catalog {
+export interface Catalog extends TenantKeyStore {
   readonly dialect: "sqlite" | "postgres";
   readonly capabilities: CatalogCapabilities;
 
@@ -862,6 +863,7 @@ export interface Catalog {
  * and `foldUsage` report counts a repeat would get wrong, so none of these three is repeated.
  */
 export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
+  ...TENANT_KEY_CALLS,
   migrate: "idempotent",
   schemaVersion: "read",
   commit: "once",

@@ -33,6 +33,7 @@ import type {
   Usage,
   UsageCheck,
 } from "../../ports/catalog.js";
+import type { TenantKeyRow } from "../../ports/key-provider.js";
 import { changesExpired, checkLimit, checkPosition, checkTime, prefixUpperBound } from "./common.js";
 import { LIFECYCLE_QUERIES, toLegalHold } from "./lifecycle.js";
 import {
@@ -64,6 +65,7 @@ import {
   toOutboxEvent,
 } from "./rows.js";
 import { JOB_QUERIES, jobParams, PURGE_TENANT_ROWS, toJob } from "./tenant-data.js";
+import { TENANT_KEY_QUERIES, tenantKeyParams, toTenantKey } from "./tenant-keys.js";
 
 /**
  * The tenants and message ids that message body keys among `keys` name (each once): the rows
@@ -634,6 +636,67 @@ export abstract class CatalogReads {
       query: JOB_QUERIES.delete,
       params: { tenant: tenantId, job: jobId },
       result: (rows) => rows.length > 0,
+    }));
+  }
+
+  // --- tenants' data keys (`tenant-keys.ts`, SEC-2) -------------------------------------------
+
+  tenantKeys(tenantId: string): Promise<TenantKeyRow[]> {
+    return this.run("catalog.tenantKeys", () => ({
+      query: TENANT_KEY_QUERIES.ofTenant,
+      params: { tenant: tenantId },
+      result: (rows) => rows.map(toTenantKey),
+    }));
+  }
+
+  listTenantKeys(options: {
+    after?: { tenantId: string; version: number };
+    limit: number;
+  }): Promise<TenantKeyRow[]> {
+    return this.run("catalog.listTenantKeys", () => ({
+      query: TENANT_KEY_QUERIES.list,
+      // "" and 0 sort before every row: from the start.
+      params: {
+        after_tenant: options.after?.tenantId ?? "",
+        after_version: options.after?.version ?? 0,
+        limit: checkLimit(options.limit, "catalog.listTenantKeys"),
+      },
+      result: (rows) => rows.map(toTenantKey),
+    }));
+  }
+
+  insertTenantKey(row: TenantKeyRow): Promise<boolean> {
+    return this.run("catalog.insertTenantKey", () => ({
+      query: TENANT_KEY_QUERIES.insert,
+      params: tenantKeyParams(row),
+      result: (rows) => rows.length > 0,
+    }));
+  }
+
+  updateTenantKey(update: {
+    tenantId: string;
+    version: number;
+    state: "active" | "retired";
+    wrapped?: { wrapped: string; masterKeyId: string };
+    at: number;
+  }): Promise<boolean> {
+    const params = { tenant: update.tenantId, version: update.version, state: update.state, at: update.at };
+    return this.run("catalog.updateTenantKey", () =>
+      update.wrapped
+        ? {
+            query: TENANT_KEY_QUERIES.rewrap,
+            params: { ...params, wrapped: update.wrapped.wrapped, masterKeyId: update.wrapped.masterKeyId },
+            result: (rows) => rows.length > 0,
+          }
+        : { query: TENANT_KEY_QUERIES.setState, params, result: (rows) => rows.length > 0 },
+    );
+  }
+
+  destroyTenantKeys(tenantId: string, at: number): Promise<number> {
+    return this.run("catalog.destroyTenantKeys", () => ({
+      query: TENANT_KEY_QUERIES.destroy,
+      params: { tenant: tenantId, at },
+      result: (rows) => rows.length,
     }));
   }
 
