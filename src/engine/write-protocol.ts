@@ -147,6 +147,17 @@ export interface MoveMessageBody extends Recorded, StoresBody {
   expectVersion: number;
 }
 
+/**
+ * A body with no row of its own: its ref row (of kind `refKind`) is what points at it, and the
+ * rows that name it are the write's `catalog` changes (mail: the raw message and each
+ * attachment, named by the mail row). It records no event or audit entry of its own (the
+ * change naming it does), and counts as an object in usage and `max_objects`.
+ */
+export interface StoreBody extends StoresBody {
+  kind: "body";
+  row: { tenantId: string; blobKey: string; refKind: string };
+}
+
 /** A change that stores no body: soft delete and undelete, erase and purge, object delete. */
 export interface CatalogChange extends Recorded {
   kind: "catalog";
@@ -161,7 +172,13 @@ export interface CatalogChange extends Recorded {
  * (`deleteObject`) dropping its body. A plane whose rows point at bodies of their own (session
  * files, mail, completed uploads) adds a kind here with its row type, and a case in `batch`.
  */
-export type Change = InsertMessage | AddMessageVersion | PutObject | MoveMessageBody | CatalogChange;
+export type Change =
+  | InsertMessage
+  | AddMessageVersion
+  | PutObject
+  | MoveMessageBody
+  | StoreBody
+  | CatalogChange;
 
 /** The row the protocol recorded for a change: filled from the put of its body. */
 export type RecordedRow<C extends Change> = C extends InsertMessage
@@ -214,7 +231,7 @@ export interface Quota {
 /** Streamed bodies in flight per write (a stream cannot go through `putMany`). */
 const STREAM_CONCURRENCY = 8;
 
-type Stored = InsertMessage | AddMessageVersion | PutObject | MoveMessageBody;
+type Stored = InsertMessage | AddMessageVersion | PutObject | MoveMessageBody | StoreBody;
 
 export class WriteProtocol {
   private readonly store: BlobStore;
@@ -340,8 +357,8 @@ export class WriteProtocol {
           usage.push(delta);
         }
       }
-      let payload = c.payload;
-      let details = c.details;
+      let payload = c.kind === "body" ? {} : c.payload;
+      let details = c.kind === "body" ? {} : c.details;
       if (c.kind === "catalog") {
         ops.push(c.op);
       } else {
@@ -368,6 +385,9 @@ export class WriteProtocol {
             sizeBytes: size,
             checksum: sha256,
           });
+        } else if (c.kind === "body") {
+          // Nothing but its ref (below): the rows naming it are the write's catalog changes.
+          newObjects.set(tenantId, (newObjects.get(tenantId) ?? 0) + 1);
         } else {
           const row = objectRow(c.row, this.storeId, result);
           rows[i] = row;
@@ -375,7 +395,7 @@ export class WriteProtocol {
           if (!c.drops?.length) newObjects.set(tenantId, (newObjects.get(tenantId) ?? 0) + 1);
         }
         // A message body's ref is its message or version row; an object's is a blob_refs row.
-        if (c.kind === "object")
+        if (c.kind === "object" || c.kind === "body")
           ops.push({
             op: "putBlobRef",
             row: {
@@ -384,12 +404,13 @@ export class WriteProtocol {
               blobKey: c.row.blobKey,
               sizeBytes: size,
               checksum: sha256,
-              kind: "object",
+              kind: c.kind === "body" ? c.row.refKind : "object",
               createdAt: at,
             },
           });
         delta.bytes += size;
         delta.objects += 1;
+        if (c.kind === "body") continue;
         if (c.bodyFacts !== undefined) {
           details = { ...details, size };
           if (c.bodyFacts === "audit+event") payload = { ...payload, size, sha256 };
@@ -464,7 +485,7 @@ export class WriteProtocol {
   private async deleteDropped(changes: readonly Change[]): Promise<void> {
     let byStore: Map<string, string[]> | undefined;
     for (const c of changes) {
-      if (c.drops === undefined) continue;
+      if (c.kind === "body" || c.drops === undefined) continue;
       for (const d of c.drops) {
         byStore ??= new Map();
         const keys = byStore.get(d.storeId);

@@ -16,6 +16,7 @@
  */
 import type { PortCalls } from "./calls.js";
 import { TENANT_KEY_CALLS, type TenantKeyStore } from "./key-provider.js";
+import type { MailCatalogReads, MailOp } from "./mail-catalog.js";
 
 export interface MessageRow {
   tenantId: string;
@@ -422,7 +423,9 @@ export type CatalogOp =
    * or users (an erase, purge or expiry carries it). Exact against concurrent commits as
    * `checkQuota` is: hold writes append the tenant's events too, so they are ordered with it.
    */
-  | ({ op: "checkNotHeld" } & HeldQuery);
+  | ({ op: "checkNotHeld" } & HeldQuery)
+  /** Mail rows (MAIL-1): `mail-catalog.ts`. */
+  | MailOp;
 
 export interface CatalogBatch {
   ops: CatalogOp[];
@@ -512,7 +515,7 @@ export interface CatalogCapabilities {
   readonly remote?: boolean;
 }
 
-export interface Catalog extends TenantKeyStore {
+export interface Catalog extends MailCatalogReads, TenantKeyStore {
   readonly dialect: "sqlite" | "postgres";
   readonly capabilities: CatalogCapabilities;
 
@@ -929,6 +932,12 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   loadRows: "idempotent",
   holdsData: "read",
   ping: "read",
+  getMail: "read",
+  listMail: "read",
+  listMailThread: "read",
+  mailThreadsOf: "read",
+  countMailSharing: "read",
+  mailboxBytes: "read",
 });
 
 export interface CatalogDefinition<Options> {

@@ -19,6 +19,7 @@ import type {
   OutboxEvent,
   UsageDelta,
 } from "../../ports/catalog.js";
+import { MAIL_OPS } from "./mail.js";
 
 export interface ChatTouch {
   tenantId: string;
@@ -82,6 +83,8 @@ const SINGLE_OPS = new Set<string>([
   "insertLegalHold",
   "deleteLegalHold",
   "checkNotHeld",
+  // Mail rows (MAIL-1, `mail.ts`).
+  ...MAIL_OPS,
 ]);
 
 /** True when every operation is an append (such batches may be merged across a group). */

@@ -34,8 +34,10 @@ import type {
   UsageCheck,
 } from "../../ports/catalog.js";
 import type { TenantKeyRow } from "../../ports/key-provider.js";
+import type { MailListQuery, MailRow } from "../../ports/mail-catalog.js";
 import { changesExpired, checkLimit, checkPosition, checkTime, prefixUpperBound } from "./common.js";
 import { LIFECYCLE_QUERIES, toLegalHold } from "./lifecycle.js";
+import { MAIL_QUERIES, toMailRow } from "./mail.js";
 import {
   AFTER,
   AUDIT_ACTION,
@@ -702,5 +704,80 @@ export abstract class CatalogReads {
 
   ping(): Promise<void> {
     return this.run("catalog.ping", () => ({ query: Q.ping, params: {}, result: () => undefined }));
+  }
+
+  // --- mail (`mail.ts`, MAIL-1) --------------------------------------------------------------
+
+  getMail(tenantId: string, id: string): Promise<MailRow | undefined> {
+    return this.run("catalog.getMail", () => ({
+      query: MAIL_QUERIES.get,
+      params: { tenant: tenantId, id },
+      result: ([r]) => (r ? toMailRow(r) : undefined),
+    }));
+  }
+
+  listMail(tenantId: string, q: MailListQuery): Promise<MailRow[]> {
+    return this.run("catalog.listMail", () => {
+      const limit = checkLimit(q.limit, "catalog.listMail");
+      const query = q.after ? MAIL_QUERIES.listAfter : q.since !== undefined ? MAIL_QUERIES.listSince : MAIL_QUERIES.list;
+      return {
+        query,
+        params: {
+          tenant: tenantId,
+          mailbox: q.mailboxId,
+          since: q.since,
+          after_at: q.after?.receivedAt,
+          after_id: q.after?.id,
+          limit,
+        },
+        result: (rows) => rows.map(toMailRow),
+      };
+    });
+  }
+
+  listMailThread(
+    tenantId: string,
+    threadId: string,
+    options: { after?: { receivedAt: number; id: string }; limit: number },
+  ): Promise<MailRow[]> {
+    return this.run("catalog.listMailThread", () => ({
+      query: options.after ? MAIL_QUERIES.threadAfter : MAIL_QUERIES.thread,
+      params: {
+        tenant: tenantId,
+        thread: threadId,
+        after_at: options.after?.receivedAt,
+        after_id: options.after?.id,
+        limit: checkLimit(options.limit, "catalog.listMailThread"),
+      },
+      result: (rows) => rows.map(toMailRow),
+    }));
+  }
+
+  mailThreadsOf(tenantId: string, headerIds: readonly string[]): Promise<Map<string, string>> {
+    return this.run<Map<string, string>, DbRow>("catalog.mailThreadsOf", () =>
+      headerIds.length === 0
+        ? { answer: new Map<string, string>() }
+        : {
+            query: MAIL_QUERIES.threadsOf,
+            params: { tenant: tenantId, ids: [...headerIds] },
+            result: (rows) => new Map(rows.map((r) => [String(r.header_message_id), String(r.thread_id)])),
+          },
+    );
+  }
+
+  countMailSharing(tenantId: string, blobKey: string): Promise<number> {
+    return this.run("catalog.countMailSharing", () => ({
+      query: MAIL_QUERIES.sharing,
+      params: { tenant: tenantId, key: blobKey },
+      result: ([r]) => Number(r?.n ?? 0),
+    }));
+  }
+
+  mailboxBytes(tenantId: string, mailboxId: string): Promise<number> {
+    return this.run("catalog.mailboxBytes", () => ({
+      query: MAIL_QUERIES.mailboxBytes,
+      params: { tenant: tenantId, mailbox: mailboxId },
+      result: ([r]) => Number(r?.n ?? 0),
+    }));
   }
 }

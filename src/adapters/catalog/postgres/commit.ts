@@ -29,6 +29,7 @@ import {
   legalHoldNotFound,
   moveParams,
 } from "../lifecycle.js";
+import { MAIL_OPS, type MailStepResult, mailInsertError, mailOpSteps } from "../mail.js";
 import { isAppendOnly, type PlanStep, planOps, type RowsStep, type SingleOp } from "../plan.js";
 import {
   AUDIT_COLUMNS,
@@ -326,7 +327,27 @@ export class GroupCommit {
     );
   }
 
+  /** A mail operation's statements (`mail.ts`), run in turn. */
+  private async applyMailOp(client: Client, op: SingleOp): Promise<void> {
+    const mailOp = op as Parameters<typeof mailOpSteps>[0];
+    const steps = mailOpSteps(mailOp);
+    let result: MailStepResult | undefined;
+    for (;;) {
+      const next = result === undefined ? steps.next() : steps.next(result);
+      if (next.done) return;
+      const q = next.value.query.postgres;
+      try {
+        const r = await this.query(client, q.sql, q.bind(next.value.params));
+        result = { rows: r.rows as MailStepResult["rows"], changes: r.rowCount ?? 0 };
+      } catch (e) {
+        if (isUniqueViolation(e)) throw mailInsertError(mailOp);
+        throw e;
+      }
+    }
+  }
+
   private async applyOp(client: Client, op: SingleOp): Promise<void> {
+    if (MAIL_OPS.has(op.op)) return this.applyMailOp(client, op);
     switch (op.op) {
       case "addMessageVersion": {
         const { row, expectVersion } = op;

@@ -25,6 +25,7 @@ import {
   legalHoldNotFound,
   moveParams,
 } from "../lifecycle.js";
+import { MAIL_OPS, type MailStepResult, mailInsertError, mailOpSteps } from "../mail.js";
 import { isAppendOnly, type PlanStep, planOps, type SingleOp } from "../plan.js";
 import {
   AUDIT_COLUMNS,
@@ -201,7 +202,28 @@ export class GroupCommit {
     return duplicate("message", { tenantId: m.tenantId, id: m.id });
   }
 
+  /** A mail operation's statements (`mail.ts`), run in turn. */
+  private applyMailOp(op: SingleOp): void {
+    const steps = mailOpSteps(op as Parameters<typeof mailOpSteps>[0]);
+    let result: MailStepResult | undefined;
+    for (;;) {
+      const next = result === undefined ? steps.next() : steps.next(result);
+      if (next.done) return;
+      const q = next.value.query.sqlite;
+      const stmt = this.stmt(q.sql);
+      try {
+        result = stmt.reader
+          ? { rows: stmt.all(q.bind(next.value.params)) as MailStepResult["rows"], changes: 0 }
+          : { rows: [], changes: stmt.run(q.bind(next.value.params)).changes };
+      } catch (e) {
+        if (isUniqueViolation(e)) throw mailInsertError(op as Parameters<typeof mailInsertError>[0]);
+        throw e;
+      }
+    }
+  }
+
   private applyOp(op: SingleOp): void {
+    if (MAIL_OPS.has(op.op)) return this.applyMailOp(op);
     switch (op.op) {
       case "addMessageVersion": {
         const { row, expectVersion } = op;
