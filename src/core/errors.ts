@@ -266,6 +266,13 @@ export const ERROR_CODES = {
     "Conflict",
     "A lifecycle run (the job or another `kura lifecycle run`) holds the catalog's lifecycle lease; try again when it ends.",
   ],
+  // mail (MAIL-1)
+  MAIL_NOT_FOUND: ["NotFound", "The tenant has no mail message with this id in this mailbox."],
+  MAIL_ATTACHMENT_NOT_FOUND: ["NotFound", "The mail message has no attachment with this id."],
+  MAIL_UNPARSEABLE: [
+    "InvalidArgument",
+    "The body is not an RFC 5322 message at all (empty, or neither a header nor a header/body separator); nothing was stored.",
+  ],
   // tenants: registry, admin identity, API keys, limits (TEN-2…5)
   TENANT_EXISTS: ["AlreadyExists", "A tenant with this id is already registered."],
   TENANT_NOT_FOUND: ["NotFound", "No tenant with this id is registered."],
