@@ -412,6 +412,9 @@ export const TIER_LIMIT_NAMES = [
   "max_message_bytes",
   "max_object_bytes",
   "max_requests_per_second",
+  // Mail (MAIL-1): one message's raw size (default 25 MiB) and a mailbox's raw bytes.
+  "max_mail_bytes",
+  "max_mailbox_bytes",
 ] as const;
 export type TierLimitName = (typeof TIER_LIMIT_NAMES)[number];
 
