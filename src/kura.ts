@@ -54,6 +54,7 @@ import { type LoadDocument, SEARCH_PROJECTOR, SearchProjector, SearchService } f
 import { Tenancy } from "./engine/tenancy.js";
 import { TenantDeletions } from "./engine/tenant-deletion.js";
 import { TieredCache } from "./engine/tiered-cache.js";
+import { UploadStore } from "./engine/uploads.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
@@ -274,8 +275,19 @@ export class Kura {
     const jobs = new JobRunner(catalog, clock);
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
     jobs.register(foldUsageJob(ctx));
+    // API-6: resumable uploads' state in the KV store, parts in the primary store; expired ones
+    // are removed by the `expire-uploads` job.
+    const uploads = new UploadStore({
+      kv,
+      store: ctx.store,
+      clock,
+      expiryMs: resolved.retention.upload_expiry_hours * 3_600_000,
+      maxBytes: resolved.limits.max_upload_bytes,
+    });
+    jobs.register(uploads.job());
     const state: StateContext = {
       kv,
+      uploads,
       // Seed 002: with local files, session files live in SESSIONS_DIR (`sessions.dir`), signed
       // with the primary store's presign secret, so `kura serve` verifies both alike.
       store: sessionStore,

@@ -12,6 +12,7 @@
  * DIST-1 (see ADR 0008).
  */
 import { KuraError } from "../core/errors.js";
+import type { UploadStore } from "../engine/uploads.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { KvEntry, KvStore, KvWriteResult } from "../ports/kv-store.js";
 import { type KvNamespace, tenantKv } from "./kv.js";
@@ -19,6 +20,8 @@ import { type KvNamespace, tenantKv } from "./kv.js";
 /** What the state and session domains share; built once by `Kura.open`. */
 export interface StateContext {
   kv: KvStore;
+  /** Resumable uploads' state and parts (API-6), shared by every tenant's `uploads`. */
+  uploads: UploadStore;
   /** The blob store session files go to. */
   store: BlobStore;
   clock: () => number;

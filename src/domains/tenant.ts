@@ -15,6 +15,7 @@ import { Messages } from "./messages.js";
 import { Objects } from "./objects.js";
 import { Sessions } from "./sessions.js";
 import { ConfigStore, Drafts, StateCache, type StateContext } from "./state.js";
+import { Uploads } from "./uploads.js";
 import { VectorCollections, type VectorsContext } from "./vectors.js";
 
 export class TenantScope {
@@ -67,6 +68,11 @@ export class TenantScope {
   /** This tenant's vector collections (VEC-1): `{dimensions, metric}` indexes of its own vectors. */
   get vectors(): VectorCollections {
     return new VectorCollections(this.vectorsContext, this.id);
+  }
+
+  /** Resumable uploads (API-6, tus) into this tenant's objects and session files. */
+  get uploads(): Uploads {
+    return new Uploads(this.ctx, this.state.uploads, this.id, this.objects, this.sessions);
   }
 
   /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */

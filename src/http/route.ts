@@ -12,7 +12,7 @@ import type { Principal } from "./auth.js";
 import { success } from "./envelope.js";
 import { bodyTimeoutOf } from "./timeouts.js";
 
-export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
 
 /** A request or response header as the document describes it (a bare string: its description). */
 export interface HeaderSpec {
@@ -210,6 +210,9 @@ export function registerRoute<P, Q, B>(
       auth: spec.auth === "admin" ? "admin" : spec.auth !== false,
       streamedBody: spec.rawBody !== undefined,
       template: openApiPath(spec.path),
+      // An OPTIONS route answers plain requests and CORS preflights alike: @fastify/cors adds
+      // its headers to a preflight and lets the handler answer, instead of refusing plain ones.
+      ...(spec.method === "OPTIONS" ? { cors: { strictPreflight: false, preflightContinue: true } } : {}),
     },
     ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
     ...(audit

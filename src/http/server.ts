@@ -48,6 +48,7 @@ import { sessionRoutes } from "./routes/sessions.js";
 import { systemRoutes } from "./routes/system.js";
 import { tenantRoutes } from "./routes/tenant.js";
 import { unimplementedRoutes } from "./routes/unimplemented.js";
+import { TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS, uploadRoutes } from "./routes/uploads.js";
 import { installTimeouts, serverTimeoutOptions } from "./timeouts.js";
 import type { TlsServerOptions } from "./tls.js";
 
@@ -117,7 +118,7 @@ function toStdout<T extends object>(options: T): T {
 }
 
 /** Response headers kept when an error replaces a half-prepared response. */
-const KEEP_ON_ERROR = new Set([REQUEST_ID_HEADER, "connection", "vary"]);
+const KEEP_ON_ERROR = new Set([REQUEST_ID_HEADER, "connection", "vary", "tus-resumable", "tus-version"]);
 
 export async function buildServer(kura: Kura, options: ServerOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? kura.config;
@@ -228,7 +229,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
   if (origins.length > 0) {
     await app.register(cors, {
       origin: origins.includes("*") ? "*" : [...origins],
-      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       allowedHeaders: [
         "Authorization",
         "X-API-Key",
@@ -237,6 +238,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
         "If-Match",
         "Range",
         "X-Request-Id",
+        ...TUS_REQUEST_HEADERS,
       ],
       exposedHeaders: [
         "X-Request-Id",
@@ -245,6 +247,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
         "Content-Length",
         "Retry-After",
         "Accept-Ranges",
+        ...TUS_RESPONSE_HEADERS,
       ],
       maxAge: 600,
     });
@@ -444,6 +447,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...legalHoldRoutes(),
     ...adminFsckRoutes(deps),
     ...adminMigrationRoutes(deps),
+    ...uploadRoutes(deps),
     ...dashboardRoutes(deps),
     ...consoleRoutes("console"),
     ...unimplementedRoutes(),
