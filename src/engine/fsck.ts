@@ -300,11 +300,15 @@ class Fsck {
     const { catalog } = this.deps;
     const marks = await this.marks();
     for (const [storeId, store] of this.deps.stores) {
-      let afterKey: string | undefined;
+      let after: string | undefined;
       for (;;) {
-        const refs = await catalog.listBlobRefs({ storeId, limit: PAGE, ...(afterKey ? { afterKey } : {}) });
-        if (refs.length === 0) break;
-        afterKey = refs.at(-1)?.blobKey;
+        const page = await catalog.listBlobRefs({
+          storeId,
+          limit: PAGE,
+          ...(after !== undefined ? { after } : {}),
+        });
+        const refs = page.refs;
+        after = page.next;
         const states = await mapLimit(refs, READ_CONCURRENCY, (r) => readState(store, r.blobKey, r.checksum));
         // A body gone with its ref (an erase that committed meanwhile) is not missing.
         const gone = refs.filter((_, i) => states[i] === "missing").map((r) => r.blobKey);
@@ -344,7 +348,7 @@ class Fsck {
           });
         }
         this.progress("bodies", this.report.checked.bodies);
-        if (refs.length < PAGE) break;
+        if (after === undefined) break;
       }
     }
     // Marks of bodies no ref names any more (the message was erased or purged since): nothing

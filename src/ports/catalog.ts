@@ -81,6 +81,12 @@ export interface BlobRefRow {
   createdAt: number;
 }
 
+/** One page of `Catalog.listBlobRefs`: more may follow while `next` is set. */
+export interface BlobRefPage {
+  refs: BlobRefRow[];
+  next?: string;
+}
+
 /** A user object of the objects domain: `{tenant}/objects/{key}` in the blob store. */
 export interface ObjectRow {
   tenantId: string;
@@ -583,9 +589,11 @@ export interface Catalog extends MailCatalogReads, TenantKeyStore {
   existingBlobRefs(storeId: string, blobKeys: readonly string[]): Promise<Set<string>>;
   /**
    * Behavior: all refs in one store, every tenant's — ref rows and message bodies — each key
-   * once, in key order after `afterKey` (fsck, backup).
+   * once over the pages, in no promised order (fsck). A page holds at most `limit` refs, maybe
+   * fewer or none while `next` is still set; listing is done when `next` is absent. `after` is a
+   * `next` this method returned; anything else is `CURSOR_INVALID`. Each page costs its size.
    */
-  listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]>;
+  listBlobRefs(options: { storeId: string; after?: string; limit: number }): Promise<BlobRefPage>;
 
   /**
    * Behavior: soft-deleted messages with `deletedAt < before`, oldest deletion first, across

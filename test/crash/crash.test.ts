@@ -4,12 +4,14 @@
  * message reads back byte-identical, that no index row points at a missing or damaged body, and
  * that orphan bodies left by the crash are found and reclaimed by GC.
  */
+
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kura } from "../../src/kura.js";
+import { listAllBlobRefs } from "../support/blob-refs.js";
 import { runUntilKilled } from "./kill.js";
 
 const TRIALS = 20;
@@ -66,22 +68,12 @@ describe("crash safety: SIGKILL during appends (CONS-1)", () => {
         }
         // 2. No index row points at a missing or damaged body.
         let refs = 0;
-        let after: string | undefined;
         const referenced = new Set<string>();
-        for (;;) {
-          const page = await kura.catalog.listBlobRefs({
-            storeId: "primary",
-            limit: 1000,
-            ...(after ? { afterKey: after } : {}),
-          });
-          if (page.length === 0) break;
-          for (const ref of page) {
-            referenced.add(ref.blobKey);
-            const { data } = await kura.store.getBuffer(ref.blobKey, { expectedSha256: ref.checksum });
-            expect(data.length).toBe(ref.sizeBytes);
-            refs++;
-          }
-          after = page.at(-1)?.blobKey;
+        for (const ref of await listAllBlobRefs(kura.catalog, "primary")) {
+          referenced.add(ref.blobKey);
+          const { data } = await kura.store.getBuffer(ref.blobKey, { expectedSha256: ref.checksum });
+          expect(data.length).toBe(ref.sizeBytes);
+          refs++;
         }
         expect(refs).toBeGreaterThanOrEqual(allAcked.size);
         // 3. Bodies without a row are orphans of the crash; GC past the grace period reclaims them.

@@ -15,12 +15,14 @@
  * (whose ref is their row).
  * Folding the usage deltas must not change the answer.
  */
+
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kura } from "../../src/kura.js";
+import { listAllBlobRefs } from "../support/blob-refs.js";
 import { runUntilKilled } from "./kill.js";
 import { USAGE_TEST_CONFIG } from "./usage-config.js";
 
@@ -76,17 +78,8 @@ async function listedRefs(kura: Kura, db: Database.Database, tenant: string): Pr
     .all() as { store_id: string }[];
   const refs: Body[] = [];
   for (const { store_id: storeId } of stores) {
-    let afterKey: string | undefined;
-    for (;;) {
-      const page = await kura.catalog.listBlobRefs({
-        storeId,
-        limit: 500,
-        ...(afterKey ? { afterKey } : {}),
-      });
-      if (page.length === 0) break;
-      for (const r of page) if (r.tenantId === tenant) refs.push({ key: r.blobKey, size: r.sizeBytes });
-      afterKey = page.at(-1)?.blobKey;
-    }
+    for (const r of await listAllBlobRefs(kura.catalog, storeId, 500))
+      if (r.tenantId === tenant) refs.push({ key: r.blobKey, size: r.sizeBytes });
   }
   return refs;
 }

@@ -213,11 +213,32 @@ export const Q = {
       "SELECT blob_key FROM message_versions WHERE tenant_id IN {tenants:list} AND message_id IN {ids:list} " +
       "AND store_id = {store} AND blob_key IN {keys:list}",
   ),
-  /** A store's refs, with `AFTER` past `{after}`. */
-  blobRefs: byShape((shape) =>
+  /**
+   * A store's refs in three parts, each read in its own primary-key order so a page costs its
+   * size, not the table's (`AFTER` past the cursor's position in that part): the ref rows, the
+   * version rows' bodies, then the bodies of messages no version row holds.
+   */
+  blobRefRows: byShape((shape) =>
     query(
-      `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM ${ALL_REFS} WHERE store_id = {store}` +
+      `SELECT ${COLS(BLOB_REF_COLUMNS)} FROM blob_refs WHERE store_id = {store}` +
         `${shape & AFTER ? " AND blob_key > {after}" : ""} ORDER BY blob_key LIMIT {limit}`,
+    ),
+  ),
+  blobRefVersions: byShape((shape) =>
+    query(
+      `SELECT store_id, blob_key, tenant_id, size_bytes, checksum, ${BODY_KIND}, created_at, message_id AS pos_id, ` +
+        `version AS pos_version FROM message_versions v WHERE store_id = {store} AND ${NO_REF_ROW("v")}` +
+        `${shape & AFTER ? " AND (tenant_id, message_id, version) > ({after_tenant:text}, {after_id:text}, {after_version:int})" : ""} ` +
+        "ORDER BY tenant_id, message_id, version LIMIT {limit}",
+    ),
+  ),
+  blobRefMessages: byShape((shape) =>
+    query(
+      `SELECT store_id, blob_key, tenant_id, size_bytes, checksum, ${BODY_KIND}, created_at, id AS pos_id ` +
+        "FROM messages m WHERE store_id = {store} AND NOT EXISTS (SELECT 1 FROM message_versions x " +
+        `WHERE x.tenant_id = m.tenant_id AND x.message_id = m.id AND x.version = m.version) AND ${NO_REF_ROW("m")}` +
+        `${shape & AFTER ? " AND (tenant_id, id) > ({after_tenant:text}, {after_id:text})" : ""} ` +
+        "ORDER BY tenant_id, id LIMIT {limit}",
     ),
   ),
 

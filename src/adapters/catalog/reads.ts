@@ -13,7 +13,7 @@ import type {
   AuditEntry,
   AuditQuery,
   AuditRecord,
-  BlobRefRow,
+  BlobRefPage,
   BodyBucket,
   BodyStats,
   ChangeRecord,
@@ -68,6 +68,37 @@ import {
 } from "./rows.js";
 import { JOB_QUERIES, jobParams, PURGE_TENANT_ROWS, toJob } from "./tenant-data.js";
 import { TENANT_KEY_QUERIES, tenantKeyParams, toTenantKey } from "./tenant-keys.js";
+
+/** Where a page of `listBlobRefs` resumes: a part (ref rows, version rows, message rows) and a position in it. */
+interface RefCursor {
+  readonly part: "r" | "v" | "m";
+  readonly key?: string;
+  readonly tenant?: string;
+  readonly id?: string;
+  readonly version?: number;
+}
+
+function parseRefCursor(after: string | undefined): RefCursor {
+  if (after === undefined) return { part: "r" };
+  let v: unknown;
+  try {
+    v = JSON.parse(after);
+  } catch {
+    v = undefined;
+  }
+  const bad = () =>
+    new KuraError("CURSOR_INVALID", "not a cursor listBlobRefs returned", { operation: "catalog.listBlobRefs" });
+  if (!Array.isArray(v) || typeof v[0] !== "string") throw bad();
+  const [part, a, b, c] = v as unknown[];
+  if (part === "r" && v.length === 1) return { part };
+  if (part === "r" && v.length === 2 && typeof a === "string") return { part, key: a };
+  if ((part === "v" || part === "m") && v.length === 1) return { part };
+  if (part === "m" && v.length === 3 && typeof a === "string" && typeof b === "string")
+    return { part, tenant: a, id: b };
+  if (part === "v" && v.length === 4 && typeof a === "string" && typeof b === "string" && Number.isInteger(c))
+    return { part, tenant: a, id: b, version: c as number };
+  throw bad();
+}
 
 /**
  * The tenants and message ids that message body keys among `keys` name (each once): the rows
@@ -254,16 +285,42 @@ export abstract class CatalogReads {
     );
   }
 
-  listBlobRefs(options: { storeId: string; afterKey?: string; limit: number }): Promise<BlobRefRow[]> {
-    return this.run("catalog.listBlobRefs", () => ({
-      query: Q.blobRefs(options.afterKey !== undefined ? AFTER : 0),
-      params: {
-        store: options.storeId,
-        after: options.afterKey,
-        limit: checkLimit(options.limit, "catalog.listBlobRefs"),
-      },
-      result: (rows) => rows.map(toBlobRefRow),
+  async listBlobRefs(options: { storeId: string; after?: string; limit: number }): Promise<BlobRefPage> {
+    const limit = checkLimit(options.limit, "catalog.listBlobRefs");
+    const at = parseRefCursor(options.after);
+    const store = options.storeId;
+    if (at.part === "r") {
+      const refs = await this.run("catalog.listBlobRefs", () => ({
+        query: Q.blobRefRows(at.key !== undefined ? AFTER : 0),
+        params: { store, after: at.key, limit },
+        result: (rows) => rows.map(toBlobRefRow),
+      }));
+      const last = refs.at(-1);
+      const next = refs.length < limit || last === undefined ? ["v"] : ["r", last.blobKey];
+      return { refs, next: JSON.stringify(next) };
+    }
+    if (at.part === "v") {
+      const rows = await this.run("catalog.listBlobRefs", () => ({
+        query: Q.blobRefVersions(at.id !== undefined ? AFTER : 0),
+        params: { store, after_tenant: at.tenant, after_id: at.id, after_version: at.version, limit },
+        result: (rows) => rows,
+      }));
+      const last = rows.at(-1);
+      const next =
+        rows.length < limit || last === undefined
+          ? ["m"]
+          : ["v", String(last.tenant_id), String(last.pos_id), Number(last.pos_version)];
+      return { refs: rows.map(toBlobRefRow), next: JSON.stringify(next) };
+    }
+    const rows = await this.run("catalog.listBlobRefs", () => ({
+      query: Q.blobRefMessages(at.id !== undefined ? AFTER : 0),
+      params: { store, after_tenant: at.tenant, after_id: at.id, limit },
+      result: (rows) => rows,
     }));
+    const last = rows.at(-1);
+    const refs = rows.map(toBlobRefRow);
+    if (rows.length < limit || last === undefined) return { refs };
+    return { refs, next: JSON.stringify(["m", String(last.tenant_id), String(last.pos_id)]) };
   }
 
   // --- maintenance scans -------------------------------------------------------------------
