@@ -49,7 +49,8 @@ describe("dashboards", () => {
     expect(d.message_sizes.counts.reduce((a: number, b: number) => a + b, 0)).toBe(3);
     expect(d.message_sizes.alert_lines.map((l: { bytes: number }) => l.bytes)).toEqual([4096, 131_072]);
     expect(d.activity.rates.length).toBe(30);
-    const sum = (k: string) => d.activity.rates.reduce((a: number, p: Record<string, number>) => a + p[k], 0);
+    const sum = (k: string) =>
+      d.activity.rates.reduce((a: number, p: Record<string, number>) => a + (p[k] ?? 0), 0);
     expect(sum("ingest_per_s")).toBeGreaterThan(0);
     expect(sum("query_per_s")).toBeGreaterThan(0);
     expect(d.activity.latency_ms.requests).toBeGreaterThanOrEqual(5);
