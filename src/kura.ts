@@ -38,6 +38,7 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
+import { expireMultipartJob } from "./engine/multipart-expiry.js";
 import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
 import { MirrorKvStore } from "./engine/migration/mirror-kv.js";
@@ -285,6 +286,8 @@ export class Kura {
       maxBytes: resolved.limits.max_upload_bytes,
     });
     jobs.register(uploads.job());
+    // API-7: S3 multipart uploads past their expiry lose their parts and state.
+    jobs.register(expireMultipartJob({ kv, store: ctx.store }));
     const state: StateContext = {
       kv,
       uploads,
@@ -557,8 +560,21 @@ export class Kura {
       tenancy: this.ctx.tenancy,
       clock: this.ctx.clock,
       deletions: this.deletions,
+      keySecret: () => this.apiKeySecret ?? this.config.auth.jwt_secret ?? undefined,
     });
     return this.tenantRegistry;
+  }
+
+  /** What API key secrets are derived from when `auth.jwt_secret` is not set (`useApiKeySecret`). */
+  private apiKeySecret: string | undefined;
+
+  /**
+   * The server's secret (the JWT secret `kura serve` generated) that new API keys' secrets are
+   * derived from, so the S3 endpoint can check their SigV4 signatures (ADR 0035); by default
+   * `auth.jwt_secret`.
+   */
+  useApiKeySecret(secret: string): void {
+    this.apiKeySecret = secret;
   }
 
   private tenantRegistry: Tenants | undefined;

@@ -5,6 +5,7 @@
  * shared one (PostgreSQL) it runs beside the servers.
  */
 import { hostname } from "node:os";
+import { resolveJwtSecret } from "../http/auth.js";
 import { Kura } from "../kura.js";
 import { loadConfig } from "../open/config.js";
 
@@ -20,6 +21,9 @@ export async function withKura<T>(
 ): Promise<T> {
   const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
   const kura = await Kura.open(config, { env: process.env });
+  // API keys created here get secrets the S3 endpoint can check (ADR 0035), as kura serve's do.
+  const secret = await resolveJwtSecret(config, { create: false }).catch(() => undefined);
+  if (secret) kura.useApiKeySecret(secret.secret);
   let alone: Awaited<ReturnType<Kura["claimExclusive"]>> | undefined;
   try {
     if (!kura.catalog.capabilities.multiProcess)

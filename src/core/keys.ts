@@ -97,3 +97,20 @@ export function assertValidId(id: unknown, what: string, operation = "id"): asse
     );
   }
 }
+
+/**
+ * The S3 endpoint's multipart uploads (API-7): each part waits for completion as a blob at
+ * `{tenant}/multipart/{upload}/{part, 5 digits}`. `multipart` is Kura's own key segment: no
+ * catalog row points there, and neither orphan GC nor fsck looks there (the upload's expiry
+ * removes what completion or abort did not).
+ */
+export function multipartPrefix(tenantId: string, uploadId: string): string {
+  return `${tenantId}/multipart/${uploadId}/`;
+}
+
+export function multipartPartKey(tenantId: string, uploadId: string, partNumber: number): string {
+  return `${multipartPrefix(tenantId, uploadId)}${String(partNumber).padStart(5, "0")}`;
+}
+
+/** KV prefix of multipart upload states: `~s3upload:{tenant}:{upload}` (no tenant id starts with `~`). */
+export const MULTIPART_STATE_PREFIX = "~s3upload:";

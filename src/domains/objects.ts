@@ -63,6 +63,11 @@ export class Objects {
     return `${this.tenantId}/objects/`;
   }
 
+  /** KEY_INVALID unless `key` is a valid object key (a write that puts it later would be refused). */
+  assertKey(key: unknown, operation: string): asserts key is string {
+    this.checkKey(key, operation);
+  }
+
   /** BLOB-7 on the caller's key: 1,024 bytes whatever the tenant id's length. */
   private checkKey(key: unknown, operation: string): asserts key is string {
     const problem = keyProblem(key);

@@ -7,11 +7,14 @@ import { assertValidId } from "../core/keys.js";
 import type { EngineContext } from "../engine/context.js";
 import type { SearchOptions, SearchResult, SearchService } from "../engine/search.js";
 import type { AuditEntry, ChangeRecord, Usage } from "../ports/catalog.js";
+import { Buckets } from "./buckets.js";
 import { Chats } from "./chats.js";
 import { KvNamespace, tenantKvPrefix } from "./kv.js";
 import { LegalHolds } from "./legal-holds.js";
+import { Mailboxes } from "./mail.js";
 import { Memories, type MemoriesContext } from "./memories.js";
 import { Messages } from "./messages.js";
+import { MultipartUploads } from "./multipart.js";
 import { Objects } from "./objects.js";
 import { Sessions } from "./sessions.js";
 import { ConfigStore, Drafts, StateCache, type StateContext } from "./state.js";
@@ -23,6 +26,8 @@ export class TenantScope {
   /** The chats appends created, in id order (MSG-4). */
   readonly chats: Chats;
   readonly objects: Objects;
+  /** Mail messages in the tenant's mailboxes (MAIL-1). */
+  readonly mail: Mailboxes;
   /** Session metadata (KV, with TTL) and session files (blob store) — SESS-1. */
   readonly sessions: Sessions;
   /** Config values and feature flags, with change notification — SESS-2. */
@@ -45,6 +50,7 @@ export class TenantScope {
     this.messages = new Messages(ctx, id, actor);
     this.chats = new Chats(ctx, id);
     this.objects = new Objects(ctx, id, actor);
+    this.mail = new Mailboxes(ctx, id, actor);
     this.sessions = new Sessions(state, id);
     this.config = new ConfigStore(state, id);
     this.drafts = new Drafts(state, id);
@@ -73,6 +79,16 @@ export class TenantScope {
   /** Resumable uploads (API-6, tus) into this tenant's objects and session files. */
   get uploads(): Uploads {
     return new Uploads(this.ctx, this.state.uploads, this.id, this.objects, this.sessions);
+  }
+
+  /** The S3 endpoint's buckets (API-7): the first segments of this tenant's object keys. */
+  get buckets(): Buckets {
+    return new Buckets(this.state.kv, this.id, this.objects, this.multipart, this.ctx.clock);
+  }
+
+  /** The S3 endpoint's multipart uploads (API-7), completed into this tenant's objects. */
+  get multipart(): MultipartUploads {
+    return new MultipartUploads(this.ctx, this.state.kv, this.id, this.objects);
   }
 
   /** The users' memories of this tenant, embedded and searchable by similarity (MEM-1). */

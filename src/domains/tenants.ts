@@ -4,7 +4,7 @@
  * own identity provider. Every change is audited (SEC-3) in the tenant's log, in the same
  * transaction, and forgotten by this process's tenancy cache at once.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { DEFAULT_TIER, TIER_LIMIT_NAMES, type TierLimits } from "../config/schema.js";
 import { KuraError } from "../core/errors.js";
 import { assertValidId } from "../core/keys.js";
@@ -88,6 +88,16 @@ export function isApiKeySecret(credential: string): boolean {
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
+/**
+ * The secret of key `keyId` derived from the server's secret (ADR 0035): the same format as a
+ * random one (`kura_<key id>_<43 base64url characters>`, HMAC-SHA256), so the S3 endpoint can
+ * compute it again to check a SigV4 signature while the catalog still holds only its SHA-256.
+ */
+function derivedSecret(serverSecret: string, keyId: string): string {
+  const mac = createHmac("sha256", serverSecret).update(`kura api key secret v1\0${keyId}`, "utf8");
+  return `kura_${keyId}_${mac.digest("base64url")}`;
+}
+
 function keyInfo(k: ApiKeyRecord): ApiKeyInfo {
   return {
     keyId: k.keyId,
@@ -109,6 +119,8 @@ export interface TenantsContext {
   clock: () => number;
   /** The deletion jobs (`engine/tenant-deletion.ts`). */
   deletions: TenantDeletions;
+  /** The server's secret new keys' secrets are derived from (ADR 0035); none: random secrets. */
+  keySecret?: () => string | undefined;
 }
 
 /** Host names: letters, digits, hyphens, dots; at most 253 characters. */
@@ -292,7 +304,10 @@ export class Tenants {
     if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= at))
       throw invalid("expires_at must be in the future", op);
     const keyId = `kk${randomBytes(10).toString("hex")}`;
-    const secret = `kura_${keyId}_${randomBytes(32).toString("base64url")}`;
+    const serverSecret = this.ctx.keySecret?.();
+    const secret = serverSecret
+      ? derivedSecret(serverSecret, keyId)
+      : `kura_${keyId}_${randomBytes(32).toString("base64url")}`;
     const record: ApiKeyRecord = {
       keyId,
       tenantId,
@@ -350,6 +365,28 @@ export class Tenants {
     if (key.revokedAt !== null) throw keyInvalid("was revoked");
     if (key.expiresAt !== null && this.ctx.clock() >= key.expiresAt) throw keyInvalid("has expired");
     return { tenantId: key.tenantId, keyId: key.keyId, scopes: key.scopes };
+  }
+
+  /**
+   * The secret of a live key, for checking a SigV4 signature made with it (the S3 endpoint):
+   * derived from the server's secret and checked against the stored SHA-256. S3_ACCESS_KEY_UNKNOWN
+   * when the key is unknown, revoked, expired, or was not derived from this server's secret (a
+   * key created before it was known: create a new one).
+   */
+  async signingSecret(keyId: string): Promise<{ identity: KeyIdentity; secret: string }> {
+    const op = "tenants.signingSecret";
+    const unknown = (why: string) =>
+      new KuraError("S3_ACCESS_KEY_UNKNOWN", `the access key id ${why}`, { operation: op });
+    if (!/^kk[0-9a-f]{20}$/.test(keyId)) throw unknown("is not a Kura API key id");
+    const serverSecret = this.ctx.keySecret?.();
+    const key = await this.ctx.catalog.getApiKey(keyId);
+    if (!key || !serverSecret) throw unknown("is not known");
+    const secret = derivedSecret(serverSecret, keyId);
+    if (!timingSafeEqual(Buffer.from(sha256(secret), "hex"), Buffer.from(key.secretHash, "hex")))
+      throw unknown("has a secret this server cannot check signatures with");
+    if (key.revokedAt !== null) throw unknown("was revoked");
+    if (key.expiresAt !== null && this.ctx.clock() >= key.expiresAt) throw unknown("has expired");
+    return { identity: { tenantId: key.tenantId, keyId: key.keyId, scopes: key.scopes }, secret };
   }
 
   private info(record: TenantRecord): TenantInfo {
