@@ -80,6 +80,8 @@ const PLANE_FREE = new Set([
   "openapi",
   "docs",
   "docsAsset",
+  // tus discovery: the server's settings only.
+  "uploadOptions",
   // Vector collections live in the vector plane's own store (not faulted here).
   "createCollection",
   "getCollection",
@@ -159,6 +161,16 @@ describe("no request error ends the process", () => {
     const presignedPut = (
       await ok(h.call("POST", "/v1/objects:presign", { token, json: { key: "p.txt", method: "PUT" } }))
     ).json.data.url as string;
+    const tusHeaders = { "tus-resumable": "1.0.0" };
+    const upload = (
+      await ok(
+        h.call("POST", "/v1/uploads", {
+          token,
+          headers: { ...tusHeaders, "upload-length": "5", "upload-metadata": "key dXAudHh0" },
+        }),
+      )
+    ).headers.get("location") as string;
+    const uploadPath = new URL(upload).pathname;
     const local = (url: string) => {
       const u = new URL(url);
       return { path: u.pathname, query: u.search.slice(1) };
@@ -176,6 +188,22 @@ describe("no request error ends the process", () => {
       batchGetMessages: { json: { ids: [id] } },
       putObject: { path: "/v1/objects/new.txt", body: "new body", headers: { "content-type": "text/plain" } },
       presignObject: { json: { key: "o.txt", method: "GET" } },
+      createUpload: {
+        body: "hello",
+        headers: {
+          ...tusHeaders,
+          "upload-length": "5",
+          "upload-metadata": "key dXAudHh0",
+          "content-type": "application/offset+octet-stream",
+        },
+      },
+      headUpload: { path: uploadPath, headers: tusHeaders },
+      patchUpload: {
+        path: uploadPath,
+        body: "x",
+        headers: { ...tusHeaders, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+      },
+      terminateUpload: { path: uploadPath, headers: tusHeaders },
       headPresigned: { ...local(presignedGet), auth: false },
       getPresigned: { ...local(presignedGet), auth: false },
       putPresigned: { ...local(presignedPut), body: "via presign", auth: false },
