@@ -11,6 +11,7 @@ import { Buckets } from "./buckets.js";
 import { Chats } from "./chats.js";
 import { KvNamespace, tenantKvPrefix } from "./kv.js";
 import { LegalHolds } from "./legal-holds.js";
+import { Mailboxes } from "./mail.js";
 import { Memories, type MemoriesContext } from "./memories.js";
 import { Messages } from "./messages.js";
 import { MultipartUploads } from "./multipart.js";
@@ -25,6 +26,8 @@ export class TenantScope {
   /** The chats appends created, in id order (MSG-4). */
   readonly chats: Chats;
   readonly objects: Objects;
+  /** Mail messages in the tenant's mailboxes (MAIL-1). */
+  readonly mail: Mailboxes;
   /** Session metadata (KV, with TTL) and session files (blob store) — SESS-1. */
   readonly sessions: Sessions;
   /** Config values and feature flags, with change notification — SESS-2. */
@@ -47,6 +50,7 @@ export class TenantScope {
     this.messages = new Messages(ctx, id, actor);
     this.chats = new Chats(ctx, id);
     this.objects = new Objects(ctx, id, actor);
+    this.mail = new Mailboxes(ctx, id, actor);
     this.sessions = new Sessions(state, id);
     this.config = new ConfigStore(state, id);
     this.drafts = new Drafts(state, id);

@@ -68,18 +68,33 @@ export interface MailRow {
   searchText: string;
 }
 
+/**
+ * With `maxMailboxBytes` (`max_mailbox_bytes`), an insert, copy or move then fails the batch
+ * with `QUOTA_EXCEEDED` if the target mailbox's rows hold more raw bytes than that. Exact against
+ * concurrent commits as `checkQuota` is (the batch's events hold the tenant's feed row first).
+ */
+interface MailboxQuota {
+  maxMailboxBytes?: number;
+}
+
 /** The operations of a catalog batch about mail rows. */
 export type MailOp =
   /** Inserts a mail row; `CATALOG_DUPLICATE` if the id exists. */
-  | { op: "insertMail"; tenantId: string; row: MailRow }
+  | ({ op: "insertMail"; tenantId: string; row: MailRow } & MailboxQuota)
   /**
    * Inserts `row`, a copy naming the bodies of an existing row (the same `blobKey`): locks the
    * body's ref row first; `CATALOG_NOT_FOUND` when that ref is gone (the last row naming it was
    * deleted meanwhile).
    */
-  | { op: "copyMail"; tenantId: string; row: MailRow }
+  | ({ op: "copyMail"; tenantId: string; row: MailRow } & MailboxQuota)
   /** Moves a row to another mailbox; `CATALOG_NOT_FOUND` unless it is in `fromMailboxId`. */
-  | { op: "moveMail"; tenantId: string; id: string; fromMailboxId: string; toMailboxId: string }
+  | ({
+      op: "moveMail";
+      tenantId: string;
+      id: string;
+      fromMailboxId: string;
+      toMailboxId: string;
+    } & MailboxQuota)
   /**
    * Deletes a row (in `mailboxId`, else `CATALOG_NOT_FOUND`), after locking its body's ref row;
    * `CATALOG_STALE_VERSION` unless, once it is gone, no other row names `blobKey` (`last: true`)
@@ -95,13 +110,7 @@ export type MailOp =
       last: boolean;
     }
   /** Replaces a row's flags if they are still `expect`; `CATALOG_STALE_VERSION` otherwise. */
-  | { op: "setMailFlags"; tenantId: string; id: string; flags: string[]; expect: string[] }
-  /**
-   * Fails the batch with `QUOTA_EXCEEDED` if the mailbox's messages, with this batch's, hold
-   * more than `maxBytes` (`max_mailbox_bytes`). Exact against concurrent commits as
-   * `checkQuota` is (the batch's events hold the tenant's feed row).
-   */
-  | { op: "checkMailboxQuota"; tenantId: string; mailboxId: string; maxBytes: number };
+  | { op: "setMailFlags"; tenantId: string; id: string; flags: string[]; expect: string[] };
 
 /** A page of a mailbox's rows, oldest first (`receivedAt`, then id). */
 export interface MailListQuery {

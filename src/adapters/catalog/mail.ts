@@ -145,14 +145,7 @@ export interface MailStepResult {
   changes: number;
 }
 
-export const MAIL_OPS = new Set<string>([
-  "insertMail",
-  "copyMail",
-  "moveMail",
-  "deleteMail",
-  "setMailFlags",
-  "checkMailboxQuota",
-]);
+export const MAIL_OPS = new Set<string>(["insertMail", "copyMail", "moveMail", "deleteMail", "setMailFlags"]);
 
 function mailNotFound(tenantId: string, id: string): KuraError {
   return new KuraError("CATALOG_NOT_FOUND", `no mail ${id}`, {
@@ -178,6 +171,7 @@ export function* mailOpSteps(op: MailOp): Generator<MailStep, void, MailStepResu
   switch (op.op) {
     case "insertMail":
       yield { query: Q.insert, params: mailParams(op.row) };
+      yield* checkMailbox(op.tenantId, op.row.mailboxId, op.maxMailboxBytes);
       return;
     case "copyMail": {
       const r = op.row;
@@ -187,6 +181,7 @@ export function* mailOpSteps(op: MailOp): Generator<MailStep, void, MailStepResu
       };
       if (locked.changes === 0) throw mailNotFound(r.tenantId, r.id);
       yield { query: Q.insert, params: mailParams(r) };
+      yield* checkMailbox(op.tenantId, r.mailboxId, op.maxMailboxBytes);
       return;
     }
     case "moveMail": {
@@ -195,6 +190,7 @@ export function* mailOpSteps(op: MailOp): Generator<MailStep, void, MailStepResu
         params: { tenant: op.tenantId, id: op.id, from: op.fromMailboxId, to: op.toMailboxId },
       };
       if (moved.changes === 0) throw mailNotFound(op.tenantId, op.id);
+      yield* checkMailbox(op.tenantId, op.toMailboxId, op.maxMailboxBytes);
       return;
     }
     case "deleteMail": {
@@ -224,27 +220,27 @@ export function* mailOpSteps(op: MailOp): Generator<MailStep, void, MailStepResu
       if (set.changes === 0) throw staleMail(op.tenantId, op.id, "its flags changed since they were read");
       return;
     }
-    case "checkMailboxQuota": {
-      const r = yield { query: Q.mailboxBytes, params: { tenant: op.tenantId, mailbox: op.mailboxId } };
-      const used = Number(r.rows[0]?.n ?? 0);
-      if (used > op.maxBytes)
-        throw new KuraError(
-          "QUOTA_EXCEEDED",
-          `the write would take mailbox ${op.mailboxId} past max_mailbox_bytes (${used} with it, limit ${op.maxBytes}); nothing was stored`,
-          {
-            operation: "catalog.commit",
-            context: {
-              tenantId: op.tenantId,
-              mailboxId: op.mailboxId,
-              limit: "max_mailbox_bytes",
-              used,
-              max: op.maxBytes,
-            },
-          },
-        );
-      return;
-    }
   }
+}
+
+/** After an insert, copy or move: the target mailbox's bytes against `maxMailboxBytes`. */
+function* checkMailbox(
+  tenantId: string,
+  mailboxId: string,
+  maxBytes: number | undefined,
+): Generator<MailStep, void, MailStepResult> {
+  if (maxBytes === undefined) return;
+  const r = yield { query: MAIL_QUERIES.mailboxBytes, params: { tenant: tenantId, mailbox: mailboxId } };
+  const used = Number(r.rows[0]?.n ?? 0);
+  if (used > maxBytes)
+    throw new KuraError(
+      "QUOTA_EXCEEDED",
+      `the write would take mailbox ${mailboxId} past max_mailbox_bytes (${used} with it, limit ${maxBytes}); nothing was stored`,
+      {
+        operation: "catalog.commit",
+        context: { tenantId, mailboxId, limit: "max_mailbox_bytes", used, max: maxBytes },
+      },
+    );
 }
 
 /** A unique violation while applying `op`: the mail id exists. */
