@@ -654,6 +654,11 @@ export interface Catalog extends MailCatalogReads, TenantKeyStore {
   getConsumerCursor(consumer: string): Promise<string | undefined>;
   /** Behavior: saves or overwrites the cursor; a malformed cursor is `CURSOR_INVALID` and saves nothing. */
   setConsumerCursor(consumer: string, cursor: string): Promise<void>;
+  /**
+   * Behavior: removes the consumer's saved cursor (a retired node's), so it no longer holds back
+   * `pruneOutbox`; removing one that has none succeeds.
+   */
+  deleteConsumerCursor(consumer: string): Promise<void>;
   /** Behavior: how many events wait after `cursor` (all of them for undefined): the lag metric. */
   outboxLag(cursor: string | undefined): Promise<number>;
 
@@ -900,6 +905,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   pruneOutbox: "once",
   getConsumerCursor: "read",
   setConsumerCursor: "idempotent",
+  deleteConsumerCursor: "idempotent",
   outboxLag: "read",
   auditLog: "read",
   auditEntries: "read",

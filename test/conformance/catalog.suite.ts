@@ -1379,6 +1379,10 @@ export function catalogConformance(
           await expectKuraError(c.outboxLag(bad), "CURSOR_INVALID");
         }
         expect(await c.getConsumerCursor(consumer)).toBe(end);
+        // A retired consumer's cursor is removed (twice is fine) and no longer read back.
+        await c.deleteConsumerCursor(consumer);
+        await c.deleteConsumerCursor(consumer);
+        expect(await c.getConsumerCursor(consumer)).toBeUndefined();
       });
     });
 

@@ -277,6 +277,7 @@ export const Q = {
     "INSERT INTO outbox_consumers (consumer, cursor) VALUES ({consumer}, {cursor}) " +
       "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor",
   ),
+  deleteConsumerCursor: query("DELETE FROM outbox_consumers WHERE consumer = {consumer}"),
 
   audit: query(
     `SELECT ${COLS(AUDIT_COLUMNS)} FROM audit_log WHERE tenant_id = {tenant} AND at >= {since} ORDER BY at, seq LIMIT {limit}`,

@@ -398,6 +398,15 @@ export abstract class CatalogReads {
     });
   }
 
+  /** Forgets a consumer's position (a node that left): it no longer holds back outbox pruning. */
+  deleteConsumerCursor(consumer: string): Promise<void> {
+    return this.run("catalog.deleteConsumerCursor", () => ({
+      query: Q.deleteConsumerCursor,
+      params: { consumer },
+      result: () => undefined,
+    }));
+  }
+
   // --- audit, usage, leases ----------------------------------------------------------------
 
   auditLog(tenantId: string, options: { since?: number; limit: number }): Promise<AuditEntry[]> {
