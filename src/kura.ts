@@ -5,13 +5,17 @@
  * Over 450 lines on purpose: the order planes open in, how they are wired and how the instance
  * closes them are read together; each plane's opening itself lives in `src/open/`.
  */
+
+import { hostname } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { searchIndexDefinition } from "./adapters/search/registry.js";
 import { vectorIndexDefinition } from "./adapters/vector/registry.js";
 import { configuredServerUrl, type KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
 import { assertValidId } from "./core/keys.js";
 import { closedError } from "./core/lifecycle.js";
+import { configInvalid } from "./core/options.js";
 import type { MemoriesContext } from "./domains/memories.js";
 import { readMessageContent } from "./domains/messages.js";
 import { PresignedUrls } from "./domains/presigned.js";
@@ -38,7 +42,6 @@ import { type JobReport, JobRunner } from "./engine/jobs.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
-import { expireMultipartJob } from "./engine/multipart-expiry.js";
 import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
 import { MirrorKvStore } from "./engine/migration/mirror-kv.js";
@@ -48,9 +51,12 @@ import {
   OnlineMigrations,
   type OpenedTarget,
 } from "./engine/migration/online-migration.js";
+import { expireMultipartJob } from "./engine/multipart-expiry.js";
+import { forgetNode, type NodeInfo, NodeRegistry, nodeConsumer } from "./engine/nodes.js";
 import { type MessageProjector, OutboxDispatcher, type Projector } from "./engine/outbox.js";
 import { outboxPruneJob } from "./engine/outbox-retention.js";
 import { announceServer, claimExclusive, type Presence } from "./engine/presence.js";
+import { rebuildFromCatalog } from "./engine/projection.js";
 import { type LoadDocument, SEARCH_PROJECTOR, SearchProjector, SearchService } from "./engine/search.js";
 import { Tenancy } from "./engine/tenancy.js";
 import { TenantDeletions } from "./engine/tenant-deletion.js";
@@ -65,6 +71,7 @@ import { openCatalog } from "./open/catalog.js";
 import { Cleanup } from "./open/cleanup.js";
 import { resolveConfig } from "./open/config.js";
 import { openKvStore } from "./open/kv.js";
+import { resolveNodeId } from "./open/node.js";
 import { catalogInMemory, openSearchIndex } from "./open/search.js";
 import { createEmbedder, openVectorIndexes } from "./open/vectors.js";
 import type { BlobStore, BlobStoreDeps } from "./ports/blob-store.js";
@@ -116,6 +123,12 @@ export interface KuraOpenOptions {
    * `embedder` object) — or `inline`, on this thread.
    */
   projectors?: "worker" | "inline";
+  /**
+   * Over a catalog several nodes share: `join` (default) — this process is a node: it registers,
+   * feeds the indexes of its own and renews its row (`engine/nodes.ts`); `visit` — an operator
+   * command: it does not register and feeds no index of a node's own.
+   */
+  node?: "join" | "visit";
 }
 
 export { TenantScope };
@@ -131,6 +144,8 @@ export class Kura {
   private background: Promise<void> = Promise.resolve();
   /** Where the server is reachable: from the settings, then as the server says (`setServerUrl`). */
   private server: { url?: string | undefined } = {};
+  /** This node's row among the nodes sharing the catalog (a shared catalog only). */
+  private node: NodeRegistry | undefined;
 
   private constructor(
     readonly config: KuraConfig,
@@ -239,6 +254,10 @@ export class Kura {
     cleanup.defer(() => committer.close());
     const outbox = new OutboxDispatcher(catalog);
     cleanup.defer(() => outbox.close());
+    // DIST-1: over a catalog several nodes share, indexes that live in this node consume the
+    // whole outbox under consumers of their own (`engine/nodes.ts`).
+    const node = await joinNodes(resolved, catalog, clock, warn, options.node === "visit");
+    if (node) cleanup.defer(() => node.registry.stop());
     const storeId = "primary";
     const stores = new Map([[storeId, store]]);
     const ctx: EngineContext = {
@@ -259,7 +278,10 @@ export class Kura {
         probe: options.probe,
       }),
       bodyCache,
-      messageCache: catalog.capabilities.multiProcess || options.cache ? undefined : new HotMessages(50_000),
+      // Over a shared catalog every hit is checked against the row's version (`domains/messages.ts`).
+      messageCache: options.cache
+        ? undefined
+        : new HotMessages(50_000, { validate: catalog.capabilities.multiProcess }),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
       tenancy: new Tenancy({
@@ -339,12 +361,12 @@ export class Kura {
     const projector: MessageProjector | undefined = !searchIndex
       ? undefined
       : workers
-        ? new WorkerProjector(SEARCH_PROJECTOR, workerEntry, {
+        ? new WorkerProjector(node?.searchConsumer ?? SEARCH_PROJECTOR, workerEntry, {
             config: resolved,
             storageOptions,
             projector: SEARCH_PROJECTOR,
           } satisfies ProjectionWorkerData)
-        : new SearchProjector(searchIndex, load);
+        : new SearchProjector(searchIndex, load, node?.searchConsumer);
     if (projector instanceof WorkerProjector) cleanup.defer(() => projector.close());
     // Message embeddings too, with the embedder of `config.embedder` (an object given to `open`
     // stays on this thread). An index that lives in this process (usearch, exact) is then the
@@ -355,7 +377,7 @@ export class Kura {
     const vectorsWorker =
       workers && resolved.vector.embed_messages && !options.embedder
         ? new WorkerProjector(
-            VECTORS_PROJECTOR,
+            node?.vectorsConsumer ?? VECTORS_PROJECTOR,
             workerEntry,
             { config: resolved, storageOptions, projector: VECTORS_PROJECTOR } satisfies ProjectionWorkerData,
             {
@@ -396,6 +418,7 @@ export class Kura {
       },
       release: () => indexes.close(),
       ...(messageWorker ? { messageWorker } : {}),
+      ...(node?.vectorsConsumer ? { messagesConsumer: node.vectorsConsumer } : {}),
     });
     const searchService = new SearchService(
       catalog,
@@ -455,22 +478,50 @@ export class Kura {
     kura.searchProjector = projector;
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
-    if (projector) kura.registerProjector(projector);
+    kura.node = node?.registry;
+    // A node new to the catalog (or forgotten) reads the outbox from its head and takes what
+    // came before from a catalog scan: the outbox may have been pruned of it.
+    const rebuild: (() => Promise<unknown>)[] = [];
+    if (projector && node?.searchConsumer && (await node.fresh(node.searchConsumer))) {
+      const index = searchIndex as SearchIndex;
+      rebuild.push(async () => {
+        await index.clear();
+        await rebuildFromCatalog(catalog, projector.name, (batch) => projector.apply(batch));
+      });
+    }
+    if (projector && !(node?.visiting && node.searchConsumer)) kura.registerProjector(projector);
     // SPEC OUT-1: consumed events go, except the change feed's tail; a registered projector
     // that has saved no cursor yet holds everything back.
     jobs.register(
       outboxPruneJob(catalog, {
         retentionHours: resolved.outbox.retention_hours,
         consumers: () => kura.projectors,
+        ...(node
+          ? {
+              forgetStaleNodes: (now: number) =>
+                node.registry.forgetStale(now, resolved.node.stale_after_hours * 3_600_000),
+            }
+          : {}),
       }),
     );
-    if (vectors.messages) {
+    kura.warn = warn;
+    const messagesConsumer = vectors.messages?.projector.name;
+    if (messagesConsumer && node?.vectorsConsumer && (await node.fresh(messagesConsumer)))
+      rebuild.push(() => vectors.rebuildMessages(catalog));
+    if (vectors.messages && !(node?.visiting && node.vectorsConsumer)) {
       kura.registerProjector(vectors.messages.projector);
-      kura.warn = warn;
       // A lost messages index behind an advanced cursor, or a newly enabled one over messages
       // whose events may be pruned: embed every message of the catalog, in the background;
       // `close` waits for it.
       if (await kura.messagesIndexLost()) kura.embedAllMessages();
+    }
+    for (const step of rebuild) kura.inBackground(step);
+    if (node && !node.visiting) {
+      node.registry.start();
+      node.registry.onForgotten = () => {
+        warn(`node ${node.registry.nodeId} was forgotten while running: its indexes are rebuilt`);
+        void kura?.rebuildNodeIndexes();
+      };
     }
     // Deletions a stop interrupted go on where they were (their state is in the catalog).
     void deletions
@@ -498,7 +549,8 @@ export class Kura {
     return (
       index !== undefined &&
       (await index.count()) === 0 &&
-      ((await catalog.getConsumerCursor(VECTORS_PROJECTOR)) !== undefined ||
+      ((await catalog.getConsumerCursor(this.vectors.messages?.projector.name ?? VECTORS_PROJECTOR)) !==
+        undefined ||
         (await catalog.listMessageKeys({ limit: 1 })).length > 0)
     );
   }
@@ -524,8 +576,43 @@ export class Kura {
     this.background = this.background.then(work).then(
       () => undefined,
       (e: unknown) =>
-        this.warn(`re-embedding messages failed: ${e instanceof Error ? e.message : String(e)}`),
+        this.warn(
+          `rebuilding an index in the background failed: ${e instanceof Error ? e.message : String(e)}`,
+        ),
     );
+  }
+
+  /** After this node was forgotten: its own indexes resume at the outbox head over a catalog scan. */
+  private async rebuildNodeIndexes(): Promise<void> {
+    if (this.closed || !this.node) return;
+    const catalog = this.ctx.catalog;
+    const own = this.projectorNames.filter((n) => n.endsWith(`@${this.node?.nodeId}`));
+    const head = await catalog.outboxHead();
+    if (head !== undefined) for (const name of own) await catalog.setConsumerCursor(name, head);
+    if (this.searchProjector && own.includes(this.searchProjector.name))
+      this.inBackground(() => this.rebuildSearch());
+    if (this.vectors.messages && own.includes(this.vectors.messages.projector.name))
+      this.inBackground(() => this.reembedMessages());
+  }
+
+  /** This node's id, when the catalog is shared by several nodes (DIST-1); undefined otherwise. */
+  get nodeId(): string | undefined {
+    return this.node?.nodeId;
+  }
+
+  /** The nodes registered on this catalog (`kura nodes list`), live or not. */
+  async nodes(): Promise<NodeInfo[]> {
+    this.assertOpen();
+    return this.node ? this.node.list() : [];
+  }
+
+  /**
+   * Forget a node gone for good (`kura nodes forget`): its outbox cursors no longer hold the
+   * outbox back; if it runs again it rebuilds its indexes. False for an unknown node.
+   */
+  async forgetNode(nodeId: string): Promise<boolean> {
+    this.assertOpen();
+    return forgetNode(this.ctx.catalog, nodeId);
   }
 
   /** Everything a tenant can do; the tenant is created on first write (IDS-1). */
@@ -829,6 +916,7 @@ export class Kura {
     await this.searchWorker?.close();
     await this.searchIndex?.close();
     await this.vectors.close();
+    await this.node?.stop();
     await this.ctx.catalog.close();
     await this.state.kv.close();
     if (this.state.store !== this.ctx.store) await this.state.store.close();
@@ -838,6 +926,89 @@ export class Kura {
   private assertOpen(): void {
     if (this.closed) throw closedError("Kura", "kura");
   }
+}
+
+/** This node among those sharing the catalog, when the catalog is shared (`joinNodes`). */
+interface JoinedNode {
+  registry: NodeRegistry;
+  /** An operator command: not registered, and the indexes of a node's own are not fed. */
+  visiting: boolean;
+  /** The full-text consumer of this node's own index (unset: the index is shared, `search`). */
+  searchConsumer: string | undefined;
+  /** The message-embedding consumer of this node's own index (unset: shared, `vectors`). */
+  vectorsConsumer: string | undefined;
+  /**
+   * Make `consumer` start at the outbox head when the node is new to the catalog or the
+   * consumer has no cursor; true if a catalog scan must then bring in what came before.
+   */
+  fresh(consumer: string): Promise<boolean>;
+}
+
+/**
+ * Over a catalog several processes may share (PostgreSQL): register this node, name the
+ * consumers of its own indexes after it, and refuse to start beside a live node when memories
+ * and collections would live in this node's vector index alone (unless
+ * `node.allow_local_vectors`). Undefined over a catalog one process owns.
+ */
+async function joinNodes(
+  resolved: KuraConfig,
+  catalog: Catalog,
+  clock: () => number,
+  warn: (message: string) => void,
+  visiting: boolean,
+): Promise<JoinedNode | undefined> {
+  if (!catalog.capabilities.multiProcess) return undefined;
+  const nodeId = await resolveNodeId(resolved);
+  const search = await searchIndexDefinition(resolved.search.backend);
+  const vector = await vectorIndexDefinition(resolved.vector.backend);
+  const searchConsumer = search.capabilities.multiProcess
+    ? undefined
+    : nodeConsumer(SEARCH_PROJECTOR, nodeId);
+  const vectorsConsumer =
+    vector.capabilities.shared || !resolved.vector.embed_messages
+      ? undefined
+      : nodeConsumer(VECTORS_PROJECTOR, nodeId);
+  const consumers = [searchConsumer, vectorsConsumer].filter((c): c is string => c !== undefined);
+  const registry = new NodeRegistry({
+    catalog,
+    clock,
+    nodeId,
+    host: hostname(),
+    pid: process.pid,
+    consumers: () => consumers,
+    warn,
+  });
+  if (visiting) return { registry, visiting, searchConsumer, vectorsConsumer, fresh: async () => false };
+  if (!vector.capabilities.shared && !resolved.node.allow_local_vectors) {
+    const peers = await registry.livePeers();
+    if (peers.length > 0)
+      throw configInvalid(
+        [
+          {
+            path: "vector.backend",
+            message:
+              `node ${peers[0]?.id} (${peers[0]?.host}) shares this catalog, and ${resolved.vector.backend} ` +
+              "keeps memories and collections in each node: use pgvector, or set node.allow_local_vectors",
+          },
+        ],
+        "kura.open",
+      );
+  }
+  const known = await registry.register();
+  return {
+    registry,
+    visiting,
+    searchConsumer,
+    vectorsConsumer,
+    fresh: async (consumer) => {
+      // The consumer of the same index before it was this node's own holds the outbox back.
+      await catalog.deleteConsumerCursor(consumer.slice(0, consumer.indexOf("@")));
+      if (known && (await catalog.getConsumerCursor(consumer)) !== undefined) return false;
+      const head = await catalog.outboxHead();
+      if (head !== undefined) await catalog.setConsumerCursor(consumer, head);
+      return (await catalog.listMessageKeys({ limit: 1, includeDeleted: true })).length > 0;
+    },
+  };
 }
 
 /**

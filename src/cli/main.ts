@@ -15,6 +15,7 @@ import { exitCodeFor } from "./exit-codes.js";
 import { registerFsckCommand } from "./fsck.js";
 import { registerLifecycleCommand } from "./lifecycle.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerNodesCommands } from "./nodes.js";
 import { runServe } from "./serve.js";
 import { registerStatsCommand } from "./stats.js";
 import { registerTenantCommands } from "./tenants.js";
@@ -119,7 +120,7 @@ program
   .option("--json", "print the job reports as JSON")
   .action(async (opts: { config?: string; json?: boolean }) => {
     const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
-    const kura = await Kura.open(config, { env: process.env });
+    const kura = await Kura.open(config, { env: process.env, node: "visit" });
     let alone: Awaited<ReturnType<Kura["claimExclusive"]>> | undefined;
     try {
       // A catalog that one process owns (SQLite) is a running server's to maintain: it runs
@@ -149,6 +150,7 @@ registerBackupCommands(program);
 registerFsckCommand(program);
 registerMigrateCommand(program);
 registerLifecycleCommand(program);
+registerNodesCommands(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];
 

@@ -20,7 +20,8 @@ export async function withKura<T>(
   work: (kura: Kura) => Promise<T>,
 ): Promise<T> {
   const config = await loadConfig({ env: process.env, ...(opts.config ? { file: opts.config } : {}) });
-  const kura = await Kura.open(config, { env: process.env });
+  // Over a shared catalog a command is no node: it neither registers nor feeds a node's indexes.
+  const kura = await Kura.open(config, { env: process.env, node: "visit" });
   // API keys created here get secrets the S3 endpoint can check (ADR 0035), as kura serve's do.
   const secret = await resolveJwtSecret(config, { create: false }).catch(() => undefined);
   if (secret) kura.useApiKeySecret(secret.secret);

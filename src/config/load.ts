@@ -185,6 +185,7 @@ async function finish(merged: Merged, problems: ConfigIssue[], ctx: FinishContex
     embedder: s.embedder!,
     retention: s.retention!,
     outbox: s.outbox!,
+    node: s.node!,
     sessions: sessions!,
     limits: s.limits!,
     server: serverFor(s.server!, ctx.cwd),

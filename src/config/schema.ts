@@ -66,6 +66,7 @@ export const DEFAULTS = Object.freeze({
   kv_tombstone_days: 7,
   outbox_retention_hours: 168,
   encryption_refresh_ms: 5000,
+  node_stale_after_hours: 24,
   session_ttl_seconds: 86_400,
   sessions_dir: "sessions",
   max_message_bytes: 131_072,
@@ -290,6 +291,26 @@ export const outboxSchema = section(
     .strict(),
 );
 
+export const nodeSchema = section(
+  z
+    .object({
+      // Stable id of this node (its outbox consumers are named after it); null: generated once into <data_dir>/node-id.
+      id: z
+        .string()
+        .regex(
+          /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+          "a node id is 1–64 of A-Z a-z 0-9 . _ - (first a letter or digit)",
+        )
+        .nullable()
+        .default(null),
+      // A node not seen for this long is forgotten: its outbox cursors stop holding back pruning.
+      stale_after_hours: int(1, 1_000_000).default(DEFAULTS.node_stale_after_hours),
+      // Start beside other nodes although memories and collections live in this node's own vector index.
+      allow_local_vectors: bool().default(false),
+    })
+    .strict(),
+);
+
 export const sessionsSchema = section(
   z
     .object({
@@ -455,6 +476,7 @@ export const SECTION_SCHEMAS = {
   embedder: embedderSchema,
   retention: retentionSchema,
   outbox: outboxSchema,
+  node: nodeSchema,
   sessions: sessionsSchema,
   limits: limitsSchema,
   server: serverSchema,
@@ -583,6 +605,28 @@ export interface RetentionConfig {
   readonly upload_expiry_hours: number;
 }
 
+/** This node among several sharing one catalog (DIST-1). */
+export interface NodeConfig {
+  /**
+   * Stable id of this node: its embedded search and vector indexes consume the outbox under
+   * consumers named after it (`search@<id>`). Null (default): generated once and kept in
+   * `<data_dir>/node-id`.
+   */
+  readonly id: string | null;
+  /**
+   * A node whose heartbeat is older than this many hours is forgotten by the `prune-outbox` job:
+   * its cursors stop holding back pruning, and if it comes back it rebuilds its indexes from the
+   * catalog. Default 24.
+   */
+  readonly stale_after_hours: number;
+  /**
+   * With a shared catalog, a node whose vector backend lives in the node (usearch, exact)
+   * refuses to start while another node is live, since memories and collections written through
+   * one node would be missing on the others; true starts it anyway. Default false.
+   */
+  readonly allow_local_vectors: boolean;
+}
+
 export interface OutboxConfig {
   /**
    * How long consumed outbox events stay for the change feed (`GET /v1/changes`); older ones
@@ -709,6 +753,7 @@ export interface KuraConfig {
   readonly embedder: EmbedderConfig;
   readonly retention: RetentionConfig;
   readonly outbox: OutboxConfig;
+  readonly node: NodeConfig;
   readonly sessions: SessionsConfig;
   readonly limits: LimitsConfig;
   readonly server: ServerConfig;

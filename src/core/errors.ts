@@ -354,6 +354,12 @@ export const ERROR_CODES = {
     "Corrupt",
     "An object copied to the migration's target does not match the source (size or SHA-256), even after a second copy.",
   ],
+  // nodes sharing a catalog (DIST-1)
+  NODE_NOT_FOUND: ["NotFound", "No node of this id is registered on the catalog."],
+  NODE_LIVE: [
+    "Conflict",
+    "The node is live (seen within 30 s): stop it before forgetting it, or pass --force.",
+  ],
   // encryption at rest (SEC-2)
   TENANT_KEYS_DESTROYED: [
     "NotFound",

@@ -303,10 +303,26 @@ export class Messages {
   /** A message with its content; deleted and expired messages are not found. */
   async get(id: string): Promise<Message> {
     const hotKey = hotMessageKey(this.tenantId, id);
-    const hot = this.ctx.messageCache?.get(hotKey);
-    if (hot && isLive(hot.row, this.ctx.clock()))
-      return this.toMessage(hot.row, hot.content as MessageContent);
-    let row = await this.liveRow(id, "messages.get");
+    const cache = this.ctx.messageCache;
+    const hot = cache?.get(hotKey);
+    let row: MessageRow;
+    if (cache?.validate) {
+      // Other nodes write this catalog: the entry serves only the version the row has now, so an
+      // edit or delete acknowledged anywhere is seen here at once (ADR 0039).
+      row = await this.liveRow(id, "messages.get");
+      if (hot && hot.row.version === row.version) {
+        cache.hits++;
+        return this.toMessage(row, hot.content as MessageContent);
+      }
+      cache.misses++;
+    } else {
+      if (hot && isLive(hot.row, this.ctx.clock())) {
+        if (cache) cache.hits++;
+        return this.toMessage(hot.row, hot.content as MessageContent);
+      }
+      if (cache) cache.misses++;
+      row = await this.liveRow(id, "messages.get");
+    }
     let body: Buffer | Promise<Buffer>;
     try {
       body = messageBody(

@@ -11,8 +11,20 @@ export interface HotMessage {
 
 export class HotMessages {
   private readonly map = new Map<string, HotMessage>();
+  /**
+   * Hits must be checked against the catalog's row before use: other nodes write the same
+   * catalog, and an entry here may hold a version they replaced or deleted (ADR 0039).
+   */
+  readonly validate: boolean;
+  hits = 0;
+  misses = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(
+    private readonly maxEntries: number,
+    options: { validate?: boolean } = {},
+  ) {
+    this.validate = options.validate ?? false;
+  }
 
   get(key: string): HotMessage | undefined {
     const hit = this.map.get(key);

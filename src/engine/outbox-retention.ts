@@ -15,16 +15,23 @@ export function outboxPruneJob(
     retentionHours: number;
     /** Consumers that must have passed an event (the registered projectors), cursor or not. */
     consumers: () => readonly string[];
+    /**
+     * With several nodes: forget those not seen for `node.stale_after_hours` first (their
+     * cursors go, `engine/nodes.ts`), so a node gone for good stops holding the outbox back.
+     */
+    forgetStaleNodes?: (now: number) => Promise<readonly string[]>;
   },
 ): Job {
   return {
     name: "prune-outbox",
     async run({ now }) {
+      const forget = options.forgetStaleNodes;
+      const forgotten: Record<string, number> = forget ? { forgotten_nodes: (await forget(now)).length } : {};
       const { deleted } = await catalog.pruneOutbox({
         before: now - options.retentionHours * HOUR,
         consumers: options.consumers(),
       });
-      return { deleted };
+      return { deleted, ...forgotten };
     },
   };
 }

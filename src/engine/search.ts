@@ -88,11 +88,11 @@ export interface SearchResult {
 }
 
 export class SearchProjector implements MessageProjector {
-  readonly name = SEARCH_PROJECTOR;
-
   constructor(
     private readonly index: SearchIndex,
     private readonly load: LoadDocument,
+    /** Its consumer: `search`, or `search@<node>` for an index of one node's own (`engine/nodes.ts`). */
+    readonly name: string = SEARCH_PROJECTOR,
   ) {}
 
   async handle(events: readonly OutboxRecord[]): Promise<void> {
@@ -416,6 +416,6 @@ export class SearchService {
       });
     await this.index.clear();
     const projector = this.projector;
-    return rebuildFromCatalog(this.catalog, SEARCH_PROJECTOR, (batch) => projector.apply(batch));
+    return rebuildFromCatalog(this.catalog, projector.name, (batch) => projector.apply(batch));
   }
 }

@@ -47,12 +47,12 @@ export const MAX_EMBED_CHARS = 8_000;
 export type IndexOpener = (place: VectorIndexPlace) => Promise<VectorIndex>;
 
 export class MessageVectorProjector implements MessageProjector {
-  readonly name = VECTORS_PROJECTOR;
-
   constructor(
     private readonly index: VectorIndex,
     private readonly embedder: Embedder,
     private readonly load: LoadDocument,
+    /** Its consumer: `vectors`, or `vectors@<node>` for an index of one node's own (`engine/nodes.ts`). */
+    readonly name: string = VECTORS_PROJECTOR,
   ) {}
 
   async handle(events: readonly OutboxRecord[]): Promise<void> {
@@ -202,6 +202,8 @@ export class VectorPlane {
       warn: (message: string) => void;
       /** The messages projector's worker thread, when it runs in one. */
       messageWorker?: MessageWorker;
+      /** The messages projector's consumer name (default `vectors`). */
+      messagesConsumer?: string;
     },
   ): Promise<VectorPlane> {
     const { dimensions, metric } = config.vector;
@@ -226,7 +228,9 @@ export class VectorPlane {
       const index = worker?.index ?? (await deps.openIndex({ name: "messages", dimensions, metric }));
       messages = {
         index,
-        projector: worker?.projector ?? new MessageVectorProjector(index, deps.embedder, deps.load),
+        projector:
+          worker?.projector ??
+          new MessageVectorProjector(index, deps.embedder, deps.load, deps.messagesConsumer),
       };
     }
     return new VectorPlane(
@@ -295,7 +299,7 @@ export class VectorPlane {
     const { index, projector } = this.messages;
     // Soft-deleted messages too: the index is not cleared, so their embeddings must go. With a
     // worker, the batches are embedded there, in turn with the outbox's deliveries.
-    return rebuildFromCatalog(catalog, VECTORS_PROJECTOR, (batch) => projector.apply(batch), {
+    return rebuildFromCatalog(catalog, projector.name, (batch) => projector.apply(batch), {
       includeDeleted: true,
     }).finally(() => index.save());
   }

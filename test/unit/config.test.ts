@@ -84,6 +84,7 @@ describe("defaults", () => {
         kv_tombstone_days: 7,
       },
       outbox: { retention_hours: 168 },
+      node: { id: null, stale_after_hours: 24, allow_local_vectors: false },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
       limits: { max_message_bytes: 131072 },
       server: {
