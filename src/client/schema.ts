@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The browser console: chats, search, objects, sessions, KV and the dashboard
+         * @description A single-page app served entirely by this server; sign in with a token or API key. It calls the /v1 API like any client.
+         */
+        get: operations["console"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file of the console, or its page for a client route
+         * @description Scripts and styles under assets/ (hashed names, cached as immutable); any other path without an extension answers the page, whose script shows that route.
+         */
+        get: operations["consoleFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -124,6 +164,26 @@ export interface paths {
          * @description Every tenant's audit entries (each mutation and admin action: who, what, when), oldest recorded first. Pass next_cursor back as cursor with the same filters for the next page; next_cursor is null on the last page.
          */
         get: operations["adminAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The server's dashboard: storage by plane and tenant, sizes, activity, lag, cache, lifecycle, fsck, cost
+         * @description What the console's Dashboard page draws for the admin. With tenant, the storage, size, activity and cost parts are that tenant's (404 TENANT_NOT_FOUND for a tenant neither registered nor storing anything); outbox lag, cache counters, lifecycle runs and the last consistency check are the server's either way. Storage figures are reused for up to a minute.
+         */
+        get: operations["adminDashboard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -410,6 +470,26 @@ export interface paths {
          * @description The body (UTF-8 text, any length of chunks) is stored as one message when the request ends; nothing is visible before, and a stream the client aborts stores nothing.
          */
         post: operations["streamMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calling tenant's dashboard: storage, message sizes, request activity and cost
+         * @description What the console's Dashboard page draws for a tenant: its bodies and bytes per plane, its live messages by body size with the 4 KB and 128 KB alert lines, its ingest and query rates and latency percentiles over the last few minutes on this server, and the monthly cost of its bodies at list prices. Storage figures are reused for up to a minute.
+         */
+        get: operations["dashboard"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -814,6 +894,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a resumable upload (tus creation; with a body, creation-with-upload)
+         * @description Upload-Metadata names the target: `key` (an object key, as in /v1/objects/{key}) or `session_id` and `path` (a session file), and `filetype` its Content-Type. The tenant's limits are checked against Upload-Length before anything is stored. A body (Content-Type application/offset+octet-stream) is the upload's first bytes. The object or session file appears only once every byte is in, whole.
+         */
+        post: operations["createUpload"];
+        delete?: never;
+        /** What the tus server offers: versions, extensions, largest upload, checksum algorithms */
+        options: operations["uploadOptions"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End an upload and remove what it stored (tus termination) */
+        delete: operations["terminateUpload"];
+        options?: never;
+        /** Where an upload stands (tus core): Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires */
+        head: operations["headUpload"];
+        /**
+         * Append bytes at Upload-Offset (tus core); the last bytes complete the upload
+         * @description The bytes are stored whole before the offset moves: a request cut off by a server crash leaves the offset where it was (one cut off by the client keeps what arrived, unless it carries Upload-Checksum). On completion the parts are streamed, each verified against its SHA-256, into the object's (or session file's) write, with the tenant's limits, usage and audit.
+         */
+        patch: operations["patchUpload"];
+        trace?: never;
+    };
     "/v1/usage": {
         parameters: {
             query?: never;
@@ -969,6 +1092,162 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    console: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tags: a match → 304 */
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console's page */
+            200: {
+                headers: {
+                    /** @description no-cache for the page; a year, immutable, for hashed assets */
+                    "Cache-Control"?: string;
+                    /** @description On the page: this origin only */
+                    "Content-Security-Policy"?: string;
+                    /** @description The file's content tag */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description If-None-Match matched the ETag */
+            304: {
+                headers: {
+                    /** @description no-cache for the page; a year, immutable, for hashed assets */
+                    "Cache-Control"?: string;
+                    /** @description The file's content tag */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A missing asset (ROUTE_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The console is not built into this installation (NOT_IMPLEMENTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    consoleFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tags: a match → 304 */
+                "If-None-Match"?: string;
+            };
+            path: {
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file, or the page */
+            200: {
+                headers: {
+                    /** @description no-cache for the page; a year, immutable, for hashed assets */
+                    "Cache-Control"?: string;
+                    /** @description On the page: this origin only */
+                    "Content-Security-Policy"?: string;
+                    /** @description The file's content tag */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description If-None-Match matched the ETag */
+            304: {
+                headers: {
+                    /** @description no-cache for the page; a year, immutable, for hashed assets */
+                    "Cache-Control"?: string;
+                    /** @description The file's content tag */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A missing asset (ROUTE_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The console is not built into this installation (NOT_IMPLEMENTED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     docs: {
         parameters: {
             query?: never;
@@ -1343,6 +1622,187 @@ export interface operations {
             };
             /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    adminDashboard: {
+        parameters: {
+            query?: {
+                /** @description One tenant's figures instead of every tenant's */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dashboard */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            activity: {
+                                /** @description Over the window, the upper bound of the latency bucket holding each percentile */
+                                latency_ms: {
+                                    p50: number | null;
+                                    p90: number | null;
+                                    p99: number | null;
+                                    requests: number;
+                                };
+                                /** @description Oldest first: writes (ingest) and reads/searches (query) per second in each slot */
+                                rates: {
+                                    at: string;
+                                    ingest_per_s: number;
+                                    query_per_s: number;
+                                }[];
+                                slot_seconds: number;
+                            };
+                            /** @description Admin only: body cache counters since start */
+                            cache: {
+                                hit_ratio: number | null;
+                                hits: number;
+                                misses: number;
+                                tiers: {
+                                    hit_ratio: number | null;
+                                    hits: number;
+                                    misses: number;
+                                    tier: string;
+                                }[];
+                            } | null;
+                            cost: {
+                                /** @description Date of the built-in list prices */
+                                as_of: string;
+                                currency: string;
+                                estimates: {
+                                    class: string;
+                                    monthly_usd: number;
+                                    provider: string;
+                                }[];
+                                note: string;
+                            };
+                            /** @description Admin only: the last consistency check known */
+                            fsck: {
+                                at: string;
+                                ok: boolean;
+                                problems: {
+                                    [key: string]: number;
+                                };
+                                /**
+                                 * @description This server's last run, or the last audited repair
+                                 * @enum {string}
+                                 */
+                                source: "server" | "audit";
+                            } | null;
+                            generated_at: string;
+                            /** @description Admin only: the last runs that did something or were asked for (last 30 days) */
+                            lifecycle_runs: {
+                                actor: string;
+                                at: string;
+                                counts: {
+                                    [key: string]: unknown;
+                                };
+                            }[] | null;
+                            message_sizes: {
+                                alert_lines: {
+                                    bytes: number;
+                                    label: string;
+                                }[];
+                                at_least_4kb: number;
+                                at_least_128kb: number;
+                                /** @description Bucket i holds bodies below bounds[i] (and not below bounds[i-1]) */
+                                bounds: number[];
+                                /** @description Live messages per bucket; one more than bounds (the rest) */
+                                counts: number[];
+                                /** @description 0…1 */
+                                share_at_least_4kb: number;
+                            };
+                            /** @description Admin only: events not yet delivered per projector */
+                            outbox: {
+                                lag_events: number;
+                                projector: string;
+                            }[] | null;
+                            storage: {
+                                planes: {
+                                    bodies: number;
+                                    bytes: number;
+                                    plane: string;
+                                }[];
+                                tenants: {
+                                    /** @description Exact usage (GET /v1/usage) */
+                                    bytes: number;
+                                    messages: number;
+                                    objects: number;
+                                    /** @description Bodies and bytes per plane that keeps bodies */
+                                    planes: {
+                                        bodies: number;
+                                        bytes: number;
+                                        plane: string;
+                                    }[];
+                                    tenant_id: string;
+                                }[];
+                            };
+                            /** @description When the storage figures were computed (reused up to a minute) */
+                            storage_as_of: string;
+                            /** @description The tenant shown; null: every tenant (admin) */
+                            tenant_id: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such tenant (TENANT_NOT_FOUND) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1861,6 +2321,8 @@ export interface operations {
                                 domains: string[];
                                 /** @description The limits in force: the tier's, then the overrides */
                                 effective_limits: {
+                                    max_mail_bytes?: number;
+                                    max_mailbox_bytes?: number;
                                     max_message_bytes?: number;
                                     max_object_bytes?: number;
                                     max_objects?: number;
@@ -1874,6 +2336,8 @@ export interface operations {
                                 } | null;
                                 /** @description The tenant's own overrides of its tier's limits */
                                 limits: {
+                                    max_mail_bytes?: number;
+                                    max_mailbox_bytes?: number;
                                     max_message_bytes?: number;
                                     max_object_bytes?: number;
                                     max_objects?: number;
@@ -1980,6 +2444,8 @@ export interface operations {
                     } | null;
                     /** @description max_storage_bytes and max_objects (507 QUOTA_EXCEEDED), max_message_bytes and max_object_bytes (413 PAYLOAD_TOO_LARGE), max_requests_per_second (429 RATE_LIMITED); a limit left out is none */
                     limits?: {
+                        max_mail_bytes?: number;
+                        max_mailbox_bytes?: number;
                         max_message_bytes?: number;
                         max_object_bytes?: number;
                         max_objects?: number;
@@ -2007,6 +2473,8 @@ export interface operations {
                             domains: string[];
                             /** @description The limits in force: the tier's, then the overrides */
                             effective_limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2020,6 +2488,8 @@ export interface operations {
                             } | null;
                             /** @description The tenant's own overrides of its tier's limits */
                             limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2137,6 +2607,8 @@ export interface operations {
                             domains: string[];
                             /** @description The limits in force: the tier's, then the overrides */
                             effective_limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2150,6 +2622,8 @@ export interface operations {
                             } | null;
                             /** @description The tenant's own overrides of its tier's limits */
                             limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2267,6 +2741,8 @@ export interface operations {
                             domains: string[];
                             /** @description The limits in force: the tier's, then the overrides */
                             effective_limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2280,6 +2756,8 @@ export interface operations {
                             } | null;
                             /** @description The tenant's own overrides of its tier's limits */
                             limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2395,6 +2873,8 @@ export interface operations {
                     } | null;
                     /** @description Replaces the overrides whole ({}: the tier's limits) */
                     limits?: {
+                        max_mail_bytes?: number;
+                        max_mailbox_bytes?: number;
                         max_message_bytes?: number;
                         max_object_bytes?: number;
                         max_objects?: number;
@@ -2425,6 +2905,8 @@ export interface operations {
                             domains: string[];
                             /** @description The limits in force: the tier's, then the overrides */
                             effective_limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -2438,6 +2920,8 @@ export interface operations {
                             } | null;
                             /** @description The tenant's own overrides of its tier's limits */
                             limits: {
+                                max_mail_bytes?: number;
+                                max_mailbox_bytes?: number;
                                 max_message_bytes?: number;
                                 max_object_bytes?: number;
                                 max_objects?: number;
@@ -3633,6 +4117,175 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dashboard */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            activity: {
+                                /** @description Over the window, the upper bound of the latency bucket holding each percentile */
+                                latency_ms: {
+                                    p50: number | null;
+                                    p90: number | null;
+                                    p99: number | null;
+                                    requests: number;
+                                };
+                                /** @description Oldest first: writes (ingest) and reads/searches (query) per second in each slot */
+                                rates: {
+                                    at: string;
+                                    ingest_per_s: number;
+                                    query_per_s: number;
+                                }[];
+                                slot_seconds: number;
+                            };
+                            /** @description Admin only: body cache counters since start */
+                            cache: {
+                                hit_ratio: number | null;
+                                hits: number;
+                                misses: number;
+                                tiers: {
+                                    hit_ratio: number | null;
+                                    hits: number;
+                                    misses: number;
+                                    tier: string;
+                                }[];
+                            } | null;
+                            cost: {
+                                /** @description Date of the built-in list prices */
+                                as_of: string;
+                                currency: string;
+                                estimates: {
+                                    class: string;
+                                    monthly_usd: number;
+                                    provider: string;
+                                }[];
+                                note: string;
+                            };
+                            /** @description Admin only: the last consistency check known */
+                            fsck: {
+                                at: string;
+                                ok: boolean;
+                                problems: {
+                                    [key: string]: number;
+                                };
+                                /**
+                                 * @description This server's last run, or the last audited repair
+                                 * @enum {string}
+                                 */
+                                source: "server" | "audit";
+                            } | null;
+                            generated_at: string;
+                            /** @description Admin only: the last runs that did something or were asked for (last 30 days) */
+                            lifecycle_runs: {
+                                actor: string;
+                                at: string;
+                                counts: {
+                                    [key: string]: unknown;
+                                };
+                            }[] | null;
+                            message_sizes: {
+                                alert_lines: {
+                                    bytes: number;
+                                    label: string;
+                                }[];
+                                at_least_4kb: number;
+                                at_least_128kb: number;
+                                /** @description Bucket i holds bodies below bounds[i] (and not below bounds[i-1]) */
+                                bounds: number[];
+                                /** @description Live messages per bucket; one more than bounds (the rest) */
+                                counts: number[];
+                                /** @description 0…1 */
+                                share_at_least_4kb: number;
+                            };
+                            /** @description Admin only: events not yet delivered per projector */
+                            outbox: {
+                                lag_events: number;
+                                projector: string;
+                            }[] | null;
+                            storage: {
+                                planes: {
+                                    bodies: number;
+                                    bytes: number;
+                                    plane: string;
+                                }[];
+                                tenants: {
+                                    /** @description Exact usage (GET /v1/usage) */
+                                    bytes: number;
+                                    messages: number;
+                                    objects: number;
+                                    /** @description Bodies and bytes per plane that keeps bodies */
+                                    planes: {
+                                        bodies: number;
+                                        bytes: number;
+                                        plane: string;
+                                    }[];
+                                    tenant_id: string;
+                                }[];
+                            };
+                            /** @description When the storage figures were computed (reused up to a minute) */
+                            storage_as_of: string;
+                            /** @description The tenant shown; null: every tenant (admin) */
+                            tenant_id: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7198,6 +7851,468 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be 1.0.0 (else 412 TUS_VERSION_UNSUPPORTED) */
+                "Tus-Resumable"?: string;
+                /** @description `sha256 <base64 digest>` of this request's bytes (checksum extension): 460 when they differ */
+                "Upload-Checksum"?: string;
+                /** @description 1: the length is not known yet (creation-defer-length) */
+                "Upload-Defer-Length"?: "1";
+                /** @description The upload's total size in bytes */
+                "Upload-Length"?: number;
+                /** @description Comma-separated `key base64value` pairs: `key` (object key) or `session_id` + `path` (a session file) name the target; `filetype` is its Content-Type */
+                "Upload-Metadata"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Optional: the upload's first bytes */
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Created; Location is the upload's URL */
+            201: {
+                headers: {
+                    /** @description Absolute URL of the upload */
+                    Location?: string;
+                    /** @description 1.0.0 */
+                    "Tus-Resumable"?: string;
+                    /** @description When the upload expires unless it makes progress (RFC 9110 date) */
+                    "Upload-Expires"?: string;
+                    /** @description Bytes stored so far */
+                    "Upload-Offset"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: unknown;
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Creation-with-upload lost a race with another request (UPLOAD_OFFSET_MISMATCH) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tus-Resumable missing or not 1.0.0 (TUS_VERSION_UNSUPPORTED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body does not match Upload-Checksum (UPLOAD_CHECKSUM_MISMATCH) */
+            460: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    uploadOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server's tus capabilities */
+            204: {
+                headers: {
+                    /** @description sha256 */
+                    "Tus-Checksum-Algorithm"?: string;
+                    /** @description creation,creation-with-upload,creation-defer-length,termination,expiration,checksum */
+                    "Tus-Extension"?: string;
+                    /** @description limits.max_upload_bytes */
+                    "Tus-Max-Size"?: string;
+                    /** @description 1.0.0 */
+                    "Tus-Resumable"?: string;
+                    /** @description 1.0.0 */
+                    "Tus-Version"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    terminateUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be 1.0.0 (else 412 TUS_VERSION_UNSUPPORTED) */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                /** @description The upload id (from Location) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Terminated */
+            204: {
+                headers: {
+                    /** @description 1.0.0 */
+                    "Tus-Resumable"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such upload for the tenant (UPLOAD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tus-Resumable missing or not 1.0.0 (TUS_VERSION_UNSUPPORTED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    headUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be 1.0.0 (else 412 TUS_VERSION_UNSUPPORTED) */
+                "Tus-Resumable"?: string;
+            };
+            path: {
+                /** @description The upload id (from Location) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload's state (no body) */
+            200: {
+                headers: {
+                    /** @description no-store */
+                    "Cache-Control"?: string;
+                    /** @description 1.0.0 */
+                    "Tus-Resumable"?: string;
+                    /** @description 1 while the length is not known */
+                    "Upload-Defer-Length"?: string;
+                    /** @description When the upload expires unless it makes progress */
+                    "Upload-Expires"?: string;
+                    /** @description The total size, once known */
+                    "Upload-Length"?: string;
+                    /** @description The metadata given at creation */
+                    "Upload-Metadata"?: string;
+                    /** @description Bytes stored so far */
+                    "Upload-Offset"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such upload for the tenant (UPLOAD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The upload expired (UPLOAD_EXPIRED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Tus-Resumable missing or not 1.0.0 (TUS_VERSION_UNSUPPORTED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Must be 1.0.0 (else 412 TUS_VERSION_UNSUPPORTED) */
+                "Tus-Resumable"?: string;
+                /** @description `sha256 <base64 digest>` of this request's bytes (checksum extension): 460 when they differ */
+                "Upload-Checksum"?: string;
+                /** @description Sets the length of a deferred-length upload */
+                "Upload-Length"?: number;
+                /** @description Where the bytes of this request start (must be the upload's offset) */
+                "Upload-Offset"?: number;
+            };
+            path: {
+                /** @description The upload id (from Location) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The bytes from Upload-Offset on */
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Stored */
+            204: {
+                headers: {
+                    /** @description 1.0.0 */
+                    "Tus-Resumable"?: string;
+                    /** @description When the upload expires unless it makes progress */
+                    "Upload-Expires"?: string;
+                    /** @description The new offset */
+                    "Upload-Offset"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such upload for the tenant (UPLOAD_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Upload-Offset is not the upload's offset (UPLOAD_OFFSET_MISMATCH) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The upload expired (UPLOAD_EXPIRED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tus-Resumable missing or not 1.0.0 (TUS_VERSION_UNSUPPORTED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body does not match Upload-Checksum (UPLOAD_CHECKSUM_MISMATCH) */
+            460: {
                 headers: {
                     [name: string]: unknown;
                 };
