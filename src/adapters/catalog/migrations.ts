@@ -19,6 +19,7 @@ import {
   CHATS,
   JOBS,
   LEASES,
+  LEASES_V1,
   LEGAL_HOLDS,
   MAIL_DOMAINS,
   MAIL_MESSAGES,
@@ -74,7 +75,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       OUTBOX_CONSUMERS,
       AUDIT_LOG,
       JOBS,
-      LEASES,
+      LEASES_V1,
       USAGE,
       USAGE_DELTAS,
     ].map(createTable),
@@ -184,6 +185,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 9,
     name: "tenant data keys",
     steps: [createTable(TENANT_KEYS)],
+  },
+  {
+    version: 10,
+    name: "lease fencing tokens",
+    steps: [{ kind: "addColumn", table: LEASES, column: "token" }],
   },
 ]);
 

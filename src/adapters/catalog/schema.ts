@@ -187,11 +187,18 @@ export const JOBS = table(
   { primaryKey: ["tenant_id", "job_id"], indexes: [index("jobs_due", ["state", "run_at"])] },
 );
 
-export const LEASES = table(
+export const LEASES_V1 = table(
   "leases",
   { name: "text", owner: "text", expires_at: "int" },
   { primaryKey: ["name"] },
 );
+
+/**
+ * Leases with a fencing token (migration 10): raised each time the lease changes hands (or is
+ * taken again after it expired), kept while its holder renews it; a job's catalog writes carry
+ * it (`checkLease`), so a holder that lost the lease can no longer commit.
+ */
+export const LEASES = withColumns(LEASES_V1, { token: "int?" });
 
 /** Folded usage totals; writers never touch these rows (no hot row), only `foldUsage` does. */
 export const USAGE = table(
