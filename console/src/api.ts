@@ -44,8 +44,8 @@ export function keyPath(key: string): string {
 
 async function failure(r: Response): Promise<ApiError> {
   try {
-    const body = (await r.json()) as { error?: { code?: string; message?: string } };
-    return new ApiError(r.status, body.error?.code ?? "HTTP_ERROR", body.error?.message ?? r.statusText);
+    const body = (await r.json()) as { error?: string; error_code?: string };
+    return new ApiError(r.status, body.error_code ?? "HTTP_ERROR", body.error ?? r.statusText);
   } catch {
     return new ApiError(r.status, "HTTP_ERROR", `${r.status} ${r.statusText}`);
   }

@@ -183,7 +183,7 @@ function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <Page route={route} who={who} />
+        <Page key={route} route={route} who={who} />
       </main>
     </>
   );

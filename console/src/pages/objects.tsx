@@ -65,8 +65,8 @@ function uploadPut(file: File, key: string, onProgress: (sent: number) => void):
       else {
         let message = `${xhr.status}`;
         try {
-          const body = JSON.parse(xhr.responseText) as { error?: { code?: string; message?: string } };
-          message = `${body.error?.code}: ${body.error?.message}`;
+          const body = JSON.parse(xhr.responseText) as { error?: string; error_code?: string };
+          message = `${body.error_code}: ${body.error}`;
         } catch {}
         reject(new Error(message));
       }
