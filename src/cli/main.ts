@@ -46,6 +46,7 @@ program
   .option("-c, --config <file>", "YAML config file (default: $KURA_CONFIG)")
   .option("-p, --port <port>", "port (default 8787, or server.port)")
   .option("-H, --host <host>", "interface (default 127.0.0.1, or server.host)")
+  .option("--s3-port <port>", "also serve the S3-compatible API on this port (or server.s3.port)")
   .option("--log-level <level>", "trace, debug, info, warn, error (default info, or $KURA_LOG_LEVEL)")
   .option("--jobs-interval <seconds>", "seconds between maintenance job runs; 0 = never", "60")
   .action(
@@ -53,6 +54,7 @@ program
       config?: string;
       port?: string;
       host?: string;
+      s3Port?: string;
       logLevel?: string;
       jobsInterval?: string;
     }) => {

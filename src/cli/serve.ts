@@ -16,6 +16,7 @@ import type { Server as TlsServer } from "node:tls";
 import { listenUrl, redactConfig, serverScheme } from "../config/index.js";
 import { KuraError } from "../core/errors.js";
 import { resolveJwtSecret } from "../http/auth.js";
+import { createS3Server } from "../http/s3/server.js";
 import { buildServer, defaultLoggerOptions, listeningUrl } from "../http/server.js";
 import { readTlsOptions, reloadTls } from "../http/tls.js";
 import { Kura } from "../kura.js";
@@ -25,6 +26,8 @@ export interface ServeOptions {
   config?: string;
   port?: string;
   host?: string;
+  /** `--s3-port`: the S3-compatible listener's port (API-7), else `server.s3.port`. */
+  s3Port?: string;
   logLevel?: string;
   /** Seconds between maintenance runs (orphan GC, purge, usage folding, expiry); 0 = never. */
   jobsInterval?: string;
@@ -70,6 +73,18 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   }
   const overrides: Record<string, unknown> = {};
   if (requestedPort !== undefined) overrides["server.port"] = requestedPort;
+  if (opts.s3Port !== undefined) {
+    const s3Port = Number(opts.s3Port);
+    if (!/^\d{1,5}$/.test(opts.s3Port) || s3Port > 65_535)
+      throw new KuraError(
+        "INVALID_ARGUMENT",
+        `--s3-port must be an integer from 0 to 65535, not ${JSON.stringify(opts.s3Port)}`,
+        {
+          operation: "serve",
+        },
+      );
+    overrides["server.s3.port"] = s3Port;
+  }
   if (opts.host !== undefined) overrides["server.host"] = opts.host;
   // Presigned fs URLs follow --host/--port (the config layer), or the bound port (buildServer).
   const config = await loadConfig({
@@ -82,6 +97,8 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   const https = tls ? await readTlsOptions(tls) : undefined;
   const secret = await resolveJwtSecret(config, { create: true });
   const kura = await Kura.open(config);
+  // New API keys' secrets derive from the server's secret, so the S3 endpoint can check them (ADR 0035).
+  if (secret) kura.useApiKeySecret(secret.secret);
   const app = await buildServer(kura, {
     config,
     jwtSecret: secret?.secret,
@@ -123,6 +140,50 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
     opts.print(`tokens are verified against ${config.auth.jwks_url} (RS256/ES256)`);
   }
   opts.print(`API docs:     ${url}/docs  (OpenAPI: ${url}/openapi.json)`);
+
+  // API-7: the S3-compatible endpoint, a second listener over the same Kura.
+  const s3Config = config.server.s3;
+  const s3 =
+    s3Config.port === null
+      ? undefined
+      : createS3Server(kura, {
+          region: s3Config.region,
+          domain: s3Config.domain,
+          idleTimeoutMs: config.server.idle_timeout_ms,
+          ...(https ? { https } : {}),
+          log: (level, message, detail) => app.log[level](detail, message),
+        });
+  if (s3 && s3Config.port !== null) {
+    const s3Port = s3Config.port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s3.once("error", reject);
+        s3.listen(s3Port, config.server.host, () => {
+          s3.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      await app.close();
+      await kura.close();
+      throw new KuraError(
+        "ADDRESS_UNAVAILABLE",
+        `cannot listen on ${config.server.host}:${s3Port} for S3: ${(e as Error).message}`,
+        {
+          operation: "serve",
+          cause: e,
+        },
+      );
+    }
+    s3.on("error", (e) => app.log.error({ err: e }, "S3 listener failed"));
+    const bound = s3.address();
+    const s3Url = listenUrl(
+      config.server.host,
+      typeof bound === "object" && bound ? bound.port : s3Port,
+      serverScheme(config.server),
+    );
+    opts.print(`S3 endpoint:  ${s3Url}  (path-style; access key id and secret: a tenant API key)`);
+  }
 
   // Presence: commands that must not run beside a server (kura reindex) see this lease.
   const presence = kura.announceServer(`serve:${hostname()}:${process.pid}:${port}`);
@@ -172,6 +233,15 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
   if (tls) process.on("SIGHUP", onReload);
 
   const drainMs = config.server.shutdown_timeout_ms;
+  const closeS3 = async () => {
+    if (!s3?.listening) return;
+    const closed = new Promise<void>((resolve) => s3.close(() => resolve()));
+    s3.closeIdleConnections();
+    const timer = setTimeout(() => s3.closeAllConnections(), drainMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  };
   let closing: Promise<void> | undefined;
   const close = () => {
     if (timer) clearInterval(timer);
@@ -179,7 +249,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
       // app.close() drains (server.ts): 503 to requests still arriving, idle connections closed
       // at once, in-flight requests until the deadline, then their connections destroyed. A
       // maintenance run gets the same deadline. Kura closes last (pending writes committed).
-      await Promise.all([app.close(), settleWithin(jobs, drainMs)]);
+      await Promise.all([app.close(), closeS3(), settleWithin(jobs, drainMs)]);
       await presence.stop();
       await kura.close();
       process.off("unhandledRejection", onRejection);

@@ -382,6 +382,16 @@ export const serverSchema = section(
       idle_timeout_ms: int(1).default(DEFAULTS.idle_timeout_ms),
       shutdown_timeout_ms: int(0).default(DEFAULTS.shutdown_timeout_ms),
       tls: tlsSchema,
+      // The S3-compatible endpoint (API-7): a second listener over the same Kura; port null: none.
+      s3: section(
+        z
+          .object({
+            port: int(0, 65_535).nullable().default(null),
+            region: text().default("us-east-1"),
+            domain: nullableText(),
+          })
+          .strict(),
+      ),
     })
     .strict(),
 );
@@ -680,6 +690,17 @@ export interface ServerConfig {
   readonly shutdown_timeout_ms: number;
   /** HTTPS only on the server's port; null (the default): plain HTTP. */
   readonly tls: TlsConfig | null;
+  /** The S3-compatible endpoint (API-7); `port` null (the default): none. */
+  readonly s3: S3EndpointConfig;
+}
+
+export interface S3EndpointConfig {
+  /** Its own port (0: one the system chooses); HTTPS too when `server.tls` is set. */
+  readonly port: number | null;
+  /** What GetBucketLocation answers (default us-east-1); signatures for any region are checked. */
+  readonly region: string;
+  /** Virtual-host-style requests `{bucket}.{domain}` besides path-style ones; null: path-style only. */
+  readonly domain: string | null;
 }
 
 export interface TlsConfig {
