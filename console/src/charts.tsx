@@ -158,3 +158,44 @@ export function LineChart(props: {
     </figure>
   );
 }
+
+/** Horizontal bars, one row per datum with its label and value: for many or long-named data (costs, tenants). */
+export function RowChart(props: {
+  title: string;
+  bars: Bar[];
+  format?: (v: number) => string;
+  testId?: string;
+}): JSX.Element {
+  const format = props.format ?? ((v: number) => String(Math.round(v * 100) / 100));
+  const max = Math.max(0, ...props.bars.map((b) => b.value)) || 1;
+  const row = 22;
+  const labelW = 200;
+  const valueW = 90;
+  const height = Math.max(1, props.bars.length) * row + 8;
+  const plotW = W - labelW - valueW;
+  return (
+    <figure class="chart" data-testid={props.testId}>
+      <svg viewBox={`0 0 ${W} ${height}`} role="img" aria-label={props.title}>
+        <title>{props.title}</title>
+        {props.bars.map((b, i) => {
+          const y = 4 + i * row;
+          const w = (b.value / max) * plotW;
+          return (
+            <g key={b.label}>
+              <text class="label row-label" x={labelW - 6} y={y + row / 2 + 4} text-anchor="end">
+                {b.label.length > 30 ? `${b.label.slice(0, 29)}…` : b.label}
+              </text>
+              <rect class="point bar" data-value={b.value} x={labelW} y={y + 3} width={w} height={row - 6}>
+                <title>{`${b.label}: ${b.text ?? format(b.value)}`}</title>
+              </rect>
+              <text class="label" x={labelW + w + 4} y={y + row / 2 + 4}>
+                {b.text ?? format(b.value)}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption>{props.title}</figcaption>
+    </figure>
+  );
+}

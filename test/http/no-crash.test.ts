@@ -80,6 +80,9 @@ const PLANE_FREE = new Set([
   "openapi",
   "docs",
   "docsAsset",
+  // The console's static files.
+  "console",
+  "consoleFile",
   // tus discovery: the server's settings only.
   "uploadOptions",
   // Vector collections live in the vector plane's own store (not faulted here).

@@ -6,8 +6,15 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { api, bytes, type Dashboard, errorText, url } from "../api";
-import { BarChart, LineChart } from "../charts";
+import { BarChart, LineChart, RowChart } from "../charts";
 import type { Identity } from "../main";
+
+/** Dollars with enough digits to tell small estimates apart. */
+function usd(v: number): string {
+  if (v === 0) return "$0";
+  if (v >= 1) return `$${v.toFixed(2)}`;
+  return `$${v.toPrecision(2)}`;
+}
 
 function sizeLabel(lower: number, upper: number | undefined): string {
   const k = (n: number) => (n >= 1024 ? `${n / 1024}K` : `${n}`);
@@ -89,7 +96,7 @@ export function DashboardPage({ who }: { who: Identity }) {
           {admin && !data.tenant_id && (
             <div class="card">
               <h2>Storage by tenant</h2>
-              <BarChart
+              <RowChart
                 testId="chart-tenants"
                 title="Bytes stored per tenant"
                 bars={data.storage.tenants.map((t) => ({
@@ -97,7 +104,6 @@ export function DashboardPage({ who }: { who: Identity }) {
                   value: t.bytes,
                   text: bytes(t.bytes),
                 }))}
-                format={bytes}
               />
             </div>
           )}
@@ -147,15 +153,14 @@ export function DashboardPage({ who }: { who: Identity }) {
           </div>
           <div class="card">
             <h2>Monthly cost estimate</h2>
-            <BarChart
+            <RowChart
               testId="chart-cost"
               title={`${data.cost.currency} per month at list prices of ${data.cost.as_of}`}
               bars={data.cost.estimates.map((e) => ({
                 label: `${e.provider} ${e.class}`,
                 value: e.monthly_usd,
-                text: `$${e.monthly_usd.toFixed(4)}`,
+                text: usd(e.monthly_usd),
               }))}
-              format={(v) => `$${v < 1 ? v.toFixed(3) : v.toFixed(0)}`}
             />
             <p class="meta">{data.cost.note}</p>
           </div>
