@@ -389,7 +389,7 @@ export const ERROR_CODES = {
   ],
   UPLOAD_LENGTH_EXCEEDED: [
     "PayloadTooLarge",
-    "The upload would pass its declared length, the server's limit (limits.max_upload_bytes) or the tenant's (max_object_bytes, storage left), or its part count (10,000); nothing of the request was kept.",
+    "The upload would pass its declared length, the server's limit (limits.max_upload_bytes) or the tenant's (max_object_bytes, storage left), or its part count (5,000); nothing of the request was kept.",
   ],
   UPLOAD_INVALID: [
     "InvalidArgument",
@@ -404,7 +404,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "A bucket name is not 3–63 lowercase letters, digits, dots and hyphens starting and ending with a letter or digit.",
   ],
-  S3_BUCKET_NOT_FOUND: ["NotFound", "The tenant has no bucket of this name (no marker and no object under it)."],
+  S3_BUCKET_NOT_FOUND: [
+    "NotFound",
+    "The tenant has no bucket of this name (no marker and no object under it).",
+  ],
   S3_BUCKET_EXISTS: ["AlreadyExists", "The tenant already has a bucket of this name."],
   S3_BUCKET_NOT_EMPTY: [
     "Conflict",
@@ -458,7 +461,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "An S3 request is malformed: XML that does not parse or has the wrong shape, a bad header or query parameter.",
   ],
-  S3_NOT_IMPLEMENTED: ["Unsupported", "The S3 operation (or this form of it) is not offered by Kura's S3 endpoint."],
+  S3_NOT_IMPLEMENTED: [
+    "Unsupported",
+    "The S3 operation (or this form of it) is not offered by Kura's S3 endpoint.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -23,8 +23,8 @@ import type { Job } from "./jobs.js";
 /** KV prefix of upload states (a `~` name: no tenant's id starts so, IDS-1). */
 export const UPLOAD_STATE_PREFIX = "~upload:";
 
-/** Most parts one upload may have (each accepted request body is one): the state stays small. */
-export const MAX_UPLOAD_PARTS = 10_000;
+/** Most parts one upload may have (each accepted request body is one): the state stays within a KV value (1 MiB). */
+export const MAX_UPLOAD_PARTS = 5_000;
 
 /** How long a state outlives its expiry in the KV store when no job removes it first. */
 const STATE_GRACE_MS = 7 * 86_400_000;
@@ -178,10 +178,31 @@ export class UploadStore {
     }
   }
 
-  /** Removes an upload: its parts, then its state. */
-  async remove(state: UploadState): Promise<void> {
+  /**
+   * Removes an upload: marks its state expired and empty, deletes every blob under its prefix,
+   * then the state. The mark comes first so that a request racing with the removal fails its
+   * compare-and-set (and deletes its own part), and a removal cut short (a backend fault) is
+   * finished by the expiry job. With `version`, only the state read at that version is removed
+   * (false when another request changed it first).
+   */
+  async remove(state: UploadState, version?: number): Promise<boolean> {
+    const key = this.key(state.id);
+    let marked: number;
+    try {
+      ({ version: marked } = await this.options.kv.set(
+        key,
+        { ...state, parts: [], expiresAt: 0 },
+        { ttlMs: STATE_GRACE_MS, ...(version !== undefined ? { ifVersion: version } : {}) },
+      ));
+    } catch (e) {
+      if (isKuraError(e) && e.code === "KV_VERSION_CONFLICT") return false;
+      throw e;
+    }
     await this.deleteAllParts(state.tenantId, state.id);
-    await this.options.kv.delete(this.key(state.id));
+    await this.options.kv.delete(key, { ifVersion: marked }).catch((e: unknown) => {
+      if (!(isKuraError(e) && e.code === "KV_VERSION_CONFLICT")) throw e;
+    });
+    return true;
   }
 
   /** The `expire-uploads` maintenance job: uploads past their expiry lose their parts and state. */
@@ -191,7 +212,6 @@ export class UploadStore {
       run: async ({ now }) => {
         let scanned = 0;
         let expired = 0;
-        let parts = 0;
         let cursor: string | undefined;
         do {
           const page = await this.options.kv.scan<UploadState>(UPLOAD_STATE_PREFIX, {
@@ -203,15 +223,12 @@ export class UploadStore {
             scanned++;
             const state = entry.value;
             if (state.expiresAt > now) continue;
-            parts += await this.deleteAllParts(state.tenantId, state.id);
-            // Only the state as read: a request that changed it meanwhile keeps it for the next run.
-            await this.options.kv.delete(entry.key, { ifVersion: entry.version }).catch((e: unknown) => {
-              if (!(isKuraError(e) && e.code === "KV_VERSION_CONFLICT")) throw e;
-            });
+            // Only the state as read: one a request changed meanwhile waits for the next run.
+            if (!(await this.remove(state, entry.version))) continue;
             expired++;
           }
         } while (cursor);
-        return { scanned, expired, parts };
+        return { scanned, expired };
       },
     };
   }

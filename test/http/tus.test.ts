@@ -4,6 +4,7 @@
  * client hides the protocol (offsets, checksums, versions).
  */
 import { createHash, randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
 import * as tus from "tus-js-client";
@@ -19,7 +20,7 @@ import {
   startRadosgw,
 } from "../support/servers/radosgw.js";
 import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY, startS3rver } from "../support/servers/s3rver.js";
-import { type Harness, SECRET, startServer } from "./harness.js";
+import { type Harness, readJson, SECRET, startServer } from "./harness.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
@@ -302,7 +303,7 @@ describe("tus uploads (fs)", () => {
     expect((await patch(url, token, 0, Buffer.from("abcd"))).status).toBe(204);
     const wrong = await patch(url, token, 2, Buffer.from("zz"));
     expect(wrong.status).toBe(409);
-    expect((await wrong.json()).error_code).toBe("UPLOAD_OFFSET_MISMATCH");
+    expect((await readJson(wrong)).error_code).toBe("UPLOAD_OFFSET_MISMATCH");
     expect((await headOf(url, token)).headers.get("upload-offset")).toBe("4");
     const id = url.split("/").at(-1) as string;
     expect(await blobsUnder(h, `acme/uploads/${id}/`)).toHaveLength(1);
@@ -319,6 +320,33 @@ describe("tus uploads (fs)", () => {
     expect(["abcdefghij", "abcdEFGhij"]).toContain(text);
   });
 
+  it("keeps the bytes that arrived before the client cut a request off", async () => {
+    const token = await h.token("acme");
+    const url = await create(token, 10, "cut.txt");
+    const cut = request(url, {
+      method: "PATCH",
+      headers: {
+        ...TUS,
+        authorization: `Bearer ${token}`,
+        "upload-offset": "0",
+        "content-type": "application/offset+octet-stream",
+        "content-length": "10",
+      },
+    });
+    cut.on("error", () => undefined);
+    cut.write("abcd");
+    await new Promise((r) => setTimeout(r, 200));
+    cut.destroy();
+    let offset: string | null = "0";
+    for (let i = 0; i < 200 && offset === "0"; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      offset = (await headOf(url, token)).headers.get("upload-offset");
+    }
+    expect(offset).toBe("4");
+    expect((await patch(url, token, 4, Buffer.from("efghij"))).status).toBe(204);
+    expect((await h.call("GET", "/v1/objects/cut.txt", { token })).text).toBe("abcdefghij");
+  });
+
   it("answers 460 to a checksum mismatch and stores a matching body", async () => {
     const token = await h.token("acme");
     const url = await create(token, 6, "checked.txt");
@@ -327,13 +355,13 @@ describe("tus uploads (fs)", () => {
       "upload-checksum": `sha256 ${digest("abd")}`,
     });
     expect(bad.status).toBe(460);
-    expect((await bad.json()).error_code).toBe("UPLOAD_CHECKSUM_MISMATCH");
+    expect((await readJson(bad)).error_code).toBe("UPLOAD_CHECKSUM_MISMATCH");
     expect((await headOf(url, token)).headers.get("upload-offset")).toBe("0");
     const id = url.split("/").at(-1) as string;
     expect(await blobsUnder(h, `acme/uploads/${id}/`)).toEqual([]);
     const odd = await patch(url, token, 0, Buffer.from("abc"), { "upload-checksum": `md5 ${digest("abc")}` });
     expect(odd.status).toBe(400);
-    expect((await odd.json()).error_code).toBe("UPLOAD_CHECKSUM_UNSUPPORTED");
+    expect((await readJson(odd)).error_code).toBe("UPLOAD_CHECKSUM_UNSUPPORTED");
     expect(
       (await patch(url, token, 0, Buffer.from("abc"), { "upload-checksum": `sha256 ${digest("abc")}` }))
         .status,
@@ -370,21 +398,21 @@ describe("tus uploads (fs)", () => {
     });
     expect(noVersion.status).toBe(412);
     expect(noVersion.headers.get("tus-version")).toBe("1.0.0");
-    expect((await noVersion.json()).error_code).toBe("TUS_VERSION_UNSUPPORTED");
+    expect((await readJson(noVersion)).error_code).toBe("TUS_VERSION_UNSUPPORTED");
 
     const url = await create(token, 3, "typed.txt");
     const wrongType = await patch(url, token, 0, Buffer.from("abc"), { "content-type": "text/plain" });
     expect(wrongType.status).toBe(415);
     const tooLong = await patch(url, token, 0, Buffer.from("abcd"));
     expect(tooLong.status).toBe(413);
-    expect((await tooLong.json()).error_code).toBe("UPLOAD_LENGTH_EXCEEDED");
+    expect((await readJson(tooLong)).error_code).toBe("UPLOAD_LENGTH_EXCEEDED");
 
     const noTarget = await fetch(`${h.base}/v1/uploads`, {
       method: "POST",
       headers: { ...TUS, authorization: `Bearer ${token}`, "upload-length": "1" },
     });
     expect(noTarget.status).toBe(400);
-    expect((await noTarget.json()).error_code).toBe("UPLOAD_INVALID");
+    expect((await readJson(noTarget)).error_code).toBe("UPLOAD_INVALID");
     const traversal = await fetch(`${h.base}/v1/uploads`, {
       method: "POST",
       headers: {
@@ -395,7 +423,7 @@ describe("tus uploads (fs)", () => {
       },
     });
     expect(traversal.status).toBe(400);
-    expect((await traversal.json()).error_code).toBe("KEY_INVALID");
+    expect((await readJson(traversal)).error_code).toBe("KEY_INVALID");
     const noAuth = await fetch(`${h.base}/v1/uploads`, {
       method: "POST",
       headers: { ...TUS, "upload-length": "1" },
@@ -456,7 +484,7 @@ describe("tus uploads (fs)", () => {
     expect((await headOf(url, globex)).status).toBe(404);
     const p = await patch(url, globex, 0, Buffer.from("evil"));
     expect(p.status).toBe(404);
-    expect((await p.json()).error_code).toBe("UPLOAD_NOT_FOUND");
+    expect((await readJson(p)).error_code).toBe("UPLOAD_NOT_FOUND");
     const d = await fetch(url, { method: "DELETE", headers: { ...TUS, authorization: `Bearer ${globex}` } });
     expect(d.status).toBe(404);
     expect((await headOf(url, acme)).headers.get("upload-offset")).toBe("0");
