@@ -39,6 +39,7 @@ import {
 } from "./engine/health.js";
 import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner } from "./engine/jobs.js";
+import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
@@ -366,7 +367,7 @@ export class Kura {
             storageOptions,
             projector: SEARCH_PROJECTOR,
           } satisfies ProjectionWorkerData)
-        : new SearchProjector(searchIndex, load, node?.searchConsumer);
+        : new SearchProjector(searchIndex, load, node?.searchConsumer, mailDocumentLoader(catalog));
     if (projector instanceof WorkerProjector) cleanup.defer(() => projector.close());
     // Message embeddings too, with the embedder of `config.embedder` (an object given to `open`
     // stays on this thread). An index that lives in this process (usearch, exact) is then the

@@ -16,6 +16,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { blobStoreDefinition } from "./adapters/blob/registry.js";
 import type { KuraConfig } from "./config/index.js";
 import { KuraError } from "./core/errors.js";
+import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
 import type { MessageProjector } from "./engine/outbox.js";
 import { SEARCH_PROJECTOR, SearchProjector } from "./engine/search.js";
@@ -102,7 +103,7 @@ async function open(): Promise<Projection> {
     if (data.projector === SEARCH_PROJECTOR) {
       const index = await openSearchIndex(config);
       return {
-        projector: new SearchProjector(index, load),
+        projector: new SearchProjector(index, load, SEARCH_PROJECTOR, mailDocumentLoader(catalog)),
         close: async () => {
           await index.close().catch(() => undefined);
           await closePlanes();

@@ -140,6 +140,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
     opts.print(`tokens are verified against ${config.auth.jwks_url} (RS256/ES256)`);
   }
   opts.print(`API docs:     ${url}/docs  (OpenAPI: ${url}/openapi.json)`);
+  opts.print(`Console:      ${url}/console  (sign in with a token)`);
 
   // API-7: the S3-compatible endpoint, a second listener over the same Kura.
   const s3Config = config.server.s3;

@@ -68,6 +68,12 @@ export interface MailInfo {
   problems: string[];
 }
 
+/** A byte range of a body: `end` inclusive, absent = to the end. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
 export interface MailPage {
   items: MailInfo[];
   nextCursor: string | undefined;
@@ -229,10 +235,17 @@ export class Mailboxes {
   }
 
   /** The exact bytes delivered, verified against the SHA-256 recorded at delivery. */
-  async raw(mailboxId: string, id: string): Promise<{ info: MailInfo; body: Readable }> {
+  async raw(
+    mailboxId: string,
+    id: string,
+    options: { range?: ByteRange } = {},
+  ): Promise<{ info: MailInfo; body: Readable; range: { start: number; end: number } | undefined }> {
     const row = await this.row(mailboxId, id, "mail.raw");
-    const got = await storeFor(this.ctx, row.storeId).get(row.blobKey, { expectedSha256: row.checksum });
-    return { info: info(row), body: got.body };
+    const got = await storeFor(this.ctx, row.storeId).get(row.blobKey, {
+      expectedSha256: row.checksum,
+      ...(options.range ? { range: options.range } : {}),
+    });
+    return { info: info(row), body: got.body, range: got.range };
   }
 
   /** One attachment's decoded bytes. */
@@ -240,7 +253,12 @@ export class Mailboxes {
     mailboxId: string,
     id: string,
     attachmentId: string,
-  ): Promise<{ attachment: MailInfo["attachments"][number]; body: Readable }> {
+    options: { range?: ByteRange } = {},
+  ): Promise<{
+    attachment: MailInfo["attachments"][number];
+    body: Readable;
+    range: { start: number; end: number } | undefined;
+  }> {
     const row = await this.row(mailboxId, id, "mail.attachment");
     const a = row.attachments.find((x) => x.id === attachmentId);
     if (!a)
@@ -252,8 +270,11 @@ export class Mailboxes {
           context: { mailboxId, id, attachmentId: attachmentId.slice(0, 64) },
         },
       );
-    const got = await storeFor(this.ctx, a.storeId).get(a.blobKey, { expectedSha256: a.checksum });
-    return { attachment: attachmentInfo(a), body: got.body };
+    const got = await storeFor(this.ctx, a.storeId).get(a.blobKey, {
+      expectedSha256: a.checksum,
+      ...(options.range ? { range: options.range } : {}),
+    });
+    return { attachment: attachmentInfo(a), body: got.body, range: got.range };
   }
 
   /**

@@ -216,6 +216,37 @@ export class Memories {
     return out;
   }
 
+  /**
+   * The tenant's memories nearest to a text, every user's (or one user's): the `scope=memories`
+   * of `GET /v1/search`. Similarity only: memory text is not in the full-text index.
+   */
+  async searchText(query: string, options: { userId?: string; k?: number } = {}): Promise<MemoryHit[]> {
+    const operation = "memories.search";
+    if (options.userId !== undefined)
+      return this.search(options.userId, { query, ...(options.k ? { k: options.k } : {}) });
+    if (typeof query !== "string" || query.trim() === "")
+      throw new KuraError("INVALID_ARGUMENT", "query must be non-empty text", { operation });
+    const [vector] = await this.ctx.embedder.embed([query]);
+    await this.index.ready(this.tenantId, this.kv.prefix);
+    const hits = await this.ctx.index.query({
+      tenantId: this.tenantId,
+      vector: vector as Float32Array,
+      k: options.k ?? 10,
+    });
+    // Index ids are `{userId}/{memoryId}`; a user id has no `/`.
+    const keys = hits.map((h) => {
+      const at = h.id.indexOf("/");
+      return `${h.id.slice(0, at)}:${h.id.slice(at + 1)}`;
+    });
+    const memories = await this.kv.getMany<StoredMemory>(keys);
+    const out: MemoryHit[] = [];
+    for (const [i, hit] of hits.entries()) {
+      const memory = memories[i];
+      if (memory) out.push({ memory: visible(memory), distance: hit.distance });
+    }
+    return out;
+  }
+
   /** Errors name the caller's ids, never Kura's stored keys (the tenant's prefix, intents). */
   private hideKeys(e: unknown): never {
     if (!(e instanceof KuraError)) throw e;

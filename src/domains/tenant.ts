@@ -5,7 +5,7 @@
  */
 import { assertValidId } from "../core/keys.js";
 import type { EngineContext } from "../engine/context.js";
-import type { SearchOptions, SearchResult, SearchService } from "../engine/search.js";
+import type { MailSearchResult, SearchOptions, SearchResult, SearchService } from "../engine/search.js";
 import type { AuditEntry, ChangeRecord, Usage } from "../ports/catalog.js";
 import { Buckets } from "./buckets.js";
 import { Chats } from "./chats.js";
@@ -69,6 +69,14 @@ export class TenantScope {
    */
   search(q: string, options?: SearchOptions): Promise<SearchResult> {
     return this.searchService.search(this.id, q, options);
+  }
+
+  /** Full-text search of the tenant's mail: subject, addresses and text body (MAIL-1, SRCH-1). */
+  searchMail(
+    q: string,
+    options?: { mailboxId?: string; limit?: number; cursor?: string; consistent?: boolean },
+  ): Promise<MailSearchResult> {
+    return this.searchService.searchMail(this.id, q, options);
   }
 
   /** This tenant's vector collections (VEC-1): `{dimensions, metric}` indexes of its own vectors. */

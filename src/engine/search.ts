@@ -25,7 +25,9 @@ import { isKuraError, KuraError } from "../core/errors.js";
 import { toMs } from "../core/time.js";
 import { decodeOffset, encodeOffset, normalize, snippet } from "../core/tokenize.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
+import type { MailAddress } from "../ports/mail-catalog.js";
 import { MAX_SEARCH_LIMIT, type SearchHit, type SearchIndex } from "../ports/search-index.js";
+import { MAIL_ROLE, mailKeys } from "./mail-documents.js";
 import { isLive } from "./message-rows.js";
 import type { MessageProjector } from "./outbox.js";
 import {
@@ -87,16 +89,44 @@ export interface SearchResult {
   mode: SearchMode;
 }
 
+/** A mail message found by `searchMail`. */
+export interface MailSearchHit {
+  id: string;
+  mailboxId: string;
+  subject: string | null;
+  from: MailAddress | null;
+  receivedAt: string;
+  score: number;
+  snippet: string;
+  highlights: Array<[number, number]>;
+}
+
+export interface MailSearchResult {
+  hits: MailSearchHit[];
+  cursor?: string;
+  backend: string;
+}
+
 export class SearchProjector implements MessageProjector {
   constructor(
     private readonly index: SearchIndex,
     private readonly load: LoadDocument,
     /** Its consumer: `search`, or `search@<node>` for an index of one node's own (`engine/nodes.ts`). */
     readonly name: string = SEARCH_PROJECTOR,
+    /** Mail messages' documents (`mail-documents.ts`); without it `mail.*` events are passed over. */
+    private readonly loadMail?: LoadDocument,
   ) {}
 
   async handle(events: readonly OutboxRecord[]): Promise<void> {
     await this.apply(messageKeys(events));
+    if (this.loadMail) {
+      const mail = mailKeys(events);
+      if (mail.length > 0) {
+        const { docs, gone } = await loadMessages(this.loadMail, mail);
+        if (docs.length > 0) await this.index.upsert(docs);
+        for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
+      }
+    }
   }
 
   /** Bring the index in line with the current state of these messages. */
@@ -147,6 +177,61 @@ export class SearchService {
     if (options.vector !== undefined)
       throw new KuraError("INVALID_ARGUMENT", "a query vector needs mode vector", { operation: "search" });
     return this.fulltext(tenantId, q, options);
+  }
+
+  /**
+   * Full-text search of the tenant's mail (scope `mail`): subject, addresses and text body,
+   * ranked; hits re-read from the catalog, so a deleted message never appears and a moved one
+   * shows its mailbox now. With the index unavailable: SEARCH_UNAVAILABLE (no catalog scan).
+   */
+  async searchMail(
+    tenantId: string,
+    q: string,
+    options: { mailboxId?: string; limit?: number; cursor?: string; consistent?: boolean } = {},
+  ): Promise<MailSearchResult> {
+    if (options.consistent === true && !(await this.settle(5000)))
+      throw new KuraError(
+        "OPERATION_TIMEOUT",
+        "the search index did not catch up with the committed mail within 5000 ms; retry",
+        {
+          operation: "search.mail",
+          context: { timeoutMs: 5000, retryAfterSeconds: 1 },
+        },
+      );
+    const query = this.checkedQuery(
+      tenantId,
+      q,
+      {
+        role: MAIL_ROLE,
+        ...(options.mailboxId !== undefined ? { chatId: options.mailboxId } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+      },
+      "search.mail",
+    );
+    if (!this.index)
+      throw new KuraError("SEARCH_UNAVAILABLE", "the full-text index is not available", {
+        operation: "search.mail",
+        cause: this.openError,
+      });
+    const page = await this.index.search(query);
+    const rows = await Promise.all(page.hits.map((h) => this.catalog.getMail(tenantId, h.id)));
+    const hits: MailSearchHit[] = [];
+    page.hits.forEach((h, i) => {
+      const row = rows[i];
+      if (row === undefined) return;
+      hits.push({
+        id: h.id,
+        mailboxId: row.mailboxId,
+        subject: row.subject,
+        from: row.from,
+        receivedAt: new Date(row.receivedAt).toISOString(),
+        score: h.score,
+        snippet: h.snippet,
+        highlights: h.highlights,
+      });
+    });
+    return { hits, ...(page.cursor ? { cursor: page.cursor } : {}), backend: this.index.backend };
   }
 
   private checkedQuery(tenantId: string, q: string, options: SearchOptions, operation: string) {

@@ -40,6 +40,7 @@ import { dashboardRoutes } from "./routes/dashboard.js";
 import type { HttpDeps } from "./routes/deps.js";
 import { kvRoutes } from "./routes/kv.js";
 import { legalHoldRoutes } from "./routes/legal-holds.js";
+import { mailRoutes } from "./routes/mail.js";
 import { messageRoutes } from "./routes/messages.js";
 import { objectRoutes } from "./routes/objects.js";
 import { presignedRoutes } from "./routes/presigned.js";
@@ -445,6 +446,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...adminAuditRoutes(deps),
     ...adminLifecycleRoutes(deps),
     ...legalHoldRoutes(),
+    ...mailRoutes(),
     ...adminFsckRoutes(deps),
     ...adminMigrationRoutes(deps),
     ...uploadRoutes(deps),

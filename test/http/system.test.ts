@@ -117,8 +117,7 @@ describe("operational routes, OpenAPI, metrics, logs", () => {
       has("POST", "/v1/chats/{chat_id}/messages").requestBody.content["application/json"].schema.properties
         .role,
     ).toBeTruthy();
-    expect(has("GET", "/v1/mailboxes/{mailbox_id}/messages")["x-kura-not-implemented"]).toBe(true);
-    expect(has("GET", "/v1/mailboxes/{mailbox_id}/messages").responses["501"]).toBeTruthy();
+    expect(has("GET", "/v1/mailboxes/{mailbox_id}/messages")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("PUT", "/v1/vectors/{collection}")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/v1/users/{user_id}/memories")["x-kura-not-implemented"]).toBeUndefined();
     expect(has("GET", "/v1/search")["x-kura-not-implemented"]).toBeUndefined();

@@ -56,6 +56,15 @@ const getQuery = z
     cursor: cursorSchema,
     mode: modeSchema,
     consistent: consistentSchema,
+    scope: z
+      .enum(["messages", "mail", "memories"])
+      .optional()
+      .describe(
+        "messages (default); mail: full-text over the tenant's mail (subject, addresses, text body); " +
+          "memories: memory text by similarity (the embedder's)",
+      ),
+    mailbox_id: idSchema.optional().describe("scope mail: only this mailbox"),
+    user_id: idSchema.optional().describe("scope memories: only this user's memories"),
   })
   .strict()
   .refine((q) => q.chat_id === undefined || q.chatId === undefined || q.chat_id === q.chatId, {
@@ -110,8 +119,28 @@ const hitSchema = z.object({
     ),
 });
 
+const addressSchema = z.object({ name: z.string(), address: z.string() });
+const mailHitSchema = z.object({
+  id: z.string(),
+  mailbox_id: z.string(),
+  subject: z.string().nullable(),
+  from: addressSchema.nullable(),
+  received_at: z.string(),
+  score: z.number(),
+  snippet: z.string(),
+  highlights: z.array(z.tuple([z.number().int(), z.number().int()])),
+});
+const memoryHitSchema = z.object({
+  user_id: z.string(),
+  memory_id: z.string(),
+  content: z.string(),
+  category: z.string().nullable(),
+  distance: z.number(),
+});
+
 const resultSchema = z.object({
-  items: z.array(hitSchema),
+  scope: z.enum(["messages", "mail", "memories"]).optional(),
+  items: z.array(z.union([hitSchema, mailHitSchema, memoryHitSchema])),
   next_cursor: z.string().nullable(),
   degraded: z.boolean().describe("true: the index was unavailable and the catalog was scanned (SRCH-3)"),
   backend: z.string(),
@@ -154,6 +183,50 @@ export function searchRoutes(): RouteSpec[] {
     query: getQuery,
     responses: SEARCH_RESPONSES,
     handler: async ({ tenant, query }) => {
+      if (query.scope === "mail") {
+        const r = await tenant.searchMail(
+          query.q,
+          defined({
+            mailboxId: query.mailbox_id,
+            limit: query.limit,
+            cursor: query.cursor,
+            consistent: query.consistent,
+          }),
+        );
+        const items = r.hits.map((h) => ({
+          id: h.id,
+          mailbox_id: h.mailboxId,
+          subject: h.subject,
+          from: h.from,
+          received_at: h.receivedAt,
+          score: h.score,
+          snippet: h.snippet,
+          highlights: h.highlights,
+        }));
+        const data = {
+          scope: "mail",
+          items,
+          next_cursor: r.cursor ?? null,
+          degraded: false,
+          backend: r.backend,
+        };
+        return { status: 200, data: { ...data, mode: "fulltext" } };
+      }
+      if (query.scope === "memories") {
+        const hits = await tenant.memories.searchText(
+          query.q,
+          defined({ userId: query.user_id, k: query.limit }),
+        );
+        const items = hits.map((h) => ({
+          user_id: h.memory.userId,
+          memory_id: h.memory.memoryId,
+          content: h.memory.content,
+          category: h.memory.category ?? null,
+          distance: h.distance,
+        }));
+        const data = { scope: "memories", items, next_cursor: null, degraded: false, backend: "vector" };
+        return { status: 200, data: { ...data, mode: "vector" } };
+      }
       const options: SearchOptions = defined({
         mode: query.mode,
         chatId: query.chat_id ?? query.chatId,
