@@ -193,19 +193,21 @@ export class MultipartUploads {
     }
     const stored = new Map((await this.parts(uploadId)).map((p) => [p.partNumber, p]));
     const chosen: PartInfo[] = [];
-    for (const [i, r] of requested.entries()) {
+    for (const r of requested) {
       const part = stored.get(r.partNumber);
       if (!part || unquote(r.etag) !== part.sha256)
         throw new KuraError("S3_PART_INVALID", `part ${r.partNumber} was not uploaded with that ETag`, {
           operation: op,
           context: { partNumber: r.partNumber },
         });
-      if (i < requested.length - 1 && part.size < MIN_PART_BYTES)
-        throw new KuraError("S3_PART_TOO_SMALL", `part ${r.partNumber} is smaller than 5 MiB`, {
-          operation: op,
-          context: { partNumber: r.partNumber, size: part.size },
-        });
       chosen.push(part);
+    }
+    for (const part of chosen.slice(0, -1)) {
+      if (part.size < MIN_PART_BYTES)
+        throw new KuraError("S3_PART_TOO_SMALL", `part ${part.partNumber} is smaller than 5 MiB`, {
+          operation: op,
+          context: { partNumber: part.partNumber, size: part.size },
+        });
     }
     const size = chosen.reduce((n, p) => n + p.size, 0);
     const store = this.ctx.store;
