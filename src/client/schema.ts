@@ -574,6 +574,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/mail/threads/{thread_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A thread's messages across the tenant's mailboxes, oldest first */
+        get: operations["getMailThread"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/mailboxes/{mailbox_id}/messages": {
         parameters: {
             query?: never;
@@ -582,16 +599,68 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A mailbox's messages
-         * @description **Not implemented yet** (501): mail storage (MAIL-1) is not built yet
+         * A mailbox's messages, oldest first, paged
+         * @description With `flag`, a page may hold fewer than `limit` items while `next_cursor` is set (at most 5,000 messages are looked at per request).
          */
         get: operations["listMail"];
         put?: never;
         /**
-         * Store an RFC 5322 message
-         * @description **Not implemented yet** (501): mail storage (MAIL-1) is not built yet
+         * Store an RFC 5322 message as delivered
+         * @description The body is the raw message (Content-Type: message/rfc822), stored byte for byte; its attachments are extracted. The mailbox is created by its first message. A message a mail server would accept is stored even when malformed (its `problems` say what was wrong); an empty body or one with no header at all is 400 MAIL_UNPARSEABLE. Over the tenant's max_mail_bytes (default 25 MiB): 413; past max_mailbox_bytes or the tenant's storage quota: 507.
          */
         post: operations["storeMail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mailboxes/{mailbox_id}/messages/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A message's decoded envelope, flags, thread and attachments */
+        get: operations["getMail"];
+        put?: never;
+        post?: never;
+        /** Delete a message (its body goes with the last message sharing it) */
+        delete: operations["deleteMail"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mailboxes/{mailbox_id}/messages/{id}/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One attachment's decoded bytes */
+        get: operations["getMailAttachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mailboxes/{mailbox_id}/messages/{id}/copy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Copy a message to another mailbox (a new id; the body is shared, not copied) */
+        post: operations["copyMail"];
         delete?: never;
         options?: never;
         head?: never;
@@ -611,11 +680,42 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /**
-         * Change flags and tags
-         * @description **Not implemented yet** (501): mail storage (MAIL-1) is not built yet
-         */
+        /** Add and remove flags (catalog only; the body is untouched) */
         patch: operations["setMailFlags"];
+        trace?: never;
+    };
+    "/v1/mailboxes/{mailbox_id}/messages/{id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move a message to another mailbox (its id stays) */
+        post: operations["moveMail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mailboxes/{mailbox_id}/messages/{id}/raw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The exact bytes delivered (message/rfc822), verified against their SHA-256 */
+        get: operations["getMailRaw"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/messages:batchGet": {
@@ -4988,17 +5088,86 @@ export interface operations {
             };
         };
     };
-    listMail: {
+    getMailThread: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+            };
             header?: never;
             path: {
-                mailbox_id: string;
+                thread_id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                attachments: {
+                                    /** @description Content-ID without angle brackets (cid: references) */
+                                    content_id: string | null;
+                                    content_type: string;
+                                    /** @description attachment or inline */
+                                    disposition: string;
+                                    filename: string | null;
+                                    id: string;
+                                    sha256: string;
+                                    size: number;
+                                }[];
+                                cc: {
+                                    address: string;
+                                    name: string;
+                                }[];
+                                /** @description The Date header (ISO 8601); null when missing or unreadable */
+                                date: string | null;
+                                flags: string[];
+                                from: {
+                                    address: string;
+                                    name: string;
+                                } | null;
+                                /** @description Decoded header fields, by lower-case name */
+                                headers: {
+                                    [key: string]: string;
+                                };
+                                id: string;
+                                in_reply_to: string | null;
+                                mailbox_id: string;
+                                /** @description The Message-ID header, without angle brackets */
+                                message_id: string | null;
+                                /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                                problems: string[];
+                                received_at: string;
+                                references: string[];
+                                sha256: string;
+                                /** @description Bytes of the raw message as delivered */
+                                size: number;
+                                subject: string | null;
+                                thread_id: string;
+                                to: {
+                                    address: string;
+                                    name: string;
+                                }[];
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -5035,8 +5204,131 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): mail storage (MAIL-1) is not built yet */
-            501: {
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMail: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Only messages carrying this flag (\Seen, a keyword) */
+                flag?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+                /** @description Received at or after (ISO 8601 or ms) */
+                since?: string;
+            };
+            header?: never;
+            path: {
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                attachments: {
+                                    /** @description Content-ID without angle brackets (cid: references) */
+                                    content_id: string | null;
+                                    content_type: string;
+                                    /** @description attachment or inline */
+                                    disposition: string;
+                                    filename: string | null;
+                                    id: string;
+                                    sha256: string;
+                                    size: number;
+                                }[];
+                                cc: {
+                                    address: string;
+                                    name: string;
+                                }[];
+                                /** @description The Date header (ISO 8601); null when missing or unreadable */
+                                date: string | null;
+                                flags: string[];
+                                from: {
+                                    address: string;
+                                    name: string;
+                                } | null;
+                                /** @description Decoded header fields, by lower-case name */
+                                headers: {
+                                    [key: string]: string;
+                                };
+                                id: string;
+                                in_reply_to: string | null;
+                                mailbox_id: string;
+                                /** @description The Message-ID header, without angle brackets */
+                                message_id: string | null;
+                                /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                                problems: string[];
+                                received_at: string;
+                                references: string[];
+                                sha256: string;
+                                /** @description Bytes of the raw message as delivered */
+                                size: number;
+                                subject: string | null;
+                                thread_id: string;
+                                to: {
+                                    address: string;
+                                    name: string;
+                                }[];
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5065,8 +5357,74 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description The raw message, exactly as delivered */
+        requestBody: {
+            content: {
+                "message/rfc822": string;
+            };
+        };
         responses: {
+            /** @description Stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            attachments: {
+                                /** @description Content-ID without angle brackets (cid: references) */
+                                content_id: string | null;
+                                content_type: string;
+                                /** @description attachment or inline */
+                                disposition: string;
+                                filename: string | null;
+                                id: string;
+                                sha256: string;
+                                size: number;
+                            }[];
+                            cc: {
+                                address: string;
+                                name: string;
+                            }[];
+                            /** @description The Date header (ISO 8601); null when missing or unreadable */
+                            date: string | null;
+                            flags: string[];
+                            from: {
+                                address: string;
+                                name: string;
+                            } | null;
+                            /** @description Decoded header fields, by lower-case name */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            id: string;
+                            in_reply_to: string | null;
+                            mailbox_id: string;
+                            /** @description The Message-ID header, without angle brackets */
+                            message_id: string | null;
+                            /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                            problems: string[];
+                            received_at: string;
+                            references: string[];
+                            sha256: string;
+                            /** @description Bytes of the raw message as delivered */
+                            size: number;
+                            subject: string | null;
+                            thread_id: string;
+                            to: {
+                                address: string;
+                                name: string;
+                            }[];
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -5103,8 +5461,469 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): mail storage (MAIL-1) is not built yet */
-            501: {
+            /** @description The Content-Type is not message/rfc822 (MEDIA_TYPE_UNSUPPORTED) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The message */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            attachments: {
+                                /** @description Content-ID without angle brackets (cid: references) */
+                                content_id: string | null;
+                                content_type: string;
+                                /** @description attachment or inline */
+                                disposition: string;
+                                filename: string | null;
+                                id: string;
+                                sha256: string;
+                                size: number;
+                            }[];
+                            cc: {
+                                address: string;
+                                name: string;
+                            }[];
+                            /** @description The Date header (ISO 8601); null when missing or unreadable */
+                            date: string | null;
+                            flags: string[];
+                            from: {
+                                address: string;
+                                name: string;
+                            } | null;
+                            /** @description Decoded header fields, by lower-case name */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            id: string;
+                            in_reply_to: string | null;
+                            mailbox_id: string;
+                            /** @description The Message-ID header, without angle brackets */
+                            message_id: string | null;
+                            /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                            problems: string[];
+                            received_at: string;
+                            references: string[];
+                            sha256: string;
+                            /** @description Bytes of the raw message as delivered */
+                            size: number;
+                            subject: string | null;
+                            thread_id: string;
+                            to: {
+                                address: string;
+                                name: string;
+                            }[];
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMailAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200) */
+                "If-Range"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+                /** @description One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200) */
+                Range?: string;
+            };
+            path: {
+                attachment_id: string;
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description bytes first-last/size */
+                    "Content-Range"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
+            304: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message or attachment (MAIL_NOT_FOUND, MAIL_ATTACHMENT_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The range starts at or beyond the end (RANGE_NOT_SATISFIABLE) */
+            416: {
+                headers: {
+                    /** @description bytes *\/size */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    copyMail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The target mailbox */
+                    mailbox_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The message in the target mailbox */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            attachments: {
+                                /** @description Content-ID without angle brackets (cid: references) */
+                                content_id: string | null;
+                                content_type: string;
+                                /** @description attachment or inline */
+                                disposition: string;
+                                filename: string | null;
+                                id: string;
+                                sha256: string;
+                                size: number;
+                            }[];
+                            cc: {
+                                address: string;
+                                name: string;
+                            }[];
+                            /** @description The Date header (ISO 8601); null when missing or unreadable */
+                            date: string | null;
+                            flags: string[];
+                            from: {
+                                address: string;
+                                name: string;
+                            } | null;
+                            /** @description Decoded header fields, by lower-case name */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            id: string;
+                            in_reply_to: string | null;
+                            mailbox_id: string;
+                            /** @description The Message-ID header, without angle brackets */
+                            message_id: string | null;
+                            /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                            problems: string[];
+                            received_at: string;
+                            references: string[];
+                            sha256: string;
+                            /** @description Bytes of the raw message as delivered */
+                            size: number;
+                            subject: string | null;
+                            thread_id: string;
+                            to: {
+                                address: string;
+                                name: string;
+                            }[];
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5134,8 +5953,76 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    add?: string[];
+                    remove?: string[];
+                };
+            };
+        };
         responses: {
+            /** @description The message with its flags now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            attachments: {
+                                /** @description Content-ID without angle brackets (cid: references) */
+                                content_id: string | null;
+                                content_type: string;
+                                /** @description attachment or inline */
+                                disposition: string;
+                                filename: string | null;
+                                id: string;
+                                sha256: string;
+                                size: number;
+                            }[];
+                            cc: {
+                                address: string;
+                                name: string;
+                            }[];
+                            /** @description The Date header (ISO 8601); null when missing or unreadable */
+                            date: string | null;
+                            flags: string[];
+                            from: {
+                                address: string;
+                                name: string;
+                            } | null;
+                            /** @description Decoded header fields, by lower-case name */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            id: string;
+                            in_reply_to: string | null;
+                            mailbox_id: string;
+                            /** @description The Message-ID header, without angle brackets */
+                            message_id: string | null;
+                            /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                            problems: string[];
+                            received_at: string;
+                            references: string[];
+                            sha256: string;
+                            /** @description Bytes of the raw message as delivered */
+                            size: number;
+                            subject: string | null;
+                            thread_id: string;
+                            to: {
+                                address: string;
+                                name: string;
+                            }[];
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
             400: {
                 headers: {
@@ -5163,7 +6050,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5172,9 +6059,272 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Not implemented yet (error_code NOT_IMPLEMENTED): mail storage (MAIL-1) is not built yet */
-            501: {
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    moveMail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The target mailbox */
+                    mailbox_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The message in the target mailbox */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            attachments: {
+                                /** @description Content-ID without angle brackets (cid: references) */
+                                content_id: string | null;
+                                content_type: string;
+                                /** @description attachment or inline */
+                                disposition: string;
+                                filename: string | null;
+                                id: string;
+                                sha256: string;
+                                size: number;
+                            }[];
+                            cc: {
+                                address: string;
+                                name: string;
+                            }[];
+                            /** @description The Date header (ISO 8601); null when missing or unreadable */
+                            date: string | null;
+                            flags: string[];
+                            from: {
+                                address: string;
+                                name: string;
+                            } | null;
+                            /** @description Decoded header fields, by lower-case name */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            id: string;
+                            in_reply_to: string | null;
+                            mailbox_id: string;
+                            /** @description The Message-ID header, without angle brackets */
+                            message_id: string | null;
+                            /** @description What was malformed but accepted: missing-date, invalid-date, missing-message-id, … */
+                            problems: string[];
+                            received_at: string;
+                            references: string[];
+                            sha256: string;
+                            /** @description Bytes of the raw message as delivered */
+                            size: number;
+                            subject: string | null;
+                            thread_id: string;
+                            to: {
+                                address: string;
+                                name: string;
+                            }[];
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMailRaw: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tags (strong comparison) or *: otherwise 412 PRECONDITION_FAILED */
+                "If-Match"?: string;
+                /** @description An HTTP-date, read without If-None-Match: unchanged since → 304 */
+                "If-Modified-Since"?: string;
+                /** @description Entity tags (weak comparison) or *: a match → 304 */
+                "If-None-Match"?: string;
+                /** @description An entity tag or HTTP-date: the range applies only if it names the current body, else the whole body (200) */
+                "If-Range"?: string;
+                /** @description An HTTP-date, read without If-Match: changed since → 412 PRECONDITION_FAILED */
+                "If-Unmodified-Since"?: string;
+                /** @description One byte range (bytes=a-b, a- or -n) → 206; several, or a malformed one, → the whole body (200) */
+                Range?: string;
+            };
+            path: {
+                id: string;
+                mailbox_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes */
+            200: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description bytes first-last/size */
+                    "Content-Range"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description If-None-Match matched, or not modified since If-Modified-Since (no body) */
+            304: {
+                headers: {
+                    /** @description bytes */
+                    "Accept-Ranges"?: string;
+                    /** @description attachment; filename=… for types a browser would run (HTML, SVG, XML, JavaScript, PDF, unknown types) */
+                    "Content-Disposition"?: string;
+                    /** @description The body's entity tag (its SHA-256, quoted) */
+                    ETag?: string;
+                    /** @description When the body was stored (HTTP-date) */
+                    "Last-Modified"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The range starts at or beyond the end (RANGE_NOT_SATISFIABLE) */
+            416: {
+                headers: {
+                    /** @description bytes *\/size */
+                    "Content-Range"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6762,15 +7912,21 @@ export interface operations {
                 cursor?: string;
                 /** @description Page size, 1…100 */
                 limit?: number;
+                /** @description scope mail: only this mailbox */
+                mailbox_id?: string;
                 /** @description fulltext (default); vector and hybrid need vector.embed_messages (else 501) */
                 mode?: "fulltext" | "vector" | "hybrid";
                 /** @description Words to find (any language; CJK words of any length) */
                 q: string;
                 role?: string;
+                /** @description messages (default); mail: full-text over the tenant's mail (subject, addresses, text body); memories: memory text by similarity (the embedder's) */
+                scope?: "messages" | "mail" | "memories";
                 /** @description ISO time or epoch ms: messages created at or after */
                 since?: string;
                 /** @description ISO time or epoch ms: messages created before */
                 until?: string;
+                /** @description scope memories: only this user's memories */
+                user_id?: string;
             };
             header?: never;
             path?: never;
@@ -6789,7 +7945,7 @@ export interface operations {
                             backend: string;
                             /** @description true: the index was unavailable and the catalog was scanned (SRCH-3) */
                             degraded: boolean;
-                            items: {
+                            items: ({
                                 chat_id: string;
                                 created_at: string;
                                 /** @description [start, end) in snippet of each query word; for a hit only the vector half found, those its preview holds (often none: a message can be near in meaning without sharing a word) */
@@ -6802,10 +7958,33 @@ export interface operations {
                                 score: number;
                                 /** @description Text around the first match; for a hit only the vector half of vector or hybrid found, the message's preview */
                                 snippet: string;
-                            }[];
+                            } | {
+                                from: {
+                                    address: string;
+                                    name: string;
+                                } | null;
+                                highlights: [
+                                    number,
+                                    number
+                                ][];
+                                id: string;
+                                mailbox_id: string;
+                                received_at: string;
+                                score: number;
+                                snippet: string;
+                                subject: string | null;
+                            } | {
+                                category: string | null;
+                                content: string;
+                                distance: number;
+                                memory_id: string;
+                                user_id: string;
+                            })[];
                             /** @enum {string} */
                             mode: "fulltext" | "vector" | "hybrid";
                             next_cursor: string | null;
+                            /** @enum {string} */
+                            scope?: "messages" | "mail" | "memories";
                         };
                         request_id: string;
                         /** @constant */
@@ -6908,7 +8087,7 @@ export interface operations {
                             backend: string;
                             /** @description true: the index was unavailable and the catalog was scanned (SRCH-3) */
                             degraded: boolean;
-                            items: {
+                            items: ({
                                 chat_id: string;
                                 created_at: string;
                                 /** @description [start, end) in snippet of each query word; for a hit only the vector half found, those its preview holds (often none: a message can be near in meaning without sharing a word) */
@@ -6921,10 +8100,33 @@ export interface operations {
                                 score: number;
                                 /** @description Text around the first match; for a hit only the vector half of vector or hybrid found, the message's preview */
                                 snippet: string;
-                            }[];
+                            } | {
+                                from: {
+                                    address: string;
+                                    name: string;
+                                } | null;
+                                highlights: [
+                                    number,
+                                    number
+                                ][];
+                                id: string;
+                                mailbox_id: string;
+                                received_at: string;
+                                score: number;
+                                snippet: string;
+                                subject: string | null;
+                            } | {
+                                category: string | null;
+                                content: string;
+                                distance: number;
+                                memory_id: string;
+                                user_id: string;
+                            })[];
                             /** @enum {string} */
                             mode: "fulltext" | "vector" | "hybrid";
                             next_cursor: string | null;
+                            /** @enum {string} */
+                            scope?: "messages" | "mail" | "memories";
                         };
                         request_id: string;
                         /** @constant */
