@@ -195,6 +195,32 @@ describe.skipIf(!available)("the console in Chromium", () => {
         expect(facts).toContain(ref.checksum);
         expect(facts).toContain(`${ref.size_bytes} bytes`);
         await shot("2-message");
+        // Soft delete, then undelete.
+        await page.getByRole("button", { name: "Delete" }).click();
+        await page.getByRole("status").filter({ hasText: "Deleted (soft)" }).waitFor();
+        const gone = await fetch(`${origin}/v1/messages/${ref.id}`, {
+          headers: { authorization: `Bearer ${tenantToken}` },
+        });
+        expect(gone.status).toBe(404);
+        await page.getByRole("button", { name: "Undelete" }).click();
+        await page.getByRole("status").filter({ hasText: "Undeleted" }).waitFor();
+        expect((await api("GET", `/v1/messages/${ref.id}`)).content).toBe(text);
+
+        // A long history arrives page by page as it scrolls (pages of 30).
+        const long = `long-${vp.name}`;
+        await api("POST", `/v1/chats/${long}/messages:batch`, {
+          messages: Array.from({ length: 70 }, (_, i) => ({ role: "user", content: `line ${i}` })),
+        });
+        await page.goto(`${origin}/console/chats/${long}`);
+        const rows = page.locator("ol.messages > li");
+        await rows.first().waitFor();
+        for (let i = 0; i < 10 && (await rows.count()) < 70; i++) {
+          await page.locator(".sentinel").scrollIntoViewIfNeeded();
+          await page.waitForTimeout(300);
+        }
+        expect(await rows.count()).toBe(70);
+        // Newest first: the last row is the first line written.
+        expect(await rows.last().textContent()).toContain("line 0");
 
         // Search in Japanese: nothing is searched while the IME composes; the composed text is.
         await page.getByRole("link", { name: "Search" }).click();
@@ -226,7 +252,13 @@ describe.skipIf(!available)("the console in Chromium", () => {
         expect(await mark.textContent()).toContain("東京");
         await shot("3-search");
 
-        // Upload by drag and drop, then download the same bytes.
+        // Upload by drag and drop, then download the same bytes. At phone width the server is
+        // made to look like one without tus (OPTIONS /v1/uploads unanswered): one PUT instead.
+        const via = vp.name === "phone" ? "PUT" : "tus";
+        if (via === "PUT")
+          await page.route(`${origin}/v1/uploads`, (route) =>
+            route.request().method() === "OPTIONS" ? route.fulfill({ status: 404 }) : route.continue(),
+          );
         await page.getByRole("link", { name: "Objects" }).click();
         const dropzone = page.getByTestId("dropzone");
         await dropzone.waitFor();
@@ -240,6 +272,9 @@ describe.skipIf(!available)("the console in Chromium", () => {
           zone.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true, dataTransfer: dt }));
         })()`);
         await page.getByRole("status").filter({ hasText: "uploaded" }).waitFor();
+        expect(await page.locator(".transfers li").first().textContent()).toContain(`${name} (${via})`);
+        const methods = requests.filter((u) => new URL(u).pathname.startsWith("/v1/uploads")).length;
+        expect(via === "tus" ? methods > 1 : methods === 1).toBe(true);
         expect(await page.getByLabel(`Upload of ${name}`).getAttribute("value")).toBe(
           String(Buffer.byteLength(content)),
         );
