@@ -4,7 +4,10 @@
  * client hides the protocol (offsets, checksums, versions).
  */
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { S3Client } from "@aws-sdk/client-s3";
 import * as tus from "tus-js-client";
@@ -12,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/http/auth.js";
 import { createBucket, emptyAndDeleteBucket } from "../conformance/s3-harness.js";
 import { backendAvailable } from "../support/backends.js";
+import { postgresForTests } from "../support/servers/postgres.js";
 import {
   RADOSGW_ACCESS_KEY,
   RADOSGW_SECRET_KEY,
@@ -19,6 +23,7 @@ import {
   radosgwProblem,
   startRadosgw,
 } from "../support/servers/radosgw.js";
+import { dropPrefix, REDIS_URL, redisProblem } from "../support/servers/redis.js";
 import { S3RVER_ACCESS_KEY, S3RVER_SECRET_KEY, startS3rver } from "../support/servers/s3rver.js";
 import { type Harness, readJson, SECRET, startServer } from "./harness.js";
 
@@ -620,3 +625,68 @@ if (backendAvailable("s3-radosgw", radosgwProblem())) {
     };
   });
 }
+
+describe("tus uploads across two nodes sharing PostgreSQL, Redis and the blob store", async () => {
+  const db = await postgresForTests();
+  if ("problem" in db) throw new Error(db.problem);
+  const problem = await redisProblem();
+  if (problem) throw new Error(problem);
+  const prefix = `kura-test-tus-${randomBytes(4).toString("hex")}:`;
+  const nodes: Harness[] = [];
+  let blobs: string;
+  beforeAll(async () => {
+    blobs = await mkdtemp(join(tmpdir(), "kura-tus-shared-"));
+    const config = {
+      database: { backend: "postgres", url: db.url },
+      kv: { backend: "redis", url: REDIS_URL, key_prefix: prefix },
+      storage: { backend: "fs", options: { base_path: blobs } },
+      node: { allow_local_vectors: true },
+    };
+    nodes.push(await startServer({ config }));
+    nodes.push(await startServer({ config }));
+  }, 120_000);
+  afterAll(async () => {
+    for (const n of nodes) await n.close();
+    await dropPrefix(prefix);
+    await db.destroy();
+    await rm(blobs, { recursive: true, force: true });
+  });
+
+  it("an upload begun on one node is finished on the other", async () => {
+    const [a, b] = nodes as [Harness, Harness];
+    const token = await a.token("acme");
+    const body = randomBytes(200_000);
+    const first = upload(a, body, {
+      token,
+      chunkSize: 60_000,
+      metadata: { key: "roaming.bin" },
+      onChunkComplete: (u, accepted) => {
+        if (accepted === 120_000) void u.abort();
+      },
+    });
+    first.done.catch(() => undefined);
+    let url: string | undefined;
+    for (let i = 0; i < 500 && !url; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      const at = first.upload.url;
+      if (!at) continue;
+      const head = await fetch(at, { method: "HEAD", headers: { ...TUS, authorization: `Bearer ${token}` } });
+      if (head.headers.get("upload-offset") === "120000") url = at;
+    }
+    // The same upload through the other node (as a load balancer would send it there).
+    const there = (url as string).replace(a.base, b.base);
+    const head = await fetch(there, {
+      method: "HEAD",
+      headers: { ...TUS, authorization: `Bearer ${token}` },
+    });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("upload-offset")).toBe("120000");
+    await upload(b, body, { token, chunkSize: 60_000, uploadUrl: there }).done;
+    const got = await fetch(`${a.base}/v1/objects/roaming.bin`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(got.status).toBe(200);
+    expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(body));
+    expect((await a.call("GET", "/v1/usage", { token })).json.data.bytes).toBe(body.length);
+  });
+});
