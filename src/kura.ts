@@ -38,7 +38,7 @@ import {
   WriteHealth,
 } from "./engine/health.js";
 import { HotMessages } from "./engine/hot-messages.js";
-import { type JobReport, JobRunner } from "./engine/jobs.js";
+import { type JobReport, JobRunner, type JobStats } from "./engine/jobs.js";
 import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
@@ -296,7 +296,7 @@ export class Kura {
       retention: { deletedMessagesDays: resolved.retention.deleted_messages_days },
       presignSecret: presignSecret === undefined ? undefined : Buffer.from(presignSecret, "utf8"),
     };
-    const jobs = new JobRunner(catalog, clock);
+    const jobs = new JobRunner(catalog, clock, { owner: node?.registry.nodeId ?? hostname() });
     jobs.register(orphanGcJob(ctx, options.orphanGraceMs));
     jobs.register(foldUsageJob(ctx));
     // API-6: resumable uploads' state in the KV store, parts in the primary store; expired ones
@@ -776,6 +776,21 @@ export class Kura {
   async runLifecycle(options: { dryRun?: boolean; actor?: string } = {}): Promise<LifecycleReport> {
     this.assertOpen();
     return (this.lifecycleEngine as Lifecycle).run(options);
+  }
+
+  /**
+   * Each maintenance job's runs, failures, last duration and success on this node, and the
+   * runner holding its lease now on any node (`/metrics`).
+   */
+  async jobMetrics(): Promise<(JobStats & { owner: string | undefined })[]> {
+    const owners = await this.jobs.owners();
+    return this.jobs.jobStats().map((s) => ({ ...s, owner: owners.get(s.name) }));
+  }
+
+  /** Hits and misses of the hot message cache (undefined when it is off). */
+  get hotMessageStats(): { hits: number; misses: number } | undefined {
+    const c = this.ctx.messageCache;
+    return c && { hits: c.hits, misses: c.misses };
   }
 
   /** Run maintenance jobs once (orphan GC, lifecycle, usage folding, outbox pruning, …). */

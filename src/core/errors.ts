@@ -355,6 +355,10 @@ export const ERROR_CODES = {
     "An object copied to the migration's target does not match the source (size or SHA-256), even after a second copy.",
   ],
   // nodes sharing a catalog (DIST-1)
+  LEASE_LOST: [
+    "Conflict",
+    "A job's write carried a lease it no longer holds (it expired and another node took the job): nothing was written.",
+  ],
   NODE_NOT_FOUND: ["NotFound", "No node of this id is registered on the catalog."],
   NODE_LIVE: [
     "Conflict",

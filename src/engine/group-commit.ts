@@ -6,6 +6,7 @@
 import { KuraError, toKuraError } from "../core/errors.js";
 import { closedError } from "../core/lifecycle.js";
 import type { Catalog, CatalogBatch } from "../ports/catalog.js";
+import { fenceCheck } from "./fence.js";
 
 interface Pending {
   batch: CatalogBatch;
@@ -24,11 +25,16 @@ export class GroupCommitter {
     private readonly maxOpsPerCommit = 20_000,
   ) {}
 
-  /** Resolves once the batch is durably committed (per the catalog's durability setting). */
+  /**
+   * Resolves once the batch is durably committed (per the catalog's durability setting). Within
+   * a job (`engine/fence.ts`) the batch also checks the job's lease and fencing token.
+   */
   commit(batch: CatalogBatch): Promise<void> {
     if (this.closed) {
       return Promise.reject(closedError("the catalog", "catalog.commit"));
     }
+    const fence = fenceCheck();
+    if (fence) batch = { ops: [...batch.ops, fence] };
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });
       this.running ??= this.drain();

@@ -30,7 +30,7 @@ import type { AuditEntry, LegalHoldRow, MessageRow, ObjectRow } from "../ports/c
 import type { KvStore } from "../ports/kv-store.js";
 import { type EngineContext, storeFor } from "./context.js";
 import { eraseMessages } from "./erase.js";
-import type { Job } from "./jobs.js";
+import { holdLease, JOB_LEASE_MS, type Job } from "./jobs.js";
 import { splitHeld } from "./legal-holds.js";
 import { hotMessageKey, isLive } from "./message-rows.js";
 import { ADMIN_AUDIT_STREAM } from "./tenant-deletion.js";
@@ -43,7 +43,6 @@ const BATCH = 200;
 const DRY_RUN_MAX = 100_000;
 /** The job's name, and with `job:` its catalog lease. */
 export const LIFECYCLE_JOB = "lifecycle";
-const LEASE_MS = 10 * 60_000;
 
 /** What a run did, or with `dryRun` would do, by action. */
 export interface LifecycleCounts {
@@ -105,7 +104,9 @@ export class Lifecycle {
     if (options.dryRun) return this.pass(now, true, actor);
     const catalog = this.deps.ctx.catalog;
     const lease = { name: `job:${LIFECYCLE_JOB}`, owner: `lifecycle-${randomUUID()}` };
-    if (!(await catalog.tryLease({ ...lease, now, ttlMs: LEASE_MS })))
+    // The job's lease, renewed while the run lasts, its token on every batch (ADR 0039).
+    const held = await holdLease(catalog, { ...lease, ttlMs: JOB_LEASE_MS, clock: this.deps.ctx.clock }, now);
+    if (!held)
       throw new KuraError(
         "LIFECYCLE_RUNNING",
         "a lifecycle run is under way on this catalog; try again later",
@@ -114,9 +115,9 @@ export class Lifecycle {
         },
       );
     try {
-      return await this.pass(now, false, actor);
+      return await held.run(() => this.pass(now, false, actor));
     } finally {
-      await catalog.releaseLease(lease).catch(() => undefined);
+      await held.release();
     }
   }
 

@@ -16,6 +16,10 @@ export interface MetricsOptions {
   cacheStats?: () => CacheStats;
   /** Bytes of blob temp files (uploads in progress, unswept leftovers) per store, read at scrape time. */
   blobTempBytes?: () => Promise<Record<string, number>>;
+  /** Maintenance jobs on this node, and who holds each job's lease now (any node), read at scrape time. */
+  jobs?: () => Promise<JobMetrics[]>;
+  /** Hot message cache counters of this node, read at scrape time. */
+  hotMessages?: () => { hits: number; misses: number } | undefined;
   /** Include Node process metrics (CPU, memory, event loop); default true. */
   processMetrics?: boolean;
 }
@@ -30,6 +34,17 @@ export async function blobTempBytesOf(stores: Record<string, BlobStore>): Promis
     out[name] = (await store.stats()).tempBytes;
   }
   return out;
+}
+
+/** A maintenance job as `/metrics` reports it. */
+export interface JobMetrics {
+  name: string;
+  runs: number;
+  failures: number;
+  lastDurationMs: number | undefined;
+  lastSuccessAt: number | undefined;
+  /** The runner holding the job's lease now (`<node>:<suffix>`), undefined while none does. */
+  owner: string | undefined;
 }
 
 export class HttpMetrics {
@@ -79,6 +94,8 @@ export class HttpMetrics {
         }
       },
     });
+    this.jobGauges(options.jobs);
+    this.hotMessageGauges(options.hotMessages);
     const lag = options.outboxLag;
     new Gauge({
       name: "kura_outbox_lag_events",
@@ -93,6 +110,84 @@ export class HttpMetrics {
         }
       },
     });
+  }
+
+  /** Per job: runs, failures, last duration and success on this node; the lease's owner now. */
+  private jobGauges(jobs: (() => Promise<JobMetrics[]>) | undefined): void {
+    // One read per scrape, shared by the gauges collected in that scrape.
+    let pending: Promise<JobMetrics[]> | undefined;
+    const read = () => {
+      pending ??= (jobs ? jobs() : Promise.resolve([]))
+        .catch(() => [])
+        .finally(() => {
+          setImmediate(() => {
+            pending = undefined;
+          });
+        });
+      return pending;
+    };
+    const gauge = (name: string, help: string, pick: (j: JobMetrics) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["job"],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const j of await read()) {
+            const v = pick(j);
+            if (v !== undefined) this.set({ job: j.name }, v);
+          }
+        },
+      });
+    gauge("kura_job_runs", "Runs of each maintenance job on this node since start", (j) => j.runs);
+    gauge(
+      "kura_job_failures",
+      "Failed runs of each maintenance job on this node since start",
+      (j) => j.failures,
+    );
+    gauge("kura_job_last_duration_seconds", "Duration of the last run on this node", (j) =>
+      j.lastDurationMs === undefined ? undefined : j.lastDurationMs / 1000,
+    );
+    gauge(
+      "kura_job_last_success_timestamp_seconds",
+      "When the last successful run on this node ended",
+      (j) => (j.lastSuccessAt === undefined ? undefined : j.lastSuccessAt / 1000),
+    );
+    new Gauge({
+      name: "kura_job_lease_owner",
+      help: "1 for the runner (node id and suffix) holding each job's lease now, on any node",
+      labelNames: ["job", "owner"],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const j of await read()) if (j.owner !== undefined) this.set({ job: j.name, owner: j.owner }, 1);
+      },
+    });
+  }
+
+  private hotMessageGauges(stats: (() => { hits: number; misses: number } | undefined) | undefined): void {
+    const gauge = (name: string, help: string, pick: (s: { hits: number; misses: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const s = stats?.();
+          if (s) this.set(pick(s));
+        },
+      });
+    gauge(
+      "kura_hot_message_cache_hits",
+      "Message gets served from the hot message cache since start (with a shared catalog, after a version check)",
+      (s) => s.hits,
+    );
+    gauge(
+      "kura_hot_message_cache_misses",
+      "Message gets the hot message cache could not serve",
+      (s) => s.misses,
+    );
   }
 
   private cacheGauges(stats: (() => CacheStats) | undefined): void {

@@ -131,6 +131,8 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
       Object.fromEntries(
         await Promise.all(kura.projectors.map(async (name) => [name, await kura.outboxLag(name)])),
       ),
+    jobs: () => kura.jobMetrics(),
+    hotMessages: () => kura.hotMessageStats,
     ...options.metrics,
   });
   const authenticator = new Authenticator({

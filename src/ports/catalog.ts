@@ -430,6 +430,12 @@ export type CatalogOp =
    * `checkQuota` is: hold writes append the tenant's events too, so they are ordered with it.
    */
   | ({ op: "checkNotHeld" } & HeldQuery)
+  /**
+   * Fails the batch with `LEASE_LOST` unless `owner` holds the lease `name` with this fencing
+   * token at `now` (a job's writes carry it: a holder that lost its lease commits nothing more).
+   * On PostgreSQL the lease row stays locked to the commit, so no takeover passes it meanwhile.
+   */
+  | { op: "checkLease"; name: string; owner: string; token: number; now: number }
   /** Mail rows (MAIL-1): `mail-catalog.ts`. */
   | MailOp;
 
@@ -833,6 +839,12 @@ export interface Catalog extends MailCatalogReads, TenantKeyStore {
    * Behavior: one owner at a time; of concurrent attempts on a free lease exactly one wins.
    */
   tryLease(lease: LeaseRequest): Promise<boolean>;
+  /**
+   * `tryLease` with the lease's fencing token: the token if `owner` now holds `name`, else
+   * undefined. Behavior: the token rises each time the lease is taken while free, expired or
+   * another owner's (a release keeps it, so it never goes back); renewing one's own keeps it.
+   */
+  takeLease(lease: LeaseRequest): Promise<number | undefined>;
   /** Behavior: frees the lease if `owner` holds it; another owner's lease is left alone. */
   releaseLease(lease: LeaseHolder): Promise<void>;
 
@@ -939,6 +951,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   listJobs: "read",
   deleteJob: "once",
   tryLease: "idempotent",
+  takeLease: "idempotent",
   releaseLease: "idempotent",
   leaseOwner: "read",
   openSnapshot: "read",

@@ -1628,6 +1628,40 @@ export function catalogConformance(
           await other.close();
         }
       });
+
+      it("fencing tokens rise with each new holder, and a batch checking a lost lease writes nothing", async () => {
+        const name = `fence-${randomBytes(4).toString("hex")}`;
+        const a = await c.takeLease({ name, owner: "node-a", now: 1000, ttlMs: 500 });
+        expect(a).toBeTypeOf("number");
+        // Renewal keeps the token; another owner is refused.
+        expect(await c.takeLease({ name, owner: "node-a", now: 1200, ttlMs: 500 })).toBe(a);
+        expect(await c.takeLease({ name, owner: "node-b", now: 1300, ttlMs: 500 })).toBeUndefined();
+        const t = tenant();
+        const check = (owner: string, token: number, now: number): CatalogOp => ({
+          op: "checkLease",
+          name,
+          owner,
+          token,
+          now,
+        });
+        const audit = (n: number): CatalogOp => ({
+          op: "appendAudit",
+          entry: { tenantId: t, actor: "job", action: `fenced.${n}`, target: "x", at: n, details: {} },
+        });
+        await commitOk(c, [audit(1), check("node-a", a as number, 1300)]);
+        // Expired (held until 1700), taken by node-b: a higher token; node-a's writes now fail whole.
+        const b = await c.takeLease({ name, owner: "node-b", now: 1800, ttlMs: 500 });
+        expect(b).toBeGreaterThan(a as number);
+        expectFailed(await commitOne(c, [audit(2), check("node-a", a as number, 1800)]), "LEASE_LOST");
+        expectFailed(await commitOne(c, [audit(3), check("node-b", a as number, 1800)]), "LEASE_LOST");
+        await commitOk(c, [audit(4), check("node-b", b as number, 1800)]);
+        // A release keeps the token: the next holder's is higher still.
+        await c.releaseLease({ name, owner: "node-b" });
+        expectFailed(await commitOne(c, [audit(5), check("node-b", b as number, 1900)]), "LEASE_LOST");
+        const next = await c.takeLease({ name, owner: "node-a", now: 1900, ttlMs: 500 });
+        expect(next).toBeGreaterThan(b as number);
+        expect((await c.auditLog(t, { limit: 10 })).map((e) => e.action)).toEqual(["fenced.1", "fenced.4"]);
+      });
     });
 
     // --- hostile input ------------------------------------------------------------------------

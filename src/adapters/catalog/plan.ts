@@ -83,6 +83,8 @@ const SINGLE_OPS = new Set<string>([
   "insertLegalHold",
   "deleteLegalHold",
   "checkNotHeld",
+  // A job's writes carry the fencing token of its lease (`leases.ts`).
+  "checkLease",
   // Mail rows (MAIL-1, `mail.ts`).
   ...MAIL_OPS,
 ]);

@@ -346,13 +346,7 @@ export const Q = {
       "FROM ids LEFT JOIN rec ON rec.tenant_id = ids.tenant_id LEFT JOIN refs ON refs.tenant_id = ids.tenant_id " +
       "LEFT JOIN msgs ON msgs.tenant_id = ids.tenant_id ORDER BY ids.tenant_id",
   ),
-  /** Takes the lease if it is free, expired or already ours: a row comes back if it did. */
-  tryLease: query(
-    "INSERT INTO leases (name, owner, expires_at) VALUES ({name}, {owner}, {until}) ON CONFLICT (name) DO UPDATE SET " +
-      "owner = excluded.owner, expires_at = excluded.expires_at " +
-      "WHERE leases.expires_at <= {now} OR leases.owner = excluded.owner RETURNING owner",
-  ),
-  releaseLease: query("DELETE FROM leases WHERE name = {name} AND owner = {owner}"),
+  // Taking and releasing leases: `leases.ts` (fencing tokens).
   leaseOwner: query("SELECT owner FROM leases WHERE name = {name} AND expires_at > {now}"),
   holdsData: query(HOLDS_DATA_SQL),
 } as const;

@@ -36,6 +36,7 @@ import type {
 import type { TenantKeyRow } from "../../ports/key-provider.js";
 import type { MailListQuery, MailRow } from "../../ports/mail-catalog.js";
 import { changesExpired, checkLimit, checkPosition, checkTime, prefixUpperBound } from "./common.js";
+import { LEASE_QUERIES } from "./leases.js";
 import { LIFECYCLE_QUERIES, toLegalHold } from "./lifecycle.js";
 import { MAIL_QUERIES, toMailRow } from "./mail.js";
 import {
@@ -563,17 +564,28 @@ export abstract class CatalogReads {
     }));
   }
 
-  tryLease({ name, owner, now, ttlMs }: LeaseRequest): Promise<boolean> {
-    return this.run("catalog.tryLease", () => ({
-      query: Q.tryLease,
+  async tryLease(lease: LeaseRequest): Promise<boolean> {
+    return (await this.leaseTaken("catalog.tryLease", lease)) !== undefined;
+  }
+
+  takeLease(lease: LeaseRequest): Promise<number | undefined> {
+    return this.leaseTaken("catalog.takeLease", lease);
+  }
+
+  private leaseTaken(
+    operation: string,
+    { name, owner, now, ttlMs }: LeaseRequest,
+  ): Promise<number | undefined> {
+    return this.run(operation, () => ({
+      query: LEASE_QUERIES.take,
       params: { name, owner, until: now + ttlMs, now },
-      result: (rows) => rows.length === 1,
+      result: ([r]) => (r === undefined ? undefined : Number(r.token)),
     }));
   }
 
   releaseLease({ name, owner }: LeaseHolder): Promise<void> {
     return this.run("catalog.releaseLease", () => ({
-      query: Q.releaseLease,
+      query: LEASE_QUERIES.release,
       params: { name, owner },
       result: () => undefined,
     }));

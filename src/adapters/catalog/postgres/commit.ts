@@ -21,6 +21,7 @@ import {
   staleVersion,
 } from "../common.js";
 import type { TableDef } from "../dsl.js";
+import { LEASE_QUERIES, leaseLost, leaseParams } from "../leases.js";
 import {
   heldParams,
   holdParams,
@@ -455,6 +456,13 @@ export class GroupCommit {
         const q = L.deleteHold.postgres;
         const r = await this.query(client, q.sql, q.bind({ tenant: op.tenantId, id: op.id }));
         if (r.rowCount === 0) throw legalHoldNotFound(op.tenantId, op.id);
+        return;
+      }
+      case "checkLease": {
+        // FOR SHARE: a takeover (an UPDATE of the row) waits for this transaction to end.
+        const q = LEASE_QUERIES.check.postgres;
+        const r = await this.query(client, `${q.sql} FOR SHARE`, q.bind(leaseParams(op)));
+        if ((r.rowCount ?? 0) === 0) throw leaseLost(op);
         return;
       }
       case "checkNotHeld": {

@@ -17,6 +17,7 @@ import {
   staleObject,
   staleVersion,
 } from "../common.js";
+import { LEASE_QUERIES, leaseLost, leaseParams } from "../leases.js";
 import {
   heldParams,
   holdParams,
@@ -337,6 +338,12 @@ export class GroupCommit {
         const q = L.deleteHold.sqlite;
         if (this.stmt(q.sql).run(q.bind({ tenant: op.tenantId, id: op.id })).changes === 0)
           throw legalHoldNotFound(op.tenantId, op.id);
+        return;
+      }
+      case "checkLease": {
+        // One writer: a takeover committed before this batch is seen.
+        const q = LEASE_QUERIES.check.sqlite;
+        if (!this.stmt(q.sql).get(q.bind(leaseParams(op)))) throw leaseLost(op);
         return;
       }
       case "checkNotHeld": {
