@@ -102,6 +102,7 @@ export function registerBackupCommands(program: Command): void {
             bodies: m.bodies,
             session_files: m.session_files,
             kv_entries: m.kv_entries,
+            vector_collections: m.vector_collections ?? { count: 0, items: 0 },
             tables: Object.fromEntries(Object.entries(m.tables).map(([t, v]) => [t, v.rows])),
             missing_bodies: m.missing_bodies,
             corrupt_bodies: m.corrupt_bodies,
@@ -112,7 +113,8 @@ export function registerBackupCommands(program: Command): void {
         else {
           process.stdout.write(
             `backed up ${m.bodies.count} bodies (${formatBytes(m.bodies.bytes)}), ${m.session_files.count} session files, ` +
-              `${m.kv_entries} KV entries and ${rows} catalog rows as of ${m.created_at}\n` +
+              `${m.kv_entries} KV entries, ${m.vector_collections?.items ?? 0} vectors of ${m.vector_collections?.count ?? 0} collection(s) ` +
+              `and ${rows} catalog rows as of ${m.created_at}\n` +
               (m.in_base.length > 0 ? `${m.in_base.length} bodies left to the base archive\n` : "") +
               `wrote ${opts.output} (${formatBytes(summary.written)}) in ${summary.seconds.toFixed(1)} s\n`,
           );
@@ -219,6 +221,7 @@ export function registerBackupCommands(program: Command): void {
             bodies: summary.bodies,
             session_files: summary.sessionFiles,
             kv_entries: summary.kvEntries,
+            vectors: summary.vectors,
             tables: summary.tables,
             reindexed: reindexed ?? null,
             mb_per_s: rate(summary.bodies.bytes / 1e6, summary.seconds),
@@ -227,7 +230,8 @@ export function registerBackupCommands(program: Command): void {
         else {
           process.stdout.write(
             `restored ${summary.bodies.count} bodies (${formatBytes(summary.bodies.bytes)}), ${summary.sessionFiles} session files, ` +
-              `${summary.kvEntries} KV entries and ${inserted} of ${rows} catalog rows (backup of ${summary.header.created_at}) ` +
+              `${summary.kvEntries} KV entries, ${summary.vectors} collection vectors and ${inserted} of ${rows} catalog rows ` +
+              `(backup of ${summary.header.created_at}) ` +
               `in ${summary.seconds.toFixed(1)} s\n`,
           );
           if (reindexed)

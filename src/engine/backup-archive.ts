@@ -6,6 +6,10 @@
  *   bodies/{store id}/{blob key}      every body the catalog snapshot references, bytes as stored
  *   session-files/{key}               session files (not in the catalog)
  *   kv/part-NNNNNN.jsonl              KV entries: {key, value (MessagePack, base64), expires_at}
+ *   vectors/{tenant}/{collection}/part-NNNNNN.jsonl
+ *                                     a vector collection's items (its index is their store of
+ *                                     record): {id, vector (f32 little-endian, base64), user_id?,
+ *                                     chat_id?, category?}; the collection in pax `KURA.collection`
  *   catalog/{table}/part-NNNNNN.jsonl rows of each table as JSON objects, one per line
  *   manifest.json                     every entry above with its size and SHA-256, and counts
  *
@@ -23,14 +27,17 @@ import { KuraError } from "../core/errors.js";
 
 export const ARCHIVE_ROOT = "kura-backup";
 export const ARCHIVE_FORMAT = "kura-backup";
-export const ARCHIVE_VERSION = 1;
+/** 2: vector collections' items (version 1 archives have none and restore as before). */
+export const ARCHIVE_VERSION = 2;
 /** Pax header attributes of an entry. */
 export const PAX_SHA256 = "KURA.sha256";
 export const PAX_CONTENT_TYPE = "KURA.content_type";
 export const PAX_METADATA = "KURA.metadata";
+/** A vectors part's collection: `{tenant, name, dimensions, metric}` as JSON. */
+export const PAX_COLLECTION = "KURA.collection";
 
 export type Compression = "none" | "gzip" | "zstd";
-export type EntryKind = "header" | "body" | "session-file" | "kv" | "catalog";
+export type EntryKind = "header" | "body" | "session-file" | "kv" | "vectors" | "catalog";
 
 export interface ManifestEntry {
   name: string;
@@ -61,6 +68,8 @@ export interface BackupManifest extends ArchiveHeader {
   bodies: { count: number; bytes: number };
   session_files: { count: number; bytes: number };
   kv_entries: number;
+  /** Vector collections copied, and their items (absent in version 1 archives). */
+  vector_collections?: { count: number; items: number };
   /** Bodies the snapshot references that the store no longer had, or had with other bytes. */
   missing_bodies: string[];
   corrupt_bodies: string[];

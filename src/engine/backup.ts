@@ -9,10 +9,13 @@
  *    part, since a write's rows, refs and events commit in one transaction.
  * 3. Copy the bodies the snapshot's blob refs name, each checked against its recorded SHA-256;
  *    then the session files and the KV entries as they are when they are read (those planes
- *    have no transaction with the catalog); then the snapshot's rows, table by table.
+ *    have no transaction with the catalog), then the items of every vector collection whose
+ *    definition the KV copy held (the collection's index is their store of record), as they
+ *    are when read; then the snapshot's rows, table by table.
  * 4. Write the manifest, close the snapshot, release the pin.
  *
- * Search and vector indexes are projections of the catalog and KV: a restore rebuilds them.
+ * The full-text index, message embeddings and memories' index are projections of the catalog
+ * and KV: a restore rebuilds them.
  */
 import type { Writable } from "node:stream";
 import { Packr } from "msgpackr";
@@ -20,6 +23,7 @@ import { isKuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Catalog, CatalogDumpRow, CatalogSnapshot } from "../ports/catalog.js";
 import type { KvStore } from "../ports/kv-store.js";
+import type { VectorIndexes, VectorIndexPlace, VectorMetric } from "../ports/vector-index.js";
 import {
   ARCHIVE_FORMAT,
   ARCHIVE_VERSION,
@@ -28,6 +32,7 @@ import {
   type BackupManifest,
   type Compression,
   type ManifestEntry,
+  PAX_COLLECTION,
   PAX_CONTENT_TYPE,
   PAX_METADATA,
 } from "./backup-archive.js";
@@ -52,14 +57,16 @@ export interface BackupPlanes {
   /** Where session files live (the primary store, or a store of its own). */
   sessionFiles: BlobStore;
   kv: KvStore;
+  /** The configuration's vector indexes: tenant collections are read (`scan`) and restored. */
+  vectors: VectorIndexes;
   /** The configured backends, for the header. */
   backends: { storage: string; kv: string };
   clock?: () => number;
 }
 
 export interface BackupProgress {
-  phase: "bodies" | "session-files" | "kv" | "catalog" | "done";
-  /** Items of the phase done (bodies, files, entries, rows). */
+  phase: "bodies" | "session-files" | "kv" | "vectors" | "catalog" | "done";
+  /** Items of the phase done (bodies, files, entries, vectors, rows). */
   done: number;
   /** Items of the phase in all, when known. */
   total: number | undefined;
@@ -120,7 +127,9 @@ export async function writeBackup(
 
     const bodies = await copyBodies(planes, snapshot, w, options.base, progress);
     const sessionFiles = await copySessionFiles(planes, w, progress);
-    const kvEntries = await copyKv(planes.kv, w, clock, progress);
+    const collections: CollectionPlace[] = [];
+    const kvEntries = await copyKv(planes.kv, w, clock, progress, collections);
+    const vectors = await copyCollections(planes.vectors, collections, w, progress);
     const tables = await copyRows(snapshot, w, progress);
     const manifest = await w.finish({
       ...header,
@@ -128,6 +137,7 @@ export async function writeBackup(
       bodies: { count: bodies.count, bytes: bodies.bytes },
       session_files: sessionFiles,
       kv_entries: kvEntries,
+      vector_collections: vectors,
       missing_bodies: bodies.missing,
       corrupt_bodies: bodies.corrupt,
       in_base: bodies.inBase,
@@ -313,12 +323,36 @@ async function copySessionFiles(
   return { count, bytes };
 }
 
+/** A tenant collection's place, from its definition in the KV plane. */
+type CollectionPlace = VectorIndexPlace & { tenantId: string };
+
+/**
+ * The definition of a tenant's vector collection, if `key` holds one: `{tenant}:vcoll:{name}`
+ * → `{name, dimensions, metric}` (`domains/vectors.ts`).
+ */
+export function collectionOf(key: string, value: unknown): CollectionPlace | undefined {
+  const at = key.indexOf(":vcoll:");
+  if (at <= 0 || key.indexOf(":") !== at) return undefined;
+  const def = value as { name?: unknown; dimensions?: unknown; metric?: unknown } | null;
+  if (typeof def !== "object" || def === null) return undefined;
+  const name = key.slice(at + ":vcoll:".length);
+  if (def.name !== name || !Number.isInteger(def.dimensions) || typeof def.metric !== "string")
+    return undefined;
+  return {
+    tenantId: key.slice(0, at),
+    name,
+    dimensions: def.dimensions as number,
+    metric: def.metric as VectorMetric,
+  };
+}
+
 /** Every KV entry as it is when read: JSON lines of {key, value (MessagePack, base64), expires_at}. */
 async function copyKv(
   kv: KvStore,
   archive: ArchiveWriter,
   clock: () => number,
   progress: (phase: "kv", done: number) => void,
+  collections: CollectionPlace[],
 ): Promise<number> {
   const part = new PartWriter(archive, "kv", "kv");
   let cursor: string | undefined;
@@ -333,6 +367,8 @@ async function copyKv(
         seen.add(item.key);
       }
       if (item.expiresAt !== undefined && item.expiresAt <= clock()) continue;
+      const collection = collectionOf(item.key, item.value);
+      if (collection) collections.push(collection);
       const value = KV_PACKR.pack(item.value).toString("base64");
       await part.add({ key: item.key, value, expires_at: item.expiresAt ?? null });
       entries++;
@@ -341,6 +377,52 @@ async function copyKv(
   } while (cursor);
   await part.close();
   return entries;
+}
+
+/** Items of a scan page: a vectors part holds this many lines at most, so a restore reads little at once. */
+const VECTORS_PAGE = 1000;
+
+/** Each collection's items as its index holds them now, in parts of JSON lines. */
+async function copyCollections(
+  indexes: VectorIndexes,
+  collections: readonly CollectionPlace[],
+  archive: ArchiveWriter,
+  progress: (phase: "vectors", done: number) => void,
+): Promise<{ count: number; items: number }> {
+  let items = 0;
+  for (const place of collections) {
+    const pax = {
+      [PAX_COLLECTION]: JSON.stringify({
+        tenant: place.tenantId,
+        name: place.name,
+        dimensions: place.dimensions,
+        metric: place.metric,
+      }),
+    };
+    const part = new PartWriter(archive, `vectors/${place.tenantId}/${place.name}`, "vectors", pax);
+    let after: string | undefined;
+    do {
+      const page = await indexes.scan(place, {
+        limit: VECTORS_PAGE,
+        ...(after === undefined ? {} : { after }),
+      });
+      after = page.next;
+      for (const item of page.items) {
+        const v = item.vector;
+        await part.add({
+          id: item.id,
+          vector: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64"),
+          ...(item.userId === undefined ? {} : { user_id: item.userId }),
+          ...(item.chatId === undefined ? {} : { chat_id: item.chatId }),
+          ...(item.category === undefined ? {} : { category: item.category }),
+        });
+        items++;
+      }
+      progress("vectors", items);
+    } while (after !== undefined);
+    await part.close();
+  }
+  return { count: collections.length, items };
 }
 
 async function copyRows(
@@ -374,7 +456,8 @@ class PartWriter {
   constructor(
     private readonly archive: ArchiveWriter,
     private readonly dir: string,
-    private readonly kind: "kv" | "catalog",
+    private readonly kind: "kv" | "vectors" | "catalog",
+    private readonly pax: Record<string, string> = {},
   ) {}
 
   async add(value: unknown): Promise<void> {
@@ -397,6 +480,7 @@ class PartWriter {
       `${this.dir}/part-${String(this.n).padStart(6, "0")}.jsonl`,
       this.kind,
       data,
+      this.pax,
     );
   }
 }

@@ -8,8 +8,9 @@
  * keeps whatever exists under the same key (rows, KV keys; bodies are written again), so a
  * restore cut short can be run again. Bodies come before rows in the archive, so a restore cut
  * short leaves no row pointing at a missing body. KV versions start again at 1 (a KV write
- * cannot set one); search and vector indexes are not in the archive: rebuild them afterwards
- * (`kura restore` does: `kura reindex`).
+ * cannot set one); vector collections' items are upserted into the target's indexes (opened,
+ * and created, through `planes.vectors`); the full-text index and message embeddings are not in
+ * the archive: rebuild them afterwards (`kura restore` does: `kura reindex`).
  */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -18,6 +19,7 @@ import { isKuraError, KuraError } from "../core/errors.js";
 import { type BlobStore, type PutManyItem, putEach } from "../ports/blob-store.js";
 import type { CatalogDumpRow } from "../ports/catalog.js";
 import type { KvSetManyItem } from "../ports/kv-store.js";
+import type { VectorIndex, VectorItem, VectorMetric } from "../ports/vector-index.js";
 import { type BackupPlanes, KV_PACKR } from "./backup.js";
 import {
   ARCHIVE_FORMAT,
@@ -29,6 +31,7 @@ import {
   corrupt,
   decompressor,
   type ManifestEntry,
+  PAX_COLLECTION,
   PAX_CONTENT_TYPE,
   PAX_METADATA,
   PAX_SHA256,
@@ -52,7 +55,7 @@ const paxOf = (entry: Entry): Record<string, string> => (entry.header.pax ?? {})
 export type RestorePlanes = Omit<BackupPlanes, "backends">;
 
 export interface RestoreProgress {
-  phase: "bodies" | "session-files" | "kv" | "catalog" | "done";
+  phase: "bodies" | "session-files" | "kv" | "vectors" | "catalog" | "done";
   /** Items of the phase done; `total` from the archive's manifest is unknown until its end. */
   done: number;
   /** Archive bytes read so far (before decompression). */
@@ -81,6 +84,8 @@ export interface RestoreSummary {
   bodies: { count: number; bytes: number };
   sessionFiles: number;
   kvEntries: number;
+  /** Vector collections' items upserted. */
+  vectors: number;
   /** Rows per table: in the archive, and new in the target (fewer when forced into one with data). */
   tables: Record<string, { rows: number; inserted: number }>;
   seconds: number;
@@ -188,7 +193,9 @@ export async function restoreBackup(
   };
   let header: ArchiveHeader | undefined;
   let manifest: BackupManifest | undefined;
-  const summary = { bodies: { count: 0, bytes: 0 }, sessionFiles: 0, kvEntries: 0 };
+  const summary = { bodies: { count: 0, bytes: 0 }, sessionFiles: 0, kvEntries: 0, vectors: 0 };
+  /** Collections' indexes opened for their items, closed (saved) at the end. */
+  const collections = new Map<string, Promise<VectorIndex>>();
   const tables: RestoreSummary["tables"] = {};
   const progress = (phase: RestoreProgress["phase"], done: number) =>
     options.onProgress?.({ phase, done, read });
@@ -234,6 +241,21 @@ export async function restoreBackup(
         const lines = jsonLines(await readVerified(entry, name, known), name);
         summary.kvEntries += await loadKv(planes, lines, name, clock(), options.force === true);
         progress("kv", summary.kvEntries);
+      } else if (name.startsWith("vectors/")) {
+        await settlePuts();
+        const place = collectionOfEntry(paxOf(entry)[PAX_COLLECTION], name);
+        const items = vectorLines(jsonLines(await readVerified(entry, name, known), name), place, name);
+        const key = `${place.tenantId}\u0000${place.name}`;
+        let index = collections.get(key);
+        if (!index) {
+          index = planes.vectors.open(place);
+          index.catch(() => undefined);
+          collections.set(key, index);
+        }
+        for (let i = 0; i < items.length; i += VECTOR_BATCH)
+          await (await index).upsert(items.slice(i, i + VECTOR_BATCH));
+        summary.vectors += items.length;
+        progress("vectors", summary.vectors);
       } else if (name.startsWith("catalog/")) {
         await settlePuts();
         const table = name.split("/")[1] ?? "";
@@ -256,7 +278,9 @@ export async function restoreBackup(
     }
     await settlePuts();
     await feeding;
+    await closeAll(collections);
   } catch (e) {
+    await closeAll(collections);
     await Promise.all(puts);
     extract.destroy();
     input.destroy();
@@ -275,6 +299,7 @@ function kindOf(name: string): ManifestEntry["kind"] {
   if (name.startsWith("bodies/")) return "body";
   if (name.startsWith("session-files/")) return "session-file";
   if (name.startsWith("kv/")) return "kv";
+  if (name.startsWith("vectors/")) return "vectors";
   return "catalog";
 }
 
@@ -454,6 +479,80 @@ interface KvLine {
   key: string;
   value: string;
   expires_at: number | null;
+}
+
+const VECTOR_BATCH = 500;
+const METRICS: readonly string[] = ["l2", "cosine", "ip"] satisfies VectorMetric[];
+const ENTRY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A vectors part's collection, from its pax header: checked, since it names where items go. */
+function collectionOfEntry(
+  raw: string | undefined,
+  name: string,
+): { tenantId: string; name: string; dimensions: number; metric: VectorMetric } {
+  const c = (raw === undefined ? undefined : parseJson(Buffer.from(raw), name)) as
+    | { tenant?: unknown; name?: unknown; dimensions?: unknown; metric?: unknown }
+    | undefined;
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    typeof c.tenant !== "string" ||
+    !ENTRY_ID.test(c.tenant) ||
+    typeof c.name !== "string" ||
+    !ENTRY_ID.test(c.name) ||
+    name.split("/")[1] !== c.tenant ||
+    name.split("/")[2] !== c.name ||
+    !Number.isInteger(c.dimensions) ||
+    (c.dimensions as number) < 1 ||
+    typeof c.metric !== "string" ||
+    !METRICS.includes(c.metric)
+  )
+    throw corrupt(name, "a vectors part without a valid collection in its header");
+  return {
+    tenantId: c.tenant,
+    name: c.name,
+    dimensions: c.dimensions as number,
+    metric: c.metric as VectorMetric,
+  };
+}
+
+interface VectorLine {
+  id: string;
+  vector: string;
+  user_id?: string;
+  chat_id?: string;
+  category?: string;
+}
+
+function vectorLines(
+  lines: readonly unknown[],
+  place: { tenantId: string; dimensions: number },
+  name: string,
+): VectorItem[] {
+  return lines.map((raw) => {
+    const line = raw as VectorLine;
+    if (typeof line?.id !== "string" || typeof line.vector !== "string")
+      throw corrupt(name, "a vector line without id or vector");
+    const bytes = Buffer.from(line.vector, "base64");
+    if (bytes.length !== place.dimensions * 4) throw corrupt(name, `vector ${line.id} has the wrong length`);
+    const vector = new Float32Array(place.dimensions);
+    new Uint8Array(vector.buffer).set(bytes);
+    return {
+      tenantId: place.tenantId,
+      id: line.id,
+      vector,
+      ...(typeof line.user_id === "string" ? { userId: line.user_id } : {}),
+      ...(typeof line.chat_id === "string" ? { chatId: line.chat_id } : {}),
+      ...(typeof line.category === "string" ? { category: line.category } : {}),
+    };
+  });
+}
+
+/** Closes (and so saves) the collections' indexes a restore opened. */
+async function closeAll(collections: Map<string, Promise<VectorIndex>>): Promise<void> {
+  const opened = [...collections.values()];
+  collections.clear();
+  await Promise.all(opened.map(async (p) => (await p.catch(() => undefined))?.close()));
 }
 
 async function loadKv(

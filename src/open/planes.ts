@@ -1,6 +1,6 @@
 /**
  * The data planes of a configuration without the rest of Kura — the blob stores, the catalog,
- * the KV store — for `kura backup` and `kura restore`: no projector, job, worker thread or
+ * the KV store, the vector indexes (tenant collections' items are data of record) — for `kura backup` and `kura restore`: no projector, job, worker thread or
  * cache starts, so a backup beside a running `kura serve` only reads (and holds its body pin),
  * and a restore writes into backends nothing else serves yet.
  */
@@ -10,6 +10,7 @@ import { openStorage } from "./blob.js";
 import { openCatalog } from "./catalog.js";
 import { Cleanup } from "./cleanup.js";
 import { openKvStore } from "./kv.js";
+import { openVectorIndexes } from "./vectors.js";
 
 export interface OpenPlanes extends BackupPlanes {
   close(): Promise<void>;
@@ -35,12 +36,15 @@ export async function openDataPlanes(
       warn: options.warn ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" })),
     });
     cleanup.defer(() => kv.close());
+    const vectors = await openVectorIndexes(config, { maxConnections: 1 });
+    cleanup.defer(() => vectors.close());
     let closed = false;
     return {
       catalog,
       stores: new Map([["primary", storage.store]]),
       sessionFiles: storage.sessionStore,
       kv,
+      vectors,
       backends: { storage: config.storage.backend, kv: config.kv.backend },
       clock,
       close: async () => {

@@ -53,6 +53,7 @@ export async function openVectorIndexes(
   const opener = withRemoteLayers(indexes, { ...layered, calls: VECTOR_INDEXES_CALLS });
   return {
     open: async (place) => withRemoteLayers(await opener.open(place), { ...layered, calls: VECTOR_CALLS }),
+    scan: (place, o) => opener.scan(place, o),
     close: () => indexes.close(),
   };
 }

@@ -137,12 +137,31 @@ export interface VectorIndexes {
    * `VECTOR_INDEX_CONFIG_CHANGED`.
    */
   open(place: VectorIndexPlace): Promise<VectorIndex>;
+  /**
+   * The items of record of the index at `place`, a page at a time (backup).
+   * Behavior: reads only — nothing is created, loaded or written, and a live index elsewhere
+   * (another process) keeps serving; an index never created has no items. Each item once over
+   * the pages, in a stable order; `next` is set while more may follow and is given back as
+   * `after` (anything else is `CURSOR_INVALID`). Vectors come back as stored: a cosine index
+   * may hold them at unit length. Adapters that are not `persistent` hold nothing of record:
+   * no items.
+   */
+  scan(place: VectorIndexPlace, options: { after?: string; limit: number }): Promise<VectorScanPage>;
   /** Releases what the indexes share; close the indexes opened first. Idempotent. */
   close(): Promise<void>;
 }
 
-/** Opening an index (creating it when missing) may be repeated (`ports/calls.ts`). */
-export const VECTOR_INDEXES_CALLS: PortCalls<VectorIndexes> = Object.freeze({ open: "idempotent" });
+/** One page of `VectorIndexes.scan`. */
+export interface VectorScanPage {
+  items: Array<VectorItem & { vector: Float32Array }>;
+  next?: string;
+}
+
+/** Opening an index (creating it when missing) may be repeated, a scan is a read (`ports/calls.ts`). */
+export const VECTOR_INDEXES_CALLS: PortCalls<VectorIndexes> = Object.freeze({
+  open: "idempotent",
+  scan: "read",
+});
 
 /** Build-time description of a vector adapter: registers nothing on import. */
 export interface VectorIndexDefinition<Options> {

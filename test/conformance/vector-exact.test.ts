@@ -6,5 +6,6 @@ let n = 0;
 
 vectorIndexConformance("exact", {
   open: ({ dimensions, metric }) => indexes.open({ name: `i${++n}`, dimensions, metric }),
+  plane: async () => ({ indexes: await definition.create(definition.parseOptions({})), persistent: false }),
   recallFloor: 1,
 });

@@ -10,6 +10,7 @@ import { openExactVectorIndex } from "../../src/adapters/vector/exact/index.js";
 import { isKuraError } from "../../src/core/errors.js";
 import type {
   VectorIndex,
+  VectorIndexes,
   VectorIndexOptions,
   VectorItem,
   VectorMode,
@@ -22,6 +23,11 @@ export interface VectorIndexHarness {
   persistent?: () => {
     open(options: VectorIndexOptions): Promise<VectorIndex>;
   };
+  /**
+   * The adapter's indexes of one configuration (`VectorIndexes`), persistent where the adapter
+   * is, for `scan`; `persistent` says whether items outlive their instance.
+   */
+  plane?: () => Promise<{ indexes: VectorIndexes; persistent: boolean }>;
   /** The recall@10 floor of `fast` and `balanced` (1 for exact adapters). */
   recallFloor: number;
   /** Tolerance of reported distances (quantization). */
@@ -241,6 +247,95 @@ export function vectorIndexConformance(name: string, harness: VectorIndexHarness
           (e: unknown) => isKuraError(e) && e.code === "CLOSED" && e.kind === "Unavailable" && !e.retryable,
         );
     });
+
+    it.skipIf(!harness.plane)(
+      "scan pages through the items of record, each once, beside a live instance; nothing for an index never made",
+      async () => {
+        const plane = await harness.plane?.();
+        if (!plane) return;
+        const { indexes } = plane;
+        const place = {
+          name: `scan${randomBytes(3).toString("hex")}`,
+          tenantId: "owner",
+          dimensions: 4,
+          metric: "l2" as const,
+        };
+        const vectors = gaussianMixture(9, 12, 4, 2);
+        const [a, b] = [tenant(), tenant()];
+        const index = await indexes.open(place);
+        await index.upsert(
+          vectors.map((vector, i) => ({
+            tenantId: i % 3 === 0 ? b : a,
+            id: `v${i}`,
+            vector,
+            ...(i % 2 === 0 ? { chatId: `c${i}` } : {}),
+            ...(i === 5 ? { userId: "u5", category: "k" } : {}),
+          })),
+        );
+        await index.upsert([{ tenantId: a, id: "v1", vector: [1, 2, 3, 4] }]);
+        await index.remove(a, ["v2"]);
+        const scanAll = async (limit: number) => {
+          const out: Array<VectorItem & { vector: Float32Array }> = [];
+          let after: string | undefined;
+          for (let pages = 0; pages < 100; pages++) {
+            const page = await indexes.scan(place, { limit, ...(after === undefined ? {} : { after }) });
+            expect(page.items.length).toBeLessThanOrEqual(limit);
+            out.push(...page.items);
+            if (page.next === undefined) return out;
+            after = page.next;
+          }
+          throw new Error("scan did not end");
+        };
+        const expected = new Map<
+          string,
+          { tenantId: string; vector: number[]; filter: Record<string, string> }
+        >();
+        vectors.forEach((vector, i) => {
+          if (i === 2) return;
+          expected.set(`v${i}`, {
+            tenantId: i % 3 === 0 ? b : a,
+            vector: i === 1 ? [1, 2, 3, 4] : Array.from(vector),
+            filter: {
+              ...(i % 2 === 0 && i !== 1 ? { chatId: `c${i}` } : {}),
+              ...(i === 5 ? { userId: "u5", category: "k" } : {}),
+            },
+          });
+        });
+        const check = (items: Array<VectorItem & { vector: Float32Array }>) => {
+          if (!plane.persistent) {
+            expect(items).toEqual([]);
+            return;
+          }
+          expect(items.map((x) => x.id).sort()).toEqual([...expected.keys()].sort());
+          for (const item of items) {
+            const want = expected.get(item.id);
+            expect(item.tenantId).toBe(want?.tenantId);
+            const { tenantId: _t, id: _i, vector, ...filter } = item;
+            expect(filter).toEqual(want?.filter);
+            expect(Array.from(vector).map((x) => Math.round(x * 1e3) / 1e3)).toEqual(
+              want?.vector.map((x) => Math.round(x * 1e3) / 1e3),
+            );
+          }
+        };
+        // Beside the live instance, then after it closed; pages of 1, 5 and more than all.
+        check(await scanAll(1));
+        expect(
+          (await index.query({ tenantId: a, vector: [1, 2, 3, 4], k: 1, mode: "accurate" }))[0]?.id,
+        ).toBe("v1");
+        await index.upsert([{ tenantId: a, id: "v1", vector: [1, 2, 3, 4] }]);
+        await index.close();
+        check(await scanAll(5));
+        check(await scanAll(1000));
+        expect(await indexes.scan({ ...place, name: "never-made" }, { limit: 10 })).toEqual({ items: [] });
+        await expect(indexes.scan(place, { limit: 10, after: '["x"' })).rejects.toSatisfy(
+          (e: unknown) => isKuraError(e) && e.code === "CURSOR_INVALID",
+        );
+        await expect(indexes.scan(place, { limit: 0 })).rejects.toSatisfy(
+          (e: unknown) => isKuraError(e) && e.code === "INVALID_ARGUMENT",
+        );
+        await indexes.close();
+      },
+    );
 
     it("drop deletes the index: reopened, it is empty", async () => {
       const options: VectorIndexOptions = { dimensions: 8, metric: "l2" };

@@ -29,6 +29,14 @@ for (const quantization of ["f32", "f16"]) {
       dirs.push(dir);
       return { open: opener({ quantization, dir }, "reopened") };
     },
+    plane: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "kura-usearch-"));
+      dirs.push(dir);
+      return {
+        indexes: await definition.create(definition.parseOptions({ quantization, dir })),
+        persistent: true,
+      };
+    },
     recallFloor: 0.9,
     distanceTolerance: quantization === "f32" ? 1e-4 : 1e-3,
   });

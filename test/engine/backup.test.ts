@@ -63,8 +63,23 @@ async function populate(kura: Kura): Promise<void> {
     await tenant.kv("prefs").set("theme", { dark: true, t });
     await tenant.kv("prefs").set("counter", 41);
     await tenant.kv("prefs").set("bytes", new Uint8Array([1, 2, 3]));
+    // A vector collection: its index is the items' store of record.
+    await tenant.vectors.create("embeddings", { dimensions: 8, metric: "l2" });
+    await tenant.vectors.create("empty", { dimensions: 3, metric: "cosine" });
+    for (let i = 0; i < 40; i++)
+      await tenant.vectors.put("embeddings", `e${i}`, collectionVector(t, i), {
+        ...(i % 2 === 0 ? { chatId: "chat-a" } : {}),
+        ...(i % 5 === 0 ? { category: "five" } : {}),
+      });
+    await tenant.vectors.put("embeddings", "e3", collectionVector(t, 1003));
+    await tenant.vectors.delete("embeddings", "e4");
   }
   await kura.pumpOutbox();
+}
+
+/** The `i`th vector of tenant `t`'s collection (deterministic). */
+function collectionVector(t: string, i: number): number[] {
+  return Array.from({ length: 8 }, (_, d) => Math.sin(i * 7.1 + d * 1.3 + t.length) * (1 + (i % 3)));
 }
 
 /** What the baseline looks like through the public API, in a form two deployments can be compared by. */
@@ -110,7 +125,30 @@ async function observe(kura: Kura, options: { only?: (id: string) => boolean } =
         .filter((id) => options.only?.(id) ?? true)
         .sort();
     }
-    out[t] = { chats, objects, session, kv, search };
+    const vectors = {
+      collections: (await tenant.vectors.list()).items.map((c) => [c.name, c.dimensions, c.metric]),
+      count: await tenant.vectors.count("embeddings"),
+      near: await Promise.all(
+        [0, 3, 17].map(async (i) =>
+          (
+            await tenant.vectors.query("embeddings", {
+              vector: collectionVector(t, i),
+              k: 5,
+              mode: "accurate",
+            })
+          ).map((h) => [h.id, Math.round(h.distance * 1e4), h.chatId ?? null, h.category ?? null]),
+        ),
+      ),
+      filtered: (
+        await tenant.vectors.query("embeddings", {
+          vector: collectionVector(t, 2),
+          k: 3,
+          filter: { category: "five" },
+          mode: "accurate",
+        })
+      ).map((h) => h.id),
+    };
+    out[t] = { chats, objects, session, kv, search, vectors };
   }
   return out;
 }

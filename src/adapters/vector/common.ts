@@ -83,3 +83,34 @@ export function filterFields(item: VectorFilter): VectorFilter {
   if (item.category !== undefined) out.category = item.category;
   return out;
 }
+
+/**
+ * A `scan` cursor as an adapter wrote it (a JSON array of strings and integers), or undefined at
+ * the start; anything `valid` refuses is `CURSOR_INVALID`.
+ */
+export function parseScanCursor<T extends readonly unknown[]>(
+  after: string | undefined,
+  valid: (v: readonly unknown[]) => v is T,
+): T | undefined {
+  if (after === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(after);
+  } catch {
+    v = undefined;
+  }
+  if (Array.isArray(v) && valid(v)) return v;
+  throw new KuraError("CURSOR_INVALID", "not a cursor this vector index's scan returned", {
+    operation: "vector.scan",
+  });
+}
+
+/** A scan's page size: an integer in 1..10,000. */
+export function checkScanLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+    throw new KuraError("INVALID_ARGUMENT", "limit must be an integer in 1..10000", {
+      operation: "vector.scan",
+      context: { limit },
+    });
+  return limit;
+}

@@ -20,11 +20,13 @@ import type {
 import {
   checkPlace,
   checkQuery,
+  checkScanLimit,
   distance,
   filterFields,
   matchesFilter,
   modeOption,
   OPTIONS_PATH,
+  parseScanCursor,
 } from "../common.js";
 
 export const exactOptionsSchema = z.object({ mode: modeOption }).strict();
@@ -102,6 +104,13 @@ export const exactVectorIndex: VectorIndexDefinition<ExactOptions> = {
     open: async (place) => {
       checkPlace(place, "vector.open");
       return openExactVectorIndex({ dimensions: place.dimensions, metric: place.metric, mode: options.mode });
+    },
+    // Not persistent: nothing of record outlives the instance that holds it.
+    scan: async (_place, o) => {
+      checkScanLimit(o.limit);
+      // It returns no cursor, so none is its own.
+      parseScanCursor(o.after, (_v): _v is [] => false);
+      return { items: [] };
     },
     close: async () => {},
   }),

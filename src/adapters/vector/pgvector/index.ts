@@ -35,7 +35,15 @@ import type {
   VectorQuery,
 } from "../../../ports/vector-index.js";
 import { pgTimeoutError, pgTimeoutOptions } from "../../pg-timeouts.js";
-import { checkPlace, checkQuery, filterFields, modeOption, OPTIONS_PATH } from "../common.js";
+import {
+  checkPlace,
+  checkQuery,
+  checkScanLimit,
+  filterFields,
+  modeOption,
+  OPTIONS_PATH,
+  parseScanCursor,
+} from "../common.js";
 import type { PgSqlClient } from "./pg-client.js";
 
 export interface SqlRunner {
@@ -310,6 +318,54 @@ export const pgvectorVectorIndex: VectorIndexDefinition<PgvectorDefinitionOption
           mode: options.mode,
           ...(options.schema === null ? {} : { schema: options.schema }),
         });
+      },
+      scan: async (place, o) => {
+        checkPlace(place, "vector.scan");
+        const limit = checkScanLimit(o.limit);
+        const after = parseScanCursor(
+          o.after,
+          (v): v is [string, string] =>
+            v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string",
+        );
+        const name = pgvectorTable(place);
+        const table = options.schema === null ? name : `${options.schema}.${name}`;
+        const sql = await connect();
+        try {
+          const exists = await sql.query<{ t: string | null }>("select to_regclass($1)::text as t", [table]);
+          if (exists.rows[0]?.t == null) return { items: [] };
+          const params: unknown[] = [limit];
+          let where = "";
+          if (after) {
+            params.push(after[0], after[1]);
+            where = "where (tenant_id, id) > ($2, $3)";
+          }
+          const { rows } = await sql.query<{
+            tenant_id: string;
+            id: string;
+            embedding: string;
+            user_id: string | null;
+            chat_id: string | null;
+            category: string | null;
+          }>(
+            `select tenant_id, id, embedding::text as embedding, user_id, chat_id, category from ${table} ${where} ` +
+              "order by tenant_id, id limit $1",
+            params,
+          );
+          const items = rows.map((r) => ({
+            tenantId: r.tenant_id,
+            id: r.id,
+            vector: Float32Array.from(JSON.parse(r.embedding) as number[]),
+            ...(r.user_id === null ? {} : { userId: r.user_id }),
+            ...(r.chat_id === null ? {} : { chatId: r.chat_id }),
+            ...(r.category === null ? {} : { category: r.category }),
+          }));
+          const last = items.at(-1);
+          return items.length < limit || last === undefined
+            ? { items }
+            : { items, next: JSON.stringify([last.tenantId, last.id]) };
+        } catch (e) {
+          throw unavailable(e, "vector.scan");
+        }
       },
       close: async () => {
         const opened = pool;

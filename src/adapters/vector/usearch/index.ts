@@ -42,6 +42,7 @@
  * re-ranked from it carry the distance of the copy's values (within its rounding of the exact
  * one).
  */
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Index } from "usearch";
@@ -57,12 +58,22 @@ import type {
   VectorIndex,
   VectorIndexDefinition,
   VectorIndexOptions,
+  VectorIndexPlace,
   VectorItem,
   VectorMetric,
   VectorMode,
   VectorQuery,
 } from "../../../ports/vector-index.js";
-import { checkPlace, checkQuery, filterFields, matchesFilter, modeOption, OPTIONS_PATH } from "../common.js";
+import {
+  checkPlace,
+  checkQuery,
+  checkScanLimit,
+  filterFields,
+  matchesFilter,
+  modeOption,
+  OPTIONS_PATH,
+  parseScanCursor,
+} from "../common.js";
 import { ExactMatrix, type Ranked } from "./exact.js";
 import { type GraphConfig, newGraph, openGraph, writeGraph } from "./graph.js";
 import { fromBytes, ItemStore, type Quantization, type State } from "./items.js";
@@ -512,26 +523,62 @@ export const usearchVectorIndex: VectorIndexDefinition<UsearchDefinitionOptions>
   scheme: "usearch",
   capabilities: CAPABILITIES,
   parseOptions: (raw) => parseOptions(usearchOptionsSchema, raw, OPTIONS_PATH),
-  create: async (options, deps = {}) => ({
-    open: async (place) => {
-      checkPlace(place, "vector.open");
-      const { dimensions, metric, name, tenantId } = place;
-      return openUsearchVectorIndex({
-        dimensions,
-        metric,
-        mode: options.mode,
-        quantization: options.quantization === "i8" && metric !== "cosine" ? "f16" : options.quantization,
-        ...(deps.durability ? { durability: deps.durability } : {}),
-        ...(options.dir === undefined
-          ? {}
-          : {
-              dir:
-                tenantId === undefined
-                  ? join(options.dir, name)
-                  : join(options.dir, "tenants", tenantId, name),
-            }),
-      });
-    },
-    close: async () => {},
-  }),
+  create: async (options, deps = {}) => {
+    const quantizationOf = (place: VectorIndexPlace): Quantization =>
+      options.quantization === "i8" && place.metric !== "cosine" ? "f16" : options.quantization;
+    const dirOf = (place: VectorIndexPlace): string | undefined =>
+      options.dir === undefined
+        ? undefined
+        : place.tenantId === undefined
+          ? join(options.dir, place.name)
+          : join(options.dir, "tenants", place.tenantId, place.name);
+    return {
+      open: async (place) => {
+        checkPlace(place, "vector.open");
+        const { dimensions, metric } = place;
+        const dir = dirOf(place);
+        return openUsearchVectorIndex({
+          dimensions,
+          metric,
+          mode: options.mode,
+          quantization: quantizationOf(place),
+          ...(deps.durability ? { durability: deps.durability } : {}),
+          ...(dir === undefined ? {} : { dir }),
+        });
+      },
+      scan: async (place, o) => {
+        checkPlace(place, "vector.scan");
+        const limit = checkScanLimit(o.limit);
+        const after = parseScanCursor(
+          o.after,
+          (v): v is [number] => v.length === 1 && Number.isInteger(v[0]),
+        );
+        const dir = dirOf(place);
+        // In memory only, or never written: nothing of record.
+        if (dir === undefined || !existsSync(join(dir, "items"))) return { items: [] };
+        const { dimensions, metric } = place;
+        const store = await ItemStore.open(dir, deps.durability, {
+          dimensions,
+          metric,
+          quantization: quantizationOf(place),
+        });
+        try {
+          const page = store.itemsAfter(after?.[0] ?? 0, limit);
+          const items = page.map(({ item, vector }) => ({
+            tenantId: item.t,
+            id: item.i,
+            vector,
+            ...filterFields(item.f ?? {}),
+          }));
+          const last = page.at(-1);
+          return page.length < limit || last === undefined
+            ? { items }
+            : { items, next: JSON.stringify([last.key]) };
+        } finally {
+          await store.close();
+        }
+      },
+      close: async () => {},
+    };
+  },
 };

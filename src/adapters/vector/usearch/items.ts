@@ -138,6 +138,19 @@ export class ItemStore {
     return this.items.getRange();
   }
 
+  /** Up to `limit` items with their f32 vectors, by key, after `afterKey`. */
+  itemsAfter(
+    afterKey: number,
+    limit: number,
+  ): Array<{ key: number; item: StoredItem; vector: Float32Array }> {
+    const out: Array<{ key: number; item: StoredItem; vector: Float32Array }> = [];
+    for (const { key, value } of this.items.getRange({ start: afterKey + 1, limit })) {
+      const vector = this.vector(key);
+      if (vector) out.push({ key, item: value, vector });
+    }
+    return out;
+  }
+
   /** Every stored vector's bytes, by key. */
   allVectors(): Iterable<{ key: number; value: Buffer }> {
     return this.vectors.getRange();
