@@ -103,7 +103,7 @@ export class Uploads {
     const target = this.targetOf(options.metadata, op);
     const filetype = options.metadata.filetype;
     if (filetype !== undefined && !MIME.test(filetype)) throw invalid("filetype must be a MIME type", op);
-    if (length !== undefined) await this.checkTargetLimits(target, length, op);
+    if (length !== undefined) await this.checkTargetLimits(target, length);
     const now = this.store.now();
     const state: UploadState = {
       id: this.store.newId(),
@@ -151,7 +151,7 @@ export class Uploads {
         throw invalid("the upload's length is already set; it cannot change", op);
       if (options.length < state.offset) throw invalid("the length is below the bytes already received", op);
       if (state.length === null)
-        await this.endIfRefused(state, this.checkTargetLimits(state.target, options.length, op));
+        await this.endIfRefused(state, this.checkTargetLimits(state.target, options.length));
     }
     const length = options.length ?? state.length;
     if (
@@ -175,7 +175,10 @@ export class Uploads {
         { operation: op },
       );
     }
-    const room = await this.room(state, length, op);
+    const room =
+      length === null
+        ? await this.endIfRefused(state, this.room(state, length, op))
+        : await this.room(state, length, op);
     if (options.size !== undefined && options.size > room) {
       if (length === null) await this.store.remove(state);
       throw this.tooLong(state.offset + room, op);
@@ -320,7 +323,7 @@ export class Uploads {
   }
 
   /** The tenant's limits for an object of `length` bytes (quota, object size), before anything is stored. */
-  private async checkTargetLimits(target: UploadTarget, length: number, _operation: string): Promise<void> {
+  private async checkTargetLimits(target: UploadTarget, length: number): Promise<void> {
     if (target.kind !== "object") return;
     const previous = await this.ctx.catalog.getObject(this.tenantId, target.key);
     await this.ctx.tenancy.checkWrite(this.tenantId, {
