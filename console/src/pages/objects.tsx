@@ -195,9 +195,6 @@ export function ObjectsPage() {
         }}
       >
         <p>Drop files here to upload them under “{applied || "(no prefix)"}”, or</p>
-        <label class="button" for="files">
-          Choose files
-        </label>
         <input
           id="files"
           ref={input}
@@ -210,6 +207,9 @@ export function ObjectsPage() {
             if (input.current) input.current.value = "";
           }}
         />
+        <label class="button" for="files">
+          Choose files
+        </label>
       </div>
       {transfers.length > 0 && (
         <ul class="transfers" aria-label="Uploads">
