@@ -19,7 +19,7 @@ import { KuraError } from "./core/errors.js";
 import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { type IndexableContent, messageDocumentLoader } from "./engine/message-documents.js";
 import type { MessageProjector } from "./engine/outbox.js";
-import { SEARCH_PROJECTOR, SearchProjector } from "./engine/search.js";
+import { type MailProjector, SEARCH_PROJECTOR, SearchProjector } from "./engine/search.js";
 import {
   MessageVectorProjector,
   SAVE_INTERVAL_MS,
@@ -178,7 +178,13 @@ async function main(): Promise<void> {
   };
   port.on("message", (m: ToWorker) => {
     if (m.type === "apply") {
-      chain = chain.then(() => answer(m.id, () => projector.apply(m.keys)));
+      chain = chain.then(() =>
+        answer(m.id, async () => {
+          await projector.apply(m.keys);
+          const mail = projector as MessageProjector & MailProjector;
+          if (m.mail?.length && mail.applyMail) await mail.applyMail(m.mail);
+        }),
+      );
     } else if (m.type === "call") {
       const run = () => callIndex(index, m.method, m.args);
       if (READS.has(m.method as WorkerIndexMethod)) void answer(m.id, run);

@@ -7977,6 +7977,8 @@ export interface operations {
                                 category: string | null;
                                 content: string;
                                 distance: number;
+                                /** @description {user_id}/{memory_id} */
+                                id: string;
                                 memory_id: string;
                                 user_id: string;
                             })[];
@@ -8119,6 +8121,8 @@ export interface operations {
                                 category: string | null;
                                 content: string;
                                 distance: number;
+                                /** @description {user_id}/{memory_id} */
+                                id: string;
                                 memory_id: string;
                                 user_id: string;
                             })[];

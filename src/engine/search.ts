@@ -89,6 +89,11 @@ export interface SearchResult {
   mode: SearchMode;
 }
 
+/** A projector that also keeps mail documents (`SearchProjector`, and its worker's side). */
+export interface MailProjector {
+  applyMail?(mail: readonly MessageKey[]): Promise<void>;
+}
+
 /** A mail message found by `searchMail`. */
 export interface MailSearchHit {
   id: string;
@@ -119,14 +124,15 @@ export class SearchProjector implements MessageProjector {
 
   async handle(events: readonly OutboxRecord[]): Promise<void> {
     await this.apply(messageKeys(events));
-    if (this.loadMail) {
-      const mail = mailKeys(events);
-      if (mail.length > 0) {
-        const { docs, gone } = await loadMessages(this.loadMail, mail);
-        if (docs.length > 0) await this.index.upsert(docs);
-        for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
-      }
-    }
+    await this.applyMail(mailKeys(events));
+  }
+
+  /** Bring the index in line with the current state of these mail messages. */
+  async applyMail(mail: readonly MessageKey[]): Promise<void> {
+    if (!this.loadMail || mail.length === 0) return;
+    const { docs, gone } = await loadMessages(this.loadMail, mail);
+    if (docs.length > 0) await this.index.upsert(docs);
+    for (const [tenantId, ids] of gone) await this.index.remove(tenantId, ids);
   }
 
   /** Bring the index in line with the current state of these messages. */
@@ -500,7 +506,18 @@ export class SearchService {
         operation: "search.rebuild",
       });
     await this.index.clear();
-    const projector = this.projector;
+    const projector = this.projector as MessageProjector & MailProjector;
+    // Mail first: a mail message stored meanwhile is either scanned or delivered after the head
+    // the message scan takes below (which moves the cursor), so none is skipped.
+    if (projector.applyMail) {
+      let after: MessageKey | undefined;
+      for (;;) {
+        const keys = await this.catalog.listMailKeys({ limit: 1000, ...(after ? { after } : {}) });
+        await projector.applyMail(keys);
+        if (keys.length < 1000) break;
+        after = keys.at(-1);
+      }
+    }
     return rebuildFromCatalog(this.catalog, projector.name, (batch) => projector.apply(batch));
   }
 }

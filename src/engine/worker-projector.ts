@@ -17,6 +17,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ERROR_CODES, type ErrorCode, type ErrorKind, KuraError } from "../core/errors.js";
 import type { OutboxRecord } from "../ports/catalog.js";
+import { mailKeys } from "./mail-documents.js";
 import type { MessageProjector } from "./outbox.js";
 import { type MessageKey, messageKeys } from "./projection.js";
 
@@ -25,7 +26,7 @@ import { type MessageKey, messageKeys } from "./projection.js";
  * structured-cloneable arguments), and `close`.
  */
 export type ToWorker =
-  | { type: "apply"; id: number; keys: MessageKey[] }
+  | { type: "apply"; id: number; keys: MessageKey[]; mail?: MessageKey[] }
   | { type: "call"; id: number; method: string; args: unknown[] }
   | { type: "close" };
 /** Messages the worker sends back: `done` answers an `apply` or a `call` (with its value). */
@@ -109,7 +110,21 @@ export class WorkerProjector implements MessageProjector {
   }
 
   handle(events: readonly OutboxRecord[]): Promise<void> {
+    // Mail documents go to the search worker too (`mail.*` events; the worker's projector
+    // ignores them unless it keeps mail).
+    const mail = mailKeys(events);
+    if (mail.length > 0) return this.deliver(messageKeys(events), mail);
     return this.apply(messageKeys(events));
+  }
+
+  /** Mail messages for the worker's projector (`SearchProjector.applyMail`). */
+  applyMail(mail: readonly MessageKey[]): Promise<void> {
+    return this.deliver([], mail);
+  }
+
+  private async deliver(messages: readonly MessageKey[], mail: readonly MessageKey[]): Promise<void> {
+    if (messages.length === 0 && mail.length === 0) return;
+    await this.send((id) => ({ type: "apply", id, keys: [...messages], mail: [...mail] }));
   }
 
   async apply(messages: readonly MessageKey[]): Promise<void> {

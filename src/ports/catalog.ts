@@ -963,6 +963,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   listMail: "read",
   listMailThread: "read",
   mailThreadsOf: "read",
+  listMailKeys: "read",
   countMailSharing: "read",
   mailboxBytes: "read",
 });

@@ -135,6 +135,11 @@ export interface MailCatalogReads {
   ): Promise<MailRow[]>;
   /** The thread ids of the tenant's rows whose Message-ID is one of `headerIds`. */
   mailThreadsOf(tenantId: string, headerIds: readonly string[]): Promise<Map<string, string>>;
+  /** Every tenant's mail, as (tenant, id) in that order, after `after`: the search rebuild's scan. */
+  listMailKeys(options: {
+    after?: { tenantId: string; id: string };
+    limit: number;
+  }): Promise<Array<{ tenantId: string; id: string }>>;
   /** How many of the tenant's rows name the raw body `blobKey`. */
   countMailSharing(tenantId: string, blobKey: string): Promise<number>;
   /** The bytes (raw sizes) of a mailbox's rows. */

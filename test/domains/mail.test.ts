@@ -7,10 +7,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
-import { describe } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Kura } from "../../src/kura.js";
 import { createBucket, emptyAndDeleteBucket } from "../conformance/s3-harness.js";
 import { backendAvailable } from "../support/backends.js";
+import { ALTERNATIVE, ISO_2022_JP, UTF8_QP } from "../support/mail-fixtures.js";
 import { postgresForTests } from "../support/servers/postgres.js";
 import {
   RADOSGW_ACCESS_KEY,
@@ -31,6 +32,34 @@ mailSuite("SQLite + fs", async () => {
       ),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+});
+
+describe("mail in the full-text index, projected in the worker thread", () => {
+  it("indexes stored mail, drops deleted mail, and rebuilds it with the messages", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kura-mail-worker-"));
+    const kura = await Kura.open({
+      data_dir: dir,
+      database: { backend: "sqlite", path: join(dir, "kura.db") },
+    });
+    try {
+      expect(kura.searchProjection).toBe("worker");
+      const t = kura.tenant("acme");
+      const alt = await t.mail.store("inbox", ALTERNATIVE);
+      const jis = await t.mail.store("inbox", ISO_2022_JP);
+      const gone = await t.mail.store("inbox", UTF8_QP);
+      await t.mail.delete("inbox", gone.id);
+      const find = async (q: string) => (await t.searchMail(q, { consistent: true })).hits.map((h) => h.id);
+      expect(await find("pineapple")).toEqual([alt.id]);
+      expect(await find("東京")).toEqual([jis.id]);
+      expect(await find("München")).toEqual([]);
+      expect(await kura.search.rebuild()).toBe(0);
+      expect(await find("pineapple")).toEqual([alt.id]);
+      expect(await find("会議")).toEqual([jis.id]);
+    } finally {
+      await kura.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 const pg = await postgresForTests();

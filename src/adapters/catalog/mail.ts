@@ -71,6 +71,11 @@ export const MAIL_QUERIES = {
   listAfter: query(`${SELECT} AND mailbox_id = {mailbox} ${AFTER} ORDER BY received_at, id LIMIT {limit}`),
   thread: query(`${SELECT} AND thread_id = {thread} ORDER BY received_at, id LIMIT {limit}`),
   threadAfter: query(`${SELECT} AND thread_id = {thread} ${AFTER} ORDER BY received_at, id LIMIT {limit}`),
+  keys: query("SELECT tenant_id, id FROM mail_messages ORDER BY tenant_id, id LIMIT {limit}"),
+  keysAfter: query(
+    "SELECT tenant_id, id FROM mail_messages WHERE (tenant_id, id) > ({after_tenant:text}, {after_id:text}) " +
+      "ORDER BY tenant_id, id LIMIT {limit}",
+  ),
   threadsOf: query(
     "SELECT header_message_id, thread_id FROM mail_messages WHERE tenant_id = {tenant} " +
       "AND header_message_id IN {ids:list}",

@@ -88,7 +88,9 @@ function parseRefCursor(after: string | undefined): RefCursor {
     v = undefined;
   }
   const bad = () =>
-    new KuraError("CURSOR_INVALID", "not a cursor listBlobRefs returned", { operation: "catalog.listBlobRefs" });
+    new KuraError("CURSOR_INVALID", "not a cursor listBlobRefs returned", {
+      operation: "catalog.listBlobRefs",
+    });
   if (!Array.isArray(v) || typeof v[0] !== "string") throw bad();
   const [part, a, b, c] = v as unknown[];
   if (part === "r" && v.length === 1) return { part };
@@ -797,7 +799,11 @@ export abstract class CatalogReads {
   listMail(tenantId: string, q: MailListQuery): Promise<MailRow[]> {
     return this.run("catalog.listMail", () => {
       const limit = checkLimit(q.limit, "catalog.listMail");
-      const query = q.after ? MAIL_QUERIES.listAfter : q.since !== undefined ? MAIL_QUERIES.listSince : MAIL_QUERIES.list;
+      const query = q.after
+        ? MAIL_QUERIES.listAfter
+        : q.since !== undefined
+          ? MAIL_QUERIES.listSince
+          : MAIL_QUERIES.list;
       return {
         query,
         params: {
@@ -841,6 +847,21 @@ export abstract class CatalogReads {
             result: (rows) => new Map(rows.map((r) => [String(r.header_message_id), String(r.thread_id)])),
           },
     );
+  }
+
+  listMailKeys(options: {
+    after?: { tenantId: string; id: string };
+    limit: number;
+  }): Promise<Array<{ tenantId: string; id: string }>> {
+    return this.run("catalog.listMailKeys", () => ({
+      query: options.after ? MAIL_QUERIES.keysAfter : MAIL_QUERIES.keys,
+      params: {
+        after_tenant: options.after?.tenantId,
+        after_id: options.after?.id,
+        limit: checkLimit(options.limit, "catalog.listMailKeys"),
+      },
+      result: (rows) => rows.map((r) => ({ tenantId: String(r.tenant_id), id: String(r.id) })),
+    }));
   }
 
   countMailSharing(tenantId: string, blobKey: string): Promise<number> {

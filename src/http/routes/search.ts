@@ -131,6 +131,7 @@ const mailHitSchema = z.object({
   highlights: z.array(z.tuple([z.number().int(), z.number().int()])),
 });
 const memoryHitSchema = z.object({
+  id: z.string().describe("{user_id}/{memory_id}"),
   user_id: z.string(),
   memory_id: z.string(),
   content: z.string(),
@@ -218,6 +219,7 @@ export function searchRoutes(): RouteSpec[] {
           defined({ userId: query.user_id, k: query.limit }),
         );
         const items = hits.map((h) => ({
+          id: `${h.memory.userId}/${h.memory.memoryId}`,
           user_id: h.memory.userId,
           memory_id: h.memory.memoryId,
           content: h.memory.content,
