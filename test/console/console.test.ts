@@ -178,6 +178,7 @@ describe.skipIf(!available)("the console in Chromium", () => {
         // The first Tab reaches the skip link, with a visible focus ring.
         await page.keyboard.press("Tab");
         expect(await page.evaluate("document.activeElement?.textContent")).toBe("Skip to content");
+        expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).toBe("solid");
         // Focused, the skip link covers the top bar; move on as a keyboard user would.
         await page.evaluate("document.activeElement?.blur()");
 
@@ -223,7 +224,9 @@ describe.skipIf(!available)("the console in Chromium", () => {
         expect(await rows.last().textContent()).toContain("line 0");
 
         // Search in Japanese: nothing is searched while the IME composes; the composed text is.
-        await page.getByRole("link", { name: "Search" }).click();
+        // By keyboard: the Search link, Enter.
+        await page.getByRole("link", { name: "Search" }).focus();
+        await page.keyboard.press("Enter");
         const box = page.getByRole("searchbox");
         await box.waitFor();
         const searches = () => requests.filter((u) => new URL(u).pathname === "/v1/search").length;
