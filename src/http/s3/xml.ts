@@ -10,10 +10,11 @@ export const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 const builder = new XMLBuilder({ ignoreAttributes: false, suppressEmptyNode: false, processEntities: true });
 
-/** `{Root: {...}}` as an XML document (the root gets S3's namespace). */
+/** `{Root: {...}}` as an XML document (the root gets S3's namespace, but for `Error`). */
 export function xml(doc: Record<string, unknown>): string {
   const [root] = Object.keys(doc) as [string];
-  const body = { "@_xmlns": S3_NS, ...(doc[root] as Record<string, unknown>) };
+  // S3's error documents carry no namespace (botocore finds <Code> only without one).
+  const body = root === "Error" ? doc[root] : { "@_xmlns": S3_NS, ...(doc[root] as Record<string, unknown>) };
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: body })}`;
 }
 
