@@ -39,9 +39,9 @@ import {
 } from "./engine/health.js";
 import { HotMessages } from "./engine/hot-messages.js";
 import { type JobReport, JobRunner, type JobStats } from "./engine/jobs.js";
-import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { Lifecycle, type LifecycleReport } from "./engine/lifecycle.js";
 import { LruCache } from "./engine/lru-cache.js";
+import { mailDocumentLoader } from "./engine/mail-documents.js";
 import { foldUsageJob, orphanGcJob } from "./engine/maintenance.js";
 import { MemoryIndex } from "./engine/memory-index.js";
 import { messageDocumentLoader } from "./engine/message-documents.js";
@@ -307,6 +307,7 @@ export class Kura {
       clock,
       expiryMs: resolved.retention.upload_expiry_hours * 3_600_000,
       maxBytes: resolved.limits.max_upload_bytes,
+      catalog,
     });
     jobs.register(uploads.job());
     // API-7: S3 multipart uploads past their expiry lose their parts and state.

@@ -17,6 +17,7 @@
 import { randomBytes } from "node:crypto";
 import { isKuraError, KuraError } from "../core/errors.js";
 import type { BlobBody, BlobStore } from "../ports/blob-store.js";
+import type { Catalog } from "../ports/catalog.js";
 import type { KvStore } from "../ports/kv-store.js";
 import type { Job } from "./jobs.js";
 
@@ -25,6 +26,9 @@ export const UPLOAD_STATE_PREFIX = "~upload:";
 
 /** Most parts one upload may have (each accepted request body is one): the state stays within a KV value (1 MiB). */
 export const MAX_UPLOAD_PARTS = 5_000;
+
+/** How often (at most) one process looks for parts whose state is gone (`sweepLost`). */
+const SWEEP_EVERY_MS = 3_600_000;
 
 /** How long a state outlives its expiry in the KV store when no job removes it first. */
 const STATE_GRACE_MS = 7 * 86_400_000;
@@ -71,12 +75,15 @@ export interface UploadStoreOptions {
   expiryMs: number;
   /** Largest upload accepted (`limits.max_upload_bytes`): Tus-Max-Size. */
   maxBytes: number;
+  /** The tenant registry, whose tenants' part prefixes `sweepLost` looks under; none: no sweep. */
+  catalog?: Catalog;
 }
 
 /** The upload states and parts of every tenant: what the uploads domain and the expiry job share. */
 export class UploadStore {
   readonly expiryMs: number;
   readonly maxBytes: number;
+  private lastSweep = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: UploadStoreOptions) {
     this.expiryMs = options.expiryMs;
@@ -205,6 +212,47 @@ export class UploadStore {
     return true;
   }
 
+  /**
+   * Deletes parts whose upload state is gone (a KV store that lost it: a Redis without
+   * persistence restarted) once they are older than the expiry — their upload would have expired
+   * by now. At most once an hour per process: it lists each registered tenant's part prefix.
+   */
+  async sweepLost(now: number): Promise<number> {
+    const catalog = this.options.catalog;
+    if (!catalog || now - this.lastSweep < SWEEP_EVERY_MS) return 0;
+    this.lastSweep = now;
+    const cutoff = now - this.expiryMs;
+    let deleted = 0;
+    let after: string | undefined;
+    for (;;) {
+      const tenants = await catalog.listTenants({
+        limit: 100,
+        ...(after !== undefined ? { afterTenantId: after } : {}),
+      });
+      for (const { tenantId } of tenants) {
+        const prefix = `${tenantId}/uploads/`;
+        let cursor: string | undefined;
+        do {
+          const page = await this.options.store.list(prefix, { limit: 1000, ...(cursor ? { cursor } : {}) });
+          cursor = page.cursor;
+          const old = new Map<string, string[]>();
+          for (const item of page.items) {
+            if (item.lastModified.getTime() > cutoff) continue;
+            const id = item.key.slice(prefix.length).split("/")[0] as string;
+            old.set(id, [...(old.get(id) ?? []), item.key]);
+          }
+          for (const [id, keys] of old) {
+            if (await this.options.kv.getEntry(this.key(id))) continue;
+            await this.options.store.delete(keys);
+            deleted += keys.length;
+          }
+        } while (cursor);
+      }
+      if (tenants.length < 100) return deleted;
+      after = tenants.at(-1)?.tenantId;
+    }
+  }
+
   /** The `expire-uploads` maintenance job: uploads past their expiry lose their parts and state. */
   job(): Job {
     return {
@@ -228,7 +276,7 @@ export class UploadStore {
             expired++;
           }
         } while (cursor);
-        return { scanned, expired };
+        return { scanned, expired, lost_parts: await this.sweepLost(now) };
       },
     };
   }

@@ -13,6 +13,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import * as tus from "tus-js-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/http/auth.js";
+import type { KvStore } from "../../src/ports/kv-store.js";
 import { createBucket, emptyAndDeleteBucket } from "../conformance/s3-harness.js";
 import { backendAvailable } from "../support/backends.js";
 import { postgresForTests } from "../support/servers/postgres.js";
@@ -137,9 +138,16 @@ function uploadSuite(h: () => Harness, tenant: string) {
 describe("tus uploads (fs)", () => {
   let h: Harness;
   let now = Date.now();
+  let kv: KvStore | undefined;
   beforeAll(async () => {
     h = await startServer({
-      open: { clock: () => now },
+      open: {
+        clock: () => now,
+        wrapKv: (k) => {
+          kv = k;
+          return k;
+        },
+      },
       config: {
         tiers: { tiny: { limits: { max_storage_bytes: 50_000 } } },
         server: { cors: { origins: ["https://app.example"] } },
@@ -514,6 +522,20 @@ describe("tus uploads (fs)", () => {
     const reports = await h.kura.jobs.runOnce(now);
     expect(reports.find((r) => r.name === "expire-uploads")?.result?.expired).toBeGreaterThanOrEqual(1);
     expect((await headOf(url, token)).status).toBe(404);
+    expect(await blobsUnder(h, `acme/uploads/${id}/`)).toEqual([]);
+  });
+
+  it("sweeps the parts of an upload whose state the KV store lost, once past the expiry", async () => {
+    const token = await h.token("acme");
+    const url = await create(token, 10, "forgotten.txt");
+    const id = url.split("/").at(-1) as string;
+    expect((await patch(url, token, 0, Buffer.from("abc"))).status).toBe(204);
+    expect(await (kv as KvStore).delete(`~upload:${id}`)).toBe(true);
+    expect((await headOf(url, token)).status).toBe(404);
+    expect(await blobsUnder(h, `acme/uploads/${id}/`)).toHaveLength(1);
+    now += 25 * 3_600_000;
+    const reports = await h.kura.jobs.runOnce(now);
+    expect(reports.find((r) => r.name === "expire-uploads")?.result?.lost_parts).toBeGreaterThanOrEqual(1);
     expect(await blobsUnder(h, `acme/uploads/${id}/`)).toEqual([]);
   });
 
