@@ -408,7 +408,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "A bucket name is not 3–63 lowercase letters, digits, dots and hyphens starting and ending with a letter or digit.",
   ],
-  S3_BUCKET_NOT_FOUND: ["NotFound", "The tenant has no bucket of this name (no marker and no object under it)."],
+  S3_BUCKET_NOT_FOUND: [
+    "NotFound",
+    "The tenant has no bucket of this name (no marker and no object under it).",
+  ],
   S3_BUCKET_EXISTS: ["AlreadyExists", "The tenant already has a bucket of this name."],
   S3_BUCKET_NOT_EMPTY: [
     "Conflict",
@@ -462,7 +465,10 @@ export const ERROR_CODES = {
     "InvalidArgument",
     "An S3 request is malformed: XML that does not parse or has the wrong shape, a bad header or query parameter.",
   ],
-  S3_NOT_IMPLEMENTED: ["Unsupported", "The S3 operation (or this form of it) is not offered by Kura's S3 endpoint."],
+  S3_NOT_IMPLEMENTED: [
+    "Unsupported",
+    "The S3 operation (or this form of it) is not offered by Kura's S3 endpoint.",
+  ],
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
