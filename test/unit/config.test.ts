@@ -82,11 +82,12 @@ describe("defaults", () => {
         session_files_days: 7,
         archive_after_days: null,
         kv_tombstone_days: 7,
+        upload_expiry_hours: 24,
       },
       outbox: { retention_hours: 168 },
       node: { id: null, stale_after_hours: 24, allow_local_vectors: false },
       sessions: { ttl_seconds: 86400, dir: join(cwd, "data", "sessions") },
-      limits: { max_message_bytes: 131072 },
+      limits: { max_message_bytes: 131072, max_upload_bytes: 1099511627776 },
       server: {
         host: "127.0.0.1",
         port: 8787,
@@ -190,6 +191,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       session_files_days: 1,
       archive_after_days: null,
       kv_tombstone_days: 7,
+      upload_expiry_hours: 24,
     });
     expect(c.sessions).toEqual({ ttl_seconds: 3600, dir: "/srv/kura/sessions" });
     expect(c.limits.max_message_bytes).toBe(65536);
