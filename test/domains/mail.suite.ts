@@ -173,6 +173,39 @@ export function mailSuite(name: string, make: () => Promise<MailHarness | undefi
       );
     });
 
+    it("racing deletes and copies of messages sharing a body drop it exactly once", async () => {
+      const usage0 = await t("race").usage();
+      const m = await t("race").mail.store("inbox", WITH_ATTACHMENTS);
+      const copies = await Promise.all(
+        [1, 2, 3, 4].map((n) => t("race").mail.copy("inbox", m.id, `box${n}`)),
+      );
+      // Every message goes at once, while more copies of the last one are attempted.
+      const results = await Promise.allSettled([
+        t("race").mail.delete("inbox", m.id),
+        ...copies.map((c) => t("race").mail.delete(c.mailboxId, c.id)),
+        ...copies.map((c) => t("race").mail.copy(c.mailboxId, c.id, "late")),
+      ]);
+      const late = (await t("race").mail.list("late")).items;
+      for (const r of results.slice(0, 5)) expect(r.status).toBe("fulfilled");
+      for (const r of results.slice(5))
+        if (r.status === "rejected") expect((r.reason as { code?: string }).code).toBe("MAIL_NOT_FOUND");
+      const bodies = [
+        `race/inbox/${m.id}.eml`,
+        ...m.attachments.map((a) => `race/inbox/${m.id}/attachments/${a.id}`),
+      ];
+      if (late.length === 0) {
+        for (const key of bodies) expect(await kura.store.exists(key)).toBe(false);
+        expect((await t("race").usage()).bytes).toBe(usage0.bytes);
+      } else {
+        // A copy that won keeps the body alive and readable; deleting the copies drops it.
+        const { body } = await t("race").mail.raw("late", late[0]?.id ?? "");
+        expect(Buffer.compare(await collect(body), WITH_ATTACHMENTS)).toBe(0);
+        await Promise.all(late.map((c) => t("race").mail.delete("late", c.id)));
+        for (const key of bodies) expect(await kura.store.exists(key)).toBe(false);
+        expect((await t("race").usage()).bytes).toBe(usage0.bytes);
+      }
+    });
+
     it("threads messages by References and In-Reply-To, across mailboxes", async () => {
       const root = await t("threads").mail.store("inbox", ALTERNATIVE);
       const reply = await t("threads").mail.store("sent", REPLY);
