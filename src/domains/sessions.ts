@@ -125,6 +125,45 @@ export class Sessions {
     return this.kv.delete(this.metaPrefix(sessionId, "sessions.deleteMeta") + key);
   }
 
+  /** A session's live metadata entries with their versions and expiry, in key order. */
+  async metaEntries(sessionId: string): Promise<KvEntry[]> {
+    const prefix = this.metaPrefix(sessionId, "sessions.metaEntries");
+    const entries = await this.kv.scanAll(prefix);
+    return entries
+      .map((e) => ({ ...e, key: e.key.slice(prefix.length) }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Sessions with live metadata (the active ones: metadata lives for the session TTL), read a
+   * page of metadata keys at a time: each item is a session id with how many of its keys the
+   * page held and the latest expiry among them. A session whose keys straddle two pages appears
+   * on both; merge by id. Sessions with files but no live metadata are not listed.
+   */
+  async list(options: { cursor?: string; limit?: number } = {}): Promise<{
+    items: { sessionId: string; keys: number; expiresAt: number | undefined }[];
+    cursor: string | undefined;
+  }> {
+    const page = await this.kv.scan("session:", {
+      limit: options.limit ?? 1000,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+    });
+    const byId = new Map<string, { sessionId: string; keys: number; expiresAt: number | undefined }>();
+    for (const e of page.items) {
+      const end = e.key.indexOf(":meta:", "session:".length);
+      if (end < 0) continue;
+      const sessionId = e.key.slice("session:".length, end);
+      const s = byId.get(sessionId) ?? { sessionId, keys: 0, expiresAt: undefined };
+      s.keys++;
+      // The session lives while any key does: the latest expiry; none when a key never expires.
+      if (s.keys === 1) s.expiresAt = e.expiresAt;
+      else if (s.expiresAt !== undefined)
+        s.expiresAt = e.expiresAt === undefined ? undefined : Math.max(s.expiresAt, e.expiresAt);
+      byId.set(sessionId, s);
+    }
+    return { items: [...byId.values()], cursor: page.cursor };
+  }
+
   /** All live metadata of a session by key (empty for an unknown or expired session). */
   async listMeta(sessionId: string): Promise<Record<string, unknown>> {
     const prefix = this.metaPrefix(sessionId, "sessions.listMeta");

@@ -293,6 +293,20 @@ describe.skipIf(!available)("the console in Chromium", () => {
         expect(await (await fetch(presigned)).text()).toBe(content);
         await shot("4-objects");
 
+        // Sessions: the active ones, and one's metadata (with its TTL) and files.
+        const sid = `sess-${vp.name}`;
+        const putMeta = await fetch(`${origin}/v1/sessions/${sid}/meta/user?ttl=3600`, {
+          method: "PUT",
+          headers: { authorization: `Bearer ${tenantToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ name: "花子" }),
+        });
+        expect(putMeta.status).toBe(200);
+        await page.getByRole("link", { name: "Sessions" }).click();
+        await page.getByRole("button", { name: sid }).click();
+        const metaRow = page.getByRole("row").filter({ hasText: "花子" });
+        await metaRow.waitFor();
+        expect(await metaRow.textContent()).toMatch(/(59|60) min/);
+
         // The dashboard draws its charts with data points.
         await page.getByRole("link", { name: "Dashboard" }).click();
         await page.getByTestId("chart-rates").locator(".point").first().waitFor();

@@ -10,7 +10,7 @@ import type { SessionFile } from "../../domains/sessions.js";
 import type { BlobInfo } from "../../ports/blob-store.js";
 import { type BodyInfo, filenameOf, serveBody, servedBodyHeaders, servedBodyResponses } from "../ranges.js";
 import { type RouteSpec, SENT } from "../route.js";
-import { idSchema } from "../schemas.js";
+import { cursorSchema, idSchema, limitSchema } from "../schemas.js";
 import { requestBody } from "../timeouts.js";
 import {
   expectedVersion,
@@ -263,6 +263,80 @@ export function sessionRoutes(): RouteSpec[] {
     },
   };
 
+  const listQuery = z.object({ cursor: cursorSchema, limit: limitSchema(1000) }).strict();
+  const listSessions: RouteSpec<unknown, z.infer<typeof listQuery>> = {
+    method: "GET",
+    path: "/v1/sessions",
+    operationId: "sessionList",
+    summary: "Active sessions (those with live metadata), a page of metadata keys at a time",
+    description:
+      "Each item: a session id, how many of its metadata keys this page read, and the latest " +
+      "expiry among them (null: a key without TTL). limit counts metadata keys, not sessions; a " +
+      "session whose keys straddle two pages appears on both (merge by session_id). Sessions " +
+      "with files but no live metadata are not listed.",
+    tag: TAG,
+    query: listQuery,
+    responses: {
+      200: {
+        description: "A page",
+        schema: z.object({
+          items: z.array(
+            z.object({ session_id: z.string(), keys: z.number().int(), expires_at: z.string().nullable() }),
+          ),
+          next_cursor: z.string().nullable(),
+        }),
+      },
+    },
+    handler: async ({ tenant, query }) => {
+      const page = await tenant.sessions.list({
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(query.limit !== undefined ? { limit: query.limit } : {}),
+      });
+      return {
+        data: {
+          items: page.items.map((s) => ({
+            session_id: s.sessionId,
+            keys: s.keys,
+            expires_at: s.expiresAt === undefined ? null : new Date(s.expiresAt).toISOString(),
+          })),
+          next_cursor: page.cursor ?? null,
+        },
+      };
+    },
+  };
+
+  const getSession: RouteSpec<z.infer<typeof sid>> = {
+    method: "GET",
+    path: "/v1/sessions/{session_id}",
+    operationId: "sessionGet",
+    summary: "A session: its live metadata entries (version, expiry) and its files",
+    tag: TAG,
+    params: sid,
+    responses: {
+      200: {
+        description: "The session (both lists empty for an unknown or expired one)",
+        schema: z.object({
+          session_id: z.string(),
+          metadata: z.array(kvEntrySchema),
+          files: z.array(fileSchema),
+        }),
+      },
+    },
+    handler: async ({ tenant, params }) => {
+      const [metadata, files] = await Promise.all([
+        tenant.sessions.metaEntries(params.session_id),
+        tenant.sessions.listFiles(params.session_id),
+      ]);
+      return {
+        data: {
+          session_id: params.session_id,
+          metadata: metadata.map(kvEntryJson),
+          files: files.map(fileJson),
+        },
+      };
+    },
+  };
+
   const deleteSession: RouteSpec<z.infer<typeof sid>> = {
     method: "DELETE",
     path: "/v1/sessions/{session_id}",
@@ -280,6 +354,8 @@ export function sessionRoutes(): RouteSpec[] {
   };
 
   return [
+    listSessions,
+    getSession,
     putMeta,
     getMeta,
     deleteMeta,
