@@ -888,6 +888,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active sessions (those with live metadata), a page of metadata keys at a time
+         * @description Each item: a session id, how many of its metadata keys this page read, and the latest expiry among them (null: a key without TTL). limit counts metadata keys, not sessions; a session whose keys straddle two pages appears on both (merge by session_id). Sessions with files but no live metadata are not listed.
+         */
+        get: operations["sessionList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{session_id}": {
         parameters: {
             query?: never;
@@ -895,7 +915,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A session: its live metadata entries (version, expiry) and its files */
+        get: operations["sessionGet"];
         put?: never;
         post?: never;
         /** Delete a session's metadata and files */
@@ -8169,6 +8190,175 @@ export interface operations {
             };
             /** @description mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED) */
             501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sessionList: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from next_cursor */
+                cursor?: string;
+                /** @description Page size, 1…1000 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                expires_at: string | null;
+                                keys: number;
+                                session_id: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sessionGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session (both lists empty for an unknown or expired one) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            files: {
+                                content_type: string;
+                                /** @description When the lifecycle job removes it (retention.session_files_days) */
+                                expires_at: string;
+                                last_modified: string;
+                                path: string;
+                                sha256: string | null;
+                                size: number;
+                            }[];
+                            metadata: {
+                                expires_at: string | null;
+                                key: string;
+                                value: unknown;
+                                /** @description Also sent as the ETag */
+                                version: number;
+                            }[];
+                            session_id: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
