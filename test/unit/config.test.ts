@@ -99,6 +99,7 @@ describe("defaults", () => {
         idle_timeout_ms: 72000,
         shutdown_timeout_ms: 10000,
         tls: null,
+        s3: { port: null, region: "us-east-1", domain: null },
       },
       auth: {
         jwt_secret: null,
@@ -206,6 +207,7 @@ auth: { issuer: "https://id.example.com", audience: kura, jwks_url: "https://id.
       idle_timeout_ms: 72000,
       shutdown_timeout_ms: 10000,
       tls: null,
+      s3: { port: null, region: "us-east-1", domain: null },
     });
     expect(c.auth).toEqual({
       jwt_secret: null,
