@@ -25,6 +25,7 @@ import { Tenants } from "./domains/tenants.js";
 import { bodiesPinned } from "./engine/backup-pin.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
+import { EncryptionAdmin } from "./engine/encryption/admin.js";
 import { type FsckOptions, type FsckReport, runFsck } from "./engine/fsck.js";
 import { GroupCommitter } from "./engine/group-commit.js";
 import {
@@ -66,11 +67,16 @@ import { UploadStore } from "./engine/uploads.js";
 import { type MessageWorker, VECTORS_PROJECTOR, VectorPlane, WorkerVectorIndex } from "./engine/vectors.js";
 import { WorkerProjector } from "./engine/worker-projector.js";
 import { type Probe, WriteProtocol } from "./engine/write-protocol.js";
+import { EncryptingBlobStore } from "./layers/encrypting-blob.js";
+import { withEncryptedCatalog } from "./layers/encrypting-catalog.js";
+import { EncryptingKvStore } from "./layers/encrypting-kv.js";
+import { EncryptingSearchIndex } from "./layers/encrypting-search.js";
 import { type OperationEvent, OperationSink, withPortMetrics } from "./layers/port-metrics.js";
 import { openStorage } from "./open/blob.js";
 import { openCatalog } from "./open/catalog.js";
 import { Cleanup } from "./open/cleanup.js";
 import { resolveConfig } from "./open/config.js";
+import { openKeyRing } from "./open/encryption.js";
 import { openKvStore } from "./open/kv.js";
 import { resolveNodeId } from "./open/node.js";
 import { catalogInMemory, openSearchIndex } from "./open/search.js";
@@ -217,15 +223,21 @@ export class Kura {
     });
     const { presignSecret, storageOptions } = storage;
     // Online migration attaches a target to these (dual write, then reads): `engine/migration/`.
-    const store = new MirrorBlobStore(storage.store);
-    const sessionStore =
-      storage.sessionStore === storage.store ? store : new MirrorBlobStore(storage.sessionStore);
+    const mirror = new MirrorBlobStore(storage.store);
+    const sessionMirror =
+      storage.sessionStore === storage.store ? mirror : new MirrorBlobStore(storage.sessionStore);
     let catalog = await openCatalog(resolved.database, {
       durability,
       ...(options.probe ? { probe: options.probe } : {}),
     });
     cleanup.defer(() => catalog.close());
     if (options.wrapCatalog) catalog = options.wrapCatalog(catalog);
+    // SEC-2: the tenants' data keys live in the catalog; above the mirrors every plane is encrypted.
+    const ring = openKeyRing(resolved, catalog, clock);
+    const store = ring ? new EncryptingBlobStore(mirror, ring) : mirror;
+    const sessionStore =
+      sessionMirror === mirror ? store : ring ? new EncryptingBlobStore(sessionMirror, ring) : sessionMirror;
+    if (ring) catalog = withEncryptedCatalog(catalog, ring);
     const warn =
       options.onWarning ?? ((message: string) => process.emitWarning(message, { code: "KURA_WARNING" }));
     let kv = await openKvStore(resolved, { durability, now: clock, warn });
@@ -234,9 +246,11 @@ export class Kura {
     const kvMirror = new MirrorKvStore(kv, clock);
     kv = kvMirror;
     if (options.wrapKv) kv = options.wrapKv(kv);
+    const rawKv = kv;
+    if (ring) kv = new EncryptingKvStore(kv, ring);
     const bodyCache =
       options.cache ??
-      (storage.remote
+      (storage.remote && !ring
         ? await TieredCache.open({
             hotBytes: 64 * 1024 * 1024,
             hotMaxEntryBytes: 1024 * 1024,
@@ -280,9 +294,10 @@ export class Kura {
       }),
       bodyCache,
       // Over a shared catalog every hit is checked against the row's version (`domains/messages.ts`).
-      messageCache: options.cache
-        ? undefined
-        : new HotMessages(50_000, { validate: catalog.capabilities.multiProcess }),
+      messageCache:
+        options.cache || ring
+          ? undefined
+          : new HotMessages(50_000, { validate: catalog.capabilities.multiProcess }),
       clock,
       limits: { maxMessageBytes: resolved.limits.max_message_bytes },
       tenancy: new Tenancy({
@@ -343,6 +358,13 @@ export class Kura {
       const index = await openSearchIndex(resolved);
       cleanup.defer(() => index.close());
       searchIndex = withPortMetrics(index, "search", index.backend, operations);
+      // Blind tokens per tenant; snippets from the decrypted messages (`load`, defined below).
+      if (ring)
+        searchIndex = new EncryptingSearchIndex(
+          searchIndex,
+          ring,
+          async (t, id) => (await load(t, id))?.text,
+        );
     } catch (e) {
       searchOpenError = e;
       warn(`search index unavailable, search is degraded: ${e instanceof Error ? e.message : String(e)}`);
@@ -355,7 +377,9 @@ export class Kura {
       options.projectors !== "inline" &&
       !options.wrapCatalog &&
       !options.wrapStore &&
-      !catalogInMemory(resolved);
+      !catalogInMemory(resolved) &&
+      // The projectors decrypt with this process's key ring.
+      !ring;
     const workerEntry = new URL(
       `./projection-worker${extname(fileURLToPath(import.meta.url))}`,
       import.meta.url,
@@ -460,10 +484,22 @@ export class Kura {
       deletions,
     );
     kura.lifecycleEngine = lifecycle;
+    if (ring) {
+      const admin = new EncryptionAdmin({
+        ring,
+        rawStores: () => (sessionMirror === mirror ? [mirror] : [mirror, sessionMirror]),
+        rawKv,
+        bodyCache,
+        search: searchIndex,
+        clock,
+      });
+      kura.encryptionAdmin = admin;
+      jobs.register(admin.job());
+    }
     const migrations = new OnlineMigrations({
       catalog,
-      store,
-      sessionStore,
+      store: mirror,
+      sessionStore: sessionMirror,
       kv: kvMirror,
       openTarget: (target) =>
         openMigrationTarget(resolved, target, blobDeps, { durability, now: clock, warn }),
@@ -760,6 +796,20 @@ export class Kura {
   }
 
   private lifecycleEngine: Lifecycle | undefined;
+  private encryptionAdmin: EncryptionAdmin | undefined;
+
+  /**
+   * Encryption at rest (SEC-2, `encryption` section): rotate a tenant's data key, shred a tenant,
+   * re-wrap the data keys under the current master key. ENCRYPTION_DISABLED without the section.
+   */
+  get encryption(): EncryptionAdmin {
+    this.assertOpen();
+    if (!this.encryptionAdmin)
+      throw new KuraError("ENCRYPTION_DISABLED", "encryption at rest is off (no encryption section)", {
+        operation: "kura.encryption",
+      });
+    return this.encryptionAdmin;
+  }
   private onlineMigrations: OnlineMigrations | undefined;
 
   /** Online migration of the blob and KV planes (`POST /v1/admin/migrations`, `kura migrate`). */

@@ -369,6 +369,10 @@ export const ERROR_CODES = {
     "NotFound",
     "The tenant's data keys were destroyed (crypto-shredding): what it stored can never be read again.",
   ],
+  ENCRYPTION_DISABLED: [
+    "Unsupported",
+    "The operation needs encryption at rest, which is off (no encryption section in the configuration).",
+  ],
   MASTER_KEY_UNKNOWN: [
     "ConfigInvalid",
     "A tenant's data key is wrapped by a master key the configuration does not hold (encryption.master_key, encryption.previous_master_keys).",
