@@ -45,6 +45,8 @@ export const JOB_LEASE_MS = 15_000;
 export class JobRunner {
   private readonly jobs: Job[] = [];
   private readonly stats = new Map<string, JobStats>();
+  /** Jobs running in this process: a run asked for meanwhile (a slow run, a timer) is skipped. */
+  private readonly running = new Set<string>();
   readonly owner: string;
 
   constructor(
@@ -79,6 +81,17 @@ export class JobRunner {
 
   private async runJob(job: Job, now: number): Promise<JobReport> {
     const name = `job:${job.name}`;
+    // The lease is this runner's own, so it would let a second run of the job in: refuse it here.
+    if (this.running.has(job.name)) return { name: job.name, ran: false };
+    this.running.add(job.name);
+    try {
+      return await this.runHeld(job, name, now);
+    } finally {
+      this.running.delete(job.name);
+    }
+  }
+
+  private async runHeld(job: Job, name: string, now: number): Promise<JobReport> {
     const held = await holdLease(
       this.catalog,
       { name, owner: this.owner, ttlMs: this.leaseMs, clock: this.clock },
