@@ -20,6 +20,7 @@ import { decodeCursor, encodeCursor } from "../core/cursor.js";
 import { isKuraError, KuraError } from "../core/errors.js";
 import { newMessageId } from "../core/ids.js";
 import { assertValidId } from "../core/keys.js";
+import { mailAttachmentKey, mailBodyKey, RESERVED_KEY_SEGMENTS } from "../core/mail-keys.js";
 import { toMs } from "../core/time.js";
 import { type EngineContext, storeFor } from "../engine/context.js";
 import type { Change } from "../engine/write-protocol.js";
@@ -104,7 +105,7 @@ export class Mailboxes {
    */
   async store(mailboxId: string, raw: Uint8Array | AsyncIterable<Uint8Array>): Promise<MailInfo> {
     const op = "mail.store";
-    assertValidId(mailboxId, "mailbox id", op);
+    checkMailboxId(mailboxId, op);
     const limits = await this.ctx.tenancy.limits(this.tenantId);
     const maxMail = limits.max_mail_bytes ?? DEFAULT_MAX_MAIL_BYTES;
     const bytes = await readLimited(raw, maxMail);
@@ -174,7 +175,6 @@ export class Mailboxes {
     facts: ParsedMailFacts,
     now: number,
   ): Promise<MailRow> {
-    const base = `${this.tenantId}/${mailboxId}/${id}`;
     const attachments: MailAttachment[] = facts.attachments.map((a, i) => ({
       id: String(i + 1),
       filename: a.filename,
@@ -184,14 +184,14 @@ export class Mailboxes {
       sizeBytes: a.content.length,
       checksum: sha256Hex(a.content),
       storeId: this.ctx.storeId,
-      blobKey: `${base}/attachments/${i + 1}`,
+      blobKey: mailAttachmentKey(this.tenantId, mailboxId, id, i + 1),
     }));
     return {
       tenantId: this.tenantId,
       id,
       mailboxId,
       storeId: this.ctx.storeId,
-      blobKey: `${base}.eml`,
+      blobKey: mailBodyKey(this.tenantId, mailboxId, id),
       sizeBytes: raw.length,
       checksum: sha256Hex(raw),
       headerMessageId: facts.headerMessageId,
@@ -388,7 +388,7 @@ export class Mailboxes {
   /** A copy in `toMailboxId` naming the same bodies (nothing is copied); the new message. */
   async copy(mailboxId: string, id: string, toMailboxId: string): Promise<MailInfo> {
     const op = "mail.copy";
-    assertValidId(toMailboxId, "mailbox id", op);
+    checkMailboxId(toMailboxId, op);
     const row = await this.row(mailboxId, id, op);
     const maxMailbox = await this.mailboxQuota(toMailboxId, row.sizeBytes, op);
     const now = this.ctx.clock();
@@ -424,7 +424,7 @@ export class Mailboxes {
   /** Move a message to `toMailboxId` (its id stays). */
   async move(mailboxId: string, id: string, toMailboxId: string): Promise<MailInfo> {
     const op = "mail.move";
-    assertValidId(toMailboxId, "mailbox id", op);
+    checkMailboxId(toMailboxId, op);
     const row = await this.row(mailboxId, id, op);
     if (toMailboxId === mailboxId) return info(row);
     const maxMailbox = await this.mailboxQuota(toMailboxId, row.sizeBytes, op);
@@ -565,6 +565,17 @@ async function readLimited(body: Uint8Array | AsyncIterable<Uint8Array>, max: nu
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks, size);
+}
+
+/** A mailbox id by IDS-1, and not a key segment another plane owns (`core/mail-keys.ts`). */
+function checkMailboxId(mailboxId: string, operation: string): void {
+  assertValidId(mailboxId, "mailbox id", operation);
+  if (RESERVED_KEY_SEGMENTS.has(mailboxId))
+    throw new KuraError(
+      "INVALID_ARGUMENT",
+      `mailbox id ${mailboxId} is reserved (${[...RESERVED_KEY_SEGMENTS].join(", ")} name Kura's own key prefixes)`,
+      { operation, context: { mailboxId } },
+    );
 }
 
 function checkLimit(limit: number | undefined, operation: string): number {

@@ -3,6 +3,7 @@
  * deltas (TEN-4). Purge of soft-deleted messages (MSG-5), TTL expiry and the archive are the
  * lifecycle engine's (`lifecycle.ts`).
  */
+import { isMailBodyKey } from "../core/mail-keys.js";
 import { bodiesPinned } from "./backup-pin.js";
 import type { EngineContext } from "./context.js";
 import type { Job } from "./jobs.js";
@@ -14,7 +15,8 @@ import type { Job } from "./jobs.js";
 const CATALOGED = new Set(["messages", "objects", "archive"]);
 
 /**
- * Objects under `{tenant}/messages/` or `{tenant}/objects/` older than `graceMs` that no catalog
+ * Objects under `{tenant}/messages/` or `{tenant}/objects/` (or mail bodies, by their key's shape:
+ * `core/mail-keys.ts`) older than `graceMs` that no catalog
  * ref points to are orphans of writes that crashed between body and commit: delete them —
  * none while a backup pins the bodies (`backup-pin.ts`): the job then reports `pinned: 1`.
  */
@@ -31,7 +33,11 @@ export function orphanGcJob(ctx: EngineContext, graceMs = 3_600_000): Job {
         cursor = page.cursor;
         scanned += page.items.length;
         const candidates = page.items
-          .filter((o) => CATALOGED.has(o.key.split("/")[1] ?? "") && o.lastModified.getTime() < now - graceMs)
+          .filter(
+            (o) =>
+              (CATALOGED.has(o.key.split("/")[1] ?? "") || isMailBodyKey(o.key)) &&
+              o.lastModified.getTime() < now - graceMs,
+          )
           .map((o) => o.key);
         if (candidates.length === 0) continue;
         const referenced = await ctx.catalog.existingBlobRefs(ctx.storeId, candidates);

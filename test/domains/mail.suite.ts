@@ -238,6 +238,26 @@ export function mailSuite(name: string, make: () => Promise<MailHarness | undefi
       expect((await t("tiny").mail.list("inbox2")).items).toHaveLength(2);
     });
 
+    it("refuses mailbox ids that name Kura's own key prefixes", async () => {
+      for (const id of ["uploads", "sessions", "objects", "messages", "multipart", "../x", ""]) {
+        await expect(t("acme").mail.store(id, UTF8_QP)).rejects.toMatchObject({ kind: "InvalidArgument" });
+      }
+    });
+
+    it("orphan GC collects mail bodies no row names, after the grace period, and only those", async () => {
+      const kept = await t("gc").mail.store("inbox", WITH_ATTACHMENTS);
+      const orphanId = "01900000-0000-7000-8000-000000000001";
+      const orphans = [`gc/inbox/${orphanId}.eml`, `gc/inbox/${orphanId}/attachments/1`];
+      for (const key of orphans) await kura.store.put(key, Buffer.from("cut short by a crash"));
+      await kura.runJobs(Date.now() + 3 * 3_600_000);
+      for (const key of orphans) expect(await kura.store.exists(key)).toBe(false);
+      expect(await kura.store.exists(`gc/inbox/${kept.id}.eml`)).toBe(true);
+      for (const a of kept.attachments)
+        expect(await kura.store.exists(`gc/inbox/${kept.id}/attachments/${a.id}`)).toBe(true);
+      const { body } = await t("gc").mail.raw("inbox", kept.id);
+      expect(Buffer.compare(await collect(body), WITH_ATTACHMENTS)).toBe(0);
+    });
+
     it("never shows one tenant's mail to another", async () => {
       const m = await t("acme").mail.store("private", UTF8_QP);
       await expect(t("evil").mail.get("private", m.id)).rejects.toMatchObject({ code: "MAIL_NOT_FOUND" });
