@@ -26,7 +26,7 @@ import { bodiesPinned } from "./engine/backup-pin.js";
 import { ContentUrls } from "./engine/content-url.js";
 import type { EngineContext } from "./engine/context.js";
 import { EncryptionAdmin } from "./engine/encryption/admin.js";
-import { type FsckOptions, type FsckReport, runFsck } from "./engine/fsck.js";
+import { type FsckDeps, type FsckOptions, type FsckReport, runFsck } from "./engine/fsck.js";
 import { GroupCommitter } from "./engine/group-commit.js";
 import {
   type Health,
@@ -442,6 +442,7 @@ export class Kura {
         const index = await indexes.open(place);
         return withPortMetrics(index, "vector", index.backend, operations);
       },
+      scanIndex: (place, o) => indexes.scan(place, o),
       release: () => indexes.close(),
       ...(messageWorker ? { messageWorker } : {}),
       ...(node?.vectorsConsumer ? { messagesConsumer: node.vectorsConsumer } : {}),
@@ -776,6 +777,7 @@ export class Kura {
         stores: this.ctx.stores,
         writing: (key) => this.ctx.protocol.writing(key),
         search: index && projector ? { index, apply: (keys) => projector.apply(keys) } : undefined,
+        messageVectors: this.messageVectorsForFsck(),
         memories: {
           index: this.vectors.memories(),
           sync: MemoryIndex.for({
@@ -793,6 +795,14 @@ export class Kura {
       },
       options,
     );
+  }
+
+  /** The message embeddings as fsck checks them, when messages are embedded. */
+  private messageVectorsForFsck(): FsckDeps["messageVectors"] {
+    const messages = this.vectors.messages;
+    const scan = messages?.scan;
+    if (!messages || !scan) return undefined;
+    return { index: messages.index, scan, apply: (keys) => messages.projector.apply(keys) };
   }
 
   private lifecycleEngine: Lifecycle | undefined;

@@ -146,7 +146,7 @@ async function open(): Promise<Projection> {
 }
 
 /** Reads of the index answer at once; writes and saves wait for the deliveries before them. */
-const READS: ReadonlySet<WorkerIndexMethod> = new Set(["query", "count"]);
+const READS: ReadonlySet<WorkerIndexMethod> = new Set(["query", "count", "existing"]);
 
 async function callIndex(index: VectorIndex | undefined, method: string, args: unknown[]): Promise<unknown> {
   if (!index || !(WORKER_INDEX_METHODS as readonly string[]).includes(method))

@@ -35,7 +35,7 @@ import { KuraError } from "../core/errors.js";
 import type { BlobStore } from "../ports/blob-store.js";
 import type { Catalog, CatalogOp, JobRecord, MessageKey, MessageRow } from "../ports/catalog.js";
 import type { SearchIndex } from "../ports/search-index.js";
-import type { VectorIndex } from "../ports/vector-index.js";
+import type { VectorIndex, VectorScanPage } from "../ports/vector-index.js";
 import type { MemoryIndex } from "./memory-index.js";
 import { isLive } from "./message-rows.js";
 import { ADMIN_AUDIT_STREAM } from "./tenant-deletion.js";
@@ -90,6 +90,8 @@ export interface FsckReport {
     search_documents: number;
     /** Items of the `memories` vector index. */
     memory_vectors: number;
+    /** Items of the `messages` vector index (with `vector.embed_messages`). */
+    message_vectors: number;
     tenants: number;
     outbox_events: number;
     /** Unreferenced bodies of writes still under way in this process (not orphans). */
@@ -141,6 +143,17 @@ export interface FsckDeps {
   writing: (key: string) => boolean;
   /** The main thread's full-text index and the projector that re-projects messages into it. */
   search?: { index: SearchIndex; apply: (messages: readonly MessageKey[]) => Promise<void> } | undefined;
+  /**
+   * With `vector.embed_messages`: the `messages` vector index, a scan of its items of record
+   * (`VectorIndexes.scan`), and the projector that re-embeds messages into it.
+   */
+  messageVectors?:
+    | {
+        index: VectorIndex;
+        scan: (options: { after?: string; limit: number }) => Promise<VectorScanPage>;
+        apply: (messages: readonly MessageKey[]) => Promise<void>;
+      }
+    | undefined;
   /** The `memories` vector index and the protocol that keeps it in line with the KV records. */
   memories?: { index: VectorIndex; sync: MemoryIndex } | undefined;
   /** Deliver every committed outbox event to the projectors. */
@@ -192,6 +205,7 @@ class Fsck {
         messages: 0,
         search_documents: 0,
         memory_vectors: 0,
+        message_vectors: 0,
         tenants: 0,
         outbox_events: 0,
         in_flight: 0,
@@ -227,6 +241,7 @@ class Fsck {
     await this.bodies();
     await this.orphans();
     await this.searchDrift();
+    await this.messageVectorDrift();
     await this.memoryDrift();
     await this.usage();
     await this.outbox();
@@ -455,33 +470,94 @@ class Fsck {
   private async searchDrift(): Promise<void> {
     const search = this.deps.search;
     if (!search) return;
+    await this.projectionDrift({
+      what: "the full-text index",
+      holds: "holds",
+      existing: (tenantId, ids) => search.index.existing(tenantId, ids),
+      list: async (cursor) => {
+        const page = await search.index.listDocuments({ limit: PAGE, ...(cursor ? { cursor } : {}) });
+        return { keys: page.keys, cursor: page.cursor };
+      },
+      apply: search.apply,
+      wanted: (row) => isLive(row, this.now),
+      counted: (n) => {
+        this.report.checked.search_documents += n;
+      },
+      countsMessages: true,
+    });
+  }
+
+  /**
+   * The `messages` vector index (`vector.embed_messages`) against the catalog, as the full-text
+   * index: a live message with text has an embedding, a deleted or gone one has none. Whether a
+   * message has text is read from its preview (the start of the same text).
+   */
+  private async messageVectorDrift(): Promise<void> {
+    const vectors = this.deps.messageVectors;
+    if (!vectors) return;
+    await this.projectionDrift({
+      what: "the message embeddings",
+      holds: "hold",
+      existing: (tenantId, ids) => vectors.index.existing(tenantId, ids),
+      list: async (cursor) => {
+        const page = await vectors.scan({ limit: PAGE, ...(cursor ? { after: cursor } : {}) });
+        return { keys: page.items.map((i) => ({ tenantId: i.tenantId, id: i.id })), cursor: page.next };
+      },
+      apply: vectors.apply,
+      wanted: (row) => isLive(row, this.now) && row.preview.trim() !== "",
+      counted: (n) => {
+        this.report.checked.message_vectors += n;
+      },
+      countsMessages: false,
+    });
+  }
+
+  /**
+   * One projection of the messages against the catalog: live messages (`wanted`) it lacks, and
+   * entries of messages that are deleted or gone. Both sets are checked again after the outbox
+   * is delivered (writes committed during the scan), and with `repair` re-projected.
+   */
+  private async projectionDrift(p: {
+    what: string;
+    /** The verb for `what` ("holds", "hold"). */
+    holds: string;
+    existing: (tenantId: string, ids: string[]) => Promise<Set<string>>;
+    list: (
+      cursor: string | undefined,
+    ) => Promise<{ keys: readonly MessageKey[]; cursor?: string | undefined }>;
+    apply: (messages: readonly MessageKey[]) => Promise<void>;
+    wanted: (row: MessageRow) => boolean;
+    counted: (entries: number) => void;
+    /** Whether this pass counts the catalog's messages (`checked.messages`, once per run). */
+    countsMessages: boolean;
+  }): Promise<void> {
     const { catalog } = this.deps;
     const missing = new Map<string, MessageKey>();
     const extra = new Map<string, MessageKey>();
     const id = (k: MessageKey) => `${k.tenantId}\u0000${k.id}`;
-    // Live messages the index does not hold.
+    // Live messages the projection does not hold.
     let after: MessageKey | undefined;
     for (;;) {
       const keys = await catalog.listMessageKeys({ limit: PAGE, ...(after ? { after } : {}) });
       if (keys.length === 0) break;
       after = keys.at(-1);
-      this.report.checked.messages += keys.length;
+      if (p.countsMessages) this.report.checked.messages += keys.length;
       for (const [tenantId, ids] of byTenant(keys)) {
-        const held = await search.index.existing(tenantId, ids);
+        const held = await p.existing(tenantId, ids);
         const absent = ids.filter((i) => !held.has(i));
         if (absent.length === 0) continue;
         for (const row of await catalog.getMessages(tenantId, absent))
-          if (isLive(row, this.now)) missing.set(id(row), { tenantId, id: row.id });
+          if (p.wanted(row)) missing.set(id(row), { tenantId, id: row.id });
       }
       this.progress("search", this.report.checked.messages);
       if (keys.length < PAGE) break;
     }
-    // Documents of messages that are gone or deleted (expired ones leave with their erase).
+    // Entries of messages that are gone or deleted (expired ones leave with their erase).
     let cursor: string | undefined;
     do {
-      const page = await search.index.listDocuments({ limit: PAGE, ...(cursor ? { cursor } : {}) });
+      const page = await p.list(cursor);
       cursor = page.cursor;
-      this.report.checked.search_documents += page.keys.length;
+      p.counted(page.keys.length);
       for (const [tenantId, ids] of byTenant(page.keys)) {
         const rows = new Map((await catalog.getMessages(tenantId, ids)).map((r) => [r.id, r]));
         for (const i of ids)
@@ -489,7 +565,7 @@ class Fsck {
       }
     } while (cursor);
     if (missing.size === 0 && extra.size === 0) return;
-    // Writes committed during the scan reach the index now: what is still off is drift.
+    // Writes committed during the scan reach the projection now: what is still off is drift.
     await this.deps.pump();
     const drifted: Array<MessageKey & { how: "missing" | "extra" }> = [];
     for (const [how, set] of [
@@ -497,13 +573,13 @@ class Fsck {
       ["extra", extra],
     ] as const) {
       for (const [tenantId, ids] of byTenant([...set.values()])) {
-        const held = await search.index.existing(tenantId, ids);
+        const held = await p.existing(tenantId, ids);
         const rows = new Map((await catalog.getMessages(tenantId, ids)).map((r) => [r.id, r]));
         for (const i of ids) {
           const row = rows.get(i);
           const off =
             how === "missing"
-              ? !held.has(i) && row !== undefined && isLive(row, this.now)
+              ? !held.has(i) && row !== undefined && p.wanted(row)
               : held.has(i) && !indexable(row);
           if (off) drifted.push({ tenantId, id: i, how });
         }
@@ -511,7 +587,7 @@ class Fsck {
     }
     if (this.repair && drifted.length > 0) {
       for (let i = 0; i < drifted.length; i += PAGE)
-        await search.apply(drifted.slice(i, i + PAGE).map(({ tenantId, id }) => ({ tenantId, id })));
+        await p.apply(drifted.slice(i, i + PAGE).map(({ tenantId, id }) => ({ tenantId, id })));
       this.report.repairs.reindexed += drifted.length;
     }
     for (const d of drifted)
@@ -521,8 +597,8 @@ class Fsck {
         message_id: d.id,
         detail:
           d.how === "missing"
-            ? "a live message is missing from the full-text index"
-            : "the full-text index holds a message that is deleted or gone",
+            ? `a live message is missing from ${p.what}`
+            : `${p.what} ${p.holds} a message that is deleted or gone`,
         repaired: this.repair,
       });
   }

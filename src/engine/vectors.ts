@@ -28,6 +28,7 @@ import type {
   VectorItem,
   VectorMetric,
   VectorQuery,
+  VectorScanPage,
 } from "../ports/vector-index.js";
 import type { MessageProjector } from "./outbox.js";
 import {
@@ -85,7 +86,15 @@ export class MessageVectorProjector implements MessageProjector {
 }
 
 /** The methods of an index a worker thread answers for the thread that does not hold it. */
-export const WORKER_INDEX_METHODS = ["upsert", "remove", "query", "count", "save", "drop"] as const;
+export const WORKER_INDEX_METHODS = [
+  "upsert",
+  "remove",
+  "query",
+  "count",
+  "existing",
+  "save",
+  "drop",
+] as const;
 export type WorkerIndexMethod = (typeof WORKER_INDEX_METHODS)[number];
 
 /**
@@ -115,6 +124,10 @@ export class WorkerVectorIndex implements VectorIndex {
 
   async count(tenantId?: string): Promise<number> {
     return (await this.worker.call("count", tenantId === undefined ? [] : [tenantId])) as number;
+  }
+
+  async existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    return (await this.worker.call("existing", [tenantId, ids])) as Set<string>;
   }
 
   async save(): Promise<void> {
@@ -176,8 +189,14 @@ export class VectorPlane {
     private readonly openIndex: IndexOpener,
     /** Kura's own `memories` index, or why it could not be opened. */
     private readonly memoriesIndex: VectorIndex | { error: unknown },
-    /** Set when messages are embedded. */
-    readonly messages: { index: VectorIndex; projector: MessageProjector } | undefined,
+    /** Set when messages are embedded; `scan` lists the index's items of record (fsck). */
+    readonly messages:
+      | {
+          index: VectorIndex;
+          projector: MessageProjector;
+          scan?: (options: { after?: string; limit: number }) => Promise<VectorScanPage>;
+        }
+      | undefined,
     private readonly release: () => Promise<void>,
     /** Set when the messages projector runs in a worker thread. */
     private readonly messageWorker: MessageWorker | undefined,
@@ -197,6 +216,11 @@ export class VectorPlane {
     deps: {
       embedder: Embedder;
       openIndex: IndexOpener;
+      /** Reads an index's items of record (`VectorIndexes.scan`). */
+      scanIndex?: (
+        place: VectorIndexPlace,
+        options: { after?: string; limit: number },
+      ) => Promise<VectorScanPage>;
       load: LoadDocument;
       release?: () => Promise<void>;
       warn: (message: string) => void;
@@ -226,11 +250,18 @@ export class VectorPlane {
     const worker = config.vector.embed_messages ? deps.messageWorker : undefined;
     if (config.vector.embed_messages) {
       const index = worker?.index ?? (await deps.openIndex({ name: "messages", dimensions, metric }));
+      const scan = deps.scanIndex;
       messages = {
         index,
         projector:
           worker?.projector ??
           new MessageVectorProjector(index, deps.embedder, deps.load, deps.messagesConsumer),
+        ...(scan
+          ? {
+              scan: (o: { after?: string; limit: number }) =>
+                scan({ name: "messages", dimensions, metric }, o),
+            }
+          : {}),
       };
     }
     return new VectorPlane(

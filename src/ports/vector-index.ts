@@ -67,6 +67,8 @@ export interface VectorIndex {
   query(query: VectorQuery): Promise<VectorHit[]>;
   /** Items held (for one tenant, or all). */
   count(tenantId?: string): Promise<number>;
+  /** Which of `ids` the index holds for `tenantId` (fsck); absent ids are simply not in the set. */
+  existing(tenantId: string, ids: readonly string[]): Promise<Set<string>>;
   save(): Promise<void>;
   close(): Promise<void>;
   /** Delete the index and all it persisted; the object is closed afterwards. */
@@ -90,6 +92,7 @@ export const VECTOR_CALLS: PortCalls<VectorIndex> = Object.freeze({
   remove: "idempotent",
   query: "read",
   count: "read",
+  existing: "read",
   save: "idempotent",
   drop: "once",
 });

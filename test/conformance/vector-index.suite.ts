@@ -143,6 +143,23 @@ export function vectorIndexConformance(name: string, harness: VectorIndexHarness
       await index.close();
     });
 
+    it("existing names the ids a tenant holds, after upserts and removals", async () => {
+      const index = await harness.open({ dimensions: 3, metric: "l2" });
+      const [t, u] = [tenant(), tenant()];
+      await index.upsert([
+        { tenantId: t, id: "a", vector: [1, 0, 0] },
+        { tenantId: t, id: "b", vector: [0, 1, 0] },
+        { tenantId: u, id: "a", vector: [0, 0, 1] },
+      ]);
+      expect(await index.existing(t, ["a", "b", "c"])).toEqual(new Set(["a", "b"]));
+      await index.remove(t, ["a"]);
+      expect(await index.existing(t, ["a", "b"])).toEqual(new Set(["b"]));
+      expect(await index.existing(u, ["a", "b"])).toEqual(new Set(["a"]));
+      expect(await index.existing(tenant(), ["a"])).toEqual(new Set());
+      expect(await index.existing(t, [])).toEqual(new Set());
+      await index.close();
+    });
+
     it("scopes every query to its tenant", async () => {
       const index = await harness.open({ dimensions: 2, metric: "l2" });
       const a = tenant();

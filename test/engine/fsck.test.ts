@@ -265,3 +265,59 @@ describe("fsck beside a write load (SQLite + fs)", () => {
     expect(after.checked.messages).toBe(appended.length);
   });
 });
+
+describe("fsck of message embeddings (vector.embed_messages, SQLite + fs)", () => {
+  let factory: TestKuraFactory;
+  let kura: Kura;
+  beforeAll(async () => {
+    factory = await testKura("sqlite");
+    // The embeddings projector in its worker thread, which owns the `messages` index.
+    kura = await factory.open({ config: { vector: { dimensions: 32, embed_messages: true } } });
+  });
+  afterAll(async () => {
+    await kura?.close();
+    await factory?.cleanup();
+  });
+
+  it("finds an embedding a live message lacks and one of an erased message, repairs both, and is clean after", async () => {
+    const t = kura.tenant("acme");
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await t.messages.append("c", { role: "user", content: `heron number ${i}` })).id);
+    const erased = (await t.messages.append("c", { role: "user", content: "to be erased" })).id;
+    await kura.pumpOutbox();
+    const clean = await kura.fsck();
+    expect(clean.ok, JSON.stringify(clean.samples)).toBe(true);
+    expect(clean.checked.message_vectors).toBe(6);
+
+    const index = kura.vectors.messages?.index;
+    if (!index) throw new Error("messages are embedded");
+    const stale = (await index.query({ tenantId: "acme", vector: new Array(32).fill(0.1), k: 10 })).length;
+    expect(stale).toBe(6);
+    await t.messages.erase(erased);
+    await kura.pumpOutbox();
+    // Faults made in the index itself: a live message's embedding dropped, an erased one's back.
+    await index.remove("acme", [ids[2] as string]);
+    await index.upsert([{ tenantId: "acme", id: erased, vector: new Array(32).fill(0.5) }]);
+    await index.save();
+
+    const found = await kura.fsck();
+    expect(found.ok).toBe(false);
+    expect(found.problems.index_drift).toBe(2);
+    expect(found.samples.map((s) => [s.problem, s.message_id, s.detail]).sort()).toEqual(
+      [
+        ["index_drift", ids[2], "a live message is missing from the message embeddings"],
+        ["index_drift", erased, "the message embeddings hold a message that is deleted or gone"],
+      ].sort(),
+    );
+    expect(await index.existing("acme", [ids[2] as string, erased])).toEqual(new Set([erased]));
+
+    const repaired = await kura.fsck({ repair: true });
+    expect(repaired.problems.index_drift).toBe(2);
+    expect(repaired.repairs.reindexed).toBe(2);
+    expect(await index.existing("acme", [ids[2] as string, erased])).toEqual(new Set([ids[2]]));
+    const again = await kura.fsck();
+    expect(again.ok, JSON.stringify(again.samples)).toBe(true);
+    expect(again.checked.message_vectors).toBe(5);
+  });
+});

@@ -86,6 +86,10 @@ export function openExactVectorIndex(options: VectorIndexOptions): VectorIndex {
       for (const byId of tenants.values()) n += byId.size;
       return n;
     },
+    async existing(tenantId: string, ids: readonly string[]) {
+      const byId = tenants.get(tenantId);
+      return new Set(byId ? ids.filter((id) => byId.has(id)) : []);
+    },
     async save() {},
     async close() {},
     async drop() {

@@ -233,6 +233,18 @@ export async function openPgvectorIndex(options: PgvectorOptions): Promise<Vecto
           throw unavailable(e, "vector.query");
         }
       },
+      async existing(tenantId: string, ids: readonly string[]) {
+        if (ids.length === 0) return new Set<string>();
+        try {
+          const { rows } = await sql.query<{ id: string }>(
+            `select id from ${table} where tenant_id = $1 and id = any($2::text[])`,
+            [tenantId, [...ids]],
+          );
+          return new Set(rows.map((r) => r.id));
+        } catch (e) {
+          throw unavailable(e, "vector.existing");
+        }
+      },
       async count(tenantId?: string) {
         const { rows } =
           tenantId === undefined

@@ -492,6 +492,11 @@ class UsearchIndex implements UsearchVectorIndex {
     return tenantId === undefined ? this.entries.size : (this.byTenant.get(tenantId)?.size ?? 0);
   }
 
+  async existing(tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+    this.assertOpen("vector.existing");
+    return new Set(ids.filter((id) => this.keys.has(tenantKey(tenantId, id))));
+  }
+
   async save(): Promise<void> {
     this.assertOpen("vector.save");
     return this.serial(() => this.saveNow());
