@@ -74,7 +74,13 @@ export class TenantScope {
   /** Full-text search of the tenant's mail: subject, addresses and text body (MAIL-1, SRCH-1). */
   searchMail(
     q: string,
-    options?: { mailboxId?: string; limit?: number; cursor?: string; consistent?: boolean },
+    options?: {
+      mailboxId?: string;
+      limit?: number;
+      cursor?: string;
+      consistent?: boolean;
+      consistentTimeoutMs?: number;
+    },
   ): Promise<MailSearchResult> {
     return this.searchService.searchMail(this.id, q, options);
   }

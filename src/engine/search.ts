@@ -193,16 +193,20 @@ export class SearchService {
   async searchMail(
     tenantId: string,
     q: string,
-    options: { mailboxId?: string; limit?: number; cursor?: string; consistent?: boolean } = {},
+    options: {
+      mailboxId?: string;
+      limit?: number;
+      cursor?: string;
+      consistent?: boolean;
+      consistentTimeoutMs?: number;
+    } = {},
   ): Promise<MailSearchResult> {
-    if (options.consistent === true && !(await this.settle(5000)))
+    const timeoutMs = options.consistentTimeoutMs ?? 5000;
+    if (options.consistent === true && !(await this.settle(timeoutMs)))
       throw new KuraError(
         "OPERATION_TIMEOUT",
-        "the search index did not catch up with the committed mail within 5000 ms; retry",
-        {
-          operation: "search.mail",
-          context: { timeoutMs: 5000, retryAfterSeconds: 1 },
-        },
+        `the search index did not catch up with the committed mail within ${timeoutMs} ms; retry`,
+        { operation: "search.mail", context: { timeoutMs, retryAfterSeconds: 1 } },
       );
     const query = this.checkedQuery(
       tenantId,

@@ -48,7 +48,8 @@ describe("mail in the full-text index, projected in the worker thread", () => {
       const jis = await t.mail.store("inbox", ISO_2022_JP);
       const gone = await t.mail.store("inbox", UTF8_QP);
       await t.mail.delete("inbox", gone.id);
-      const find = async (q: string) => (await t.searchMail(q, { consistent: true })).hits.map((h) => h.id);
+      const find = async (q: string) =>
+        (await t.searchMail(q, { consistent: true, consistentTimeoutMs: 120_000 })).hits.map((h) => h.id);
       expect(await find("pineapple")).toEqual([alt.id]);
       expect(await find("東京")).toEqual([jis.id]);
       expect(await find("München")).toEqual([]);
@@ -59,7 +60,7 @@ describe("mail in the full-text index, projected in the worker thread", () => {
       await kura.close();
       await rm(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 600_000);
 });
 
 const pg = await postgresForTests();
