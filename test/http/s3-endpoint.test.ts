@@ -661,6 +661,36 @@ describe("S3 objects", () => {
   });
 });
 
+describe("S3 hostile input", () => {
+  it("refuses traversal keys, bad bucket names, malformed XML and DTDs; nothing is written", async () => {
+    expect(await codeOf(acme.send(new PutObjectCommand({ Bucket: "docs", Key: "a/../b", Body: "x" })))).toBe(
+      "InvalidArgument",
+    );
+    const traversal = await signedRequest("PUT", "/docs/..%2F..%2Fetc%2Fpasswd", { body: Buffer.from("x") });
+    expect(traversal.status).toBe(400);
+    expect(traversal.body).toContain("<Code>InvalidArgument</Code>");
+    const badBucket = await signedRequest("GET", "/..");
+    expect(badBucket.body).toContain("<Code>InvalidBucketName</Code>");
+    const dtd = Buffer.from(
+      '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]><Delete><Object><Key>&x;</Key></Object></Delete>',
+    );
+    const withDtd = await signedRequest("POST", "/docs?delete", {
+      body: dtd,
+      headers: { "content-md5": createHash("md5").update(dtd).digest("base64") },
+    });
+    expect(withDtd.status).toBe(400);
+    expect(withDtd.body).toContain("<Code>MalformedXML</Code>");
+    const garbage = Buffer.from("<Delete><Object><Key>unclosed");
+    const broken = await signedRequest("POST", "/docs?delete", { body: garbage });
+    expect(broken.body).toContain("<Code>MalformedXML</Code>");
+    const keys = (await acme.send(new ListObjectsV2Command({ Bucket: "docs", Prefix: "a/" }))).Contents ?? [];
+    expect(keys.map((k) => k.Key)).not.toContain("b");
+    expect(await codeOf(acme.send(new GetObjectCommand({ Bucket: "docs", Key: "../../etc/passwd" })))).toBe(
+      "InvalidArgument",
+    );
+  });
+});
+
 describe("S3 authentication and isolation", () => {
   it("a wrong secret is SignatureDoesNotMatch, an unknown key InvalidAccessKeyId, a skewed clock RequestTimeTooSkewed", async () => {
     const wrong = client(acmeKey.keyId, `${acmeKey.secret.slice(0, -2)}xx`);

@@ -76,7 +76,10 @@ export function s3Error(e: unknown, resource: string, requestId: string): S3Erro
     : new KuraError("UNEXPECTED", "internal error", { operation: "s3", cause: e });
   const fixed = S3_CODES[error.code];
   const status = fixed?.[1] ?? statusOf(error);
-  const code = fixed?.[0] ?? OF_KIND[error.kind] ?? "InternalError";
+  const code =
+    error.code === "S3_REQUEST_INVALID" && error.context.s3Code === "MalformedXML"
+      ? "MalformedXML"
+      : (fixed?.[0] ?? OF_KIND[error.kind] ?? "InternalError");
   const message = publicMessage(error);
   const body = xml({
     Error: { Code: code, Message: message, Resource: resource, RequestId: requestId, KuraCode: error.code },

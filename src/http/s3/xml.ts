@@ -35,9 +35,7 @@ export function parseXml(text: string, root: string): Record<string, unknown> {
     new KuraError(
       "S3_REQUEST_INVALID",
       `The XML you provided was not well-formed or did not validate against our published schema (${root})`,
-      {
-        operation: "s3.xml",
-      },
+      { operation: "s3.xml", context: { s3Code: "MalformedXML" } },
     );
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw invalid();
   let doc: unknown;
