@@ -37,6 +37,7 @@ import {
   PAX_METADATA,
 } from "./backup-archive.js";
 import { pinBodies } from "./backup-pin.js";
+import { UPLOAD_STATE_PREFIX } from "./uploads.js";
 
 /** KV values as the archive holds them: MessagePack, typed arrays and buffers kept. */
 export const KV_PACKR = new Packr({ moreTypes: true, useRecords: false });
@@ -346,7 +347,11 @@ export function collectionOf(key: string, value: unknown): CollectionPlace | und
   };
 }
 
-/** Every KV entry as it is when read: JSON lines of {key, value (MessagePack, base64), expires_at}. */
+/**
+ * Every KV entry as it is when read: JSON lines of {key, value (MessagePack, base64), expires_at}.
+ * Not the states of resumable uploads in progress: their parts are not bodies of record, so a
+ * restored state would name parts the target lacks; the client starts such an upload again.
+ */
 async function copyKv(
   kv: KvStore,
   archive: ArchiveWriter,
@@ -367,6 +372,7 @@ async function copyKv(
         seen.add(item.key);
       }
       if (item.expiresAt !== undefined && item.expiresAt <= clock()) continue;
+      if (item.key.startsWith(UPLOAD_STATE_PREFIX)) continue;
       const collection = collectionOf(item.key, item.value);
       if (collection) collections.push(collection);
       const value = KV_PACKR.pack(item.value).toString("base64");
