@@ -135,6 +135,15 @@ function responsesOf(spec: RouteSpec): Record<string, Json> {
           },
         }
       : {}),
+    // With encryption at rest, a shredded tenant's data answers 410 to every tenant route (SEC-2).
+    ...(auth && spec.auth !== "admin"
+      ? {
+          "410": {
+            description: "The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED)",
+            content: ERROR_CONTENT,
+          },
+        }
+      : {}),
     ...own,
     ...(auth
       ? {

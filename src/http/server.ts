@@ -34,6 +34,7 @@ import { type RegisterOptions, type RouteSpec, registerRoute } from "./route.js"
 import { adminRoutes } from "./routes/admin.js";
 import { adminAuditRoutes } from "./routes/admin-audit.js";
 import { adminFsckRoutes } from "./routes/admin-fsck.js";
+import { adminKeyRoutes } from "./routes/admin-keys.js";
 import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import { adminMigrationRoutes } from "./routes/admin-migrations.js";
 import { dashboardRoutes } from "./routes/dashboard.js";
@@ -447,6 +448,7 @@ export async function buildServer(kura: Kura, options: ServerOptions = {}): Prom
     ...adminRoutes(deps),
     ...adminAuditRoutes(deps),
     ...adminLifecycleRoutes(deps),
+    ...adminKeyRoutes(deps),
     ...legalHoldRoutes(),
     ...mailRoutes(),
     ...adminFsckRoutes(deps),
