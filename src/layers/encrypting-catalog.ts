@@ -19,9 +19,13 @@ import type {
   MessageVersionRow,
 } from "../ports/catalog.js";
 import type { DataKey, TenantKeys } from "../ports/key-provider.js";
+import type { MailAddress, MailRow } from "../ports/mail-catalog.js";
 
 const MARK = "~kenc1:";
 const META = "~kenc1";
+
+/** Read methods returning mail rows (one, a list, or undefined): their derived text is sealed too. */
+const MAIL_READS = new Set(["getMail", "listMail", "listMailThread"]);
 
 /** Read methods returning message rows (one, a list, or undefined). */
 const MESSAGE_READS = new Set([
@@ -91,7 +95,48 @@ export class CatalogSealer {
     return out;
   }
 
+  /**
+   * A mail row's derived text (MAIL-1): subject, address names and addresses, decoded header
+   * fields and the search text. Ids, the Message-ID and the thread stay clear: threading looks
+   * them up.
+   */
+  async sealMail(row: MailRow): Promise<MailRow> {
+    const key = await this.key(row.tenantId);
+    const text = (t: string) => this.sealText(key, t);
+    const address = (a: MailAddress) => ({ name: text(a.name), address: text(a.address) });
+    return {
+      ...row,
+      subject: row.subject === null ? null : text(row.subject),
+      from: row.from === null ? null : address(row.from),
+      to: row.to.map(address),
+      cc: row.cc.map(address),
+      headers: { [META]: text(JSON.stringify(row.headers)) },
+      searchText: text(row.searchText),
+    };
+  }
+
+  async openMail(row: MailRow): Promise<MailRow> {
+    if (await this.keys.destroyed(row.tenantId))
+      throw new KuraError("TENANT_KEYS_DESTROYED", `the data keys of tenant ${row.tenantId} were destroyed`, {
+        operation: "catalog.read",
+        context: { tenantId: row.tenantId },
+      });
+    const text = (t: string) => this.openText(row.tenantId, t);
+    const address = async (a: MailAddress) => ({ name: await text(a.name), address: await text(a.address) });
+    const sealedHeaders = (row.headers as Record<string, unknown>)[META];
+    return {
+      ...row,
+      subject: row.subject === null ? null : await text(row.subject),
+      from: row.from === null ? null : await address(row.from),
+      to: await Promise.all(row.to.map(address)),
+      cc: await Promise.all(row.cc.map(address)),
+      headers: typeof sealedHeaders === "string" ? JSON.parse(await text(sealedHeaders)) : row.headers,
+      searchText: await text(row.searchText),
+    };
+  }
+
   async sealOp(op: CatalogOp): Promise<CatalogOp> {
+    if (op.op === "insertMail" || op.op === "copyMail") return { ...op, row: await this.sealMail(op.row) };
     if (op.op === "insertMessage") return { ...op, row: await this.sealMessage(op.row) };
     if (op.op === "addMessageVersion") return { ...op, row: await this.sealVersion(op.row) };
     return op;
@@ -141,6 +186,13 @@ export function withEncryptedCatalog(catalog: Catalog, keys: TenantKeys): Catalo
           const applied = sealed.length > 0 ? await target.commit(sealed) : [];
           let i = 0;
           return outcomes.map((o) => o ?? (applied[i++] as BatchOutcome));
+        };
+      if (typeof prop === "string" && MAIL_READS.has(prop))
+        return async (...args: unknown[]) => {
+          const rows = await (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (rows === undefined || rows === null) return rows;
+          if (Array.isArray(rows)) return Promise.all(rows.map((r) => sealer.openMail(r as MailRow)));
+          return sealer.openMail(rows as MailRow);
         };
       if (typeof prop === "string" && MESSAGE_READS.has(prop))
         return async (...args: unknown[]) =>
