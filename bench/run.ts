@@ -16,6 +16,7 @@ import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
 import { messagesReads } from "./scenarios/messages-reads.js";
+import { s3Endpoint } from "./scenarios/s3-endpoint.js";
 import { vectors } from "./scenarios/vectors.js";
 
 const SCENARIOS: Scenario[] = [
@@ -29,6 +30,7 @@ const SCENARIOS: Scenario[] = [
   fts,
   vectors,
   backup,
+  s3Endpoint,
 ];
 
 async function main(): Promise<void> {
