@@ -1,7 +1,7 @@
 /**
  * Encryption at rest of the tenant text the catalog holds (SEC-2): a `Catalog` in, a `Catalog`
- * out. A message's preview and metadata and a version's preview (derived text, seed 001 §3.5)
- * are written sealed (`core/sealed.ts`, as base64url text behind a `~kenc1:` mark; metadata as
+ * out. A message's preview and metadata, a version's preview and a mail row's subject,
+ * addresses, headers and search text (derived text, seed 001 §3.5) are written sealed (`core/sealed.ts`, as base64url text behind a `~kenc1:` mark; metadata as
  * `{"~kenc1": …}`) and opened again by every read that returns rows, so a shredded tenant's rows
  * answer `TENANT_KEYS_DESTROYED` (within the key ring's refresh on other nodes) even where a
  * cache would still hold a body. Ids, times, sizes and checksums stay as they are: queries,
