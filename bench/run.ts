@@ -16,6 +16,7 @@ import { kv } from "./scenarios/kv.js";
 import { messages } from "./scenarios/messages.js";
 import { messagesPgS3 } from "./scenarios/messages-pg-s3.js";
 import { messagesReads } from "./scenarios/messages-reads.js";
+import { nodes } from "./scenarios/nodes.js";
 import { s3Endpoint } from "./scenarios/s3-endpoint.js";
 import { vectors } from "./scenarios/vectors.js";
 
@@ -25,6 +26,7 @@ const SCENARIOS: Scenario[] = [
   messages,
   messagesReads,
   messagesPgS3,
+  nodes,
   kv,
   http,
   fts,
