@@ -13,6 +13,7 @@ import { loadConfig } from "../open/config.js";
 import { registerBackupCommands } from "./backup.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { registerFsckCommand } from "./fsck.js";
+import { registerKeysCommands } from "./keys.js";
 import { registerLifecycleCommand } from "./lifecycle.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerNodesCommands } from "./nodes.js";
@@ -152,6 +153,7 @@ registerBackupCommands(program);
 registerFsckCommand(program);
 registerMigrateCommand(program);
 registerLifecycleCommand(program);
+registerKeysCommands(program);
 registerNodesCommands(program);
 
 type JobReport = Awaited<ReturnType<Kura["runJobs"]>>[number];

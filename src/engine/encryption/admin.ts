@@ -151,6 +151,14 @@ export class EncryptionAdmin {
     return moved;
   }
 
+  /** `reencrypt` for every tenant with an active version older than its newest. */
+  async reencryptAll(): Promise<ReencryptReport[]> {
+    const out: ReencryptReport[] = [];
+    for (const tenantId of await this.deps.ring.tenantsToReencrypt())
+      out.push(await this.reencrypt(tenantId));
+    return out;
+  }
+
   /** The `reencrypt-keys` maintenance job: every tenant with an active version older than its newest. */
   job(): Job {
     return {
