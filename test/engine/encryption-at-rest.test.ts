@@ -12,11 +12,14 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isKuraError } from "../../src/core/errors.js";
 import { parseHeader } from "../../src/core/sealed.js";
 import type { Kura } from "../../src/kura.js";
+import { backendAvailable } from "../support/backends.js";
 import { type TestKuraFactory, testKura } from "../support/kura.js";
+import { postgresForTests } from "../support/servers/postgres.js";
 
 const MASTER = randomBytes(32).toString("base64");
 const EN = "Zephyrquill quarterly ledger";
@@ -226,5 +229,66 @@ describe("the scan itself", () => {
       await kura.close();
       await factory.cleanup();
     }
+  });
+});
+
+const db = await postgresForTests();
+const pgAvailable = backendAvailable("encryption-postgres", "problem" in db ? db.problem : undefined);
+
+/** Every row of every table of the database, as text (bytea as bytes), with the needles found. */
+async function plaintextInTables(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const found: string[] = [];
+    const tables = await client.query(
+      "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' " +
+        "AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    );
+    for (const t of tables.rows) {
+      const name = `"${t.table_schema}"."${t.table_name}"`;
+      const rows = await client.query(`SELECT * FROM ${name}`);
+      for (const row of rows.rows) {
+        const parts = Object.values(row).map((v) =>
+          Buffer.isBuffer(v) ? v : Buffer.from(typeof v === "string" ? v : (JSON.stringify(v) ?? ""), "utf8"),
+        );
+        const data = Buffer.concat(parts);
+        for (const n of NEEDLES) if (data.includes(n)) found.push(`${name}: ${n.toString("utf8")}`);
+      }
+    }
+    return found;
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(!pgAvailable)("encryption at rest on PostgreSQL (catalog and full-text search) + fs", () => {
+  let factory: TestKuraFactory;
+  let kura: Kura;
+  let written: Written;
+  const config = { encryption: { master_key: MASTER }, search: { backend: "postgres" } };
+
+  beforeAll(async () => {
+    factory = await testKura("postgres", async () =>
+      "url" in db ? { url: db.url, drop: async () => {} } : undefined,
+    );
+    kura = await factory.open({ projectors: "inline", config });
+    written = await writeEverything(kura, "acme");
+  });
+  afterAll(async () => {
+    await kura?.close();
+    await factory?.cleanup();
+    if ("destroy" in db) await db.destroy();
+  });
+
+  it("holds no plaintext in any row of any table nor any file, reads as before, and shreds", async () => {
+    await readsAsBefore(kura, "acme", written);
+    const url = "url" in db ? db.url : "";
+    expect(await plaintextInTables(url)).toEqual([]);
+    expect(await plaintextOnDisk(factory.dir)).toEqual([]);
+    await kura.encryption.shred("acme");
+    expect(await code(kura.tenant("acme").messages.get(written.messageId))).toBe("TENANT_KEYS_DESTROYED");
+    expect((await kura.tenant("acme").search(EN_WORD)).hits).toEqual([]);
+    expect(await plaintextInTables(url)).toEqual([]);
   });
 });
