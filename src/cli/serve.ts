@@ -151,6 +151,7 @@ export async function runServe(opts: ServeOptions): Promise<{ close(): Promise<v
           region: s3Config.region,
           domain: s3Config.domain,
           idleTimeoutMs: config.server.idle_timeout_ms,
+          bodyTimeoutMs: config.server.body_timeout_ms,
           ...(https ? { https } : {}),
           log: (level, message, detail) => app.log[level](detail, message),
         });

@@ -81,7 +81,12 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
   h = await startServer();
-  s3server = createS3Server(h.kura, { region: "us-east-1", domain: "s3.localhost", idleTimeoutMs: 5000 });
+  s3server = createS3Server(h.kura, {
+    region: "us-east-1",
+    domain: "s3.localhost",
+    idleTimeoutMs: 5000,
+    bodyTimeoutMs: 2000,
+  });
   await new Promise<void>((r) => s3server.listen(0, "127.0.0.1", () => r()));
   endpoint = `http://127.0.0.1:${(s3server.address() as AddressInfo).port}`;
   acmeKey = await keyFor("acme");
@@ -687,6 +692,48 @@ describe("S3 hostile input", () => {
     expect(keys.map((k) => k.Key)).not.toContain("b");
     expect(await codeOf(acme.send(new GetObjectCommand({ Bucket: "docs", Key: "../../etc/passwd" })))).toBe(
       "InvalidArgument",
+    );
+  });
+});
+
+describe("S3 stalled bodies", () => {
+  it("a body that stops arriving closes its connection and stores nothing", async () => {
+    const url = new URL(endpoint);
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: acmeKey.keyId, secretAccessKey: acmeKey.secret },
+      region: "us-east-1",
+      service: "s3",
+      sha256: Sha256,
+      uriEscapePath: false,
+    });
+    const headers = {
+      host: url.host,
+      "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+      "content-length": "100",
+    };
+    const signed = await signer.sign(
+      new HttpRequest({ method: "PUT", hostname: url.host, path: "/docs/stalled.bin", headers }),
+    );
+    const closed = await new Promise<string>((resolve) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: "PUT",
+          path: "/docs/stalled.bin",
+          headers: signed.headers,
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(`answered ${res.statusCode}`));
+        },
+      );
+      req.on("error", () => resolve("closed"));
+      req.write(Buffer.alloc(10));
+    });
+    expect(closed).toBe("closed");
+    expect(await codeOf(acme.send(new HeadObjectCommand({ Bucket: "docs", Key: "stalled.bin" })))).toBe(
+      "NotFound",
     );
   });
 });

@@ -28,6 +28,11 @@ export interface S3ServerOptions {
   domain: string | null;
   /** Keep-alive connections idle longer than this are closed. */
   idleTimeoutMs: number;
+  /**
+   * `server.body_timeout_ms`: a request body that sends nothing for this long has its
+   * connection closed (the write it fed stores nothing); an upload that keeps moving is never cut.
+   */
+  bodyTimeoutMs?: number;
   https?: HttpsOptions;
   clock?: () => number;
   log?: (level: "warn" | "error", message: string, detail: Record<string, unknown>) => void;
@@ -219,10 +224,22 @@ export function createS3Server(kura: Kura, options: S3ServerOptions): Server {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     req.on("error", () => {});
     res.on("error", () => {});
-    handle(req, res).catch((e: unknown) => {
-      log("error", "S3 request pipeline failed", { err: e });
-      res.destroy();
-    });
+    const bodyTimeout = options.bodyTimeoutMs;
+    const stalled = () => {
+      if (!req.complete) req.socket.destroy();
+    };
+    if (bodyTimeout !== undefined && !req.complete) req.socket.setTimeout(bodyTimeout, stalled);
+    handle(req, res)
+      .catch((e: unknown) => {
+        log("error", "S3 request pipeline failed", { err: e });
+        res.destroy();
+      })
+      .finally(() => {
+        if (bodyTimeout !== undefined) {
+          req.socket.setTimeout(0);
+          req.socket.off("timeout", stalled);
+        }
+      });
   };
   const server = options.https ? createHttpsServer(options.https, listener) : createHttpServer(listener);
   // A long upload or a CompleteMultipartUpload of large parts may be silent for a while; idle
