@@ -153,6 +153,8 @@ export class Kura {
   private server: { url?: string | undefined } = {};
   /** This node's row among the nodes sharing the catalog (a shared catalog only). */
   private node: NodeRegistry | undefined;
+  /** An operator command over a shared catalog: this process's full-text index is not fed. */
+  private unfedSearch = false;
 
   private constructor(
     readonly config: KuraConfig,
@@ -518,6 +520,7 @@ export class Kura {
     kura.vectorsWorker = vectorsWorker;
     kura.server = server;
     kura.node = node?.registry;
+    kura.unfedSearch = node?.visiting === true && node.searchConsumer !== undefined;
     // A node new to the catalog (or forgotten) reads the outbox from its head and takes what
     // came before from a catalog scan: the outbox may have been pruned of it.
     const rebuild: (() => Promise<unknown>)[] = [];
@@ -776,7 +779,11 @@ export class Kura {
         catalog: this.ctx.catalog,
         stores: this.ctx.stores,
         writing: (key) => this.ctx.protocol.writing(key),
-        search: index && projector ? { index, apply: (keys) => projector.apply(keys) } : undefined,
+        // A visitor's copy of an index of a node's own is not fed: there is nothing to check.
+        search:
+          index && projector && !this.unfedSearch
+            ? { index, apply: (keys) => projector.apply(keys) }
+            : undefined,
         messageVectors: this.messageVectorsForFsck(),
         memories: {
           index: this.vectors.memories(),
