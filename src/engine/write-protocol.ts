@@ -158,10 +158,14 @@ export interface StoreBody extends StoresBody {
   row: { tenantId: string; blobKey: string; refKind: string };
 }
 
-/** A change that stores no body: soft delete and undelete, erase and purge, object delete. */
+/**
+ * A change that stores no body: soft delete and undelete, erase and purge, object delete. Its
+ * operation names the tenant its event and audit entry belong to (checks without one, such as
+ * `checkLease`, go in the description's `ops`).
+ */
 export interface CatalogChange extends Recorded {
   kind: "catalog";
-  op: PlainOp;
+  op: Extract<PlainOp, { tenantId: string }>;
 }
 
 /**
