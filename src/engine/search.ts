@@ -25,7 +25,7 @@ import { isKuraError, KuraError } from "../core/errors.js";
 import { toMs } from "../core/time.js";
 import { decodeOffset, encodeOffset, normalize, snippet } from "../core/tokenize.js";
 import type { Catalog, ChatRow, MessageRow, OutboxRecord } from "../ports/catalog.js";
-import type { MailAddress } from "../ports/mail-catalog.js";
+import type { MailAddress, MailRow } from "../ports/mail-catalog.js";
 import { MAX_SEARCH_LIMIT, type SearchHit, type SearchIndex } from "../ports/search-index.js";
 import { MAIL_ROLE, mailKeys } from "./mail-documents.js";
 import { isLive } from "./message-rows.js";
@@ -109,6 +109,8 @@ export interface MailSearchHit {
 export interface MailSearchResult {
   hits: MailSearchHit[];
   cursor?: string;
+  /** True when the index was unavailable and the catalog was scanned instead (SRCH-3). */
+  degraded: boolean;
   backend: string;
 }
 
@@ -219,12 +221,18 @@ export class SearchService {
       },
       "search.mail",
     );
-    if (!this.index)
-      throw new KuraError("SEARCH_UNAVAILABLE", "the full-text index is not available", {
-        operation: "search.mail",
-        cause: this.openError,
-      });
-    const page = await this.index.search(query);
+    if (!this.index) {
+      this.onDegraded(this.openError);
+      return this.scanMail(query);
+    }
+    let page: Awaited<ReturnType<SearchIndex["search"]>>;
+    try {
+      page = await this.index.search(query);
+    } catch (e) {
+      if (!isKuraError(e) || e.kind !== "Unavailable") throw e;
+      this.onDegraded(e);
+      return this.scanMail(query);
+    }
     const rows = await Promise.all(page.hits.map((h) => this.catalog.getMail(tenantId, h.id)));
     const hits: MailSearchHit[] = [];
     page.hits.forEach((h, i) => {
@@ -241,7 +249,64 @@ export class SearchService {
         highlights: h.highlights,
       });
     });
-    return { hits, ...(page.cursor ? { cursor: page.cursor } : {}), backend: this.index.backend };
+    return {
+      hits,
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+      degraded: false,
+      backend: this.index.backend,
+    };
+  }
+
+  /**
+   * SRCH-3 for mail: a case-insensitive substring scan of the tenant's mail rows' search text,
+   * newest first, at most `FALLBACK_SCAN_ROWS` rows; the result says `degraded: true`.
+   */
+  private async scanMail(query: {
+    tenantId: string;
+    q: string;
+    limit: number;
+    chatId?: string;
+    cursor?: string;
+  }): Promise<MailSearchResult> {
+    const offset = decodeOffset(query.cursor);
+    if (offset === undefined)
+      throw new KuraError("CURSOR_INVALID", "search cursor is malformed", { operation: "search.mail" });
+    const needle = normalize(query.q.trim());
+    const want = offset + query.limit + 1;
+    const found: MailRow[] = [];
+    let scanned = 0;
+    let before: string | undefined;
+    while (found.length < want && scanned < FALLBACK_SCAN_ROWS) {
+      const rows = await this.catalog.listTenantMail(query.tenantId, {
+        limit: 500,
+        ...(before !== undefined ? { beforeId: before } : {}),
+      });
+      for (const r of rows) {
+        scanned++;
+        if (query.chatId !== undefined && r.mailboxId !== query.chatId) continue;
+        if (normalize(r.searchText).includes(needle)) found.push(r);
+      }
+      before = rows.at(-1)?.id;
+      if (rows.length < 500) break;
+    }
+    return {
+      hits: found.slice(offset, offset + query.limit).map((r) => {
+        const s = snippet(r.searchText, query.q);
+        return {
+          id: r.id,
+          mailboxId: r.mailboxId,
+          subject: r.subject,
+          from: r.from,
+          receivedAt: new Date(r.receivedAt).toISOString(),
+          score: 0,
+          snippet: s.text,
+          highlights: s.highlights,
+        };
+      }),
+      ...(found.length > offset + query.limit ? { cursor: encodeOffset(offset + query.limit) } : {}),
+      degraded: true,
+      backend: "catalog-scan",
+    };
   }
 
   private checkedQuery(tenantId: string, q: string, options: SearchOptions, operation: string) {

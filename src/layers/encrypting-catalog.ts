@@ -25,7 +25,7 @@ const MARK = "~kenc1:";
 const META = "~kenc1";
 
 /** Read methods returning mail rows (one, a list, or undefined): their derived text is sealed too. */
-const MAIL_READS = new Set(["getMail", "listMail", "listMailThread"]);
+const MAIL_READS = new Set(["getMail", "listMail", "listMailThread", "listTenantMail"]);
 
 /** Read methods returning message rows (one, a list, or undefined). */
 const MESSAGE_READS = new Set([

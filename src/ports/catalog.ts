@@ -964,6 +964,7 @@ export const CATALOG_CALLS: PortCalls<Catalog> = Object.freeze({
   listMailThread: "read",
   mailThreadsOf: "read",
   listMailKeys: "read",
+  listTenantMail: "read",
   countMailSharing: "read",
   mailboxBytes: "read",
 });

@@ -140,6 +140,8 @@ export interface MailCatalogReads {
     after?: { tenantId: string; id: string };
     limit: number;
   }): Promise<Array<{ tenantId: string; id: string }>>;
+  /** The tenant's mail, newest id first, before `beforeId`: the degraded search's scan (SRCH-3). */
+  listTenantMail(tenantId: string, options: { beforeId?: string; limit: number }): Promise<MailRow[]>;
   /** How many of the tenant's rows name the raw body `blobKey`. */
   countMailSharing(tenantId: string, blobKey: string): Promise<number>;
   /** The bytes (raw sizes) of a mailbox's rows. */

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collect } from "../../src/core/checksum.js";
+import { KuraError } from "../../src/core/errors.js";
+import { SearchService } from "../../src/engine/search.js";
 import type { Kura } from "../../src/kura.js";
 import {
   ALTERNATIVE,
@@ -256,6 +258,29 @@ export function mailSuite(name: string, make: () => Promise<MailHarness | undefi
         expect(await kura.store.exists(`gc/inbox/${kept.id}/attachments/${a.id}`)).toBe(true);
       const { body } = await t("gc").mail.raw("inbox", kept.id);
       expect(Buffer.compare(await collect(body), WITH_ATTACHMENTS)).toBe(0);
+    });
+
+    it("degrades mail search to a catalog scan when the index is unavailable (SRCH-3)", async () => {
+      const m = await t("scan").mail.store("inbox", ISO_2022_JP);
+      await t("scan").mail.store("other", ALTERNATIVE);
+      const broken = {
+        backend: "broken",
+        search: () => Promise.reject(new KuraError("SEARCH_UNAVAILABLE", "down", { operation: "search" })),
+      };
+      const service = new SearchService(
+        kura.catalog,
+        broken as unknown as ConstructorParameters<typeof SearchService>[1],
+        undefined,
+        Date.now,
+      );
+      const res = await service.searchMail("scan", "東京");
+      expect(res.degraded).toBe(true);
+      expect(res.backend).toBe("catalog-scan");
+      expect(res.hits.map((h) => h.id)).toEqual([m.id]);
+      expect(res.hits[0]?.highlights.map(([a, b]) => res.hits[0]?.snippet.slice(a, b))).toEqual(["東京"]);
+      expect((await service.searchMail("scan", "ROADMAP")).hits.map((h) => h.mailboxId)).toEqual(["other"]);
+      expect((await service.searchMail("scan", "roadmap", { mailboxId: "inbox" })).hits).toEqual([]);
+      expect((await service.searchMail("acme-other", "東京")).hits).toEqual([]);
     });
 
     it("never shows one tenant's mail to another", async () => {

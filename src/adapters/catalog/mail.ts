@@ -71,6 +71,8 @@ export const MAIL_QUERIES = {
   listAfter: query(`${SELECT} AND mailbox_id = {mailbox} ${AFTER} ORDER BY received_at, id LIMIT {limit}`),
   thread: query(`${SELECT} AND thread_id = {thread} ORDER BY received_at, id LIMIT {limit}`),
   threadAfter: query(`${SELECT} AND thread_id = {thread} ${AFTER} ORDER BY received_at, id LIMIT {limit}`),
+  tenantNewest: query(`${SELECT} ORDER BY id DESC LIMIT {limit}`),
+  tenantBefore: query(`${SELECT} AND id < {before} ORDER BY id DESC LIMIT {limit}`),
   keys: query("SELECT tenant_id, id FROM mail_messages ORDER BY tenant_id, id LIMIT {limit}"),
   keysAfter: query(
     "SELECT tenant_id, id FROM mail_messages WHERE (tenant_id, id) > ({after_tenant:text}, {after_id:text}) " +

@@ -864,6 +864,18 @@ export abstract class CatalogReads {
     }));
   }
 
+  listTenantMail(tenantId: string, options: { beforeId?: string; limit: number }): Promise<MailRow[]> {
+    return this.run("catalog.listTenantMail", () => ({
+      query: options.beforeId === undefined ? MAIL_QUERIES.tenantNewest : MAIL_QUERIES.tenantBefore,
+      params: {
+        tenant: tenantId,
+        before: options.beforeId,
+        limit: checkLimit(options.limit, "catalog.listTenantMail"),
+      },
+      result: (rows) => rows.map(toMailRow),
+    }));
+  }
+
   countMailSharing(tenantId: string, blobKey: string): Promise<number> {
     return this.run("catalog.countMailSharing", () => ({
       query: MAIL_QUERIES.sharing,

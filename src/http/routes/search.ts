@@ -208,7 +208,7 @@ export function searchRoutes(): RouteSpec[] {
           scope: "mail",
           items,
           next_cursor: r.cursor ?? null,
-          degraded: false,
+          degraded: r.degraded,
           backend: r.backend,
         };
         return { status: 200, data: { ...data, mode: "fulltext" } };
