@@ -698,6 +698,7 @@ describe("S3 hostile input", () => {
 
 describe("S3 stalled bodies", () => {
   it("a body that stops arriving closes its connection and stores nothing", async () => {
+    await acme.send(new CreateBucketCommand({ Bucket: "stall" }));
     const url = new URL(endpoint);
     const signer = new SignatureV4({
       credentials: { accessKeyId: acmeKey.keyId, secretAccessKey: acmeKey.secret },
@@ -712,7 +713,7 @@ describe("S3 stalled bodies", () => {
       "content-length": "100",
     };
     const signed = await signer.sign(
-      new HttpRequest({ method: "PUT", hostname: url.host, path: "/docs/stalled.bin", headers }),
+      new HttpRequest({ method: "PUT", hostname: url.host, path: "/stall/stalled.bin", headers }),
     );
     const closed = await new Promise<string>((resolve) => {
       const req = request(
@@ -720,7 +721,7 @@ describe("S3 stalled bodies", () => {
           host: url.hostname,
           port: url.port,
           method: "PUT",
-          path: "/docs/stalled.bin",
+          path: "/stall/stalled.bin",
           headers: signed.headers,
         },
         (res) => {
@@ -732,7 +733,7 @@ describe("S3 stalled bodies", () => {
       req.write(Buffer.alloc(10));
     });
     expect(closed).toBe("closed");
-    expect(await codeOf(acme.send(new HeadObjectCommand({ Bucket: "docs", Key: "stalled.bin" })))).toBe(
+    expect(await codeOf(acme.send(new HeadObjectCommand({ Bucket: "stall", Key: "stalled.bin" })))).toBe(
       "NotFound",
     );
   });
