@@ -112,6 +112,7 @@ describe("defaults", () => {
         tenant_refresh_ms: 250,
       },
       tiers: { free: { limits: {} } },
+      encryption: null,
     });
   });
 
