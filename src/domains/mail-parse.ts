@@ -38,6 +38,12 @@ const MAX_SEARCH_TEXT = 65_536;
 /** Header fields kept decoded in the row (the envelope's own fields are columns). */
 const MAX_HEADER_VALUE = 2_000;
 const MAX_HEADERS = 100;
+/** Attachments extracted per message; the rest stay in the raw message only (a problem noted). */
+export const MAX_ATTACHMENTS = 500;
+/** A content type safe to send back as a header; anything else is served as octets. */
+const MIME = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}$/;
+/** Longest subject, address name or address kept in the row. */
+const MAX_FIELD = 2_000;
 /** A header field line: a name of printable characters but the colon, then a colon (RFC 5322 §2.2). */
 const FIELD = /^[!-9;-~]+[ \t]*:/;
 
@@ -81,8 +87,13 @@ function addresses(v: AddressObject | AddressObject[] | undefined): MailAddress[
   const out: MailAddress[] = [];
   for (const obj of Array.isArray(v) ? v : [v]) {
     for (const a of obj.value) {
-      if (a.group) for (const g of a.group) out.push({ name: g.name ?? "", address: g.address ?? "" });
-      else out.push({ name: a.name ?? "", address: a.address ?? "" });
+      const one = (x: { name?: string; address?: string }) =>
+        out.push({
+          name: (x.name ?? "").slice(0, MAX_FIELD),
+          address: (x.address ?? "").slice(0, MAX_FIELD),
+        });
+      if (a.group) for (const g of a.group) one(g);
+      else one(a);
     }
   }
   return out;
@@ -165,7 +176,7 @@ export async function parseMail(raw: Buffer): Promise<ParsedMailFacts> {
   const from = addresses(parsed.from)[0] ?? null;
   const to = addresses(parsed.to);
   const cc = addresses(parsed.cc);
-  const subject = parsed.subject ?? null;
+  const subject = parsed.subject === undefined ? null : parsed.subject.slice(0, MAX_FIELD);
   const encodedLeft = [
     subject ?? "",
     from?.name ?? "",
@@ -174,10 +185,12 @@ export async function parseMail(raw: Buffer): Promise<ParsedMailFacts> {
   ].some((s) => LEFT_ENCODED.test(s));
   if (encodedLeft) problems.push("broken-encoded-word");
   for (const cs of unknownCharsets(raw)) problems.push(`unknown-charset:${cs}`);
-  const attachments: ParsedAttachment[] = parsed.attachments.map((a) => ({
+  if (parsed.attachments.length > MAX_ATTACHMENTS) problems.push("attachments-truncated");
+  const attachments: ParsedAttachment[] = parsed.attachments.slice(0, MAX_ATTACHMENTS).map((a) => ({
     content: a.content,
-    filename: a.filename ?? null,
-    contentType: a.contentType || "application/octet-stream",
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what goes
+    filename: a.filename ? a.filename.replace(/[\u0000-\u001f\u007f]/g, "").slice(0, 255) : null,
+    contentType: a.contentType && MIME.test(a.contentType) ? a.contentType : "application/octet-stream",
     disposition: a.contentDisposition === "inline" || a.related ? "inline" : "attachment",
     contentId: a.cid ? stripAngles(a.cid) : null,
   }));

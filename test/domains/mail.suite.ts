@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collect } from "../../src/core/checksum.js";
 import { KuraError } from "../../src/core/errors.js";
+import { MAX_ATTACHMENTS } from "../../src/domains/mail-parse.js";
 import { SearchService } from "../../src/engine/search.js";
 import type { Kura } from "../../src/kura.js";
 import {
@@ -17,6 +18,7 @@ import {
   ISO_2022_JP_FROM_NAME,
   ISO_2022_JP_SUBJECT,
   MALFORMED,
+  mail,
   PNG_BYTES,
   plain,
   REPLY,
@@ -117,6 +119,32 @@ export function mailSuite(name: string, make: () => Promise<MailHarness | undefi
       }
       expect((await t("acme").mail.list("odd")).items).toHaveLength(1);
     });
+
+    it("stores a message with more attachments than are extracted whole, noting the problem", async () => {
+      const parts = Array.from({ length: MAX_ATTACHMENTS + 3 }, (_, i) =>
+        [
+          "--b",
+          "Content-Type: application/octet-stream",
+          `Content-Disposition: attachment; filename="f${i}.bin"`,
+          "",
+          `part ${i}`,
+        ].join("\r\n"),
+      );
+      const raw = mail(
+        [
+          "From: a@example.com",
+          "Subject: many",
+          "MIME-Version: 1.0",
+          'Content-Type: multipart/mixed; boundary="b"',
+        ],
+        `${parts.join("\r\n")}\r\n--b--\r\n`,
+      );
+      const m = await t("acme").mail.store("many", raw);
+      expect(m.attachments).toHaveLength(MAX_ATTACHMENTS);
+      expect(m.problems).toContain("attachments-truncated");
+      const { body } = await t("acme").mail.raw("many", m.id);
+      expect(Buffer.compare(await collect(body), raw)).toBe(0);
+    }, 120_000);
 
     it("adds and removes flags in the catalog, and lists by flag, since and page", async () => {
       const ids: string[] = [];
