@@ -136,6 +136,7 @@ describe("kura serve with no config", () => {
       [["bogus-command"], /unknown command/],
       [["serve", "--port", "abc"], /--port must be an integer from 0 to 65535, not "abc"/],
       [["serve", "--log-level", "loud"], /--log-level must be one of .*not "loud"/],
+      [["serve", "--s3-port", "abc"], /--s3-port must be an integer from 0 to 65535, not "abc"/],
     ];
     for (const [args, message] of cases) {
       const r = kura(...args);
@@ -149,6 +150,14 @@ describe("kura serve with no config", () => {
     timeout: 60_000,
   }, () => {
     const r = kura("serve", "--port", new URL(url).port);
+    expect(r.status, r.stderr).toBe(78);
+    expect(r.stderr).toContain("ADDRESS_UNAVAILABLE");
+    expect(r.stderr).toContain("in use");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("says the S3 port is in use the same way (ADDRESS_UNAVAILABLE, exit 78)", { timeout: 60_000 }, () => {
+    const r = kura("serve", "--port", "0", "--s3-port", new URL(url).port);
     expect(r.status, r.stderr).toBe(78);
     expect(r.stderr).toContain("ADDRESS_UNAVAILABLE");
     expect(r.stderr).toContain("in use");
