@@ -801,5 +801,33 @@ describe("S3 authentication and isolation", () => {
     ).toBe("QuotaExceeded");
     expect(await codeOf(small.send(new HeadObjectCommand({ Bucket: "bkt", Key: "big" })))).toBe("NotFound");
     expect((await h.kura.tenant("smallco").usage()).bytes).toBe(4000);
+    // Multipart: a part that cannot fit is refused; a completed upload counts like a put.
+    const { UploadId } = await small.send(new CreateMultipartUploadCommand({ Bucket: "bkt", Key: "mp" }));
+    expect(
+      await codeOf(
+        small.send(
+          new UploadPartCommand({
+            Bucket: "bkt",
+            Key: "mp",
+            UploadId,
+            PartNumber: 1,
+            Body: randomBytes(8000),
+          }),
+        ),
+      ),
+    ).toBe("QuotaExceeded");
+    const part = await small.send(
+      new UploadPartCommand({ Bucket: "bkt", Key: "mp", UploadId, PartNumber: 1, Body: randomBytes(3000) }),
+    );
+    await small.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "bkt",
+        Key: "mp",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    const after = await h.kura.tenant("smallco").usage();
+    expect([after.bytes, after.objects]).toEqual([7000, before.objects + 1]);
   });
 });
