@@ -632,6 +632,8 @@ describe("S3 objects", () => {
     });
     const got = await fetch(getUrl);
     expect(got.status).toBe(200);
+    expect(got.headers.get("content-security-policy")).toBe("sandbox");
+    expect(got.headers.get("x-content-type-options")).toBe("nosniff");
     expect(await got.text()).toBe("presigned");
     const tampered = await fetch(getUrl.replace("pre/get.txt", "pre/other.txt"));
     expect(tampered.status).toBe(403);
