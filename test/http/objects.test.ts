@@ -158,7 +158,8 @@ describe("objects over HTTP", () => {
   });
 
   it("lists with a delimiter: common prefixes once, paged together with objects", async () => {
-    for (const k of ["dl/a.txt", "dl/b/1", "dl/b/2", "dl/c/x/1", "dl/e.txt", "dl/f/1", "dlz"]) await put(k, "x");
+    for (const k of ["dl/a.txt", "dl/b/1", "dl/b/2", "dl/c/x/1", "dl/e.txt", "dl/f/1", "dlz"])
+      await put(k, "x");
     const all = await h.call("GET", "/v1/objects?prefix=dl/&delimiter=/", { token: acme });
     expect(all.status).toBe(200);
     expect(all.json.data.items.map((o: { key: string }) => o.key)).toEqual(["dl/a.txt", "dl/e.txt"]);
