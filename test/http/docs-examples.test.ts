@@ -72,7 +72,7 @@ exit "$rc"
 `;
 
 const KURA_WRAPPER = `#!/usr/bin/env bash
-exec "$KURA_NODE" --import "$KURA_TSX" "$KURA_MAIN" "$@"
+exec "$KURA_TEST_NODE_BIN" --import "$KURA_TSX" "$KURA_MAIN" "$@"
 `;
 
 /** Blocks that install or start things must be marked skip, not run by accident. */
@@ -152,7 +152,7 @@ class Session {
       HOME: this.dir, // no ~/.curlrc
       LANG: "C.UTF-8",
       KURA_REAL_CURL: tools.curl as string,
-      KURA_NODE: process.execPath,
+      KURA_TEST_NODE_BIN: process.execPath,
       KURA_TSX: TSX,
       KURA_MAIN: MAIN,
       KURA_EXAMPLE_STATE: join(this.bin, "state.sh"),
