@@ -10,6 +10,7 @@ import { type BenchResult, formatTable, type Scenario } from "./lib.js";
 import { backup } from "./scenarios/backup.js";
 import { blobFs } from "./scenarios/blob-fs.js";
 import { blobS3 } from "./scenarios/blob-s3.js";
+import { encryption } from "./scenarios/encryption.js";
 import { fts } from "./scenarios/fts.js";
 import { http } from "./scenarios/http.js";
 import { kv } from "./scenarios/kv.js";
@@ -33,6 +34,7 @@ const SCENARIOS: Scenario[] = [
   vectors,
   backup,
   s3Endpoint,
+  encryption,
 ];
 
 async function main(): Promise<void> {
