@@ -495,6 +495,7 @@ export class Kura {
         bodyCache,
         search: searchIndex,
         clock,
+        audit: (entries) => committer.commit({ ops: entries.map((entry) => ({ op: "appendAudit", entry })) }),
       });
       kura.encryptionAdmin = admin;
       jobs.register(admin.job());

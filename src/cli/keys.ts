@@ -28,7 +28,9 @@ export function registerKeysCommands(program: Command): void {
       .command("rotate <tenant>")
       .description("A new data key version for the tenant: new writes use it, old data stays readable"),
   ).action(async (tenant: string, opts: KeysOptions) => {
-    const r = await withKura("keys rotate", opts, (kura) => kura.encryption.rotate(tenant));
+    const r = await withKura("keys rotate", opts, (kura) =>
+      kura.encryption.rotate(tenant, { actor: "admin:cli" }),
+    );
     print(
       opts,
       { tenant_id: r.tenantId, version: r.version },
@@ -45,7 +47,9 @@ export function registerKeysCommands(program: Command): void {
       throw new KuraError("INVALID_ARGUMENT", "shredding cannot be undone: confirm with --yes", {
         operation: "cli.keys.shred",
       });
-    const r = await withKura("keys shred", opts, (kura) => kura.encryption.shred(tenant));
+    const r = await withKura("keys shred", opts, (kura) =>
+      kura.encryption.shred(tenant, { actor: "admin:cli" }),
+    );
     print(
       opts,
       { tenant_id: r.tenantId, destroyed_keys: r.destroyedKeys },
@@ -73,7 +77,7 @@ export function registerKeysCommands(program: Command): void {
       .command("rewrap")
       .description("Wrap every data key with the current master key (after a master-key rotation)"),
   ).action(async (opts: KeysOptions) => {
-    const r = await withKura("keys rewrap", opts, (kura) => kura.encryption.rewrap());
+    const r = await withKura("keys rewrap", opts, (kura) => kura.encryption.rewrap({ actor: "admin:cli" }));
     print(opts, { rewrapped: r.rewrapped }, `${r.rewrapped} data key(s) wrapped again`);
   });
 }

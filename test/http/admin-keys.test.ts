@@ -69,6 +69,10 @@ describe("admin key routes with encryption on", () => {
     expect(write.status).toBe(410);
     const untouched = await h.call("GET", `/v1/messages/${other}`, { token: beta });
     expect(untouched.status, untouched.text).toBe(200);
+    const audit = await h.call("GET", "/v1/admin/audit?action=tenant.shred", { token: admin });
+    expect(audit.status, audit.text).toBe(200);
+    expect(audit.json.data.items).toHaveLength(1);
+    expect(audit.json.data.items[0]).toMatchObject({ actor: "admin:root", target: "acme" });
     expect(h.undocumented).toEqual([]);
   });
 });

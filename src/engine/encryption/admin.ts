@@ -18,9 +18,11 @@ import { isKuraError } from "../../core/errors.js";
 import { newHeader, parseHeader, seal, unseal } from "../../core/sealed.js";
 import type { BlobStore } from "../../ports/blob-store.js";
 import type { Cache } from "../../ports/cache.js";
+import type { AuditEntry } from "../../ports/catalog.js";
 import type { KvStore } from "../../ports/kv-store.js";
 import type { SearchIndex } from "../../ports/search-index.js";
 import type { Job } from "../jobs.js";
+import { ADMIN_AUDIT_STREAM } from "../tenant-deletion.js";
 import type { KeyRing } from "./key-ring.js";
 
 export interface EncryptionAdminDeps {
@@ -34,6 +36,8 @@ export interface EncryptionAdminDeps {
   /** Re-seal a tenant's catalog text under its newest key; returns how many rows changed. */
   resealCatalog?: (tenantId: string) => Promise<number>;
   clock: () => number;
+  /** Records audit entries (SEC-3): each operation here in the `~admin` stream. */
+  audit?: (entries: AuditEntry[]) => Promise<unknown>;
 }
 
 export interface RotationReport {
@@ -51,13 +55,24 @@ export interface ReencryptReport {
 export class EncryptionAdmin {
   constructor(private readonly deps: EncryptionAdminDeps) {}
 
-  async rotate(tenantId: string): Promise<RotationReport> {
+  private async record(actor: string, action: string, target: string, details: Record<string, unknown>) {
+    await this.deps.audit?.([
+      { tenantId: ADMIN_AUDIT_STREAM, actor, action, target, at: this.deps.clock(), details },
+    ]);
+  }
+
+  async rotate(tenantId: string, options: { actor?: string } = {}): Promise<RotationReport> {
     const { version } = await this.deps.ring.rotate(tenantId);
+    await this.record(options.actor ?? "system", "tenant.keys.rotate", tenantId, { version });
     return { tenantId, version };
   }
 
-  async shred(tenantId: string): Promise<{ tenantId: string; destroyedKeys: number }> {
+  async shred(
+    tenantId: string,
+    options: { actor?: string } = {},
+  ): Promise<{ tenantId: string; destroyedKeys: number }> {
     const destroyedKeys = await this.deps.ring.shred(tenantId);
+    await this.record(options.actor ?? "system", "tenant.shred", tenantId, { destroyed_keys: destroyedKeys });
     // Plaintext this node holds in memory goes; the index's blind tokens open nothing now, and
     // its documents of the tenant go too (search answers nothing for a shredded tenant anyway).
     await this.deps.bodyCache.deletePrefix(`${tenantId}\u0000`);
@@ -66,8 +81,10 @@ export class EncryptionAdmin {
     return { tenantId, destroyedKeys };
   }
 
-  rewrap(): Promise<{ rewrapped: number }> {
-    return this.deps.ring.rewrapAll();
+  async rewrap(options: { actor?: string } = {}): Promise<{ rewrapped: number }> {
+    const r = await this.deps.ring.rewrapAll();
+    await this.record(options.actor ?? "system", "keys.rewrap", "*", { rewrapped: r.rewrapped });
+    return r;
   }
 
   /** Re-encrypt everything of `tenantId` sealed under a version older than its newest. */

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { actionSuffix, type RouteSpec } from "../route.js";
+import { adminActor } from "./admin.js";
 import type { HttpDeps } from "./deps.js";
 
 const params = z.object({
@@ -38,8 +39,8 @@ export function adminKeyRoutes({ kura }: HttpDeps): RouteSpec[] {
       410: { description: "The tenant's keys were destroyed (TENANT_KEYS_DESTROYED)" },
       501: { description: "Encryption at rest is off (ENCRYPTION_DISABLED)" },
     },
-    handler: async ({ params: p }) => {
-      const r = await kura.encryption.rotate(p.id);
+    handler: async ({ params: p, principal }) => {
+      const r = await kura.encryption.rotate(p.id, { actor: adminActor(principal) });
       return { data: { tenant_id: r.tenantId, version: r.version } };
     },
   };
@@ -65,8 +66,8 @@ export function adminKeyRoutes({ kura }: HttpDeps): RouteSpec[] {
       },
       501: { description: "Encryption at rest is off (ENCRYPTION_DISABLED)" },
     },
-    handler: async ({ params: p }) => {
-      const r = await kura.encryption.shred(p.id);
+    handler: async ({ params: p, principal }) => {
+      const r = await kura.encryption.shred(p.id, { actor: adminActor(principal) });
       return { data: { tenant_id: r.tenantId, destroyed_keys: r.destroyedKeys } };
     },
   };
