@@ -83,6 +83,33 @@ export interface TenantKeyStore {
   }): Promise<boolean>;
   /** Behavior: every row of the tenant becomes `destroyed` with its wrapped key removed; returns how many. */
   destroyTenantKeys(tenantId: string, at: number): Promise<number>;
+  /**
+   * Behavior: a page of the tenant's message and version rows as stored (previews and metadata
+   * as the catalog holds them, sealed or not), after `after`, in (table, id, version) order.
+   */
+  storedMessageText(
+    tenantId: string,
+    options: { after?: StoredTextKey; limit: number },
+  ): Promise<StoredMessageText[]>;
+  /**
+   * Behavior: replaces a row's stored preview (and, for a message row, metadata text) only if
+   * the preview is still `expectPreview`; returns whether it did (re-encryption).
+   */
+  replaceMessageText(row: StoredMessageText, expectPreview: string): Promise<boolean>;
+}
+
+/** Where a page of `storedMessageText` ends: messages first (version 0), then version rows. */
+export interface StoredTextKey {
+  table: "messages" | "message_versions";
+  id: string;
+  version: number;
+}
+
+export interface StoredMessageText extends StoredTextKey {
+  tenantId: string;
+  preview: string;
+  /** The metadata column's text (message rows only). */
+  metadata?: string;
 }
 
 export const TENANT_KEY_CALLS: PortCalls<TenantKeyStore> = Object.freeze({
@@ -92,6 +119,8 @@ export const TENANT_KEY_CALLS: PortCalls<TenantKeyStore> = Object.freeze({
   insertTenantKey: "once",
   updateTenantKey: "idempotent",
   destroyTenantKeys: "idempotent",
+  storedMessageText: "read",
+  replaceMessageText: "idempotent",
 });
 
 /**

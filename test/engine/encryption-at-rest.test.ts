@@ -173,6 +173,13 @@ describe("encryption at rest on SQLite + fs + LMDB", () => {
     const report = await kura.runJobs();
     expect(report.find((r) => r.name === "reencrypt-keys")?.ran).toBe(true);
     expect(await versions()).toEqual(new Set([2]));
+    // Catalog text too: every stored preview of the tenant is sealed under version 2.
+    const rows = await kura.catalog.storedMessageText("acme", { limit: 1000 });
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.preview.startsWith("~kenc1:")).toBe(true);
+      expect(parseHeader(Buffer.from(r.preview.slice(7), "base64url"))?.version).toBe(2);
+    }
     await readsAsBefore(kura, "acme", written);
     expect((await t.messages.get(after.id)).content).toBe("written after the rotation");
   });
@@ -281,11 +288,17 @@ describe.skipIf(!pgAvailable)("encryption at rest on PostgreSQL (catalog and ful
     if ("destroy" in db) await db.destroy();
   });
 
-  it("holds no plaintext in any row of any table nor any file, reads as before, and shreds", async () => {
+  it("holds no plaintext in any row of any table nor any file, reads as before, re-encrypts and shreds", async () => {
     await readsAsBefore(kura, "acme", written);
     const url = "url" in db ? db.url : "";
     expect(await plaintextInTables(url)).toEqual([]);
     expect(await plaintextOnDisk(factory.dir)).toEqual([]);
+    // A rotation and the re-encryption job on PostgreSQL: every preview under the new version.
+    await kura.encryption.rotate("acme");
+    await kura.encryption.reencryptAll();
+    for (const r of await kura.catalog.storedMessageText("acme", { limit: 1000 }))
+      expect(parseHeader(Buffer.from(r.preview.slice(7), "base64url"))?.version).toBe(2);
+    await readsAsBefore(kura, "acme", written);
     await kura.encryption.shred("acme");
     expect(await code(kura.tenant("acme").messages.get(written.messageId))).toBe("TENANT_KEYS_DESTROYED");
     expect((await kura.tenant("acme").search(EN_WORD)).hits).toEqual([]);

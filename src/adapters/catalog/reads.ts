@@ -33,7 +33,7 @@ import type {
   Usage,
   UsageCheck,
 } from "../../ports/catalog.js";
-import type { TenantKeyRow } from "../../ports/key-provider.js";
+import type { StoredMessageText, StoredTextKey, TenantKeyRow } from "../../ports/key-provider.js";
 import type { MailListQuery, MailRow } from "../../ports/mail-catalog.js";
 import { changesExpired, checkLimit, checkPosition, checkTime, prefixUpperBound } from "./common.js";
 import { LEASE_QUERIES } from "./leases.js";
@@ -781,6 +781,76 @@ export abstract class CatalogReads {
       result: (rows) => rows.length,
     }));
   }
+  async storedMessageText(
+    tenantId: string,
+    options: { after?: StoredTextKey; limit: number },
+  ): Promise<StoredMessageText[]> {
+    const limit = checkLimit(options.limit, "catalog.storedMessageText");
+    const after = options.after ?? { table: "messages", id: "", version: 0 };
+    const text = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v ?? {}));
+    if (after.table === "messages") {
+      const rows = await this.run("catalog.storedMessageText", () => ({
+        query: TENANT_KEY_QUERIES.messageText,
+        params: { tenant: tenantId, after: after.id, limit },
+        result: (rs) =>
+          rs.map(
+            (r): StoredMessageText => ({
+              table: "messages",
+              tenantId,
+              id: String(r.id),
+              version: 0,
+              preview: String(r.preview),
+              metadata: text(r.metadata),
+            }),
+          ),
+      }));
+      if (rows.length > 0) return rows;
+    }
+    const from = after.table === "messages" ? { id: "", version: 0 } : after;
+    return this.run("catalog.storedMessageText", () => ({
+      query: TENANT_KEY_QUERIES.versionText,
+      params: { tenant: tenantId, after: from.id, after_version: from.version, limit },
+      result: (rs) =>
+        rs.map(
+          (r): StoredMessageText => ({
+            table: "message_versions",
+            tenantId,
+            id: String(r.id),
+            version: Number(r.version),
+            preview: String(r.preview),
+          }),
+        ),
+    }));
+  }
+
+  replaceMessageText(row: StoredMessageText, expectPreview: string): Promise<boolean> {
+    return this.run("catalog.replaceMessageText", () =>
+      row.table === "messages"
+        ? {
+            query: TENANT_KEY_QUERIES.replaceMessageText,
+            params: {
+              tenant: row.tenantId,
+              id: row.id,
+              preview: row.preview,
+              metadata: row.metadata ?? "{}",
+              expect: expectPreview,
+            },
+            result: (rs) => rs.length > 0,
+          }
+        : {
+            query: TENANT_KEY_QUERIES.replaceVersionText,
+            params: {
+              tenant: row.tenantId,
+              id: row.id,
+              version: row.version,
+              preview: row.preview,
+              expect: expectPreview,
+            },
+            result: (rs) => rs.length > 0,
+          },
+    );
+  }
+
 
   ping(): Promise<void> {
     return this.run("catalog.ping", () => ({ query: Q.ping, params: {}, result: () => undefined }));

@@ -44,6 +44,22 @@ export const TENANT_KEY_QUERIES = {
     "UPDATE tenant_keys SET state = 'destroyed', wrapped = NULL, updated_at = {at} " +
       "WHERE tenant_id = {tenant} RETURNING version",
   ),
+  messageText: query(
+    "SELECT id, 0 AS version, preview, metadata FROM messages WHERE tenant_id = {tenant} AND id > {after} " +
+      "ORDER BY id LIMIT {limit}",
+  ),
+  versionText: query(
+    "SELECT message_id AS id, version, preview FROM message_versions WHERE tenant_id = {tenant} " +
+      "AND (message_id, version) > ({after:text}, {after_version:bigint}) ORDER BY message_id, version LIMIT {limit}",
+  ),
+  replaceMessageText: query(
+    "UPDATE messages SET preview = {preview}, metadata = {metadata} WHERE tenant_id = {tenant} AND id = {id} " +
+      "AND preview = {expect} RETURNING id",
+  ),
+  replaceVersionText: query(
+    "UPDATE message_versions SET preview = {preview} WHERE tenant_id = {tenant} AND message_id = {id} " +
+      "AND version = {version} AND preview = {expect} RETURNING message_id",
+  ),
 } as const;
 
 export function tenantKeyParams(r: TenantKeyRow): Record<string, unknown> {

@@ -19,11 +19,15 @@ import { newHeader, parseHeader, seal, unseal } from "../../core/sealed.js";
 import type { BlobStore } from "../../ports/blob-store.js";
 import type { Cache } from "../../ports/cache.js";
 import type { AuditEntry } from "../../ports/catalog.js";
+import type { StoredTextKey, TenantKeyStore } from "../../ports/key-provider.js";
 import type { KvStore } from "../../ports/kv-store.js";
 import type { SearchIndex } from "../../ports/search-index.js";
 import type { Job } from "../jobs.js";
 import { ADMIN_AUDIT_STREAM } from "../tenant-deletion.js";
 import type { KeyRing } from "./key-ring.js";
+
+/** The mark of sealed catalog text (`layers/encrypting-catalog.ts` writes it). */
+const SEALED_TEXT = "~kenc1:";
 
 export interface EncryptionAdminDeps {
   ring: KeyRing;
@@ -33,8 +37,8 @@ export interface EncryptionAdminDeps {
   rawKv: KvStore;
   bodyCache: Cache;
   search: SearchIndex | undefined;
-  /** Re-seal a tenant's catalog text under its newest key; returns how many rows changed. */
-  resealCatalog?: (tenantId: string) => Promise<number>;
+  /** The catalog's stored message text (below the encrypting layer); default the key ring's store. */
+  catalogText?: Pick<TenantKeyStore, "storedMessageText" | "replaceMessageText">;
   clock: () => number;
   /** Records audit entries (SEC-3): each operation here in the `~admin` stream. */
   audit?: (entries: AuditEntry[]) => Promise<unknown>;
@@ -93,7 +97,7 @@ export class EncryptionAdmin {
     const report: ReencryptReport = { tenantId, bodies: 0, kvValues: 0, catalogRows: 0 };
     for (const store of this.deps.rawStores()) report.bodies += await this.reencryptBodies(store, tenantId);
     report.kvValues = await this.reencryptKv(tenantId);
-    report.catalogRows = (await this.deps.resealCatalog?.(tenantId)) ?? 0;
+    report.catalogRows = await this.reencryptCatalog(tenantId);
     for (const row of await this.deps.ring.rows(tenantId))
       if (row.version < current.version && row.state === "active")
         await this.deps.ring.retire(tenantId, row.version);
@@ -107,6 +111,49 @@ export class EncryptionAdmin {
     if (header.version === current.version && header.keyId === current.keyId) return undefined;
     const old = await this.deps.ring.get(tenantId, { keyId: header.keyId, version: header.version });
     return seal(current.key, newHeader(current.keyId, current.version), unseal(old.key, header, bytes));
+  }
+
+  /** Sealed catalog text (`~kenc1:` + base64url, as the catalog layer writes it) under the newest key. */
+  private async resealText(tenantId: string, text: string): Promise<string | undefined> {
+    if (!text.startsWith(SEALED_TEXT)) return undefined;
+    const bytes = await this.reseal(tenantId, Buffer.from(text.slice(SEALED_TEXT.length), "base64url"));
+    return bytes && SEALED_TEXT + bytes.toString("base64url");
+  }
+
+  private async reencryptCatalog(tenantId: string): Promise<number> {
+    const store = this.deps.catalogText ?? this.deps.ring.store;
+    let moved = 0;
+    let after: StoredTextKey | undefined;
+    for (;;) {
+      const rows = await store.storedMessageText(tenantId, { ...(after ? { after } : {}), limit: 500 });
+      for (const row of rows) {
+        const preview = await this.resealText(tenantId, row.preview);
+        let metadata: string | undefined;
+        if (row.metadata !== undefined) {
+          const doc = JSON.parse(row.metadata) as Record<string, unknown>;
+          const sealed = doc[SEALED_TEXT.slice(0, -1)];
+          const again = typeof sealed === "string" ? await this.resealText(tenantId, sealed) : undefined;
+          if (again) metadata = JSON.stringify({ [SEALED_TEXT.slice(0, -1)]: again });
+        }
+        if (!preview && !metadata) continue;
+        // Only over the text read: a row a writer changed meanwhile keeps its own.
+        if (
+          await store.replaceMessageText(
+            {
+              ...row,
+              preview: preview ?? row.preview,
+              ...(row.metadata !== undefined ? { metadata: metadata ?? row.metadata } : {}),
+            },
+            row.preview,
+          )
+        )
+          moved++;
+      }
+      const last = rows.at(-1);
+      if (!last) break;
+      after = { table: last.table, id: last.id, version: last.version };
+    }
+    return moved;
   }
 
   private async reencryptBodies(store: BlobStore, tenantId: string): Promise<number> {

@@ -54,6 +54,11 @@ export class KeyRing implements TenantKeys {
 
   constructor(private readonly options: KeyRingOptions) {}
 
+  /** The store of the tenants' keys (the catalog, below its encrypting layer). */
+  get store(): TenantKeyStore {
+    return this.options.store;
+  }
+
   private fresh(tenantId: string): Entry | undefined {
     const e = this.entries.get(tenantId);
     return e && this.options.clock() - e.loadedAt < this.options.refreshMs ? e : undefined;
