@@ -851,7 +851,6 @@ export abstract class CatalogReads {
     );
   }
 
-
   ping(): Promise<void> {
     return this.run("catalog.ping", () => ({ query: Q.ping, params: {}, result: () => undefined }));
   }
