@@ -1,15 +1,21 @@
 /**
- * The usearch index's store of record: an LMDB environment under `<dir>/items/` holding every
- * item (key → tenant, id, filter fields), its full `f32` vector, and a `state` record
- * (configuration, next key, whether the graph file is current). A write resolves once its LMDB
- * transaction committed.
+ * The store of record of the in-process ANN indexes (usearch, faiss): an LMDB environment under
+ * `<dir>/items/` holding every item (key → tenant, id, filter fields), its full `f32` vector, and
+ * a `state` record (configuration, next key, whether the derived index file — usearch's graph,
+ * faiss's trained index — is current). A write resolves once its LMDB transaction committed.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
-import { KuraError } from "../../../core/errors.js";
-import type { VectorFilter, VectorMetric } from "../../../ports/vector-index.js";
-import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../../lmdb.js";
+import { KuraError } from "../../core/errors.js";
+import type {
+  VectorFilter,
+  VectorIndexPlace,
+  VectorMetric,
+  VectorScanPage,
+} from "../../ports/vector-index.js";
+import { commitFailure, guardCommitError, LMDB_ENV_OPTIONS } from "../lmdb.js";
+import { checkScanLimit, filterFields, parseScanCursor } from "./common.js";
 
 export type Quantization = "f32" | "f16" | "i8";
 
@@ -26,7 +32,7 @@ export interface State {
   metric: VectorMetric;
   quantization: Quantization;
   nextKey: number;
-  /** `saved`: `index.usearch` holds exactly the items; `dirty`: written since. */
+  /** `saved`: the index file (`index.usearch`, `index.faiss`) holds exactly the items; `dirty`: written since. */
   graph: "saved" | "dirty";
 }
 
@@ -214,5 +220,48 @@ export class ItemStore {
 
   async close(): Promise<void> {
     await this.env.close();
+  }
+}
+
+/**
+ * The directory of the index at `place` under `root`: Kura's own under `<root>/<name>/`, a
+ * tenant's collection under `<root>/tenants/<tenant>/<collection>/`; none without a root.
+ */
+export function placeDir(root: string | undefined, place: VectorIndexPlace): string | undefined {
+  if (root === undefined) return undefined;
+  return place.tenantId === undefined
+    ? join(root, place.name)
+    : join(root, "tenants", place.tenantId, place.name);
+}
+
+/**
+ * `VectorIndexes.scan` over the store of record in `dir` (none: in memory only, nothing of
+ * record): opened for the page and closed, beside any live instance; an index never written has
+ * no items. Cursors are `[key]`.
+ */
+export async function scanItemStore(
+  dir: string | undefined,
+  durability: "os" | "fsync" | undefined,
+  config: ItemStoreConfig,
+  o: { after?: string; limit: number },
+): Promise<VectorScanPage> {
+  const limit = checkScanLimit(o.limit);
+  const after = parseScanCursor(o.after, (v): v is [number] => v.length === 1 && Number.isInteger(v[0]));
+  if (dir === undefined || !existsSync(join(dir, ITEMS_DIR))) return { items: [] };
+  const store = await ItemStore.open(dir, durability, config);
+  try {
+    const page = store.itemsAfter(after?.[0] ?? 0, limit);
+    const items = page.map(({ item, vector }) => ({
+      tenantId: item.t,
+      id: item.i,
+      vector,
+      ...filterFields(item.f ?? {}),
+    }));
+    const last = page.at(-1);
+    return page.length < limit || last === undefined
+      ? { items }
+      : { items, next: JSON.stringify([last.key]) };
+  } finally {
+    await store.close();
   }
 }

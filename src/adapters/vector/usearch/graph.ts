@@ -8,7 +8,7 @@ import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Index, MetricKind, ScalarKind } from "usearch";
 import type { VectorMetric } from "../../../ports/vector-index.js";
-import { corrupt, type Quantization } from "./items.js";
+import { corrupt, type Quantization } from "../item-store.js";
 
 export interface GraphConfig {
   dimensions: number;

@@ -27,7 +27,7 @@
  * past the size of the index the exact scan answers, so k hits come back whenever k matching
  * items exist.
  *
- * Files: `items.ts` (the LMDB store of record), `graph.ts` (the graph, its file, its rebuild),
+ * Files: `../item-store.ts` (the LMDB store of record, shared with faiss), `graph.ts` (the graph, its file, its rebuild),
  * `exact.ts` (exact distances), `widths.ts` (search and re-ranking widths), `vector-copy.ts`
  * (the re-ranking copy); this one holds the definition and the index over them. It stays
  * whole: the index's maps, write chain and query loop are one class sharing one state.
@@ -42,9 +42,7 @@
  * re-ranked from it carry the distance of the copy's values (within its rounding of the exact
  * one).
  */
-import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { Index } from "usearch";
 import { z } from "zod";
 import { KuraError } from "../../../core/errors.js";
@@ -64,19 +62,17 @@ import type {
   VectorMode,
   VectorQuery,
 } from "../../../ports/vector-index.js";
+import { checkPlace, checkQuery, filterFields, matchesFilter, modeOption, OPTIONS_PATH } from "../common.js";
 import {
-  checkPlace,
-  checkQuery,
-  checkScanLimit,
-  filterFields,
-  matchesFilter,
-  modeOption,
-  OPTIONS_PATH,
-  parseScanCursor,
-} from "../common.js";
+  fromBytes,
+  ItemStore,
+  placeDir,
+  type Quantization,
+  type State,
+  scanItemStore,
+} from "../item-store.js";
 import { ExactMatrix, type Ranked } from "./exact.js";
 import { type GraphConfig, newGraph, openGraph, writeGraph } from "./graph.js";
-import { fromBytes, ItemStore, type Quantization, type State } from "./items.js";
 import { VectorCopy } from "./vector-copy.js";
 import {
   candidates,
@@ -88,7 +84,7 @@ import {
 
 const QUANTIZATIONS = ["f32", "f16", "i8"] as const satisfies readonly Quantization[];
 
-export type { Quantization } from "./items.js";
+export type { Quantization } from "../item-store.js";
 export {
   candidates,
   DEFAULT_CONNECTIVITY,
@@ -531,12 +527,7 @@ export const usearchVectorIndex: VectorIndexDefinition<UsearchDefinitionOptions>
   create: async (options, deps = {}) => {
     const quantizationOf = (place: VectorIndexPlace): Quantization =>
       options.quantization === "i8" && place.metric !== "cosine" ? "f16" : options.quantization;
-    const dirOf = (place: VectorIndexPlace): string | undefined =>
-      options.dir === undefined
-        ? undefined
-        : place.tenantId === undefined
-          ? join(options.dir, place.name)
-          : join(options.dir, "tenants", place.tenantId, place.name);
+    const dirOf = (place: VectorIndexPlace) => placeDir(options.dir, place);
     return {
       open: async (place) => {
         checkPlace(place, "vector.open");
@@ -553,35 +544,13 @@ export const usearchVectorIndex: VectorIndexDefinition<UsearchDefinitionOptions>
       },
       scan: async (place, o) => {
         checkPlace(place, "vector.scan");
-        const limit = checkScanLimit(o.limit);
-        const after = parseScanCursor(
-          o.after,
-          (v): v is [number] => v.length === 1 && Number.isInteger(v[0]),
-        );
-        const dir = dirOf(place);
-        // In memory only, or never written: nothing of record.
-        if (dir === undefined || !existsSync(join(dir, "items"))) return { items: [] };
         const { dimensions, metric } = place;
-        const store = await ItemStore.open(dir, deps.durability, {
-          dimensions,
-          metric,
-          quantization: quantizationOf(place),
-        });
-        try {
-          const page = store.itemsAfter(after?.[0] ?? 0, limit);
-          const items = page.map(({ item, vector }) => ({
-            tenantId: item.t,
-            id: item.i,
-            vector,
-            ...filterFields(item.f ?? {}),
-          }));
-          const last = page.at(-1);
-          return page.length < limit || last === undefined
-            ? { items }
-            : { items, next: JSON.stringify([last.key]) };
-        } finally {
-          await store.close();
-        }
+        return scanItemStore(
+          dirOf(place),
+          deps.durability,
+          { dimensions, metric, quantization: quantizationOf(place) },
+          o,
+        );
       },
       close: async () => {},
     };

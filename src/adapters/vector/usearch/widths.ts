@@ -4,7 +4,7 @@
  * vectors re-ranking reads (measurements in ADR 0013).
  */
 import type { VectorMode } from "../../../ports/vector-index.js";
-import type { Quantization } from "./items.js";
+import type { Quantization } from "../item-store.js";
 
 /**
  * The in-memory copy re-ranking reads: `f16` (IEEE half), `bf16` (the upper half of the f32) or
