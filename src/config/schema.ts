@@ -15,7 +15,7 @@ export const DATABASE_BACKENDS = ["sqlite", "postgres"] as const;
 export const STORAGE_BACKENDS = ["fs", "s3", "azure", "gcs", "memory"] as const;
 export const KV_BACKENDS = ["lmdb", "redis", "memory"] as const;
 export const SEARCH_BACKENDS = ["embedded", "sqlite-fts", "postgres"] as const;
-export const VECTOR_BACKENDS = ["embedded", "exact", "pgvector"] as const;
+export const VECTOR_BACKENDS = ["embedded", "exact", "pgvector", "faiss"] as const;
 export const VECTOR_METRICS = ["l2", "cosine", "ip"] as const;
 export const VECTOR_MODES = ["fast", "balanced", "accurate"] as const;
 export const VECTOR_QUANTIZATIONS = ["f32", "f16", "i8"] as const;
@@ -249,6 +249,19 @@ export const vectorSchema = plane(
         .default(null),
       max_connections: int(1, 10_000).default(4),
       embed_messages: bool().default(false),
+      // `faiss` only; defaults are the adapter's (its own schema): absent stays absent here.
+      module_path: text().optional(),
+      faiss: z
+        .object({
+          index: z.enum(["ivf_pq", "ivf_flat", "flat"]).optional(),
+          nlist: int(1, 1_048_576).optional(),
+          m: int(1, 65_536).optional(),
+          train_size: int(1).optional(),
+          nprobe_fast: int(1, 1_048_576).optional(),
+          nprobe_balanced: int(1, 1_048_576).optional(),
+        })
+        .strict()
+        .optional(),
     })
     .strict(),
 );
@@ -579,6 +592,17 @@ export interface VectorConfig {
   readonly max_connections: number;
   /** Embed every message through the outbox into the `messages` index (vector and hybrid search). */
   readonly embed_messages: boolean;
+  /** `faiss`: the faiss-node module's directory; absent: `faiss-node` as Node resolves it. */
+  readonly module_path?: string;
+  /** `faiss`: index kind, lists, PQ sub-quantizers, training size, lists probed per mode. */
+  readonly faiss?: {
+    readonly index?: "ivf_pq" | "ivf_flat" | "flat";
+    readonly nlist?: number;
+    readonly m?: number;
+    readonly train_size?: number;
+    readonly nprobe_fast?: number;
+    readonly nprobe_balanced?: number;
+  };
 }
 
 export interface EmbedderConfig {

@@ -41,6 +41,9 @@ export async function openVectorIndexes(
       : {}),
     ...(persistent && !shared && !catalogInMemory(config) ? { dir: join(config.data_dir, "vectors") } : {}),
     ...(remote ? serverTimeouts(config) : {}),
+    // Options of one backend (faiss): another's schema refuses them as unknown keys.
+    ...(v.module_path === undefined ? {} : { module_path: v.module_path }),
+    ...(v.faiss === undefined ? {} : v.faiss),
   });
   const indexes = await definition.create(options, { durability: config.durability });
   if (!remote) return indexes;

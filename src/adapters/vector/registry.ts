@@ -3,7 +3,8 @@
  * configuration that uses one backend never loads the others' libraries (usearch, LMDB, pg):
  * - `usearch` (`embedded`, the default) — an HNSW graph over LMDB, in one directory per index;
  * - `pgvector` — tables in a PostgreSQL database with the `vector` extension;
- * - `exact` — the brute-force reference index, in memory only.
+ * - `exact` — the brute-force reference index, in memory only;
+ * - `faiss` — FAISS IVF-PQ / IVF-Flat (faiss-node, loaded at runtime) over an LMDB store of record.
  */
 import type { VectorIndexDefinition } from "../../ports/vector-index.js";
 import { createRegistry } from "../registry.js";
@@ -15,6 +16,7 @@ const REGISTRY = createRegistry<VectorIndexDefinition<unknown>>(
     usearch: () => import("./usearch/index.js").then((m) => m.usearchVectorIndex),
     exact: () => import("./exact/index.js").then((m) => m.exactVectorIndex),
     pgvector: () => import("./pgvector/index.js").then((m) => m.pgvectorVectorIndex),
+    faiss: () => import("./faiss/index.js").then((m) => m.faissVectorIndex),
   },
 );
 
