@@ -93,6 +93,9 @@ const PLANE_FREE = new Set([
   "putVector",
   "deleteVector",
   "queryVectors",
+  // Encryption key routes: 501 ENCRYPTION_DISABLED before any plane (this server has no encryption).
+  "rotateTenantKeys",
+  "shredTenant",
 ]);
 
 /**
