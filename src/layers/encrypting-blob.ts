@@ -27,6 +27,7 @@ import {
   VerifyingStream,
 } from "../core/checksum.js";
 import { KuraError } from "../core/errors.js";
+import { isValidId, keyProblem } from "../core/keys.js";
 import {
   chunkCount,
   looksSealed,
@@ -64,9 +65,21 @@ const SEALED_METADATA = "kura-sealed";
 
 /** The tenant a key belongs to, or undefined for Kura's own keys. */
 export function tenantOfBlobKey(key: string): string | undefined {
+  // A key breaking BLOB-7, or whose first segment is no tenant id, goes to the store as it is:
+  // the adapter refuses it (KEY_INVALID) before any I/O, and no key is made for it.
+  if (typeof key !== "string" || key.startsWith("~") || keyProblem(key) !== undefined) return undefined;
   const slash = key.indexOf("/");
-  if (slash <= 0 || key.startsWith("~")) return undefined;
-  return key.slice(0, slash);
+  if (slash <= 0) return undefined;
+  const tenant = key.slice(0, slash);
+  return isValidId(tenant) ? tenant : undefined;
+}
+
+/** An expected SHA-256 is 64 lowercase hex digits (the adapters' rule; they never see it here). */
+function checkExpected(expected: string | undefined): void {
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected))
+    throw new KuraError("INVALID_ARGUMENT", "expectedSha256 must be 64 lowercase hex digits", {
+      operation: "blob.get",
+    });
 }
 
 function damaged(key: string, operation: string, cause?: unknown): KuraError {
@@ -198,6 +211,7 @@ export class EncryptingBlobStore implements BlobStore {
   ): Promise<{ info: BlobInfo; data: Buffer }> {
     const tenant = tenantOfBlobKey(key);
     if (tenant === undefined) return this.inner.getBuffer(key, options);
+    checkExpected(options.expectedSha256);
     const { info, data } = await this.inner.getBuffer(key, options.signal ? { signal: options.signal } : {});
     if (!looksSealed(data)) {
       if (options.expectedSha256 !== undefined && sha256Hex(data) !== options.expectedSha256)
@@ -239,6 +253,7 @@ export class EncryptingBlobStore implements BlobStore {
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
     const tenant = tenantOfBlobKey(key);
     if (tenant === undefined) return this.inner.get(key, options);
+    checkExpected(options.expectedSha256);
     if (options.range) return this.getRange(tenant, key, options);
     const got = await this.inner.get(key, options.signal ? { signal: options.signal } : {});
     const { head, rest } = await peek(got.body, SEALED_HEADER_BYTES);
@@ -351,7 +366,12 @@ export class EncryptingBlobStore implements BlobStore {
     targetKey: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<PutResult> {
-    if (tenantOfBlobKey(sourceKey) === undefined && tenantOfBlobKey(targetKey) === undefined)
+    // Invalid keys are the adapter's to refuse (KEY_INVALID), before anything is read.
+    if (
+      (tenantOfBlobKey(sourceKey) === undefined && tenantOfBlobKey(targetKey) === undefined) ||
+      keyProblem(sourceKey) !== undefined ||
+      keyProblem(targetKey) !== undefined
+    )
       return this.inner.copy(sourceKey, targetKey, options);
     const { info, data } = await this.getBuffer(sourceKey, options);
     return this.put(targetKey, data, {

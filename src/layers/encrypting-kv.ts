@@ -8,6 +8,7 @@
  */
 import { Packr } from "msgpackr";
 import { KuraError } from "../core/errors.js";
+import { isValidId } from "../core/keys.js";
 import { looksSealed, newHeader, parseHeader, SealedDamaged, seal, unseal } from "../core/sealed.js";
 import type { TenantKeys } from "../ports/key-provider.js";
 import type {
@@ -27,7 +28,8 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 export function tenantOfKvKey(key: string): string | undefined {
   const colon = key.indexOf(":");
   if (colon <= 0 || key.startsWith("~")) return undefined;
-  return key.slice(0, colon);
+  const tenant = key.slice(0, colon);
+  return isValidId(tenant) ? tenant : undefined;
 }
 
 export class EncryptingKvStore implements KvStore {
