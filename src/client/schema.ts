@@ -309,6 +309,26 @@ export interface paths {
         patch: operations["updateTenant"];
         trace?: never;
     };
+    "/v1/admin/tenants/{id}:shred": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Destroy a tenant's data keys (crypto-shredding)
+         * @description Destroys every data key of the tenant: what it stored — bodies, KV values, previews, search entries — stays on disk as ciphertext no key opens. Every read then answers 410 TENANT_KEYS_DESTROYED (on other nodes within encryption.refresh_ms), search finds nothing, and no new data is accepted for the tenant. Cannot be undone.
+         */
+        post: operations["shredTenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants/{id}/keys": {
         parameters: {
             query?: never;
@@ -324,6 +344,26 @@ export interface paths {
          * @description Use the secret as Authorization: Bearer <secret> or X-API-Key: <secret>. Only its SHA-256 is stored.
          */
         post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{id}/keys:rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a tenant's data key
+         * @description Creates the tenant's next data key version: new writes are encrypted with it (on other nodes within encryption.refresh_ms), data sealed under earlier versions stays readable, and the reencrypt-keys maintenance job seals it again under the new version.
+         */
+        post: operations["rotateTenantKeys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3145,6 +3185,93 @@ export interface operations {
             };
         };
     };
+    shredTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many key versions were destroyed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            destroyed_keys: number;
+                            tenant_id: string;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Encryption at rest is off (ENCRYPTION_DISABLED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listApiKeys: {
         parameters: {
             query?: never;
@@ -3321,6 +3448,102 @@ export interface operations {
             };
         };
     };
+    rotateTenantKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            tenant_id: string;
+                            version: number;
+                        };
+                        request_id: string;
+                        /** @constant */
+                        success: true;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Invalid request (error_code says what: REQUEST_INVALID, …) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not the admin: a tenant's token or API key (ADMIN_REQUIRED); or the tenant is being deleted and cannot change (TENANT_DELETING) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's keys were destroyed (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Encryption at rest is off (ENCRYPTION_DISABLED) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
+            default: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     revokeApiKey: {
         parameters: {
             query?: never;
@@ -3449,6 +3672,15 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3625,6 +3857,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -3684,6 +3925,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3990,6 +4240,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Content above the message size limit (MESSAGE_TOO_LARGE); nothing stored */
             413: {
                 headers: {
@@ -4137,6 +4396,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -4238,6 +4506,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4414,6 +4691,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -4504,6 +4790,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -4581,6 +4876,15 @@ export interface operations {
             };
             /** @description KV_KEY_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4681,6 +4985,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The version did not match (KV_VERSION_CONFLICT) */
             412: {
                 headers: {
@@ -4755,6 +5068,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4845,6 +5167,15 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4947,6 +5278,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -5031,6 +5371,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -5090,6 +5439,15 @@ export interface operations {
             };
             /** @description The tenant has no such hold (LEGAL_HOLD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5218,6 +5576,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5357,6 +5724,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -5475,6 +5851,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5612,6 +5997,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -5672,6 +6066,15 @@ export interface operations {
             };
             /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5797,6 +6200,15 @@ export interface operations {
             };
             /** @description No such message or attachment (MAIL_NOT_FOUND, MAIL_ATTACHMENT_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5952,6 +6364,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -6073,6 +6494,15 @@ export interface operations {
             };
             /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6208,6 +6638,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -6325,6 +6764,15 @@ export interface operations {
             };
             /** @description No such message in this mailbox of the tenant (MAIL_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6664,6 +7112,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -6788,6 +7245,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -6885,6 +7351,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -6963,6 +7438,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7051,6 +7535,15 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7150,6 +7643,15 @@ export interface operations {
             };
             /** @description No object under the key (OBJECT_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7290,6 +7792,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
             412: {
                 headers: {
@@ -7409,6 +7920,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description If-None-Match: * and an object exists, or If-Match and the object differs or is missing (PRECONDITION_FAILED) */
             412: {
                 headers: {
@@ -7478,6 +7998,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7581,6 +8110,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
             412: {
@@ -8044,6 +8582,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED) */
             501: {
                 headers: {
@@ -8188,6 +8735,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description mode vector or hybrid without vector.embed_messages (VECTOR_SEARCH_DISABLED) */
             501: {
                 headers: {
@@ -8266,6 +8822,15 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8366,6 +8931,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -8437,6 +9011,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8522,6 +9105,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8619,6 +9211,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8750,6 +9351,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description If-Match or If-Unmodified-Since does not hold (PRECONDITION_FAILED) */
             412: {
                 headers: {
@@ -8857,6 +9467,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -8917,6 +9536,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9001,6 +9629,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -9078,6 +9715,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9178,6 +9824,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The version did not match (KV_VERSION_CONFLICT) */
             412: {
                 headers: {
@@ -9247,6 +9902,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9344,6 +10008,15 @@ export interface operations {
             };
             /** @description Creation-with-upload lost a race with another request (UPLOAD_OFFSET_MISMATCH) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9481,6 +10154,15 @@ export interface operations {
             };
             /** @description No such upload for the tenant (UPLOAD_NOT_FOUND) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9785,6 +10467,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -9868,6 +10559,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9959,6 +10659,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10064,6 +10773,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -10140,6 +10858,15 @@ export interface operations {
             };
             /** @description Token and subdomain name different tenants (TENANT_MISMATCH), the tenant is suspended (TENANT_SUSPENDED), being deleted (TENANT_DELETING) or not registered (TENANT_UNKNOWN), an admin token (ADMIN_REQUIRED), or an API key without the scope (SCOPE_DENIED) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10227,6 +10954,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10373,6 +11109,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -10443,6 +11188,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10549,6 +11303,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -10636,6 +11399,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error. Any route may answer 408, 413, 415, 429, 431, 500, 503, 507; Retry-After comes with errors a retry may cure. */
             default: {
                 headers: {
@@ -10707,6 +11479,15 @@ export interface operations {
             };
             /** @description Nothing of that name for the tenant (error_code says what: MESSAGE_NOT_FOUND, …) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
