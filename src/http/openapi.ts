@@ -139,7 +139,8 @@ function responsesOf(spec: RouteSpec): Record<string, Json> {
     ...(auth && spec.auth !== "admin"
       ? {
           "410": {
-            description: "The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED)",
+            description:
+              "The tenant's data keys were destroyed: its data can never be read (TENANT_KEYS_DESTROYED)",
             content: ERROR_CONTENT,
           },
         }

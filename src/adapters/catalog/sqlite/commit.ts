@@ -224,7 +224,10 @@ export class GroupCommit {
   }
 
   private applyOp(op: SingleOp): void {
-    if (MAIL_OPS.has(op.op)) return this.applyMailOp(op);
+    if (MAIL_OPS.has(op.op)) {
+      this.applyMailOp(op);
+      return;
+    }
     switch (op.op) {
       case "addMessageVersion": {
         const { row, expectVersion } = op;
