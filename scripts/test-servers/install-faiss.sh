@@ -21,7 +21,7 @@ fi
 cache="${KURA_TEST_SERVER_CACHE:-$HOME/.cache/kura-test-servers}"
 dir="$cache/faiss-node"
 node_version="$(node -p 'process.versions.modules')"
-stamp="$dir/.built-v2-abi-$node_version"
+stamp="$dir/.built-v3-abi-$node_version"
 if [ -f "$stamp" ] && [ -f "$dir/build/Release/faiss-node.node" ]; then
   echo "faiss-node already built in $dir (Node ABI $node_version)"
   exit 0
@@ -39,8 +39,9 @@ npm install --no-save --no-package-lock --no-audit --no-fund --ignore-scripts --
 # FAISS 1.7.3 keeps idx_t inside Index; the binding names it at namespace level.
 grep -q 'using idx_t = Index::idx_t' src/faiss.cc ||
   sed -i '11a #include <faiss/Index.h>\nnamespace faiss { using idx_t = Index::idx_t; }' src/faiss.cc
-# The binding sets no search parameters: `setNprobe(n)` (FAISS's ParameterSpace, so it reaches an
-# IVF index inside any wrapper) lets each query mode search its own number of inverted lists.
+# Two patches to the binding. It sets no search parameters: `setNprobe(n)` (FAISS's
+# ParameterSpace, so it reaches an IVF index inside any wrapper) lets each query mode search its
+# own number of inverted lists. And it is not safe in worker threads (below).
 node - <<'JS'
 const fs = require("node:fs");
 let s = fs.readFileSync("src/faiss.cc", "utf8");
@@ -74,8 +75,32 @@ if (!s.includes("setNprobe")) {
     'InstanceMethod("removeIds", &Index::removeIds),\n      InstanceMethod("setNprobe", &Index::setNprobe),',
   );
   if ((s.match(/setNprobe/g) || []).length !== 3) throw new Error("faiss.cc: the setNprobe patch did not apply");
-  fs.writeFileSync("src/faiss.cc", s);
 }
+// Each class keeps its constructor in one process-wide static, which the module's second load
+// (in a worker thread) overwrites: the first thread's calls then use the other's handle and
+// abort the process. One constructor per napi_env makes the addon safe in worker threads.
+if (!s.includes("constructorOf")) {
+  s = s.replace("#include <napi.h>", "#include <napi.h>\n#include <map>\n#include <mutex>");
+  s = s.split("T::constructor->New({})").join("T::constructorOf(info.Env())->New({})");
+  s = s.replace(
+    "  inline static Napi::FunctionReference *constructor;",
+    `  inline static std::mutex constructors_mutex;
+  inline static std::map<napi_env, Napi::FunctionReference *> constructors;
+  static Napi::FunctionReference *constructorOf(napi_env env)
+  {
+    std::lock_guard<std::mutex> lock(constructors_mutex);
+    return constructors[env];
+  }`,
+  );
+  s = s
+    .split("    constructor = new Napi::FunctionReference();\n    *constructor = Napi::Persistent(func);")
+    .join(
+      "    auto ref = new Napi::FunctionReference();\n    *ref = Napi::Persistent(func);\n" +
+        "    {\n      std::lock_guard<std::mutex> lock(constructors_mutex);\n      constructors[env] = ref;\n    }",
+    );
+  if (/constructor->|constructor = /.test(s)) throw new Error("faiss.cc: the per-thread constructor patch did not apply");
+}
+fs.writeFileSync("src/faiss.cc", s);
 JS
 cat >binding.gyp <<'GYP'
 { "targets": [{ "target_name": "faiss-node", "sources": ["src/faiss.cc"],
@@ -91,4 +116,16 @@ nodedir="$(dirname "$(dirname "$(node -p 'process.execPath')")")"
 node "$node_gyp" rebuild --nodedir="$nodedir" >/dev/null
 rm -f .built-*
 touch "$stamp"
-node -e 'const f = require(process.argv[1]); const i = f.Index.fromFactory(2, "IVF1,Flat"); i.train([1, 2, 3, 4]); i.setNprobe(1); i.add([1, 2]); console.log("faiss-node built in " + process.argv[1] + ": ntotal " + i.ntotal())' "$dir"
+# A check that also loads the module in a worker thread first: the main thread's calls must hold.
+node -e '
+const { Worker } = require("node:worker_threads");
+const dir = process.argv[1];
+const f = require(dir);
+const w = new Worker(`require(${JSON.stringify(dir)}).Index.fromFactory(2, "Flat")`, { eval: true });
+w.on("exit", () => {
+  const i = f.Index.fromFactory(2, "IVF1,Flat");
+  i.train([1, 2, 3, 4]);
+  i.setNprobe(1);
+  i.add([1, 2]);
+  console.log("faiss-node built in " + dir + ": ntotal " + i.ntotal());
+});' "$dir" 2>&1 | grep -v "^WARNING clustering"
