@@ -18,7 +18,9 @@
  * recall@10 ≥ 0.98, at what p95), and hnswlib-node against usearch at the same graph parameters
  * (ADR 0013).
  *
- * Options: `--quantizations=f16,i8` measures only those (default all three); `--no-sweep` skips
+ * Then Kura's faiss adapter, IVF-PQ and IVF-Flat, beside Kura's usearch f32 (`vectors-faiss.ts`).
+ *
+ * Options: `--no-faiss` skips the FAISS rows; `--quantizations=f16,i8` measures only those (default all three); `--no-sweep` skips
  * the sweep and hnswlib-node (the comparison of Kura with usearch alone stays);
  * `--rerank-copy=f16|bf16|none` sets the adapter's re-ranking copy (default: the adapter's).
  */
@@ -45,6 +47,7 @@ import {
   row,
   type VectorDataset,
 } from "../vector-data.js";
+import { faissRows } from "./vectors-faiss.js";
 
 const K = 10;
 const MODES: VectorMode[] = ["fast", "balanced", "accurate"];
@@ -827,9 +830,11 @@ export const vectors: Scenario = {
     const lancedb = await lance(ctx, sizes, data, truth);
 
     let f32: (UsearchRun & { index: Index }) | undefined;
+    let kuraF32: KuraRun | undefined;
     for (const quantization of quantizations) {
       const raw = await rawUsearch(ctx, sizes, data, truth, quantization);
       const kura = await kuraUsearch(ctx, sizes, data, truth, quantization, rerankCopy);
+      if (quantization === "f32") kuraF32 = kura;
       recordQuantization(ctx, quantization, kura, raw, lancedb);
       if (!ctx.quick) logTargets(ctx, quantization, kura);
       if (!sweeps) continue;
@@ -837,5 +842,14 @@ export const vectors: Scenario = {
       if (quantization === "f32") f32 = raw;
     }
     if (f32) await hnswlibVsUsearch(ctx, data, truth, f32);
+    if (!ctx.args.includes("--no-faiss"))
+      await faissRows(
+        ctx,
+        data,
+        (search) => measureModes(sizes, data, truth, search),
+        sizes.batch,
+        kuraF32,
+        lancedb,
+      );
   },
 };
