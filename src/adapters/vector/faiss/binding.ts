@@ -38,7 +38,7 @@ export interface FaissModule {
 export const METRIC_INNER_PRODUCT = 0;
 export const METRIC_L2 = 1;
 
-const HOW_TO_INSTALL =
+export const HOW_TO_INSTALL =
   "build faiss-node 0.5.1 against libfaiss-dev (scripts/test-servers/install-faiss.sh does) and point " +
   "vector.module_path (KURA_VECTOR__MODULE_PATH) at its directory";
 
@@ -71,11 +71,3 @@ export function loadFaiss(modulePath: string | undefined): FaissModule {
   loaded.set(name, module);
   return module;
 }
-
-/** Whether the module's indexes take `setNprobe` (Kura's build of faiss-node). */
-export function canSetNprobe(faiss: FaissModule, dimensions: number): boolean {
-  const probe = faiss.Index.fromFactory(dimensions, "Flat");
-  return typeof probe.setNprobe === "function";
-}
-
-export { HOW_TO_INSTALL };
